@@ -1,0 +1,33 @@
+// The layering of DESIGN.md, kept by the linter: protocol at the bottom; client, daemon and
+// server above it and blind to each other's runtime code; cli and web on top.
+import tseslint from "typescript-eslint";
+
+const layer = (dir, forbidden) => ({
+  files: [`src/${dir}/**/*.ts`],
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        patterns: forbidden.map((other) => ({
+          group: [`**/${other}`, `**/${other}/*`, `**/${other}/**`],
+          allowTypeImports: true,
+          message: `src/${dir} must not import src/${other} at run time (DESIGN.md: layers).`,
+        })),
+      },
+    ],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "coverage/**", "test-output/**"] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  layer("protocol", ["client", "daemon", "server", "cli", "web"]),
+  layer("client", ["daemon", "server", "cli", "web"]),
+  layer("daemon", ["client", "server", "cli", "web"]),
+  layer("server", ["client", "daemon", "cli"]),
+);

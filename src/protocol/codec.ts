@@ -1,0 +1,47 @@
+import { Packr, Unpackr } from "msgpackr";
+import { errors } from "./errors.js";
+import { CLIENT_MESSAGE_TYPES, MAX_FRAME_BYTES, type ClientMessage, type DaemonMessage } from "./messages.js";
+import type { RunRecord } from "./records.js";
+
+// One packer per process. Records (msgpackr's repeated-shape compression) stay on: a 4,096-row
+// batch of identical keys spells its key names once. Every message stays self-contained, so any
+// frame decodes on its own (the WAL reader and the server rely on that).
+const packr = new Packr({ useRecords: true });
+const unpackr = new Unpackr({ useRecords: true });
+
+export function encode(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+export function decode<T = unknown>(buf: Uint8Array): T {
+  return unpackr.unpack(buf) as T;
+}
+
+/** Decodes a buffer that holds several msgpack values back to back (an upload body). */
+export function decodeMany(buf: Uint8Array): unknown[] {
+  return unpackr.unpackMultiple(buf) as unknown[];
+}
+
+export function encodeRecords(records: RunRecord[]): Buffer {
+  return packr.pack(records);
+}
+
+/** Decodes and checks a client's header frame; throws TRK_ERR_BAD_FRAME on anything malformed. */
+export function decodeClientMessage(frame: Uint8Array): ClientMessage {
+  if (frame.byteLength > MAX_FRAME_BYTES) throw errors.badFrame(`header of ${frame.byteLength} bytes`);
+  let msg: unknown;
+  try {
+    msg = unpackr.unpack(frame);
+  } catch (err) {
+    throw errors.badFrame(`not msgpack (${(err as Error).message})`);
+  }
+  if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw errors.badFrame("header is not a map");
+  const m = msg as { t?: unknown; id?: unknown };
+  if (!CLIENT_MESSAGE_TYPES.includes(m.t as ClientMessage["t"])) throw errors.badFrame(`unknown message type ${JSON.stringify(m.t)}`);
+  if (typeof m.id !== "number") throw errors.badFrame("message id missing");
+  return msg as ClientMessage;
+}
+
+export function decodeDaemonMessage(frame: Uint8Array): DaemonMessage {
+  return unpackr.unpack(frame) as DaemonMessage;
+}

@@ -1,0 +1,182 @@
+/**
+ * The one registry of trackside's error codes. Every code has a factory whose message names the
+ * bad value and the fix, and a line in docs/errors.md (a test keeps the two in step).
+ * Retired codes are never reused: add new ones at the end.
+ */
+
+/** An error that trackside raised on purpose; `code` is stable and documented. */
+export class TracksideError extends Error {
+  readonly code: ErrorCode;
+  /** Extra facts for programs (the bad key, the HTTP status, ...). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = "TracksideError";
+    this.code = code;
+    this.details = details;
+  }
+
+  /** A plain object that crosses a socket or an HTTP response and comes back with `fromWire`. */
+  toWire(): WireError {
+    return { code: this.code, message: this.message };
+  }
+
+  static fromWire(w: WireError): TracksideError {
+    const code = (ERROR_CODES as readonly string[]).includes(w.code) ? (w.code as ErrorCode) : "TRK_ERR_INTERNAL";
+    return new TracksideError(code, w.message);
+  }
+}
+
+export interface WireError {
+  code: string;
+  message: string;
+}
+
+export const ERROR_CODES = [
+  "TRK_ERR_INVALID_ID",
+  "TRK_ERR_INVALID_PROJECT",
+  "TRK_ERR_INVALID_ENTITY",
+  "TRK_ERR_INVALID_OPTION",
+  "TRK_ERR_UNLOGGABLE",
+  "TRK_ERR_STEP_BACKWARDS",
+  "TRK_ERR_RUN_FINISHED",
+  "TRK_ERR_DAEMON_START",
+  "TRK_ERR_DAEMON_UNREACHABLE",
+  "TRK_ERR_PROTOCOL_VERSION",
+  "TRK_ERR_BAD_FRAME",
+  "TRK_ERR_BAD_TOKEN",
+  "TRK_ERR_NO_CREDENTIALS",
+  "TRK_ERR_UNAUTHORIZED",
+  "TRK_ERR_FORBIDDEN",
+  "TRK_ERR_NOT_FOUND",
+  "TRK_ERR_BAD_REQUEST",
+  "TRK_ERR_SERVER_UNREACHABLE",
+  "TRK_ERR_INTERNAL",
+  "TRK_ERR_UNSAFE_DIR",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const show = (v: unknown): string => {
+  try {
+    return typeof v === "string" ? JSON.stringify(v) : String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+};
+
+/** Factories, one per code: call sites never write a message by hand. */
+export const errors = {
+  invalidId: (id: unknown, why: string) =>
+    new TracksideError(
+      "TRK_ERR_INVALID_ID",
+      `Invalid run id ${show(id)}: ${why}. Use 1 to 64 characters without surrounding spaces and without any of / \\ # ? % : ; , ' (or leave id unset to get a random one).`,
+      { id },
+    ),
+  invalidProject: (project: unknown, why: string) =>
+    new TracksideError(
+      "TRK_ERR_INVALID_PROJECT",
+      `Invalid project name ${show(project)}: ${why}. Use 1 to 128 characters without surrounding spaces and without any of / \\ # ? % :.`,
+      { project },
+    ),
+  invalidEntity: (entity: unknown, why: string) =>
+    new TracksideError(
+      "TRK_ERR_INVALID_ENTITY",
+      `Invalid entity name ${show(entity)}: ${why}. Use 1 to 64 characters of letters, digits, '-', '_' and '.' (or leave entity unset to use your user).`,
+      { entity },
+    ),
+  invalidOption: (name: string, value: unknown, expected: string) =>
+    new TracksideError(
+      "TRK_ERR_INVALID_OPTION",
+      `Invalid option ${name}=${show(value)}: expected ${expected}.`,
+      { option: name, value },
+    ),
+  unloggable: (key: string, what: string) =>
+    new TracksideError(
+      "TRK_ERR_UNLOGGABLE",
+      `Cannot log key ${show(key)}: ${what} is not loggable. Log numbers, booleans, strings, null, or plain objects of them; convert it first (e.g. Number(x) for a BigInt). The other keys of this call were logged.`,
+      { key },
+    ),
+  stepBackwards: (step: number, current: number) =>
+    new TracksideError(
+      "TRK_ERR_STEP_BACKWARDS",
+      `Step ${step} is lower than the run's current step ${current}; the data of this call was not logged. Steps only go forward: pass a step >= ${current}, or omit step to use the run's counter.`,
+      { step, current },
+    ),
+  runFinished: (runId: string) =>
+    new TracksideError(
+      "TRK_ERR_RUN_FINISHED",
+      `Run ${runId} has finished; nothing more can be logged to it. Start a new run with trackside.init().`,
+      { runId },
+    ),
+  daemonStart: (why: string, logPath?: string) =>
+    new TracksideError(
+      "TRK_ERR_DAEMON_START",
+      `The trackside daemon did not start: ${why}.${logPath ? ` Its output is in ${logPath}.` : ""} Check that the run directory is writable, or set mode: "offline" or "disabled" to go on without it.`,
+      { logPath },
+    ),
+  daemonUnreachable: (address: string, why: string) =>
+    new TracksideError(
+      "TRK_ERR_DAEMON_UNREACHABLE",
+      `The trackside daemon at ${address} did not answer: ${why}. Unset TRACKSIDE_DAEMON to let trackside start its own, or start it with \`trackside daemon --listen ${address}\`.`,
+      { address },
+    ),
+  protocolVersion: (theirs: unknown, ours: number) =>
+    new TracksideError(
+      "TRK_ERR_PROTOCOL_VERSION",
+      `Protocol version ${show(theirs)} is not supported (this side speaks ${ours}). Use the same trackside version for the client and the daemon.`,
+      { theirs, ours },
+    ),
+  badFrame: (why: string) =>
+    new TracksideError(
+      "TRK_ERR_BAD_FRAME",
+      `Malformed message on the daemon socket: ${why}. Only trackside clients of the same version may connect to it.`,
+    ),
+  badToken: () =>
+    new TracksideError(
+      "TRK_ERR_BAD_TOKEN",
+      "The daemon refused the connection: its token does not match. Pass the token printed by `trackside daemon` in TRACKSIDE_DAEMON as tcp://HOST:PORT#TOKEN.",
+    ),
+  noCredentials: (baseUrl: string, file: string) =>
+    new TracksideError(
+      "TRK_ERR_NO_CREDENTIALS",
+      `No API key for ${baseUrl}: none in TRACKSIDE_API_KEY, settings.apiKey or ${file}. Start the server once with \`trackside server\` (it writes the key there), or set TRACKSIDE_API_KEY.`,
+      { baseUrl, file },
+    ),
+  unauthorized: () =>
+    new TracksideError(
+      "TRK_ERR_UNAUTHORIZED",
+      "Missing or unknown API key. Send it as `Authorization: Bearer <key>`; the local server's key is in ~/.trackside/credentials.",
+    ),
+  forbidden: (what: string) =>
+    new TracksideError("TRK_ERR_FORBIDDEN", `Not allowed: ${what}. Use an API key of that entity's user.`),
+  notFound: (what: string) =>
+    new TracksideError("TRK_ERR_NOT_FOUND", `${what} was not found. Check the entity, project and run id (\`trackside runs list ENTITY/PROJECT\`).`),
+  badRequest: (why: string) =>
+    new TracksideError("TRK_ERR_BAD_REQUEST", `Malformed request: ${why}. See docs/api.md for the expected body.`),
+  serverUnreachable: (baseUrl: string, why: string) =>
+    new TracksideError(
+      "TRK_ERR_SERVER_UNREACHABLE",
+      `The tracking server at ${baseUrl} did not answer: ${why}. Start it with \`trackside server\`, or pass --base-url / TRACKSIDE_BASE_URL.`,
+      { baseUrl },
+    ),
+  unsafeDir: (dir: string, why: string) =>
+    new TracksideError(
+      "TRK_ERR_UNSAFE_DIR",
+      `Refusing to use ${dir} for daemon sockets: ${why}. Set TRACKSIDE_SOCKET_DIR to a directory that only you own, or remove ${dir}.`,
+      { dir },
+    ),
+  internal: (why: string) =>
+    new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),
+} satisfies Record<string, (...args: never[]) => TracksideError>;
+
+/** True for a TracksideError of the given code (works across module copies, unlike instanceof). */
+export function isTracksideError(err: unknown, code?: ErrorCode): err is TracksideError {
+  return (
+    typeof err === "object" &&
+    err !== null &&
+    (err as { name?: unknown }).name === "TracksideError" &&
+    (code === undefined || (err as { code?: unknown }).code === code)
+  );
+}

@@ -1,0 +1,55 @@
+import { randomInt } from "node:crypto";
+import { errors } from "./errors.js";
+
+const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
+/** 36^8 ≈ 2.8e12 ids: about a 1 % chance of one collision after 240,000 runs in a project (W&B's figure). */
+export const RUN_ID_LENGTH = 8;
+const RUN_ID_MAX = 64;
+const RUN_ID_FORBIDDEN = /[/\\#?%:;,']/;
+const PROJECT_MAX = 128;
+const PROJECT_FORBIDDEN = /[/\\#?%:]/;
+const ENTITY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A fresh run id: 8 characters of [a-z0-9] from a CSPRNG. */
+export function generateRunId(): string {
+  let id = "";
+  for (let i = 0; i < RUN_ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
+}
+
+function checkName(value: unknown, max: number, forbidden: RegExp, fail: (why: string) => Error): string {
+  if (typeof value !== "string") throw fail(`it is a ${value === null ? "null" : typeof value}, not a string`);
+  if (value.length === 0) throw fail("it is empty");
+  if (value.length > max) throw fail(`it is ${value.length} characters long (at most ${max})`);
+  if (value.trim() !== value) throw fail("it starts or ends with whitespace");
+  const bad = forbidden.exec(value);
+  if (bad) throw fail(`it contains ${JSON.stringify(bad[0])}`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw fail("it contains a control character");
+  return value;
+}
+
+/** Returns the id unchanged, or throws TRK_ERR_INVALID_ID naming what is wrong. */
+export function validateRunId(id: unknown): string {
+  return checkName(id, RUN_ID_MAX, RUN_ID_FORBIDDEN, (why) => errors.invalidId(id, why));
+}
+
+/** Returns the project unchanged, or throws TRK_ERR_INVALID_PROJECT. */
+export function validateProject(project: unknown): string {
+  return checkName(project, PROJECT_MAX, PROJECT_FORBIDDEN, (why) => errors.invalidProject(project, why));
+}
+
+/** Returns the entity unchanged, or throws TRK_ERR_INVALID_ENTITY. */
+export function validateEntity(entity: unknown): string {
+  if (typeof entity !== "string") throw errors.invalidEntity(entity, `it is a ${entity === null ? "null" : typeof entity}, not a string`);
+  if (!ENTITY_PATTERN.test(entity)) {
+    throw errors.invalidEntity(entity, entity.length === 0 ? "it is empty" : "it has a character outside [A-Za-z0-9._-] or is too long");
+  }
+  return entity;
+}
+
+/** Turns an OS user name into a valid entity name ("Jane Doe" -> "Jane-Doe"). */
+export function entityFromUserName(user: string): string {
+  const cleaned = user.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 64);
+  return cleaned || "local";
+}

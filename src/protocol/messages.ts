@@ -1,0 +1,43 @@
+/**
+ * Client <-> daemon messages. Each ZeroMQ message is one msgpack-encoded header frame, plus, for
+ * `records`, a second frame holding the msgpack-encoded RunRecord[] exactly as the daemon writes
+ * it to the WAL (the daemon never decodes it on the hot path). Every request carries `id`; the
+ * daemon answers each with a reply of the same id.
+ */
+import type { RunInfo } from "./records.js";
+import type { WireError } from "./errors.js";
+
+/** The options that cross from the client to the daemon for one run: an explicit allow-list. */
+export interface RunOpenSettings {
+  run: RunInfo;
+  mode: "online" | "offline";
+  /** Where the run's WAL, files and logs live. */
+  runDir: string;
+  baseUrl: string;
+  apiKey: string | null;
+  /** The pid whose death, without a finish, means the run crashed. */
+  pid: number;
+  /** The sequence number the client starts from (above 1 when resuming). */
+  firstSeq: number;
+}
+
+export type ClientMessage =
+  | { t: "hello"; id: number; protocol: number; version: string; pid: number; token?: string }
+  | { t: "open"; id: number; settings: RunOpenSettings }
+  | { t: "records"; id: number; runPath: string; first: number; last: number; exit?: boolean }
+  | { t: "finish"; id: number; runPath: string; timeoutMs: number }
+  | { t: "ping"; id: number }
+  | { t: "bye"; id: number };
+
+export type DaemonMessage =
+  | { t: "ok"; id: number; pid?: number; version?: string }
+  /** Cumulative: every record of the run `runPath` (entity/project/id) up to and including `seq` is in the WAL. */
+  | { t: "ack"; id: number; runPath: string; seq: number }
+  | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; error: string | null }
+  | { t: "error"; id: number; error: WireError };
+
+export type ClientMessageType = ClientMessage["t"];
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ["hello", "open", "records", "finish", "ping", "bye"];
+
+/** Frames bigger than this are refused with TRK_ERR_BAD_FRAME (a 4,096-row batch of 10 scalars is ~250 KB). */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
