@@ -1,0 +1,220 @@
+/**
+ * The daemon's composition root: a ZeroMQ ROUTER that many clients share, one RunStream per run,
+ * and a watch on the clients' processes. A spawned daemon leaves once its clients are gone and
+ * its runs are uploaded; a standalone one (`trackside daemon`) stays until it is told to stop.
+ */
+import { renameSync, rmSync, writeFileSync } from "node:fs";
+import type { Logger } from "pino";
+import { Router } from "zeromq";
+import {
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  TracksideError,
+  decodeClientMessage,
+  encode,
+  errors,
+  isTracksideError,
+  type ClientMessage,
+  type DaemonMessage,
+  type RunOpenSettings,
+} from "../protocol/index.js";
+import { ClientWatch } from "./client-watch.js";
+import { RunStream } from "./run-stream.js";
+
+export interface DaemonOptions {
+  /** `ipc:///path` or `tcp://127.0.0.1:PORT`. */
+  listen: string;
+  log: Logger;
+  /** Written (tmp file + rename) once the socket is bound: the spawning client waits for it. */
+  readyFile?: string;
+  /** Spawned by a client: leave when no client is left and every run is uploaded. */
+  spawned?: boolean;
+  /** Required from clients in their hello (always set for TCP). */
+  token?: string;
+  /** How often client processes are checked for life. */
+  watchIntervalMs?: number;
+  /** A spawned daemon that never gets a client leaves after this long. */
+  firstClientTimeoutMs?: number;
+}
+
+interface Session {
+  pid: number;
+  greeted: boolean;
+}
+
+export class Daemon {
+  private readonly opts: DaemonOptions;
+  private readonly log: Logger;
+  private readonly sock = new Router({ linger: 1000, receiveHighWaterMark: 0, sendHighWaterMark: 0 });
+  private readonly sessions = new Map<string, Session>();
+  private readonly streams = new Map<string, RunStream>();
+  private readonly watch: ClientWatch;
+  private sendChain: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | null = null;
+  private readonly startedAt = Date.now();
+  private hadClient = false;
+  /** Resolves when the daemon has closed (idle exit, SIGTERM or close()). */
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+
+  constructor(opts: DaemonOptions) {
+    this.opts = opts;
+    this.log = opts.log.child({ component: "daemon" });
+    this.watch = new ClientWatch(opts.watchIntervalMs ?? 200, (pid) => this.processGone(pid), () => this.idleCheck());
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  async start(): Promise<string> {
+    await this.sock.bind(this.opts.listen);
+    const address = this.sock.lastEndpoint ?? this.opts.listen;
+    if (this.opts.readyFile) {
+      const tmp = `${this.opts.readyFile}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ address, pid: process.pid, version: PACKAGE_VERSION, protocol: PROTOCOL_VERSION }), { mode: 0o600 });
+      renameSync(tmp, this.opts.readyFile);
+    }
+    this.log.info({ address, pid: process.pid, spawned: !!this.opts.spawned }, "daemon listening");
+    this.watch.start();
+    void this.receiveLoop();
+    return address;
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const [identity, header, payload] of this.sock) {
+        this.handle(identity, header, payload);
+      }
+    } catch (err) {
+      if (!this.closing) this.log.error({ err }, "receive loop failed");
+    }
+  }
+
+  private handle(identity: Buffer, header: Buffer | undefined, payload: Buffer | undefined): void {
+    let msg: ClientMessage;
+    try {
+      if (!header) throw errors.badFrame("no header frame");
+      msg = decodeClientMessage(header);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "malformed frame");
+      this.reply(identity, { t: "error", id: -1, error: toWire(err) });
+      return;
+    }
+    try {
+      const session = this.sessions.get(identity.toString("hex"));
+      if (msg.t !== "hello" && !session?.greeted) throw errors.badFrame(`"${msg.t}" before "hello"`);
+      switch (msg.t) {
+        case "hello":
+          return this.hello(identity, msg);
+        case "open":
+          return this.open(identity, msg.id, msg.settings);
+        case "records": {
+          const stream = this.stream(msg.runPath);
+          if (!payload) throw errors.badFrame("records without payload frame");
+          const seq = stream.append(payload, msg.first, msg.last, msg.exit === true);
+          return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq });
+        }
+        case "finish":
+          return void this.finish(identity, msg.id, msg.runPath, msg.timeoutMs);
+        case "ping":
+          return this.reply(identity, { t: "ok", id: msg.id });
+        case "bye":
+          this.sessions.delete(identity.toString("hex"));
+          return this.reply(identity, { t: "ok", id: msg.id });
+      }
+    } catch (err) {
+      if (!isTracksideError(err)) this.log.error({ err }, "request failed");
+      this.reply(identity, { t: "error", id: msg.id, error: toWire(err) });
+    }
+  }
+
+  private hello(identity: Buffer, msg: Extract<ClientMessage, { t: "hello" }>): void {
+    if (msg.protocol !== PROTOCOL_VERSION) throw errors.protocolVersion(msg.protocol, PROTOCOL_VERSION);
+    if (this.opts.token && msg.token !== this.opts.token) throw errors.badToken();
+    this.sessions.set(identity.toString("hex"), { pid: msg.pid, greeted: true });
+    this.watch.add(msg.pid);
+    this.hadClient = true;
+    this.log.info({ pid: msg.pid, version: msg.version }, "client connected");
+    this.reply(identity, { t: "ok", id: msg.id, pid: process.pid, version: PACKAGE_VERSION });
+  }
+
+  private open(identity: Buffer, id: number, settings: RunOpenSettings): void {
+    if (!settings || typeof settings !== "object" || !settings.run || typeof settings.runDir !== "string") {
+      throw errors.badFrame("open without run settings");
+    }
+    const path = `${settings.run.entity}/${settings.run.project}/${settings.run.id}`;
+    const existing = this.streams.get(path);
+    if (existing && !existing.ended) throw errors.invalidOption("id", settings.run.id, "a run id that no live process is using");
+    if (existing) void existing.close();
+    const stream = new RunStream(settings, this.log);
+    this.streams.set(path, stream);
+    this.watch.add(settings.pid);
+    stream.start();
+    this.reply(identity, { t: "ok", id });
+  }
+
+  private async finish(identity: Buffer, id: number, path: string, timeoutMs: number): Promise<void> {
+    try {
+      const stream = this.stream(path);
+      const outcome = await stream.finish(timeoutMs);
+      this.reply(identity, { t: "finished", id, runPath: path, ...outcome });
+    } catch (err) {
+      this.reply(identity, { t: "error", id, error: toWire(err) });
+    }
+  }
+
+  private stream(path: string): RunStream {
+    const stream = this.streams.get(path);
+    if (!stream) throw errors.badFrame(`unknown run ${JSON.stringify(path)} (send "open" first)`);
+    return stream;
+  }
+
+  private reply(identity: Buffer, msg: DaemonMessage): void {
+    const frames = [identity, encode(msg)];
+    this.sendChain = this.sendChain
+      .then(() => this.sock.send(frames))
+      .catch((err: unknown) => {
+        if (!this.closing) this.log.warn({ err: (err as Error).message }, "reply not sent");
+      });
+  }
+
+  private processGone(pid: number): void {
+    for (const [key, session] of this.sessions) if (session.pid === pid) this.sessions.delete(key);
+    for (const stream of this.streams.values()) {
+      if (stream.settings.pid === pid) {
+        const state = stream.processGone();
+        if (state) this.log.warn({ runId: stream.runId, pid, state }, "run ended by process exit");
+      }
+    }
+  }
+
+  private idleCheck(): void {
+    if (!this.opts.spawned || this.closing) return;
+    if (!this.hadClient) {
+      if (Date.now() - this.startedAt > (this.opts.firstClientTimeoutMs ?? 30_000)) void this.close("no client came");
+      return;
+    }
+    if (this.watch.size > 0) return;
+    for (const s of this.streams.values()) if (!s.settled) return;
+    void this.close("no clients left and all runs uploaded");
+  }
+
+  /** Graceful: syncs and closes every WAL, stops uploads (what is left resumes from disk). */
+  close(reason = "close"): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      this.log.info({ reason }, "daemon closing");
+      this.watch.stop();
+      await this.sendChain;
+      await Promise.all([...this.streams.values()].map((s) => s.close()));
+      this.sock.close();
+      // A spawned daemon's socket file tells child processes that it is there: remove it.
+      if (this.opts.listen.startsWith("ipc://")) rmSync(this.opts.listen.slice("ipc://".length), { force: true });
+      this.resolveClosed();
+    })();
+    return this.closing;
+  }
+}
+
+function toWire(err: unknown) {
+  if (err instanceof TracksideError || isTracksideError(err)) return (err as TracksideError).toWire();
+  return errors.internal((err as Error)?.message ?? String(err)).toWire();
+}

@@ -1,0 +1,196 @@
+/**
+ * Uploads a run's WAL to the server, frame by frame, in order. The WAL is the queue: what waits
+ * for the server waits on disk, not in RAM, and a restarted daemon goes on from the offset saved
+ * in `<wal>.uploaded`. The server is idempotent by (run, seq), so re-sending after a crash between
+ * a POST and saving the offset stores nothing twice.
+ */
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import type { Logger } from "pino";
+import { API_PREFIX, FRAME_HEADER_BYTES, RECORDS_CONTENT_TYPE, WAL_MAGIC, scanFrames } from "../protocol/index.js";
+import { backoffDelay, isRetryableStatus } from "./backoff.js";
+
+export interface UploadTarget {
+  baseUrl: string;
+  apiKey: string | null;
+  entity: string;
+  project: string;
+  runId: string;
+}
+
+export interface UploaderOptions {
+  walPath: string;
+  target: UploadTarget;
+  log: Logger;
+  /** Upper bound of one POST body; a single larger frame is sent alone. */
+  maxBodyBytes?: number;
+  requestTimeoutMs?: number;
+  backoff?: { baseMs?: number; maxMs?: number };
+}
+
+export interface UploadStatus {
+  uploadedBytes: number;
+  pendingBytes: number;
+  /** Set when the server refused the data for good (e.g. 403): it stays on disk for `trackside sync`. */
+  fatalError: string | null;
+}
+
+export class Uploader {
+  private readonly opts: UploaderOptions;
+  private readonly offsetPath: string;
+  private uploaded: number;
+  private walEnd = 0;
+  private fd = -1;
+  private closed = false;
+  private fatalError: string | null = null;
+  private wakeUp: (() => void) | null = null;
+  private readonly waiters = new Set<() => void>();
+  private loop: Promise<void> | null = null;
+
+  constructor(opts: UploaderOptions) {
+    this.opts = opts;
+    this.offsetPath = `${opts.walPath}.uploaded`;
+    this.uploaded = readOffset(this.offsetPath);
+  }
+
+  start(walEnd: number): void {
+    this.walEnd = walEnd;
+    this.fd = openSync(this.opts.walPath, "r");
+    this.loop = this.run();
+  }
+
+  /** Tells the uploader that the WAL now ends at `walEnd`. */
+  notify(walEnd: number): void {
+    this.walEnd = walEnd;
+    this.wakeUp?.();
+  }
+
+  status(): UploadStatus {
+    return { uploadedBytes: this.uploaded, pendingBytes: Math.max(0, this.walEnd - this.uploaded), fatalError: this.fatalError };
+  }
+
+  /** Offset up to which the server holds the WAL. */
+  get uploadedOffset(): number {
+    return this.uploaded;
+  }
+
+  /** Resolves once everything up to the current end is uploaded, or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const target = this.walEnd;
+    if (this.uploaded >= target) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (): void => {
+        if (this.uploaded < target && !this.fatalError && !this.closed) return;
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve(this.uploaded >= target);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(done);
+        resolve(this.uploaded >= target);
+      }, timeoutMs);
+      this.waiters.add(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wakeUp?.();
+    await this.loop;
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    for (const w of [...this.waiters]) w();
+  }
+
+  private async run(): Promise<void> {
+    const log = this.opts.log;
+    let attempt = 0;
+    while (!this.closed && !this.fatalError) {
+      if (this.uploaded >= this.walEnd) {
+        await new Promise<void>((resolve) => (this.wakeUp = resolve));
+        this.wakeUp = null;
+        continue;
+      }
+      const { body, end } = this.readBatch();
+      const outcome = await this.post(body);
+      if (outcome === "ok") {
+        attempt = 0;
+        this.uploaded = end;
+        writeFileSync(this.offsetPath, String(end));
+        for (const w of [...this.waiters]) w();
+        continue;
+      }
+      if (outcome === "fatal") break;
+      const delay = backoffDelay(attempt++, this.opts.backoff);
+      log.warn({ attempt, delay }, "upload failed; retrying");
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wakeUp = () => {
+          if (this.closed) {
+            clearTimeout(t);
+            resolve();
+          }
+        };
+      });
+      this.wakeUp = null;
+    }
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Reads whole frames from the uploaded offset on, up to maxBodyBytes (at least one frame). */
+  private readBatch(): { body: Buffer; end: number } {
+    const maxBody = this.opts.maxBodyBytes ?? 8 * 1024 * 1024;
+    const start = Math.max(this.uploaded, WAL_MAGIC.length);
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    readSync(this.fd, header, 0, FRAME_HEADER_BYTES, start);
+    const first = FRAME_HEADER_BYTES + header.readUInt32LE(0);
+    const len = Math.min(this.walEnd - start, Math.max(first, maxBody));
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(this.fd, buf, got, len - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    const scan = scanFrames(buf.subarray(0, got), start);
+    const body = Buffer.concat(scan.frames.map((f) => f.payload));
+    return { body, end: scan.end };
+  }
+
+  private async post(body: Buffer): Promise<"ok" | "retry" | "fatal"> {
+    const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
+    const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/records`;
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": RECORDS_CONTENT_TYPE, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+        body: body as Uint8Array<ArrayBuffer>,
+        signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000),
+      });
+      const text = await res.text();
+      if (res.ok) {
+        this.opts.log.debug({ bytes: body.length }, "uploaded");
+        return "ok";
+      }
+      if (isRetryableStatus(res.status)) {
+        this.opts.log.warn({ status: res.status, body: text.slice(0, 500) }, "server error");
+        return "retry";
+      }
+      this.fatalError = `the server refused the data (HTTP ${res.status}): ${text.slice(0, 500)}`;
+      this.opts.log.error({ status: res.status, body: text.slice(0, 500) }, "upload refused; data kept on disk");
+      return "fatal";
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, "server unreachable");
+      return "retry";
+    }
+  }
+}
+
+function readOffset(path: string): number {
+  try {
+    const n = Number(readFileSync(path, "utf8").trim());
+    return Number.isFinite(n) && n >= WAL_MAGIC.length ? n : WAL_MAGIC.length;
+  } catch {
+    return WAL_MAGIC.length;
+  }
+}
+

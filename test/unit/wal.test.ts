@@ -1,0 +1,57 @@
+import { appendFileSync, mkdtempSync, readFileSync, statSync, truncateSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { WalWriter } from "../../src/daemon/wal-writer.js";
+import { WAL_MAGIC, decode, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
+
+const rec = (seq: number): RunRecord[] => [{ k: "history", seq, rows: [{ _step: seq, _timestamp: 1, _runtime: 0, loss: seq / 10 }] }];
+
+function read(path: string) {
+  const buf = readFileSync(path);
+  return scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
+}
+
+describe("WAL", () => {
+  it("round-trips framed msgpack records with a CRC each", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
+    const w = new WalWriter(path);
+    w.append(encodeRecords(rec(1)));
+    w.append(encodeRecords(rec(2)));
+    w.close();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const scan = read(path);
+    expect(scan.stoppedAt).toBeNull();
+    expect(scan.frames.map((f) => decode<RunRecord[]>(f.payload)[0].seq)).toEqual([1, 2]);
+  });
+
+  it("stops reading at a corrupted frame", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
+    const w = new WalWriter(path);
+    w.append(encodeRecords(rec(1)));
+    const end = w.end;
+    w.append(encodeRecords(rec(2)));
+    w.close();
+    const buf = readFileSync(path);
+    buf[end + 10] ^= 0xff; // flip a byte inside the second payload
+    const scan = scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
+    expect(scan.stoppedAt).toBe("crc");
+    expect(scan.frames).toHaveLength(1);
+  });
+
+  it("cuts a torn tail on reopen, so appends follow the last whole frame", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
+    const w = new WalWriter(path);
+    w.append(encodeRecords(rec(1)));
+    w.append(encodeRecords(rec(2)));
+    w.close();
+    truncateSync(path, statSync(path).size - 3); // a crash mid-write
+    appendFileSync(path, Buffer.alloc(0));
+    const again = new WalWriter(path);
+    again.append(encodeRecords(rec(3)));
+    again.close();
+    const scan = read(path);
+    expect(scan.stoppedAt).toBeNull();
+    expect(scan.frames.map((f) => decode<RunRecord[]>(f.payload)[0].seq)).toEqual([1, 3]);
+  });
+});
