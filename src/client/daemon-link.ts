@@ -1,0 +1,138 @@
+/**
+ * The client's end of the ZeroMQ link: a DEALER that sends requests and matches replies by id.
+ *
+ * Two traps measured in DESIGN.md shape it. A pending receive keeps Node's event loop alive, so
+ * the receive loop runs only while a reply is awaited, and wakes every RECEIVE_TICK_MS to expire
+ * requests whose daemon went quiet. The default linger (-1) blocks exit forever when a message is
+ * still queued, so linger is bounded; the spill file, not the socket, is the safety net at exit.
+ */
+import { Dealer } from "zeromq";
+import {
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  TracksideError,
+  decodeDaemonMessage,
+  encode,
+  errors,
+  type ClientMessage,
+  type DaemonMessage,
+} from "../protocol/index.js";
+import { debug } from "./notices.js";
+
+const RECEIVE_TICK_MS = 250;
+const LINGER_MS = 200;
+
+type Request = ClientMessage extends infer M ? (M extends { id: number } ? Omit<M, "id"> : never) : never;
+
+interface Pending {
+  resolve: (msg: DaemonMessage) => void;
+  reject: (err: Error) => void;
+  deadline: number;
+}
+
+export class DaemonLink {
+  readonly address: string;
+  private readonly sock: Dealer;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private pumping = false;
+  private sendChain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(address: string) {
+    this.address = address;
+    this.sock = new Dealer({ linger: LINGER_MS, receiveTimeout: RECEIVE_TICK_MS });
+    this.sock.connect(address.replace(/#.*$/, ""));
+  }
+
+  /** Connects and says hello; rejects with TRK_ERR_DAEMON_UNREACHABLE if no answer in timeoutMs. */
+  static async connect(address: string, timeoutMs: number): Promise<DaemonLink> {
+    const link = new DaemonLink(address);
+    const token = address.includes("#") ? address.slice(address.indexOf("#") + 1) : process.env.TRACKSIDE_DAEMON_TOKEN;
+    try {
+      await link.request({ t: "hello", protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, pid: process.pid, ...(token ? { token } : {}) }, undefined, timeoutMs);
+    } catch (err) {
+      link.close();
+      throw err;
+    }
+    return link;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sends one request and resolves with its reply; a daemon error reply rejects with its TracksideError. */
+  request(msg: Request, payload?: Buffer, timeoutMs = 30_000): Promise<DaemonMessage> {
+    if (this.closed) return Promise.reject(errors.daemonUnreachable(this.address, "the link is closed"));
+    const id = this.nextId++;
+    const frames = payload ? [encode({ ...msg, id }), payload] : [encode({ ...msg, id })];
+    const reply = new Promise<DaemonMessage>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs });
+    });
+    this.sendChain = this.sendChain.then(
+      () => this.sock.send(frames),
+    ).catch((err: unknown) => this.fail(id, errors.daemonUnreachable(this.address, (err as Error).message)));
+    void this.pump();
+    return reply;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.pending.size > 0 && !this.closed) {
+        let frames: Buffer[];
+        try {
+          frames = await this.sock.receive();
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "EAGAIN") {
+            this.expire();
+            continue;
+          }
+          for (const id of [...this.pending.keys()]) this.fail(id, errors.daemonUnreachable(this.address, (err as Error).message));
+          break;
+        }
+        let msg: DaemonMessage;
+        try {
+          msg = decodeDaemonMessage(frames[0]);
+        } catch (err) {
+          debug("undecodable reply: %s", (err as Error).message);
+          continue;
+        }
+        const p = this.pending.get(msg.id);
+        if (!p) {
+          debug("reply %d has no request (%s)", msg.id, msg.t === "error" ? msg.error.message : msg.t);
+          continue;
+        }
+        this.pending.delete(msg.id);
+        if (msg.t === "error") p.reject(TracksideError.fromWire(msg.error));
+        else p.resolve(msg);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) this.fail(id, errors.daemonUnreachable(this.address, "no reply in time"));
+    }
+  }
+
+  private fail(id: number, err: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.reject(err);
+  }
+
+  /** Immediate: pending requests reject; queued messages get LINGER_MS to leave. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of [...this.pending.keys()]) this.fail(id, errors.daemonUnreachable(this.address, "the link was closed"));
+    this.sock.close();
+  }
+}

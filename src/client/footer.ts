@@ -1,0 +1,32 @@
+/** The few lines printed when a run ends: its state, a short summary, where it is, what is pending. */
+import type { FinishResult, Run } from "./run.js";
+
+const SUMMARY_KEYS = 8;
+
+function fmt(v: unknown): string {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : Number(v.toPrecision(5)).toString();
+  if (typeof v === "string") return v.length > 40 ? `${v.slice(0, 37)}...` : v;
+  return JSON.stringify(v) ?? String(v);
+}
+
+export function formatFooter(run: Run, r: FinishResult): string {
+  const lines = [`run ${run.name} ${r.state}${r.exitCode !== 0 ? ` (exit code ${r.exitCode})` : ""} after ${run.step} steps`];
+  const keys = Object.keys(run.summary.toJSON()).filter((k) => !k.startsWith("_"));
+  if (keys.length > 0) {
+    const shown = keys.slice(0, SUMMARY_KEYS).map((k) => `${k}=${fmt(run.summary.get(k))}`);
+    lines.push(`summary: ${shown.join(" ")}${keys.length > SUMMARY_KEYS ? ` (+${keys.length - SUMMARY_KEYS} more)` : ""}`);
+  }
+  if (run.mode === "offline") {
+    lines.push(`offline run saved in ${run.dir}; upload it with: trackside sync ${run.dir}`);
+  } else if (r.synced) {
+    lines.push(`synced; view it at ${run.url}`);
+  } else {
+    const mb = (r.pendingBytes / 1e6).toFixed(1);
+    lines.push(
+      `${r.pendingRecords} records (${mb} MB) not uploaded yet; the daemon keeps trying in the background.`,
+      `check with: trackside runs show ${run.path}   (data is safe in ${run.dir})`,
+      `view it at ${run.url}`,
+    );
+  }
+  return lines.join("\ntrackside: ");
+}

@@ -1,0 +1,102 @@
+/**
+ * init() and finish(): resolve the settings, find or spawn the daemon, open the run, print one
+ * line. At most one active run per process; a second init() returns it unless `reinit` is set.
+ */
+import { mkdirSync } from "node:fs";
+import { hostname, platform, release } from "node:os";
+import { join } from "node:path";
+import { PACKAGE_VERSION, type RunOpenSettings } from "../protocol/index.js";
+import { DaemonLink } from "./daemon-link.js";
+import { daemonFromEnv, spawnDaemon } from "./daemon-spawn.js";
+import { installExitHooks } from "./exit-hooks.js";
+import { Notices } from "./notices.js";
+import { Run, type FinishResult } from "./run.js";
+import { resolveSettings, type InitOptions, type Settings } from "./settings.js";
+
+/** The active run of this process (`trackside.run`), or null. An ESM live binding. */
+export let active: Run | null = null;
+
+export function currentRun(): Run | null {
+  return active;
+}
+
+/**
+ * Starts a run (or returns the active one) and resolves once the daemon holds it.
+ * @example
+ * import * as trackside from "trackside";
+ * const run = await trackside.init({ project: "mnist", config: { lr: 1e-3 } });
+ * for (let step = 0; step < 100; step++) run.log({ loss: 1 / (step + 1) });
+ * await run.finish();
+ */
+export async function init(options: InitOptions = {}): Promise<Run> {
+  if (active && !active.isFinished) {
+    if (!options.reinit) return active;
+    await active.finish();
+  }
+  const settings = resolveSettings(options);
+  const notices = new Notices(settings.silent);
+  const startedAt = Date.now();
+  const onEnd = (run: Run): void => {
+    if (active === run) active = null;
+  };
+  if (settings.mode === "disabled") {
+    active = new Run({ settings, runDir: null, link: null, notices, startedAt, onEnd });
+    return active;
+  }
+
+  const runDir = join(settings.dir, "trackside", `run-${stamp(new Date(startedAt))}-${settings.id}`);
+  mkdirSync(join(runDir, "files"), { recursive: true });
+  const link = await connect(settings);
+  const run = new Run({ settings, runDir, link, notices, startedAt, onEnd });
+  const open: RunOpenSettings = {
+    run: { id: settings.id, entity: settings.entity, project: settings.project, name: settings.name, notes: settings.notes, tags: [...settings.tags], group: settings.group, jobType: settings.jobType, config: {}, createdAt: startedAt, program: program() },
+    mode: settings.mode === "offline" ? "offline" : "online",
+    runDir,
+    baseUrl: settings.baseUrl,
+    apiKey: settings.apiKey,
+    pid: process.pid,
+    firstSeq: 1,
+  };
+  try {
+    await link.request({ t: "open", settings: open }, undefined, settings.daemonStartTimeoutMs);
+  } catch (err) {
+    link.close();
+    throw err;
+  }
+  run.begin(open.run.program);
+  active = run;
+  installExitHooks(currentRun);
+  if (settings.mode === "offline") notices.info(`offline run ${run.name} (${run.id}) in ${runDir}`);
+  else notices.info(`run ${run.name} (${run.id}) at ${run.url}`);
+  return run;
+}
+
+/** Finishes the active run, if any. */
+export async function finish(exitCode?: number): Promise<FinishResult | null> {
+  return active ? active.finish(exitCode) : null;
+}
+
+async function connect(settings: Settings): Promise<DaemonLink> {
+  const found = daemonFromEnv();
+  if (found) return DaemonLink.connect(found.address, settings.daemonStartTimeoutMs);
+  const spawned = await spawnDaemon(settings.daemonStartTimeoutMs);
+  return DaemonLink.connect(spawned.address, settings.daemonStartTimeoutMs);
+}
+
+function program() {
+  return {
+    executable: process.execPath,
+    args: process.argv.slice(1),
+    cwd: process.cwd(),
+    pid: process.pid,
+    host: hostname(),
+    nodeVersion: process.version,
+    os: `${platform()} ${release()}`,
+    tracksideVersion: PACKAGE_VERSION,
+  };
+}
+
+function stamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}

@@ -1,0 +1,163 @@
+/**
+ * Numbers a run's records and sends them to the daemon in batches: when `batchSize` rows are
+ * waiting, or `flushIntervalMs` after the first one. A batch is kept until the daemon
+ * acknowledges it, so that at exit whatever the daemon may not have can be written to the spill
+ * file synchronously.
+ */
+import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { WAL_MAGIC, encodeRecords, frameHeader, type HistoryRow, type JsonObject, type RunRecord } from "../protocol/index.js";
+import { debug } from "./notices.js";
+
+/** Where batches go: resolves with the daemon's cumulative acknowledgement. */
+export type BatchSender = (payload: Buffer, first: number, last: number, exit: boolean) => Promise<number>;
+
+interface Batch {
+  first: number;
+  last: number;
+  payload: Buffer;
+}
+
+type StateRecord = { k: "config"; config: JsonObject } | { k: "summary"; summary: JsonObject };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Queued = DistributiveOmit<Exclude<RunRecord, { k: "history" }>, "seq">;
+
+export class RecordQueue {
+  private nextSeq: number;
+  private acked: number;
+  private rows: HistoryRow[] = [];
+  private before: Queued[] = [];
+  private after: Queued[] = [];
+  private dirty = new Map<StateRecord["k"], () => StateRecord>();
+  private unacked: Batch[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> = Promise.resolve();
+  private sender: BatchSender | null;
+
+  constructor(
+    firstSeq: number,
+    sender: BatchSender | null,
+    private readonly batchSize: number,
+    private readonly flushIntervalMs: number,
+  ) {
+    this.nextSeq = firstSeq;
+    this.acked = firstSeq - 1;
+    this.sender = sender;
+  }
+
+  /** Hot path: one push, and a timer armed once per batch. */
+  addRow(row: HistoryRow): void {
+    this.rows.push(row);
+    if (this.rows.length >= this.batchSize) this.flush();
+    else if (this.timer === null) this.arm();
+  }
+
+  /** A record that goes out with the next batch, before its history rows (after them for "exit"). */
+  add(record: Queued): void {
+    (record.k === "exit" ? this.after : this.before).push(record);
+    if (this.timer === null) this.arm();
+  }
+
+  /** Marks config or summary as changed; its current value is read when the batch is built. */
+  markDirty(kind: StateRecord["k"], read: () => StateRecord): void {
+    this.dirty.set(kind, read);
+    if (this.timer === null) this.arm();
+  }
+
+  /** The highest sequence number handed out so far. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** Sends what is waiting; the returned promise settles when the daemon has acknowledged it. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.build();
+    if (batch && this.sender) {
+      const exit = this.lastBuiltHadExit;
+      const sender = this.sender;
+      // Batches leave in order; a failed send keeps its batch for the spill file.
+      this.inFlight = this.inFlight.then(() =>
+        sender(batch.payload, batch.first, batch.last, exit).then(
+          (seq) => this.ack(seq),
+          (err: unknown) => debug("batch %d..%d not acknowledged: %s", batch.first, batch.last, (err as Error).message),
+        ),
+      );
+    }
+    return this.inFlight;
+  }
+
+  private lastBuiltHadExit = false;
+
+  private build(): Batch | null {
+    const records: RunRecord[] = [];
+    let seq = this.nextSeq;
+    for (const r of this.before) records.push({ ...r, seq: seq++ } as RunRecord);
+    if (this.rows.length > 0) {
+      records.push({ k: "history", seq, rows: this.rows });
+      seq += this.rows.length;
+      this.rows = [];
+    }
+    for (const read of this.dirty.values()) records.push({ ...read(), seq: seq++ } as RunRecord);
+    for (const r of this.after) records.push({ ...r, seq: seq++ } as RunRecord);
+    this.lastBuiltHadExit = this.after.length > 0;
+    this.before = [];
+    this.after = [];
+    this.dirty.clear();
+    if (records.length === 0) return null;
+    const batch = { first: this.nextSeq, last: seq - 1, payload: encodeRecords(records) };
+    this.nextSeq = seq;
+    this.unacked.push(batch);
+    return batch;
+  }
+
+  private ack(seq: number): void {
+    if (seq <= this.acked) return;
+    this.acked = seq;
+    while (this.unacked.length > 0 && this.unacked[0].last <= seq) this.unacked.shift();
+  }
+
+  /** Records handed out but not acknowledged by the daemon. */
+  get unackedCount(): number {
+    return this.lastSeq - this.acked;
+  }
+
+  /**
+   * Synchronously writes every batch the daemon has not acknowledged, plus what is waiting, to
+   * `path` in the WAL's format. Used on exit paths where no await is possible.
+   */
+  spill(path: string): number {
+    this.sender = null;
+    this.build();
+    if (this.unacked.length === 0) return 0;
+    const fd = openSync(path, "w", 0o600);
+    try {
+      writeSync(fd, WAL_MAGIC);
+      for (const b of this.unacked) {
+        writeSync(fd, frameHeader(b.payload));
+        writeSync(fd, b.payload);
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return this.unacked.length;
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, this.flushIntervalMs);
+    // The flush timer must never keep the user's process alive: exit paths flush on their own.
+    this.timer.unref();
+  }
+
+  /** Stops the timer; nothing more is sent. */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * `run.config` and `run.summary`: plain-feeling objects (`run.config.lr`) whose changes are sent
+ * to the daemon as whole-object records, so that applying one twice changes nothing.
+ */
+import type { JsonObject, Scalar, TracksideError } from "../protocol/index.js";
+import { cleanConfigValue } from "./values.js";
+
+export interface ConfigMethods {
+  /** Merges `values` into the config (nested objects are kept as they are, not flattened). */
+  update(values: Record<string, unknown>): void;
+  get(key: string): unknown;
+  toJSON(): JsonObject;
+}
+
+/** The run's config: read keys as properties (`run.config.lr`), change them with `update()`. */
+export type Config = ConfigMethods & { readonly [key: string]: unknown };
+
+export interface SummaryMethods {
+  /** Sets a key's summary value; a later log() of the key replaces it again. */
+  set(key: string, value: unknown): void;
+  update(values: Record<string, unknown>): void;
+  get(key: string): unknown;
+  toJSON(): JsonObject;
+}
+
+/** The run's summary: the last logged value of each key unless `set()` overrides it. */
+export type Summary = SummaryMethods & { readonly [key: string]: unknown };
+
+/** Wraps a methods object in a Proxy so that unknown property reads return stored values. */
+function asRecordView<M extends object>(methods: M, values: () => JsonObject, write: (key: string, value: unknown) => void): M & { readonly [key: string]: unknown } {
+  return new Proxy(methods, {
+    get: (target, prop, receiver) => (typeof prop === "string" && !(prop in target) ? values()[prop] : Reflect.get(target, prop, receiver)),
+    set: (_target, prop, value) => {
+      if (typeof prop !== "string") return false;
+      write(prop, value);
+      return true;
+    },
+    has: (target, prop) => (typeof prop === "string" && prop in values()) || prop in target,
+    ownKeys: () => Reflect.ownKeys(values()),
+    getOwnPropertyDescriptor: (_target, prop) =>
+      typeof prop === "string" && prop in values() ? { value: values()[prop], enumerable: true, configurable: true, writable: true } : undefined,
+  }) as M & { readonly [key: string]: unknown };
+}
+
+export function createConfig(initial: Record<string, unknown>, onChange: () => void, onProblem: (e: TracksideError) => void): { config: Config; values: () => JsonObject } {
+  const problems: TracksideError[] = [];
+  let values = (cleanConfigValue(initial, "", problems) ?? {}) as JsonObject;
+  const update = (patch: Record<string, unknown>): void => {
+    const found: TracksideError[] = [];
+    const clean = cleanConfigValue(patch, "", found) as JsonObject | undefined;
+    found.forEach(onProblem);
+    if (clean && Object.keys(clean).length > 0) {
+      values = { ...values, ...clean };
+      onChange();
+    }
+  };
+  const config = asRecordView<ConfigMethods>(
+    { update, get: (key) => values[key], toJSON: () => ({ ...values }) },
+    () => values,
+    (key, value) => update({ [key]: value }),
+  );
+  return { config, values: () => values };
+}
+
+export function createSummary(onChange: () => void, onProblem: (e: TracksideError) => void): { summary: Summary; values: () => JsonObject; absorb: (row: Record<string, Scalar>) => void } {
+  const values: JsonObject = {};
+  const set = (key: string, value: unknown): void => {
+    const found: TracksideError[] = [];
+    const clean = cleanConfigValue(value, key, found);
+    found.forEach(onProblem);
+    if (clean !== undefined) {
+      values[key] = clean;
+      onChange();
+    }
+  };
+  const summary = asRecordView<SummaryMethods>(
+    {
+      set,
+      update: (patch) => Object.entries(patch).forEach(([k, v]) => set(k, v)),
+      get: (key) => values[key],
+      toJSON: () => ({ ...values }),
+    },
+    () => values,
+    set,
+  );
+  /** Hot path: a committed row's values become the keys' summary values. */
+  const absorb = (row: Record<string, Scalar>): void => {
+    for (const key in row) values[key] = row[key];
+  };
+  return { summary, values: () => values, absorb };
+}

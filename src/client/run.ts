@@ -1,0 +1,222 @@
+/**
+ * A run as the user holds it. `log()` only appends to an in-memory batch (the RecordQueue sends
+ * it); `finish()` sends the final state and waits, within its timeout, for the upload.
+ */
+import { join } from "node:path";
+import { errors, runUrl, type RunState, type TracksideError } from "../protocol/index.js";
+import type { DaemonLink } from "./daemon-link.js";
+import { History, type LogOptions } from "./history.js";
+import type { Notices } from "./notices.js";
+import { RecordQueue } from "./record-queue.js";
+import { createConfig, createSummary, type Config, type Summary } from "./run-state.js";
+import type { Settings } from "./settings.js";
+import { formatFooter } from "./footer.js";
+
+/** What finish() reports. */
+export interface FinishResult {
+  state: RunState;
+  exitCode: number;
+  /** Everything reached the server (always false offline). */
+  synced: boolean;
+  pendingRecords: number;
+  pendingBytes: number;
+}
+
+export interface RunParts {
+  settings: Settings;
+  runDir: string | null;
+  link: DaemonLink | null;
+  notices: Notices;
+  startedAt: number;
+  onEnd: (run: Run) => void;
+}
+
+export class Run {
+  readonly id: string;
+  readonly entity: string;
+  readonly project: string;
+  /** `entity/project/id` */
+  readonly path: string;
+  /** The run's page on the server. */
+  readonly url: string;
+  /** The run directory (WAL, files, logs); null when disabled. */
+  readonly dir: string | null;
+  readonly mode: Settings["mode"];
+  readonly config: Config;
+  readonly summary: Summary;
+  private _name: string;
+  private _notes: string | null;
+  private _tags: readonly string[];
+  private readonly parts: RunParts;
+  private readonly history: History;
+  private readonly queue: RecordQueue;
+  private finishing: Promise<FinishResult> | null = null;
+  private ended = false;
+
+  /** @internal Use trackside.init(). */
+  constructor(parts: RunParts) {
+    const s = parts.settings;
+    this.parts = parts;
+    this.id = s.id;
+    this.entity = s.entity;
+    this.project = s.project;
+    this.path = `${s.entity}/${s.project}/${s.id}`;
+    this.url = runUrl(s.baseUrl, s.entity, s.project, s.id);
+    this.dir = parts.runDir;
+    this.mode = s.mode;
+    this._name = s.name;
+    this._notes = s.notes;
+    this._tags = s.tags;
+    const link = parts.link;
+    const sender = link
+      ? (payload: Buffer, first: number, last: number, exit: boolean) =>
+          link.request({ t: "records", runPath: this.path, first, last, ...(exit ? { exit } : {}) }, payload).then((m) => (m.t === "ack" ? m.seq : first - 1))
+      : null;
+    this.queue = new RecordQueue(1, sender, s.batchSize, s.flushIntervalMs);
+    const problem = (e: TracksideError): void => this.problem(e);
+    const cfg = createConfig(s.config, () => this.queue.markDirty("config", () => ({ k: "config", config: cfg.values() })), problem);
+    this.config = cfg.config;
+    const sum = createSummary(() => this.queue.markDirty("summary", () => ({ k: "summary", summary: sum.values() })), problem);
+    this.summary = sum.summary;
+    const markSummary = (): void => this.queue.markDirty("summary", () => ({ k: "summary", summary: sum.values() }));
+    this.history = new History(parts.startedAt, (row) => {
+      sum.absorb(row);
+      this.queue.addRow(row);
+      markSummary();
+    });
+  }
+
+  /** @internal The first record: who the run is and where it comes from. */
+  begin(program: { executable: string; args: string[]; cwd: string; pid: number; host: string; nodeVersion: string; os: string; tracksideVersion: string }): void {
+    const s = this.parts.settings;
+    this.queue.add({
+      k: "run",
+      run: {
+        id: s.id,
+        entity: s.entity,
+        project: s.project,
+        name: this._name,
+        notes: this._notes,
+        tags: [...this._tags],
+        group: s.group,
+        jobType: s.jobType,
+        config: this.config.toJSON(),
+        createdAt: this.parts.startedAt,
+        program,
+      },
+    });
+  }
+
+  get name(): string {
+    return this._name;
+  }
+  /** Renames the run; the new name reaches the server. */
+  set name(value: string) {
+    if (typeof value !== "string" || value.length === 0 || value.length > 128) throw errors.invalidOption("run.name", value, "a non-empty string of at most 128 characters");
+    this._name = value;
+    this.queue.add({ k: "update", name: value });
+  }
+
+  /** The run's description. */
+  get notes(): string | null {
+    return this._notes;
+  }
+  set notes(value: string | null) {
+    if (value !== null && typeof value !== "string") throw errors.invalidOption("run.notes", value, "a string or null");
+    this._notes = value;
+    this.queue.add({ k: "update", notes: value });
+  }
+
+  get tags(): readonly string[] {
+    return this._tags;
+  }
+  set tags(value: readonly string[]) {
+    if (!Array.isArray(value) || value.some((t) => typeof t !== "string" || t.length === 0 || t.length > 64)) {
+      throw errors.invalidOption("run.tags", value, "an array of non-empty strings of at most 64 characters");
+    }
+    this._tags = Object.freeze([...new Set(value)]);
+    this.queue.add({ k: "update", tags: [...this._tags] });
+  }
+
+  /** The step the next committed log() gets. */
+  get step(): number {
+    return this.history.step;
+  }
+
+  /** True once finish() has completed (or the process is exiting). */
+  get isFinished(): boolean {
+    return this.ended || this.finishing !== null;
+  }
+
+  /**
+   * Logs metrics at the current step (or at `opts.step`). Never throws for bad values unless
+   * `settings.strict`: a bad key gets a TRK_ERR_UNLOGGABLE warning and the other keys are logged.
+   * @example run.log({ loss: 0.31, acc: 0.9, lr: { group0: 1e-3 } }); // keys loss, acc, lr/group0
+   */
+  log(data: Record<string, unknown>, opts?: LogOptions): void {
+    if (this.finishing || this.ended) return this.problem(errors.runFinished(this.id));
+    const problems = this.history.log(data, opts);
+    if (problems.length > 0) for (const p of problems) this.problem(p);
+  }
+
+  private problem(err: TracksideError): void {
+    if (this.parts.settings.strict) throw err;
+    this.parts.notices.warn(err);
+  }
+
+  /**
+   * Ends the run: exit code 0 means finished, any other failed. Waits for the upload at most
+   * `settings.finishTimeoutMs`; what is not uploaded by then stays with the daemon and on disk.
+   */
+  finish(exitCode = 0): Promise<FinishResult> {
+    this.finishing ??= this.doFinish(exitCode, null);
+    return this.finishing;
+  }
+
+  /** @internal Used by the exit hooks, with the error that ended the process. */
+  finishWith(exitCode: number, error: string | null): Promise<FinishResult> {
+    this.finishing ??= this.doFinish(exitCode, error);
+    return this.finishing;
+  }
+
+  private async doFinish(exitCode: number, error: string | null): Promise<FinishResult> {
+    const s = this.parts.settings;
+    const state: RunState = exitCode === 0 ? "finished" : "failed";
+    this.history.commit();
+    this.queue.add({ k: "exit", state, exitCode, signal: null, error, finishedAt: Date.now() });
+    let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0 };
+    const link = this.parts.link;
+    if (link) {
+      try {
+        await this.queue.flush();
+        const reply = await link.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
+        if (reply.t === "finished") result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes };
+      } catch (err) {
+        this.parts.notices.warn(err as TracksideError);
+      }
+      if (this.queue.unackedCount > 0 && this.dir) this.queue.spill(this.spillPath());
+      link.close();
+    }
+    this.queue.close();
+    this.ended = true;
+    if (this.mode !== "disabled") this.parts.notices.info(formatFooter(this, result));
+    this.parts.onEnd(this);
+    return result;
+  }
+
+  /** @internal Synchronous last resort on process exit: hands everything unacknowledged to the daemon through the spill file. */
+  spillOnExit(state: RunState, exitCode: number | null, signal: string | null, error: string | null): void {
+    if (this.ended || !this.dir || !this.parts.link) return;
+    this.ended = true;
+    if (!this.finishing) {
+      this.history.commit();
+      this.queue.add({ k: "exit", state, exitCode, signal, error, finishedAt: Date.now() });
+    }
+    this.queue.spill(this.spillPath());
+    this.parts.link.close();
+  }
+
+  private spillPath(): string {
+    return join(this.dir as string, `spill-${process.pid}.wal`);
+  }
+}

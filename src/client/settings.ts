@@ -1,0 +1,167 @@
+/**
+ * init() options, resolved once into frozen settings: option, else environment variable, else
+ * default. Everything is validated here, before any file is written or process spawned.
+ */
+import { userInfo } from "node:os";
+import { resolve } from "node:path";
+import {
+  DEFAULT_BASE_URL,
+  entityFromUserName,
+  errors,
+  generateRunId,
+  generateRunName,
+  normalizeBaseUrl,
+  readCredential,
+  credentialsPath,
+  validateEntity,
+  validateProject,
+  validateRunId,
+} from "../protocol/index.js";
+import { checkConfigObject } from "./values.js";
+
+export type Mode = "online" | "offline" | "disabled";
+export type ResumeMode = "allow" | "must" | "never" | "auto";
+
+/** Advanced settings; each has an environment variable `TRACKSIDE_<NAME_IN_CAPS>` where noted. */
+export interface AdvancedSettings {
+  /** Tracking server. Env TRACKSIDE_BASE_URL. Default http://127.0.0.1:8421. */
+  baseUrl?: string;
+  /** Env TRACKSIDE_API_KEY. Default: the key stored for baseUrl in ~/.trackside/credentials. */
+  apiKey?: string;
+  /** No init line, no footer. Env TRACKSIDE_SILENT=1. */
+  silent?: boolean;
+  /** How often logged rows are sent to the daemon. Default 50 ms. */
+  flushIntervalMs?: number;
+  /** Rows per batch before an early send. Default 4,096. */
+  batchSize?: number;
+  /** How long finish() waits for the upload. Default 60 s. */
+  finishTimeoutMs?: number;
+  /** How long init() waits for a spawned daemon. Default 30 s. */
+  daemonStartTimeoutMs?: number;
+  /** Throw TRK_ERR_UNLOGGABLE / TRK_ERR_STEP_BACKWARDS from log() (after logging the rest) instead of warning. */
+  strict?: boolean;
+}
+
+/** Options of {@link init}. Every one also has an environment variable (see docs/configuration.md). */
+export interface InitOptions {
+  project?: string;
+  entity?: string;
+  config?: Record<string, unknown>;
+  name?: string;
+  id?: string;
+  /** The run's description. */
+  notes?: string;
+  tags?: string[];
+  group?: string;
+  jobType?: string;
+  mode?: Mode;
+  resume?: ResumeMode | boolean;
+  /** Where `trackside/run-.../` directories go. Default: the working directory. */
+  dir?: string;
+  /** Finish the active run and start a new one instead of returning the active run. */
+  reinit?: boolean;
+  settings?: AdvancedSettings;
+}
+
+export interface Settings {
+  readonly project: string;
+  readonly entity: string;
+  readonly id: string;
+  readonly name: string;
+  readonly notes: string | null;
+  readonly tags: readonly string[];
+  readonly group: string | null;
+  readonly jobType: string | null;
+  readonly config: Record<string, unknown>;
+  readonly mode: Mode;
+  readonly resume: ResumeMode | null;
+  readonly dir: string;
+  readonly baseUrl: string;
+  readonly apiKey: string | null;
+  readonly silent: boolean;
+  readonly flushIntervalMs: number;
+  readonly batchSize: number;
+  readonly finishTimeoutMs: number;
+  readonly daemonStartTimeoutMs: number;
+  readonly strict: boolean;
+  readonly reinit: boolean;
+}
+
+const MODES: readonly Mode[] = ["online", "offline", "disabled"];
+const RESUMES: readonly ResumeMode[] = ["allow", "must", "never", "auto"];
+
+export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv = process.env): Settings {
+  if (typeof opts !== "object" || opts === null) throw errors.invalidOption("options", opts, "an object");
+  const adv = opts.settings ?? {};
+  const mode = pick(opts.mode, env.TRACKSIDE_MODE, "online");
+  if (!MODES.includes(mode as Mode)) throw errors.invalidOption("mode", mode, `one of ${MODES.join(", ")}`);
+
+  const project = validateProject(pick(opts.project, env.TRACKSIDE_PROJECT, "uncategorized"));
+  const id = opts.id ?? env.TRACKSIDE_RUN_ID;
+  const runId = id === undefined ? generateRunId() : validateRunId(id);
+
+  const baseUrl = normalizeBaseUrl(str("settings.baseUrl", pick(adv.baseUrl, env.TRACKSIDE_BASE_URL, DEFAULT_BASE_URL)));
+  if (!/^https?:\/\/[^/]+/.test(baseUrl)) throw errors.invalidOption("settings.baseUrl", baseUrl, "an http:// or https:// URL");
+  const credential = readCredential(baseUrl);
+  const apiKey = adv.apiKey ?? env.TRACKSIDE_API_KEY ?? credential?.apiKey ?? null;
+  if (mode === "online" && !apiKey) throw errors.noCredentials(baseUrl, credentialsPath());
+
+  const entityRaw = opts.entity ?? env.TRACKSIDE_ENTITY ?? credential?.user ?? entityFromUserName(userInfo().username);
+  const entity = validateEntity(entityRaw);
+
+  const tags = opts.tags ?? (env.TRACKSIDE_TAGS ? env.TRACKSIDE_TAGS.split(",").map((t) => t.trim()).filter(Boolean) : []);
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string" || t.length === 0 || t.length > 64)) {
+    throw errors.invalidOption("tags", tags, "an array of non-empty strings of at most 64 characters");
+  }
+  const resumeRaw = opts.resume === true ? "auto" : opts.resume === false ? undefined : (opts.resume ?? env.TRACKSIDE_RESUME);
+  if (resumeRaw !== undefined && !RESUMES.includes(resumeRaw as ResumeMode)) {
+    throw errors.invalidOption("resume", resumeRaw, `one of ${RESUMES.join(", ")}`);
+  }
+  const config = opts.config ?? {};
+  checkConfigObject(config, "config");
+
+  return Object.freeze({
+    project,
+    entity,
+    id: runId,
+    name: str("name", opts.name ?? env.TRACKSIDE_NAME ?? generateRunName()),
+    notes: optStr("notes", opts.notes ?? env.TRACKSIDE_NOTES),
+    tags: Object.freeze([...new Set(tags)]),
+    group: optStr("group", opts.group ?? env.TRACKSIDE_GROUP),
+    jobType: optStr("jobType", opts.jobType ?? env.TRACKSIDE_JOB_TYPE),
+    config: config as Record<string, unknown>,
+    mode: mode as Mode,
+    resume: (resumeRaw as ResumeMode | undefined) ?? null,
+    dir: resolve(str("dir", pick(opts.dir, env.TRACKSIDE_DIR, process.cwd()))),
+    baseUrl,
+    apiKey,
+    silent: adv.silent ?? env.TRACKSIDE_SILENT === "1",
+    flushIntervalMs: num("settings.flushIntervalMs", adv.flushIntervalMs, 50, 1),
+    batchSize: num("settings.batchSize", adv.batchSize, 4096, 1),
+    finishTimeoutMs: num("settings.finishTimeoutMs", adv.finishTimeoutMs, 60_000, 0),
+    daemonStartTimeoutMs: num("settings.daemonStartTimeoutMs", adv.daemonStartTimeoutMs, 30_000, 100),
+    strict: adv.strict ?? false,
+    reinit: opts.reinit ?? false,
+  });
+}
+
+function pick<T>(option: T | undefined, envValue: string | undefined, fallback: T): T | string {
+  return option ?? (envValue !== undefined && envValue !== "" ? envValue : fallback);
+}
+
+function str(name: string, v: unknown): string {
+  if (typeof v !== "string" || v.length === 0) throw errors.invalidOption(name, v, "a non-empty string");
+  return v;
+}
+
+function optStr(name: string, v: unknown): string | null {
+  if (v === undefined || v === null || v === "") return null;
+  if (typeof v !== "string") throw errors.invalidOption(name, v, "a string");
+  return v;
+}
+
+function num(name: string, v: unknown, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min) throw errors.invalidOption(name, v, `a number >= ${min}`);
+  return v;
+}

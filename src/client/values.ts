@@ -1,0 +1,107 @@
+/**
+ * What can be logged, and how: nested plain objects flatten to `a/b` keys; numbers (NaN and the
+ * infinities included), booleans, strings and null are kept; anything else is refused with
+ * TRK_ERR_UNLOGGABLE naming its key, and the rest of the call goes through.
+ */
+import { errors, type Scalar, type TracksideError } from "../protocol/index.js";
+
+const RESERVED = new Set(["_step", "_timestamp", "_runtime"]);
+
+function describe(v: unknown): string | null {
+  switch (typeof v) {
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+    case "bigint":
+      return "a BigInt";
+    case "object": {
+      if (Array.isArray(v)) return "an array (log its elements or statistics as separate keys)";
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return `an instance of ${proto?.constructor?.name ?? "a class"}`;
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+/**
+ * Copies the loggable leaves of `data` into `row` under flattened keys. Returns the problems
+ * found (empty in the common case); the good keys are copied all the same.
+ */
+export function flattenInto(row: Record<string, Scalar>, data: Record<string, unknown>, prefix = "", seen: object[] = [], problems: TracksideError[] = []): TracksideError[] {
+  for (const key of Object.keys(data)) {
+    const v = data[key];
+    const full = prefix + key;
+    const t = typeof v;
+    if (t === "number" || t === "string" || t === "boolean" || v === null) {
+      if (prefix === "" && RESERVED.has(key)) {
+        problems.push(errors.unloggable(full, "a reserved key (trackside sets _step, _timestamp and _runtime itself)"));
+      } else {
+        row[full] = v as Scalar;
+      }
+      continue;
+    }
+    if (v === undefined) continue;
+    const bad = describe(v);
+    if (bad) {
+      problems.push(errors.unloggable(full, bad));
+      continue;
+    }
+    if (seen.includes(v as object)) {
+      problems.push(errors.unloggable(full, "a circular reference"));
+      continue;
+    }
+    seen.push(v as object);
+    flattenInto(row, v as Record<string, unknown>, `${full}/`, seen, problems);
+    seen.pop();
+  }
+  return problems;
+}
+
+/**
+ * A JSON-safe deep copy of a config value: plain objects, arrays and scalars. Bad entries are left
+ * out and reported.
+ */
+export function cleanConfigValue(v: unknown, path: string, problems: TracksideError[], seen: object[] = []): unknown {
+  const t = typeof v;
+  if (v === null || t === "number" || t === "string" || t === "boolean") return v;
+  if (t === "function" || t === "symbol" || t === "bigint") {
+    problems.push(errors.unloggable(path, describe(v) ?? t));
+    return undefined;
+  }
+  if (t === "undefined") return undefined;
+  if (seen.includes(v as object)) {
+    problems.push(errors.unloggable(path, "a circular reference"));
+    return undefined;
+  }
+  seen.push(v as object);
+  try {
+    if (Array.isArray(v)) return v.map((item, i) => cleanConfigValue(item, `${path}/${i}`, problems, seen) ?? null);
+    if (v instanceof Date) return v.toISOString();
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) {
+      problems.push(errors.unloggable(path, `an instance of ${proto?.constructor?.name ?? "a class"}`));
+      return undefined;
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
+      const c = cleanConfigValue(item, path ? `${path}/${k}` : k, problems, seen);
+      if (c !== undefined) out[k] = c;
+    }
+    return out;
+  } finally {
+    seen.pop();
+  }
+}
+
+/** Throws the first problem of a config object given to init(). */
+export function checkConfigObject(config: unknown, name: string): void {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw errors.invalidOption(name, config, "a plain object");
+  }
+  const problems: TracksideError[] = [];
+  cleanConfigValue(config, "", problems);
+  if (problems.length > 0) throw problems[0];
+}
