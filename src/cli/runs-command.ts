@@ -1,0 +1,106 @@
+/**
+ * `trackside runs list ENTITY/PROJECT` and `trackside runs show ENTITY/PROJECT/ID`: read runs
+ * from the tracking server. Failures are thrown as TracksideErrors; main.ts prints their code
+ * and message on stderr and exits 1.
+ */
+import type { Command } from "commander";
+import { jsonReplacer, type RunListItem, type RunView } from "../protocol/api.js";
+import { errors } from "../protocol/errors.js";
+import { validateEntity, validateProject, validateRunId } from "../protocol/ids.js";
+import { FINAL_STATES, type JsonObject } from "../protocol/records.js";
+import { ApiClient, resolveConnection } from "./api-client.js";
+import { formatIsoTime, formatSeconds, formatTable, stdoutIo, type CommandIo } from "./output.js";
+
+interface ReadOptions {
+  json?: boolean;
+  baseUrl?: string;
+}
+
+const seg = encodeURIComponent;
+
+/** Splits and validates ENTITY/PROJECT[/ID] (the run path printed by trackside). */
+export function parseRunsPath(value: string, withId: boolean): { entity: string; project: string; id?: string } {
+  const parts = value.split("/");
+  const expected = withId ? "ENTITY/PROJECT/ID" : "ENTITY/PROJECT";
+  if (parts.length !== (withId ? 3 : 2)) throw errors.invalidOption("path", value, `${expected} (e.g. alice/mnist${withId ? "/a1b2c3d4" : ""})`);
+  const entity = validateEntity(parts[0]);
+  const project = validateProject(parts[1]);
+  return withId ? { entity, project, id: validateRunId(parts[2]) } : { entity, project };
+}
+
+const json = (value: unknown) => JSON.stringify(value, jsonReplacer, 2) + "\n";
+
+function describeRun(run: RunView): string {
+  const program = (run.metadata.program ?? null) as JsonObject | null;
+  const command = program && typeof program.executable === "string" ? [program.executable, ...((program.args as string[]) ?? [])].join(" ") : null;
+  const exit = run.exitCode === null ? "" : ` (exit code ${run.exitCode}${run.signal ? `, ${run.signal}` : ""})`;
+  const lines: [string, string | null][] = [
+    ["Name", run.name],
+    ["Path", run.path],
+    ["URL", run.url],
+    ["State", run.state + exit],
+    ["Error", run.error],
+    ["Notes", run.notes],
+    ["Tags", run.tags.join(", ") || null],
+    ["Privacy", run.privacy],
+    ["Author", run.author],
+    ["Created", formatIsoTime(run.createdAt)],
+    ["Duration", formatSeconds(run.durationSeconds)],
+    ["Job type", run.jobType],
+    ["Group", run.group],
+    ["Host", (run.metadata.host ?? program?.host ?? null) as string | null],
+    ["Command", command],
+    ["History steps", String(run.historySteps)],
+  ];
+  const shown = lines.filter(([, v]) => v !== null && v !== "");
+  const width = Math.max(...shown.map(([k]) => k.length));
+  const block = (title: string, obj: JsonObject) =>
+    Object.keys(obj).length === 0 ? "" : `\n${title}:\n${JSON.stringify(obj, jsonReplacer, 2).replace(/^/gm, "  ")}\n`;
+  return shown.map(([k, v]) => `${(k + ":").padEnd(width + 2)}${v}`).join("\n") + "\n" + block("Config", run.config) + block("Summary", run.summary);
+}
+
+/**
+ * Adds `runs list` and `runs show` to a commander program.
+ *
+ * @example
+ * const program = new Command();
+ * registerRunsCommands(program);
+ * await program.parseAsync(["node", "trackside", "runs", "show", "alice/mnist/a1b2c3d4", "--json"]);
+ */
+export function registerRunsCommands(program: Command, io: CommandIo = stdoutIo): void {
+  const runs = program.command("runs").description("list and show runs on the tracking server");
+
+  runs
+    .command("list")
+    .description("list a project's runs, newest first")
+    .argument("<entity/project>", "the project, e.g. alice/mnist")
+    .option("--json", "print the API's JSON reply ({runs, total})")
+    .option("--state <state>", `only runs in this state (running, ${FINAL_STATES.join(", ")})`)
+    .option("--limit <n>", "how many runs", "50")
+    .option("--base-url <url>", "tracking server (default: TRACKSIDE_BASE_URL or http://127.0.0.1:8421)")
+    .action(async (path: string, opts: ReadOptions & { state?: string; limit: string }) => {
+      const { entity, project } = parseRunsPath(path, false);
+      const api = new ApiClient(resolveConnection(opts));
+      const page = await api.get<{ runs: RunListItem[]; total: number }>(`/runs/${seg(entity)}/${seg(project)}`, {
+        limit: opts.limit,
+        state: opts.state,
+      });
+      if (opts.json) return io.out(json(page));
+      const rows = page.runs.map((r) => [r.id, r.name, r.state, formatIsoTime(r.createdAt), formatSeconds(r.durationSeconds), r.tags.join(",")]);
+      io.out(formatTable(["ID", "NAME", "STATE", "CREATED", "DURATION", "TAGS"], rows));
+      if (page.total > page.runs.length) io.out(`(${page.runs.length} of ${page.total} runs; use --limit for more)\n`);
+    });
+
+  runs
+    .command("show")
+    .description("show one run's overview")
+    .argument("<entity/project/id>", "the run path, e.g. alice/mnist/a1b2c3d4")
+    .option("--json", "print the run as one JSON object (the API's RunView)")
+    .option("--base-url <url>", "tracking server (default: TRACKSIDE_BASE_URL or http://127.0.0.1:8421)")
+    .action(async (path: string, opts: ReadOptions) => {
+      const { entity, project, id } = parseRunsPath(path, true);
+      const api = new ApiClient(resolveConnection(opts));
+      const run = await api.get<RunView>(`/runs/${seg(entity)}/${seg(project)}/${seg(id as string)}`);
+      io.out(opts.json ? json(run) : describeRun(run));
+    });
+}

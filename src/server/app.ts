@@ -1,0 +1,66 @@
+/**
+ * The composition root of the HTTP server: a fastify app over a Store. It does no I/O of its
+ * own, so tests drive it with `app.inject()` and startServer() adds the socket, the database
+ * file and the log file.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { jsonReplacer } from "../protocol/api.js";
+import { AppContext } from "./app-context.js";
+import { installErrorHandlers } from "./error-handler.js";
+import { registerApiRoutes } from "./routes-api.js";
+import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
+import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
+import { registerPageRoutes } from "./routes-pages.js";
+import type { Store } from "./store.js";
+
+export interface BuildAppOptions {
+  store: Store;
+  /** A pino logger (e.g. a child of the server's); no logging when left out. */
+  logger?: FastifyBaseLogger;
+  /** The URL people reach the server at (run URLs, login links); a function when known only after listen. */
+  publicBaseUrl: string | (() => string);
+  /** The clock, in ms since epoch; tests pass a fake one. */
+  now?: () => number;
+}
+
+/**
+ * One log line per request instead of fastify's two: a busy ingest would otherwise double the
+ * log. The line carries no query string, where a login-link token may travel.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: req.method, url: req.url.split("?")[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error) req.log.error({ ...line, err: error }, "request failed");
+    else req.log.info(line, "request");
+  }
+}
+
+/**
+ * Builds the tracking server's fastify app. The caller owns the store: closing the app does not
+ * close it.
+ *
+ * @example
+ * const store = SqliteStore.open(join(dir, "trackside.db"));
+ * const app = buildApp({ store, publicBaseUrl: "http://127.0.0.1:8421" });
+ * const res = await app.inject({ method: "GET", url: "/healthz" }); // 200 {"ok":true,...}
+ */
+export function buildApp(options: BuildAppOptions): FastifyInstance {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    logController: new OneLinePerRequest(),
+  }) as unknown as FastifyInstance;
+  const ctx = new AppContext(options.store, options.publicBaseUrl, options.now ?? Date.now);
+
+  // Every JSON reply keeps NaN and the infinities as strings (protocol/api.ts) instead of null.
+  app.setReplySerializer((payload) => JSON.stringify(payload, jsonReplacer));
+  registerRecordsParser(app);
+  registerFormParser(app);
+  installErrorHandlers(app);
+
+  registerApiRoutes(app, ctx);
+  registerIngestRoutes(app, ctx);
+  registerAuthRoutes(app, ctx);
+  registerPageRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,67 @@
+/**
+ * First-start set-up of the embedded server, so local use needs no configuration (DESIGN.md):
+ * a local user named after the OS user, and an API key for it in ~/.trackside/credentials,
+ * where the client and the CLI look for the key of their base URL.
+ *
+ * Self-healing: when the credentials file lacks a key that works here (deleted, or written by
+ * another server's database), a new key is minted and written. That grants nothing new: the
+ * server runs as the OS user who owns both its data directory and the credentials file.
+ */
+import { userInfo } from "node:os";
+import { entityFromUserName } from "../protocol/ids.js";
+import { readCredential, writeCredential } from "../protocol/local-config.js";
+import { hashSecret, mintApiKey } from "./auth.js";
+import type { Store, StoredUser } from "./store.js";
+
+export interface BootstrapResult {
+  /** The local user: the one named after the OS user, else the oldest. */
+  user: StoredUser;
+  /** Whether a user was created on this start. */
+  createdUser: boolean;
+  /** The base URLs whose credential was (re)written on this start. */
+  wroteCredentials: string[];
+}
+
+/** The OS user name, or "local" where the system has none for this uid (some containers). */
+export function osUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER || "local";
+  }
+}
+
+/**
+ * Makes sure the local user exists and that each base URL has a working key in the
+ * credentials file.
+ *
+ * @example
+ * await bootstrapLocalUser(store, ["http://127.0.0.1:8421"]);
+ * readCredential("http://127.0.0.1:8421"); // { apiKey: "trk_...", user: "alice" }
+ */
+export async function bootstrapLocalUser(store: Store, baseUrls: string[], now = Date.now()): Promise<BootstrapResult> {
+  const name = entityFromUserName(osUserName());
+  let createdUser = false;
+  if ((await store.countUsers()) === 0) {
+    await store.createUser(name, now);
+    createdUser = true;
+  }
+  const user = (await store.getUserByName(name)) ?? (await store.firstUser());
+  if (!user) throw new Error("no user after bootstrap"); // unreachable: one was just created
+
+  let minted: string | null = null;
+  const wroteCredentials: string[] = [];
+  for (const url of [...new Set(baseUrls)]) {
+    const existing = readCredential(url);
+    if (existing && (await store.userByApiKeyHash(hashSecret(existing.apiKey)))) continue;
+    // One new key serves every URL of this start: they all reach this same server.
+    if (minted === null) {
+      const key = mintApiKey();
+      await store.addApiKey(user.id, key.hash, key.prefix, now);
+      minted = key.key;
+    }
+    writeCredential(url, { apiKey: minted, user: user.name });
+    wroteCredentials.push(url);
+  }
+  return { user, createdUser, wroteCredentials };
+}

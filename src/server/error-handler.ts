@@ -1,0 +1,85 @@
+/**
+ * One mapping from errors to replies. API routes answer `{error: {code, message}}` with a
+ * TRK_ERR_* code from protocol/errors.ts; HTML pages (routes with `config: { html: true }`)
+ * answer a short page. Fastify's own 4xx errors (bad JSON, unknown content type, body too large,
+ * schema validation) become TRK_ERR_BAD_REQUEST; anything unexpected is TRK_ERR_INTERNAL, logged
+ * with its stack but never shown to the client.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { ErrorBody } from "../protocol/api.js";
+import { errors, isTracksideError, type ErrorCode, type TracksideError } from "../protocol/errors.js";
+import { html, page, sendPage } from "./html.js";
+
+/** HTTP status of each code the server can answer; the rest (client-side codes) are 500. */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  TRK_ERR_INVALID_ID: 400,
+  TRK_ERR_INVALID_PROJECT: 400,
+  TRK_ERR_INVALID_ENTITY: 400,
+  TRK_ERR_INVALID_OPTION: 400,
+  TRK_ERR_UNLOGGABLE: 400,
+  TRK_ERR_STEP_BACKWARDS: 400,
+  TRK_ERR_BAD_REQUEST: 400,
+  TRK_ERR_PROTOCOL_VERSION: 400,
+  TRK_ERR_UNAUTHORIZED: 401,
+  TRK_ERR_NO_CREDENTIALS: 401,
+  TRK_ERR_FORBIDDEN: 403,
+  TRK_ERR_NOT_FOUND: 404,
+  TRK_ERR_RUN_FINISHED: 409,
+  TRK_ERR_INTERNAL: 500,
+};
+
+/** The HTTP status for a TracksideError code. */
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code] ?? 500;
+}
+
+/** Any thrown thing as (status, TracksideError). */
+export function classify(err: unknown): { status: number; error: TracksideError } {
+  if (isTracksideError(err)) return { status: statusOf(err.code), error: err };
+  const fe = err as Partial<FastifyError>;
+  if (fe.validation) return { status: 400, error: errors.badRequest(fe.message ?? "invalid request") };
+  if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, error: errors.badRequest(fe.message ?? "invalid request") };
+  }
+  return { status: 500, error: errors.internal("the server failed to handle the request (see the server log)") };
+}
+
+const wantsHtml = (req: FastifyRequest): boolean => (req.routeOptions.config as { html?: boolean } | undefined)?.html === true;
+
+function sendError(req: FastifyRequest, reply: FastifyReply, status: number, error: TracksideError): FastifyReply {
+  if (wantsHtml(req)) return sendPage(reply, status, errorPage(status, error, req.url));
+  const body: ErrorBody = { error: error.toWire() };
+  return reply.code(status).type("application/json; charset=utf-8").send(body);
+}
+
+/**
+ * The page for a failed page request. A 404 may hide a private run, so it says so and offers
+ * to sign in, coming back to the same page afterwards.
+ */
+export function errorPage(status: number, error: TracksideError, url: string): string {
+  if (status === 404) {
+    const login = `/login?next=${encodeURIComponent(url)}`;
+    return page(
+      "Not found",
+      html`<h1>Not found or private</h1>
+<p>There is nothing here, or it is private. <a href="${login}">Sign in</a> to see your private runs.</p>`,
+      null,
+    );
+  }
+  return page("Error", html`<h1>Error ${status}</h1><p class="error">${error.code}: ${error.message}</p>`, null);
+}
+
+/** Installs the error and not-found handlers on an app. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err, req, reply) => {
+    const { status, error } = classify(err);
+    if (status >= 500) req.log.error({ err }, "request failed");
+    else req.log.info({ code: error.code, status }, error.message);
+    return sendError(req, reply, status, error);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const error = errors.notFound(`${req.method} ${req.url.split("?")[0]}`);
+    if (req.url.startsWith("/api/")) return reply.code(404).send({ error: error.toWire() } satisfies ErrorBody);
+    return sendPage(reply, 404, errorPage(404, error, req.url));
+  });
+}

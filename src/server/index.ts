@@ -1,0 +1,9 @@
+/** The tracking server: re-exports only (see app.ts for the composition root). */
+export { buildApp, type BuildAppOptions } from "./app.js";
+export { startServer, type RunningServer, type StartServerOptions } from "./start-server.js";
+export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
+export { SqliteStore } from "./sqlite-store.js";
+export { MIGRATIONS, migrate, type Migration } from "./sqlite-migrations.js";
+export { hashSecret, mintApiKey, mintToken, SESSION_COOKIE } from "./auth.js";
+export { encodeHistoryRow, decodeHistoryRow } from "./history-codec.js";
+export type * from "./store.js";

@@ -1,0 +1,93 @@
+/**
+ * The JSON read API and the PATCH of a run (docs/api.md). Reads work without a key for public
+ * runs; a private run is 404 to anyone but its entity's owner (access.ts).
+ */
+import type { FastifyInstance } from "fastify";
+import { API_PREFIX, type HistoryView, type RunListItem, type RunView, type ViewerView } from "../protocol/api.js";
+import { errors } from "../protocol/errors.js";
+import { validateEntity } from "../protocol/ids.js";
+import type { JsonObject } from "../protocol/records.js";
+import { PACKAGE_VERSION } from "../protocol/version.js";
+import { ownedRun, ownsEntity, projectPath, readableRun, runPath } from "./access.js";
+import type { AppContext } from "./app-context.js";
+import { parseHistoryQuery, parseListRunsQuery, parseRunPatch } from "./query-params.js";
+import type { StoredRun, StoredUser } from "./store.js";
+import { toProjectView, toRunListItem, toRunView } from "./views.js";
+
+/** The entity a user logs to by default: the one of their own name, else the first they own. */
+export async function defaultEntityOf(ctx: AppContext, user: StoredUser): Promise<string> {
+  const owned = await ctx.store.entitiesOwnedBy(user.id);
+  return (owned.find((e) => e.name === user.name) ?? owned[0])?.name ?? user.name;
+}
+
+/** A RunView, counting the run's history rows. */
+export async function runViewOf(ctx: AppContext, run: StoredRun): Promise<RunView> {
+  return toRunView(run, await ctx.store.countHistory(run.pk), ctx.publicBaseUrl(), ctx.now());
+}
+
+/** Picks `_step` and the chosen keys of each row; with no keys chosen, every key. */
+function selectHistory(rows: JsonObject[], keys: string[] | null): HistoryView {
+  if (keys === null) {
+    const seen = new Set<string>();
+    for (const row of rows) for (const k of Object.keys(row)) if (k !== "_step") seen.add(k);
+    return { keys: [...seen], rows };
+  }
+  const picked = rows.map((row) => {
+    const out: JsonObject = { _step: row._step };
+    for (const k of keys) if (k in row) out[k] = row[k];
+    return out;
+  });
+  return { keys, rows: picked };
+}
+
+export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get("/healthz", async () => ({ ok: true, version: PACKAGE_VERSION }));
+
+  app.get(`${API_PREFIX}/viewer`, async (req): Promise<ViewerView> => {
+    const user = await ctx.user(req);
+    return { user: user.name, entity: await defaultEntityOf(ctx, user) };
+  });
+
+  app.get(`${API_PREFIX}/entities/:entity/projects`, async (req) => {
+    const entity = validateEntity((req.params as { entity: unknown }).entity);
+    const viewer = await ctx.viewer(req);
+    if (!(await ctx.store.getEntity(entity))) throw errors.notFound(`Entity ${entity}`);
+    const publicOnly = !(await ownsEntity(ctx, entity, viewer));
+    const projects = await ctx.store.listProjects(entity, publicOnly);
+    return { projects: projects.map(toProjectView) };
+  });
+
+  app.get(`${API_PREFIX}/runs/:entity/:project`, async (req): Promise<{ runs: RunListItem[]; total: number }> => {
+    const { entity, project } = projectPath(req.params);
+    const viewer = await ctx.viewer(req);
+    const owner = await ownsEntity(ctx, entity, viewer);
+    const page = await ctx.store.listRuns(entity, project, parseListRunsQuery(req.query as Record<string, unknown>, !owner));
+    // A project holding only private runs does not exist for anyone but the owner.
+    if (!page || (!owner && page.total === 0)) throw errors.notFound(`Project ${entity}/${project}`);
+    const now = ctx.now();
+    return { runs: page.runs.map((r) => toRunListItem(r, now)), total: page.total };
+  });
+
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id`, async (req): Promise<RunView> => {
+    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
+    return runViewOf(ctx, run);
+  });
+
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id/history`, async (req): Promise<HistoryView> => {
+    const q = parseHistoryQuery(req.query as Record<string, unknown>);
+    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
+    const rows = await ctx.store.readHistory(run.pk, q);
+    return selectHistory(rows as JsonObject[], q.keys);
+  });
+
+  app.patch(`${API_PREFIX}/runs/:entity/:project/:id`, async (req): Promise<RunView> => {
+    const user = await ctx.user(req);
+    const path = runPath(req.params);
+    const patch = parseRunPatch(req.body);
+    const run = await ownedRun(ctx, path, user);
+    await ctx.store.patchRun(run.pk, patch);
+    const updated = await ctx.store.getRun(path.entity, path.project, path.id);
+    if (!updated) throw errors.notFound(`Run ${path.entity}/${path.project}/${path.id}`);
+    return runViewOf(ctx, updated);
+  });
+}

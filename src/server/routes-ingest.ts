@@ -1,0 +1,64 @@
+/**
+ * Upload routes: the daemon's record batches and its heartbeats. A body is checked whole, then
+ * applied in one transaction; a resent body changes nothing (see sqlite-ingest.ts).
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { API_PREFIX, RECORDS_CONTENT_TYPE, type IngestResult } from "../protocol/api.js";
+import { decodeMany } from "../protocol/codec.js";
+import { errors } from "../protocol/errors.js";
+import type { RunRecord } from "../protocol/records.js";
+import { runPath, writableEntity } from "./access.js";
+import type { AppContext } from "./app-context.js";
+import { flattenBatches, validateRecords } from "./record-validation.js";
+
+/** 64 MiB: a daemon's largest batch (4,096 rows of a few hundred metrics) fits with room to spare. */
+export const INGEST_BODY_LIMIT = 64 * 1024 * 1024;
+
+/** Teaches the app the records content type; the body stays raw until the handler has checked the key. */
+export function registerRecordsParser(app: FastifyInstance): void {
+  app.addContentTypeParser(RECORDS_CONTENT_TYPE, { parseAs: "buffer", bodyLimit: INGEST_BODY_LIMIT }, (_req, body, done) =>
+    done(null, body),
+  );
+}
+
+/** The records of a body in either encoding, checked; TRK_ERR_BAD_REQUEST naming the fault otherwise. */
+export function recordsOf(req: FastifyRequest, runId: string): RunRecord[] {
+  const body = req.body;
+  if (Buffer.isBuffer(body)) {
+    let batches: unknown[];
+    try {
+      batches = body.length === 0 ? [] : decodeMany(body);
+    } catch (err) {
+      throw errors.badRequest(`the body is not valid msgpack (${(err as Error).message})`);
+    }
+    return validateRecords(flattenBatches(batches), runId);
+  }
+  if (body === undefined || body === null) throw errors.badRequest(`no body; send ${RECORDS_CONTENT_TYPE} or application/json`);
+  return validateRecords(body, runId);
+}
+
+/** POST .../records and POST .../heartbeat. */
+export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post(`${API_PREFIX}/runs/:entity/:project/:id/records`, { bodyLimit: INGEST_BODY_LIMIT }, async (req): Promise<IngestResult> => {
+    const user = await ctx.user(req);
+    const path = runPath(req.params);
+    const entity = await writableEntity(ctx, path.entity, user);
+    const records = recordsOf(req, path.id);
+    const outcome = await ctx.store.ingest(
+      { entityId: entity.id, project: path.project, runId: path.id, authorUserId: user.id },
+      records,
+      ctx.now(),
+    );
+    req.log.debug({ runId: path.id, records: outcome.records, lastSeq: outcome.lastSeq }, "ingested");
+    return outcome;
+  });
+
+  app.post(`${API_PREFIX}/runs/:entity/:project/:id/heartbeat`, async (req) => {
+    const user = await ctx.user(req);
+    const path = runPath(req.params);
+    await writableEntity(ctx, path.entity, user);
+    const found = await ctx.store.heartbeat(path.entity, path.project, path.id, ctx.now());
+    if (!found) throw errors.notFound(`Run ${path.entity}/${path.project}/${path.id}`);
+    return { ok: true };
+  });
+}

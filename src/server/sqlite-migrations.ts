@@ -1,0 +1,146 @@
+/**
+ * The SQLite schema as a list of numbered migrations. Applied versions are recorded in
+ * `schema_migrations`, so opening a database brings it up to date and a migration never runs
+ * twice. Never edit a released migration: append a new one.
+ */
+import type Database from "better-sqlite3";
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    sql: `
+      CREATE TABLE users (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL
+      );
+
+      -- Only the sha256 of a key is kept; prefix is its first characters, for display.
+      CREATE TABLE api_keys (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        hash        TEXT NOT NULL UNIQUE,
+        prefix      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+
+      CREATE TABLE entities (
+        id             INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        owner_user_id  INTEGER NOT NULL REFERENCES users(id),
+        created_at     INTEGER NOT NULL
+      );
+
+      CREATE TABLE projects (
+        id          INTEGER PRIMARY KEY,
+        entity_id   INTEGER NOT NULL REFERENCES entities(id),
+        name        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        UNIQUE (entity_id, name)
+      );
+
+      -- Each *_seq column holds the seq of the last record applied to that field, so an older
+      -- record (a resend, a replay) never overwrites a newer one. -1: nothing applied yet.
+      -- state_seq covers state, exit_code, signal, error and finished_at together; init_seq
+      -- covers run_group, job_type and program (fields only the run record sets).
+      CREATE TABLE runs (
+        pk              INTEGER PRIMARY KEY,
+        project_id      INTEGER NOT NULL REFERENCES projects(id),
+        run_id          TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        notes           TEXT,
+        tags            TEXT NOT NULL DEFAULT '[]',
+        run_group       TEXT,
+        job_type        TEXT,
+        privacy         TEXT NOT NULL DEFAULT 'private' CHECK (privacy IN ('private', 'public')),
+        author_user_id  INTEGER NOT NULL REFERENCES users(id),
+        state           TEXT NOT NULL DEFAULT 'running',
+        exit_code       INTEGER,
+        signal          TEXT,
+        error           TEXT,
+        created_at      INTEGER NOT NULL,
+        heartbeat_at    INTEGER,
+        finished_at     INTEGER,
+        config          TEXT NOT NULL DEFAULT '{}',
+        summary         TEXT NOT NULL DEFAULT '{}',
+        metadata        TEXT NOT NULL DEFAULT '{}',
+        program         TEXT,
+        name_seq        INTEGER NOT NULL DEFAULT -1,
+        notes_seq       INTEGER NOT NULL DEFAULT -1,
+        tags_seq        INTEGER NOT NULL DEFAULT -1,
+        init_seq        INTEGER NOT NULL DEFAULT -1,
+        config_seq      INTEGER NOT NULL DEFAULT -1,
+        summary_seq     INTEGER NOT NULL DEFAULT -1,
+        metadata_seq    INTEGER NOT NULL DEFAULT -1,
+        state_seq       INTEGER NOT NULL DEFAULT -1,
+        last_seq        INTEGER NOT NULL DEFAULT -1,
+        UNIQUE (project_id, run_id)
+      );
+      CREATE INDEX runs_by_project_created ON runs (project_id, created_at);
+
+      -- Wide rows: one row per step holding every metric of it (msgpack, so NaN and the
+      -- infinities survive exactly). Keyed by (run, seq) so a resent row replaces itself.
+      -- No REFERENCES on run_pk: a foreign-key probe per row would slow the hottest insert, and
+      -- rows are only written by ingest, which holds the run it writes to.
+      CREATE TABLE history (
+        run_pk  INTEGER NOT NULL,
+        seq     INTEGER NOT NULL,
+        step    INTEGER NOT NULL,
+        ts      REAL,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (run_pk, seq)
+      ) WITHOUT ROWID;
+
+      -- Browser sessions and one-time login links; only the sha256 of a token is kept.
+      CREATE TABLE sessions (
+        token_hash  TEXT PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL CHECK (kind IN ('session', 'login_link')),
+        expires_at  INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+/**
+ * Brings the database up to the newest schema; returns the versions it applied.
+ *
+ * @example
+ * const applied = migrate(db); // [1] on a new file, [] afterwards
+ */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  INTEGER NOT NULL
+  )`);
+  const done = new Set(
+    (db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version),
+  );
+  const newest = Math.max(0, ...migrations.map((m) => m.version));
+  const ahead = [...done].filter((v) => v > newest);
+  if (ahead.length > 0) {
+    // A newer trackside wrote this file; running old code on it could corrupt it.
+    throw new Error(`The database schema is at version ${Math.max(...ahead)}, newer than this trackside knows (${newest}). Upgrade trackside.`);
+  }
+  const record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+  const applied: number[] = [];
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(m.version)) continue;
+    // Each migration and its bookkeeping row commit together, or not at all.
+    db.transaction(() => {
+      db.exec(m.sql);
+      record.run(m.version, m.name, Date.now());
+    })();
+    applied.push(m.version);
+  }
+  return applied;
+}

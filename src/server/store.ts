@@ -1,0 +1,159 @@
+/**
+ * The storage contract of the tracking server. Every method returns a Promise, even in the
+ * SQLite backend that could answer at once: a PostgreSQL backend (whose driver is asynchronous)
+ * must slot in without a rewrite of the routes (DESIGN.md, "Where it scales").
+ *
+ * The store speaks in domain rows (times in ms since epoch, parsed JSON); the HTTP layer turns
+ * them into the API shapes of protocol/api.ts. Authorization is the HTTP layer's job: the store
+ * answers what it is asked.
+ */
+import type { HistoryRow, JsonObject, RunRecord, RunState } from "../protocol/records.js";
+
+export type Privacy = "private" | "public";
+
+export interface StoredUser {
+  id: number;
+  name: string;
+  createdAt: number;
+}
+
+export interface StoredEntity {
+  id: number;
+  name: string;
+  ownerUserId: number;
+}
+
+export interface StoredProject {
+  entity: string;
+  name: string;
+  /** Runs counted (all of them, or only public ones: see `listProjects`). */
+  runCount: number;
+  /** ms since epoch of the newest counted run, or null when none. */
+  lastRunAt: number | null;
+}
+
+/** The command that started a run (RunInfo.program), kept apart from the daemon's metadata. */
+export type StoredProgram = JsonObject;
+
+/** One run with every stored field. */
+export interface StoredRun {
+  /** The store's own key; stable for the life of the run. */
+  pk: number;
+  entity: string;
+  entityOwnerUserId: number;
+  project: string;
+  id: string;
+  name: string;
+  notes: string | null;
+  tags: string[];
+  group: string | null;
+  jobType: string | null;
+  privacy: Privacy;
+  author: string;
+  state: RunState;
+  exitCode: number | null;
+  signal: string | null;
+  error: string | null;
+  createdAt: number;
+  heartbeatAt: number | null;
+  finishedAt: number | null;
+  config: JsonObject;
+  summary: JsonObject;
+  metadata: JsonObject;
+  program: StoredProgram | null;
+  lastSeq: number;
+}
+
+/** Where a batch of records goes, and who sends it (checked by the caller). */
+export interface IngestTarget {
+  entityId: number;
+  project: string;
+  runId: string;
+  authorUserId: number;
+}
+
+export interface IngestOutcome {
+  records: number;
+  lastSeq: number;
+}
+
+export type RunSortField = "createdAt" | "name" | "state" | "heartbeatAt";
+
+export interface ListRunsQuery {
+  limit: number;
+  offset: number;
+  state?: RunState;
+  sort: RunSortField;
+  descending: boolean;
+  /** Only public runs (the viewer does not own the entity). */
+  publicOnly: boolean;
+}
+
+export interface HistoryQuery {
+  minStep?: number;
+  maxStep?: number;
+  limit: number;
+}
+
+/** Fields a person may change on a run through the API (PATCH). */
+export interface RunPatch {
+  name?: string;
+  notes?: string | null;
+  tags?: string[];
+  privacy?: Privacy;
+}
+
+/** What a session or login-link token is for. */
+export type SessionKind = "session" | "login_link";
+
+/**
+ * The tracking server's storage. Implementations: `SqliteStore` (sqlite-store.ts). A second
+ * backend must pass the same contract tests.
+ *
+ * @example
+ * const store = await SqliteStore.open("/tmp/trackside.db");
+ * const user = await store.createUser("alice"); // also creates entity "alice"
+ * await store.close();
+ */
+export interface Store {
+  // users and credentials
+  countUsers(): Promise<number>;
+  /** Creates a user and the entity of the same name that it owns. */
+  createUser(name: string, now?: number): Promise<StoredUser>;
+  getUserByName(name: string): Promise<StoredUser | null>;
+  /** The oldest user: the local user of an embedded server. */
+  firstUser(): Promise<StoredUser | null>;
+  /** Stores an API key by its hash; the key itself is never stored. */
+  addApiKey(userId: number, keyHash: string, prefix: string, now?: number): Promise<void>;
+  userByApiKeyHash(keyHash: string): Promise<StoredUser | null>;
+  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now?: number): Promise<void>;
+  /** The user of a live session token of that kind, or null (expired or unknown). */
+  userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null>;
+  /** Deletes the token and returns its user if it was live: one use only. */
+  consumeSession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null>;
+  deleteSession(tokenHash: string): Promise<void>;
+
+  // entities and projects
+  getEntity(name: string): Promise<StoredEntity | null>;
+  /** Creates the entity if it does not exist; returns it either way. */
+  ensureEntity(name: string, ownerUserId: number): Promise<StoredEntity>;
+  entitiesOwnedBy(userId: number): Promise<StoredEntity[]>;
+  /** Projects of an entity that hold at least one counted run (all runs, or public ones only). */
+  listProjects(entity: string, publicOnly: boolean): Promise<StoredProject[]>;
+
+  // runs
+  /** Applies a batch of records in one transaction (see records.ts for the semantics). */
+  ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome>;
+  /** Sets heartbeat_at; false when the run does not exist. */
+  heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean>;
+  getRun(entity: string, project: string, runId: string): Promise<StoredRun | null>;
+  /** A page of a project's runs and how many match in all; null when the project does not exist. */
+  listRuns(entity: string, project: string, query: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null>;
+  countHistory(runPk: number): Promise<number>;
+  /** History rows in step order, decoded exactly (NaN and the infinities included). */
+  readHistory(runPk: number, query: HistoryQuery): Promise<HistoryRow[]>;
+  /** Applies a person's edit; it wins over every record already applied. */
+  patchRun(runPk: number, patch: RunPatch): Promise<void>;
+
+  close(): Promise<void>;
+}

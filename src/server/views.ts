@@ -1,0 +1,74 @@
+/**
+ * Turns stored runs into the API shapes of protocol/api.ts: ISO times, derived durations, the
+ * run's path and URL. One place, so the JSON API, the HTML pages and the CLI agree.
+ */
+import { runUrl, type ProjectView, type RunListItem, type RunView } from "../protocol/api.js";
+import type { JsonObject } from "../protocol/records.js";
+import type { StoredProject, StoredRun } from "./store.js";
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * Seconds from start to end: to finished_at once the run ended, to `now` while it runs, and to
+ * the last heartbeat for a run that ended without saying when (a crash found by the server).
+ */
+export function durationSeconds(run: StoredRun, now: number): number | null {
+  const end = run.finishedAt ?? (run.state === "running" ? now : run.heartbeatAt);
+  if (end === null) return null;
+  return Math.max(0, end - run.createdAt) / 1000;
+}
+
+/**
+ * The run's metadata as shown: the daemon's metadata plus `program` (the command that started
+ * the run, from its run record). Kept apart in storage so a later metadata record cannot drop it.
+ */
+export function shownMetadata(run: StoredRun): JsonObject {
+  return run.program ? { program: run.program, ...run.metadata } : run.metadata;
+}
+
+export function toRunListItem(run: StoredRun, now: number): RunListItem {
+  return {
+    id: run.id,
+    name: run.name,
+    entity: run.entity,
+    project: run.project,
+    state: run.state,
+    createdAt: new Date(run.createdAt).toISOString(),
+    durationSeconds: durationSeconds(run, now),
+    tags: run.tags,
+    notes: run.notes,
+    author: run.author,
+    jobType: run.jobType,
+    group: run.group,
+    summary: run.summary,
+  };
+}
+
+/**
+ * Every overview field of a run.
+ *
+ * @example
+ * const view = toRunView(run, await store.countHistory(run.pk), "http://127.0.0.1:8421", Date.now());
+ * view.path; // "alice/mnist/a1b2c3d4"
+ */
+export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: string, now: number): RunView {
+  return {
+    ...toRunListItem(run, now),
+    path: `${run.entity}/${run.project}/${run.id}`,
+    url: runUrl(publicBaseUrl, run.entity, run.project, run.id),
+    exitCode: run.exitCode,
+    signal: run.signal,
+    error: run.error,
+    privacy: run.privacy,
+    heartbeatAt: iso(run.heartbeatAt),
+    finishedAt: iso(run.finishedAt),
+    config: run.config,
+    metadata: shownMetadata(run),
+    historySteps,
+    lastSeq: run.lastSeq,
+  };
+}
+
+export function toProjectView(p: StoredProject): ProjectView {
+  return { entity: p.entity, name: p.name, runCount: p.runCount, lastRunAt: iso(p.lastRunAt) };
+}

@@ -1,0 +1,163 @@
+/**
+ * `trackside runs` and `trackside server` against a real server. The commands are driven in
+ * process through commander; when the built CLI exists (npm test builds it first), the same is
+ * checked end to end by spawning `node dist/src/cli/main.js`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { registerRunsCommands } from "../../src/cli/runs-command.js";
+import type { RunView } from "../../src/protocol/api.js";
+import { readCredential } from "../../src/protocol/local-config.js";
+import { startServer, type RunningServer } from "../../src/server/index.js";
+import { rows, runInfo, T0 } from "./helpers.js";
+
+const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
+
+let home: string;
+let savedHome: string | undefined;
+let server: RunningServer | null = null;
+const children: ChildProcess[] = [];
+
+beforeEach(() => {
+  savedHome = process.env.HOME;
+  home = mkdtempSync(join(tmpdir(), "trackside-cli-"));
+  process.env.HOME = home;
+});
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await server?.close();
+  server = null;
+  process.env.HOME = savedHome;
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** A server with one finished run of the local user; returns its path. */
+async function serverWithRun(): Promise<{ url: string; path: string }> {
+  server = await startServer({ port: 0, dataDir: join(home, "server") });
+  const { apiKey, user } = readCredential(server.url)!;
+  const res = await fetch(`${server.url}/api/v1/runs/${user}/mnist/cli00001/records`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify([
+      { k: "run", seq: 0, run: runInfo("cli00001", { entity: user, tags: ["baseline"] }) },
+      { k: "history", seq: 1, rows: rows(0, 4) },
+      { k: "exit", seq: 5, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 65_000 },
+    ]),
+  });
+  expect(res.status).toBe(200);
+  return { url: server.url, path: `${user}/mnist/cli00001` };
+}
+
+/** Runs `trackside <args>` in process; what the command printed. */
+async function runCli(args: string[]): Promise<string> {
+  let out = "";
+  const program = new Command().exitOverride();
+  registerRunsCommands(program, { out: (t) => void (out += t) });
+  await program.parseAsync(["node", "trackside", ...args]);
+  return out;
+}
+
+const RUN_VIEW_FIELDS = ["id", "name", "entity", "project", "path", "state", "exitCode", "notes", "tags", "privacy", "author", "jobType", "group", "createdAt", "finishedAt", "durationSeconds", "config", "summary", "metadata", "historySteps"];
+
+describe("trackside runs (in process)", () => {
+  it("runs show --json prints exactly one JSON object, the run's RunView", async () => {
+    const { url, path } = await serverWithRun();
+    const out = await runCli(["runs", "show", path, "--json", "--base-url", url]);
+    const run = JSON.parse(out) as RunView;
+    for (const field of RUN_VIEW_FIELDS) expect(run, field).toHaveProperty(field);
+    expect(run).toMatchObject({ path, state: "finished", exitCode: 0, historySteps: 4, durationSeconds: 65, tags: ["baseline"] });
+  });
+
+  it("runs list prints a table with id, name, state, created, duration and tags", async () => {
+    const { url, path } = await serverWithRun();
+    const out = await runCli(["runs", "list", path.split("/").slice(0, 2).join("/"), "--base-url", url]);
+    const [header, line] = out.trimEnd().split("\n");
+    expect(header.split(/\s+/)).toEqual(["ID", "NAME", "STATE", "CREATED", "DURATION", "TAGS"]);
+    expect(line).toContain("cli00001");
+    expect(line).toContain("likely-lion-9");
+    expect(line).toContain("finished");
+    expect(line).toContain("2024-05-01 12:00:00 UTC");
+    expect(line).toContain("1m 5s");
+    expect(line).toContain("baseline");
+  });
+
+  it("throws coded errors: an unreachable server, a bad path, a missing run", async () => {
+    const { url, path } = await serverWithRun();
+    const closed = server!.url;
+    await expect(runCli(["runs", "show", `${path}x`, "--base-url", url])).rejects.toMatchObject({ code: "TRK_ERR_NOT_FOUND" });
+    await expect(runCli(["runs", "show", "only/two", "--base-url", url])).rejects.toMatchObject({ code: "TRK_ERR_INVALID_OPTION" });
+    await server!.close();
+    await expect(runCli(["runs", "show", path, "--base-url", closed])).rejects.toMatchObject({ code: "TRK_ERR_SERVER_UNREACHABLE" });
+  });
+});
+
+/** Resolves with the child's stdout once it matches, rejecting with all output on exit or deadline. */
+function waitForOutput(child: ChildProcess, pattern: RegExp, deadlineMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${deadlineMs} ms; output:\n${seen}`)), deadlineMs);
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        resolve(seen);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before ${pattern}; output:\n${seen}`));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+const cli = (args: string[]) => {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, HOME: home, TRACKSIDE_API_KEY: "" } });
+  children.push(child);
+  return child;
+};
+
+describe.skipIf(!existsSync(CLI))("the built trackside command", () => {
+  it("trackside server prints where it listens, serves runs show --json, and exits 0 on SIGTERM", async () => {
+    const srv = cli(["server", "--port", "0", "--data-dir", join(home, "srv")]);
+    const line = await waitForOutput(srv, /listening on (http:\/\/\S+) \(data: .*\)\n/);
+    const url = /listening on (http:\/\/\S+)/.exec(line)![1];
+    expect(line).toBe(`trackside server listening on ${url} (data: ${join(home, "srv")})\n`);
+
+    const { apiKey, user } = readCredential(url)!;
+    const up = await fetch(`${url}/api/v1/runs/${user}/p/spawn001/records`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify([{ k: "run", seq: 0, run: runInfo("spawn001", { entity: user, project: "p" }) }]),
+    });
+    expect(up.status).toBe(200);
+    const show = await exited(cli(["runs", "show", `${user}/p/spawn001`, "--json", "--base-url", url]));
+    expect(show.code).toBe(0);
+    expect(JSON.parse(show.stdout)).toMatchObject({ id: "spawn001", state: "running" });
+
+    const done = exited(srv);
+    srv.kill("SIGTERM");
+    expect((await done).code).toBe(0);
+  });
+
+  it("prints the error code on stderr and exits 1 when the server is down", async () => {
+    const res = await exited(cli(["runs", "list", "alice/mnist", "--base-url", "http://127.0.0.1:9"]));
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("TRK_ERR_SERVER_UNREACHABLE");
+    expect(res.stdout).toBe("");
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * Shared set-up for the server tests: a fresh temp dir with a real SQLite file per test, an app
+ * driven through inject(), a fake clock, and two users (alice, bob) with their API keys.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { FastifyInstance, LightMyRequestResponse } from "fastify";
+import { encodeRecords } from "../../src/protocol/codec.js";
+import { RECORDS_CONTENT_TYPE } from "../../src/protocol/api.js";
+import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
+import { buildApp, mintApiKey, SqliteStore } from "../../src/server/index.js";
+
+export const BASE_URL = "http://trackside.test";
+export const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
+
+export interface TestEnv {
+  dir: string;
+  store: SqliteStore;
+  app: FastifyInstance;
+  clock: { now: number };
+  aliceKey: string;
+  bobKey: string;
+  close(): Promise<void>;
+}
+
+export async function makeEnv(): Promise<TestEnv> {
+  const dir = mkdtempSync(join(tmpdir(), "trackside-server-test-"));
+  const store = SqliteStore.open(join(dir, "trackside.db"));
+  const clock = { now: T0 };
+  const app = buildApp({ store, publicBaseUrl: BASE_URL, now: () => clock.now });
+  const keyFor = async (name: string) => {
+    const user = await store.createUser(name, clock.now);
+    const key = mintApiKey();
+    await store.addApiKey(user.id, key.hash, key.prefix, clock.now);
+    return key.key;
+  };
+  const aliceKey = await keyFor("alice");
+  const bobKey = await keyFor("bob");
+  return {
+    dir,
+    store,
+    app,
+    clock,
+    aliceKey,
+    bobKey,
+    async close() {
+      await app.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function runInfo(id: string, over: Partial<RunInfo> = {}): RunInfo {
+  return {
+    id,
+    entity: "alice",
+    project: "mnist",
+    name: "likely-lion-9",
+    notes: null,
+    tags: [],
+    group: null,
+    jobType: null,
+    config: { lr: 0.001 },
+    createdAt: T0,
+    program: {
+      executable: "/usr/bin/node",
+      args: ["train.js", "--epochs", "3"],
+      cwd: "/home/alice/proj",
+      pid: 4242,
+      host: "gpu-box-1",
+      nodeVersion: "v20.11.0",
+      os: "linux 6.1.0 x64",
+      tracksideVersion: "0.1.0",
+    },
+    ...over,
+  };
+}
+
+export function rows(fromStep: number, count: number, extra: Record<string, number> = {}): HistoryRow[] {
+  return Array.from({ length: count }, (_, i) => ({
+    _step: fromStep + i,
+    _timestamp: T0 + (fromStep + i) * 1000,
+    _runtime: fromStep + i,
+    loss: 1 / (fromStep + i + 1),
+    ...extra,
+  }));
+}
+
+/** A msgpack upload body: each batch encoded on its own and concatenated, as the daemon sends. */
+export function msgpackBody(...batches: RunRecord[][]): Buffer {
+  return Buffer.concat(batches.map((b) => encodeRecords(b)));
+}
+
+export function postRecords(
+  env: TestEnv,
+  path: string,
+  body: Buffer | RunRecord[] | string,
+  key: string | null = env.aliceKey,
+): Promise<LightMyRequestResponse> {
+  const isMsgpack = Buffer.isBuffer(body);
+  return env.app.inject({
+    method: "POST",
+    url: `/api/v1/runs/${path}/records`,
+    headers: {
+      "content-type": isMsgpack ? RECORDS_CONTENT_TYPE : "application/json",
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+    },
+    payload: isMsgpack ? body : typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+export function get(env: TestEnv, url: string, key: string | null = env.aliceKey, headers: Record<string, string> = {}) {
+  return env.app.inject({ method: "GET", url, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers } });
+}
+
+/** The error code of an error reply. */
+export function codeOf(res: LightMyRequestResponse): string {
+  return (res.json() as { error: { code: string } }).error.code;
+}

@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MIGRATIONS, SqliteStore } from "../../src/server/index.js";
+import { rows, runInfo, T0 } from "./helpers.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "trackside-store-"));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("SqliteStore", () => {
+  it("opens in WAL mode with synchronous=NORMAL and records each migration once", async () => {
+    const file = join(dir, "trackside.db");
+    const first = SqliteStore.open(file);
+    expect(first.db.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(first.db.pragma("synchronous", { simple: true })).toBe(1); // NORMAL
+    await first.createUser("alice", T0);
+    await first.close();
+
+    const again = SqliteStore.open(file);
+    const versions = again.db.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all();
+    expect(versions).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(await again.countUsers()).toBe(1);
+    await again.close();
+  });
+
+  it("refuses a database written by a newer trackside", async () => {
+    const file = join(dir, "trackside.db");
+    const store = SqliteStore.open(file);
+    store.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)").run();
+    await store.close();
+    expect(() => SqliteStore.open(file)).toThrow(/version 999/);
+  });
+
+  it("stores history as one wide row per step", async () => {
+    const store = SqliteStore.open(join(dir, "trackside.db"));
+    const alice = await store.createUser("alice", T0);
+    const entity = (await store.getEntity("alice"))!;
+    const target = { entityId: entity.id, project: "mnist", runId: "wide0001", authorUserId: alice.id };
+    await store.ingest(target, [{ k: "run", seq: 0, run: runInfo("wide0001") }, { k: "history", seq: 1, rows: rows(0, 10, { a: 1, b: 2, c: 3 }) }], T0);
+    const run = (await store.getRun("alice", "mnist", "wide0001"))!;
+    expect(store.db.prepare("SELECT COUNT(*) FROM history").pluck().get()).toBe(10);
+    const [row] = await store.readHistory(run.pk, { minStep: 4, maxStep: 4, limit: 10 });
+    expect(row).toEqual({ _step: 4, _timestamp: T0 + 4000, _runtime: 4, loss: 1 / 5, a: 1, b: 2, c: 3 });
+    await store.close();
+  });
+
+  it("keeps every row of a large batch intact (rows are written 64 per statement)", async () => {
+    const store = SqliteStore.open(join(dir, "trackside.db"));
+    const alice = await store.createUser("alice", T0);
+    const entity = (await store.getEntity("alice"))!;
+    const target = { entityId: entity.id, project: "mnist", runId: "many0001", authorUserId: alice.id };
+    const sent = rows(0, 1000).map((r, i) => ({ ...r, [`only_${i}`]: i }));
+    await store.ingest(target, [{ k: "run", seq: 0, run: runInfo("many0001") }, { k: "history", seq: 1, rows: sent }], T0);
+    const run = (await store.getRun("alice", "mnist", "many0001"))!;
+    expect(await store.readHistory(run.pk, { limit: 2000 })).toEqual(sent);
+    expect(run.lastSeq).toBe(1000);
+    await store.close();
+  });
+});

@@ -1,0 +1,107 @@
+/** startServer on a real socket (port 0), with HOME in a temp dir so the credentials file lands there. */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { entityFromUserName } from "../../src/protocol/ids.js";
+import { credentialsPath, readCredential } from "../../src/protocol/local-config.js";
+import { hashSecret, startServer, type RunningServer } from "../../src/server/index.js";
+import { osUserName } from "../../src/server/bootstrap.js";
+
+let home: string;
+let savedHome: string | undefined;
+const servers: RunningServer[] = [];
+
+beforeEach(() => {
+  savedHome = process.env.HOME;
+  home = mkdtempSync(join(tmpdir(), "trackside-home-"));
+  process.env.HOME = home;
+});
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  process.env.HOME = savedHome;
+  rmSync(home, { recursive: true, force: true });
+});
+
+async function start(port = 0): Promise<RunningServer> {
+  const server = await startServer({ port, dataDir: join(home, ".trackside", "server") });
+  servers.push(server);
+  return server;
+}
+
+const viewer = (url: string, key: string) => fetch(`${url}/api/v1/viewer`, { headers: { authorization: `Bearer ${key}` } });
+
+describe("startServer", () => {
+  it("creates the local user and writes a 0600 credentials file whose key works; the DB holds only its hash", async () => {
+    const server = await start();
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(statSync(server.dataDir).mode & 0o777).toBe(0o700);
+    expect(statSync(credentialsPath()).mode & 0o777).toBe(0o600);
+
+    const cred = readCredential(server.url);
+    const user = entityFromUserName(osUserName());
+    expect(cred).toMatchObject({ user });
+    expect(cred!.apiKey).toMatch(/^trk_[A-Za-z0-9_-]{43}$/);
+
+    const res = await viewer(server.url, cred!.apiKey);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ user, entity: user });
+
+    const keys = server.store.db.prepare("SELECT hash, prefix FROM api_keys").all() as { hash: string; prefix: string }[];
+    expect(keys).toEqual([{ hash: hashSecret(cred!.apiKey), prefix: cred!.apiKey.slice(0, 8) }]);
+    await server.close();
+    // Not in any table, nor anywhere in the files on disk.
+    for (const f of ["trackside.db", "trackside.db-wal"].map((n) => join(server.dataDir, n)).filter(existsSync)) {
+      expect(readFileSync(f).includes(cred!.apiKey)).toBe(false);
+    }
+    expect(readFileSync(server.logFile, "utf8")).toContain("trackside server listening");
+  });
+
+  it("keeps a working key on restart and replaces one that does not work here", async () => {
+    const first = await start();
+    const port = Number(new URL(first.url).port);
+    const key = readCredential(first.url)!.apiKey;
+    await first.close();
+
+    const second = await start(port);
+    expect(readCredential(second.url)!.apiKey).toBe(key);
+    await second.close();
+
+    // A credentials file from elsewhere (or a wiped database) holds a key this server never issued.
+    const file = credentialsPath();
+    const all = JSON.parse(readFileSync(file, "utf8"));
+    all[first.url].apiKey = "trk_from-another-server";
+    writeFileSync(file, JSON.stringify(all));
+    const third = await start(port);
+    const healed = readCredential(third.url)!.apiKey;
+    expect(healed).not.toBe("trk_from-another-server");
+    expect((await viewer(third.url, healed)).status).toBe(200);
+    expect((await viewer(third.url, "trk_from-another-server")).status).toBe(401);
+  });
+
+  it("serves an upload and the run over HTTP, and close() is idempotent", async () => {
+    const server = await start();
+    const { apiKey, user } = readCredential(server.url)!;
+    const upload = await fetch(`${server.url}/api/v1/runs/${user}/demo/sock0001/records`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify([
+        {
+          k: "run",
+          seq: 0,
+          run: {
+            id: "sock0001", entity: user, project: "demo", name: "swift-fox-1", notes: null, tags: [], group: null, jobType: null,
+            config: {}, createdAt: Date.now(),
+            program: { executable: "node", args: [], cwd: "/", pid: 1, host: "h", nodeVersion: "v20", os: "linux", tracksideVersion: "0.1.0" },
+          },
+        },
+      ]),
+    });
+    expect(upload.status).toBe(200);
+    const run = await (await fetch(`${server.url}/api/v1/runs/${user}/demo/sock0001`, { headers: { authorization: `Bearer ${apiKey}` } })).json();
+    expect(run).toMatchObject({ name: "swift-fox-1", url: `${server.url}/${user}/demo/runs/sock0001` });
+    await server.close();
+    await server.close();
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+});
