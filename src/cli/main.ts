@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+/** The `trackside` command. */
+import { Command } from "commander";
+import { PACKAGE_VERSION, isTracksideError } from "../protocol/index.js";
+import { registerDaemonCommand } from "./daemon-command.js";
+import { registerRunsCommands } from "./runs-command.js";
+import { registerServerCommand } from "./server-command.js";
+import { registerSyncCommand } from "./sync-command.js";
+
+const program = new Command()
+  .name("trackside")
+  .description("track machine-learning runs from TypeScript and Node.js")
+  .version(PACKAGE_VERSION)
+  .showHelpAfterError();
+
+registerServerCommand(program);
+registerRunsCommands(program);
+registerDaemonCommand(program);
+registerSyncCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (isTracksideError(err)) process.stderr.write(`trackside: ${err.code}: ${err.message}\n`);
+  else process.stderr.write(`trackside: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
