@@ -1,0 +1,179 @@
+/**
+ * The first real run, end to end: fixture scripts use the public API in their own processes,
+ * spawn a real daemon, which uploads to a real `trackside server` on SQLite; we read the result
+ * back through the CLI, as a user would.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli, daemonSockets, eventually, isAlive, makeEnv, runFixture, showRun, start, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+
+let server: TestServer;
+let t: TestEnv;
+
+beforeAll(async () => {
+  t = makeEnv();
+  server = await startServer(t.env);
+  t.env.TRACKSIDE_BASE_URL = server.url;
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
+}
+
+describe("a run from init() to the server", () => {
+  it("stores 1,000 steps of 10 metrics, the config and the last values as summary", async () => {
+    const r = await runFixture("train", t.env, ["1000", "10"]);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout.split("\n")[0]) as { path: string; id: string };
+    expect(lastJson(r.stdout)).toMatchObject({ state: "finished", synced: true });
+    // The init line and the footer go to stderr, with the run's URL.
+    expect(r.stderr).toContain(`${server.url}/`);
+    expect(r.stderr).toContain(`/fixtures/runs/${info.id}`);
+    const run = await showRun(info.path, t.env);
+    expect(run).toMatchObject({
+      id: info.id,
+      path: info.path,
+      project: "fixtures",
+      state: "finished",
+      exitCode: 0,
+      historySteps: 1000,
+      config: { lr: 0.01, layers: [64, 32], optimizer: { name: "adam" } },
+    });
+    for (let m = 0; m < 10; m++) expect((run.summary as Record<string, number>)[`m${m}`]).toBe(999 * 1000 + m);
+    expect(run.author).toBe(run.entity);
+    expect(run.privacy).toBe("private");
+    expect(typeof run.durationSeconds).toBe("number");
+    const meta = run.metadata as Record<string, unknown>;
+    expect(JSON.stringify(meta)).toContain(process.version);
+  });
+
+  it("records a script that throws after 50 steps as failed, exit code 1, with its 50 steps and the error", async () => {
+    const r = await runFixture("throw", t.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("boom after 50 steps"); // Node's own report is unchanged
+    const info = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    const run = await eventually("the run is failed", async () => {
+      const v = await showRun(info.path, t.env);
+      return v.state === "failed" ? v : undefined;
+    });
+    expect(run).toMatchObject({ exitCode: 1, historySteps: 50 });
+    expect(String(run.error)).toContain("boom after 50 steps");
+  });
+
+  it("implements W&B's step semantics, config, summary and live name/notes/tags", async () => {
+    const r = await runFixture("api-tour", t.env);
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson(r.stdout);
+    expect(out).toMatchObject({ sameRun: true, activeIsRun: true, configLr: 0.1, configBatch: 64, step: 7, activeAfterFinish: null });
+    expect(r.stderr).toContain("TRK_ERR_STEP_BACKWARDS");
+    expect(r.stderr).toMatch(/TRK_ERR_UNLOGGABLE: Cannot log key "bad"/);
+    const run = await showRun(out.path as string, t.env);
+    expect(run).toMatchObject({ name: "renamed-run", notes: "new notes", tags: ["a", "b"], config: { lr: 0.1, batchSize: 64 }, historySteps: 4 });
+    expect(run.summary).toMatchObject({ loss: 0.4, acc: 0.9, best: 0.99, flag: true, label: "x", nothing: null, "nested/a/b": 2, n: "NaN", inf: "-Infinity" });
+    const hist = await cli(["runs", "show", out.path as string, "--json"], t.env);
+    expect(hist.code).toBe(0);
+  });
+
+  it("shares one daemon between a process and its child, which can start a run of its own", async () => {
+    const before = new Set(daemonSockets(t.socketDir));
+    const r = await runFixture("parent", t.env);
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson(r.stdout) as { parent: { path: string; daemon: string }; child: { path: string; daemon: string } };
+    expect(out.child.daemon).toBe(out.parent.daemon);
+    const added = daemonSockets(t.socketDir).filter((s) => !before.has(s));
+    expect(added.length).toBeLessThanOrEqual(1); // one daemon for the tree (it may already be gone)
+    expect(out.child.path).not.toBe(out.parent.path);
+    const [parent, child] = await Promise.all([showRun(out.parent.path, t.env), showRun(out.child.path, t.env)]);
+    expect([parent.state, parent.name, parent.historySteps]).toEqual(["finished", "parent-run", 1]);
+    expect([child.state, child.name, child.historySteps]).toEqual(["finished", "child-run", 1]);
+  });
+
+  it("throws TRK_ERR_INVALID_ID for a bad id and spawns no daemon, writes no file", async () => {
+    const env = makeEnv({ TRACKSIDE_BASE_URL: server.url, HOME: t.home });
+    const r = await runFixture("invalid-id", env.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ threw: true, code: "TRK_ERR_INVALID_ID", daemon: null });
+    expect(lastJson(r.stdout).message).toContain('"bad/id"');
+    expect(readdirSync(env.socketDir)).toEqual([]);
+    expect(readdirSync(env.runDir)).toEqual([]);
+  });
+
+  it("spawned daemon leaves once its clients are gone and its runs are uploaded", async () => {
+    const r = await runFixture("train", t.env, ["10", "2"]);
+    expect(r.code, r.stderr).toBe(0);
+    const { daemon } = JSON.parse(r.stdout.split("\n")[0]) as { daemon: string };
+    const sock = daemon.slice("ipc://".length);
+    const pid = readDaemonPid(daemon);
+    await eventually("the daemon process is gone", () => (isAlive(pid) ? undefined : true), 15_000);
+    expect(existsSync(sock)).toBe(false);
+  });
+
+  it("keeps the run directory layout of DESIGN.md with a private socket directory", async () => {
+    const r = await runFixture("train", t.env, ["5", "1"]);
+    const { dir, id } = JSON.parse(r.stdout.split("\n")[0]) as { dir: string; id: string };
+    expect(dir).toMatch(new RegExp(`/trackside/run-\\d{8}_\\d{6}-${id}$`));
+    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(["files", "logs", `run-${id}.wal`]));
+    expect(existsSync(join(dir, "logs", "daemon.log"))).toBe(true);
+    expect(statSync(t.socketDir).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe("modes", () => {
+  it("disabled: the same API, no daemon, no files", async () => {
+    const env = makeEnv({ HOME: t.home });
+    const r = await runFixture("disabled", env.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ dir: null, daemon: null, state: "finished", configA: 1 });
+    expect(readdirSync(env.socketDir)).toEqual([]);
+    expect(readdirSync(env.runDir)).toEqual([]);
+  });
+
+  it("offline: writes only the run directory, says how to upload it, and `trackside sync` does", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const r = await runFixture("train", env.env, ["200", "3", "offline"]);
+    expect(r.code, r.stderr).toBe(0);
+    const { dir, path } = JSON.parse(r.stdout.split("\n")[0]) as { dir: string; path: string };
+    expect(r.stderr).toContain(`trackside sync ${dir}`);
+    const missing = await cli(["runs", "show", path, "--json"], env.env);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("TRK_ERR_NOT_FOUND");
+    const sync = await cli(["sync", dir], env.env);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(sync.stdout).toContain(`synced ${path}`);
+    const again = await cli(["sync", dir], env.env); // idempotent
+    expect(again.code, again.stderr).toBe(0);
+    const run = await showRun(path, env.env);
+    expect(run).toMatchObject({ state: "finished", historySteps: 200 });
+  });
+});
+
+describe("the daemon process", () => {
+  it("runs in its own session: Ctrl-C in the terminal (SIGINT to the process group) does not reach it", async () => {
+    const p = start([join(import.meta.dirname, "../fixtures/wait.mjs")], t.env, { detached: true });
+    const m = await p.waitFor(/\{"ready":true.*\}/);
+    const info = JSON.parse(m[0]) as { path: string; daemon: string };
+    const daemonPid = readDaemonPid(info.daemon);
+    process.kill(-p.child.pid!, "SIGINT");
+    const done = await p.exited;
+    expect(done.signal).toBe("SIGINT");
+    expect(isAlive(daemonPid)).toBe(true);
+    const run = await eventually("the run leaves running", async () => {
+      const v = await showRun(info.path, t.env);
+      return v.state !== "running" ? v : undefined;
+    });
+    expect(run).toMatchObject({ state: "killed", signal: "SIGINT", historySteps: 10 });
+  });
+});
+
+function readDaemonPid(address: string): number {
+  // The daemon's log sits beside its socket and starts with its pid.
+  const log = address.slice("ipc://".length).replace(/\.sock$/, ".log");
+  const first = readFileSync(log, "utf8").split("\n")[0];
+  return (JSON.parse(first) as { pid: number }).pid;
+}

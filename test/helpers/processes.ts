@@ -1,0 +1,162 @@
+/**
+ * Real processes for end-to-end tests: a `trackside server` on a free port, fixture scripts that
+ * use the public API, and the CLI. Each test environment has its own HOME, socket directory and
+ * run directory. Waits have deadlines and report what they saw.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const CLI = join(ROOT, "dist/src/cli/main.js");
+const FIXTURES = join(ROOT, "test/fixtures");
+
+export interface TestEnv {
+  home: string;
+  socketDir: string;
+  runDir: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** A fresh HOME, socket directory and run directory; the environment fixtures and the CLI get. */
+export function makeEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
+  const home = mkdtempSync(join(tmpdir(), "trk-home-"));
+  const socketDir = mkdtempSync(join(tmpdir(), "trk-sock-"));
+  const runDir = mkdtempSync(join(tmpdir(), "trk-runs-"));
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: runDir, ...extra };
+  return { home, socketDir, runDir, env };
+}
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Running {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves when `pattern` shows up on stdout or stderr; rejects at the deadline or on exit. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<Finished>;
+}
+
+export function start(args: string[], env: NodeJS.ProcessEnv, opts: { detached?: boolean; cwd?: string } = {}): Running {
+  const child = spawn(process.execPath, args, { env, cwd: opts.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"], detached: opts.detached });
+  let out = "";
+  let err = "";
+  const listeners = new Set<() => void>();
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d;
+    listeners.forEach((l) => l());
+  });
+  child.stderr!.on("data", (d: Buffer) => {
+    err += d;
+    listeners.forEach((l) => l());
+  });
+  const exited = new Promise<Finished>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout: out, stderr: err })));
+  const waitFor = (pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const m = (out + "\n" + err).match(pattern);
+        if (m) {
+          cleanup();
+          resolve(m);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}\nstdout:\n${out}\nstderr:\n${err}`));
+      }, timeoutMs);
+      const onExit = (): void => {
+        check();
+        cleanup();
+        reject(new Error(`process exited before ${pattern} appeared\nstdout:\n${out}\nstderr:\n${err}`));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        listeners.delete(check);
+        child.off("close", onExit);
+      };
+      listeners.add(check);
+      child.on("close", onExit);
+      check();
+    });
+  return { child, stdout: () => out, stderr: () => err, waitFor, exited };
+}
+
+/** Runs test/fixtures/<name>.mjs to its end (deadline 60 s). */
+export async function runFixture(name: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<Finished> {
+  const p = start([join(FIXTURES, `${name}.mjs`), ...args], env);
+  const timer = setTimeout(() => p.child.kill("SIGKILL"), 60_000);
+  const result = await p.exited;
+  clearTimeout(timer);
+  return result;
+}
+
+/** Runs the CLI to its end. */
+export async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Finished> {
+  return start([CLI, ...args], env).exited;
+}
+
+/** `trackside runs show --json` for a path. */
+export async function showRun(path: string, env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+  const r = await cli(["runs", "show", path, "--json"], env);
+  if (r.code !== 0) throw new Error(`runs show ${path} failed (${r.code}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+export interface TestServer {
+  url: string;
+  running: Running;
+  stop(): Promise<void>;
+}
+
+/** `trackside server` on a free loopback port with its own data dir under env's HOME. */
+export async function startServer(env: NodeJS.ProcessEnv): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "trk-data-"));
+  const running = start([CLI, "server", "--port", "0", "--data-dir", dataDir], env);
+  const m = await running.waitFor(/listening on (http:\/\/\S+)/);
+  return {
+    url: m[1],
+    running,
+    async stop() {
+      if (running.child.exitCode === null) running.child.kill("SIGTERM");
+      await running.exited;
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined; fails at the deadline with `what`. */
+export async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not true within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ""}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sockets of daemons in a socket directory. */
+export function daemonSockets(socketDir: string): string[] {
+  return readdirSync(socketDir).filter((f) => f.endsWith(".sock"));
+}
