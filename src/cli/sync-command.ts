@@ -19,6 +19,7 @@ import {
   readCredential,
   runUrl,
   scanFrames,
+  seqSpan,
   type RunInfo,
   type RunRecord,
 } from "../protocol/index.js";
@@ -64,7 +65,7 @@ function readRunInfo(walPath: string): { info: RunInfo; records: number; end: nu
   for (const frame of scan.frames) {
     for (const r of decode<RunRecord[]>(frame.payload)) {
       if (r.k === "run" && !info) info = r.run;
-      records += r.k === "history" ? r.rows.length : 1;
+      records += seqSpan(r);
     }
   }
   if (!info) throw errors.invalidOption("run-dir", walPath, "a WAL that starts with its run record");

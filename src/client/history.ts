@@ -3,9 +3,12 @@
  * merges into the pending step; an explicit `step` above the current one commits what is pending
  * and moves there, and stays pending until the step changes or `commit: true`; a step below the
  * current one is refused (TRK_ERR_STEP_BACKWARDS), so no data is mixed into another step.
+ *
+ * The common call, log(data) with nothing pending, writes straight into the sink (the column
+ * batch) without building a row object first.
  */
-import { errors, type HistoryRow, type Scalar, type TracksideError } from "../protocol/index.js";
-import { flattenInto } from "./values.js";
+import { errors, type Scalar, type TracksideError } from "../protocol/index.js";
+import { flattenInto, type ValueSink } from "./values.js";
 
 export interface LogOptions {
   /** The step this data belongs to; steps only go forward. */
@@ -14,44 +17,56 @@ export interface LogOptions {
   commit?: boolean;
 }
 
+/** Receives committed steps: values with put(), then endRow() once per step. */
+export interface StepSink extends ValueSink {
+  endRow(): void;
+}
+
+class PendingRow implements ValueSink {
+  values: Record<string, Scalar> = {};
+  put(key: string, value: Scalar): void {
+    this.values[key] = value;
+  }
+}
+
 export class History {
   /** The step that the pending (or next) row gets. */
   step: number;
-  private pending: Record<string, Scalar> | null = null;
+  private pending: PendingRow | null = null;
 
   constructor(
     private readonly startMs: number,
-    private readonly emit: (row: HistoryRow) => void,
+    private readonly sink: StepSink,
     private readonly now: () => number = Date.now,
     firstStep = 0,
   ) {
     this.step = firstStep;
   }
 
-  /** Returns the problems of this call; whatever could be logged was logged. */
-  log(data: Record<string, unknown>, opts?: LogOptions): TracksideError[] {
-    const problems: TracksideError[] = [];
+  /** Returns the problems of this call, or null; whatever could be logged was logged. */
+  log(data: Record<string, unknown>, opts?: LogOptions): TracksideError[] | null {
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
-      problems.push(errors.invalidOption("log(data)", data, "a plain object of metrics"));
-      return problems;
+      return [errors.invalidOption("log(data)", data, "a plain object of metrics")];
     }
     const step = opts?.step;
     if (step !== undefined) {
       if (typeof step !== "number" || !Number.isSafeInteger(step) || step < 0) {
-        problems.push(errors.invalidOption("log(..., { step })", step, "a non-negative integer"));
-        return problems;
+        return [errors.invalidOption("log(..., { step })", step, "a non-negative integer")];
       }
-      if (step < this.step) {
-        problems.push(errors.stepBackwards(step, this.step));
-        return problems;
-      }
+      if (step < this.step) return [errors.stepBackwards(step, this.step)];
       if (step > this.step) {
         this.commit();
         this.step = step;
       }
     }
-    flattenInto((this.pending ??= {}), data, "", [], problems);
-    if (opts?.commit ?? step === undefined) this.commit();
+    const commitNow = opts?.commit ?? step === undefined;
+    if (commitNow && this.pending === null) {
+      const problems = flattenInto(this.sink, data);
+      this.endRow();
+      return problems;
+    }
+    const problems = flattenInto((this.pending ??= new PendingRow()), data);
+    if (commitNow) this.commit();
     return problems;
   }
 
@@ -60,10 +75,16 @@ export class History {
     const row = this.pending;
     if (!row) return;
     this.pending = null;
+    const values = row.values;
+    for (const key in values) this.sink.put(key, values[key]);
+    this.endRow();
+  }
+
+  private endRow(): void {
     const t = this.now();
-    row._step = this.step++;
-    row._timestamp = t;
-    row._runtime = (t - this.startMs) / 1000;
-    this.emit(row as HistoryRow);
+    this.sink.put("_step", this.step++);
+    this.sink.put("_timestamp", t);
+    this.sink.put("_runtime", (t - this.startMs) / 1000);
+    this.sink.endRow();
   }
 }

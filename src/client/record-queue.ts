@@ -5,7 +5,9 @@
  * file synchronously.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
-import { WAL_MAGIC, encodeRecords, frameHeader, type HistoryRow, type JsonObject, type RunRecord } from "../protocol/index.js";
+import { WAL_MAGIC, encodeRecords, frameHeader, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
+import { ColumnBatch } from "./column-batch.js";
+import type { StepSink } from "./history.js";
 import { debug } from "./notices.js";
 
 /** Where batches go: resolves with the daemon's cumulative acknowledgement. */
@@ -21,10 +23,10 @@ type StateRecord = { k: "config"; config: JsonObject } | { k: "summary"; summary
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Queued = DistributiveOmit<Exclude<RunRecord, { k: "history" }>, "seq">;
 
-export class RecordQueue {
+export class RecordQueue implements StepSink {
   private nextSeq: number;
   private acked: number;
-  private rows: HistoryRow[] = [];
+  private batch: ColumnBatch;
   private before: Queued[] = [];
   private after: Queued[] = [];
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
@@ -38,16 +40,24 @@ export class RecordQueue {
     sender: BatchSender | null,
     private readonly batchSize: number,
     private readonly flushIntervalMs: number,
+    /** Called just before the pending steps are sealed into a batch (the summary catches up). */
+    private readonly onSeal: () => void = () => {},
   ) {
+    this.batch = new ColumnBatch(batchSize);
     this.nextSeq = firstSeq;
     this.acked = firstSeq - 1;
     this.sender = sender;
   }
 
-  /** Hot path: one push, and a timer armed once per batch. */
-  addRow(row: HistoryRow): void {
-    this.rows.push(row);
-    if (this.rows.length >= this.batchSize) this.flush();
+  /** Hot path: a value of the step being logged (see History). */
+  put(key: string, value: Scalar): void {
+    this.batch.put(key, value);
+  }
+
+  /** Hot path: the step is complete; send when the batch is full, or soon. */
+  endRow(): void {
+    this.batch.endRow();
+    if (this.batch.n >= this.batchSize) void this.flush();
     else if (this.timer === null) this.arm();
   }
 
@@ -61,6 +71,16 @@ export class RecordQueue {
   markDirty(kind: StateRecord["k"], read: () => StateRecord): void {
     this.dirty.set(kind, read);
     if (this.timer === null) this.arm();
+  }
+
+  /** Steps waiting in the current batch. */
+  get pendingSteps(): number {
+    return this.batch.n;
+  }
+
+  /** The latest value of each key among the waiting steps from `from` on. */
+  latestFrom(from: number, into: Record<string, unknown>): void {
+    this.batch.latestFrom(from, into);
   }
 
   /** The highest sequence number handed out so far. */
@@ -92,13 +112,15 @@ export class RecordQueue {
   private lastBuiltHadExit = false;
 
   private build(): Batch | null {
+    this.onSeal();
     const records: RunRecord[] = [];
     let seq = this.nextSeq;
     for (const r of this.before) records.push({ ...r, seq: seq++ } as RunRecord);
-    if (this.rows.length > 0) {
-      records.push({ k: "history", seq, rows: this.rows });
-      seq += this.rows.length;
-      this.rows = [];
+    const steps = this.batch.n;
+    if (steps > 0) {
+      records.push({ k: "history", seq, n: steps, cols: this.batch.columns() });
+      seq += steps;
+      this.batch = new ColumnBatch(this.batchSize);
     }
     for (const read of this.dirty.values()) records.push({ ...read(), seq: seq++ } as RunRecord);
     for (const r of this.after) records.push({ ...r, seq: seq++ } as RunRecord);

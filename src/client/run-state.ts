@@ -2,7 +2,7 @@
  * `run.config` and `run.summary`: plain-feeling objects (`run.config.lr`) whose changes are sent
  * to the daemon as whole-object records, so that applying one twice changes nothing.
  */
-import type { JsonObject, Scalar, TracksideError } from "../protocol/index.js";
+import type { JsonObject, TracksideError } from "../protocol/index.js";
 import { cleanConfigValue } from "./values.js";
 
 export interface ConfigMethods {
@@ -62,9 +62,19 @@ export function createConfig(initial: Record<string, unknown>, onChange: () => v
   return { config, values: () => values };
 }
 
-export function createSummary(onChange: () => void, onProblem: (e: TracksideError) => void): { summary: Summary; values: () => JsonObject; absorb: (row: Record<string, Scalar>) => void } {
+/**
+ * The summary. Logged steps are not copied in one by one (that would cost every log() call):
+ * `catchUp(values)` brings in the latest logged values just before the summary is read, set or
+ * sent, which keeps the order of log() and set() calls.
+ */
+export function createSummary(onChange: () => void, onProblem: (e: TracksideError) => void, catchUp: (values: JsonObject) => void): { summary: Summary; values: () => JsonObject } {
   const values: JsonObject = {};
+  const current = (): JsonObject => {
+    catchUp(values);
+    return values;
+  };
   const set = (key: string, value: unknown): void => {
+    catchUp(values);
     const found: TracksideError[] = [];
     const clean = cleanConfigValue(value, key, found);
     found.forEach(onProblem);
@@ -77,15 +87,11 @@ export function createSummary(onChange: () => void, onProblem: (e: TracksideErro
     {
       set,
       update: (patch) => Object.entries(patch).forEach(([k, v]) => set(k, v)),
-      get: (key) => values[key],
-      toJSON: () => ({ ...values }),
+      get: (key) => current()[key],
+      toJSON: () => ({ ...current() }),
     },
-    () => values,
+    current,
     set,
   );
-  /** Hot path: a committed row's values become the keys' summary values. */
-  const absorb = (row: Record<string, Scalar>): void => {
-    for (const key in row) values[key] = row[key];
-  };
-  return { summary, values: () => values, absorb };
+  return { summary, values: current };
 }

@@ -3,7 +3,7 @@
  * it); `finish()` sends the final state and waits, within its timeout, for the upload.
  */
 import { join } from "node:path";
-import { errors, runUrl, type RunState, type TracksideError } from "../protocol/index.js";
+import { errors, runUrl, type JsonObject, type RunState, type TracksideError } from "../protocol/index.js";
 import type { DaemonLink } from "./daemon-link.js";
 import { History, type LogOptions } from "./history.js";
 import type { Notices } from "./notices.js";
@@ -72,18 +72,27 @@ export class Run {
       ? (payload: Buffer, first: number, last: number, exit: boolean) =>
           link.request({ t: "records", runPath: this.path, first, last, ...(exit ? { exit } : {}) }, payload).then((m) => (m.t === "ack" ? m.seq : first - 1))
       : null;
-    this.queue = new RecordQueue(1, sender, s.batchSize, s.flushIntervalMs);
+    // The summary takes in logged steps lazily: `absorbed` counts the steps of the waiting batch
+    // already in it; when the batch is sealed the rest go in, and the summary is sent along.
+    let absorbed = 0;
+    const catchUp = (values: JsonObject): void => {
+      this.queue.latestFrom(absorbed, values);
+      absorbed = this.queue.pendingSteps;
+    };
+    const markSummary = (): void => this.queue.markDirty("summary", () => ({ k: "summary", summary: sum.values() }));
+    const onSeal = (): void => {
+      if (this.queue.pendingSteps === 0) return;
+      markSummary();
+      sum.values(); // catch up on the whole batch before it goes
+      absorbed = 0;
+    };
+    this.queue = new RecordQueue(1, sender, s.batchSize, s.flushIntervalMs, onSeal);
     const problem = (e: TracksideError): void => this.problem(e);
     const cfg = createConfig(s.config, () => this.queue.markDirty("config", () => ({ k: "config", config: cfg.values() })), problem);
     this.config = cfg.config;
-    const sum = createSummary(() => this.queue.markDirty("summary", () => ({ k: "summary", summary: sum.values() })), problem);
+    const sum = createSummary(markSummary, problem, catchUp);
     this.summary = sum.summary;
-    const markSummary = (): void => this.queue.markDirty("summary", () => ({ k: "summary", summary: sum.values() }));
-    this.history = new History(parts.startedAt, (row) => {
-      sum.absorb(row);
-      this.queue.addRow(row);
-      markSummary();
-    });
+    this.history = new History(parts.startedAt, this.queue);
   }
 
   /** @internal The first record: who the run is and where it comes from. */
@@ -156,7 +165,7 @@ export class Run {
   log(data: Record<string, unknown>, opts?: LogOptions): void {
     if (this.finishing || this.ended) return this.problem(errors.runFinished(this.id));
     const problems = this.history.log(data, opts);
-    if (problems.length > 0) for (const p of problems) this.problem(p);
+    if (problems !== null) for (const p of problems) this.problem(p);
   }
 
   private problem(err: TracksideError): void {

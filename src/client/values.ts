@@ -26,35 +26,41 @@ function describe(v: unknown): string | null {
   }
 }
 
+/** Where flattened values go: a step's column batch, or a pending row. */
+export interface ValueSink {
+  put(key: string, value: Scalar): void;
+}
+
 /**
- * Copies the loggable leaves of `data` into `row` under flattened keys. Returns the problems
- * found (empty in the common case); the good keys are copied all the same.
+ * Puts the loggable leaves of `data` into `sink` under flattened keys and returns the problems
+ * found (null in the common case: no allocation); the good keys go in all the same.
+ * This runs once per log() call: keep it free of allocations on the flat-numbers path.
  */
-export function flattenInto(row: Record<string, Scalar>, data: Record<string, unknown>, prefix = "", seen: object[] = [], problems: TracksideError[] = []): TracksideError[] {
-  for (const key of Object.keys(data)) {
+export function flattenInto(sink: ValueSink, data: Record<string, unknown>, prefix = "", seen: object[] | null = null, problems: TracksideError[] | null = null): TracksideError[] | null {
+  for (const key in data) {
     const v = data[key];
-    const full = prefix + key;
     const t = typeof v;
     if (t === "number" || t === "string" || t === "boolean" || v === null) {
-      if (prefix === "" && RESERVED.has(key)) {
-        problems.push(errors.unloggable(full, "a reserved key (trackside sets _step, _timestamp and _runtime itself)"));
-      } else {
-        row[full] = v as Scalar;
-      }
+      if (prefix !== "") sink.put(prefix + key, v as Scalar);
+      else if (key.charCodeAt(0) === 95 /* "_" */ && RESERVED.has(key)) {
+        (problems ??= []).push(errors.unloggable(key, "a reserved key (trackside sets _step, _timestamp and _runtime itself)"));
+      } else sink.put(key, v as Scalar);
       continue;
     }
     if (v === undefined) continue;
+    const full = prefix + key;
     const bad = describe(v);
     if (bad) {
-      problems.push(errors.unloggable(full, bad));
+      (problems ??= []).push(errors.unloggable(full, bad));
       continue;
     }
+    seen ??= [data];
     if (seen.includes(v as object)) {
-      problems.push(errors.unloggable(full, "a circular reference"));
+      (problems ??= []).push(errors.unloggable(full, "a circular reference"));
       continue;
     }
     seen.push(v as object);
-    flattenInto(row, v as Record<string, unknown>, `${full}/`, seen, problems);
+    problems = flattenInto(sink, v as Record<string, unknown>, `${full}/`, seen, problems);
     seen.pop();
   }
   return problems;

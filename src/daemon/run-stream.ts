@@ -13,6 +13,7 @@ import {
   encodeRecords,
   hasWalMagic,
   scanFrames,
+  seqSpan,
   type RunOpenSettings,
   type RunRecord,
   type RunState,
@@ -144,7 +145,7 @@ export class RunStream {
       if (records.length === 0) continue;
       const first = records[0].seq;
       const lastRecord = records[records.length - 1];
-      const last = lastRecord.seq + (lastRecord.k === "history" ? lastRecord.rows.length - 1 : 0);
+      const last = lastRecord.seq + seqSpan(lastRecord) - 1;
       const hasExit = records.some((r) => r.k === "exit");
       if (last > this.lastSeq) {
         this.append(frame.payload, first, last, hasExit);

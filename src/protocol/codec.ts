@@ -6,8 +6,8 @@ import type { RunRecord } from "./records.js";
 // One packer per process. Records (msgpackr's repeated-shape compression) stay on: a 4,096-row
 // batch of identical keys spells its key names once. Every message stays self-contained, so any
 // frame decodes on its own (the WAL reader and the server rely on that).
-const packr = new Packr({ useRecords: true });
-const unpackr = new Unpackr({ useRecords: true });
+const packr = new Packr({ useRecords: true, moreTypes: true });
+const unpackr = new Unpackr({ useRecords: true, moreTypes: true });
 
 export function encode(value: unknown): Buffer {
   return packr.pack(value);

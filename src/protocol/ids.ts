@@ -24,7 +24,6 @@ function checkName(value: unknown, max: number, forbidden: RegExp, fail: (why: s
   if (value.trim() !== value) throw fail("it starts or ends with whitespace");
   const bad = forbidden.exec(value);
   if (bad) throw fail(`it contains ${JSON.stringify(bad[0])}`);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) throw fail("it contains a control character");
   return value;
 }

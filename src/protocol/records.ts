@@ -17,6 +17,20 @@ export type Scalar = number | boolean | string | null;
 /** One history step: flattened metric keys plus `_step`, `_timestamp` (ms since epoch) and `_runtime` (s). */
 export type HistoryRow = { _step: number; _timestamp: number; _runtime: number; [key: string]: Scalar };
 
+/**
+ * A batch of history steps in columns, as the client sends them: `cols[key][i]` is the value of
+ * `key` at the batch's i-th step, `undefined` where that step has no such key. Numeric columns
+ * are Float64Arrays, which msgpack carries as one block of bytes: this is what keeps log() cheap.
+ * `_step`, `_timestamp` and `_runtime` are columns like the others.
+ */
+export type HistoryColumns = { [key: string]: Float64Array | Array<Scalar | undefined> };
+
+export type HistoryRecord =
+  /** Row form: simple to write by hand (the JSON API, tests). */
+  | { k: "history"; seq: number; rows: HistoryRow[] }
+  /** Column form: what the client sends; n steps. */
+  | { k: "history"; seq: number; n: number; cols: HistoryColumns };
+
 /** Everything known about a run when it starts. */
 export interface RunInfo {
   id: string;
@@ -38,7 +52,7 @@ export interface RunInfo {
 
 export type RunRecord =
   | { k: "run"; seq: number; run: RunInfo }
-  | { k: "history"; seq: number; rows: HistoryRow[] }
+  | HistoryRecord
   | { k: "config"; seq: number; config: JsonObject }
   | { k: "summary"; seq: number; summary: JsonObject }
   | { k: "update"; seq: number; name?: string; notes?: string | null; tags?: string[] }
@@ -47,7 +61,29 @@ export type RunRecord =
 
 export type RecordKind = RunRecord["k"];
 
+/** How many steps a history record holds. */
+export function historyLength(r: HistoryRecord): number {
+  return "cols" in r ? r.n : r.rows.length;
+}
+
 /** How many sequence numbers a record takes. */
 export function seqSpan(r: RunRecord): number {
-  return r.k === "history" ? r.rows.length : 1;
+  return r.k === "history" ? historyLength(r) : 1;
+}
+
+/** The steps of a history record as rows (a column form is turned around). */
+export function historyRows(r: HistoryRecord): HistoryRow[] {
+  if (!("cols" in r)) return r.rows;
+  const keys = Object.keys(r.cols);
+  const columns = keys.map((k) => r.cols[k]);
+  const rows: HistoryRow[] = new Array(r.n);
+  for (let i = 0; i < r.n; i++) {
+    const row: Record<string, Scalar> = {};
+    for (let c = 0; c < keys.length; c++) {
+      const v = columns[c][i];
+      if (v !== undefined) row[keys[c]] = v;
+    }
+    rows[i] = row as HistoryRow;
+  }
+  return rows;
 }

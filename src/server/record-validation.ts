@@ -60,7 +60,7 @@ function checkRecord(r: unknown, runId: string): string | null {
     case "run":
       return checkRunInfo(r.run, runId);
     case "history":
-      return checkRows(r.rows);
+      return "cols" in r ? checkColumns(r.n, r.cols) : checkRows(r.rows);
     case "config":
     case "summary":
       return isObject(r[r.k]) ? null : `${r.k} is not an object`;
@@ -104,6 +104,22 @@ function checkRows(rows: unknown): string | null {
     if (!isObject(row)) return `row ${i} is not an object`;
     if (!isFiniteNumber(row._step)) return `row ${i} has no numeric _step`;
     if (!isFiniteNumber(row._timestamp)) return `row ${i} has no numeric _timestamp`;
+  }
+  return null;
+}
+
+function checkColumns(n: unknown, cols: unknown): string | null {
+  if (!Number.isSafeInteger(n) || (n as number) < 0) return "n is not a non-negative integer";
+  if (!isObject(cols)) return "cols is not an object";
+  for (const [key, col] of Object.entries(cols)) {
+    const ok = Array.isArray(col) || col instanceof Float64Array;
+    if (!ok) return `column ${JSON.stringify(key)} is not an array`;
+    if ((col as ArrayLike<unknown>).length !== n) return `column ${JSON.stringify(key)} has ${(col as ArrayLike<unknown>).length} values for ${n} steps`;
+  }
+  for (const key of ["_step", "_timestamp"]) {
+    const col = cols[key] as ArrayLike<unknown> | undefined;
+    if (!col) return `no ${key} column`;
+    for (let i = 0; i < (n as number); i++) if (!isFiniteNumber(col[i])) return `step ${i} has no numeric ${key}`;
   }
   return null;
 }

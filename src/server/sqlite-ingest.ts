@@ -11,7 +11,7 @@ import type Database from "better-sqlite3";
 import { jsonReplacer } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../protocol/records.js";
-import { seqSpan } from "../protocol/records.js";
+import { historyRows, seqSpan } from "../protocol/records.js";
 import { encodeHistoryRow } from "./history-codec.js";
 import type { IngestOutcome, IngestTarget } from "./store.js";
 
@@ -99,7 +99,7 @@ export class SqliteIngest {
         this.applyRun(pk, seq, r.run);
         return;
       case "history": {
-        this.insertRows(pk, seq, r.rows);
+        this.insertRows(pk, seq, historyRows(r));
         return;
       }
       case "config":

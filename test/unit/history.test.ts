@@ -1,11 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { History } from "../../src/client/history.js";
-import type { HistoryRow } from "../../src/protocol/index.js";
+import { History, type StepSink } from "../../src/client/history.js";
+import type { HistoryRow, Scalar } from "../../src/protocol/index.js";
 
 function make(startMs = 1000) {
   const rows: HistoryRow[] = [];
+  let current: Record<string, Scalar> = {};
+  const sink: StepSink = {
+    put: (key, value) => void (current[key] = value),
+    endRow: () => {
+      rows.push(current as HistoryRow);
+      current = {};
+    },
+  };
   let now = startMs;
-  const h = new History(startMs, (r) => rows.push(r), () => (now += 500));
+  const h = new History(startMs, sink, () => (now += 500));
   return { h, rows };
 }
 
@@ -50,7 +58,7 @@ describe("step semantics (W&B's)", () => {
     const { h, rows } = make();
     h.log({ a: 1 });
     h.log({ a: 2 });
-    const problems = h.log({ a: 99, b: 99 }, { step: 0 });
+    const problems = h.log({ a: 99, b: 99 }, { step: 0 }) ?? [];
     expect(problems.map((p) => p.code)).toEqual(["TRK_ERR_STEP_BACKWARDS"]);
     expect(problems[0].message).toContain("Step 0 is lower than the run's current step 2");
     h.log({ a: 3 });
@@ -62,7 +70,7 @@ describe("step semantics (W&B's)", () => {
     const { h, rows } = make();
     const circular: Record<string, unknown> = { x: 1 };
     circular.self = circular;
-    const problems = h.log({ ok: 1, f: () => 1, s: Symbol("s"), big: 10n, c: circular, nested: { deep: { v: 2 } } });
+    const problems = h.log({ ok: 1, f: () => 1, s: Symbol("s"), big: 10n, c: circular, nested: { deep: { v: 2 } } }) ?? [];
     expect(problems.map((p) => [p.code, p.details.key])).toEqual([
       ["TRK_ERR_UNLOGGABLE", "f"],
       ["TRK_ERR_UNLOGGABLE", "s"],
@@ -81,7 +89,7 @@ describe("step semantics (W&B's)", () => {
 
   it("refuses the reserved keys trackside sets itself", () => {
     const { h, rows } = make();
-    const problems = h.log({ _step: 100, loss: 1 });
+    const problems = h.log({ _step: 100, loss: 1 }) ?? [];
     expect(problems[0].code).toBe("TRK_ERR_UNLOGGABLE");
     expect(rows[0]._step).toBe(0);
   });

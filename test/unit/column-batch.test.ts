@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import { ColumnBatch } from "../../src/client/column-batch.js";
+import { decode, encodeRecords, historyRows, type HistoryRecord, type Scalar } from "../../src/protocol/index.js";
+
+function fill(rows: Record<string, Scalar>[], capacity = 8): ColumnBatch {
+  const b = new ColumnBatch(capacity);
+  for (const row of rows) {
+    for (const [k, v] of Object.entries(row)) b.put(k, v);
+    b.endRow();
+  }
+  return b;
+}
+
+function roundTrip(b: ColumnBatch): Record<string, unknown>[] {
+  const rec: HistoryRecord = { k: "history", seq: 1, n: b.n, cols: b.columns() };
+  const back = decode<HistoryRecord[]>(encodeRecords([rec]))[0];
+  return historyRows(back);
+}
+
+describe("column batches", () => {
+  it("turns steps of the same keys into Float64Array columns and back", () => {
+    const rows = [
+      { a: 1, b: 2.5 },
+      { a: NaN, b: -Infinity },
+    ];
+    const b = fill(rows);
+    expect(b.columns().a).toBeInstanceOf(Float64Array);
+    const back = roundTrip(b);
+    expect(back[0]).toEqual({ a: 1, b: 2.5 });
+    expect(back[1].a).toBeNaN();
+    expect(back[1].b).toBe(-Infinity);
+  });
+
+  it("keeps steps that lack a key, keys that appear later, and non-numbers apart", () => {
+    const rows = [{ a: 1 }, { b: "x" }, { a: 3, b: null, c: true }, { c: false, a: 4 }];
+    expect(roundTrip(fill(rows))).toEqual(rows);
+  });
+
+  it("grows past its capacity without losing values", () => {
+    const rows = Array.from({ length: 20 }, (_, i) => ({ v: i }));
+    expect(roundTrip(fill(rows, 4))).toEqual(rows);
+  });
+
+  it("keeps the last of a key written twice in one step", () => {
+    expect(roundTrip(fill([{ a: 1 }, { a: 2 }]))).toEqual([{ a: 1 }, { a: 2 }]);
+    const b = new ColumnBatch(4);
+    b.put("a", 1);
+    b.put("a", 2);
+    b.endRow();
+    expect(roundTrip(b)).toEqual([{ a: 2 }]);
+  });
+
+  it("finds the latest value of each key from a step on (for the summary)", () => {
+    const b = fill([{ a: 1, b: 1 }, { a: 2 }, { c: 3 }]);
+    const into: Record<string, unknown> = {};
+    b.latestFrom(1, into);
+    expect(into).toEqual({ a: 2, c: 3 });
+  });
+});
