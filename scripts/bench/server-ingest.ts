@@ -1,7 +1,7 @@
 /**
  * Server ingest throughput: history rows per second through `POST .../records` on a real
  * socket, into SQLite, as the daemon sends them (msgpack bodies of 16 client batches of 4,096
- * rows). Baseline, same run: the storage floor alone, i.e. the same rows packed one msgpack map
+ * rows, in columns). Baseline, same run: the storage floor alone, i.e. the same rows packed one msgpack map
  * per row and inserted with one prepared statement in 4,096-row transactions, no HTTP at all.
  *
  * Run: `npm run build && node dist/scripts/bench/server-ingest.js` (BENCH_ROWS, BENCH_SAMPLES).
@@ -28,6 +28,13 @@ function historyRows(from: number, n: number): HistoryRow[] {
   return out;
 }
 
+/** A history record in the column form that the client sends (all values here are numbers). */
+function columns(seq: number, rows: HistoryRow[]): RunRecord {
+  const cols: Record<string, Float64Array> = {};
+  for (const key of Object.keys(rows[0])) cols[key] = Float64Array.from(rows, (r) => r[key] as number);
+  return { k: "history", seq, n: rows.length, cols };
+}
+
 /** The upload bodies of a run of n rows, encoded before the clock starts. */
 function bodies(runId: string, n: number): Buffer[] {
   const out: Buffer[] = [];
@@ -41,7 +48,7 @@ function bodies(runId: string, n: number): Buffer[] {
   };
   let frames: Buffer[] = [encodeRecords([run])];
   for (let start = 0; start < n; start += CLIENT_BATCH) {
-    frames.push(encodeRecords([{ k: "history", seq: 1 + start, rows: historyRows(start, Math.min(CLIENT_BATCH, n - start)) }]));
+    frames.push(encodeRecords([columns(1 + start, historyRows(start, Math.min(CLIENT_BATCH, n - start)))]));
     if (frames.length >= BATCHES_PER_BODY) {
       out.push(Buffer.concat(frames));
       frames = [];

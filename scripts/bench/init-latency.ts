@@ -1,0 +1,66 @@
+/**
+ * init() latency. Cold: a fresh process whose init() spawns the daemon, beside a fresh `node -e 0`
+ * (Node's own start-up, the floor of any spawn). Warm: a second init() in a process whose daemon
+ * is up, beside one ZeroMQ request/reply on a new DEALER to a ROUTER.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Dealer } from "zeromq";
+import { encode } from "../../src/protocol/index.js";
+import { median, type Figure } from "./stats.js";
+
+const probe = fileURLToPath(new URL("./init-probe.js", import.meta.url));
+
+function nodeStartMs(): number {
+  const t0 = performance.now();
+  spawnSync(process.execPath, ["-e", "0"]);
+  return performance.now() - t0;
+}
+
+function probeRun(env: NodeJS.ProcessEnv): { cold: number; warm: number } {
+  const r = spawnSync(process.execPath, [probe], { env, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`init probe failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as { cold: number; warm: number };
+}
+
+async function zmqRoundTrip(address: string): Promise<number> {
+  const t0 = performance.now();
+  const sock = new Dealer({ linger: 0 });
+  sock.connect(address);
+  await sock.send([encode({ t: "ping", seq: 1 })]);
+  await sock.receive();
+  const ms = performance.now() - t0;
+  sock.close();
+  return ms;
+}
+
+export async function benchInit(samples: number): Promise<Figure[]> {
+  const socketDir = mkdtempSync(join(tmpdir(), "trk-bench-sock-"));
+  const env: NodeJS.ProcessEnv = { ...process.env, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: mkdtempSync(join(tmpdir(), "trk-bench-")) };
+  delete env.TRACKSIDE_DAEMON;
+  const address = `ipc://${join(socketDir, "raw-sink.sock")}`;
+  const sink = spawn(process.execPath, [fileURLToPath(new URL("./raw-sink.js", import.meta.url)), address], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve) => sink.stdout!.once("data", () => resolve()));
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const node: number[] = [];
+  const zmq: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    node.push(nodeStartMs());
+    const r = probeRun(env);
+    cold.push(r.cold);
+    warm.push(r.warm);
+    zmq.push(await zmqRoundTrip(address));
+  }
+  const quit = new Dealer({ linger: 100 });
+  quit.connect(address);
+  await quit.send([encode({ t: "quit" })]);
+  quit.close();
+  return [
+    { name: "cold init(): the daemon spawned, run open", value: median(cold), baseline: median(node), baselineName: "`node -e 0` start to exit", unit: "ms", better: "lower", samples, goal: "<= 150 ms" },
+    { name: "warm init(): daemon up, run open", value: median(warm), baseline: median(zmq), baselineName: "one ZeroMQ request/reply on a new socket", unit: "ms", better: "lower", samples, goal: "<= 20 ms" },
+  ];
+}

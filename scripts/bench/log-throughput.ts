@@ -1,0 +1,86 @@
+/**
+ * log() throughput: N rows of 10 scalars through run.log() until the daemon holds them all in
+ * its WAL, beside (a) a bare loop that builds the same objects and (b) the raw transport: the same
+ * rows packed by msgpackr in 4,096-row batches, DEALER -> ROUTER over ipc://, each batch acked.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Dealer } from "zeromq";
+import * as trackside from "trackside";
+import { encode } from "../../src/protocol/index.js";
+import { makeRow, median, type Figure } from "./stats.js";
+
+const BATCH = 4096;
+
+function bareLoop(n: number): number {
+  // The objects must really exist, as they do when handed to log(): keep them in a ring, or V8
+  // optimises the allocation away.
+  const ring: object[] = new Array(BATCH);
+  const t0 = performance.now();
+  for (let s = 0; s < n; s++) ring[s & (BATCH - 1)] = makeRow(s);
+  return performance.now() - t0;
+}
+
+async function rawTransport(n: number, address: string): Promise<number> {
+  const sock = new Dealer({ linger: 0 });
+  sock.connect(address);
+  const t0 = performance.now();
+  let acks = 0;
+  const batches = Math.ceil(n / BATCH);
+  const receiving = (async () => {
+    while (acks < batches) {
+      await sock.receive();
+      acks++;
+    }
+  })();
+  let seq = 0;
+  for (let start = 0; start < n; start += BATCH) {
+    const rows = [];
+    for (let s = start; s < Math.min(n, start + BATCH); s++) rows.push(makeRow(s));
+    await sock.send([encode({ t: "records", seq: seq++, n: rows.length }), encode([{ k: "history", seq: start, rows }])]);
+  }
+  await receiving;
+  const ms = performance.now() - t0;
+  sock.close();
+  return ms;
+}
+
+async function tracksideLog(n: number, dir: string): Promise<{ loopMs: number; totalMs: number }> {
+  const run = await trackside.init({ project: "bench", mode: "offline", dir, reinit: true, settings: { silent: true } });
+  const t0 = performance.now();
+  for (let s = 0; s < n; s++) run.log(makeRow(s));
+  const loopMs = performance.now() - t0;
+  await run.finish();
+  return { loopMs, totalMs: performance.now() - t0 };
+}
+
+export async function benchLogThroughput(n: number, samples: number): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), "trk-bench-"));
+  process.env.TRACKSIDE_SOCKET_DIR ??= mkdtempSync(join(tmpdir(), "trk-bench-sock-"));
+  const address = `ipc://${join(process.env.TRACKSIDE_SOCKET_DIR, "raw-sink.sock")}`;
+  const sink = spawn(process.execPath, [fileURLToPath(new URL("./raw-sink.js", import.meta.url)), address], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve) => sink.stdout!.once("data", () => resolve()));
+  const bare: number[] = [];
+  const raw: number[] = [];
+  const loop: number[] = [];
+  const total: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    bare.push(bareLoop(n));
+    raw.push(await rawTransport(n, address));
+    const t = await tracksideLog(n, dir);
+    loop.push(t.loopMs);
+    total.push(t.totalMs);
+  }
+  const quit = new Dealer({ linger: 100 });
+  quit.connect(address);
+  await quit.send([encode({ t: "quit" })]);
+  quit.close();
+  const rate = (ms: number[]) => n / (median(ms) / 1000);
+  return [
+    { name: `log() of ${n.toLocaleString("en")} 10-scalar rows, until all are in the daemon's WAL`, value: rate(total), baseline: rate(raw), baselineName: "bare ZeroMQ + msgpackr, 4,096-row batches, acked", unit: "rows/s", better: "higher", samples, goal: ">= 1.5 M rows/s" },
+    { name: "log() call cost in the training loop (the loop alone)", value: rate(loop), baseline: rate(bare), baselineName: "a bare loop building the same objects", unit: "rows/s", better: "higher", samples },
+  ];
+}

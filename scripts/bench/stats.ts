@@ -1,0 +1,52 @@
+/** Small helpers shared by the benchmarks: medians, ratios, the markdown table. */
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+export interface Figure {
+  /** What is measured. */
+  name: string;
+  /** trackside's median, in `unit`. */
+  value: number;
+  /** The baseline's median, measured in the same run. */
+  baseline: number;
+  baselineName: string;
+  unit: string;
+  /** "higher" if a larger value is better (throughput), "lower" for times and sizes. */
+  better: "higher" | "lower";
+  samples: number;
+  goal?: string;
+}
+
+/** value/baseline, so that > 1 means "more than the baseline" whatever the unit. */
+export function ratio(f: Figure): number {
+  return f.value / f.baseline;
+}
+
+export function fmt(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)} k`;
+  if (n >= 100) return n.toFixed(0);
+  return n.toFixed(n >= 10 ? 1 : 2);
+}
+
+export function table(figures: Figure[]): string {
+  const rows = figures.map((f) => `| ${f.name} | ${fmt(f.value)} ${f.unit} | ${f.baselineName}: ${fmt(f.baseline)} ${f.unit} | ${ratio(f).toFixed(2)}x | ${f.goal ?? ""} | ${f.samples} |`);
+  return ["| figure | trackside (median) | baseline, same run (median) | ratio | goal | runs |", "| --- | --- | --- | --- | --- | --- |", ...rows].join("\n");
+}
+
+export function rows10(n: number, offset = 0): Record<string, number>[] {
+  const out: Record<string, number>[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = offset + i;
+    out[i] = { m0: s, m1: s * 0.5, m2: s * 0.25, m3: 1 / (s + 1), m4: s % 7, m5: s * 1.5, m6: s * 2.5, m7: s * 3.5, m8: -s, m9: s + 0.125 };
+  }
+  return out;
+}
+
+export function makeRow(s: number): Record<string, number> {
+  return { m0: s, m1: s * 0.5, m2: s * 0.25, m3: 1 / (s + 1), m4: s % 7, m5: s * 1.5, m6: s * 2.5, m7: s * 3.5, m8: -s, m9: s + 0.125 };
+}

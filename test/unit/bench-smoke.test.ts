@@ -1,0 +1,14 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../helpers/processes.js";
+
+// The benchmarks stay out of `npm test`, but run here at a tiny size so that they cannot rot.
+describe("benchmarks (smoke size)", () => {
+  it("run end to end and print every figure beside its baseline", () => {
+    const r = spawnSync(process.execPath, ["dist/scripts/bench/run.js"], { cwd: ROOT, env: { ...process.env, BENCH_SMOKE: "1" }, encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| figure") && !l.startsWith("| ---"));
+    expect(rows.map((l) => l.split("|")[1].trim().split(" ")[0])).toEqual(["log()", "log()", "cold", "warm", "server"]);
+    for (const row of rows) expect(row).toMatch(/\| \d+\.\d\dx \|/);
+  });
+});
