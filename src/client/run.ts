@@ -223,6 +223,8 @@ export class Run {
     }
     this.queue.spill(this.spillPath());
     this.parts.link.close();
+    const how = signal ? `killed by ${signal}` : `${state}${exitCode ? ` (exit code ${exitCode})` : ""}`;
+    this.parts.notices.info(`run ${this._name} ${how}; the daemon completes its upload: ${this.mode === "offline" ? this.dir : this.url}`);
   }
 
   private spillPath(): string {

@@ -78,7 +78,11 @@ export function socketDir(): string {
 
 /** Makes `dir` (and parents) and checks it is a 0700 directory of this user. */
 export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw errors.unsafeDir(dir, `it cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   const st = statSync(dir);
   const uid = typeof process.getuid === "function" ? process.getuid() : st.uid;
   if (st.uid !== uid) {
