@@ -38,6 +38,8 @@ export class DaemonLink {
   private pumping = false;
   private sendChain: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The daemon's pid, from its hello reply. */
+  daemonPid = 0;
 
   private constructor(address: string) {
     this.address = address;
@@ -50,7 +52,8 @@ export class DaemonLink {
     const link = new DaemonLink(address);
     const token = address.includes("#") ? address.slice(address.indexOf("#") + 1) : process.env.TRACKSIDE_DAEMON_TOKEN;
     try {
-      await link.request({ t: "hello", protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, pid: process.pid, ...(token ? { token } : {}) }, undefined, timeoutMs);
+      const reply = await link.request({ t: "hello", protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, pid: process.pid, ...(token ? { token } : {}) }, undefined, timeoutMs);
+      if (reply.t === "ok") link.daemonPid = reply.pid ?? 0;
     } catch (err) {
       link.close();
       throw err;

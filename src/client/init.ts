@@ -6,12 +6,11 @@ import { mkdirSync } from "node:fs";
 import { hostname, platform, release } from "node:os";
 import { join } from "node:path";
 import { PACKAGE_VERSION, type RunOpenSettings } from "../protocol/index.js";
-import { DaemonLink } from "./daemon-link.js";
-import { daemonFromEnv, spawnDaemon } from "./daemon-spawn.js";
+import { DaemonChannel, connectDaemon } from "./daemon-channel.js";
 import { installExitHooks } from "./exit-hooks.js";
 import { Notices } from "./notices.js";
 import { Run, type FinishResult } from "./run.js";
-import { resolveSettings, type InitOptions, type Settings } from "./settings.js";
+import { resolveSettings, type InitOptions } from "./settings.js";
 
 /** The active run of this process (`trackside.run`), or null. An ESM live binding. */
 export let active: Run | null = null;
@@ -40,14 +39,13 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     if (active === run) active = null;
   };
   if (settings.mode === "disabled") {
-    active = new Run({ settings, runDir: null, link: null, notices, startedAt, onEnd });
+    active = new Run({ settings, runDir: null, channel: null, notices, startedAt, onEnd });
     return active;
   }
 
   const runDir = join(settings.dir, "trackside", `run-${stamp(new Date(startedAt))}-${settings.id}`);
   mkdirSync(join(runDir, "files"), { recursive: true });
-  const link = await connect(settings);
-  const run = new Run({ settings, runDir, link, notices, startedAt, onEnd });
+  const link = await connectDaemon(settings.daemonStartTimeoutMs);
   const open: RunOpenSettings = {
     run: { id: settings.id, entity: settings.entity, project: settings.project, name: settings.name, notes: settings.notes, tags: [...settings.tags], group: settings.group, jobType: settings.jobType, config: {}, createdAt: startedAt, program: program() },
     mode: settings.mode === "offline" ? "offline" : "online",
@@ -57,13 +55,18 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     pid: process.pid,
     firstSeq: 1,
   };
+  const channel = new DaemonChannel(link, open, settings.daemonStartTimeoutMs, (line) => notices.info(line));
   try {
-    await link.request({ t: "open", settings: open }, undefined, settings.daemonStartTimeoutMs);
+    await channel.request({ t: "open", settings: open }, undefined, settings.daemonStartTimeoutMs);
   } catch (err) {
-    link.close();
+    channel.close();
     throw err;
   }
-  run.begin(open.run.program);
+  const run = new Run({ settings, runDir, channel, notices, startedAt, onEnd });
+  // The run record goes into the WAL before init() returns: a run killed right after init()
+  // still exists on the server, as crashed.
+  await run.begin(open.run.program);
+  channel.startHeartbeat();
   active = run;
   installExitHooks(currentRun);
   if (settings.mode === "offline") notices.info(`offline run ${run.name} (${run.id}) in ${runDir}`);
@@ -74,13 +77,6 @@ export async function init(options: InitOptions = {}): Promise<Run> {
 /** Finishes the active run, if any. */
 export async function finish(exitCode?: number): Promise<FinishResult | null> {
   return active ? active.finish(exitCode) : null;
-}
-
-async function connect(settings: Settings): Promise<DaemonLink> {
-  const found = daemonFromEnv();
-  if (found) return DaemonLink.connect(found.address, settings.daemonStartTimeoutMs);
-  const spawned = await spawnDaemon(settings.daemonStartTimeoutMs);
-  return DaemonLink.connect(spawned.address, settings.daemonStartTimeoutMs);
 }
 
 function program() {

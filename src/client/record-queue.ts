@@ -17,6 +17,7 @@ interface Batch {
   first: number;
   last: number;
   payload: Buffer;
+  exit: boolean;
 }
 
 type StateRecord = { k: "config"; config: JsonObject } | { k: "summary"; summary: JsonObject };
@@ -30,7 +31,7 @@ export class RecordQueue implements StepSink {
   private before: Queued[] = [];
   private after: Queued[] = [];
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
-  private unacked: Batch[] = [];
+  private unackedBatches: Batch[] = [];
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> = Promise.resolve();
   private sender: BatchSender | null;
@@ -96,11 +97,10 @@ export class RecordQueue implements StepSink {
     }
     const batch = this.build();
     if (batch && this.sender) {
-      const exit = this.lastBuiltHadExit;
       const sender = this.sender;
-      // Batches leave in order; a failed send keeps its batch for the spill file.
+      // Batches leave in order; a failed send keeps its batch for a replay or the spill file.
       this.inFlight = this.inFlight.then(() =>
-        sender(batch.payload, batch.first, batch.last, exit).then(
+        sender(batch.payload, batch.first, batch.last, batch.exit).then(
           (seq) => this.ack(seq),
           (err: unknown) => debug("batch %d..%d not acknowledged: %s", batch.first, batch.last, (err as Error).message),
         ),
@@ -108,8 +108,6 @@ export class RecordQueue implements StepSink {
     }
     return this.inFlight;
   }
-
-  private lastBuiltHadExit = false;
 
   private build(): Batch | null {
     this.onSeal();
@@ -124,21 +122,26 @@ export class RecordQueue implements StepSink {
     }
     for (const read of this.dirty.values()) records.push({ ...read(), seq: seq++ } as RunRecord);
     for (const r of this.after) records.push({ ...r, seq: seq++ } as RunRecord);
-    this.lastBuiltHadExit = this.after.length > 0;
+    const exit = this.after.some((r) => r.k === "exit");
     this.before = [];
     this.after = [];
     this.dirty.clear();
     if (records.length === 0) return null;
-    const batch = { first: this.nextSeq, last: seq - 1, payload: encodeRecords(records) };
+    const batch = { first: this.nextSeq, last: seq - 1, payload: encodeRecords(records), exit };
     this.nextSeq = seq;
-    this.unacked.push(batch);
+    this.unackedBatches.push(batch);
     return batch;
   }
 
-  private ack(seq: number): void {
+  /** Batches sent but not acknowledged yet, oldest first (replayed to a new daemon). */
+  unacked(): readonly Batch[] {
+    return [...this.unackedBatches];
+  }
+
+  ack(seq: number): void {
     if (seq <= this.acked) return;
     this.acked = seq;
-    while (this.unacked.length > 0 && this.unacked[0].last <= seq) this.unacked.shift();
+    while (this.unackedBatches.length > 0 && this.unackedBatches[0].last <= seq) this.unackedBatches.shift();
   }
 
   /** Records handed out but not acknowledged by the daemon. */
@@ -153,11 +156,11 @@ export class RecordQueue implements StepSink {
   spill(path: string): number {
     this.sender = null;
     this.build();
-    if (this.unacked.length === 0) return 0;
+    if (this.unackedBatches.length === 0) return 0;
     const fd = openSync(path, "w", 0o600);
     try {
       writeSync(fd, WAL_MAGIC);
-      for (const b of this.unacked) {
+      for (const b of this.unackedBatches) {
         writeSync(fd, frameHeader(b.payload));
         writeSync(fd, b.payload);
       }
@@ -165,7 +168,7 @@ export class RecordQueue implements StepSink {
     } finally {
       closeSync(fd);
     }
-    return this.unacked.length;
+    return this.unackedBatches.length;
   }
 
   private arm(): void {

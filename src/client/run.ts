@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { errors, runUrl, type JsonObject, type RunState, type TracksideError } from "../protocol/index.js";
-import type { DaemonLink } from "./daemon-link.js";
+import type { DaemonChannel } from "./daemon-channel.js";
 import { History, type LogOptions } from "./history.js";
 import type { Notices } from "./notices.js";
 import { RecordQueue } from "./record-queue.js";
@@ -25,7 +25,7 @@ export interface FinishResult {
 export interface RunParts {
   settings: Settings;
   runDir: string | null;
-  link: DaemonLink | null;
+  channel: DaemonChannel | null;
   notices: Notices;
   startedAt: number;
   onEnd: (run: Run) => void;
@@ -67,10 +67,10 @@ export class Run {
     this._name = s.name;
     this._notes = s.notes;
     this._tags = s.tags;
-    const link = parts.link;
-    const sender = link
+    const channel = parts.channel;
+    const sender = channel
       ? (payload: Buffer, first: number, last: number, exit: boolean) =>
-          link.request({ t: "records", runPath: this.path, first, last, ...(exit ? { exit } : {}) }, payload).then((m) => (m.t === "ack" ? m.seq : first - 1))
+          channel.request({ t: "records", runPath: this.path, first, last, ...(exit ? { exit } : {}) }, payload).then((m) => (m.t === "ack" ? m.seq : first - 1))
       : null;
     // The summary takes in logged steps lazily: `absorbed` counts the steps of the waiting batch
     // already in it; when the batch is sealed the rest go in, and the summary is sent along.
@@ -93,10 +93,11 @@ export class Run {
     const sum = createSummary(markSummary, problem, catchUp);
     this.summary = sum.summary;
     this.history = new History(parts.startedAt, this.queue);
+    if (channel) channel.replay = this.queue;
   }
 
   /** @internal The first record: who the run is and where it comes from. */
-  begin(program: { executable: string; args: string[]; cwd: string; pid: number; host: string; nodeVersion: string; os: string; tracksideVersion: string }): void {
+  begin(program: { executable: string; args: string[]; cwd: string; pid: number; host: string; nodeVersion: string; os: string; tracksideVersion: string }): Promise<void> {
     const s = this.parts.settings;
     this.queue.add({
       k: "run",
@@ -114,6 +115,7 @@ export class Run {
         program,
       },
     });
+    return this.queue.flush();
   }
 
   get name(): string {
@@ -194,17 +196,17 @@ export class Run {
     this.history.commit();
     this.queue.add({ k: "exit", state, exitCode, signal: null, error, finishedAt: Date.now() });
     let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0 };
-    const link = this.parts.link;
-    if (link) {
+    const channel = this.parts.channel;
+    if (channel) {
       try {
         await this.queue.flush();
-        const reply = await link.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
+        const reply = await channel.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
         if (reply.t === "finished") result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes };
       } catch (err) {
         this.parts.notices.warn(err as TracksideError);
       }
       if (this.queue.unackedCount > 0 && this.dir) this.queue.spill(this.spillPath());
-      link.close();
+      channel.close();
     }
     this.queue.close();
     this.ended = true;
@@ -215,14 +217,14 @@ export class Run {
 
   /** @internal Synchronous last resort on process exit: hands everything unacknowledged to the daemon through the spill file. */
   spillOnExit(state: RunState, exitCode: number | null, signal: string | null, error: string | null): void {
-    if (this.ended || !this.dir || !this.parts.link) return;
+    if (this.ended || !this.dir || !this.parts.channel) return;
     this.ended = true;
     if (!this.finishing) {
       this.history.commit();
       this.queue.add({ k: "exit", state, exitCode, signal, error, finishedAt: Date.now() });
     }
     this.queue.spill(this.spillPath());
-    this.parts.link.close();
+    this.parts.channel.close();
     const how = signal ? `killed by ${signal}` : `${state}${exitCode ? ` (exit code ${exitCode})` : ""}`;
     this.parts.notices.info(`run ${this._name} ${how}; the daemon completes its upload: ${this.mode === "offline" ? this.dir : this.url}`);
   }

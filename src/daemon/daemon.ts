@@ -142,6 +142,11 @@ export class Daemon {
     }
     const path = `${settings.run.entity}/${settings.run.project}/${settings.run.id}`;
     const existing = this.streams.get(path);
+    if (existing && !existing.ended && existing.settings.pid === settings.pid) {
+      // The same process reconnecting (it thought this daemon lost): it goes on with its stream.
+      this.watch.add(settings.pid);
+      return this.reply(identity, { t: "ok", id });
+    }
     if (existing && !existing.ended) throw errors.invalidOption("id", settings.run.id, "a run id that no live process is using");
     if (existing) void existing.close();
     const stream = new RunStream(settings, this.log);

@@ -51,7 +51,9 @@ export class RunStream {
       pino.destination({ dest: join(settings.runDir, "logs", "daemon.log"), sync: true, mkdir: true }),
     );
     this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`));
-    this.lastSeq = settings.firstSeq - 1;
+    // A WAL that exists already belongs to a run this daemon takes over (its predecessor died):
+    // go on after its last record, whatever the client believes.
+    this.lastSeq = Math.max(settings.firstSeq - 1, lastSeqOf(this.wal.lastFrameAtOpen));
     this.uploader =
       settings.mode === "online"
         ? new Uploader({
@@ -163,4 +165,11 @@ export class RunStream {
     this.log.info("stream closed");
     this.log.flush();
   }
+}
+
+function lastSeqOf(payload: Buffer | null): number {
+  if (!payload) return 0;
+  const records = decode<RunRecord[]>(payload);
+  const last = records[records.length - 1];
+  return last ? last.seq + seqSpan(last) - 1 : 0;
 }

@@ -4,7 +4,8 @@
  * run directory. Waits have deadlines and report what they saw.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { WAL_MAGIC, decode, historyRows, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -112,17 +113,21 @@ export async function showRun(path: string, env: NodeJS.ProcessEnv): Promise<Rec
 
 export interface TestServer {
   url: string;
+  port: number;
+  dataDir: string;
   running: Running;
   stop(): Promise<void>;
 }
 
-/** `trackside server` on a free loopback port with its own data dir under env's HOME. */
-export async function startServer(env: NodeJS.ProcessEnv): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), "trk-data-"));
-  const running = start([CLI, "server", "--port", "0", "--data-dir", dataDir], env);
+/** `trackside server` on a loopback port (a free one by default) with its own data dir. */
+export async function startServer(env: NodeJS.ProcessEnv, opts: { port?: number; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "trk-data-"));
+  const running = start([CLI, "server", "--port", String(opts.port ?? 0), "--data-dir", dataDir], env);
   const m = await running.waitFor(/listening on (http:\/\/\S+)/);
   return {
     url: m[1],
+    port: Number(new URL(m[1]).port),
+    dataDir,
     running,
     async stop() {
       if (running.child.exitCode === null) running.child.kill("SIGTERM");
@@ -159,4 +164,22 @@ export function isAlive(pid: number): boolean {
 /** Sockets of daemons in a socket directory. */
 export function daemonSockets(socketDir: string): string[] {
   return readdirSync(socketDir).filter((f) => f.endsWith(".sock"));
+}
+
+/** Rows of history the run directory's WAL holds: what the daemon acknowledged. */
+export function walHistorySteps(runDir: string): number[] {
+  const wal = readdirSync(runDir).find((f) => /^run-.+\.wal$/.test(f));
+  if (!wal) return [];
+  const buf = readFileSync(join(runDir, wal));
+  const steps: number[] = [];
+  for (const frame of scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames) {
+    for (const r of decode<RunRecord[]>(frame.payload)) if (r.k === "history") for (const row of historyRows(r)) steps.push(row._step);
+  }
+  return steps;
+}
+
+/** The daemon's pid, from the first line of its log beside its socket. */
+export function daemonPid(address: string): number {
+  const log = address.slice("ipc://".length).replace(/\.sock$/, ".log");
+  return (JSON.parse(readFileSync(log, "utf8").split("\n")[0]) as { pid: number }).pid;
 }

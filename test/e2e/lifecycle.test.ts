@@ -1,0 +1,159 @@
+/**
+ * Crash-consistent runs: every way a process can end gives the state, exit code and signal of
+ * DESIGN.md's table, and the server holds exactly the records the client accepted (after a
+ * client SIGKILL: everything the daemon acknowledged), none twice. Dead daemons and an
+ * unreachable server cost nothing but delay.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  daemonPid,
+  eventually,
+  isAlive,
+  makeEnv,
+  runFixture,
+  showRun,
+  start,
+  startServer,
+  walHistorySteps,
+  type TestEnv,
+  type TestServer,
+} from "../helpers/processes.js";
+
+let server: TestServer;
+let t: TestEnv;
+
+beforeAll(async () => {
+  t = makeEnv();
+  server = await startServer(t.env);
+  t.env.TRACKSIDE_BASE_URL = server.url;
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const FIXTURES = join(import.meta.dirname, "../fixtures");
+
+/** The steps the server stores for a run, in order, through the read API. */
+async function storedSteps(path: string, srv: TestServer = server): Promise<number[]> {
+  const creds = JSON.parse(readFileSync(join(t.home, ".trackside", "credentials"), "utf8")) as Record<string, { apiKey: string }>;
+  const key = creds[srv.url].apiKey;
+  const [entity, project, id] = path.split("/");
+  const res = await fetch(`${srv.url}/api/v1/runs/${entity}/${project}/${id}/history?keys=_step&limit=100000`, { headers: { authorization: `Bearer ${key}` } });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { rows: Array<{ _step: number }> };
+  return body.rows.map((r) => r._step);
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+async function finalRun(path: string): Promise<Record<string, unknown>> {
+  return eventually(`run ${path} reaches a final state`, async () => {
+    const v = await showRun(path, t.env);
+    return v.state !== "running" ? v : undefined;
+  }, 15_000);
+}
+
+describe("exit paths", () => {
+  it.each([
+    ["drain", { state: "finished", exitCode: 0, signal: null }, { code: 0, signal: null }],
+    ["finish", { state: "finished", exitCode: 0, signal: null }, { code: 0, signal: null }],
+    ["exit0", { state: "finished", exitCode: 0, signal: null }, { code: 0, signal: null }],
+    ["exit3", { state: "failed", exitCode: 3, signal: null }, { code: 3, signal: null }],
+    ["throw", { state: "failed", exitCode: 1, signal: null }, { code: 1, signal: null }],
+    ["reject", { state: "failed", exitCode: 1, signal: null }, { code: 1, signal: null }],
+    ["SIGINT", { state: "killed", exitCode: null, signal: "SIGINT" }, { code: null, signal: "SIGINT" }],
+    ["SIGTERM", { state: "killed", exitCode: null, signal: "SIGTERM" }, { code: null, signal: "SIGTERM" }],
+    ["SIGHUP", { state: "killed", exitCode: null, signal: "SIGHUP" }, { code: null, signal: "SIGHUP" }],
+    ["user-handler", { state: "failed", exitCode: 7, signal: null }, { code: 7, signal: null }],
+  ])("%s ends the run as DESIGN.md says, with all 100 steps once", async (mode, expected, proc) => {
+    const r = await runFixture("exit-path", t.env, [mode]);
+    expect({ code: r.code, signal: r.signal }, r.stderr).toEqual(proc);
+    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    const run = await finalRun(path);
+    expect(run).toMatchObject({ ...expected, historySteps: 100 });
+    expect(await storedSteps(path)).toEqual(range(100));
+    if (mode === "throw" || mode === "reject") expect(String(run.error)).toContain(`${mode === "throw" ? "thrown" : "rejected"} in ${mode}`);
+    if (mode === "user-handler") expect(r.stdout).toContain("user handler ran");
+  });
+});
+
+describe("SIGKILL of the client at random points (20 trials)", () => {
+  it("leaves each run crashed within 2 s, holding exactly what the daemon acknowledged, none twice", async () => {
+    const trial = async (): Promise<void> => {
+      const p = start([join(FIXTURES, "long.mjs"), "5000", "2"], t.env);
+      const m = await p.waitFor(/\{"ready":true.*\}/);
+      const info = JSON.parse(m[0]) as { path: string; dir: string };
+      await new Promise((r) => setTimeout(r, Math.random() * 400)); // a random point in the loop
+      p.child.kill("SIGKILL");
+      const killedAt = Date.now();
+      await p.exited;
+      const run = await eventually("crashed", async () => {
+        const v = await showRun(info.path, t.env);
+        return v.state === "crashed" ? v : undefined;
+      }, 10_000);
+      expect(Date.now() - killedAt).toBeLessThan(2000 + 1500); // detection within 2 s, plus the upload and our polling
+      const acknowledged = walHistorySteps(info.dir);
+      expect(await storedSteps(info.path)).toEqual(acknowledged);
+      expect(acknowledged).toEqual(range(acknowledged.length));
+      expect(run.historySteps).toBe(acknowledged.length);
+    };
+    for (let batch = 0; batch < 4; batch++) await Promise.all(range(5).map(trial));
+  }, 180_000);
+});
+
+describe("SIGKILL of the daemon mid-run (10 trials)", () => {
+  it("is noticed, a new daemon takes over the WAL, and every step arrives once", async () => {
+    const trial = async (): Promise<void> => {
+      const p = start([join(FIXTURES, "long.mjs"), "3000", "10"], t.env);
+      const m = await p.waitFor(/\{"ready":true.*\}/);
+      const info = JSON.parse(m[0]) as { path: string; daemon: string };
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 800));
+      process.kill(daemonPid(info.daemon), "SIGKILL");
+      const done = await p.exited;
+      expect(done.code, done.stderr).toBe(0);
+      expect(done.stderr).toContain("the daemon was lost");
+      const run = await finalRun(info.path);
+      expect(run).toMatchObject({ state: "finished", historySteps: 3000 });
+      expect(await storedSteps(info.path)).toEqual(range(3000));
+    };
+    for (let batch = 0; batch < 2; batch++) await Promise.all(range(5).map(trial));
+  }, 180_000);
+});
+
+describe("an unreachable server", () => {
+  it("costs only delay: stopped for 10 s mid-run and restarted, the run completes with every step once", async () => {
+    const env = makeEnv({ HOME: t.home });
+    const own = await startServer(env.env);
+    env.env.TRACKSIDE_BASE_URL = own.url;
+    const p = start([join(FIXTURES, "long.mjs"), "400", "50"], env.env);
+    await p.waitFor(/\{"ready":true.*\}/);
+    await own.stop();
+    const stoppedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 10_000)); // the outage itself, not a synchronisation
+    const back = await startServer(env.env, { port: own.port, dataDir: own.dataDir });
+    try {
+      const done = await p.exited;
+      expect(done.code, done.stderr).toBe(0);
+      expect(Date.now() - stoppedAt).toBeGreaterThan(10_000);
+      const info = JSON.parse(done.stdout.split("\n")[0]) as { path: string };
+      expect(JSON.parse(done.stdout.trim().split("\n").pop()!)).toMatchObject({ state: "finished", synced: true });
+      const run = await showRun(info.path, env.env);
+      expect(run).toMatchObject({ state: "finished", historySteps: 400 });
+      expect(await storedSteps(info.path, back)).toEqual(range(400));
+    } finally {
+      await back.stop();
+    }
+  }, 90_000);
+});
+
+describe("no process left behind", () => {
+  it("a spawned daemon ends after its client, whatever the client's ending", async () => {
+    const r = await runFixture("exit-path", t.env, ["throw"]);
+    const { daemon } = JSON.parse(r.stdout.split("\n")[0]) as { daemon: string };
+    const pid = daemonPid(daemon);
+    await eventually("the daemon has exited", () => (isAlive(pid) ? undefined : true), 15_000);
+  });
+});
