@@ -200,8 +200,13 @@ export class Run {
     if (channel) {
       try {
         await this.queue.flush();
-        const reply = await channel.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
-        if (reply.t === "finished") result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes };
+        const progress = this.showProgress(channel);
+        try {
+          const reply = await channel.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
+          if (reply.t === "finished") result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes };
+        } finally {
+          progress.stop();
+        }
       } catch (err) {
         this.parts.notices.warn(err as TracksideError);
       }
@@ -213,6 +218,36 @@ export class Run {
     if (this.mode !== "disabled") this.parts.notices.info(formatFooter(this, result));
     this.parts.onEnd(this);
     return result;
+  }
+
+  /**
+   * While finish() waits on the upload for more than a second, a line on the terminal says what
+   * is left (records and bytes), refreshed every second.
+   */
+  private showProgress(channel: DaemonChannel): { stop(): void } {
+    const started = Date.now();
+    let shown = false;
+    const tty = process.stderr.isTTY === true;
+    const timer = setInterval(() => {
+      channel
+        .request({ t: "status", runPath: this.path }, undefined, 1000)
+        .then((m) => {
+          if (m.t !== "progress" || timer === null) return;
+          const secs = Math.round((Date.now() - started) / 1000);
+          const line = `finishing run ${this._name}: uploading ${m.pendingRecords} records (${(m.pendingBytes / 1e6).toFixed(1)} MB) left, ${secs} s${m.error ? ` (${m.error})` : ""}`;
+          if (tty) process.stderr.write(`\r\x1b[Ktrackside: ${line}`);
+          else this.parts.notices.info(line);
+          shown = true;
+        })
+        .catch(() => {});
+    }, 1000);
+    timer.unref();
+    return {
+      stop: () => {
+        clearInterval(timer);
+        if (shown && tty) process.stderr.write("\r\x1b[K");
+      },
+    };
   }
 
   /** @internal Synchronous last resort on process exit: hands everything unacknowledged to the daemon through the spill file. */

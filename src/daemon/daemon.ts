@@ -16,6 +16,7 @@ import {
   isTracksideError,
   type ClientMessage,
   type DaemonMessage,
+  MAX_FRAME_BYTES,
   type RunOpenSettings,
 } from "../protocol/index.js";
 import { ClientWatch } from "./client-watch.js";
@@ -109,11 +110,16 @@ export class Daemon {
         case "records": {
           const stream = this.stream(msg.runPath);
           if (!payload) throw errors.badFrame("records without payload frame");
+          if (payload.byteLength > MAX_FRAME_BYTES) throw errors.badFrame(`a batch of ${payload.byteLength} bytes (at most ${MAX_FRAME_BYTES})`);
           const seq = stream.append(payload, msg.first, msg.last, msg.exit === true);
           return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq });
         }
         case "finish":
           return void this.finish(identity, msg.id, msg.runPath, msg.timeoutMs);
+        case "status": {
+          const { pendingRecords, pendingBytes, error } = this.stream(msg.runPath).pending(false);
+          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, error });
+        }
         case "ping":
           return this.reply(identity, { t: "ok", id: msg.id });
         case "bye":

@@ -21,6 +21,9 @@ import {
 import { Uploader } from "./uploader.js";
 import { WalWriter } from "./wal-writer.js";
 
+/** A quarter of the server's default heartbeat timeout: three may be lost before a false crash. */
+const HEARTBEAT_MS = 30_000;
+
 export interface FinishOutcome {
   synced: boolean;
   pendingRecords: number;
@@ -40,6 +43,7 @@ export class RunStream {
   private readonly uploader: Uploader | null;
   /** (end offset, last seq) of each frame not yet uploaded, to count records still pending. */
   private frames: Array<{ end: number; records: number }> = [];
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(settings: RunOpenSettings, daemonLog: Logger) {
     this.settings = settings;
@@ -67,6 +71,12 @@ export class RunStream {
 
   start(): void {
     this.uploader?.start(this.wal.end);
+    if (this.uploader) {
+      // The server marks a run crashed after its heartbeat timeout (default 120 s) without word.
+      this.heartbeat = setInterval(() => {
+        if (!this.ended) void this.uploader?.heartbeat();
+      }, HEARTBEAT_MS);
+    }
     this.log.info({ pid: this.settings.pid, mode: this.settings.mode }, "stream started");
   }
 
@@ -160,6 +170,7 @@ export class RunStream {
   }
 
   async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await this.uploader?.close();
     this.wal.close();
     this.log.info("stream closed");

@@ -156,6 +156,19 @@ export class Uploader {
     return { body, end: scan.end };
   }
 
+  /** Tells the server that the run is alive (best effort: the next one comes soon). */
+  async heartbeat(): Promise<void> {
+    const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
+    const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/heartbeat`;
+    try {
+      const res = await fetch(url, { method: "POST", headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: AbortSignal.timeout(10_000) });
+      await res.arrayBuffer();
+      if (!res.ok) this.opts.log.warn({ status: res.status }, "heartbeat refused");
+    } catch (err) {
+      this.opts.log.debug({ err: (err as Error).message }, "heartbeat not delivered");
+    }
+  }
+
   private async post(body: Buffer): Promise<"ok" | "retry" | "fatal"> {
     const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
     const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/records`;

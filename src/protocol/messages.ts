@@ -26,6 +26,7 @@ export type ClientMessage =
   | { t: "open"; id: number; settings: RunOpenSettings }
   | { t: "records"; id: number; runPath: string; first: number; last: number; exit?: boolean }
   | { t: "finish"; id: number; runPath: string; timeoutMs: number }
+  | { t: "status"; id: number; runPath: string }
   | { t: "ping"; id: number }
   | { t: "bye"; id: number };
 
@@ -34,10 +35,12 @@ export type DaemonMessage =
   /** Cumulative: every record of the run `runPath` (entity/project/id) up to and including `seq` is in the WAL. */
   | { t: "ack"; id: number; runPath: string; seq: number }
   | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; error: string | null }
+  /** What the run still has to upload (answers "status"; finish() shows it while it waits). */
+  | { t: "progress"; id: number; runPath: string; pendingRecords: number; pendingBytes: number; error: string | null }
   | { t: "error"; id: number; error: WireError };
 
 export type ClientMessageType = ClientMessage["t"];
-export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ["hello", "open", "records", "finish", "ping", "bye"];
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ["hello", "open", "records", "finish", "status", "ping", "bye"];
 
 /** Frames bigger than this are refused with TRK_ERR_BAD_FRAME (a 4,096-row batch of 10 scalars is ~250 KB). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;

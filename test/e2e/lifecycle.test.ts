@@ -140,6 +140,7 @@ describe("an unreachable server", () => {
       expect(Date.now() - stoppedAt).toBeGreaterThan(10_000);
       const info = JSON.parse(done.stdout.split("\n")[0]) as { path: string };
       expect(JSON.parse(done.stdout.trim().split("\n").pop()!)).toMatchObject({ state: "finished", synced: true });
+      expect(done.stderr).toMatch(/finishing run \S+: uploading \d+ records \([\d.]+ MB\) left, \d+ s/);
       const run = await showRun(info.path, env.env);
       expect(run).toMatchObject({ state: "finished", historySteps: 400 });
       expect(await storedSteps(info.path, back)).toEqual(range(400));
@@ -147,6 +148,39 @@ describe("an unreachable server", () => {
       await back.stop();
     }
   }, 90_000);
+});
+
+describe("finish() with the server down", () => {
+  it("returns within its timeout, says what is pending, and the daemon uploads the rest later", async () => {
+    const env = makeEnv({ HOME: t.home, FINISH_TIMEOUT_MS: "1500" });
+    const own = await startServer(env.env);
+    env.env.TRACKSIDE_BASE_URL = own.url;
+    const p = start([join(FIXTURES, "long.mjs"), "300", "20"], env.env);
+    const m = await p.waitFor(/\{"ready":true.*\}/);
+    const info = JSON.parse(m[0]) as { path: string; daemon: string };
+    await own.stop();
+    const stoppedAt = Date.now();
+    const done = await p.exited;
+    expect(done.code, done.stderr).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+    expect(JSON.parse(done.stdout.trim().split("\n").pop()!)).toMatchObject({ state: "finished", synced: false });
+    expect(done.stderr).toMatch(/\d+ records \([\d.]+ MB\) not uploaded yet; the daemon keeps trying in the background/);
+    expect(done.stderr).toContain(`check with: trackside runs show ${info.path}`);
+    const pid = daemonPid(info.daemon);
+    expect(isAlive(pid)).toBe(true); // it holds the data
+    const back = await startServer(env.env, { port: own.port, dataDir: own.dataDir });
+    try {
+      const run = await eventually("the daemon uploads the rest", async () => {
+        const v = await showRun(info.path, env.env);
+        return v.state === "finished" && v.historySteps === 300 ? v : undefined;
+      }, 60_000);
+      expect(run.exitCode).toBe(0);
+      expect(await storedSteps(info.path, back)).toEqual(range(300));
+      await eventually("the daemon leaves once all is uploaded", () => (isAlive(pid) ? undefined : true), 15_000);
+    } finally {
+      await back.stop();
+    }
+  }, 120_000);
 });
 
 describe("no process left behind", () => {
