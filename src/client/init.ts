@@ -10,6 +10,7 @@ import { DaemonChannel, connectDaemon } from "./daemon-channel.js";
 import { installExitHooks } from "./exit-hooks.js";
 import { Notices } from "./notices.js";
 import { Run, type FinishResult } from "./run.js";
+import { rememberRun, rememberedId, resumePoint } from "./resume.js";
 import { resolveSettings, type InitOptions } from "./settings.js";
 
 /** The active run of this process (`trackside.run`), or null. An ESM live binding. */
@@ -32,7 +33,9 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     if (!options.reinit) return active;
     await active.finish();
   }
-  const settings = resolveSettings(options);
+  let settings = resolveSettings(options);
+  const remembered = rememberedId(settings, options.id !== undefined || !!process.env.TRACKSIDE_RUN_ID);
+  if (remembered) settings = Object.freeze({ ...settings, id: remembered });
   const notices = new Notices(settings.silent);
   const startedAt = Date.now();
   const onEnd = (run: Run): void => {
@@ -43,6 +46,7 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     return active;
   }
 
+  const resume = await resumePoint(settings, options.name !== undefined || !!process.env.TRACKSIDE_NAME);
   const runDir = join(settings.dir, "trackside", `run-${stamp(new Date(startedAt))}-${settings.id}`);
   mkdirSync(join(runDir, "files"), { recursive: true });
   const link = await connectDaemon(settings.daemonStartTimeoutMs);
@@ -53,7 +57,7 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     baseUrl: settings.baseUrl,
     apiKey: settings.apiKey,
     pid: process.pid,
-    firstSeq: 1,
+    firstSeq: resume?.firstSeq ?? 1,
   };
   const channel = new DaemonChannel(link, open, settings.daemonStartTimeoutMs, (line) => notices.info(line));
   try {
@@ -62,15 +66,16 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     channel.close();
     throw err;
   }
-  const run = new Run({ settings, runDir, channel, notices, startedAt, onEnd });
+  const run = new Run({ settings, runDir, channel, notices, startedAt, onEnd, resume });
   // The run record goes into the WAL before init() returns: a run killed right after init()
   // still exists on the server, as crashed.
   await run.begin(open.run.program);
   channel.startHeartbeat();
   active = run;
   installExitHooks(currentRun);
+  if (settings.resume === "auto" && settings.mode === "online") rememberRun(settings);
   if (settings.mode === "offline") notices.info(`offline run ${run.name} (${run.id}) in ${runDir}`);
-  else notices.info(`run ${run.name} (${run.id}) at ${run.url}`);
+  else notices.info(`${resume ? "resuming" : "run"} ${run.name} (${run.id})${resume ? ` at step ${run.step}` : ""} at ${run.url}`);
   return run;
 }
 

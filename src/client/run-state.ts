@@ -67,8 +67,8 @@ export function createConfig(initial: Record<string, unknown>, onChange: () => v
  * `catchUp(values)` brings in the latest logged values just before the summary is read, set or
  * sent, which keeps the order of log() and set() calls.
  */
-export function createSummary(onChange: () => void, onProblem: (e: TracksideError) => void, catchUp: (values: JsonObject) => void): { summary: Summary; values: () => JsonObject } {
-  const values: JsonObject = {};
+export function createSummary(onChange: () => void, onProblem: (e: TracksideError) => void, catchUp: (values: JsonObject) => void, initial: JsonObject = {}): { summary: Summary; values: () => JsonObject } {
+  const values: JsonObject = { ...initial };
   const current = (): JsonObject => {
     catchUp(values);
     return values;

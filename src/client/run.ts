@@ -11,6 +11,7 @@ import { RecordQueue } from "./record-queue.js";
 import { createConfig, createSummary, type Config, type Summary } from "./run-state.js";
 import type { Settings } from "./settings.js";
 import { formatFooter } from "./footer.js";
+import { forgetRun, type ResumePoint } from "./resume.js";
 
 /** What finish() reports. */
 export interface FinishResult {
@@ -29,6 +30,8 @@ export interface RunParts {
   notices: Notices;
   startedAt: number;
   onEnd: (run: Run) => void;
+  /** Where a resumed run continues; absent for a new run. */
+  resume?: ResumePoint | null;
 }
 
 export class Run {
@@ -64,7 +67,8 @@ export class Run {
     this.url = runUrl(s.baseUrl, s.entity, s.project, s.id);
     this.dir = parts.runDir;
     this.mode = s.mode;
-    this._name = s.name;
+    const resume = parts.resume ?? null;
+    this._name = resume?.name ?? s.name;
     this._notes = s.notes;
     this._tags = s.tags;
     const channel = parts.channel;
@@ -86,13 +90,13 @@ export class Run {
       sum.values(); // catch up on the whole batch before it goes
       absorbed = 0;
     };
-    this.queue = new RecordQueue(1, sender, s.batchSize, s.flushIntervalMs, onSeal);
+    this.queue = new RecordQueue(resume?.firstSeq ?? 1, sender, s.batchSize, s.flushIntervalMs, onSeal);
     const problem = (e: TracksideError): void => this.problem(e);
-    const cfg = createConfig(s.config, () => this.queue.markDirty("config", () => ({ k: "config", config: cfg.values() })), problem);
+    const cfg = createConfig(resume?.config ?? s.config, () => this.queue.markDirty("config", () => ({ k: "config", config: cfg.values() })), problem);
     this.config = cfg.config;
-    const sum = createSummary(markSummary, problem, catchUp);
+    const sum = createSummary(markSummary, problem, catchUp, resume?.summary);
     this.summary = sum.summary;
-    this.history = new History(parts.startedAt, this.queue);
+    this.history = new History(parts.startedAt, this.queue, Date.now, resume?.firstStep ?? 0);
     if (channel) channel.replay = this.queue;
   }
 
@@ -111,8 +115,9 @@ export class Run {
         group: s.group,
         jobType: s.jobType,
         config: this.config.toJSON(),
-        createdAt: this.parts.startedAt,
+        createdAt: this.parts.resume?.createdAt ?? this.parts.startedAt,
         program,
+        ...(this.parts.resume ? { resumed: true } : {}),
       },
     });
     return this.queue.flush();
@@ -215,6 +220,7 @@ export class Run {
     }
     this.queue.close();
     this.ended = true;
+    if (s.resume === "auto" && exitCode === 0 && this.mode === "online") forgetRun(s.dir);
     if (this.mode !== "disabled") this.parts.notices.info(formatFooter(this, result));
     this.parts.onEnd(this);
     return result;

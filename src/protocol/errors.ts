@@ -54,6 +54,8 @@ export const ERROR_CODES = [
   "TRK_ERR_SERVER_UNREACHABLE",
   "TRK_ERR_INTERNAL",
   "TRK_ERR_UNSAFE_DIR",
+  "TRK_ERR_RESUME_NOT_FOUND",
+  "TRK_ERR_RUN_EXISTS",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -166,6 +168,18 @@ export const errors = {
       "TRK_ERR_UNSAFE_DIR",
       `Refusing to use ${dir} for daemon sockets: ${why}. Set TRACKSIDE_SOCKET_DIR to a directory that only you own, or remove ${dir}.`,
       { dir },
+    ),
+  resumeNotFound: (path: string) =>
+    new TracksideError(
+      "TRK_ERR_RESUME_NOT_FOUND",
+      `Run ${path} does not exist, and resume: "must" needs it to. Check the id, or use resume: "allow" to create it when it is missing.`,
+      { path },
+    ),
+  runExists: (path: string) =>
+    new TracksideError(
+      "TRK_ERR_RUN_EXISTS",
+      `Run ${path} exists already, and resume: "never" refuses to continue it. Leave id unset for a new run, or use resume: "allow" to continue it.`,
+      { path },
     ),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),

@@ -1,0 +1,82 @@
+/**
+ * Resuming a run, with W&B's meaning: `allow` continues the run if it exists and creates it
+ * otherwise; `must` requires it; `never` refuses it; `auto` remembers the run id in the run
+ * directory's parent and continues it after a crash (the file goes once the run finishes with
+ * exit code 0). A resumed run goes on after its last step and record, with its config and summary.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { API_PREFIX, errors, type JsonObject, type RunView } from "../protocol/index.js";
+import type { Settings } from "./settings.js";
+
+export interface ResumePoint {
+  firstSeq: number;
+  firstStep: number;
+  name: string;
+  config: JsonObject;
+  summary: JsonObject;
+  createdAt: number;
+}
+
+/** `<dir>/trackside/resume.json`: the run that `resume: "auto"` continues. */
+export function autoResumeFile(dir: string): string {
+  return join(dir, "trackside", "resume.json");
+}
+
+/** With resume "auto", the id remembered for this project (if no id was given). */
+export function rememberedId(settings: Settings, idGiven: boolean): string | null {
+  if (settings.resume !== "auto" || idGiven) return null;
+  try {
+    const saved = JSON.parse(readFileSync(autoResumeFile(settings.dir), "utf8")) as { entity?: string; project?: string; id?: string };
+    return saved.project === settings.project && saved.entity === settings.entity && typeof saved.id === "string" ? saved.id : null;
+  } catch {
+    return null;
+  }
+}
+
+export function rememberRun(settings: Settings): void {
+  const file = autoResumeFile(settings.dir);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify({ entity: settings.entity, project: settings.project, id: settings.id }) + "\n");
+}
+
+export function forgetRun(dir: string): void {
+  rmSync(autoResumeFile(dir), { force: true });
+}
+
+async function fetchRun(settings: Settings): Promise<RunView | null> {
+  const path = [settings.entity, settings.project, settings.id].map(encodeURIComponent).join("/");
+  let res: Response;
+  try {
+    res = await fetch(`${settings.baseUrl}${API_PREFIX}/runs/${path}`, {
+      headers: settings.apiKey ? { authorization: `Bearer ${settings.apiKey}` } : {},
+      signal: AbortSignal.timeout(settings.daemonStartTimeoutMs),
+    });
+  } catch (err) {
+    throw errors.serverUnreachable(settings.baseUrl, `resuming needs the server (${(err as Error).message})`);
+  }
+  if (res.status === 404) return null;
+  if (!res.ok) throw errors.serverUnreachable(settings.baseUrl, `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  return (await res.json()) as RunView;
+}
+
+/** Where the run continues, or null for a new run; throws for must/never. */
+export async function resumePoint(settings: Settings, nameGiven: boolean): Promise<ResumePoint | null> {
+  if (!settings.resume || settings.mode !== "online") return null; // offline runs are never resumed (as in W&B)
+  const path = `${settings.entity}/${settings.project}/${settings.id}`;
+  const view = await fetchRun(settings);
+  if (!view) {
+    if (settings.resume === "must") throw errors.resumeNotFound(path);
+    return null;
+  }
+  if (settings.resume === "never") throw errors.runExists(path);
+  const lastStep = typeof view.summary._step === "number" ? view.summary._step : -1;
+  return {
+    firstSeq: view.lastSeq + 1,
+    firstStep: lastStep + 1,
+    name: nameGiven ? settings.name : view.name,
+    config: { ...view.config, ...settings.config },
+    summary: view.summary,
+    createdAt: Date.parse(view.createdAt),
+  };
+}
