@@ -61,7 +61,7 @@ export class Daemon {
   constructor(opts: DaemonOptions) {
     this.opts = opts;
     this.log = opts.log.child({ component: "daemon" });
-    this.watch = new ClientWatch(opts.watchIntervalMs ?? 200, (pid) => this.processGone(pid), () => this.idleCheck());
+    this.watch = new ClientWatch(opts.watchIntervalMs ?? 200, (pid) => this.processGone(pid), () => this.idleCheck(), opts.listen.startsWith("tcp://"));
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
@@ -102,6 +102,7 @@ export class Daemon {
     try {
       const session = this.sessions.get(identity.toString("hex"));
       if (msg.t !== "hello" && !session?.greeted) throw errors.badFrame(`"${msg.t}" before "hello"`);
+      if (session) this.watch.seen(session.pid);
       switch (msg.t) {
         case "hello":
           return this.hello(identity, msg);

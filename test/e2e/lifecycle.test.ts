@@ -123,6 +123,34 @@ describe("SIGKILL of the daemon mid-run (10 trials)", () => {
   }, 180_000);
 });
 
+describe("signals to the daemon", () => {
+  it("SIGINT is ignored: the daemon stays and the run finishes normally", async () => {
+    const p = start([join(FIXTURES, "long.mjs"), "2000", "10"], t.env);
+    const info = JSON.parse((await p.waitFor(/\{"ready":true.*\}/))[0]) as { path: string; daemon: string };
+    const pid = daemonPid(info.daemon);
+    process.kill(pid, "SIGINT");
+    const done = await p.exited;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stderr).not.toContain("the daemon was lost");
+    expect(await finalRun(info.path)).toMatchObject({ state: "finished", historySteps: 2000 });
+  });
+
+  it("SIGTERM: the daemon syncs its WALs and leaves without marking the run; the client goes on with a new one", async () => {
+    const p = start([join(FIXTURES, "long.mjs"), "3000", "10"], t.env);
+    const info = JSON.parse((await p.waitFor(/\{"ready":true.*\}/))[0]) as { path: string; daemon: string };
+    const pid = daemonPid(info.daemon);
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(pid, "SIGTERM");
+    await eventually("the daemon has left", () => (isAlive(pid) ? undefined : true));
+    expect((await showRun(info.path, t.env)).state).toBe("running"); // not marked crashed or anything else
+    const done = await p.exited;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stderr).toContain("the daemon was lost");
+    expect(await finalRun(info.path)).toMatchObject({ state: "finished", historySteps: 3000 });
+    expect(await storedSteps(info.path)).toEqual(range(3000));
+  });
+});
+
 describe("an unreachable server", () => {
   it("costs only delay: stopped for 10 s mid-run and restarted, the run completes with every step once", async () => {
     const env = makeEnv({ HOME: t.home });

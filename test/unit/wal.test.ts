@@ -55,3 +55,20 @@ describe("WAL", () => {
     expect(scan.frames.map((f) => decode<RunRecord[]>(f.payload)[0].seq)).toEqual([1, 3]);
   });
 });
+
+describe("WAL durability schedule", () => {
+  it("schedules an fsync within 100 ms of an append, and syncs at close", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
+    const timers: number[] = [];
+    let fire: (() => void) | null = null;
+    const w = new WalWriter(path, { setTimer: (fn, ms) => ((fire = fn), timers.push(ms), setTimeout(() => {}, 0)) });
+    w.append(encodeRecords(rec(1)));
+    w.append(encodeRecords(rec(2)));
+    expect(timers).toEqual([100]); // one pending fsync for both appends
+    fire!();
+    w.append(encodeRecords(rec(3)));
+    expect(timers).toEqual([100, 100]);
+    w.close();
+    expect(read(path).frames).toHaveLength(3);
+  });
+});
