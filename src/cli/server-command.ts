@@ -6,13 +6,14 @@
 import type { Command } from "commander";
 import { errors } from "../protocol/errors.js";
 import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/local-config.js";
-import { startServer, type RunningServer } from "../server/index.js";
+import { DEFAULT_HEARTBEAT_TIMEOUT_S, MAX_HEARTBEAT_TIMEOUT_S, startServer, type RunningServer, type StartServerOptions } from "../server/index.js";
 import { stdoutIo, type CommandIo } from "./output.js";
 
 interface ServerOptions {
   host: string;
   port: string;
   dataDir?: string;
+  heartbeatTimeout: string;
 }
 
 function parsePort(value: string): number {
@@ -21,10 +22,20 @@ function parsePort(value: string): number {
   return port;
 }
 
+/** Seconds, above 0: a fraction is allowed (tests use short timeouts), a day is the most. */
+function parseHeartbeatTimeout(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === "" || !Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_HEARTBEAT_TIMEOUT_S) {
+    throw errors.invalidOption("--heartbeat-timeout", value, `seconds above 0, at most ${MAX_HEARTBEAT_TIMEOUT_S}`);
+  }
+  return seconds;
+}
+
 /** Starts the server, turning the usual socket failures into coded errors that say what to do. */
-async function start(host: string, port: number, dataDir: string): Promise<RunningServer> {
+async function start(options: StartServerOptions & { host: string; port: number }): Promise<RunningServer> {
+  const { host, port } = options;
   try {
-    return await startServer({ host, port, dataDir });
+    return await startServer(options);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") {
@@ -52,7 +63,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 /**
- * Adds `trackside server [--host] [--port] [--data-dir]` to a commander program.
+ * Adds `trackside server [--host] [--port] [--data-dir] [--heartbeat-timeout]` to a commander program.
  *
  * @example
  * registerServerCommand(program); // trackside server --port 0 --data-dir /tmp/ts
@@ -64,9 +75,19 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
     .option("--host <host>", "interface to listen on (0.0.0.0 for every interface)", DEFAULT_HOST)
     .option("--port <port>", "port to listen on (0 picks a free one)", String(DEFAULT_PORT))
     .option("--data-dir <dir>", "database and logs (default: ~/.trackside/server)")
+    .option(
+      "--heartbeat-timeout <seconds>",
+      "mark a running run crashed after this long without a heartbeat (undone if it turns up again)",
+      String(DEFAULT_HEARTBEAT_TIMEOUT_S),
+    )
     .action(async (opts: ServerOptions) => {
       const dataDir = opts.dataDir ?? defaultServerDataDir();
-      const server = await start(opts.host, parsePort(opts.port), dataDir);
+      const server = await start({
+        host: opts.host,
+        port: parsePort(opts.port),
+        dataDir,
+        heartbeatTimeoutS: parseHeartbeatTimeout(opts.heartbeatTimeout),
+      });
       io.out(`trackside server listening on ${server.url} (data: ${server.dataDir})\n`);
       await untilSignal();
       await server.close();

@@ -3,6 +3,16 @@ export { buildApp, type BuildAppOptions } from "./app.js";
 export { startServer, type RunningServer, type StartServerOptions } from "./start-server.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite-store.js";
+export {
+  DEFAULT_HEARTBEAT_TIMEOUT_S,
+  DEFAULT_SWEEP_INTERVAL_MS,
+  MAX_HEARTBEAT_TIMEOUT_S,
+  intervalSchedule,
+  staleRunError,
+  Sweeper,
+  type Schedule,
+  type SweeperOptions,
+} from "./liveness.js";
 export { MIGRATIONS, migrate, type Migration } from "./sqlite-migrations.js";
 export { hashSecret, mintApiKey, mintToken, SESSION_COOKIE } from "./auth.js";
 export { encodeHistoryRow, decodeHistoryRow } from "./history-codec.js";

@@ -13,6 +13,7 @@ import { errors } from "../protocol/errors.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../protocol/records.js";
 import { historyRows, seqSpan } from "../protocol/records.js";
 import { encodeHistoryRow } from "./history-codec.js";
+import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "./store.js";
 
 /**
@@ -45,14 +46,22 @@ export class SqliteIngest {
       metadata: guarded("metadata = @v", "metadata_seq"),
       init: guarded("run_group = @group, job_type = @jobType, program = @program", "init_seq"),
       // A newer run record (a resume) reopens the run: the old ending no longer holds.
-      reopen: guarded("state = 'running', exit_code = NULL, signal = NULL, error = NULL, finished_at = NULL", "state_seq"),
+      reopen: guarded(
+        "state = 'running', exit_code = NULL, signal = NULL, error = NULL, finished_at = NULL, sweeper_crashed_at = NULL",
+        "state_seq",
+      ),
+      // The run's own word on how it ended replaces any crash the sweeper guessed.
       exit: guarded(
-        "state = @state, exit_code = @exitCode, signal = @signal, error = @error, finished_at = @finishedAt",
+        "state = @state, exit_code = @exitCode, signal = @signal, error = @error, finished_at = @finishedAt, sweeper_crashed_at = NULL",
         "state_seq",
       ),
       history: p("INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES (?, ?, ?, ?, ?)"),
       historyChunk: p(`INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES ${Array(HISTORY_CHUNK).fill("(?, ?, ?, ?, ?)").join(", ")}`),
-      touch: p("UPDATE runs SET heartbeat_at = ?, last_seq = MAX(last_seq, ?) WHERE pk = ? RETURNING last_seq").pluck(),
+      // Any upload proves the run alive: it undoes a crash the sweeper guessed (after the exit
+      // record of the same body, if any, has had its say).
+      touch: p(
+        `UPDATE runs SET heartbeat_at = ?, last_seq = MAX(last_seq, ?), ${REVIVE_IF_SWEPT} WHERE pk = ? RETURNING last_seq`,
+      ).pluck(),
     };
     this.tx = db.transaction((target: IngestTarget, records: RunRecord[], now: number) => this.applyAll(target, records, now));
   }

@@ -108,6 +108,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "liveness: runs the sweeper marked crashed",
+    sql: `
+      -- When the server's sweeper marked the run crashed for want of heartbeats (ms since epoch),
+      -- else NULL. Such a crash is a guess, so anything the run sends later undoes it; a crash
+      -- that an exit record reported (the daemon saw the process die) leaves this NULL and stays.
+      -- The sweep changes no *_seq column: a later exit record still applies as usual.
+      ALTER TABLE runs ADD COLUMN sweeper_crashed_at INTEGER;
+
+      -- The sweep reads only running runs, by heartbeat: a partial index keeps it small and off
+      -- the ingest path of finished runs.
+      CREATE INDEX runs_running_by_heartbeat ON runs (heartbeat_at) WHERE state = 'running';
+    `,
+  },
 ];
 
 /**

@@ -10,7 +10,7 @@ import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, Stor
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
   r.signal, r.error, r.created_at, r.heartbeat_at, r.finished_at, r.config, r.summary, r.metadata,
-  r.program, r.last_seq, e.name AS entity, e.owner_user_id, p.name AS project, u.name AS author`;
+  r.program, r.last_seq, r.sweeper_crashed_at, e.name AS entity, e.owner_user_id, p.name AS project, u.name AS author`;
 const RUN_FROM = `
   runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
   JOIN users u ON u.id = r.author_user_id`;
@@ -43,6 +43,7 @@ interface RunRow {
   metadata: string;
   program: string | null;
   last_seq: number;
+  sweeper_crashed_at: number | null;
   entity: string;
   owner_user_id: number;
   project: string;
@@ -75,6 +76,7 @@ function toStoredRun(row: RunRow): StoredRun {
     metadata: JSON.parse(row.metadata) as JsonObject,
     program: row.program === null ? null : (JSON.parse(row.program) as JsonObject),
     lastSeq: row.last_seq,
+    sweeperCrashedAt: row.sweeper_crashed_at,
   };
 }
 
@@ -95,9 +97,6 @@ export class SqliteRunQueries {
       // Rows come in seq order, which is step order: the client refuses steps that go backwards.
       // That lets the primary key serve the query with no index on step to slow ingest down.
       history: db.prepare("SELECT data FROM history WHERE run_pk = ? AND step >= ? AND step <= ? ORDER BY seq LIMIT ?").pluck(),
-      heartbeat: db.prepare(
-        `UPDATE runs SET heartbeat_at = ? WHERE pk = (SELECT r.pk FROM ${RUN_FROM} WHERE e.name = ? AND p.name = ? AND r.run_id = ?)`,
-      ),
     };
   }
 
@@ -149,10 +148,6 @@ export class SqliteRunQueries {
       q.limit,
     ) as Buffer[];
     return blobs.map(decodeHistoryRow);
-  }
-
-  heartbeat(entity: string, project: string, runId: string, now: number): boolean {
-    return this.s.heartbeat.run(now, entity, project, runId).changes > 0;
   }
 
   /**

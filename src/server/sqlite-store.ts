@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import type { HistoryRow, RunRecord } from "../protocol/records.js";
 import { migrate } from "./sqlite-migrations.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
+import { SqliteLiveness } from "./sqlite-liveness.js";
 import { SqliteRunQueries } from "./sqlite-run-queries.js";
 import type {
   HistoryQuery,
@@ -40,6 +41,7 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly ingester: SqliteIngest;
   private readonly runs: SqliteRunQueries;
+  private readonly liveness: SqliteLiveness;
   private readonly s;
   private closed = false;
 
@@ -47,6 +49,7 @@ export class SqliteStore implements Store {
     this.db = db;
     this.ingester = new SqliteIngest(db);
     this.runs = new SqliteRunQueries(db);
+    this.liveness = new SqliteLiveness(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       countUsers: p("SELECT COUNT(*) FROM users").pluck(),
@@ -168,7 +171,11 @@ export class SqliteStore implements Store {
   }
 
   async heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean> {
-    return this.runs.heartbeat(entity, project, runId, now);
+    return this.liveness.heartbeat(entity, project, runId, now);
+  }
+
+  async sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
+    return this.liveness.sweep(cutoff, now, error);
   }
 
   async getRun(entity: string, project: string, runId: string): Promise<StoredRun | null> {

@@ -11,6 +11,7 @@ import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/lo
 import { PACKAGE_VERSION } from "../protocol/version.js";
 import { buildApp } from "./app.js";
 import { bootstrapLocalUser } from "./bootstrap.js";
+import { Sweeper } from "./liveness.js";
 import { SqliteStore } from "./sqlite-store.js";
 
 export interface StartServerOptions {
@@ -24,6 +25,10 @@ export interface StartServerOptions {
   log?: { level?: LevelWithSilent; file?: string };
   /** The URL people open, when it differs from the listening address (a proxy, a DNS name). */
   publicBaseUrl?: string;
+  /** Seconds without a heartbeat after which a running run is marked crashed; default 120, at most a day. */
+  heartbeatTimeoutS?: number;
+  /** How often the sweeper looks for such runs, in ms; default 10,000. */
+  sweepIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -33,6 +38,8 @@ export interface RunningServer {
   close(): Promise<void>;
   app: FastifyInstance;
   store: SqliteStore;
+  /** Marks runs crashed when their heartbeats stop; close() stops it. */
+  sweeper: Sweeper;
   dataDir: string;
   logFile: string;
 }
@@ -64,8 +71,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   let store: SqliteStore | null = null;
   let app: FastifyInstance | null = null;
+  let sweeper: Sweeper | null = null;
   let url = "";
   const shutdown = async () => {
+    // First the sweeper (waiting for a sweep under way), so nothing writes to a closed store.
+    await sweeper?.stop();
     await app?.close();
     await store?.close();
     // end() flushes what is buffered (waiting for the file to open if need be), then closes it.
@@ -78,6 +88,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   try {
     store = SqliteStore.open(join(dataDir, "trackside.db"));
+    // Started before listen, so a bad timeout or interval fails the start, not a later sweep.
+    sweeper = Sweeper.start({
+      store,
+      heartbeatTimeoutS: options.heartbeatTimeoutS,
+      sweepIntervalMs: options.sweepIntervalMs,
+      logger: root.child({ component: "sweeper" }),
+    });
     app = buildApp({ store, logger: root.child({ component: "http" }), publicBaseUrl: () => options.publicBaseUrl ?? url });
     await app.listen({ host, port });
     const actualPort = (app.server.address() as AddressInfo).port;
@@ -85,7 +102,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // The default client base URL is 127.0.0.1; the address actually used is written as well.
     const boot = await bootstrapLocalUser(store, [baseUrlOf(DEFAULT_HOST, actualPort), url]);
     logger.info(
-      { url, dataDir, version: PACKAGE_VERSION, user: boot.user.name, createdUser: boot.createdUser, wroteCredentials: boot.wroteCredentials },
+      {
+        url,
+        dataDir,
+        version: PACKAGE_VERSION,
+        user: boot.user.name,
+        createdUser: boot.createdUser,
+        wroteCredentials: boot.wroteCredentials,
+        heartbeatTimeoutS: sweeper.heartbeatTimeoutS,
+        sweepIntervalMs: sweeper.sweepIntervalMs,
+      },
       "trackside server listening",
     );
   } catch (err) {
@@ -99,6 +125,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     url,
     app,
     store,
+    sweeper,
     dataDir,
     logFile,
     close: () => {

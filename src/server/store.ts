@@ -62,6 +62,11 @@ export interface StoredRun {
   metadata: JsonObject;
   program: StoredProgram | null;
   lastSeq: number;
+  /**
+   * When the server's sweeper marked the run crashed for want of heartbeats, else null. Such a
+   * crash is undone by anything the run sends later (a heartbeat, records, its exit record).
+   */
+  sweeperCrashedAt: number | null;
 }
 
 /** Where a batch of records goes, and who sends it (checked by the caller). */
@@ -142,10 +147,25 @@ export interface Store {
   listProjects(entity: string, publicOnly: boolean): Promise<StoredProject[]>;
 
   // runs
-  /** Applies a batch of records in one transaction (see records.ts for the semantics). */
+  /**
+   * Applies a batch of records in one transaction (see records.ts for the semantics). Sets
+   * heartbeat_at to `now`, and revives a run the sweeper marked crashed (state `running`, its
+   * error cleared) unless the batch's exit record set a final state.
+   */
   ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome>;
-  /** Sets heartbeat_at; false when the run does not exist. */
+  /**
+   * Sets heartbeat_at to `now`, and revives a run the sweeper marked crashed (state `running`,
+   * its error cleared); a crash reported by an exit record stays. False when the run does not exist.
+   */
   heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean>;
+  /**
+   * Marks `crashed`, with `error` as the error text and `sweeperCrashedAt = now`, every run that
+   * is `running` with heartbeat_at before `cutoff`; returns how many runs this call marked.
+   * Changes no per-field seq, so a later exit record still applies. Must be one atomic
+   * conditional update: several server processes may sweep the same database at once, and each
+   * run must be marked by one of them only.
+   */
+  sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number>;
   getRun(entity: string, project: string, runId: string): Promise<StoredRun | null>;
   /** A page of a project's runs and how many match in all; null when the project does not exist. */
   listRuns(entity: string, project: string, query: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null>;
