@@ -3,7 +3,7 @@
 import tseslint from "typescript-eslint";
 
 const layer = (dir, forbidden) => ({
-  files: [`src/${dir}/**/*.ts`],
+  files: [`src/${dir}/**/*.ts`, `src/${dir}/**/*.tsx`],
   rules: {
     "no-restricted-imports": [
       "error",
@@ -30,4 +30,21 @@ export default tseslint.config(
   layer("client", ["daemon", "server", "cli", "web"]),
   layer("daemon", ["client", "server", "cli", "web"]),
   layer("server", ["client", "daemon", "cli"]),
+  // The web app runs in a browser: it may import only the protocol's types (the API shapes).
+  {
+    files: ["src/web/**/*.ts", "src/web/**/*.tsx"],
+    ignores: ["src/web/vite.config.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: ["protocol", "client", "daemon", "server", "cli"].map((other) => ({
+            group: [`**/${other}`, `**/${other}/*`, `**/${other}/**`],
+            allowTypeImports: true,
+            message: `src/web may import only types from src/protocol (DESIGN.md: layers); it is built for the browser.`,
+          })),
+        },
+      ],
+    },
+  },
 );

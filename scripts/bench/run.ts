@@ -10,6 +10,7 @@ import { benchInit } from "./init-latency.js";
 import { benchLogThroughput } from "./log-throughput.js";
 import { benchServerIngest } from "./server-ingest.js";
 import { table, type Figure } from "./stats.js";
+import { benchWebQueries } from "./web-queries.js";
 
 const smoke = process.env.BENCH_SMOKE === "1";
 const START = "<!-- bench:start (written by npm run bench) -->";
@@ -21,6 +22,7 @@ const figures: Figure[] = [];
 figures.push(...(await benchLogThroughput(rows, samples)));
 figures.push(...(await benchInit(samples)));
 figures.push(...(await benchServerIngest(rows, Math.min(samples, 3))));
+figures.push(...(await benchWebQueries(rows, smoke ? 200 : 10_000, Math.min(samples, 3))));
 
 const out = table(figures);
 console.log(out);

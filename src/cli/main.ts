@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { PACKAGE_VERSION, isTracksideError } from "../protocol/index.js";
 import { registerDaemonCommand } from "./daemon-command.js";
+import { registerLogsCommand } from "./logs-command.js";
 import { registerRunsCommands } from "./runs-command.js";
 import { registerServerCommand } from "./server-command.js";
 import { registerSyncCommand } from "./sync-command.js";
@@ -15,6 +16,7 @@ const program = new Command()
 
 registerServerCommand(program);
 registerRunsCommands(program);
+registerLogsCommand(program);
 registerDaemonCommand(program);
 registerSyncCommand(program);
 

@@ -8,6 +8,7 @@ import { jsonReplacer, type RunListItem, type RunView } from "../protocol/api.js
 import { errors } from "../protocol/errors.js";
 import { validateEntity, validateProject, validateRunId } from "../protocol/ids.js";
 import { FINAL_STATES, type JsonObject } from "../protocol/records.js";
+import { metadataFacts } from "./metadata-facts.js";
 import { ApiClient, resolveConnection } from "./api-client.js";
 import { formatIsoTime, formatSeconds, formatTable, stdoutIo, type CommandIo } from "./output.js";
 
@@ -30,9 +31,8 @@ export function parseRunsPath(value: string, withId: boolean): { entity: string;
 
 const json = (value: unknown) => JSON.stringify(value, jsonReplacer, 2) + "\n";
 
+/** The overview as aligned `Label: value` lines, the run's environment (metadata-facts.ts) last. */
 function describeRun(run: RunView): string {
-  const program = (run.metadata.program ?? null) as JsonObject | null;
-  const command = program && typeof program.executable === "string" ? [program.executable, ...((program.args as string[]) ?? [])].join(" ") : null;
   const exit = run.exitCode === null ? "" : ` (exit code ${run.exitCode}${run.signal ? `, ${run.signal}` : ""})`;
   const lines: [string, string | null][] = [
     ["Name", run.name],
@@ -48,9 +48,9 @@ function describeRun(run: RunView): string {
     ["Duration", formatSeconds(run.durationSeconds)],
     ["Job type", run.jobType],
     ["Group", run.group],
-    ["Host", (run.metadata.host ?? program?.host ?? null) as string | null],
-    ["Command", command],
     ["History steps", String(run.historySteps)],
+    ["Console lines", run.consoleLines === undefined ? null : String(run.consoleLines)],
+    ...metadataFacts(run.metadata),
   ];
   const shown = lines.filter(([, v]) => v !== null && v !== "");
   const width = Math.max(...shown.map(([k]) => k.length));

@@ -45,6 +45,9 @@ export async function spawnDaemon(timeoutMs: number): Promise<DaemonAddress> {
   const out = openSync(logFile, "a", 0o600);
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // a debugger or loader meant for the user's program is not for the daemon
+  // msgpackr's native add-on speeds up decoding strings, which the daemon hardly does; not
+  // loading it saves ~10 ms of every cold start.
+  env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = "true";
   const child = spawn(
     process.execPath,
     [main, "--listen", `ipc://${join(dir, `${name}.sock`)}`, "--ready-file", readyFile, "--spawned", "--log-file", logFile],

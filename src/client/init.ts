@@ -58,6 +58,8 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     apiKey: settings.apiKey,
     pid: process.pid,
     firstSeq: resume?.firstSeq ?? 1,
+    statsIntervalS: settings.statsIntervalS,
+    env: whereItRuns(process.env),
   };
   const channel = new DaemonChannel(link, open, settings.daemonStartTimeoutMs, (line) => notices.info(line));
   try {
@@ -100,4 +102,13 @@ function program() {
 function stamp(d: Date): string {
   const p = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** The environment variables that tell where a run runs: an allow-list, never the whole environment. */
+const WHERE_IT_RUNS = /^(SLURM_\w+|CUDA_VISIBLE_DEVICES|CI|GITHUB_(ACTIONS|RUN_ID|REPOSITORY|SHA|WORKFLOW)|GITLAB_CI|BUILDKITE|JENKINS_URL|KUBERNETES_SERVICE_HOST)$/;
+
+function whereItRuns(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && WHERE_IT_RUNS.test(k)) out[k] = v;
+  return out;
 }

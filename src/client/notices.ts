@@ -6,6 +6,7 @@
  */
 import { debuglog } from "node:util";
 import type { TracksideError } from "../protocol/index.js";
+import { writeUncaptured } from "./console-capture.js";
 
 export const debug = debuglog("trackside");
 
@@ -17,7 +18,7 @@ export class Notices {
 
   constructor(
     private readonly silent: boolean,
-    private readonly write: (line: string) => void = (line) => process.stderr.write(line + "\n"),
+    private readonly write: (line: string) => void = (line) => writeUncaptured(process.stderr, line + "\n"),
     private readonly now: () => number = Date.now,
   ) {}
 

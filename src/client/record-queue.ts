@@ -5,7 +5,7 @@
  * file synchronously.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
-import { WAL_MAGIC, encodeRecords, frameHeader, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
+import { WAL_MAGIC, encodeRecords, frameHeader, type ConsoleLine, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
 import { ColumnBatch } from "./column-batch.js";
 import type { StepSink } from "./history.js";
 import { debug } from "./notices.js";
@@ -28,6 +28,7 @@ export class RecordQueue implements StepSink {
   private nextSeq: number;
   private acked: number;
   private batch: ColumnBatch;
+  private console: ConsoleLine[] = [];
   private before: Queued[] = [];
   private after: Queued[] = [];
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
@@ -60,6 +61,12 @@ export class RecordQueue implements StepSink {
     this.batch.endRow();
     if (this.batch.n >= this.batchSize) void this.flush();
     else if (this.timer === null) this.arm();
+  }
+
+  /** A line of the program's output, sent with the next batch. */
+  addConsoleLine(line: ConsoleLine): void {
+    this.console.push(line);
+    if (this.timer === null) this.arm();
   }
 
   /** A record that goes out with the next batch, before its history rows (after them for "exit"). */
@@ -119,6 +126,11 @@ export class RecordQueue implements StepSink {
       records.push({ k: "history", seq, n: steps, cols: this.batch.columns() });
       seq += steps;
       this.batch = new ColumnBatch(this.batchSize);
+    }
+    if (this.console.length > 0) {
+      records.push({ k: "console", seq, lines: this.console });
+      seq += this.console.length;
+      this.console = [];
     }
     for (const read of this.dirty.values()) records.push({ ...read(), seq: seq++ } as RunRecord);
     for (const r of this.after) records.push({ ...r, seq: seq++ } as RunRecord);

@@ -3,7 +3,8 @@
  * it); `finish()` sends the final state and waits, within its timeout, for the upload.
  */
 import { join } from "node:path";
-import { errors, runUrl, type JsonObject, type RunState, type TracksideError } from "../protocol/index.js";
+import { errors, runUrl, type ConsoleLine, type JsonObject, type RunState, type TracksideError } from "../protocol/index.js";
+import { captureConsole, releaseConsole } from "./console-capture.js";
 import type { DaemonChannel } from "./daemon-channel.js";
 import { History, type LogOptions } from "./history.js";
 import type { Notices } from "./notices.js";
@@ -54,6 +55,7 @@ export class Run {
   private readonly history: History;
   private readonly queue: RecordQueue;
   private finishing: Promise<FinishResult> | null = null;
+  private consoleSink: ((line: ConsoleLine) => void) | null = null;
   private ended = false;
 
   /** @internal Use trackside.init(). */
@@ -98,6 +100,10 @@ export class Run {
     this.summary = sum.summary;
     this.history = new History(parts.startedAt, this.queue, Date.now, resume?.firstStep ?? 0);
     if (channel) channel.replay = this.queue;
+    if (channel && s.console === "auto") {
+      this.consoleSink = (line) => this.queue.addConsoleLine(line);
+      captureConsole(this.consoleSink);
+    }
   }
 
   /** @internal The first record: who the run is and where it comes from. */
@@ -199,6 +205,7 @@ export class Run {
     const s = this.parts.settings;
     const state: RunState = exitCode === 0 ? "finished" : "failed";
     this.history.commit();
+    this.stopConsole(null);
     this.queue.add({ k: "exit", state, exitCode, signal: null, error, finishedAt: Date.now() });
     let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0 };
     const channel = this.parts.channel;
@@ -262,12 +269,24 @@ export class Run {
     this.ended = true;
     if (!this.finishing) {
       this.history.commit();
+      this.stopConsole(error);
       this.queue.add({ k: "exit", state, exitCode, signal, error, finishedAt: Date.now() });
     }
     this.queue.spill(this.spillPath());
     this.parts.channel.close();
     const how = signal ? `killed by ${signal}` : `${state}${exitCode ? ` (exit code ${exitCode})` : ""}`;
     this.parts.notices.info(`run ${this._name} ${how}; the daemon completes its upload: ${this.mode === "offline" ? this.dir : this.url}`);
+  }
+
+  /**
+   * Ends console capture for this run. Node prints an uncaught exception straight to fd 2, past
+   * process.stderr, so its text is added to the output log here, as the program's last lines.
+   */
+  private stopConsole(error: string | null): void {
+    if (!this.consoleSink) return;
+    releaseConsole(this.consoleSink);
+    if (error) for (const text of error.split("\n")) this.queue.addConsoleLine({ at: Date.now(), stream: "stderr", text });
+    this.consoleSink = null;
   }
 
   private spillPath(): string {

@@ -40,6 +40,10 @@ export interface AdvancedSettings {
   daemonStartTimeoutMs?: number;
   /** Throw TRK_ERR_UNLOGGABLE / TRK_ERR_STEP_BACKWARDS from log() (after logging the rest) instead of warning. */
   strict?: boolean;
+  /** Seconds between system metric samples (at least 1; 0 turns them off). Env TRACKSIDE_STATS_INTERVAL. Default 10. */
+  statsInterval?: number;
+  /** "auto" stores what the process prints as the run's output log; "off" does not. Env TRACKSIDE_CONSOLE. */
+  console?: "auto" | "off";
 }
 
 /** Options of {@link init}. Every one also has an environment variable (see docs/configuration.md). */
@@ -85,6 +89,8 @@ export interface Settings {
   readonly daemonStartTimeoutMs: number;
   readonly strict: boolean;
   readonly reinit: boolean;
+  readonly statsIntervalS: number;
+  readonly console: "auto" | "off";
 }
 
 const MODES: readonly Mode[] = ["online", "offline", "disabled"];
@@ -142,6 +148,8 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
     daemonStartTimeoutMs: num("settings.daemonStartTimeoutMs", adv.daemonStartTimeoutMs, 30_000, 100),
     strict: adv.strict ?? false,
     reinit: opts.reinit ?? false,
+    statsIntervalS: statsInterval(adv.statsInterval ?? (env.TRACKSIDE_STATS_INTERVAL ? Number(env.TRACKSIDE_STATS_INTERVAL) : undefined)),
+    console: consoleMode(adv.console ?? env.TRACKSIDE_CONSOLE ?? "auto"),
   });
 }
 
@@ -163,5 +171,18 @@ function optStr(name: string, v: unknown): string | null {
 function num(name: string, v: unknown, fallback: number, min: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !Number.isFinite(v) || v < min) throw errors.invalidOption(name, v, `a number >= ${min}`);
+  return v;
+}
+
+function statsInterval(v: unknown): number {
+  if (v === undefined) return 10;
+  if (typeof v !== "number" || !Number.isFinite(v) || (v !== 0 && v < 1)) {
+    throw errors.invalidOption("settings.statsInterval", v, "a number of seconds >= 1, or 0 to turn system metrics off");
+  }
+  return v;
+}
+
+function consoleMode(v: unknown): "auto" | "off" {
+  if (v !== "auto" && v !== "off") throw errors.invalidOption("settings.console", v, '"auto" or "off"');
   return v;
 }

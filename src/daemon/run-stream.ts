@@ -12,17 +12,21 @@ import {
   decode,
   encodeRecords,
   hasWalMagic,
+  isDaemonRecord,
   scanFrames,
   seqSpan,
   type RunOpenSettings,
   type RunRecord,
   type RunState,
 } from "../protocol/index.js";
+import type { SystemMonitor } from "./system-monitor.js";
 import { Uploader } from "./uploader.js";
 import { WalWriter } from "./wal-writer.js";
 
 /** A quarter of the server's default heartbeat timeout: three may be lost before a false crash. */
 const HEARTBEAT_MS = 30_000;
+
+const PROBE_TIMEOUT_MS = 20_000;
 
 export interface FinishOutcome {
   synced: boolean;
@@ -39,11 +43,15 @@ export class RunStream {
   lastSeq: number;
   /** The run has its final state in the WAL (an exit record went through, or it was marked crashed). */
   ended = false;
+  private closed = false;
+  /** The metadata probe has delivered (or failed): a short run must not end before it does. */
+  private probed = false;
   private readonly wal: WalWriter;
   private readonly uploader: Uploader | null;
   /** (end offset, last seq) of each frame not yet uploaded, to count records still pending. */
   private frames: Array<{ end: number; records: number }> = [];
   private heartbeat: NodeJS.Timeout | null = null;
+  private monitor: SystemMonitor | null = null;
 
   constructor(settings: RunOpenSettings, daemonLog: Logger) {
     this.settings = settings;
@@ -57,7 +65,7 @@ export class RunStream {
     this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`));
     // A WAL that exists already belongs to a run this daemon takes over (its predecessor died):
     // go on after its last record, whatever the client believes.
-    this.lastSeq = Math.max(settings.firstSeq - 1, lastSeqOf(this.wal.lastFrameAtOpen));
+    this.lastSeq = Math.max(settings.firstSeq - 1, lastClientSeq(this.wal.lastFramesAtOpen));
     this.uploader =
       settings.mode === "online"
         ? new Uploader({
@@ -71,6 +79,9 @@ export class RunStream {
 
   start(): void {
     this.uploader?.start(this.wal.end);
+    void this.startProbes()
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "metadata or system probe failed"))
+      .finally(() => (this.probed = true));
     if (this.uploader) {
       // The server marks a run crashed after its heartbeat timeout (default 120 s) without word.
       this.heartbeat = setInterval(() => {
@@ -87,9 +98,45 @@ export class RunStream {
     const end = this.wal.append(payload);
     this.frames.push({ end, records: last - Math.max(first, this.lastSeq + 1) + 1 });
     this.lastSeq = last;
-    if (hasExit) this.ended = true;
+    if (hasExit) this.end();
     this.uploader?.notify(end);
     return last;
+  }
+
+  /**
+   * The metadata probe and the system monitor. Their modules (systeminformation, pidusage) load
+   * here, after the daemon is up, not at its start: they would add ~30 ms to every cold init().
+   */
+  private async startProbes(): Promise<void> {
+    const s = this.settings;
+    if (s.statsIntervalS > 0) {
+      const { SystemMonitor } = await import("./system-monitor.js");
+      if (!this.ended && !this.closed) {
+        this.monitor = new SystemMonitor(s.pid, s.run.program.cwd, s.statsIntervalS * 1000, (at, values) => this.appendOwn({ k: "system", seq: 0, at, values }), this.log.child({ component: "system-monitor" }));
+        this.monitor.start();
+      }
+    }
+    const { probeMetadata } = await import("./metadata-probe.js");
+    // Each part of the probe has its own timeout; this bounds the whole, so that a run never
+    // waits on it for long (a spawned daemon leaves only once it has delivered).
+    const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), PROBE_TIMEOUT_MS).unref());
+    const metadata = await Promise.race([probeMetadata(s.run.program, s.env ?? {}), timeout]);
+    if (metadata) this.appendOwn({ k: "meta", seq: 0, metadata });
+    else this.log.warn({ timeoutMs: PROBE_TIMEOUT_MS }, "metadata probe timed out");
+  }
+
+  /** A record the daemon makes itself (metadata, system samples): outside the client's sequence. */
+  private appendOwn(record: RunRecord): void {
+    if (this.closed) return;
+    const end = this.wal.append(encodeRecords([record]));
+    this.frames.push({ end, records: 1 });
+    this.uploader?.notify(end);
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.monitor?.close();
+    this.monitor = null;
   }
 
   /** Syncs the WAL and waits up to timeoutMs for the upload; what is left keeps uploading. */
@@ -113,7 +160,7 @@ export class RunStream {
 
   /** True once the run has ended and the server holds all of it (or it is offline). */
   get settled(): boolean {
-    if (!this.ended) return false;
+    if (!this.ended || !this.probed) return false;
     if (!this.uploader) return true;
     const s = this.uploader.status();
     return s.pendingBytes === 0 || s.fatalError !== null;
@@ -170,6 +217,8 @@ export class RunStream {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.monitor?.close();
     if (this.heartbeat) clearInterval(this.heartbeat);
     await this.uploader?.close();
     this.wal.close();
@@ -178,9 +227,13 @@ export class RunStream {
   }
 }
 
-function lastSeqOf(payload: Buffer | null): number {
-  if (!payload) return 0;
-  const records = decode<RunRecord[]>(payload);
-  const last = records[records.length - 1];
-  return last ? last.seq + seqSpan(last) - 1 : 0;
+/** The client's last sequence number in these frames (the daemon's own records carry none). */
+function lastClientSeq(payloads: Buffer[]): number {
+  for (let f = payloads.length - 1; f >= 0; f--) {
+    const records = decode<RunRecord[]>(payloads[f]);
+    for (let i = records.length - 1; i >= 0; i--) {
+      if (!isDaemonRecord(records[i])) return records[i].seq + seqSpan(records[i]) - 1;
+    }
+  }
+  return 0;
 }

@@ -19,8 +19,8 @@ export class WalWriter {
   private timer: NodeJS.Timeout | null = null;
   private readonly fsyncIntervalMs: number;
   private readonly setTimer: (fn: () => void, ms: number) => NodeJS.Timeout;
-  /** The payload of the last whole frame found when an existing WAL was reopened. */
-  readonly lastFrameAtOpen: Buffer | null = null;
+  /** The payloads of the last whole frames (up to 64) found when an existing WAL was reopened. */
+  readonly lastFramesAtOpen: Buffer[] = [];
 
   /** Opens (or creates) the WAL; a torn tail left by a crash is cut off, so appends follow the last good frame. */
   constructor(path: string, opts: WalWriterOptions = {}) {
@@ -34,7 +34,7 @@ export class WalWriter {
       this.fd = openSync(path, "r+");
       if (scan.end < buf.length) ftruncateSync(this.fd, scan.end);
       this.size = scan.end;
-      this.lastFrameAtOpen = scan.frames.length > 0 ? Buffer.from(scan.frames[scan.frames.length - 1].payload) : null;
+      this.lastFramesAtOpen = scan.frames.slice(-64).map((f) => Buffer.from(f.payload));
       closeSync(this.fd);
       this.fd = openSync(path, "a");
     } else {

@@ -35,6 +35,8 @@ export interface RunListItem {
   author: string;
   jobType: string | null;
   group: string | null;
+  /** The run's config (the runs table shows chosen keys of it as columns). */
+  config: JsonObject;
   summary: JsonObject;
 }
 
@@ -51,6 +53,8 @@ export interface RunView extends RunListItem {
   config: JsonObject;
   metadata: JsonObject;
   historySteps: number;
+  /** Console lines stored. */
+  consoleLines: number;
   lastSeq: number;
 }
 
@@ -58,6 +62,70 @@ export interface HistoryView {
   keys: string[];
   /** One object per step, holding `_step` and the chosen keys present at that step. */
   rows: JsonObject[];
+}
+
+/**
+ * One numeric history metric downsampled into equal-width x buckets, as columns
+ * (`GET .../history/buckets`): bucket i holds the points with x in [x0[i], x1[i]]; `xLast` is
+ * the x of its last point and `last` that point's value. min and max keep every spike visible
+ * at any zoom. Non-finite values are left out of min, max and mean and counted in `nonFinite`;
+ * a bucket of only non-finite values has null there. Buckets without points are left out, so
+ * with fewer points than buckets each bucket is one point, exactly as logged.
+ */
+export interface HistoryBucketsView {
+  key: string;
+  /** The x axis: `_step`, the wall time `_timestamp` (ms) or `_runtime` (s). */
+  x: "step" | "time" | "runtime";
+  /** Points of the metric in the range, before bucketing. */
+  points: number;
+  x0: number[];
+  x1: number[];
+  xLast: number[];
+  min: (number | null)[];
+  max: (number | null)[];
+  mean: (number | null)[];
+  last: (number | null)[];
+  count: number[];
+  nonFinite: number;
+}
+
+/** A page of a project's runs (`GET /api/v1/runs/:entity/:project`). */
+export interface RunListPage {
+  runs: RunListItem[];
+  /** Runs matching the filters, in all. */
+  total: number;
+}
+
+/** A change to a run, pushed on `GET .../events` (server-sent events) as it happens. */
+export interface RunEvent {
+  /** `records`: an upload was applied; `patch`: a person edited the run. */
+  kind: "records" | "patch";
+  lastSeq: number;
+  state: RunState;
+}
+
+/** A run's system metrics (GET .../system). */
+export interface SystemMetricsView {
+  /** Every key the run's samples hold, sorted (not only the chosen ones). */
+  keys: string[];
+  /** One object per sample in time order: `at` (ms since epoch) and the chosen keys it holds. */
+  rows: Array<{ at: number; [key: string]: number }>;
+}
+
+/** One line of a run's console output. */
+export interface ConsoleLineView {
+  seq: number;
+  /** ms since epoch */
+  at: number;
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+/** A page of a run's console output (GET .../console). */
+export interface ConsoleView {
+  lines: ConsoleLineView[];
+  /** The `after` of the next page when this one is full; null when there was no more. */
+  next: number | null;
 }
 
 export interface IngestResult {

@@ -19,6 +19,10 @@ export interface RunOpenSettings {
   pid: number;
   /** The sequence number the client starts from (above 1 when resuming). */
   firstSeq: number;
+  /** Seconds between system metric samples (at least 1); 0 turns sampling off. */
+  statsIntervalS: number;
+  /** The client's environment variables that say where it runs (SLURM_*, CI hints, CUDA_VISIBLE_DEVICES...). */
+  env: { [name: string]: string };
 }
 
 export type ClientMessage =

@@ -31,6 +31,14 @@ export type HistoryRecord =
   /** Column form: what the client sends; n steps. */
   | { k: "history"; seq: number; n: number; cols: HistoryColumns };
 
+/** A line the run's process wrote; `\r` redraws are collapsed to the line's last state. */
+export interface ConsoleLine {
+  /** ms since the epoch */
+  at: number;
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
 /** Everything known about a run when it starts. */
 export interface RunInfo {
   id: string;
@@ -56,7 +64,15 @@ export type RunRecord =
   | { k: "config"; seq: number; config: JsonObject }
   | { k: "summary"; seq: number; summary: JsonObject }
   | { k: "update"; seq: number; name?: string; notes?: string | null; tags?: string[] }
+  /** The daemon's probe of where the run runs (host, OS, git, hardware...); seq 0: it has its own stream. */
   | { k: "meta"; seq: number; metadata: JsonObject }
+  /**
+   * One sample of system metrics, taken by the daemon (`system/...` keys). Not in the client's
+   * sequence: `seq` is 0 and the sample is keyed by its time `at` (ms), so a resend overwrites it.
+   */
+  | { k: "system"; seq: 0; at: number; values: { [key: string]: number } }
+  /** Console output, one entry per line; n lines take the n numbers seq .. seq+n-1. */
+  | { k: "console"; seq: number; lines: ConsoleLine[] }
   | { k: "exit"; seq: number; state: RunState; exitCode: number | null; signal: string | null; error: string | null; finishedAt: number };
 
 export type RecordKind = RunRecord["k"];
@@ -66,9 +82,16 @@ export function historyLength(r: HistoryRecord): number {
   return "cols" in r ? r.n : r.rows.length;
 }
 
-/** How many sequence numbers a record takes. */
+/** How many sequence numbers a record takes (0 for the daemon's records, outside the client's sequence). */
 export function seqSpan(r: RunRecord): number {
-  return r.k === "history" ? historyLength(r) : 1;
+  if (r.k === "history") return historyLength(r);
+  if (r.k === "console") return r.lines.length;
+  return isDaemonRecord(r) ? 0 : 1;
+}
+
+/** Records the daemon makes itself (system samples, the metadata probe): they carry seq 0. */
+export function isDaemonRecord(r: RunRecord): boolean {
+  return (r.k === "system" || r.k === "meta") && r.seq === 0;
 }
 
 /** The steps of a history record as rows (a column form is turned around). */

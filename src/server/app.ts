@@ -10,7 +10,8 @@ import { installErrorHandlers } from "./error-handler.js";
 import { registerApiRoutes } from "./routes-api.js";
 import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
 import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
-import { registerPageRoutes } from "./routes-pages.js";
+import { LiveEvents, registerLiveEvents } from "./live-events.js";
+import { registerWebRoutes } from "./routes-web.js";
 import type { Store } from "./store.js";
 
 export interface BuildAppOptions {
@@ -21,6 +22,8 @@ export interface BuildAppOptions {
   publicBaseUrl: string | (() => string);
   /** The clock, in ms since epoch; tests pass a fake one. */
   now?: () => number;
+  /** Where the built web app lies (dist/web by default; null: none). */
+  webRoot?: string | null;
 }
 
 /**
@@ -61,6 +64,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerApiRoutes(app, ctx);
   registerIngestRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
-  registerPageRoutes(app, ctx);
+  registerLiveEvents(app, ctx, new LiveEvents());
+  registerWebRoutes(app, ctx, { webRoot: options.webRoot });
   return app;
 }

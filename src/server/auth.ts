@@ -89,8 +89,19 @@ export async function viewerOf(store: Store, req: FastifyRequest, now: number): 
   }
   const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
   if (!token) return null;
-  return store.userBySession(hashSecret(token), "session", now);
+  const user = await store.userBySession(hashSecret(token), "session", now);
+  // A browser sends the cookie with any request to this site, a forged one from another site
+  // too (a form post, SameSite=Lax aside). Only a script of this origin can add a custom
+  // header (another origin's fetch would need a CORS preflight, which this server never grants).
+  if (user && !SAFE_METHODS.has(req.method) && req.headers[CSRF_HEADER] !== "1") {
+    throw errors.forbidden(`changing something with a session cookie but without the header "${CSRF_HEADER}: 1" (the web app sends it; programs send a key)`);
+  }
+  return user;
 }
+
+/** The header that every cookie-authenticated request that changes something must carry. */
+export const CSRF_HEADER = "x-trackside";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Like viewerOf, but anonymous is TRK_ERR_UNAUTHORIZED. */
 export async function requireUser(store: Store, req: FastifyRequest, now: number): Promise<StoredUser> {

@@ -4,14 +4,22 @@
  */
 import { errors } from "../protocol/errors.js";
 import { FINAL_STATES, type RunState } from "../protocol/records.js";
-import type { HistoryQuery, ListRunsQuery, RunPatch, RunSortField } from "./store.js";
+import type { ConsoleQuery, HistoryQuery, ListRunsQuery, RunPatch, RunSortField, SystemMetricsQuery } from "./store.js";
 
 const RUN_STATES: readonly RunState[] = ["running", ...FINAL_STATES];
-const SORT_FIELDS: readonly RunSortField[] = ["createdAt", "name", "state", "heartbeatAt"];
+const SORT_FIELDS: readonly RunSortField[] = ["createdAt", "name", "state", "heartbeatAt", "duration", "author", "jobType", "group", "notes", "id", "tags"];
+/** A search or a sort key longer than this is no one's typing. */
+const MAX_RUNS_QUERY = 256;
+const MAX_SORT_KEY = 512;
 /** A page of 1,000 runs is as much as a table shows; more is paging. */
 const MAX_RUNS_LIMIT = 1000;
 /** 100,000 steps is a long training run at full resolution, a few MB of JSON. */
 const MAX_HISTORY_LIMIT = 100_000;
+/** A day of samples every 2 s is 43,200: a long run fits in one page. */
+const MAX_SYSTEM_LIMIT = 100_000;
+/** 10,000 lines is a few MB of JSON at most; a follower pages through the rest. */
+const MAX_CONSOLE_LIMIT = 10_000;
+const MAX_CONSOLE_QUERY = 1024;
 const MAX_NAME = 256;
 const MAX_NOTES = 64 * 1024;
 const MAX_TAGS = 100;
@@ -36,11 +44,12 @@ function optionalNumber(q: Query, name: string): number | undefined {
 }
 
 /**
- * `?limit=&offset=&state=&sort=` of a runs list. sort is a field, "-" first for descending;
- * the default is newest first.
+ * `?limit=&offset=&state=&tag=&q=&sort=&order=` of a runs list. sort is a field or a config or
+ * summary value (`config.optimizer.lr`, `summary.loss`: dots go into nested objects); "-" first
+ * means descending, as does `order=desc` (`order=asc` ascending). The default is newest first.
  *
  * @example
- * parseListRunsQuery({ sort: "name", state: "failed" })
+ * parseListRunsQuery({ sort: "summary.acc", order: "desc", state: "finished", tag: "baseline" }, false)
  */
 export function parseListRunsQuery(q: Query, publicOnly: boolean): ListRunsQuery {
   const state = q.state === undefined || q.state === "" ? undefined : String(q.state);
@@ -48,33 +57,93 @@ export function parseListRunsQuery(q: Query, publicOnly: boolean): ListRunsQuery
     throw errors.badRequest(`state=${state} is not one of ${RUN_STATES.join(", ")}`);
   }
   const sortRaw = q.sort === undefined || q.sort === "" ? "-createdAt" : String(q.sort);
-  const descending = sortRaw.startsWith("-");
-  const sort = (descending ? sortRaw.slice(1) : sortRaw) as RunSortField;
-  if (!SORT_FIELDS.includes(sort)) throw errors.badRequest(`sort=${sortRaw} is not one of ${SORT_FIELDS.join(", ")} (prefix "-" for descending)`);
+  let descending = sortRaw.startsWith("-");
+  const field = descending ? sortRaw.slice(1) : sortRaw;
+  if (q.order !== undefined && q.order !== "") {
+    if (q.order !== "asc" && q.order !== "desc") throw errors.badRequest(`order=${String(q.order)} is not asc or desc`);
+    descending = q.order === "desc";
+  }
+  let sort: RunSortField = "createdAt";
+  let sortJson: ListRunsQuery["sortJson"];
+  const json = /^(config|summary)\.(.+)$/.exec(field);
+  if (json) {
+    const path = json[2].split(".");
+    if (path.some((seg) => seg === "" || /["\\\u0000-\u001f]/.test(seg)) || json[2].length > MAX_SORT_KEY) {
+      throw errors.badRequest(`sort=${sortRaw}: a config or summary key must be non-empty, without quotes, backslashes or blank segments`);
+    }
+    sortJson = { column: json[1] as "config" | "summary", path };
+  } else if (SORT_FIELDS.includes(field as RunSortField)) {
+    sort = field as RunSortField;
+  } else {
+    throw errors.badRequest(`sort=${sortRaw} is not one of ${SORT_FIELDS.join(", ")}, config.<key> or summary.<key> (prefix "-" for descending)`);
+  }
+  const text = q.q === undefined || q.q === "" ? undefined : String(q.q);
+  if (text !== undefined && text.length > MAX_RUNS_QUERY) throw errors.badRequest(`q is longer than ${MAX_RUNS_QUERY} characters`);
+  const tag = q.tag === undefined || q.tag === "" ? undefined : String(q.tag);
   return {
     limit: intParam(q, "limit", 50, 1, MAX_RUNS_LIMIT),
     offset: intParam(q, "offset", 0, 0, Number.MAX_SAFE_INTEGER),
     state: state as RunState | undefined,
+    tag,
+    text,
     sort,
+    sortJson,
     descending,
     publicOnly,
   };
 }
 
+/** `?keys=a,b`: the chosen keys, or null for all of them. */
+function keysParam(q: Query): string[] | null {
+  if (q.keys === undefined) return null;
+  return String(q.keys)
+    .split(",")
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
+}
+
 /** `?keys=a,b&minStep=&maxStep=&limit=` of a history request; keys null means all keys. */
 export function parseHistoryQuery(q: Query): HistoryQuery & { keys: string[] | null } {
-  const keys =
-    q.keys === undefined
-      ? null
-      : String(q.keys)
-          .split(",")
-          .map((k) => k.trim())
-          .filter((k) => k.length > 0);
   return {
-    keys,
+    keys: keysParam(q),
     minStep: optionalNumber(q, "minStep"),
     maxStep: optionalNumber(q, "maxStep"),
     limit: intParam(q, "limit", 10_000, 1, MAX_HISTORY_LIMIT),
+  };
+}
+
+/**
+ * `?keys=a,b&from=&to=&limit=` of a system metrics request (times in ms since epoch, inclusive);
+ * keys null means all keys.
+ *
+ * @example
+ * parseSystemMetricsQuery({ keys: "system/cpu", from: "1714564800000" })
+ */
+export function parseSystemMetricsQuery(q: Query): SystemMetricsQuery & { keys: string[] | null } {
+  return {
+    keys: keysParam(q),
+    from: optionalNumber(q, "from"),
+    to: optionalNumber(q, "to"),
+    limit: intParam(q, "limit", 10_000, 1, MAX_SYSTEM_LIMIT),
+  };
+}
+
+/**
+ * `?after=&limit=&q=` of a console request: lines after seq `after` (default -1, from the
+ * first), at most `limit`, holding the text `q` when given. Or `?tail=n`: the last n lines.
+ */
+export function parseConsoleQuery(q: Query): ConsoleQuery & { tail?: number } {
+  const contains = q.q === undefined || q.q === "" ? undefined : String(q.q);
+  if (contains !== undefined && contains.length > MAX_CONSOLE_QUERY) throw errors.badRequest(`q is longer than ${MAX_CONSOLE_QUERY} characters`);
+  const tail = q.tail === undefined || q.tail === "" ? undefined : intParam(q, "tail", 0, 1, MAX_CONSOLE_LIMIT);
+  if (tail !== undefined && (contains !== undefined || (q.after !== undefined && q.after !== ""))) {
+    throw errors.badRequest("tail takes neither after nor q (it is the last lines of all)");
+  }
+  return {
+    after: intParam(q, "after", -1, -1, Number.MAX_SAFE_INTEGER),
+    limit: intParam(q, "limit", 1000, 1, MAX_CONSOLE_LIMIT),
+    contains,
+    tail,
   };
 }
 

@@ -8,7 +8,10 @@ import { errors } from "../protocol/errors.js";
 import { FINAL_STATES, type RunRecord, type RunState } from "../protocol/records.js";
 
 const RUN_STATES: readonly RunState[] = ["running", ...FINAL_STATES];
-const KINDS = new Set(["run", "history", "config", "summary", "update", "meta", "exit"]);
+const KINDS = new Set(["run", "history", "config", "summary", "update", "meta", "system", "console", "exit"]);
+/** 64 Ki characters: far above any line a person reads, low enough that one cannot swamp a page. */
+export const MAX_CONSOLE_LINE = 64 * 1024;
+const STREAMS = new Set(["stdout", "stderr"]);
 
 type Obj = Record<string, unknown>;
 
@@ -66,6 +69,10 @@ function checkRecord(r: unknown, runId: string): string | null {
       return isObject(r[r.k]) ? null : `${r.k} is not an object`;
     case "meta":
       return isObject(r.metadata) ? null : "metadata is not an object";
+    case "system":
+      return checkSystem(r);
+    case "console":
+      return checkConsole(r.lines);
     case "update":
       if (r.name !== undefined && (typeof r.name !== "string" || r.name.length === 0)) return "name is not a non-empty string";
       if (r.notes !== undefined && !isStringOrNull(r.notes)) return "notes is not a string or null";
@@ -93,6 +100,31 @@ function checkRunInfo(run: unknown, runId: string): string | null {
   if (!isObject(run.config)) return "run.config is not an object";
   if (!isFiniteNumber(run.createdAt)) return "run.createdAt is not a time in ms";
   if (!isObject(run.program)) return "run.program is not an object";
+  return null;
+}
+
+function checkSystem(r: Obj): string | null {
+  if (r.seq !== 0) return "seq is not 0 (system samples are the daemon's, keyed by their time)";
+  if (!isFiniteNumber(r.at)) return "at is not a time in ms";
+  if (!isObject(r.values)) return "values is not an object";
+  for (const [key, v] of Object.entries(r.values)) {
+    // NaN and the infinities are numbers too (a GPU that reports no temperature): kept as sent.
+    if (typeof v !== "number") return `value of ${JSON.stringify(key)} is not a number`;
+    if (key === "at") return `key "at" is reserved (it names the sample's time in the API)`;
+  }
+  return null;
+}
+
+function checkConsole(lines: unknown): string | null {
+  if (!Array.isArray(lines)) return "lines is not an array";
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as Obj;
+    if (!isObject(line)) return `line ${i} is not an object`;
+    if (!isFiniteNumber(line.at)) return `line ${i}: at is not a time in ms`;
+    if (typeof line.stream !== "string" || !STREAMS.has(line.stream)) return `line ${i}: stream ${JSON.stringify(line.stream)} is not "stdout" or "stderr"`;
+    if (typeof line.text !== "string") return `line ${i}: text is not a string`;
+    if (line.text.length > MAX_CONSOLE_LINE) return `line ${i}: text is ${line.text.length} characters, over the limit of ${MAX_CONSOLE_LINE} (split it)`;
+  }
   return null;
 }
 

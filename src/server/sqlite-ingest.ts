@@ -1,18 +1,22 @@
 /**
  * Applies a batch of run records to SQLite in one transaction: the hot path of the server.
  *
- * Idempotence comes from two rules (protocol/records.ts): history rows are keyed by (run, seq)
- * and written with INSERT OR REPLACE, so a resent row replaces itself; every other field is
- * written only when the record's seq is newer than the seq stored beside that field, so a
- * replayed older record changes nothing. Both rules live in the SQL itself (`WHERE x_seq < ?`),
- * which keeps them true whatever order batches arrive in.
+ * Idempotence comes from two rules (protocol/records.ts): history rows and console lines are
+ * keyed by (run, seq), system metrics samples by (run, time), all written with INSERT OR
+ * REPLACE, so a resent row replaces itself; every other field is written only when the record's
+ * seq is newer than the seq stored beside that field, so a replayed older record changes
+ * nothing. Both rules live in the SQL itself (`WHERE x_seq < ?`), which keeps them true whatever
+ * order batches arrive in.
+ *
+ * The daemon's own records (a metadata probe, system samples) carry seq 0, outside the client's
+ * sequence: they never move last_seq, from which a resuming client numbers its records.
  */
 import type Database from "better-sqlite3";
 import { jsonReplacer } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
-import type { HistoryRow, RunInfo, RunRecord } from "../protocol/records.js";
+import type { ConsoleLine, HistoryRow, RunInfo, RunRecord } from "../protocol/records.js";
 import { historyRows, seqSpan } from "../protocol/records.js";
-import { encodeHistoryRow } from "./history-codec.js";
+import { encodeHistoryRow, encodeSample } from "./history-codec.js";
 import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "./store.js";
 
@@ -43,7 +47,9 @@ export class SqliteIngest {
       tags: guarded("tags = @v", "tags_seq"),
       config: guarded("config = @v", "config_seq"),
       summary: guarded("summary = @v", "summary_seq"),
-      metadata: guarded("metadata = @v", "metadata_seq"),
+      // `<=`, unlike the other fields: the daemon sends its probe with seq 0 each time it opens
+      // the run, and a respawned daemon's fresh probe must replace the one before it.
+      metadata: p("UPDATE runs SET metadata = @v, metadata_seq = @seq WHERE pk = @pk AND metadata_seq <= @seq"),
       init: guarded("run_group = @group, job_type = @jobType, program = @program", "init_seq"),
       // A newer run record (a resume) reopens the run: the old ending no longer holds.
       reopen: guarded(
@@ -57,6 +63,9 @@ export class SqliteIngest {
       ),
       history: p("INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES (?, ?, ?, ?, ?)"),
       historyChunk: p(`INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES ${Array(HISTORY_CHUNK).fill("(?, ?, ?, ?, ?)").join(", ")}`),
+      system: p("INSERT OR REPLACE INTO system_metrics (run_pk, at, data) VALUES (?, ?, ?)"),
+      systemKey: p("INSERT OR IGNORE INTO system_metric_keys (run_pk, key) VALUES (?, ?)"),
+      console: p("INSERT OR REPLACE INTO console_lines (run_pk, seq, at, stream, text) VALUES (?, ?, ?, ?, ?)"),
       // Any upload proves the run alive: it undoes a crash the sweeper guessed (after the exit
       // record of the same body, if any, has had its say).
       touch: p(
@@ -76,7 +85,9 @@ export class SqliteIngest {
     let maxSeq = -1;
     for (const r of records) {
       this.applyOne(runPk, r);
-      maxSeq = Math.max(maxSeq, r.seq + seqSpan(r) - 1);
+      // A record that takes no sequence number (the daemon's, or an empty batch) holds none.
+      const span = seqSpan(r);
+      if (span > 0) maxSeq = Math.max(maxSeq, r.seq + span - 1);
     }
     const lastSeq = this.s.touch.get(now, maxSeq, runPk) as number;
     return { records: records.length, lastSeq };
@@ -120,6 +131,13 @@ export class SqliteIngest {
       case "meta":
         this.s.metadata.run({ pk, seq, v: toJson(r.metadata) });
         return;
+      case "system":
+        this.s.system.run(pk, r.at, encodeSample(r.values));
+        for (const key of Object.keys(r.values)) this.s.systemKey.run(pk, key);
+        return;
+      case "console":
+        this.insertConsole(pk, seq, r.lines);
+        return;
       case "update":
         if (r.name !== undefined) this.s.name.run({ pk, seq, v: r.name });
         if (r.notes !== undefined) this.s.notes.run({ pk, seq, v: r.notes });
@@ -161,6 +179,14 @@ export class SqliteIngest {
     for (; i < rows.length; i++) {
       const row = rows[i];
       this.s.history.run(pk, seq + i, row._step, row._timestamp, encodeHistoryRow(row));
+    }
+  }
+
+  /** Line i of a console record takes seq + i. */
+  private insertConsole(pk: number, seq: number, lines: ConsoleLine[]): void {
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      this.s.console.run(pk, seq + i, line.at, line.stream, line.text);
     }
   }
 

@@ -123,6 +123,49 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX runs_running_by_heartbeat ON runs (heartbeat_at) WHERE state = 'running';
     `,
   },
+  {
+    version: 3,
+    name: "system metrics and console output",
+    sql: `
+      -- One row per sample of system metrics, keyed by the time the daemon took it (ms since
+      -- epoch): samples are outside the client's sequence, so their time is what makes a resent
+      -- sample replace itself. data: msgpack of the sample's values, so NaN survives.
+      CREATE TABLE system_metrics (
+        run_pk  INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (run_pk, at)
+      ) WITHOUT ROWID;
+
+      -- Every key a run's samples held, so the key list of a run needs no decoding of its samples.
+      CREATE TABLE system_metric_keys (
+        run_pk  INTEGER NOT NULL,
+        key     TEXT NOT NULL,
+        PRIMARY KEY (run_pk, key)
+      ) WITHOUT ROWID;
+
+      -- One row per console line, keyed by (run, seq) like history so a resent line replaces
+      -- itself. WITHOUT ROWID suits the common short line; a long one overflows as usual.
+      CREATE TABLE console_lines (
+        run_pk  INTEGER NOT NULL,
+        seq     INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        stream  TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr')),
+        text    TEXT NOT NULL,
+        PRIMARY KEY (run_pk, seq)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 4,
+    name: "runs table of the web app: sort and filter indexes",
+    sql: `
+      -- A page of a project's runs sorted by name, or filtered by state (newest first), reads
+      -- these in order and stops at the page's end instead of sorting every run of the project.
+      CREATE INDEX runs_by_project_name ON runs (project_id, name);
+      CREATE INDEX runs_by_project_state_created ON runs (project_id, state, created_at);
+    `,
+  },
 ];
 
 /**

@@ -15,12 +15,29 @@ const RUN_FROM = `
   runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
   JOIN users u ON u.id = r.author_user_id`;
 
+/** SQL of each sort field; NULLs sort last either way (see listStatements). */
 const SORT_COLUMNS: Record<RunSortField, string> = {
   createdAt: "r.created_at",
   name: "r.name",
   state: "r.state",
   heartbeatAt: "r.heartbeat_at",
+  // As views.ts computes it: to the end, to now while running, else to the last heartbeat.
+  duration: "(COALESCE(r.finished_at, CASE WHEN r.state = 'running' THEN @now ELSE r.heartbeat_at END) - r.created_at)",
+  author: "u.name",
+  jobType: "r.job_type",
+  group: "r.run_group",
+  notes: "r.notes",
+  id: "r.run_id",
+  // The JSON text of the tag list: runs with the same tags sort together, untagged ones first.
+  tags: "r.tags",
 };
+
+const NOT_NULL_SORTS = new Set<RunSortField>(["createdAt", "name", "state", "author", "id", "tags"]);
+
+/** A JSON path for SQLite's json_extract: each segment quoted, so dots and spaces in keys are safe. */
+export function jsonPath(path: string[]): string {
+  return "$" + path.map((seg) => `."${seg}"`).join("");
+}
 
 interface RunRow {
   pk: number;
@@ -83,7 +100,7 @@ function toStoredRun(row: RunRow): StoredRun {
 /** Prepared read statements over one database (synchronous; SqliteStore wraps them in Promises). */
 export class SqliteRunQueries {
   private readonly db: Database.Database;
-  private readonly listCache = new Map<string, { page: Database.Statement; count: Database.Statement }>();
+  private readonly listCache = new Map<string, { page: Database.Statement; count: Database.Statement; usesNow: boolean }>();
   private readonly s;
 
   constructor(db: Database.Database) {
@@ -108,28 +125,49 @@ export class SqliteRunQueries {
   listRuns(entity: string, project: string, q: ListRunsQuery): { runs: StoredRun[]; total: number } | null {
     const projectId = this.s.projectId.get(entity, project) as number | undefined;
     if (projectId === undefined) return null;
-    const { page, count } = this.listStatements(q);
-    const params = q.state === undefined ? [projectId] : [projectId, q.state];
-    const rows = page.all(...params, q.limit, q.offset) as RunRow[];
-    return { runs: rows.map(toStoredRun), total: count.get(...params) as number };
+    const { page, count, usesNow } = this.listStatements(q);
+    const params: Record<string, unknown> = { projectId };
+    if (q.state !== undefined) params.state = q.state;
+    if (q.tag !== undefined) params.tag = q.tag;
+    if (q.text !== undefined) params.text = `%${q.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const filters = { ...params };
+    if (q.sortJson) params.jsonPath = jsonPath(q.sortJson.path);
+    if (usesNow) params.now = q.now ?? Date.now();
+    const rows = page.all({ ...params, limit: q.limit, offset: q.offset }) as RunRow[];
+    return { runs: rows.map(toStoredRun), total: count.get(filters) as number };
   }
 
-  /** One pair of statements per filter and sort shape; the shapes are few and fixed. */
+  /**
+   * One pair of statements per filter and sort shape; the shapes are few (values are bound), so
+   * the cache stays small. Filters run on the project's rows only (the index on project_id);
+   * a page sorted by creation time reads the index in order and stops at the page's end.
+   */
   private listStatements(q: ListRunsQuery) {
-    const key = `${q.sort}:${q.descending}:${q.state !== undefined}:${q.publicOnly}`;
+    const key = [q.sort, q.sortJson?.column, q.descending, q.state !== undefined, q.tag !== undefined, q.text !== undefined, q.publicOnly].join(":");
     let st = this.listCache.get(key);
     if (!st) {
       const where = [
-        "r.project_id = ?",
-        ...(q.state !== undefined ? ["r.state = ?"] : []),
+        "r.project_id = @projectId",
+        ...(q.state !== undefined ? ["r.state = @state"] : []),
         ...(q.publicOnly ? ["r.privacy = 'public'"] : []),
+        ...(q.tag !== undefined ? ["EXISTS (SELECT 1 FROM json_each(r.tags) WHERE json_each.value = @tag)"] : []),
+        ...(q.text !== undefined
+          ? [
+              `(r.name LIKE @text ESCAPE '\\' OR r.run_id LIKE @text ESCAPE '\\' OR r.notes LIKE @text ESCAPE '\\'
+                OR r.tags LIKE @text ESCAPE '\\' OR r.run_group LIKE @text ESCAPE '\\' OR r.job_type LIKE @text ESCAPE '\\')`,
+            ]
+          : []),
       ].join(" AND ");
       const dir = q.descending ? "DESC" : "ASC";
+      const sortExpr = q.sortJson ? `json_extract(r.${q.sortJson.column}, @jsonPath)` : SORT_COLUMNS[q.sort];
+      // Runs without the value (no such config key, no end yet) go last whichever the direction;
+      // columns that are never NULL skip that term, so an index can serve the order.
+      const nullable = q.sortJson !== undefined || !NOT_NULL_SORTS.has(q.sort);
+      const order = `${nullable ? `(${sortExpr}) IS NULL, ` : ""}${sortExpr} ${dir}, r.pk ${dir}`;
       st = {
-        page: this.db.prepare(
-          `SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE ${where} ORDER BY ${SORT_COLUMNS[q.sort]} ${dir}, r.pk ${dir} LIMIT ? OFFSET ?`,
-        ),
+        page: this.db.prepare(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`),
         count: this.db.prepare(`SELECT COUNT(*) FROM runs r WHERE ${where}`).pluck(),
+        usesNow: !q.sortJson && q.sort === "duration",
       };
       this.listCache.set(key, st);
     }

@@ -6,10 +6,15 @@
 import Database from "better-sqlite3";
 import type { HistoryRow, RunRecord } from "../protocol/records.js";
 import { migrate } from "./sqlite-migrations.js";
+import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
 import { SqliteLiveness } from "./sqlite-liveness.js";
 import { SqliteRunQueries } from "./sqlite-run-queries.js";
+import { SqliteStreamQueries } from "./sqlite-stream-queries.js";
 import type {
+  ConsoleQuery,
+  HistoryBuckets,
+  HistoryBucketsQuery,
   HistoryQuery,
   IngestOutcome,
   IngestTarget,
@@ -18,9 +23,12 @@ import type {
   SessionKind,
   Store,
   StoredEntity,
+  StoredConsoleLine,
   StoredProject,
   StoredRun,
+  StoredSystemSample,
   StoredUser,
+  SystemMetricsQuery,
 } from "./store.js";
 
 const USER_COLUMNS = "u.id, u.name, u.created_at AS createdAt";
@@ -41,7 +49,9 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly ingester: SqliteIngest;
   private readonly runs: SqliteRunQueries;
+  private readonly streams: SqliteStreamQueries;
   private readonly liveness: SqliteLiveness;
+  private readonly buckets: SqliteHistoryBuckets;
   private readonly s;
   private closed = false;
 
@@ -49,7 +59,9 @@ export class SqliteStore implements Store {
     this.db = db;
     this.ingester = new SqliteIngest(db);
     this.runs = new SqliteRunQueries(db);
+    this.streams = new SqliteStreamQueries(db);
     this.liveness = new SqliteLiveness(db);
+    this.buckets = new SqliteHistoryBuckets(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       countUsers: p("SELECT COUNT(*) FROM users").pluck(),
@@ -194,8 +206,32 @@ export class SqliteStore implements Store {
     return this.runs.readHistory(runPk, query);
   }
 
+  async readSystemMetrics(runPk: number, query: SystemMetricsQuery): Promise<StoredSystemSample[]> {
+    return this.streams.readSystemMetrics(runPk, query);
+  }
+
+  async systemMetricKeys(runPk: number): Promise<string[]> {
+    return this.streams.systemMetricKeys(runPk);
+  }
+
+  async countConsole(runPk: number): Promise<number> {
+    return this.streams.countConsole(runPk);
+  }
+
+  async readConsole(runPk: number, query: ConsoleQuery): Promise<StoredConsoleLine[]> {
+    return this.streams.readConsole(runPk, query);
+  }
+
+  async tailConsole(runPk: number, count: number): Promise<StoredConsoleLine[]> {
+    return this.streams.tailConsole(runPk, count);
+  }
+
   async patchRun(runPk: number, patch: RunPatch): Promise<void> {
     this.runs.patchRun(runPk, patch);
+  }
+
+  async historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets> {
+    return this.buckets.buckets(runPk, query);
   }
 
   /** Closes the database; idempotent. */

@@ -7,6 +7,7 @@
  * them into the API shapes of protocol/api.ts. Authorization is the HTTP layer's job: the store
  * answers what it is asked.
  */
+import type { HistoryBucketsView } from "../protocol/api.js";
 import type { HistoryRow, JsonObject, RunRecord, RunState } from "../protocol/records.js";
 
 export type Privacy = "private" | "public";
@@ -82,22 +83,85 @@ export interface IngestOutcome {
   lastSeq: number;
 }
 
-export type RunSortField = "createdAt" | "name" | "state" | "heartbeatAt";
+export type RunSortField =
+  | "createdAt"
+  | "name"
+  | "state"
+  | "heartbeatAt"
+  | "duration"
+  | "author"
+  | "jobType"
+  | "group"
+  | "notes"
+  | "id"
+  | "tags";
 
 export interface ListRunsQuery {
   limit: number;
   offset: number;
   state?: RunState;
   sort: RunSortField;
+  /** Sort by a config or summary value instead of `sort` (a dotted path into nested objects). */
+  sortJson?: { column: "config" | "summary"; path: string[] };
   descending: boolean;
+  /** Only runs carrying this tag. */
+  tag?: string;
+  /** Only runs whose name, id, notes, tags, group or job type contain this text (case-insensitive). */
+  text?: string;
+  /** The clock for sorting by duration (a running run's duration grows with it). */
+  now?: number;
   /** Only public runs (the viewer does not own the entity). */
   publicOnly: boolean;
 }
+
+/** `x` of a downsampled history query: the step, the wall time (ms) or the runtime (s). */
+export type HistoryAxis = "step" | "time" | "runtime";
+
+export interface HistoryBucketsQuery {
+  key: string;
+  x: HistoryAxis;
+  buckets: number;
+  /** Inclusive x range (a zoom); the whole run when left out. */
+  from?: number;
+  to?: number;
+}
+
+/** A metric downsampled along x: the API shape (protocol/api.ts), produced by the store. */
+export type HistoryBuckets = HistoryBucketsView;
 
 export interface HistoryQuery {
   minStep?: number;
   maxStep?: number;
   limit: number;
+}
+
+export interface SystemMetricsQuery {
+  /** Inclusive time range, ms since epoch. */
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+/** One sample of system metrics: its time (ms since epoch) and its values (NaN kept). */
+export interface StoredSystemSample {
+  at: number;
+  values: { [key: string]: number };
+}
+
+export interface ConsoleQuery {
+  /** Lines with a seq above this one; -1 for the first line on. */
+  after: number;
+  limit: number;
+  /** Only lines holding this text (ASCII letters match in either case). */
+  contains?: string;
+}
+
+export interface StoredConsoleLine {
+  seq: number;
+  /** ms since epoch */
+  at: number;
+  stream: "stdout" | "stderr";
+  text: string;
 }
 
 /** Fields a person may change on a run through the API (PATCH). */
@@ -172,8 +236,19 @@ export interface Store {
   countHistory(runPk: number): Promise<number>;
   /** History rows in step order, decoded exactly (NaN and the infinities included). */
   readHistory(runPk: number, query: HistoryQuery): Promise<HistoryRow[]>;
+  /** System metrics samples in time order, decoded exactly (NaN included). */
+  readSystemMetrics(runPk: number, query: SystemMetricsQuery): Promise<StoredSystemSample[]>;
+  /** Every key the run's system metrics samples held, sorted. */
+  systemMetricKeys(runPk: number): Promise<string[]>;
+  countConsole(runPk: number): Promise<number>;
+  /** Console lines in seq order. */
+  readConsole(runPk: number, query: ConsoleQuery): Promise<StoredConsoleLine[]>;
+  /** The run's last `count` console lines, in seq order. */
+  tailConsole(runPk: number, count: number): Promise<StoredConsoleLine[]>;
   /** Applies a person's edit; it wins over every record already applied. */
   patchRun(runPk: number, patch: RunPatch): Promise<void>;
+  /** One numeric history metric downsampled into buckets along x (see HistoryBuckets). */
+  historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets>;
 
   close(): Promise<void>;
 }

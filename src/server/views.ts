@@ -40,6 +40,7 @@ export function toRunListItem(run: StoredRun, now: number): RunListItem {
     author: run.author,
     jobType: run.jobType,
     group: run.group,
+    config: run.config,
     summary: run.summary,
   };
 }
@@ -48,10 +49,10 @@ export function toRunListItem(run: StoredRun, now: number): RunListItem {
  * Every overview field of a run.
  *
  * @example
- * const view = toRunView(run, await store.countHistory(run.pk), "http://127.0.0.1:8421", Date.now());
+ * const view = toRunView(run, await store.countHistory(run.pk), "http://127.0.0.1:8421", Date.now(), await store.countConsole(run.pk));
  * view.path; // "alice/mnist/a1b2c3d4"
  */
-export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: string, now: number): RunView {
+export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: string, now: number, consoleLines = 0): RunView {
   return {
     ...toRunListItem(run, now),
     path: `${run.entity}/${run.project}/${run.id}`,
@@ -65,6 +66,7 @@ export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: s
     config: run.config,
     metadata: shownMetadata(run),
     historySteps,
+    consoleLines,
     lastSeq: run.lastSeq,
   };
 }

@@ -34,8 +34,9 @@ describe("npm run demo", () => {
     const cookie = signIn.headers.get("set-cookie")?.split(";")[0];
     expect(cookie).toBeDefined();
     const signedIn = await fetch(train!, { headers: { cookie: cookie! } });
-    expect(signedIn.status).toBe(200);
-    expect(await signedIn.text()).toContain("finished"); // ...but signed in, the run's page shows it
+    expect(signedIn.status).toBe(200); // ...but signed in, the run's page (the web app) opens,
+    const api = await fetch(`${new URL(train!).origin}/api/v1/runs/${path(train!)}`, { headers: { cookie: cookie! } });
+    expect(((await api.json()) as { state: string }).state).toBe("finished"); // and its data is there
     demo.child.kill("SIGINT");
     const done = await demo.exited;
     expect(done.code).toBe(0);

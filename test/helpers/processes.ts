@@ -26,7 +26,9 @@ export function makeEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
   const home = mkdtempSync(join(tmpdir(), "trk-home-"));
   const socketDir = mkdtempSync(join(tmpdir(), "trk-sock-"));
   const runDir = mkdtempSync(join(tmpdir(), "trk-runs-"));
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: runDir, ...extra };
+  // System sampling is off unless a test turns it on: it is tested on its own, and the suite's
+  // many short runs need not each prime systeminformation on a 2-core machine.
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: runDir, TRACKSIDE_STATS_INTERVAL: "0", ...extra };
   return { home, socketDir, runDir, env };
 }
 

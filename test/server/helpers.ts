@@ -119,3 +119,24 @@ export function get(env: TestEnv, url: string, key: string | null = env.aliceKey
 export function codeOf(res: LightMyRequestResponse): string {
   return (res.json() as { error: { code: string } }).error.code;
 }
+
+/** Metadata as the daemon's probe sends it (daemon/metadata-probe.ts), for pages and the CLI. */
+export const PROBED_METADATA = {
+  host: "gpu-box-1",
+  os: { platform: "linux", release: "6.1.0", distro: "Ubuntu 22.04", arch: "x64" },
+  node: "v20.11.0",
+  program: { executable: "/usr/bin/node", args: ["train.js", "--epochs", "3"], cwd: "/home/alice/proj" },
+  git: { remote: "git@github.com:alice/mnist.git", branch: "main", commit: "3f2a9c1e", dirty: true },
+  cpu: { model: "AMD EPYC 7763", physicalCores: 16, logicalCores: 32 },
+  memory: { totalMB: 65536 },
+  disk: { path: "/home", totalGB: 500, usedGB: 120.5 },
+  gpus: [
+    { name: "NVIDIA H100 80GB HBM3", memoryMB: 81559, driver: "550.54", cuda: "12.4" },
+    { name: "NVIDIA H100 80GB HBM3", memoryMB: 81559, driver: "550.54", cuda: "12.4" },
+  ],
+  container: "docker",
+  slurm: { job_id: "1234", partition: "gpu" },
+  ci: null,
+  user: "alice",
+  tracksideVersion: "0.1.0",
+};

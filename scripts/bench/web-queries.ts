@@ -1,0 +1,110 @@
+/**
+ * The web app's two heavy reads, on SQLite:
+ *
+ * - A chart of a 1,000,000-step metric at 1,000 buckets (`GET .../history/buckets`). Cold: the
+ *   first request, which scans every row's blob for the key (sqlite-history-buckets.ts).
+ *   Baseline: reading all the rows undownsampled and decoding them (what a chart would cost
+ *   without the endpoint). Warm: a later request, from the cached columns extended with new
+ *   rows only. Baseline: `SELECT count(*)` of the same rows, the least a query over them costs.
+ * - A page of the runs table of a 10,000-run project sorted by a summary value at offset 5,000,
+ *   with its total. Baseline: the unsorted first page (newest first, served by an index).
+ *
+ * Run: `npm run build && node dist/scripts/bench/run.js` (BENCH_ROWS sizes the history).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RunInfo, RunRecord } from "../../src/protocol/records.js";
+import { decodeHistoryRow, SqliteStore } from "../../src/server/index.js";
+import { SqliteHistoryBuckets } from "../../src/server/sqlite-history-buckets.js";
+import { makeRow, median, type Figure } from "./stats.js";
+
+const BATCH = 4096;
+
+function runInfo(id: string, i: number): RunInfo {
+  return {
+    id, entity: "bench", project: "web", name: `run-${i}`, notes: null, tags: i % 3 ? [] : ["baseline"], group: null, jobType: null,
+    config: { lr: 1 / (i + 1), batch: 32 + (i % 4) * 32 }, createdAt: 1.7e12 + i * 1000,
+    program: { executable: "node", args: [], cwd: "/", pid: 1, host: "bench", nodeVersion: process.version, os: process.platform, tracksideVersion: "0" },
+  };
+}
+
+async function timeAsync(f: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await f();
+  return performance.now() - t;
+}
+
+function time(f: () => unknown): number {
+  const t = performance.now();
+  f();
+  return performance.now() - t;
+}
+
+export async function benchWebQueries(rows: number, runs: number, samples: number): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), "trackside-bench-web-"));
+  const store = SqliteStore.open(join(dir, "bench.db"));
+  try {
+    const user = await store.createUser("bench");
+    const entity = (await store.getEntity("bench"))!;
+    const target = (runId: string) => ({ entityId: entity.id, project: "web", runId, authorUserId: user.id });
+
+    // One long run, uploaded as the daemon would: column batches of 4,096 steps.
+    await store.ingest(target("longrun1"), [{ k: "run", seq: 0, run: runInfo("longrun1", 0) }], Date.now());
+    for (let start = 0; start < rows; start += BATCH) {
+      const n = Math.min(BATCH, rows - start);
+      const cols: Record<string, Float64Array> = { _step: new Float64Array(n), _timestamp: new Float64Array(n), _runtime: new Float64Array(n) };
+      for (const k of Object.keys(makeRow(0))) cols[k] = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const s = start + i;
+        cols._step[i] = s;
+        cols._timestamp[i] = 1.7e12 + s;
+        cols._runtime[i] = s / 1000;
+        for (const [k, v] of Object.entries(makeRow(s))) cols[k][i] = v;
+      }
+      await store.ingest(target("longrun1"), [{ k: "history", seq: 1 + start, n, cols }], Date.now());
+    }
+    const pk = (await store.getRun("bench", "web", "longrun1"))!.pk;
+    const q = { key: "m3", x: "step" as const, buckets: 1000 };
+    const all = store.db.prepare("SELECT data FROM history WHERE run_pk = ? ORDER BY seq").pluck();
+    const count = store.db.prepare("SELECT count(*) FROM history WHERE run_pk = ?").pluck();
+
+    const cold: number[] = [];
+    const decodeAll: number[] = [];
+    const warm: number[] = [];
+    const countAll: number[] = [];
+    for (let s = 0; s < samples; s++) {
+      const buckets = new SqliteHistoryBuckets(store.db);
+      cold.push(time(() => buckets.buckets(pk, q)));
+      decodeAll.push(time(() => (all.all(pk) as Buffer[]).map(decodeHistoryRow)));
+      warm.push(median([0, 1, 2].map(() => time(() => buckets.buckets(pk, q)))));
+      countAll.push(time(() => count.get(pk)));
+    }
+
+    // A project of many runs, each with a config and a summary.
+    for (let i = 0; i < runs; i++) {
+      const id = `r${String(i).padStart(7, "0")}`;
+      const records: RunRecord[] = [
+        { k: "run", seq: 0, run: runInfo(id, i) },
+        { k: "summary", seq: 1, summary: { acc: ((i * 7919) % 1000) / 1000, loss: 1 / (i + 1) } },
+      ];
+      await store.ingest(target(id), records, Date.now());
+    }
+    const offset = Math.floor(runs / 2);
+    const sorted: number[] = [];
+    const plain: number[] = [];
+    for (let s = 0; s < samples; s++) {
+      sorted.push(await timeAsync(() => store.listRuns("bench", "web", { limit: 50, offset, sort: "createdAt", sortJson: { column: "summary", path: ["acc"] }, descending: true, publicOnly: false })));
+      plain.push(await timeAsync(() => store.listRuns("bench", "web", { limit: 50, offset: 0, sort: "createdAt", descending: true, publicOnly: false })));
+    }
+    const steps = `${rows.toLocaleString("en")} steps`;
+    return [
+      { name: `history-buckets cold: ${steps} -> 1,000 buckets`, value: median(cold), baseline: median(decodeAll), baselineName: "read + decode every row", unit: "ms", better: "lower", samples, goal: "<= 100 ms" },
+      { name: `history-buckets warm (cached columns): ${steps}`, value: median(warm), baseline: median(countAll), baselineName: "SELECT count(*) of the rows", unit: "ms", better: "lower", samples, goal: "<= 100 ms" },
+      { name: `runs-table page: ${runs.toLocaleString("en")} runs, sort by summary.acc, offset ${offset}`, value: median(sorted), baseline: median(plain), baselineName: "first page, newest first", unit: "ms", better: "lower", samples },
+    ];
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

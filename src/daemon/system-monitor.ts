@@ -1,0 +1,120 @@
+/**
+ * System metrics for one run, sampled by the daemon every `intervalMs` (default 10 s): the run's
+ * process tree (pidusage), the machine's CPU, memory, disk and network (systeminformation), and
+ * NVIDIA GPUs (nvidia-smi). Counters (disk and network bytes) are reported since the first
+ * sample. Keys follow W&B's names under `system/`.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import pidusage from "pidusage";
+import si from "systeminformation";
+import type { Logger } from "pino";
+import { gpuSample } from "./gpu.js";
+
+const MB = 2 ** 20;
+
+/** The pid and its descendants. Linux: one pass over /proc (no `ps` spawned every sample). */
+export function processTree(root: number): number[] {
+  if (process.platform !== "linux") return [root];
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Field 4 (ppid) follows the command name, which sits in parentheses and may contain spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []));
+  return out;
+}
+
+export class SystemMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private base: { diskRead: number; diskWrite: number; netRx: number; netTx: number } | null = null;
+  private hasGpu: boolean | null = null;
+  private sampling = false;
+
+  constructor(
+    private readonly pid: number,
+    private readonly cwd: string,
+    private readonly intervalMs: number,
+    private readonly onSample: (at: number, values: Record<string, number>) => void,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    void this.sample(true); // primes the CPU counters, which measure between two readings
+    this.timer = setInterval(() => void this.sample(false), this.intervalMs);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    pidusage.clear();
+  }
+
+  private async sample(prime: boolean): Promise<void> {
+    if (this.sampling) return; // a slow sample is skipped, never stacked
+    this.sampling = true;
+    try {
+      const values = await this.read();
+      if (!prime && this.timer) this.onSample(Date.now(), values);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "system sample failed");
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private async read(): Promise<Record<string, number>> {
+    const v: Record<string, number> = {};
+    const pids = processTree(this.pid);
+    const [usage, load, mem, fs, disks, net] = await Promise.all([
+      pidusage(pids).catch(() => ({}) as Record<string, pidusage.Status>),
+      si.currentLoad(),
+      si.mem(),
+      si.fsStats().catch(() => null),
+      si.fsSize().catch(() => []),
+      si.networkStats("*").catch(() => []),
+    ]);
+    let cpu = 0;
+    let rss = 0;
+    for (const s of Object.values(usage)) {
+      if (!s) continue;
+      cpu += s.cpu;
+      rss += s.memory;
+    }
+    v["system/proc.cpu.percent"] = cpu;
+    v["system/proc.memory.rssMB"] = rss / MB;
+    v["system/proc.count"] = pids.length;
+    v["system/cpu"] = load.currentLoad;
+    load.cpus.forEach((c, i) => (v[`system/cpu.${i}.percent`] = c.load));
+    v["system/memory.percent"] = (100 * (mem.total - mem.available)) / mem.total;
+    v["system/memory.availableMB"] = mem.available / MB;
+    const disk = disks.filter((d) => this.cwd.startsWith(d.mount)).sort((a, b) => b.mount.length - a.mount.length)[0];
+    if (disk) v["system/disk.percent"] = disk.use;
+    const counters = {
+      diskRead: fs?.rx ?? 0,
+      diskWrite: fs?.wx ?? 0,
+      netRx: net.filter((n) => n.iface !== "lo").reduce((a, n) => a + n.rx_bytes, 0),
+      netTx: net.filter((n) => n.iface !== "lo").reduce((a, n) => a + n.tx_bytes, 0),
+    };
+    this.base ??= counters;
+    v["system/disk.readMB"] = (counters.diskRead - this.base.diskRead) / MB;
+    v["system/disk.writeMB"] = (counters.diskWrite - this.base.diskWrite) / MB;
+    v["system/network.recvMB"] = (counters.netRx - this.base.netRx) / MB;
+    v["system/network.sentMB"] = (counters.netTx - this.base.netTx) / MB;
+    if (this.hasGpu !== false) {
+      const gpu = await gpuSample();
+      this.hasGpu = Object.keys(gpu).length > 0;
+      for (const [k, x] of Object.entries(gpu)) v[`system/${k}`] = x;
+    }
+    return v;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The web app: its built files (src/web, built by Vite into dist/web) and the three pages that
+ * open it, `/`, `/:entity/:project` and `/:entity/:project/runs/:id`, plus the read routes only
+ * the app uses (the viewer's projects, downsampled history). A page answers the app's shell
+ * only when the viewer may see what it names: a hidden or missing run or project is the same
+ * 404 page as before, so the shell never reveals that something private exists.
+ *
+ * Assets are served by @fastify/static: content types, ETags, ranges and path-traversal safety
+ * are its tested job, not ours. Vite names every asset by its content hash, so they are cached
+ * for a year (immutable); the shell is never cached, so a new build is picked up at once.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import fastifyStatic from "@fastify/static";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { API_PREFIX, type HistoryBucketsView, type ProjectView } from "../protocol/api.js";
+import { errors } from "../protocol/errors.js";
+import { ownsEntity, projectPath, readableRun, runPath } from "./access.js";
+import type { AppContext } from "./app-context.js";
+import { MAX_BUCKETS } from "./history-buckets.js";
+import { html, page } from "./html.js";
+import type { HistoryAxis, HistoryBucketsQuery } from "./store.js";
+import { toProjectView } from "./views.js";
+
+/** dist/web, from dist/src/server (the built server) or from src/server (tests run the sources). */
+export function defaultWebRoot(): string | null {
+  for (const rel of ["../../web/", "../../dist/web/"]) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(`${dir}index.html`)) return dir;
+  }
+  return null;
+}
+
+/**
+ * The app may run scripts and styles of this origin only, and talk to this origin only. uPlot
+ * sizes its elements with style attributes, hence 'unsafe-inline' for styles (not scripts).
+ */
+const APP_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+  "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+function sendShell(reply: FastifyReply, shell: string): FastifyReply {
+  return reply
+    .code(200)
+    .header("content-type", "text/html; charset=utf-8")
+    .header("content-security-policy", APP_CSP)
+    .header("x-content-type-options", "nosniff")
+    .header("referrer-policy", "same-origin")
+    .header("cache-control", "no-store")
+    .send(shell);
+}
+
+const AXES: readonly HistoryAxis[] = ["step", "time", "runtime"];
+
+/** `?key=&x=&buckets=&from=&to=` of a downsampled history request. */
+export function parseBucketsQuery(q: Record<string, unknown>): HistoryBucketsQuery {
+  const key = typeof q.key === "string" ? q.key : "";
+  if (key === "") throw errors.badRequest("key is missing: name the metric to downsample (key=loss)");
+  const x = (q.x === undefined || q.x === "" ? "step" : String(q.x)) as HistoryAxis;
+  if (!AXES.includes(x)) throw errors.badRequest(`x=${String(q.x)} is not one of ${AXES.join(", ")}`);
+  const num = (name: string): number | undefined => {
+    const raw = q[name];
+    if (raw === undefined || raw === "") return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n)) throw errors.badRequest(`${name}=${String(raw)} is not a number`);
+    return n;
+  };
+  const buckets = num("buckets") ?? 1000;
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
+    throw errors.badRequest(`buckets=${String(q.buckets)} is not an integer from 1 to ${MAX_BUCKETS}`);
+  }
+  return { key, x, buckets, from: num("from"), to: num("to") };
+}
+
+export interface WebRoutesOptions {
+  /** Where the built app lies (index.html and assets/); null or missing: a page says to build it. */
+  webRoot?: string | null;
+}
+
+export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, options: WebRoutesOptions = {}): void {
+  const root = options.webRoot === undefined ? defaultWebRoot() : options.webRoot;
+  const shell =
+    root !== null && existsSync(`${root}/index.html`)
+      ? readFileSync(`${root}/index.html`, "utf8")
+      : page(
+          "Web app not built",
+          html`<h1>The web app is not built</h1><p>Run <code>npm run build</code>, then restart the server.</p>`,
+          null,
+        );
+  if (root !== null && existsSync(`${root}/assets`)) {
+    app.register(fastifyStatic, { root: `${root}/assets`, prefix: "/assets/", decorateReply: false, immutable: true, maxAge: "365d", index: false });
+  }
+
+  const pageRoute = { config: { html: true } };
+  app.get("/", pageRoute, async (_req, reply) => sendShell(reply, shell));
+
+  app.get("/:entity/:project", pageRoute, async (req, reply) => {
+    const { entity, project } = projectPath(req.params);
+    const viewer = await ctx.viewer(req);
+    const owner = await ownsEntity(ctx, entity, viewer);
+    const list = await ctx.store.listRuns(entity, project, { limit: 1, offset: 0, sort: "createdAt", descending: true, publicOnly: !owner });
+    if (!list || (!owner && list.total === 0)) throw errors.notFound(`Project ${entity}/${project}`);
+    return sendShell(reply, shell);
+  });
+
+  app.get("/:entity/:project/runs/:id", pageRoute, async (req, reply) => {
+    await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
+    return sendShell(reply, shell);
+  });
+
+  app.get(`${API_PREFIX}/viewer/projects`, async (req): Promise<{ projects: ProjectView[] }> => {
+    const user = await ctx.user(req);
+    const projects: ProjectView[] = [];
+    for (const e of await ctx.store.entitiesOwnedBy(user.id)) {
+      for (const p of await ctx.store.listProjects(e.name, false)) projects.push(toProjectView(p));
+    }
+    return { projects };
+  });
+
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id/history/buckets`, async (req): Promise<HistoryBucketsView> => {
+    const q = parseBucketsQuery(req.query as Record<string, unknown>);
+    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
+    return ctx.store.historyBuckets(run.pk, q);
+  });
+}

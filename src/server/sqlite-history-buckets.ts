@@ -1,0 +1,226 @@
+/**
+ * Downsampled history in SQLite. History is stored as one msgpack map per step (history-codec.ts),
+ * so a metric's values are spread over a million blobs for a million-step run. Two things keep
+ * a chart request fast:
+ *
+ * - A scanner reads just the wanted key out of each blob, without decoding the row into an
+ *   object (decoding every row whole is about 10 times slower).
+ * - The columns read (x and y of one metric) are kept in memory, per run and key, and extended
+ *   with only the rows uploaded since (seq above the last one read). A chart that refreshes
+ *   while its run logs reads only the new rows; bucketing a million cached points takes a few
+ *   milliseconds. The cache is checked against the run's `last_seq` in the database on every
+ *   request, so each server replica stays correct on its own; it is bounded in bytes (LRU).
+ *   It assumes rows arrive in seq order, as the daemon uploads them (one batch at a time, each
+ *   acknowledged before the next): a row with a seq below one already read is not picked up
+ *   until the entry is evicted.
+ */
+import type Database from "better-sqlite3";
+import type { HistoryBucketsView } from "../protocol/api.js";
+import { bucketize } from "./history-buckets.js";
+import { decodeHistoryRow } from "./history-codec.js";
+import type { HistoryAxis, HistoryBucketsQuery } from "./store.js";
+
+/** 256 MiB of cached columns: 16 bytes a point, so 16 million points (16 metrics of 1M steps). */
+const CACHE_BYTES = 256 * 1024 * 1024;
+
+const utf8 = new TextEncoder();
+
+/**
+ * Finds the numeric values of up to two keys in a stored history row (a flat msgpack map, as
+ * msgpackr packs it) without decoding anything else. `scan` returns false for a row holding a
+ * type it does not know how to skip; the caller then decodes that row whole.
+ */
+export class RowScanner {
+  private readonly keys: Uint8Array[];
+  /** The values found by the last scan; NaN where `found` is false. */
+  readonly values = new Float64Array(2);
+  readonly found = [false, false];
+  private p = 0;
+
+  constructor(keys: string[]) {
+    this.keys = keys.map((k) => utf8.encode(k));
+  }
+
+  scan(b: Buffer): boolean {
+    this.found[0] = this.found[1] = false;
+    this.p = 0;
+    const h = b[this.p++];
+    let n: number;
+    if (h >= 0x80 && h <= 0x8f) {
+      n = h & 0x0f;
+    } else if (h === 0xde) {
+      n = b.readUInt16BE(1);
+      this.p = 3;
+    } else if (h === 0xdf) {
+      n = b.readUInt32BE(1);
+      this.p = 5;
+    } else {
+      return false;
+    }
+    for (let e = 0; e < n; e++) {
+      const len = this.strLen(b);
+      if (len < 0) return false;
+      const at = this.matchKey(b, this.p, len);
+      this.p += len;
+      if (at >= 0) {
+        const v = this.number(b);
+        if (v === undefined) return false;
+        this.values[at] = v ?? NaN;
+        this.found[at] = v !== null;
+      } else if (!this.skip(b)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private strLen(b: Buffer): number {
+    const t = b[this.p++];
+    if (t >= 0xa0 && t <= 0xbf) return t & 0x1f;
+    if (t === 0xd9) return b[this.p++];
+    if (t === 0xda) return (this.p += 2), b.readUInt16BE(this.p - 2);
+    if (t === 0xdb) return (this.p += 4), b.readUInt32BE(this.p - 4);
+    return -1;
+  }
+
+  private matchKey(b: Buffer, p: number, len: number): number {
+    outer: for (let k = 0; k < this.keys.length; k++) {
+      const key = this.keys[k];
+      if (key.length !== len) continue;
+      for (let i = 0; i < len; i++) if (b[p + i] !== key[i]) continue outer;
+      return k;
+    }
+    return -1;
+  }
+
+  /** A number; null for another scalar (nil, a boolean, a string); undefined for a type it cannot skip. */
+  private number(b: Buffer): number | null | undefined {
+    const p = this.p;
+    const t = b[p];
+    if (t <= 0x7f) return (this.p = p + 1), t;
+    if (t >= 0xe0) return (this.p = p + 1), t - 256;
+    switch (t) {
+      case 0xcb: return (this.p = p + 9), b.readDoubleBE(p + 1);
+      case 0xca: return (this.p = p + 5), b.readFloatBE(p + 1);
+      case 0xcc: return (this.p = p + 2), b[p + 1];
+      case 0xcd: return (this.p = p + 3), b.readUInt16BE(p + 1);
+      case 0xce: return (this.p = p + 5), b.readUInt32BE(p + 1);
+      case 0xcf: return (this.p = p + 9), Number(b.readBigUInt64BE(p + 1));
+      case 0xd0: return (this.p = p + 2), b.readInt8(p + 1);
+      case 0xd1: return (this.p = p + 3), b.readInt16BE(p + 1);
+      case 0xd2: return (this.p = p + 5), b.readInt32BE(p + 1);
+      case 0xd3: return (this.p = p + 9), Number(b.readBigInt64BE(p + 1));
+    }
+    return this.skip(b) ? null : undefined;
+  }
+
+  /** Skips a scalar value: nil, booleans, numbers, strings, binaries. */
+  private skip(b: Buffer): boolean {
+    const t = b[this.p++];
+    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return true;
+    if (t >= 0xa0 && t <= 0xbf) return (this.p += t & 0x1f), true;
+    switch (t) {
+      case 0xcc: case 0xd0: this.p += 1; return true;
+      case 0xcd: case 0xd1: this.p += 2; return true;
+      case 0xca: case 0xce: case 0xd2: this.p += 4; return true;
+      case 0xcb: case 0xcf: case 0xd3: this.p += 8; return true;
+      case 0xd9: case 0xc4: this.p += 1 + b[this.p]; return true;
+      case 0xda: case 0xc5: this.p += 2 + b.readUInt16BE(this.p); return true;
+      case 0xdb: case 0xc6: this.p += 4 + b.readUInt32BE(this.p); return true;
+    }
+    return false;
+  }
+}
+
+/** The x and y of one metric of one run, as read so far. */
+interface Columns {
+  xs: Float64Array;
+  ys: Float64Array;
+  n: number;
+  /** The highest history seq read into the columns. */
+  seq: number;
+}
+
+/** One metric's columns per (run, key, axis), read once and then extended. */
+export class SqliteHistoryBuckets {
+  private readonly rowsAfter: Database.Statement;
+  private readonly lastSeq: Database.Statement;
+  private readonly cache = new Map<string, Columns>();
+  private cachedBytes = 0;
+
+  constructor(db: Database.Database) {
+    // The primary key (run_pk, seq) serves this: rows come in seq order, which is step order.
+    this.rowsAfter = db.prepare("SELECT seq, step, ts, data FROM history WHERE run_pk = ? AND seq > ? ORDER BY seq").raw(true);
+    this.lastSeq = db.prepare("SELECT last_seq FROM runs WHERE pk = ?").pluck();
+  }
+
+  buckets(runPk: number, q: HistoryBucketsQuery): HistoryBucketsView {
+    const cols = this.columns(runPk, q.key, q.x);
+    return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
+  }
+
+  /** Forgets everything cached (tests, or after a bulk rewrite of history). */
+  clear(): void {
+    this.cache.clear();
+    this.cachedBytes = 0;
+  }
+
+  private columns(runPk: number, key: string, axis: HistoryAxis): Columns {
+    const id = `${runPk}\u0000${axis}\u0000${key}`;
+    let cols = this.cache.get(id);
+    const lastSeq = (this.lastSeq.get(runPk) as number | undefined) ?? -1;
+    if (cols) {
+      this.cache.delete(id); // re-inserted below: Map order is the LRU order
+      this.cachedBytes -= cols.xs.byteLength * 2;
+    } else {
+      cols = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0, seq: -1 };
+    }
+    if (lastSeq > cols.seq) this.extend(runPk, key, axis, cols);
+    this.cache.set(id, cols);
+    this.cachedBytes += cols.xs.byteLength * 2;
+    for (const [k, c] of this.cache) {
+      if (this.cachedBytes <= CACHE_BYTES || k === id) break;
+      this.cache.delete(k);
+      this.cachedBytes -= c.xs.byteLength * 2;
+    }
+    return cols;
+  }
+
+  /** Reads the rows after `cols.seq` in one pass, appending the points that hold the key. */
+  private extend(runPk: number, key: string, axis: HistoryAxis, cols: Columns): void {
+    const scanner = new RowScanner(axis === "runtime" ? [key, "_runtime"] : [key]);
+    for (const row of this.rowsAfter.iterate(runPk, cols.seq) as IterableIterator<[number, number, number | null, Buffer]>) {
+      const [seq, step, ts, data] = row;
+      cols.seq = seq;
+      let y: number;
+      let x: number;
+      if (scanner.scan(data)) {
+        if (!scanner.found[0]) continue;
+        y = scanner.values[0];
+        if (axis === "runtime") {
+          if (!scanner.found[1]) continue;
+          x = scanner.values[1];
+        } else x = axis === "step" ? step : (ts ?? NaN);
+      } else {
+        const decoded = decodeHistoryRow(data) as Record<string, unknown>;
+        const v = decoded[key];
+        if (typeof v !== "number") continue;
+        y = v;
+        x = axis === "step" ? step : axis === "time" ? (ts ?? NaN) : Number(decoded._runtime);
+      }
+      if (Number.isNaN(x)) continue;
+      if (cols.n === cols.xs.length) {
+        const grow = (a: Float64Array) => {
+          const b = new Float64Array(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        cols.xs = grow(cols.xs);
+        cols.ys = grow(cols.ys);
+      }
+      cols.xs[cols.n] = x;
+      cols.ys[cols.n] = y;
+      cols.n++;
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The Overview tab: every overview field of W&B's run page, then config, summary and artifacts.
+ * Name, description, tags and privacy are edited in place and saved through PATCH.
+ */
+import { useState } from "preact/hooks";
+import type { RunView } from "../../protocol/api";
+import { StateBadge } from "../components/state-badge";
+import { patch, runsPath } from "../lib/api";
+import { runFacts } from "../lib/facts";
+import { formatDuration, formatTime, formatValue, leafKeys, atPath } from "../lib/format";
+
+type Patch = Partial<Pick<RunView, "name" | "notes" | "tags" | "privacy">>;
+
+function Field({ label, children }: { label: string; children: preact.ComponentChildren }) {
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd data-field={label}>{children ?? "—"}</dd>
+    </>
+  );
+}
+
+/** Text shown as is, with an Edit button that turns it into an input (a textarea when multiline). */
+function EditableText(props: { value: string; multiline?: boolean; label: string; onSave: (v: string) => Promise<void> }) {
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(props.value);
+  if (!editing) {
+    return (
+      <span class="editable">
+        <span>{props.value || <span class="muted">—</span>}</span>{" "}
+        <button type="button" class="link" aria-label={`Edit ${props.label}`} onClick={() => (setDraft(props.value), setEditing(true))}>
+          Edit
+        </button>
+      </span>
+    );
+  }
+  const save = async () => {
+    await props.onSave(draft);
+    setEditing(false);
+  };
+  return (
+    <form class="editing" onSubmit={(e) => (e.preventDefault(), void save())}>
+      {props.multiline ? (
+        <textarea aria-label={props.label} value={draft} rows={3} onInput={(e) => setDraft(e.currentTarget.value)} />
+      ) : (
+        <input aria-label={props.label} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />
+      )}
+      <button type="submit">Save</button>
+      <button type="button" class="link" onClick={() => setEditing(false)}>
+        Cancel
+      </button>
+    </form>
+  );
+}
+
+function Tags({ tags, onSave }: { tags: string[]; onSave: (t: string[]) => Promise<void> }) {
+  const [draft, setDraft] = useState("");
+  return (
+    <span class="tags">
+      {tags.map((t) => (
+        <span class="tag" key={t}>
+          {t}
+          <button type="button" class="x" aria-label={`Remove tag ${t}`} onClick={() => void onSave(tags.filter((x) => x !== t))}>
+            ×
+          </button>
+        </span>
+      ))}
+      <form
+        class="inline"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const t = draft.trim();
+          if (t && !tags.includes(t)) void onSave([...tags, t]).then(() => setDraft(""));
+        }}
+      >
+        <input class="tag-input" aria-label="Add tag" placeholder="add tag" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />
+      </form>
+    </span>
+  );
+}
+
+function KeyValues({ obj, name }: { obj: Record<string, unknown>; name: string }) {
+  const keys = leafKeys(obj);
+  if (keys.length === 0) return <p class="muted">No {name.toLowerCase()}.</p>;
+  return (
+    <table class="grid kv" data-section={name}>
+      <tbody>
+        {keys.map((k) => (
+          <tr key={k}>
+            <th>{k}</th>
+            <td>{formatValue(atPath(obj, k))}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function OverviewTab({ run, onChange }: { run: RunView; onChange: (r: RunView) => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const save = async (p: Patch) => {
+    try {
+      onChange(await patch<RunView>(runsPath(run.entity, run.project, run.id), p));
+      setError(null);
+    } catch (e) {
+      setError((e as Error).message);
+      throw e;
+    }
+  };
+  const facts = runFacts(run.metadata);
+  return (
+    <section class="overview">
+      {error ? <p class="error">{error}</p> : null}
+      <dl class="facts">
+        <Field label="Run name">
+          <EditableText label="Run name" value={run.name} onSave={(name) => save({ name })} />
+        </Field>
+        <Field label="Description">
+          <EditableText label="Description" multiline value={run.notes ?? ""} onSave={(notes) => save({ notes: notes === "" ? null : notes })} />
+        </Field>
+        <Field label="Privacy">
+          <select aria-label="Privacy" value={run.privacy} onChange={(e) => void save({ privacy: e.currentTarget.value as RunView["privacy"] })}>
+            <option value="private">Private</option>
+            <option value="public">Public</option>
+          </select>
+        </Field>
+        <Field label="Tags">
+          <Tags tags={run.tags} onSave={(tags) => save({ tags })} />
+        </Field>
+        <Field label="Author">{run.author}</Field>
+        <Field label="State">
+          <StateBadge state={run.state} />
+          {run.exitCode !== null ? ` exit code ${run.exitCode}` : ""}
+          {run.signal ? ` signal ${run.signal}` : ""}
+          {run.error ? <span class="error"> {run.error}</span> : null}
+        </Field>
+        <Field label="Start time">{formatTime(run.createdAt)}</Field>
+        <Field label="Duration">{formatDuration(run.durationSeconds)}</Field>
+        <Field label="Run path">
+          <code>{run.path}</code>
+        </Field>
+        <Field label="Host">{facts.host}</Field>
+        <Field label="OS">{facts.os}</Field>
+        <Field label="Node.js version">{facts.node}</Field>
+        <Field label="Command">{facts.command ? <code>{facts.command}</code> : null}</Field>
+        <Field label="Hardware">{facts.hardware}</Field>
+        <Field label="trackside version">{facts.trackside}</Field>
+        {facts.git ? <Field label="Git">{facts.git}</Field> : null}
+        <Field label="Job type">{run.jobType}</Field>
+        <Field label="Group">{run.group}</Field>
+        <Field label="History steps">{run.historySteps.toLocaleString("en")}</Field>
+      </dl>
+      <h2>Artifacts</h2>
+      <p class="muted" data-section="Artifacts">
+        No artifact outputs.
+      </p>
+      <h2>Config</h2>
+      <KeyValues obj={run.config} name="Config" />
+      <h2>Summary</h2>
+      <KeyValues obj={run.summary} name="Summary" />
+    </section>
+  );
+}

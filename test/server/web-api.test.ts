@@ -1,0 +1,102 @@
+/** The API routes the web app adds: runs table sorting and filters, downsampled history, live events. */
+import type { AddressInfo } from "node:net";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { HistoryBucketsView, RunEvent, RunListPage } from "../../src/protocol/api.js";
+import { get, makeEnv, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeEnv();
+});
+afterEach(async () => {
+  await env.close();
+});
+
+async function seedRuns() {
+  const specs = [
+    { id: "run00001", name: "alpha", lr: 0.1, acc: 0.5, tags: ["baseline"], state: "finished" as const },
+    { id: "run00002", name: "bravo", lr: 0.01, acc: 0.9, tags: [], state: "failed" as const },
+    { id: "run00003", name: "charlie", lr: 0.001, acc: 0.7, tags: ["baseline", "big"], state: "finished" as const },
+  ];
+  for (const [i, s] of specs.entries()) {
+    const res = await postRecords(env, `alice/mnist/${s.id}`, [
+      { k: "run", seq: 0, run: runInfo(s.id, { name: s.name, tags: s.tags, config: { optimizer: { lr: s.lr } }, createdAt: T0 + i * 1000, notes: `try ${s.name}` }) },
+      { k: "summary", seq: 1, summary: { acc: s.acc } },
+      { k: "exit", seq: 2, state: s.state, exitCode: s.state === "finished" ? 0 : 1, signal: null, error: null, finishedAt: T0 + 60_000 * (i + 1) },
+    ]);
+    expect(res.statusCode).toBe(200);
+  }
+}
+
+const names = async (query: string) => ((await get(env, `/api/v1/runs/alice/mnist?${query}`)).json() as RunListPage).runs.map((r) => r.name);
+
+describe("runs list for the table", () => {
+  it("sorts by config and summary values, duration and name, in either order", async () => {
+    await seedRuns();
+    expect(await names("sort=config.optimizer.lr&order=asc")).toEqual(["charlie", "bravo", "alpha"]);
+    expect(await names("sort=summary.acc&order=desc")).toEqual(["bravo", "charlie", "alpha"]);
+    expect(await names("sort=-duration")).toEqual(["charlie", "bravo", "alpha"]);
+    expect(await names("sort=name&order=desc")).toEqual(["charlie", "bravo", "alpha"]);
+    // No run has the key: ties keep creation order.
+    expect(await names("sort=summary.nothere")).toEqual(["alpha", "bravo", "charlie"]);
+  });
+
+  it("filters by state, tag and text, with total counting the matches", async () => {
+    await seedRuns();
+    const page = (await get(env, "/api/v1/runs/alice/mnist?tag=baseline&state=finished&sort=name&limit=1")).json() as RunListPage;
+    expect(page.total).toBe(2);
+    expect(page.runs.map((r) => r.name)).toEqual(["alpha"]);
+    expect(page.runs[0].config).toEqual({ optimizer: { lr: 0.1 } });
+    expect(await names("q=RAV")).toEqual(["bravo"]);
+    expect(await names("q=100%25")).toEqual([]);
+    expect(await names("tag=big")).toEqual(["charlie"]);
+  });
+
+  it("refuses a bad sort key or order with a message naming it", async () => {
+    await seedRuns();
+    const bad = await get(env, "/api/v1/runs/alice/mnist?sort=config.a%22b");
+    expect(bad.statusCode).toBe(400);
+    expect((await get(env, "/api/v1/runs/alice/mnist?order=up")).json().error.message).toContain("order=up");
+  });
+});
+
+describe("history buckets", () => {
+  it("keeps every spike: min, max, mean and last per bucket; a point per bucket when few", async () => {
+    const data = rows(0, 1000).map((r) => ({ ...r, loss: r._step === 500 ? 1e6 : 1 }));
+    await postRecords(env, "alice/mnist/buckets1", [{ k: "run", seq: 0, run: runInfo("buckets1") }, { k: "history", seq: 1, rows: data }]);
+    const b = (await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?key=loss&buckets=10")).json() as HistoryBucketsView;
+    expect(b.points).toBe(1000);
+    expect(b.count).toEqual(Array(10).fill(100));
+    expect(Math.max(...(b.max as number[]))).toBe(1e6);
+    expect(Math.min(...(b.min as number[]))).toBe(1);
+    const few = (await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?key=loss&buckets=1000&from=10&to=19")).json() as HistoryBucketsView;
+    expect(few.xLast).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    const time = (await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?key=loss&x=time&buckets=2")).json() as HistoryBucketsView;
+    expect(time.x0[0]).toBe(T0);
+    // New rows are picked up (the cache extends with rows after the last seq read).
+    await postRecords(env, "alice/mnist/buckets1", [{ k: "history", seq: 1001, rows: rows(1000, 5) }]);
+    expect(((await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?key=loss")).json() as HistoryBucketsView).points).toBe(1005);
+    expect((await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?key=loss", null)).statusCode).toBe(404);
+    expect((await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?buckets=5")).statusCode).toBe(400);
+  });
+});
+
+describe("live events", () => {
+  it("tells an open page of the run about an upload, with the run's state", async () => {
+    await postRecords(env, "alice/mnist/live0001", [{ k: "run", seq: 0, run: runInfo("live0001") }]);
+    await env.app.listen({ port: 0, host: "127.0.0.1" });
+    const base = `http://127.0.0.1:${(env.app.server.address() as AddressInfo).port}`;
+    const ac = new AbortController();
+    const res = await fetch(`${base}/api/v1/runs/alice/mnist/live0001/events`, { headers: { authorization: `Bearer ${env.aliceKey}` }, signal: ac.signal });
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    const first = await reader.read(); // "retry:": the stream is open and subscribed
+    expect(new TextDecoder().decode(first.value)).toContain("retry:");
+    await postRecords(env, "alice/mnist/live0001", [{ k: "exit", seq: 1, state: "crashed", exitCode: null, signal: null, error: "gone", finishedAt: T0 + 1 }]);
+    let text = "";
+    while (!text.includes("\n\n")) text += new TextDecoder().decode((await reader.read()).value);
+    const event = JSON.parse(/data: (.*)/.exec(text)![1]) as RunEvent;
+    expect(event).toEqual({ kind: "records", lastSeq: 1, state: "crashed" });
+    ac.abort();
+  });
+});

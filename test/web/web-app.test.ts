@@ -1,0 +1,164 @@
+/**
+ * The web app in a real browser (Debian's Chromium through playwright-core) against a real
+ * server on port 0: sign in through a one-time link, open a project, sort the runs table, open
+ * a run and find every overview field, count a chart's points, edit a tag, and watch a running
+ * run gain points while its page is open. Screenshots go to test-output/screenshots/.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readCredential } from "../../src/protocol/local-config.js";
+import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
+import { startServer, type RunningServer } from "../../src/server/index.js";
+import { ROOT } from "../helpers/processes.js";
+
+const SHOTS = join(ROOT, "test-output", "screenshots");
+const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
+
+let home: string;
+let savedHome: string | undefined;
+let server: RunningServer;
+let key: string;
+let entity: string;
+let context: BrowserContext;
+let page: Page;
+
+async function post(path: string, records: RunRecord[]) {
+  const res = await fetch(`${server.url}/api/v1/runs/${path}/records`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify(records),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+function info(id: string, over: Partial<RunInfo> = {}): RunInfo {
+  return {
+    id, entity, project: "mnist", name: `run-${id}`, notes: null, tags: [], group: null, jobType: null, config: { lr: 0.001 }, createdAt: T0,
+    program: { executable: "/usr/bin/node", args: ["train.js", "--epochs", "3"], cwd: "/w", pid: 1, host: "gpu-box-1", nodeVersion: "v20.11.0", os: "linux 6.1.0 x64", tracksideVersion: "0.1.0" },
+    ...over,
+  };
+}
+
+const history = (from: number, n: number): HistoryRow[] =>
+  Array.from({ length: n }, (_, i) => ({ _step: from + i, _timestamp: T0 + (from + i) * 1000, _runtime: from + i, loss: 1 / (from + i + 1), acc: (from + i) / 100 }));
+
+beforeAll(async () => {
+  savedHome = process.env.HOME;
+  home = mkdtempSync(join(tmpdir(), "trackside-web-"));
+  process.env.HOME = home;
+  server = await startServer({ port: 0, dataDir: join(home, ".trackside", "server") });
+  const cred = readCredential(server.url)!;
+  key = cred.apiKey;
+  entity = cred.user;
+  // Three finished runs and one that runs on.
+  for (const [i, name] of ["charlie", "alpha", "bravo"].entries()) {
+    await post(`${entity}/mnist/done000${i}`, [
+      { k: "run", seq: 0, run: info(`done000${i}`, { name, createdAt: T0 + i * 1000, tags: ["sweep"], jobType: "train", group: "g1", notes: `notes of ${name}` }) },
+      { k: "history", seq: 1, rows: history(0, 40) },
+      { k: "summary", seq: 41, summary: { loss: 0.025, acc: 0.39 } },
+      { k: "meta", seq: 0, metadata: { host: "gpu-box-1", cpu: { model: "AMD EPYC 7B13", physicalCores: 16 }, memory: { totalMB: 65536 } } },
+      { k: "exit", seq: 42, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 3_723_000 },
+    ]);
+  }
+  await post(`${entity}/mnist/live0001`, [{ k: "run", seq: 0, run: info("live0001", { name: "live-run", createdAt: T0 + 5000 }) }, { k: "history", seq: 1, rows: history(0, 10) }]);
+
+  mkdirSync(SHOTS, { recursive: true });
+  // A fresh profile (--user-data-dir) per run: playwright takes it as the persistent context's dir.
+  context = await chromium.launchPersistentContext(join(home, "chromium-profile"), {
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+    viewport: { width: 1400, height: 1000 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  // Sign in as a person would: a one-time link minted with the key.
+  const link = await fetch(`${server.url}/api/v1/auth/login-links`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ next: `/${entity}/mnist` }) });
+  await page.goto((await link.json()).url as string);
+});
+
+afterAll(async () => {
+  await context?.close();
+  await server?.close();
+  process.env.HOME = savedHome;
+  rmSync(home, { recursive: true, force: true });
+});
+
+const rowNames = () => page.locator("table.runs tbody tr td:nth-child(2)").allInnerTexts();
+
+describe("web app", () => {
+  it("lists the projects and the runs, and sorts the table on the server", async () => {
+    await page.waitForSelector("table.runs tbody tr");
+    expect(new URL(page.url()).pathname).toBe(`/${entity}/mnist`);
+    expect(await rowNames()).toEqual(["live-run", "bravo", "alpha", "charlie"]); // newest first
+    await page.locator('th[data-column="name"]').click();
+    await expect.poll(rowNames).toEqual(["alpha", "bravo", "charlie", "live-run"]);
+    await page.locator('th[data-column="name"]').click();
+    await expect.poll(rowNames).toEqual(["live-run", "charlie", "bravo", "alpha"]);
+    await page.selectOption('select[aria-label="State filter"]', "running");
+    await expect.poll(rowNames).toEqual(["live-run"]);
+    await page.selectOption('select[aria-label="State filter"]', "");
+    expect(await page.locator("table.runs tbody tr").first().locator(".badge").innerText()).toBeTruthy();
+    await page.screenshot({ path: join(SHOTS, "project.png"), fullPage: true });
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector(`a[href="/${entity}/mnist"]`);
+    await page.screenshot({ path: join(SHOTS, "home.png") });
+  });
+
+  it("shows every overview field of a run, and a tag edit survives a reload", async () => {
+    await page.goto(`${server.url}/${entity}/mnist`);
+    await page.locator("table.runs a", { hasText: "alpha" }).click();
+    await page.waitForSelector("dl.facts");
+    const field = (label: string) => page.locator(`dd[data-field="${label}"]`).innerText();
+    expect(await field("Run name")).toContain("alpha");
+    expect(await field("Description")).toContain("notes of alpha");
+    expect(await page.locator('select[aria-label="Privacy"]').inputValue()).toBe("private");
+    expect(await field("Tags")).toContain("sweep");
+    expect(await field("Author")).toBe(entity);
+    expect(await field("State")).toContain("finished");
+    expect(await field("Start time")).toBe("2024-05-01 12:00:01 UTC");
+    expect(await field("Duration")).toBe("1h 2m 2s");
+    expect(await field("Run path")).toBe(`${entity}/mnist/done0001`);
+    expect(await field("Host")).toBe("gpu-box-1");
+    expect(await field("OS")).toBe("linux 6.1.0 x64");
+    expect(await field("Node.js version")).toBe("v20.11.0");
+    expect(await field("Command")).toBe("/usr/bin/node train.js --epochs 3");
+    expect(await field("Hardware")).toContain("AMD EPYC 7B13 (16 cores), 64.0 GB memory");
+    expect(await field("trackside version")).toBe("0.1.0");
+    expect(await field("Job type")).toBe("train");
+    expect(await field("Group")).toBe("g1");
+    expect(await page.locator('[data-section="Artifacts"]').innerText()).toContain("No artifact");
+    expect(await page.locator('[data-section="Config"]').innerText()).toContain("lr");
+    expect(await page.locator('[data-section="Summary"]').innerText()).toContain("0.39");
+    await page.screenshot({ path: join(SHOTS, "run-overview.png"), fullPage: true });
+
+    await page.fill('input[aria-label="Add tag"]', "best");
+    await page.press('input[aria-label="Add tag"]', "Enter");
+    await page.waitForSelector('button[aria-label="Remove tag best"]');
+    await page.reload();
+    await page.waitForSelector("dl.facts");
+    expect(await field("Tags")).toContain("best");
+  });
+
+  it("draws a chart per metric with every logged point", async () => {
+    await page.goto(`${server.url}/${entity}/mnist/runs/done0001?tab=charts`);
+    await page.waitForSelector('figure[data-chart="loss"] canvas');
+    expect(await page.locator('figure[data-chart="loss"]').getAttribute("data-points")).toBe("40");
+    expect(await page.locator("figure[data-chart]").count()).toBe(2);
+    await page.fill('input[aria-label="Search metrics"]', "acc");
+    await expect.poll(() => page.locator("figure[data-chart]").count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, "run-charts.png"), fullPage: true });
+  });
+
+  it("shows a running run gain points and end while its page is open", async () => {
+    await page.goto(`${server.url}/${entity}/mnist/runs/live0001?tab=charts`);
+    await page.waitForSelector('figure[data-chart="loss"] canvas');
+    expect(await page.locator('figure[data-chart="loss"]').getAttribute("data-points")).toBe("10");
+    await post(`${entity}/mnist/live0001`, [{ k: "history", seq: 11, rows: history(10, 15) }]);
+    await expect.poll(() => page.locator('figure[data-chart="loss"]').getAttribute("data-points"), { timeout: 10_000 }).toBe("25");
+    await post(`${entity}/mnist/live0001`, [{ k: "exit", seq: 26, state: "crashed", exitCode: null, signal: null, error: "gone", finishedAt: T0 + 60_000 }]);
+    await expect.poll(() => page.locator("h1 .badge").innerText(), { timeout: 10_000 }).toBe("crashed");
+    await page.screenshot({ path: join(SHOTS, "run-live.png"), fullPage: true });
+  });
+});
