@@ -10,6 +10,7 @@ import { benchInit } from "./init-latency.js";
 import { benchLogThroughput } from "./log-throughput.js";
 import { benchServerIngest } from "./server-ingest.js";
 import { table, type Figure } from "./stats.js";
+import { benchStatsCost } from "./stats-cost.js";
 import { benchWebQueries } from "./web-queries.js";
 
 const smoke = process.env.BENCH_SMOKE === "1";
@@ -22,6 +23,7 @@ const figures: Figure[] = [];
 figures.push(...(await benchLogThroughput(rows, samples)));
 figures.push(...(await benchInit(samples)));
 figures.push(...(await benchServerIngest(rows, Math.min(samples, 3))));
+figures.push(...(await benchStatsCost(smoke ? 1 : 5)));
 figures.push(...(await benchWebQueries(rows, smoke ? 200 : 10_000, Math.min(samples, 3))));
 
 const out = table(figures);

@@ -87,14 +87,16 @@ describe("SIGKILL of the client at random points (20 trials)", () => {
       const m = await p.waitFor(/\{"ready":true.*\}/);
       const info = JSON.parse(m[0]) as { path: string; dir: string };
       await new Promise((r) => setTimeout(r, Math.random() * 400)); // a random point in the loop
-      p.child.kill("SIGKILL");
       const killedAt = Date.now();
+      p.child.kill("SIGKILL");
       await p.exited;
       const run = await eventually("crashed", async () => {
         const v = await showRun(info.path, t.env);
         return v.state === "crashed" ? v : undefined;
       }, 10_000);
-      expect(Date.now() - killedAt).toBeLessThan(2000 + 1500); // detection within 2 s, plus the upload and our polling
+      // The daemon stamps the crash when it notices it: within 2 s of the kill (the upload and
+      // our polling through the CLI come on top, and are not part of the guarantee).
+      expect(Date.parse(String(run.finishedAt)) - killedAt).toBeLessThan(2000);
       const acknowledged = walHistorySteps(info.dir);
       expect(await storedSteps(info.path)).toEqual(acknowledged);
       expect(acknowledged).toEqual(range(acknowledged.length));

@@ -8,7 +8,7 @@ describe("benchmarks (smoke size)", () => {
     const r = spawnSync(process.execPath, ["dist/scripts/bench/run.js"], { cwd: ROOT, env: { ...process.env, BENCH_SMOKE: "1" }, encoding: "utf8", timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const rows = r.stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| figure") && !l.startsWith("| ---"));
-    expect(rows.map((l) => l.split("|")[1].trim().split(" ")[0])).toEqual(["log()", "log()", "cold", "warm", "server", "history-buckets", "history-buckets", "runs-table"]);
+    expect(rows.map((l) => l.split("|")[1].trim().split(" ")[0])).toEqual(["log()", "log()", "cold", "warm", "server", "system", "history-buckets", "history-buckets", "runs-table"]);
     for (const row of rows) expect(row).toMatch(/\| \d+\.\d\dx \|/);
   });
 });
