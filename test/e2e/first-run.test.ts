@@ -6,20 +6,13 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, daemonSockets, eventually, isAlive, makeEnv, runFixture, showRun, start, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { cli, daemonSockets, eventually, isAlive, makeEnv, runFixture, serverWithEnv, showRun, start, type TestEnv, type TestServer } from "../helpers/processes.js";
 
 let server: TestServer;
 let t: TestEnv;
 
-beforeAll(async () => {
-  t = makeEnv();
-  server = await startServer(t.env);
-  t.env.TRACKSIDE_BASE_URL = server.url;
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
+beforeAll(async () => ({ t, server } = await serverWithEnv()));
+afterAll(() => server?.stop());
 
 function lastJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split("\n");

@@ -13,6 +13,7 @@ import {
   isAlive,
   makeEnv,
   runFixture,
+  serverWithEnv,
   showRun,
   start,
   startServer,
@@ -24,15 +25,8 @@ import {
 let server: TestServer;
 let t: TestEnv;
 
-beforeAll(async () => {
-  t = makeEnv();
-  server = await startServer(t.env);
-  t.env.TRACKSIDE_BASE_URL = server.url;
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
+beforeAll(async () => ({ t, server } = await serverWithEnv()));
+afterAll(() => server?.stop());
 
 const FIXTURES = join(import.meta.dirname, "../fixtures");
 

@@ -1,19 +1,12 @@
 /** resume: "allow" | "must" | "never" | "auto", with W&B's meaning. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, makeEnv, runFixture, showRun, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { eventually, makeEnv, runFixture, serverWithEnv, showRun, type TestEnv, type TestServer } from "../helpers/processes.js";
 
 let server: TestServer;
 let t: TestEnv;
 
-beforeAll(async () => {
-  t = makeEnv();
-  server = await startServer(t.env);
-  t.env.TRACKSIDE_BASE_URL = server.url;
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
+beforeAll(async () => ({ t, server } = await serverWithEnv()));
+afterAll(() => server?.stop());
 
 const last = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
 

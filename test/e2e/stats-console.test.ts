@@ -7,20 +7,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, makeEnv, runFixture, showRun, start, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { eventually, runFixture, serverWithEnv, showRun, start, type TestEnv, type TestServer } from "../helpers/processes.js";
 
 let server: TestServer;
 let t: TestEnv;
 
-beforeAll(async () => {
-  t = makeEnv();
-  server = await startServer(t.env);
-  t.env.TRACKSIDE_BASE_URL = server.url;
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
+beforeAll(async () => ({ t, server } = await serverWithEnv()));
+afterAll(() => server?.stop());
 
 async function api<T>(path: string): Promise<T> {
   const creds = JSON.parse(readFileSync(join(t.home, ".trackside", "credentials"), "utf8")) as Record<string, { apiKey: string }>;

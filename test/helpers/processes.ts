@@ -138,6 +138,14 @@ export async function startServer(env: NodeJS.ProcessEnv, opts: { port?: number;
   };
 }
 
+/** A fresh environment with its own server, the environment pointing at it: one per test file. */
+export async function serverWithEnv(): Promise<{ t: TestEnv; server: TestServer }> {
+  const t = makeEnv();
+  const server = await startServer(t.env);
+  t.env.TRACKSIDE_BASE_URL = server.url;
+  return { t, server };
+}
+
 /** Polls `probe` until it returns a value other than undefined; fails at the deadline with `what`. */
 export async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

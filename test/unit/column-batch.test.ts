@@ -32,7 +32,7 @@ describe("column batches", () => {
   });
 
   it("keeps steps that lack a key, keys that appear later, and non-numbers apart", () => {
-    const rows = [{ a: 1 }, { b: "x" }, { a: 3, b: null, c: true }, { c: false, a: 4 }];
+    const rows: Record<string, Scalar>[] = [{ a: 1 }, { b: "x" }, { a: 3, b: null, c: true }, { c: false, a: 4 }];
     expect(roundTrip(fill(rows))).toEqual(rows);
   });
 
