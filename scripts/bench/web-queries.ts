@@ -2,7 +2,7 @@
  * The web app's two heavy reads, on SQLite:
  *
  * - A chart of a 1,000,000-step metric at 1,000 buckets (`GET .../history/buckets`). Cold: the
- *   first request, which scans every row's blob for the key (sqlite-history-buckets.ts).
+ *   first request, which reads the key's and `_step`'s column chunks (sqlite-history-buckets.ts).
  *   Baseline: reading all the rows undownsampled and decoding them (what a chart would cost
  *   without the endpoint). Warm: a later request, from the cached columns extended with new
  *   rows only. Baseline: `SELECT count(*)` of the same rows, the least a query over them costs.

@@ -52,12 +52,15 @@ export function bucketize(
   for (let i = 0; i < n; i++) {
     const x = xs[i];
     if (x < from || x > to) continue;
-    const b = width > 0 ? Math.min(buckets - 1, Math.floor((x - lo) / width)) : 0;
+    // x - lo >= 0, so truncating (`| 0`) is flooring, and cheaper than Math.floor.
+    let b = width > 0 ? ((x - lo) / width) | 0 : 0;
+    if (b >= buckets) b = buckets - 1;
     const y = ys[i];
     count[b]++;
     last[b] = y;
     xLast[b] = x;
-    if (Number.isFinite(y)) {
+    if (y - y === 0) {
+      // finite (NaN and the infinities give NaN)
       if (y < min[b]) min[b] = y;
       if (y > max[b]) max[b] = y;
       sum[b] += y;

@@ -1,22 +1,30 @@
 /**
- * Downsampled history in SQLite. History is stored as one msgpack map per step (history-codec.ts),
- * so a metric's values are spread over a million blobs for a million-step run. Two things keep
- * a chart request fast:
+ * Downsampled history in SQLite. History is stored twice: one msgpack map per step (the wide
+ * rows, history-codec.ts), and by column, one chunk per history record and key
+ * (history-chunks.ts, since migration 5). A chart request:
  *
- * - A scanner reads just the wanted key out of each blob, without decoding the row into an
- *   object (decoding every row whole is about 10 times slower).
- * - The columns read (x and y of one metric) are kept in memory, per run and key, and extended
- *   with only the rows uploaded since (seq above the last one read). A chart that refreshes
- *   while its run logs reads only the new rows; bucketing a million cached points takes a few
- *   milliseconds. The cache is checked against the run's `last_seq` in the database on every
- *   request, so each server replica stays correct on its own; it is bounded in bytes (LRU).
- *   It assumes rows arrive in seq order, as the daemon uploads them (one batch at a time, each
- *   acknowledged before the next): a row with a seq below one already read is not picked up
- *   until the entry is evicted.
+ * - For a run ingested with chunks (`runs.history_chunks = 1`, every run created since
+ *   migration 5), reads only the chunks of the wanted key and of its x key (`_step`,
+ *   `_timestamp` or `_runtime`), in seq order: 16 bytes a point instead of a blob a step.
+ * - For a run created before migration 5, scans the wide rows' blobs for the key instead (no
+ *   backfill: such runs are charted as before). A scanner reads just the wanted key out of each
+ *   blob, without decoding the row into an object (decoding every row whole is about 10 times
+ *   slower).
+ *
+ * Either way the columns read (x and y of one metric) are kept in memory, per run and key, and
+ * extended with only what was uploaded since (seq above the last one read). A chart that
+ * refreshes while its run logs reads only the new chunks or rows; bucketing a million cached
+ * points takes a few milliseconds. The cache is checked against the run's `last_seq` in the
+ * database on every request, so each server replica stays correct on its own; it is bounded in
+ * bytes (LRU). It assumes history arrives in seq order, as the daemon uploads it (one batch at
+ * a time, each acknowledged before the next): a record with a seq below one already read is not
+ * picked up until the entry is evicted. Within one read, a chunk overlapping steps already read
+ * (a resend cut differently, from a hand-written body) gives only its steps after them.
  */
 import type Database from "better-sqlite3";
 import type { HistoryBucketsView } from "../protocol/api.js";
 import { bucketize } from "./history-buckets.js";
+import { readChunk, readChunkDense } from "./history-chunks.js";
 import { decodeHistoryRow } from "./history-codec.js";
 import type { HistoryAxis, HistoryBucketsQuery } from "./store.js";
 
@@ -137,21 +145,35 @@ interface Columns {
   xs: Float64Array;
   ys: Float64Array;
   n: number;
-  /** The highest history seq read into the columns. */
+  /** Legacy runs: the highest history seq read into the columns. Chunked runs: the run's last_seq when last read. */
   seq: number;
+  /** Chunked runs: the highest seq covered by the chunks read. */
+  covered: number;
 }
+
+/** The key whose chunks hold each axis's x. */
+const X_KEYS: Record<HistoryAxis, string> = { step: "_step", time: "_timestamp", runtime: "_runtime" };
 
 /** One metric's columns per (run, key, axis), read once and then extended. */
 export class SqliteHistoryBuckets {
   private readonly rowsAfter: Database.Statement;
-  private readonly lastSeq: Database.Statement;
+  private readonly chunksAfter: Database.Statement;
+  private readonly runState: Database.Statement;
   private readonly cache = new Map<string, Columns>();
   private cachedBytes = 0;
 
   constructor(db: Database.Database) {
     // The primary key (run_pk, seq) serves this: rows come in seq order, which is step order.
     this.rowsAfter = db.prepare("SELECT seq, step, ts, data FROM history WHERE run_pk = ? AND seq > ? ORDER BY seq").raw(true);
-    this.lastSeq = db.prepare("SELECT last_seq FROM runs WHERE pk = ?").pluck();
+    // The primary key (run_pk, key, first_seq) serves both sides of the join: one key's chunks in seq order.
+    this.chunksAfter = db
+      .prepare(
+        `SELECT y.first_seq, y.n, y.m, y.data, x.m, x.data FROM history_chunks y
+         JOIN history_chunks x ON x.run_pk = y.run_pk AND x.key = ? AND x.first_seq = y.first_seq
+         WHERE y.run_pk = ? AND y.key = ? AND y.first_seq > ? ORDER BY y.first_seq`,
+      )
+      .raw(true);
+    this.runState = db.prepare("SELECT last_seq, history_chunks FROM runs WHERE pk = ?").raw(true);
   }
 
   buckets(runPk: number, q: HistoryBucketsQuery): HistoryBucketsView {
@@ -168,14 +190,21 @@ export class SqliteHistoryBuckets {
   private columns(runPk: number, key: string, axis: HistoryAxis): Columns {
     const id = `${runPk}\u0000${axis}\u0000${key}`;
     let cols = this.cache.get(id);
-    const lastSeq = (this.lastSeq.get(runPk) as number | undefined) ?? -1;
+    const [lastSeq, chunked] = (this.runState.get(runPk) as [number, number] | undefined) ?? [-1, 0];
     if (cols) {
       this.cache.delete(id); // re-inserted below: Map order is the LRU order
       this.cachedBytes -= cols.xs.byteLength * 2;
     } else {
-      cols = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0, seq: -1 };
+      cols = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0, seq: -1, covered: -1 };
     }
-    if (lastSeq > cols.seq) this.extend(runPk, key, axis, cols);
+    if (lastSeq > cols.seq) {
+      if (chunked) {
+        this.extendFromChunks(runPk, key, axis, cols);
+        cols.seq = lastSeq; // read before the chunks: a later upload is picked up next time
+      } else {
+        this.extend(runPk, key, axis, cols);
+      }
+    }
     this.cache.set(id, cols);
     this.cachedBytes += cols.xs.byteLength * 2;
     for (const [k, c] of this.cache) {
@@ -186,7 +215,33 @@ export class SqliteHistoryBuckets {
     return cols;
   }
 
-  /** Reads the rows after `cols.seq` in one pass, appending the points that hold the key. */
+  /** Reads the key's chunks after `cols.covered` (with their x chunks), appending their points. */
+  private extendFromChunks(runPk: number, key: string, axis: HistoryAxis, cols: Columns): void {
+    const rows = this.chunksAfter.iterate(X_KEYS[axis], runPk, key, cols.covered) as IterableIterator<[number, number, number, Buffer, number, Buffer]>;
+    for (const [firstSeq, n, ym, yData, xm, xData] of rows) {
+      const { values, offsets } = readChunk(n, ym, yData);
+      const xs = readChunkDense(n, xm, xData);
+      // Steps of this chunk at or below `covered` were read from an earlier chunk.
+      const skip = cols.covered - firstSeq + 1;
+      reserve(cols, cols.n + ym);
+      const cx = cols.xs;
+      const cy = cols.ys;
+      let c = cols.n;
+      for (let i = 0; i < ym; i++) {
+        const o = offsets ? offsets[i] : i;
+        if (o < skip) continue;
+        const x = xs[o];
+        if (Number.isNaN(x)) continue;
+        cx[c] = x;
+        cy[c] = values[i];
+        c++;
+      }
+      cols.n = c;
+      cols.covered = Math.max(cols.covered, firstSeq + n - 1);
+    }
+  }
+
+  /** Legacy runs: reads the rows after `cols.seq` in one pass, appending the points that hold the key. */
   private extend(runPk: number, key: string, axis: HistoryAxis, cols: Columns): void {
     const scanner = new RowScanner(axis === "runtime" ? [key, "_runtime"] : [key]);
     for (const row of this.rowsAfter.iterate(runPk, cols.seq) as IterableIterator<[number, number, number | null, Buffer]>) {
@@ -209,18 +264,24 @@ export class SqliteHistoryBuckets {
         x = axis === "step" ? step : axis === "time" ? (ts ?? NaN) : Number(decoded._runtime);
       }
       if (Number.isNaN(x)) continue;
-      if (cols.n === cols.xs.length) {
-        const grow = (a: Float64Array) => {
-          const b = new Float64Array(a.length * 2);
-          b.set(a);
-          return b;
-        };
-        cols.xs = grow(cols.xs);
-        cols.ys = grow(cols.ys);
-      }
+      if (cols.n === cols.xs.length) reserve(cols, cols.n + 1);
       cols.xs[cols.n] = x;
       cols.ys[cols.n] = y;
       cols.n++;
     }
   }
+}
+
+/** Grows the columns (doubling) to hold at least `size` points. */
+function reserve(cols: Columns, size: number): void {
+  if (size <= cols.xs.length) return;
+  let length = cols.xs.length;
+  while (length < size) length *= 2;
+  const grow = (a: Float64Array) => {
+    const b = new Float64Array(length);
+    b.set(a.subarray(0, cols.n));
+    return b;
+  };
+  cols.xs = grow(cols.xs);
+  cols.ys = grow(cols.ys);
 }

@@ -16,6 +16,7 @@ import { jsonReplacer } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import type { ConsoleLine, HistoryRow, RunInfo, RunRecord } from "../protocol/records.js";
 import { historyRows, seqSpan } from "../protocol/records.js";
+import { historyChunks } from "./history-chunks.js";
 import { encodeHistoryRow, encodeSample } from "./history-codec.js";
 import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "./store.js";
@@ -40,7 +41,8 @@ export class SqliteIngest {
       insertProject: p("INSERT INTO projects (entity_id, name, created_at) VALUES (?, ?, ?)"),
       findRun: p("SELECT pk FROM runs WHERE project_id = ? AND run_id = ?").pluck(),
       insertRun: p(
-        "INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
+        // history_chunks = 1: every history record of a new run gets its chunks (migration 5).
+        "INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at, history_chunks) VALUES (?, ?, ?, ?, ?, ?, 1)",
       ),
       name: guarded("name = @v", "name_seq"),
       notes: guarded("notes = @v", "notes_seq"),
@@ -63,6 +65,7 @@ export class SqliteIngest {
       ),
       history: p("INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES (?, ?, ?, ?, ?)"),
       historyChunk: p(`INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES ${Array(HISTORY_CHUNK).fill("(?, ?, ?, ?, ?)").join(", ")}`),
+      chunk: p("INSERT OR REPLACE INTO history_chunks (run_pk, key, first_seq, n, m, data) VALUES (?, ?, ?, ?, ?, ?)"),
       system: p("INSERT OR REPLACE INTO system_metrics (run_pk, at, data) VALUES (?, ?, ?)"),
       systemKey: p("INSERT OR IGNORE INTO system_metric_keys (run_pk, key) VALUES (?, ?)"),
       console: p("INSERT OR REPLACE INTO console_lines (run_pk, seq, at, stream, text) VALUES (?, ?, ?, ?, ?)"),
@@ -120,6 +123,8 @@ export class SqliteIngest {
         return;
       case "history": {
         this.insertRows(pk, seq, historyRows(r));
+        // The same steps by column, for charts (history-chunks.ts); a resent record replaces them.
+        for (const c of historyChunks(r)) this.s.chunk.run(pk, c.key, seq, c.n, c.m, c.data);
         return;
       }
       case "config":

@@ -166,6 +166,32 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX runs_by_project_state_created ON runs (project_id, state, created_at);
     `,
   },
+  {
+    version: 5,
+    name: "history by column, for charts",
+    sql: `
+      -- History again, by column: per history record and per key, the record's values of that
+      -- key as packed little-endian float64s (history-chunks.ts), written beside the wide rows
+      -- (still the source of truth for history reads). A chart reads the chunks of one key and
+      -- of its x key (_step, _timestamp or _runtime), not a million row blobs. n: the record's
+      -- steps; m: how many of them hold a number for the key (m < n: a list of their offsets
+      -- follows the values). Keyed by key before first_seq so that one key's chunks are one
+      -- range of the index, in seq order; a resent record replaces its own chunks.
+      CREATE TABLE history_chunks (
+        run_pk     INTEGER NOT NULL,
+        key        TEXT NOT NULL,
+        first_seq  INTEGER NOT NULL,
+        n          INTEGER NOT NULL,
+        m          INTEGER NOT NULL,
+        data       BLOB NOT NULL,
+        PRIMARY KEY (run_pk, key, first_seq)
+      ) WITHOUT ROWID;
+
+      -- 1: every history record of the run was ingested with its chunks (runs created from
+      -- here on). 0: a run from before this migration, charted from its wide rows instead.
+      ALTER TABLE runs ADD COLUMN history_chunks INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /**

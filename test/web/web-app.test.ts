@@ -1,8 +1,9 @@
 /**
  * The web app in a real browser (Debian's Chromium through playwright-core) against a real
  * server on port 0: sign in through a one-time link, open a project, sort the runs table, open
- * a run and find every overview field, count a chart's points, edit a tag, and watch a running
- * run gain points while its page is open. Screenshots go to test-output/screenshots/.
+ * a run and find every overview field, count a chart's points, edit a tag, watch a running
+ * run gain points while its page is open, and read its system metrics and its console output
+ * (searched on the server). Screenshots go to test-output/screenshots/.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -64,6 +65,15 @@ beforeAll(async () => {
     ]);
   }
   await post(`${entity}/mnist/live0001`, [{ k: "run", seq: 0, run: info("live0001", { name: "live-run", createdAt: T0 + 5000 }) }, { k: "history", seq: 1, rows: history(0, 10) }]);
+  // System samples (the daemon's, seq 0, keyed by time) and console lines for the System and Logs tabs.
+  const samples: RunRecord[] = Array.from({ length: 12 }, (_, i) => ({
+    k: "system" as const,
+    seq: 0 as const,
+    at: T0 + i * 10_000,
+    values: { "system/cpu": 12.5 + i, "system/memory": 40 + i / 2, ...(i % 2 ? {} : { "system/gpu.0.temp": 60 + i }) },
+  }));
+  const lines = Array.from({ length: 30 }, (_, i) => ({ at: T0 + i * 1000, stream: i === 17 ? ("stderr" as const) : ("stdout" as const), text: i === 17 ? "warning: loss spiked at epoch 2" : `epoch ${Math.floor(i / 10)} batch ${i} loss=${(1 / (i + 1)).toFixed(4)}` }));
+  await post(`${entity}/mnist/done0002`, [...samples, { k: "console", seq: 43, lines }]);
 
   mkdirSync(SHOTS, { recursive: true });
   // A fresh profile (--user-data-dir) per run: playwright takes it as the persistent context's dir.
@@ -160,5 +170,33 @@ describe("web app", () => {
     await post(`${entity}/mnist/live0001`, [{ k: "exit", seq: 26, state: "crashed", exitCode: null, signal: null, error: "gone", finishedAt: T0 + 60_000 }]);
     await expect.poll(() => page.locator("h1 .badge").innerText(), { timeout: 10_000 }).toBe("crashed");
     await page.screenshot({ path: join(SHOTS, "run-live.png"), fullPage: true });
+  });
+
+  it("shows a chart per system metric, the console output, and finds a line", async () => {
+    await page.goto(`${server.url}/${entity}/mnist/runs/done0002`);
+    await page.getByRole("tab", { name: "System" }).click();
+    await page.waitForSelector('figure[data-chart="system/cpu"] canvas');
+    expect(await page.locator("figure[data-chart]").evaluateAll((els) => els.map((e) => e.getAttribute("data-chart")))).toEqual(["system/cpu", "system/gpu.0.temp", "system/memory"]);
+    expect(await page.locator('figure[data-chart="system/cpu"]').getAttribute("data-points")).toBe("12");
+    expect(await page.locator('figure[data-chart="system/gpu.0.temp"]').getAttribute("data-points")).toBe("6");
+    expect(new URL(page.url()).searchParams.get("tab")).toBe("system");
+    await page.screenshot({ path: join(SHOTS, "run-system.png"), fullPage: true });
+
+    await page.getByRole("tab", { name: "Logs" }).click();
+    await page.waitForSelector('pre.console[data-lines="30"]');
+    expect(await page.locator("pre.console").innerText()).toContain("epoch 1 batch 12 loss=0.0769");
+    expect(await page.locator("pre.console div.stderr").innerText()).toContain("warning: loss spiked at epoch 2");
+    await page.screenshot({ path: join(SHOTS, "run-logs.png"), fullPage: true });
+
+    await page.fill('input[aria-label="Search logs"]', "spiked");
+    await page.waitForSelector('pre.console[data-lines="1"]');
+    expect(await page.locator("pre.console div").allInnerTexts()).toEqual([expect.stringContaining("warning: loss spiked at epoch 2")]);
+    await page.fill('input[aria-label="Search logs"]', "no such line");
+    await page.waitForSelector('pre.console[data-lines="0"]');
+    await page.fill('input[aria-label="Search logs"]', "");
+    await page.waitForSelector('pre.console[data-lines="30"]');
+    await page.fill('input[aria-label="Search logs"]', "batch 2");
+    await page.waitForSelector('pre.console[data-lines="11"]'); // batch 2 and batch 20 to 29
+    await page.screenshot({ path: join(SHOTS, "run-logs-search.png"), fullPage: true });
   });
 });
