@@ -6,11 +6,15 @@
 import { cpus } from "node:os";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { benchDaemonRss } from "./daemon-rss.js";
+import { benchEmptyRun } from "./empty-run.js";
+import { benchEndToEnd } from "./end-to-end.js";
 import { benchInit } from "./init-latency.js";
 import { benchLogThroughput } from "./log-throughput.js";
 import { benchServerIngest } from "./server-ingest.js";
 import { table, type Figure } from "./stats.js";
 import { benchStatsCost } from "./stats-cost.js";
+import { benchWandbProfile } from "./wandb-profile.js";
 import { benchWebQueries } from "./web-queries.js";
 
 const smoke = process.env.BENCH_SMOKE === "1";
@@ -25,6 +29,10 @@ figures.push(...(await benchInit(samples)));
 figures.push(...(await benchServerIngest(rows, Math.min(samples, 3))));
 figures.push(...(await benchStatsCost(smoke ? 1 : 5)));
 figures.push(...(await benchWebQueries(rows, smoke ? 200 : 10_000, Math.min(samples, 3))));
+figures.push(...(await benchEndToEnd(rows, Math.min(samples, 3))));
+figures.push(...(await benchEmptyRun(samples)));
+figures.push(...(await benchWandbProfile(smoke ? 2 : 10, smoke ? 10 : 100, samples)));
+figures.push(...(await benchDaemonRss(rows, Math.min(samples, 3))));
 
 const out = table(figures);
 console.log(out);

@@ -36,7 +36,7 @@ function columns(seq: number, rows: HistoryRow[]): RunRecord {
 }
 
 /** The upload bodies of a run of n rows, encoded before the clock starts. */
-function bodies(runId: string, n: number): Buffer[] {
+export function bodies(runId: string, n: number): Buffer[] {
   const out: Buffer[] = [];
   const run: RunRecord = {
     k: "run",
@@ -58,19 +58,24 @@ function bodies(runId: string, n: number): Buffer[] {
   return out;
 }
 
+/** POSTs the bodies of `bodies()` one after the other, as the daemon's uploader does. */
+export async function postBodies(baseUrl: string, apiKey: string, user: string, runId: string, payloads: Buffer[]): Promise<void> {
+  const url = `${baseUrl}${API_PREFIX}/runs/${user}/bench/${runId}/records`;
+  for (const body of payloads) {
+    const res = await fetch(url, { method: "POST", headers: { "content-type": RECORDS_CONTENT_TYPE, authorization: `Bearer ${apiKey}` }, body: body as Uint8Array<ArrayBuffer> });
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+  }
+}
+
 async function httpIngest(n: number, dir: string, sample: number): Promise<number> {
   const server = await startServer({ port: 0, dataDir: join(dir, `server-${sample}`), log: { level: "warn" } });
   try {
     const { apiKey, user } = readCredential(server.url)!;
     const runId = `bench${sample}`;
     const payloads = bodies(runId, n);
-    const url = `${server.url}${API_PREFIX}/runs/${user}/bench/${runId}/records`;
     const t0 = performance.now();
-    for (const body of payloads) {
-      const res = await fetch(url, { method: "POST", headers: { "content-type": RECORDS_CONTENT_TYPE, authorization: `Bearer ${apiKey}` }, body: body as Uint8Array<ArrayBuffer> });
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-      await res.arrayBuffer();
-    }
+    await postBodies(server.url, apiKey, user, runId, payloads);
     return performance.now() - t0;
   } finally {
     await server.close();
