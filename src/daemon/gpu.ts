@@ -3,8 +3,18 @@
  * stable across driver versions; absent nvidia-smi (no NVIDIA GPU) means no GPU keys at all.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { delimiter, join } from "node:path";
+
+/** Whether nvidia-smi is on PATH: looked up once, so that machines without it spawn nothing. */
+let present: boolean | null = null;
+function hasNvidiaSmi(): boolean {
+  present ??= (process.env.PATH ?? "").split(delimiter).some((dir) => dir && existsSync(join(dir, "nvidia-smi")));
+  return present;
+}
 
 function run(args: string[]): Promise<string | null> {
+  if (!hasNvidiaSmi()) return Promise.resolve(null);
   return new Promise((resolve) => {
     execFile("nvidia-smi", args, { timeout: 5000 }, (err, stdout) => resolve(err ? null : stdout));
   });

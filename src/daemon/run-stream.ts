@@ -52,6 +52,8 @@ export class RunStream {
   private frames: Array<{ end: number; records: number }> = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private monitor: SystemMonitor | null = null;
+  /** The daemon's own records that came before the client's first one. */
+  private heldBack: RunRecord[] = [];
 
   constructor(settings: RunOpenSettings, daemonLog: Logger) {
     this.settings = settings;
@@ -98,6 +100,7 @@ export class RunStream {
     const end = this.wal.append(payload);
     this.frames.push({ end, records: last - Math.max(first, this.lastSeq + 1) + 1 });
     this.lastSeq = last;
+    if (this.heldBack.length > 0) for (const r of this.heldBack.splice(0)) this.appendOwn(r);
     if (hasExit) this.end();
     this.uploader?.notify(end);
     return last;
@@ -128,6 +131,12 @@ export class RunStream {
   /** A record the daemon makes itself (metadata, system samples): outside the client's sequence. */
   private appendOwn(record: RunRecord): void {
     if (this.closed) return;
+    // The server learns of a run from the client's first record (the run record): nothing of
+    // the daemon's may reach the WAL before it, or its upload would name an unknown run.
+    if (this.lastSeq < this.settings.firstSeq) {
+      this.heldBack.push(record);
+      return;
+    }
     const end = this.wal.append(encodeRecords([record]));
     this.frames.push({ end, records: 1 });
     this.uploader?.notify(end);

@@ -4,7 +4,7 @@
  * NVIDIA GPUs (nvidia-smi). Counters (disk and network bytes) are reported since the first
  * sample. Keys follow W&B's names under `system/`.
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, statfsSync } from "node:fs";
 import pidusage from "pidusage";
 import si from "systeminformation";
 import type { Logger } from "pino";
@@ -34,8 +34,20 @@ export function processTree(root: number): number[] {
   return out;
 }
 
+/** Used share of the file system holding `path`, as df shows it (statfs: no process spawned). */
+function diskUse(path: string): number | null {
+  try {
+    const s = statfsSync(path);
+    const used = s.blocks - s.bfree;
+    return (100 * used) / (used + s.bavail);
+  } catch {
+    return null;
+  }
+}
+
 export class SystemMonitor {
   private timer: NodeJS.Timeout | null = null;
+  private primer: NodeJS.Timeout | null = null;
   private base: { diskRead: number; diskWrite: number; netRx: number; netTx: number } | null = null;
   private hasGpu: boolean | null = null;
   private sampling = false;
@@ -49,11 +61,14 @@ export class SystemMonitor {
   ) {}
 
   start(): void {
-    void this.sample(true); // primes the CPU counters, which measure between two readings
+    // Prime the CPU counters (they measure between two readings) a moment after the run opens,
+    // not while its init() and first batches are under way.
+    this.primer = setTimeout(() => void this.sample(true), Math.min(1000, this.intervalMs / 2));
     this.timer = setInterval(() => void this.sample(false), this.intervalMs);
   }
 
   close(): void {
+    if (this.primer) clearTimeout(this.primer);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     pidusage.clear();
@@ -75,12 +90,11 @@ export class SystemMonitor {
   private async read(): Promise<Record<string, number>> {
     const v: Record<string, number> = {};
     const pids = processTree(this.pid);
-    const [usage, load, mem, fs, disks, net] = await Promise.all([
+    const [usage, load, mem, fs, net] = await Promise.all([
       pidusage(pids).catch(() => ({}) as Record<string, pidusage.Status>),
       si.currentLoad(),
       si.mem(),
       si.fsStats().catch(() => null),
-      si.fsSize().catch(() => []),
       si.networkStats("*").catch(() => []),
     ]);
     let cpu = 0;
@@ -97,8 +111,8 @@ export class SystemMonitor {
     load.cpus.forEach((c, i) => (v[`system/cpu.${i}.percent`] = c.load));
     v["system/memory.percent"] = (100 * (mem.total - mem.available)) / mem.total;
     v["system/memory.availableMB"] = mem.available / MB;
-    const disk = disks.filter((d) => this.cwd.startsWith(d.mount)).sort((a, b) => b.mount.length - a.mount.length)[0];
-    if (disk) v["system/disk.percent"] = disk.use;
+    const disk = diskUse(this.cwd);
+    if (disk !== null) v["system/disk.percent"] = disk;
     const counters = {
       diskRead: fs?.rx ?? 0,
       diskWrite: fs?.wx ?? 0,

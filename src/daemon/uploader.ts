@@ -138,7 +138,9 @@ export class Uploader {
 
   /** Reads whole frames from the uploaded offset on, up to maxBodyBytes (at least one frame). */
   private readBatch(): { body: Buffer; end: number } {
-    const maxBody = this.opts.maxBodyBytes ?? 8 * 1024 * 1024;
+    // 4 MiB bodies: large enough to amortise a request, small enough to keep the daemon's memory
+    // flat during a burst (the body is read, concatenated and sent: about three copies at once).
+    const maxBody = this.opts.maxBodyBytes ?? 4 * 1024 * 1024;
     const start = Math.max(this.uploaded, WAL_MAGIC.length);
     const header = Buffer.alloc(FRAME_HEADER_BYTES);
     readSync(this.fd, header, 0, FRAME_HEADER_BYTES, start);

@@ -21,6 +21,9 @@ export interface TestEnv {
   env: NodeJS.ProcessEnv;
 }
 
+/** Every environment made in this test file: their daemons are stopped after it (test/helpers/cleanup.ts). */
+export const madeEnvs: TestEnv[] = [];
+
 /** A fresh HOME, socket directory and run directory; the environment fixtures and the CLI get. */
 export function makeEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
   const home = mkdtempSync(join(tmpdir(), "trk-home-"));
@@ -29,7 +32,35 @@ export function makeEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
   // System sampling is off unless a test turns it on: it is tested on its own, and the suite's
   // many short runs need not each prime systeminformation on a 2-core machine.
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: runDir, TRACKSIDE_STATS_INTERVAL: "0", ...extra };
-  return { home, socketDir, runDir, env };
+  const made = { home, socketDir, runDir, env };
+  madeEnvs.push(made);
+  return made;
+}
+
+/**
+ * Stops the daemons spawned in an environment. A daemon whose server is gone keeps its data and
+ * retries for days, as it should; a test that is over must not leave it running. SIGTERM is the
+ * daemon's graceful stop (WALs synced, nothing marked).
+ */
+export async function stopDaemons(socketDir: string): Promise<void> {
+  let logs: string[];
+  try {
+    logs = readdirSync(socketDir).filter((f) => /^d-.+\.log$/.test(f));
+  } catch {
+    return;
+  }
+  const pids: number[] = [];
+  for (const f of logs) {
+    try {
+      const pid = daemonPid(`ipc://${join(socketDir, f.replace(/\.log$/, ".sock"))}`);
+      // Only that daemon: a pid can be reused by an unrelated process once its owner is gone.
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(socketDir)) pids.push(pid);
+    } catch {
+      // no pid in the log yet, or the process is gone
+    }
+  }
+  for (const pid of pids) process.kill(pid, "SIGTERM");
+  await eventually("the test's daemons have stopped", () => (pids.some(isAlive) ? undefined : true), 10_000);
 }
 
 export interface Finished {
