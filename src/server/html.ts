@@ -40,6 +40,21 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   return new SafeHtml(out);
 }
 
+const STYLE = `
+  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #1d1d1f; }
+  header { display: flex; justify-content: space-between; border-bottom: 1px solid #ddd; margin-bottom: 1rem; }
+  a { color: #0b57d0; text-decoration: none; } a:hover { text-decoration: underline; }
+  table { border-collapse: collapse; width: 100%; margin: .5rem 0 1.5rem; }
+  th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #eee; vertical-align: top; }
+  th { background: #fafafa; font-weight: 600; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1.5rem; }
+  dt { color: #666; } dd { margin: 0; }
+  pre { background: #f6f8fa; padding: .75rem; overflow: auto; border-radius: 4px; }
+  .tag { background: #eef; border-radius: 3px; padding: 0 .4rem; margin-right: .3rem; }
+  .state-running { color: #0a7; } .state-failed, .state-crashed, .state-killed { color: #c33; }
+  .error { color: #c33; }
+`;
+
 /** A whole page: title, a header with the signed-in user (or a sign-in link), the body. */
 export function page(title: string, body: SafeHtml, user: string | null): string {
   const who = user ? html`signed in as <strong>${user}</strong>` : html`<a href="/login">Sign in</a>`;
