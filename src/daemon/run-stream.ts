@@ -27,6 +27,7 @@ import { WalWriter } from "./wal-writer.js";
 const HEARTBEAT_MS = 30_000;
 
 const PROBE_TIMEOUT_MS = 20_000;
+const PROBE_DELAY_MS = 200;
 
 export interface FinishOutcome {
   synced: boolean;
@@ -112,6 +113,9 @@ export class RunStream {
    */
   private async startProbes(): Promise<void> {
     const s = this.settings;
+    // Let the client's init() and first batches through first: the probe spawns git and
+    // nvidia-smi, which compete for the CPU on a small machine (measured: warm init() 5 -> 25 ms).
+    await new Promise((resolve) => setTimeout(resolve, PROBE_DELAY_MS));
     if (s.statsIntervalS > 0) {
       const { SystemMonitor } = await import("./system-monitor.js");
       if (!this.ended && !this.closed) {
