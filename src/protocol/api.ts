@@ -9,6 +9,13 @@ export const API_PREFIX = "/api/v1";
 /** Content type of an upload body: RunRecord[] batches, msgpack-encoded, back to back. */
 export const RECORDS_CONTENT_TYPE = "application/vnd.trackside.records+msgpack";
 
+/**
+ * Content type of the daemon's upload body: a slice of the run's WAL, frames as they are on disk
+ * (length, CRC-32, msgpack RunRecord[] batch). The daemon sends it without copying, and the
+ * server checks every frame's CRC, so the bytes are verified from disk to database.
+ */
+export const WAL_FRAMES_CONTENT_TYPE = "application/vnd.trackside.wal-frames";
+
 export interface ViewerView {
   user: string;
   entity: string;

@@ -3,9 +3,10 @@
  * applied in one transaction; a resent body changes nothing (see sqlite-ingest.ts).
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { API_PREFIX, RECORDS_CONTENT_TYPE, type IngestResult } from "../protocol/api.js";
-import { decodeMany } from "../protocol/codec.js";
-import { errors } from "../protocol/errors.js";
+import { API_PREFIX, RECORDS_CONTENT_TYPE, WAL_FRAMES_CONTENT_TYPE, type IngestResult } from "../protocol/api.js";
+import { decode, decodeMany } from "../protocol/codec.js";
+import { scanFrames } from "../protocol/wal-format.js";
+import { errors, isTracksideError } from "../protocol/errors.js";
 import type { RunRecord } from "../protocol/records.js";
 import { runPath, writableEntity } from "./access.js";
 import type { AppContext } from "./app-context.js";
@@ -16,9 +17,18 @@ export const INGEST_BODY_LIMIT = 64 * 1024 * 1024;
 
 /** Teaches the app the records content type; the body stays raw until the handler has checked the key. */
 export function registerRecordsParser(app: FastifyInstance): void {
-  app.addContentTypeParser(RECORDS_CONTENT_TYPE, { parseAs: "buffer", bodyLimit: INGEST_BODY_LIMIT }, (_req, body, done) =>
+  app.addContentTypeParser([RECORDS_CONTENT_TYPE, WAL_FRAMES_CONTENT_TYPE], { parseAs: "buffer", bodyLimit: INGEST_BODY_LIMIT }, (_req, body, done) =>
     done(null, body),
   );
+}
+
+/** The batches of a WAL-frames body; a cut or corrupt frame refuses the whole body. */
+function frameBatches(body: Buffer): unknown[] {
+  const scan = scanFrames(body, 0);
+  if (scan.stoppedAt !== null) {
+    throw errors.badRequest(`the WAL frame at byte ${scan.end} is ${scan.stoppedAt === "crc" ? "corrupt (its CRC-32 does not match)" : "cut short"}`);
+  }
+  return scan.frames.map((f) => decode(f.payload));
 }
 
 /** The records of a body in either encoding, checked; TRK_ERR_BAD_REQUEST naming the fault otherwise. */
@@ -27,8 +37,10 @@ export function recordsOf(req: FastifyRequest, runId: string): RunRecord[] {
   if (Buffer.isBuffer(body)) {
     let batches: unknown[];
     try {
-      batches = body.length === 0 ? [] : decodeMany(body);
+      const frames = String(req.headers["content-type"] ?? "").startsWith(WAL_FRAMES_CONTENT_TYPE);
+      batches = body.length === 0 ? [] : frames ? frameBatches(body) : decodeMany(body);
     } catch (err) {
+      if (isTracksideError(err)) throw err;
       throw errors.badRequest(`the body is not valid msgpack (${(err as Error).message})`);
     }
     return validateRecords(flattenBatches(batches), runId);

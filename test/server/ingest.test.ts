@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { RunView } from "../../src/protocol/api.js";
+import { WAL_FRAMES_CONTENT_TYPE, type RunView } from "../../src/protocol/api.js";
+import { encodeRecords } from "../../src/protocol/codec.js";
+import { frameHeader } from "../../src/protocol/wal-format.js";
 import type { RunRecord } from "../../src/protocol/records.js";
 import { codeOf, get, makeEnv, msgpackBody, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 
@@ -30,6 +32,25 @@ describe("POST /api/v1/runs/:entity/:project/:id/records", () => {
     expect(run.summary).toEqual({ loss: 0.33 });
     expect(run.author).toBe("alice");
     expect(run.metadata.program).toMatchObject({ host: "gpu-box-1" });
+  });
+
+  it("takes the daemon's WAL frames as they are on disk, and refuses a frame whose CRC does not match", async () => {
+    const frames = (...batches: RunRecord[][]): Buffer =>
+      Buffer.concat(batches.flatMap((b) => {
+        const payload = encodeRecords(b);
+        return [frameHeader(payload), payload];
+      }));
+    const post = (body: Buffer) =>
+      env.app.inject({ method: "POST", url: `/api/v1/runs/${PATH}/records`, headers: { "content-type": WAL_FRAMES_CONTENT_TYPE, authorization: `Bearer ${env.aliceKey}` }, payload: body });
+    const good = frames([{ k: "run", seq: 0, run: runInfo("a1b2c3d4") }], [{ k: "history", seq: 1, rows: rows(0, 5) }]);
+    const bad = Buffer.from(frames([{ k: "history", seq: 6, rows: rows(5, 5) }]));
+    bad[bad.length - 3] ^= 0xff;
+    const refused = await post(bad);
+    expect(refused.statusCode).toBe(400);
+    expect(codeOf(refused)).toBe("TRK_ERR_BAD_REQUEST");
+    expect(refused.json().error.message).toContain("CRC-32");
+    expect((await post(good)).statusCode).toBe(200);
+    expect((await view()).historySteps).toBe(5);
   });
 
   it("accepts one JSON array of records", async () => {
