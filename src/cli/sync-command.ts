@@ -3,11 +3,11 @@
  * not reach the server. It sends the run's WAL through the daemon's own uploader, so the same
  * idempotent (run, seq) rules apply: syncing twice stores nothing twice.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
-import { Uploader } from "../daemon/index.js";
+import { Uploader, WalWriter } from "../daemon/index.js";
 import {
   DEFAULT_BASE_URL,
   WAL_MAGIC,
@@ -15,6 +15,7 @@ import {
   decode,
   errors,
   hasWalMagic,
+  isDaemonRecord,
   normalizeBaseUrl,
   readCredential,
   runUrl,
@@ -72,8 +73,54 @@ function readRunInfo(walPath: string): { info: RunInfo; records: number; end: nu
   return { info, records, end: scan.end };
 }
 
+/** A spill file this old was never taken in: its daemon was gone when the process exited. */
+const ORPHAN_SPILL_MS = 10_000;
+
+/**
+ * Appends to the WAL what orphaned spill files hold beyond it (records a process wrote on its
+ * way out while no daemon was there to take them), then removes them: the upload then carries
+ * them like everything else.
+ */
+function takeOrphanSpills(dir: string, walPath: string): number {
+  const spills = readdirSync(dir).filter((f) => /^spill-\d+\.wal$/.test(f) && Date.now() - statSync(join(dir, f)).mtimeMs > ORPHAN_SPILL_MS);
+  if (spills.length === 0) return 0;
+  let lastSeq = lastClientSeq(walPath);
+  let taken = 0;
+  const wal = new WalWriter(walPath);
+  try {
+    for (const f of spills) {
+      const buf = readFileSync(join(dir, f));
+      if (!hasWalMagic(buf)) continue;
+      for (const frame of scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames) {
+        const batch = decode<RunRecord[]>(frame.payload);
+        const last = batch.reduce((m, r) => (isDaemonRecord(r) ? m : Math.max(m, r.seq + seqSpan(r) - 1)), 0);
+        if (last > lastSeq) {
+          wal.append(frame.payload);
+          lastSeq = last;
+          taken += batch.length;
+        }
+      }
+    }
+  } finally {
+    wal.close();
+  }
+  for (const f of spills) rmSync(join(dir, f), { force: true });
+  return taken;
+}
+
+function lastClientSeq(walPath: string): number {
+  const buf = readFileSync(walPath);
+  let last = 0;
+  for (const frame of scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames) {
+    for (const r of decode<RunRecord[]>(frame.payload)) if (!isDaemonRecord(r)) last = Math.max(last, r.seq + seqSpan(r) - 1);
+  }
+  return last;
+}
+
 async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutMs: number): Promise<boolean> {
   const walPath = findWal(dir);
+  const spilled = takeOrphanSpills(dir, walPath);
+  if (spilled > 0) process.stderr.write(`trackside: took in ${spilled} records from spill files in ${dir}\n`);
   const { info, records, end } = readRunInfo(walPath);
   const path = `${info.entity}/${info.project}/${info.id}`;
   const log = pino({ base: { runId: info.id, component: "sync" } }, pino.destination({ dest: join(dir, "logs", "sync.log"), mkdir: true, sync: true }));

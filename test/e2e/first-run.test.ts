@@ -3,7 +3,9 @@
  * spawn a real daemon, which uploads to a real `trackside server` on SQLite; we read the result
  * back through the CLI, as a user would.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { WalWriter } from "../../src/daemon/wal-writer.js";
+import { WAL_MAGIC, encodeRecords, frameHeader, type RunInfo } from "../../src/protocol/index.js";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, daemonSockets, eventually, isAlive, makeEnv, runFixture, serverWithEnv, showRun, start, type TestEnv, type TestServer } from "../helpers/processes.js";
@@ -170,3 +172,31 @@ function readDaemonPid(address: string): number {
   const first = readFileSync(log, "utf8").split("\n")[0];
   return (JSON.parse(first) as { pid: number }).pid;
 }
+
+describe("trackside sync of a run left behind", () => {
+  it("takes in an orphaned spill file (a process that exited while no daemon was there) and uploads it all", async () => {
+    const dir = join(t.runDir, "trackside", "run-20260101_000000-orphan01");
+    mkdirSync(dir, { recursive: true });
+    const info: RunInfo = {
+      id: "orphan01", entity: (JSON.parse(readFileSync(join(t.home, ".trackside", "credentials"), "utf8")) as Record<string, { user: string }>)[server.url].user,
+      project: "fixtures", name: "left-behind", notes: null, tags: [], group: null, jobType: null, config: {}, createdAt: Date.now(),
+      program: { executable: "node", args: [], cwd: dir, pid: 1, host: "h", nodeVersion: process.version, os: "linux", tracksideVersion: "0.1.0" },
+    };
+    const rows = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ _step: from + i, _timestamp: Date.now(), _runtime: 0, v: from + i }));
+    const wal = new WalWriter(join(dir, "run-orphan01.wal"));
+    wal.append(encodeRecords([{ k: "run", seq: 1, run: info }, { k: "history", seq: 2, rows: rows(0, 5) }]));
+    wal.close();
+    // The spill repeats one acknowledged batch (it may) and carries the rest and the final state.
+    const spill = join(dir, "spill-999999.wal");
+    const frames = [encodeRecords([{ k: "history", seq: 2, rows: rows(0, 5) }]), encodeRecords([{ k: "history", seq: 7, rows: rows(5, 5) }, { k: "exit", seq: 12, state: "failed", exitCode: 2, signal: null, error: null, finishedAt: Date.now() }])];
+    writeFileSync(spill, Buffer.concat([WAL_MAGIC, ...frames.flatMap((p) => [frameHeader(p), p])]));
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(spill, old, old);
+    const r = await cli(["sync", dir], t.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("took in");
+    expect(existsSync(spill)).toBe(false);
+    const run = await showRun(`${info.entity}/fixtures/orphan01`, t.env);
+    expect(run).toMatchObject({ state: "failed", exitCode: 2, historySteps: 10 });
+  });
+});
