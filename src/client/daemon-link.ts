@@ -61,10 +61,6 @@ export class DaemonLink {
     return link;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /** Sends one request and resolves with its reply; a daemon error reply rejects with its TracksideError. */
   request(msg: Request, payload?: Buffer, timeoutMs = 30_000): Promise<DaemonMessage> {
     if (this.closed) return Promise.reject(errors.daemonUnreachable(this.address, "the link is closed"));

@@ -191,22 +191,16 @@ export class Run {
    * `settings.finishTimeoutMs`; what is not uploaded by then stays with the daemon and on disk.
    */
   finish(exitCode = 0): Promise<FinishResult> {
-    this.finishing ??= this.doFinish(exitCode, null);
+    this.finishing ??= this.doFinish(exitCode);
     return this.finishing;
   }
 
-  /** @internal Used by the exit hooks, with the error that ended the process. */
-  finishWith(exitCode: number, error: string | null): Promise<FinishResult> {
-    this.finishing ??= this.doFinish(exitCode, error);
-    return this.finishing;
-  }
-
-  private async doFinish(exitCode: number, error: string | null): Promise<FinishResult> {
+  private async doFinish(exitCode: number): Promise<FinishResult> {
     const s = this.parts.settings;
     const state: RunState = exitCode === 0 ? "finished" : "failed";
     this.history.commit();
     this.stopConsole(null);
-    this.queue.add({ k: "exit", state, exitCode, signal: null, error, finishedAt: Date.now() });
+    this.queue.add({ k: "exit", state, exitCode, signal: null, error: null, finishedAt: Date.now() });
     let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0 };
     const channel = this.parts.channel;
     if (channel) {

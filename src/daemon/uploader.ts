@@ -69,11 +69,6 @@ export class Uploader {
     return { uploadedBytes: this.uploaded, pendingBytes: Math.max(0, this.walEnd - this.uploaded), fatalError: this.fatalError };
   }
 
-  /** Offset up to which the server holds the WAL. */
-  get uploadedOffset(): number {
-    return this.uploaded;
-  }
-
   /** Resolves once everything up to the current end is uploaded, or after `timeoutMs`. */
   async drain(timeoutMs: number): Promise<boolean> {
     const target = this.walEnd;
