@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readCredential } from "../../src/protocol/local-config.js";
+import { isProcessAlive } from "../../src/protocol/process-alive.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
@@ -93,15 +94,6 @@ export function clientEnv(server: BenchServer, root: string, extra: NodeJS.Proce
   return { env, socketDir };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Pids of the daemons spawned with this socket directory: the `pid` of each `d-*.log`'s first line, else /proc. */
 export function daemonPids(socketDir: string): number[] {
   const pids = new Set<number>();
@@ -131,7 +123,7 @@ export function daemonPids(socketDir: string): number[] {
 export async function daemonPid(socketDir: string, timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const pids = daemonPids(socketDir).filter(alive);
+    const pids = daemonPids(socketDir).filter(isProcessAlive);
     if (pids.length === 1) return pids[0];
     if (pids.length > 1) throw new Error(`several daemons in ${socketDir}: ${pids.join(", ")}`);
     if (Date.now() > deadline) throw new Error(`no daemon in ${socketDir}`);
@@ -146,14 +138,14 @@ export async function daemonPid(socketDir: string, timeoutMs = 10_000): Promise<
 export async function reapDaemons(socketDirs: string[], timeoutMs = 10_000): Promise<void> {
   const pids = socketDirs.flatMap(daemonPids);
   const deadline = Date.now() + timeoutMs;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  const left = pids.filter(alive);
+  while (pids.some(isProcessAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const left = pids.filter(isProcessAlive);
   if (left.length === 0) return;
   process.stderr.write(`bench: terminating daemons still running: ${left.join(", ")}\n`);
   for (const pid of left) process.kill(pid, "SIGTERM");
   const hard = Date.now() + 5000;
-  while (left.some(alive) && Date.now() < hard) await new Promise((r) => setTimeout(r, 20));
-  for (const pid of left.filter(alive)) process.kill(pid, "SIGKILL");
+  while (left.some(isProcessAlive) && Date.now() < hard) await new Promise((r) => setTimeout(r, 20));
+  for (const pid of left.filter(isProcessAlive)) process.kill(pid, "SIGKILL");
 }
 
 /** A field of /proc/<pid>/status (VmRSS, VmHWM) in MB (10^6 bytes), or NaN if the process is gone. */

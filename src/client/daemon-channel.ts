@@ -5,19 +5,11 @@
  * the old one had not acknowledged. The new daemon finds the run's WAL on disk and goes on after
  * its last record, so nothing acknowledged is lost and nothing is stored twice.
  */
-import { isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
+import { isProcessAlive, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonLink } from "./daemon-link.js";
 import { daemonFromEnv, spawnDaemon } from "./daemon-spawn.js";
 import { debug } from "./notices.js";
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Ping period; with PING_TIMEOUT_MS a dead daemon is noticed within 1.5 s (the goal is 2 s). */
 const HEARTBEAT_MS = 500;
@@ -102,7 +94,7 @@ export class DaemonChannel {
       try {
         // Only a daemon whose process is gone is replaced: a slow one still holds the run's WAL,
         // and two writers would corrupt it.
-        const dead = lostPid > 0 && !isAlive(lostPid) ? lostAddress : undefined;
+        const dead = lostPid > 0 && !isProcessAlive(lostPid) ? lostAddress : undefined;
         const link = await connectDaemon(this.timeoutMs, dead);
         await link.request({ t: "open", settings: this.open }, undefined, this.timeoutMs);
         for (const b of this.replay?.unacked() ?? []) {

@@ -5,6 +5,8 @@
  * client may live on another machine, where its pid means nothing: there a client is alive while
  * its messages (a heartbeat every 500 ms) keep coming, with room for long synchronous steps.
  */
+import { isProcessAlive } from "../protocol/index.js";
+
 export const TCP_SILENCE_MS = 30_000;
 
 export class ClientWatch {
@@ -26,7 +28,7 @@ export class ClientWatch {
   }
 
   private alive(pid: number): boolean {
-    return this.byHeartbeat ? this.now() - (this.lastSeen.get(pid) ?? this.now()) < TCP_SILENCE_MS : isAlive(pid);
+    return this.byHeartbeat ? this.now() - (this.lastSeen.get(pid) ?? this.now()) < TCP_SILENCE_MS : isProcessAlive(pid);
   }
 
   add(pid: number): void {
@@ -59,15 +61,5 @@ export class ClientWatch {
       }
     }
     this.onTick();
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -8,3 +8,4 @@ export * from "./wal-format.js";
 export * from "./local-config.js";
 export * from "./api.js";
 export * from "./version.js";
+export * from "./process-alive.js";

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
-import { WAL_MAGIC, decode, historyRows, scanFrames, type RunRecord } from "../../src/protocol/index.js";
+import { WAL_MAGIC, decode, historyRows, isProcessAlive, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -193,14 +193,7 @@ export async function eventually<T>(what: string, probe: () => T | undefined | P
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export const isAlive = isProcessAlive;
 
 /** Sockets of daemons in a socket directory. */
 export function daemonSockets(socketDir: string): string[] {
