@@ -15,7 +15,7 @@ import {
   decode,
   errors,
   hasWalMagic,
-  isDaemonRecord,
+  lastClientSeq,
   normalizeBaseUrl,
   readCredential,
   runUrl,
@@ -84,7 +84,7 @@ const ORPHAN_SPILL_MS = 10_000;
 function takeOrphanSpills(dir: string, walPath: string): number {
   const spills = readdirSync(dir).filter((f) => /^spill-\d+\.wal$/.test(f) && Date.now() - statSync(join(dir, f)).mtimeMs > ORPHAN_SPILL_MS);
   if (spills.length === 0) return 0;
-  let lastSeq = lastClientSeq(walPath);
+  let lastSeq = walLastClientSeq(walPath);
   let taken = 0;
   const wal = new WalWriter(walPath);
   try {
@@ -93,7 +93,7 @@ function takeOrphanSpills(dir: string, walPath: string): number {
       if (!hasWalMagic(buf)) continue;
       for (const frame of scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames) {
         const batch = decode<RunRecord[]>(frame.payload);
-        const last = batch.reduce((m, r) => (isDaemonRecord(r) ? m : Math.max(m, r.seq + seqSpan(r) - 1)), 0);
+        const last = lastClientSeq(batch);
         if (last > lastSeq) {
           wal.append(frame.payload);
           lastSeq = last;
@@ -108,12 +108,10 @@ function takeOrphanSpills(dir: string, walPath: string): number {
   return taken;
 }
 
-function lastClientSeq(walPath: string): number {
+function walLastClientSeq(walPath: string): number {
   const buf = readFileSync(walPath);
   let last = 0;
-  for (const frame of scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames) {
-    for (const r of decode<RunRecord[]>(frame.payload)) if (!isDaemonRecord(r)) last = Math.max(last, r.seq + seqSpan(r) - 1);
-  }
+  for (const frame of scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames) last = Math.max(last, lastClientSeq(decode<RunRecord[]>(frame.payload)));
   return last;
 }
 

@@ -12,9 +12,8 @@ import {
   decode,
   encodeRecords,
   hasWalMagic,
-  isDaemonRecord,
+  lastClientSeq,
   scanFrames,
-  seqSpan,
   type RunOpenSettings,
   type RunRecord,
   type RunState,
@@ -68,7 +67,7 @@ export class RunStream {
     this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`));
     // A WAL that exists already belongs to a run this daemon takes over (its predecessor died):
     // go on after its last record, whatever the client believes.
-    this.lastSeq = Math.max(settings.firstSeq - 1, lastClientSeq(this.wal.lastFramesAtOpen));
+    this.lastSeq = Math.max(settings.firstSeq - 1, lastClientSeqOfFrames(this.wal.lastFramesAtOpen));
     this.uploader =
       settings.mode === "online"
         ? new Uploader({
@@ -216,8 +215,7 @@ export class RunStream {
       const records = decode<RunRecord[]>(frame.payload);
       if (records.length === 0) continue;
       const first = records[0].seq;
-      const lastRecord = records[records.length - 1];
-      const last = lastRecord.seq + seqSpan(lastRecord) - 1;
+      const last = lastClientSeq(records);
       const hasExit = records.some((r) => r.k === "exit");
       if (last > this.lastSeq) {
         this.append(frame.payload, first, last, hasExit);
@@ -241,12 +239,10 @@ export class RunStream {
 }
 
 /** The client's last sequence number in these frames (the daemon's own records carry none). */
-function lastClientSeq(payloads: Buffer[]): number {
+function lastClientSeqOfFrames(payloads: Buffer[]): number {
   for (let f = payloads.length - 1; f >= 0; f--) {
-    const records = decode<RunRecord[]>(payloads[f]);
-    for (let i = records.length - 1; i >= 0; i--) {
-      if (!isDaemonRecord(records[i])) return records[i].seq + seqSpan(records[i]) - 1;
-    }
+    const last = lastClientSeq(decode<RunRecord[]>(payloads[f]));
+    if (last > 0) return last;
   }
   return 0;
 }

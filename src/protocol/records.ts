@@ -89,6 +89,13 @@ export function seqSpan(r: RunRecord): number {
   return isDaemonRecord(r) ? 0 : 1;
 }
 
+/** The highest client sequence number a batch takes (0 when it holds only the daemon's records). */
+export function lastClientSeq(batch: readonly RunRecord[]): number {
+  let last = 0;
+  for (const r of batch) if (!isDaemonRecord(r)) last = Math.max(last, r.seq + seqSpan(r) - 1);
+  return last;
+}
+
 /** Records the daemon makes itself (system samples, the metadata probe): they carry seq 0. */
 export function isDaemonRecord(r: RunRecord): boolean {
   return (r.k === "system" || r.k === "meta") && r.seq === 0;
