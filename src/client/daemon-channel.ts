@@ -1,19 +1,23 @@
 /**
  * One run's connection to the daemon, kept alive across the daemon's death. A heartbeat pings
  * the daemon every HEARTBEAT_MS; when a ping or a request goes unanswered, the channel
- * reconnects, to a new daemon if the old one was spawned by this process tree, and replays what
- * the old one had not acknowledged. The new daemon finds the run's WAL on disk and goes on after
+ * reconnects (to a new shared daemon once the old one's process is gone) and replays what the
+ * old one had not acknowledged. The new daemon finds the run's WAL on disk and goes on after
  * its last record, so nothing acknowledged is lost and nothing is stored twice.
  */
 import { isProcessAlive, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonLink } from "./daemon-link.js";
-import { daemonFromEnv, spawnDaemon } from "./daemon-spawn.js";
+import { findSharedDaemon, namedDaemon, sharedDaemon } from "./daemon-spawn.js";
 import { debug } from "./notices.js";
 
 
 /** Ping period; with PING_TIMEOUT_MS a dead daemon is noticed within 1.5 s (the goal is 2 s). */
 const HEARTBEAT_MS = 500;
 const PING_TIMEOUT_MS = 1000;
+/** How long one try waits for a found shared daemon's hello before looking for it again. */
+const SHARED_HELLO_MS = 2000;
+/** How often a try checks that the daemon it waits for is still the shared one. */
+const GONE_POLL_MS = 20;
 
 type Request = Parameters<DaemonLink["request"]>[0];
 
@@ -23,18 +27,29 @@ export interface Replayable {
   ack(seq: number): void;
 }
 
-// Several runs of one process may notice the same dead daemon: let one of them replace it.
-let replacing: { dead: string; next: Promise<string> } | null = null;
-
-/** Connects to the daemon named by the environment, or spawns one (also when `dead` is that one). */
-export async function connectDaemon(timeoutMs: number, dead?: string): Promise<DaemonLink> {
-  const found = daemonFromEnv();
-  if (found && found.address !== dead) return DaemonLink.connect(found.address, timeoutMs);
-  if (found && !found.spawned) return DaemonLink.connect(found.address, timeoutMs); // someone else's daemon: wait for it
-  if (dead && replacing?.dead === dead) return DaemonLink.connect(await replacing.next, timeoutMs);
-  const next = spawnDaemon(timeoutMs).then((d) => d.address);
-  if (dead) replacing = { dead, next };
-  return DaemonLink.connect(await next, timeoutMs);
+/**
+ * Connects to the daemon the user named in TRACKSIDE_DAEMON, or to the user's shared daemon,
+ * spawning it if none is up (several runs or processes asking at once get the same one).
+ */
+export async function connectDaemon(timeoutMs: number): Promise<DaemonLink> {
+  const named = namedDaemon();
+  if (named) return DaemonLink.connect(named, timeoutMs); // the user's own daemon: wait for it
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { address, pid } = await sharedDaemon(Math.max(1, deadline - Date.now()));
+    // A daemon found just as it started to close never answers: its info file is gone by then,
+    // and this try is abandoned at once for the next, which finds (or starts) its successor.
+    const gone = new AbortController();
+    const watch = setInterval(() => findSharedDaemon()?.pid !== pid && gone.abort(), GONE_POLL_MS);
+    try {
+      return await DaemonLink.connect(address, Math.max(1, Math.min(SHARED_HELLO_MS, deadline - Date.now())), gone.signal);
+    } catch (err) {
+      if (!isTracksideError(err, "TRK_ERR_DAEMON_UNREACHABLE") || Date.now() >= deadline) throw err;
+      debug("no hello from the shared daemon at %s (%s); looking again", address, (err as Error).message);
+    } finally {
+      clearInterval(watch);
+    }
+  }
 }
 
 export class DaemonChannel {
@@ -92,10 +107,9 @@ export class DaemonChannel {
     this.link.close();
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        // Only a daemon whose process is gone is replaced: a slow one still holds the run's WAL,
-        // and two writers would corrupt it.
-        const dead = lostPid > 0 && !isProcessAlive(lostPid) ? lostAddress : undefined;
-        const link = await connectDaemon(this.timeoutMs, dead);
+        // Only a daemon whose process is gone is replaced: a slow one (or one closing) still
+        // holds the run's WAL, and two writers would corrupt it. Until then, only it will do.
+        const link = lostPid > 0 && isProcessAlive(lostPid) ? await this.sameDaemon(lostAddress, lostPid) : await connectDaemon(this.timeoutMs);
         await link.request({ t: "open", settings: this.open }, undefined, this.timeoutMs);
         for (const b of this.replay?.unacked() ?? []) {
           const reply = await link.request({ t: "records", runPath: this.runPath, first: b.first, last: b.last, ...(b.exit ? { exit: true } : {}) }, b.payload);
@@ -109,6 +123,14 @@ export class DaemonChannel {
         await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
       }
     }
+  }
+
+  /** The lost daemon again, if it answers at its address (a new one may already sit there). */
+  private async sameDaemon(address: string, pid: number): Promise<DaemonLink> {
+    const link = await DaemonLink.connect(address, Math.min(this.timeoutMs, 2000));
+    if (link.daemonPid === pid) return link;
+    link.close();
+    throw new Error(`daemon ${pid} still leaving; ${address} is now daemon ${link.daemonPid}`);
   }
 
   private get runPath(): string {

@@ -47,9 +47,13 @@ export class DaemonLink {
     this.sock.connect(address.replace(/#.*$/, ""));
   }
 
-  /** Connects and says hello; rejects with TRK_ERR_DAEMON_UNREACHABLE if no answer in timeoutMs. */
-  static async connect(address: string, timeoutMs: number): Promise<DaemonLink> {
+  /**
+   * Connects and says hello; rejects with TRK_ERR_DAEMON_UNREACHABLE if no answer in timeoutMs,
+   * or as soon as `abandon` aborts.
+   */
+  static async connect(address: string, timeoutMs: number, abandon?: AbortSignal): Promise<DaemonLink> {
     const link = new DaemonLink(address);
+    abandon?.addEventListener("abort", () => link.close(), { once: true });
     const token = address.includes("#") ? address.slice(address.indexOf("#") + 1) : process.env.TRACKSIDE_DAEMON_TOKEN;
     try {
       const reply = await link.request({ t: "hello", protocol: PROTOCOL_VERSION, version: PACKAGE_VERSION, pid: process.pid, ...(token ? { token } : {}) }, undefined, timeoutMs);

@@ -1,56 +1,139 @@
 /**
- * Finds the daemon to talk to, or starts one. TRACKSIDE_DAEMON names a daemon to use (a parent
- * process's, or a standalone `trackside daemon`); otherwise the first init() of a process tree
- * spawns one, detached in its own session so that Ctrl-C in the terminal does not reach it, and
- * exports its address in TRACKSIDE_DAEMON so that child processes share it.
+ * Finds the daemon to talk to, or starts one. TRACKSIDE_DAEMON names a daemon to use (a
+ * standalone `trackside daemon`, or any address the user exports); otherwise every process of a
+ * user shares one daemon at a well-known socket in the user's private socket directory, so only
+ * the first of many processes pays for starting it, and child processes find it too.
  *
- * Handshake: the daemon binds its socket, then writes a ready file (tmp + rename, so it is never
- * read half-written). We poll for it, fail at once if the daemon exits, and give up after the
- * timeout with a clear error.
+ * The shared daemon is described by its info file (`daemon-pN.json`: address, pid, versions),
+ * which it writes once its socket is bound (tmp + rename, never read half-written) and removes
+ * when it starts to close. A process that finds no live daemon takes the lock file (O_EXCL, with
+ * its pid) and spawns one, detached in its own session so that Ctrl-C in the terminal does not
+ * reach it; processes that lose that race wait for the info file. A lock whose owner is gone is
+ * stale and removed. The protocol version is part of the names: clients of another protocol
+ * version use a daemon of their own.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { errors, socketDir } from "../protocol/index.js";
+import { PROTOCOL_VERSION, errors, isProcessAlive, socketDir } from "../protocol/index.js";
 import { debug } from "./notices.js";
 
 const POLL_MS = 5;
-/** Marks TRACKSIDE_DAEMON as set by trackside itself (so a vanished daemon may be replaced). */
+/** Marks TRACKSIDE_DAEMON as exported by trackside itself (not a daemon the user named). */
 const SPAWNED_MARK = "TRACKSIDE_DAEMON_SPAWNED";
 
-export interface DaemonAddress {
+export interface DaemonInfo {
   address: string;
-  spawned: boolean;
+  pid: number;
 }
 
-/** The daemon named by the environment, if it is one we can use. */
-export function daemonFromEnv(env: NodeJS.ProcessEnv = process.env): DaemonAddress | null {
+/** The daemon the user named in TRACKSIDE_DAEMON, if any (an address trackside exported is not one). */
+export function namedDaemon(env: NodeJS.ProcessEnv = process.env): string | null {
   const address = env.TRACKSIDE_DAEMON;
-  if (!address) return null;
+  if (!address || env[SPAWNED_MARK] === address) return null;
   if (!/^(ipc|tcp):\/\//.test(address)) throw errors.invalidOption("TRACKSIDE_DAEMON", address, "ipc:///PATH or tcp://HOST:PORT#TOKEN");
-  const spawned = env[SPAWNED_MARK] === address;
-  // A spawned daemon removes its socket when it leaves: then this tree needs a new one.
-  if (spawned && address.startsWith("ipc://") && !existsSync(address.slice("ipc://".length))) return null;
-  return { address, spawned };
+  return address;
 }
 
-export async function spawnDaemon(timeoutMs: number): Promise<DaemonAddress> {
-  const dir = socketDir();
-  const name = `d-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const readyFile = join(dir, `${name}.ready`);
-  const logFile = join(dir, `${name}.log`);
+/** Where the shared daemon of this user (and protocol version) lives. */
+export function sharedDaemonPaths(dir = socketDir()): { sock: string; info: string; lock: string } {
+  const base = join(dir, `daemon-p${PROTOCOL_VERSION}`);
+  return { sock: `${base}.sock`, info: `${base}.json`, lock: `${base}.lock` };
+}
+
+/** The shared daemon, if its info file names a live process. */
+export function findSharedDaemon(paths = sharedDaemonPaths()): DaemonInfo | null {
+  let info: DaemonInfo;
+  try {
+    info = JSON.parse(readFileSync(paths.info, "utf8")) as DaemonInfo;
+  } catch {
+    return null; // none, or one is closing
+  }
+  return isProcessAlive(info.pid) ? info : null;
+}
+
+/**
+ * The shared daemon: found, or spawned by this process, or by another one that won the race to
+ * spawn it. Its address is exported in TRACKSIDE_DAEMON (for the user's child processes and tools).
+ */
+export async function sharedDaemon(timeoutMs: number): Promise<DaemonInfo> {
+  const paths = sharedDaemonPaths();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = findSharedDaemon(paths);
+    if (found) return exported(found);
+    if (takeLock(paths.lock)) {
+      try {
+        // Checked again under the lock: another process may have just finished spawning one.
+        return exported(findSharedDaemon(paths) ?? (await spawnDaemon(paths, deadline)));
+      } finally {
+        rmSync(paths.lock, { force: true });
+      }
+    }
+    if (Date.now() > deadline) throw errors.daemonStart(`another process held ${paths.lock} for ${timeoutMs} ms without starting it`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+function exported(info: DaemonInfo): DaemonInfo {
+  process.env.TRACKSIDE_DAEMON = info.address;
+  process.env[SPAWNED_MARK] = info.address;
+  return info;
+}
+
+/** O_EXCL create with our pid in it; a lock whose owner has died is removed and taken. */
+function takeLock(lock: string): boolean {
+  try {
+    const fd = openSync(lock, "wx", 0o600);
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  let owner = 0;
+  try {
+    owner = Number(readFileSync(lock, "utf8")) || 0;
+  } catch {
+    return false; // just released
+  }
+  // A lock with no pid yet is one being written right now; give it a second before calling it stale.
+  const stale = owner > 0 ? !isProcessAlive(owner) : ageMs(lock) > 1000;
+  if (stale) {
+    debug("removing stale daemon lock of pid %d", owner);
+    rmSync(lock, { force: true });
+  }
+  return false;
+}
+
+function ageMs(file: string): number {
+  try {
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Spawns the shared daemon (the caller holds the lock) and waits for its info file. */
+async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline: number): Promise<DaemonInfo> {
+  // What is there belongs to a daemon that is gone (findSharedDaemon said so, under the lock).
+  rmSync(paths.info, { force: true });
+  rmSync(paths.sock, { force: true });
+  const logFile = join(socketDir(), `d-${process.pid}-${randomBytes(4).toString("hex")}.log`);
   const main = fileURLToPath(new URL("../daemon/main.js", import.meta.url));
   const out = openSync(logFile, "a", 0o600);
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // a debugger or loader meant for the user's program is not for the daemon
+  delete env.TRACKSIDE_DAEMON;
+  delete env[SPAWNED_MARK];
   // msgpackr's native add-on speeds up decoding strings, which the daemon hardly does; not
   // loading it saves ~10 ms of every cold start.
   env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = "true";
   const child = spawn(
     process.execPath,
-    [main, "--listen", `ipc://${join(dir, `${name}.sock`)}`, "--ready-file", readyFile, "--spawned", "--log-file", logFile],
+    [main, "--listen", `ipc://${paths.sock}`, "--ready-file", paths.info, "--spawned", "--log-file", logFile],
     { detached: true, stdio: ["ignore", out, out], env },
   );
   closeSync(out);
@@ -59,19 +142,17 @@ export async function spawnDaemon(timeoutMs: number): Promise<DaemonAddress> {
   child.once("error", (err) => (exited = `it could not be started (${err.message})`));
   child.unref();
 
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(readyFile)) {
+  for (;;) {
+    const info = findSharedDaemon(paths);
+    if (info && info.pid === child.pid) {
+      debug("daemon %d ready at %s", info.pid, info.address);
+      return info;
+    }
     if (exited) throw errors.daemonStart(exited, logFile);
     if (Date.now() > deadline) {
       child.kill("SIGTERM");
-      throw errors.daemonStart(`no ready signal within ${timeoutMs} ms`, logFile);
+      throw errors.daemonStart("no ready signal in time", logFile);
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  const ready = JSON.parse(readFileSync(readyFile, "utf8")) as { address: string; pid: number };
-  rmSync(readyFile, { force: true });
-  debug("daemon %d ready at %s", ready.pid, ready.address);
-  process.env.TRACKSIDE_DAEMON = ready.address;
-  process.env[SPAWNED_MARK] = ready.address;
-  return { address: ready.address, spawned: true };
 }

@@ -3,7 +3,7 @@
  * and a watch on the clients' processes. A spawned daemon leaves once its clients are gone and
  * its runs are uploaded; a standalone one (`trackside daemon`) stays until it is told to stop.
  */
-import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Router } from "zeromq";
 import {
@@ -26,7 +26,10 @@ export interface DaemonOptions {
   /** `ipc:///path` or `tcp://127.0.0.1:PORT`. */
   listen: string;
   log: Logger;
-  /** Written (tmp file + rename) once the socket is bound: the spawning client waits for it. */
+  /**
+   * Written (tmp file + rename) once the socket is bound, removed when closing starts: clients
+   * find the shared daemon by it (client/daemon-spawn.ts).
+   */
   readyFile?: string;
   /** Spawned by a client: leave when no client is left and every run is uploaded. */
   spawned?: boolean;
@@ -136,6 +139,7 @@ export class Daemon {
   private hello(identity: Buffer, msg: Extract<ClientMessage, { t: "hello" }>): void {
     if (msg.protocol !== PROTOCOL_VERSION) throw errors.protocolVersion(msg.protocol, PROTOCOL_VERSION);
     if (this.opts.token && msg.token !== this.opts.token) throw errors.badToken();
+    if (this.closing) throw errors.daemonUnreachable(this.opts.listen, "it is closing; start again to get a new one");
     this.sessions.set(identity.toString("hex"), { pid: msg.pid, greeted: true });
     this.watch.add(msg.pid);
     this.hadClient = true;
@@ -209,17 +213,33 @@ export class Daemon {
     void this.close("no clients left and all runs uploaded");
   }
 
+  /** Removes the ready file and the socket file, if they are still this daemon's. */
+  private unpublish(): void {
+    const file = this.opts.readyFile;
+    let ours = !file;
+    if (file) {
+      try {
+        ours = (JSON.parse(readFileSync(file, "utf8")) as { pid: number }).pid === process.pid;
+      } catch {
+        ours = false; // gone already: a successor may own the socket path by now
+      }
+      if (ours) rmSync(file, { force: true });
+    }
+    if (ours && this.opts.listen.startsWith("ipc://")) rmSync(this.opts.listen.slice("ipc://".length), { force: true });
+  }
+
   /** Graceful: syncs and closes every WAL, stops uploads (what is left resumes from disk). */
   close(reason = "close"): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       this.log.info({ reason }, "daemon closing");
+      // From now on new clients must not find this daemon: they start a new one. Its clients
+      // keep their connections (a removed socket file does not close them).
+      this.unpublish();
       this.watch.stop();
       await this.sendChain;
       await Promise.all([...this.streams.values()].map((s) => s.close()));
       this.sock.close();
-      // A spawned daemon's socket file tells child processes that it is there: remove it.
-      if (this.opts.listen.startsWith("ipc://")) rmSync(this.opts.listen.slice("ipc://".length), { force: true });
       this.resolveClosed();
     })();
     return this.closing;

@@ -3,12 +3,13 @@
  * spawn a real daemon, which uploads to a real `trackside server` on SQLite; we read the result
  * back through the CLI, as a user would.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { WalWriter } from "../../src/daemon/wal-writer.js";
-import { WAL_MAGIC, encodeRecords, frameHeader, type RunInfo } from "../../src/protocol/index.js";
+import { PROTOCOL_VERSION, WAL_MAGIC, encodeRecords, frameHeader, type RunInfo } from "../../src/protocol/index.js";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, daemonSockets, eventually, isAlive, makeEnv, runFixture, serverWithEnv, showRun, start, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { cli, daemonPid, daemonSockets, eventually, isAlive, makeEnv, runFixture, serverWithEnv, showRun, spawnedDaemonPids, start, type TestEnv, type TestServer } from "../helpers/processes.js";
 
 let server: TestServer;
 let t: TestEnv;
@@ -89,6 +90,34 @@ describe("a run from init() to the server", () => {
     expect([child.state, child.name, child.historySteps]).toEqual(["finished", "child-run", 1]);
   });
 
+  it("shares one daemon among processes started at once, each with its run", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const results = await Promise.all(Array.from({ length: 6 }, () => runFixture("train", env.env, ["20", "3"])));
+    const infos = results.map((r) => {
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout.split("\n")[0]) as { path: string; daemon: string };
+    });
+    expect(new Set(infos.map((i) => i.daemon)).size).toBe(1);
+    expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1); // the others found it, none spawned a second
+    expect(new Set(infos.map((i) => i.path)).size).toBe(6);
+    for (const run of await Promise.all(infos.map((i) => showRun(i.path, env.env)))) expect(run).toMatchObject({ state: "finished", historySteps: 20 });
+  });
+
+  it("starts a new daemon over the leftovers of a killed one (its info file, socket and lock)", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid!; // a pid that no process has now
+    const base = join(env.socketDir, `daemon-p${PROTOCOL_VERSION}`);
+    writeFileSync(`${base}.json`, JSON.stringify({ address: `ipc://${base}.sock`, pid: dead }));
+    writeFileSync(`${base}.sock`, "");
+    writeFileSync(`${base}.lock`, String(dead));
+    const r = await runFixture("train", env.env, ["5", "1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 5 });
+    expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1);
+    expect(existsSync(`${base}.lock`)).toBe(false);
+  });
+
   it("throws TRK_ERR_INVALID_ID for a bad id and spawns no daemon, writes no file", async () => {
     const env = makeEnv({ TRACKSIDE_BASE_URL: server.url, HOME: t.home });
     const r = await runFixture("invalid-id", env.env);
@@ -100,13 +129,16 @@ describe("a run from init() to the server", () => {
   });
 
   it("spawned daemon leaves once its clients are gone and its runs are uploaded", async () => {
-    const r = await runFixture("train", t.env, ["10", "2"]);
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const r = await runFixture("train", env.env, ["10", "2"]);
     expect(r.code, r.stderr).toBe(0);
     const { daemon } = JSON.parse(r.stdout.split("\n")[0]) as { daemon: string };
-    const sock = daemon.slice("ipc://".length);
-    const pid = readDaemonPid(daemon);
-    await eventually("the daemon process is gone", () => (isAlive(pid) ? undefined : true), 15_000);
-    expect(existsSync(sock)).toBe(false);
+    const pids = spawnedDaemonPids(env.socketDir);
+    expect(pids).toHaveLength(1);
+    await eventually("the daemon process is gone", () => (isAlive(pids[0]) ? undefined : true), 15_000);
+    // Nothing tells a later process that it is there: the next one starts a new daemon.
+    expect(existsSync(daemon.slice("ipc://".length))).toBe(false);
+    expect(readdirSync(env.socketDir).filter((f) => !f.endsWith(".log"))).toEqual([]);
   });
 
   it("keeps the run directory layout of DESIGN.md with a private socket directory", async () => {
@@ -153,11 +185,11 @@ describe("the daemon process", () => {
     const p = start([join(import.meta.dirname, "../fixtures/wait.mjs")], t.env, { detached: true });
     const m = await p.waitFor(/\{"ready":true.*\}/);
     const info = JSON.parse(m[0]) as { path: string; daemon: string };
-    const daemonPid = readDaemonPid(info.daemon);
+    const pid = daemonPid(info.daemon);
     process.kill(-p.child.pid!, "SIGINT");
     const done = await p.exited;
     expect(done.signal).toBe("SIGINT");
-    expect(isAlive(daemonPid)).toBe(true);
+    expect(isAlive(pid)).toBe(true);
     const run = await eventually("the run leaves running", async () => {
       const v = await showRun(info.path, t.env);
       return v.state !== "running" ? v : undefined;
@@ -165,13 +197,6 @@ describe("the daemon process", () => {
     expect(run).toMatchObject({ state: "killed", signal: "SIGINT", historySteps: 10 });
   });
 });
-
-function readDaemonPid(address: string): number {
-  // The daemon's log sits beside its socket and starts with its pid.
-  const log = address.slice("ipc://".length).replace(/\.sock$/, ".log");
-  const first = readFileSync(log, "utf8").split("\n")[0];
-  return (JSON.parse(first) as { pid: number }).pid;
-}
 
 describe("trackside sync of a run left behind", () => {
   it("takes in an orphaned spill file (a process that exited while no daemon was there) and uploads it all", async () => {

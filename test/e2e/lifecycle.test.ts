@@ -15,6 +15,7 @@ import {
   runFixture,
   serverWithEnv,
   showRun,
+  spawnedDaemonPids,
   start,
   startServer,
   walHistorySteps,
@@ -103,7 +104,9 @@ describe("SIGKILL of the client at random points (20 trials)", () => {
 describe("SIGKILL of the daemon mid-run (10 trials)", () => {
   it("is noticed, a new daemon takes over the WAL, and every step arrives once", async () => {
     const trial = async (): Promise<void> => {
-      const p = start([join(FIXTURES, "long.mjs"), "3000", "10"], t.env);
+      // A daemon of its own: trials that ran at once would otherwise share (and kill) one.
+      const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+      const p = start([join(FIXTURES, "long.mjs"), "3000", "10"], env.env);
       const m = await p.waitFor(/\{"ready":true.*\}/);
       const info = JSON.parse(m[0]) as { path: string; daemon: string };
       await new Promise((r) => setTimeout(r, 100 + Math.random() * 800));
@@ -209,9 +212,11 @@ describe("finish() with the server down", () => {
 
 describe("no process left behind", () => {
   it("a spawned daemon ends after its client, whatever the client's ending", async () => {
-    const r = await runFixture("exit-path", t.env, ["throw"]);
-    const { daemon } = JSON.parse(r.stdout.split("\n")[0]) as { daemon: string };
-    const pid = daemonPid(daemon);
-    await eventually("the daemon has exited", () => (isAlive(pid) ? undefined : true), 15_000);
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const r = await runFixture("exit-path", env.env, ["throw"]);
+    expect(r.code).toBe(1);
+    const pids = spawnedDaemonPids(env.socketDir);
+    expect(pids).toHaveLength(1);
+    await eventually("the daemon has exited", () => (isAlive(pids[0]) ? undefined : true), 15_000);
   });
 });

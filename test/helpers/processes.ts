@@ -43,22 +43,14 @@ export function makeEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
  * daemon's graceful stop (WALs synced, nothing marked).
  */
 export async function stopDaemons(socketDir: string): Promise<void> {
-  let logs: string[];
-  try {
-    logs = readdirSync(socketDir).filter((f) => /^d-.+\.log$/.test(f));
-  } catch {
-    return;
-  }
-  const pids: number[] = [];
-  for (const f of logs) {
+  const pids = spawnedDaemonPids(socketDir).filter((pid) => {
     try {
-      const pid = daemonPid(`ipc://${join(socketDir, f.replace(/\.log$/, ".sock"))}`);
       // Only that daemon: a pid can be reused by an unrelated process once its owner is gone.
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(socketDir)) pids.push(pid);
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(socketDir);
     } catch {
-      // no pid in the log yet, or the process is gone
+      return false; // gone
     }
-  }
+  });
   for (const pid of pids) process.kill(pid, "SIGTERM");
   await eventually("the test's daemons have stopped", () => (pids.some(isAlive) ? undefined : true), 10_000);
 }
@@ -212,8 +204,27 @@ export function walHistorySteps(runDir: string): number[] {
   return steps;
 }
 
-/** The daemon's pid, from the first line of its log beside its socket. */
+/** The pid of the daemon serving at an ipc address now, from the info file beside its socket. */
 export function daemonPid(address: string): number {
-  const log = address.slice("ipc://".length).replace(/\.sock$/, ".log");
-  return (JSON.parse(readFileSync(log, "utf8").split("\n")[0]) as { pid: number }).pid;
+  const info = address.slice("ipc://".length).replace(/\.sock$/, ".json");
+  return (JSON.parse(readFileSync(info, "utf8")) as { pid: number }).pid;
+}
+
+/** Every daemon ever spawned in a socket directory, alive or not: each one's log starts with its pid. */
+export function spawnedDaemonPids(socketDir: string): number[] {
+  let logs: string[];
+  try {
+    logs = readdirSync(socketDir).filter((f) => /^d-.+\.log$/.test(f));
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const f of logs) {
+    try {
+      pids.push((JSON.parse(readFileSync(join(socketDir, f), "utf8").split("\n")[0]) as { pid: number }).pid);
+    } catch {
+      // nothing logged yet
+    }
+  }
+  return pids;
 }
