@@ -8,6 +8,7 @@ import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node
 import type { Logger } from "pino";
 import { API_PREFIX, FRAME_HEADER_BYTES, WAL_FRAMES_CONTENT_TYPE, WAL_MAGIC, scanFrames } from "../protocol/index.js";
 import { backoffDelay, isRetryableStatus } from "./backoff.js";
+import { post } from "./http-post.js";
 
 export interface UploadTarget {
   baseUrl: string;
@@ -163,9 +164,8 @@ export class Uploader {
     const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
     const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/heartbeat`;
     try {
-      const res = await fetch(url, { method: "POST", headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: AbortSignal.timeout(10_000) });
-      await res.arrayBuffer();
-      if (!res.ok) this.opts.log.warn({ status: res.status }, "heartbeat refused");
+      const res = await post(url, apiKey ? { authorization: `Bearer ${apiKey}` } : {}, null, 10_000);
+      if (res.status >= 300) this.opts.log.warn({ status: res.status }, "heartbeat refused");
     } catch (err) {
       this.opts.log.debug({ err: (err as Error).message }, "heartbeat not delivered");
     }
@@ -175,14 +175,14 @@ export class Uploader {
     const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
     const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/records`;
     try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": WAL_FRAMES_CONTENT_TYPE, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-        body: body as Uint8Array<ArrayBuffer>,
-        signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000),
-      });
-      const text = await res.text();
-      if (res.ok) {
+      const res = await post(
+        url,
+        { "content-type": WAL_FRAMES_CONTENT_TYPE, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+        body,
+        this.opts.requestTimeoutMs ?? 30_000,
+      );
+      const text = res.text;
+      if (res.status >= 200 && res.status < 300) {
         this.opts.log.debug({ bytes: body.length }, "uploaded");
         return "ok";
       }
