@@ -133,7 +133,8 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = "true";
   const child = spawn(
     process.execPath,
-    [main, "--listen", `ipc://${paths.sock}`, "--ready-file", paths.info, "--spawned", "--log-file", logFile],
+    // --expose-gc: the daemon frees received batches early with minor collections (daemon.ts).
+    ["--expose-gc", main, "--listen", `ipc://${paths.sock}`, "--ready-file", paths.info, "--spawned", "--log-file", logFile],
     { detached: true, stdio: ["ignore", out, out], env },
   );
   closeSync(out);

@@ -22,6 +22,8 @@ import {
 import { ClientWatch } from "./client-watch.js";
 import { RunStream } from "./run-stream.js";
 
+const RELEASE_EVERY_BYTES = 8 * 2 ** 20;
+
 export interface DaemonOptions {
   /** `ipc:///path` or `tcp://127.0.0.1:PORT`. */
   listen: string;
@@ -57,6 +59,7 @@ export class Daemon {
   private closing: Promise<void> | null = null;
   private readonly startedAt = Date.now();
   private hadClient = false;
+  private receivedSinceGc = 0;
   /** Resolves when the daemon has closed (idle exit, SIGTERM or close()). */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -86,10 +89,26 @@ export class Daemon {
     try {
       for await (const [identity, header, payload] of this.sock) {
         this.handle(identity, header, payload);
+        if (payload) this.released(payload.byteLength);
       }
     } catch (err) {
       if (!this.closing) this.log.error({ err }, "receive loop failed");
     }
+  }
+
+  /**
+   * ZeroMQ hands each received message over as an external buffer that is freed only when V8
+   * collects its small wrapper object, and the daemon allocates so little on its heap that no
+   * collection comes for a long while: measured, a 1,000,000-row burst piled up about 40 MB of
+   * written, acknowledged batches. A minor collection (a millisecond or less: the young
+   * generation is small) after every RELEASE_EVERY_BYTES received frees them. `gc` exists when
+   * the daemon runs with --expose-gc, as the client spawns it; without it this is a no-op.
+   */
+  private released(bytes: number): void {
+    this.receivedSinceGc += bytes;
+    if (this.receivedSinceGc < RELEASE_EVERY_BYTES) return;
+    this.receivedSinceGc = 0;
+    (globalThis as { gc?: (opts: { type: "minor" }) => void }).gc?.({ type: "minor" });
   }
 
   private handle(identity: Buffer, header: Buffer | undefined, payload: Buffer | undefined): void {
