@@ -10,6 +10,13 @@ import { ColumnBatch } from "./column-batch.js";
 import type { StepSink } from "./history.js";
 import { debug } from "./notices.js";
 
+/**
+ * Batches sent before the oldest of them is acknowledged: the daemon writes one while the next
+ * ones travel, instead of a round trip per batch (measured: 244 batches of a million rows spent
+ * ~0.4 s in serial round trips after a tight loop). 8 batches of 4,096 rows are ~3.4 MB.
+ */
+const MAX_IN_FLIGHT = 8;
+
 /** Where batches go: resolves with the daemon's cumulative acknowledgement. */
 export type BatchSender = (payload: Buffer, first: number, last: number, exit: boolean) => Promise<number>;
 
@@ -34,7 +41,12 @@ export class RecordQueue implements StepSink {
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
   private unackedBatches: Batch[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private inFlight: Promise<void> = Promise.resolve();
+  /** Sent batches not yet acknowledged (or failed), oldest first. */
+  private readonly inFlight: Promise<void>[] = [];
+  /** Keeps sends in order and within the window. */
+  private sendChain: Promise<void> = Promise.resolve();
+  /** Settles when every batch sent so far is acknowledged (or failed). */
+  private settled: Promise<void> = Promise.resolve();
   private sender: BatchSender | null;
 
   constructor(
@@ -105,15 +117,22 @@ export class RecordQueue implements StepSink {
     const batch = this.build();
     if (batch && this.sender) {
       const sender = this.sender;
-      // Batches leave in order; a failed send keeps its batch for a replay or the spill file.
-      this.inFlight = this.inFlight.then(() =>
-        sender(batch.payload, batch.first, batch.last, batch.exit).then(
+      // Batches leave in order, up to MAX_IN_FLIGHT before the oldest is acknowledged; a failed
+      // send keeps its batch for a replay or the spill file.
+      const started = this.sendChain.then(async () => {
+        while (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight[0];
+        const acked = sender(batch.payload, batch.first, batch.last, batch.exit).then(
           (seq) => this.ack(seq),
           (err: unknown) => debug("batch %d..%d not acknowledged: %s", batch.first, batch.last, (err as Error).message),
-        ),
-      );
+        );
+        this.inFlight.push(acked);
+        void acked.then(() => this.inFlight.splice(this.inFlight.indexOf(acked), 1));
+        return [acked]; // wrapped: the chain goes on once this batch is sent, not acknowledged
+      });
+      this.sendChain = started.then(() => undefined);
+      this.settled = this.settled.then(() => started).then(([acked]) => acked);
     }
-    return this.inFlight;
+    return this.settled;
   }
 
   private build(): Batch | null {
