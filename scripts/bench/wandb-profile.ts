@@ -1,8 +1,9 @@
 /**
  * W&B's published profile: P processes (10) × S steps (100) × 100 floats, online, all started at
- * once; wall time from spawning them until every one has exited with its run synced (each probe
- * spawns its own daemon, as each W&B process starts its own core). Baseline, same run: the same
- * P processes running the same loop without trackside (plain Node building the objects).
+ * once; wall time from spawning them until every one has exited with its run synced. Each sample
+ * has a fresh socket directory, so no daemon is up at the start: the first probe spawns the
+ * user's shared daemon and the others find it. Baseline, same run: the same P processes running
+ * the same loop without trackside (plain Node building the objects).
  */
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
