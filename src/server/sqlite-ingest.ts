@@ -14,10 +14,10 @@
 import type Database from "better-sqlite3";
 import { jsonReplacer } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
-import type { ConsoleLine, HistoryRow, RunInfo, RunRecord } from "../protocol/records.js";
-import { historyRows, seqSpan } from "../protocol/records.js";
+import type { ConsoleLine, RunInfo, RunRecord } from "../protocol/records.js";
+import { seqSpan } from "../protocol/records.js";
 import { historyChunks } from "./history-chunks.js";
-import { encodeHistoryRow, encodeSample } from "./history-codec.js";
+import { encodeHistoryColumns, encodeHistoryRow, encodeSample } from "./history-codec.js";
 import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "./store.js";
 
@@ -122,7 +122,14 @@ export class SqliteIngest {
         this.applyRun(pk, seq, r.run);
         return;
       case "history": {
-        this.insertRows(pk, seq, historyRows(r));
+        if ("cols" in r) {
+          // Validation made sure both columns are there and hold numbers.
+          const steps = r.cols._step as ArrayLike<number>;
+          this.insertRows(pk, seq, steps, r.cols._timestamp as ArrayLike<number>, encodeHistoryColumns(r.n, r.cols));
+        } else {
+          const rows = r.rows;
+          this.insertRows(pk, seq, rows.map((row) => row._step), rows.map((row) => row._timestamp), rows.map((row) => encodeHistoryRow(row)));
+        }
         // The same steps by column, for charts (history-chunks.ts); a resent record replaces them.
         for (const c of historyChunks(r)) this.s.chunk.run(pk, c.key, seq, c.n, c.m, c.data);
         return;
@@ -163,28 +170,26 @@ export class SqliteIngest {
   }
 
   /**
-   * Writes history rows HISTORY_CHUNK at a time through one multi-row INSERT, then the rest one
-   * by one: each statement call crosses from JS into SQLite, and fewer crossings are faster.
+   * Writes history rows (step i: its _step, its _timestamp, its stored blob) HISTORY_CHUNK at a
+   * time through one multi-row INSERT, then the rest one by one: each statement call crosses from
+   * JS into SQLite, and fewer crossings are faster.
    */
-  private insertRows(pk: number, seq: number, rows: HistoryRow[]): void {
+  private insertRows(pk: number, seq: number, steps: ArrayLike<number>, ts: ArrayLike<number>, blobs: Uint8Array[]): void {
     const args = this.chunkArgs;
+    const n = blobs.length;
     let i = 0;
-    for (; i + HISTORY_CHUNK <= rows.length; i += HISTORY_CHUNK) {
+    for (; i + HISTORY_CHUNK <= n; i += HISTORY_CHUNK) {
       for (let j = 0; j < HISTORY_CHUNK; j++) {
-        const row = rows[i + j];
         const o = j * 5;
         args[o] = pk;
         args[o + 1] = seq + i + j;
-        args[o + 2] = row._step;
-        args[o + 3] = row._timestamp;
-        args[o + 4] = encodeHistoryRow(row);
+        args[o + 2] = steps[i + j];
+        args[o + 3] = ts[i + j];
+        args[o + 4] = blobs[i + j];
       }
       this.s.historyChunk.run(args);
     }
-    for (; i < rows.length; i++) {
-      const row = rows[i];
-      this.s.history.run(pk, seq + i, row._step, row._timestamp, encodeHistoryRow(row));
-    }
+    for (; i < n; i++) this.s.history.run(pk, seq + i, steps[i], ts[i], blobs[i]);
   }
 
   /** Line i of a console record takes seq + i. */
