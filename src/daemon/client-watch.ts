@@ -38,6 +38,11 @@ export class ClientWatch {
     }
   }
 
+  /** Whether `pid` is a client process still alive (as of the last check). */
+  has(pid: number): boolean {
+    return this.pids.has(pid);
+  }
+
   /** Client processes still alive. */
   get size(): number {
     return this.pids.size;

@@ -190,6 +190,7 @@ export class Daemon {
     try {
       const stream = this.stream(path);
       const outcome = await stream.finish(timeoutMs);
+      stream.finishAnswered = true;
       this.reply(identity, { t: "finished", id, runPath: path, ...outcome });
     } catch (err) {
       this.reply(identity, { t: "error", id, error: toWire(err) });
@@ -222,7 +223,9 @@ export class Daemon {
   }
 
   private idleCheck(): void {
-    if (!this.opts.spawned || this.closing) return;
+    if (this.closing) return;
+    this.closeSettledStreams();
+    if (!this.opts.spawned) return;
     if (!this.hadClient) {
       if (Date.now() - this.startedAt > (this.opts.firstClientTimeoutMs ?? 30_000)) void this.close("no client came");
       return;
@@ -230,6 +233,19 @@ export class Daemon {
     if (this.watch.size > 0) return;
     for (const s of this.streams.values()) if (!s.settled) return;
     void this.close("no clients left and all runs uploaded");
+  }
+
+  /**
+   * A run that has ended and is uploaded, whose client has its finish() answer or is gone, needs
+   * nothing more: its stream closes (WAL, uploader and log file descriptors) and is forgotten,
+   * or a long-lived daemon would hold every run it ever served.
+   */
+  private closeSettledStreams(): void {
+    for (const [path, stream] of this.streams) {
+      if (!stream.settled || (!stream.finishAnswered && this.watch.has(stream.settings.pid))) continue;
+      this.streams.delete(path);
+      void stream.close();
+    }
   }
 
   /** Removes the ready file and the socket file, if they are still this daemon's. */

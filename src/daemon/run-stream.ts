@@ -39,6 +39,7 @@ export class RunStream {
   readonly runId: string;
   readonly settings: RunOpenSettings;
   readonly log: Logger;
+  private readonly logFile: ReturnType<typeof pino.destination>;
   /** Every record up to this sequence number is in the WAL. */
   lastSeq: number;
   /** The run has its final state in the WAL (an exit record went through, or it was marked crashed). */
@@ -46,6 +47,8 @@ export class RunStream {
   private closed = false;
   /** The metadata probe has delivered (or failed): a short run must not end before it does. */
   private probed = false;
+  /** The client has had its answer to finish(): no request for this run comes any more. */
+  finishAnswered = false;
   private readonly wal: WalWriter;
   private readonly uploader: Uploader | null;
   /** (end offset, last seq) of each frame not yet uploaded, to count records still pending. */
@@ -60,10 +63,8 @@ export class RunStream {
     this.runId = settings.run.id;
     mkdirSync(join(settings.runDir, "logs"), { recursive: true });
     mkdirSync(join(settings.runDir, "files"), { recursive: true });
-    this.log = pino(
-      { base: { runId: this.runId, component: "run-stream" } },
-      pino.destination({ dest: join(settings.runDir, "logs", "daemon.log"), sync: true, mkdir: true }),
-    );
+    this.logFile = pino.destination({ dest: join(settings.runDir, "logs", "daemon.log"), sync: true, mkdir: true });
+    this.log = pino({ base: { runId: this.runId, component: "run-stream" } }, this.logFile);
     this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`));
     // A WAL that exists already belongs to a run this daemon takes over (its predecessor died):
     // go on after its last record, whatever the client believes.
@@ -234,7 +235,8 @@ export class RunStream {
     await this.uploader?.close();
     this.wal.close();
     this.log.info("stream closed");
-    this.log.flush();
+    this.logFile.flushSync();
+    this.logFile.destroy(); // its file descriptor: a shared daemon serves run after run
   }
 }
 

@@ -4,7 +4,7 @@
  * back through the CLI, as a user would.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { WalWriter } from "../../src/daemon/wal-writer.js";
 import { PROTOCOL_VERSION, WAL_MAGIC, encodeRecords, frameHeader, type RunInfo } from "../../src/protocol/index.js";
 import { join } from "node:path";
@@ -139,6 +139,31 @@ describe("a run from init() to the server", () => {
     // Nothing tells a later process that it is there: the next one starts a new daemon.
     expect(existsSync(daemon.slice("ipc://".length))).toBe(false);
     expect(readdirSync(env.socketDir).filter((f) => !f.endsWith(".log"))).toEqual([]);
+  });
+
+  it("lets go of a finished run's files while its process lives on (a shared daemon serves run after run)", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const p = start([join(import.meta.dirname, "../fixtures/many-runs.mjs"), "25"], env.env);
+    try {
+      const info = JSON.parse((await p.waitFor(/\{"done":true.*\}/))[0]) as { daemon: string; paths: string[] };
+      expect(info.paths).toHaveLength(25);
+      const pid = daemonPid(info.daemon);
+      const runFiles = (): string[] =>
+        readdirSync(`/proc/${pid}/fd`)
+          .map((fd) => {
+            try {
+              return readlinkSync(`/proc/${pid}/fd/${fd}`);
+            } catch {
+              return ""; // closed while we looked
+            }
+          })
+          .filter((target) => target.startsWith(env.runDir));
+      await eventually("the daemon holds no file of the 25 finished runs", () => (runFiles().length === 0 ? true : undefined));
+      expect(isAlive(pid)).toBe(true); // still serving: the process is alive
+    } finally {
+      p.child.kill("SIGTERM");
+      await p.exited;
+    }
   });
 
   it("keeps the run directory layout of DESIGN.md with a private socket directory", async () => {
