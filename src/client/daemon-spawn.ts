@@ -135,7 +135,9 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
     process.execPath,
     // --expose-gc: the daemon frees received batches early with minor collections (daemon.ts).
     ["--expose-gc", main, "--listen", `ipc://${paths.sock}`, "--ready-file", paths.info, "--spawned", "--log-file", logFile],
-    { detached: true, stdio: ["ignore", out, out], env },
+    // cwd: not the first client's working directory, which the daemon would otherwise hold (it
+    // outlives that process, and every path it gets is absolute).
+    { detached: true, stdio: ["ignore", out, out], env, cwd: socketDir() },
   );
   closeSync(out);
   let exited: string | null = null;
