@@ -11,6 +11,7 @@ import { SqliteIngest } from "./sqlite-ingest.js";
 import { SqliteLiveness } from "./sqlite-liveness.js";
 import { SqliteRunQueries } from "./sqlite-run-queries.js";
 import { SqliteStreamQueries } from "./sqlite-stream-queries.js";
+import { WalCheckpointer } from "./wal-checkpointer.js";
 import type {
   ConsoleQuery,
   HistoryBuckets,
@@ -38,7 +39,8 @@ const ENTITY_COLUMNS = "id, name, owner_user_id AS ownerUserId";
  * Store on a SQLite file, in WAL journal mode with synchronous=NORMAL: readers never block the
  * writer, and a commit costs no fsync (WAL checkpoints do), so a power cut can lose the last
  * commits but never corrupts the file. The daemon keeps its own WAL until the server has
- * acknowledged an upload, so such a loss is re-sent.
+ * acknowledged an upload, so such a loss is re-sent. Once ingest has grown the WAL, checkpoints
+ * run on a worker thread (wal-checkpointer.ts) rather than inside the commits of uploads.
  *
  * @example
  * const store = SqliteStore.open(join(dataDir, "trackside.db"));
@@ -52,11 +54,13 @@ export class SqliteStore implements Store {
   private readonly streams: SqliteStreamQueries;
   private readonly liveness: SqliteLiveness;
   private readonly buckets: SqliteHistoryBuckets;
+  private readonly checkpointer: WalCheckpointer;
   private readonly s;
   private closed = false;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, file: string) {
     this.db = db;
+    this.checkpointer = new WalCheckpointer(db, file);
     this.ingester = new SqliteIngest(db);
     this.runs = new SqliteRunQueries(db);
     this.streams = new SqliteStreamQueries(db);
@@ -105,7 +109,7 @@ export class SqliteStore implements Store {
     // Another connection (a CLI tool, a second server by mistake) waits rather than failing at once.
     db.pragma("busy_timeout = 5000");
     migrate(db);
-    return new SqliteStore(db);
+    return new SqliteStore(db, file);
   }
 
   async countUsers(): Promise<number> {
@@ -179,7 +183,10 @@ export class SqliteStore implements Store {
   }
 
   async ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome> {
-    return this.ingester.apply(target, records, now);
+    const outcome = this.ingester.apply(target, records, now);
+    // The upload's pages are in the WAL; copying them into the file is the worker's job.
+    this.checkpointer.afterWrite();
+    return outcome;
   }
 
   async heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean> {
@@ -238,6 +245,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.checkpointer.close();
     this.db.close();
   }
 }
