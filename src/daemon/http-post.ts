@@ -7,13 +7,16 @@
  * buffer is written to the socket as it is (the uploader reuses it for the next body only after
  * the response, which comes after the request was written).
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { Agent, request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from "node:http";
 
-const agents = {
-  http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
-  https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
-};
+const httpAgent = new Agent({ keepAlive: true, maxSockets: 8 });
+/** node:https (and TLS with it) loads on the first https:// URL: most daemons talk to a local server. */
+let https: Promise<{ request: typeof httpRequest; agent: Agent }> | null = null;
+
+function secure(): Promise<{ request: typeof httpRequest; agent: Agent }> {
+  https ??= import("node:https").then((m) => ({ request: m.request, agent: new m.Agent({ keepAlive: true, maxSockets: 8 }) }));
+  return https;
+}
 
 export interface PostResult {
   status: number;
@@ -22,13 +25,14 @@ export interface PostResult {
 }
 
 /** POSTs `body`; rejects on a network error or when no whole response came within `timeoutMs`. */
-export function post(url: string, headers: Record<string, string>, body: Uint8Array | null, timeoutMs: number): Promise<PostResult> {
+export async function post(url: string, headers: Record<string, string>, body: Uint8Array | null, timeoutMs: number): Promise<PostResult> {
+  const target = new URL(url);
+  const { request, agent } = target.protocol === "https:" ? await secure() : { request: httpRequest, agent: httpAgent };
+  const options: RequestOptions = { method: "POST", headers: { ...headers, "content-length": String(body?.byteLength ?? 0) }, agent };
   return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const https = target.protocol === "https:";
-    const req = (https ? httpsRequest : httpRequest)(
+    const req = request(
       target,
-      { method: "POST", headers: { ...headers, "content-length": String(body?.byteLength ?? 0) }, agent: https ? agents.https : agents.http },
+      options,
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
