@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, runFixture, serverWithEnv, showRun, start, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { eventually, runFixture, serverWithEnv, showRun, start, type Finished, type TestEnv, type TestServer } from "../helpers/processes.js";
 
 let server: TestServer;
 let t: TestEnv;
@@ -29,14 +29,30 @@ async function system(path: string): Promise<SystemRows> {
   return eventually("system samples arrive", async () => {
     const r = await api<SystemRows>(`/runs/${e}/${p}/${id}/system`);
     return r.rows.length >= 2 ? r : undefined;
-  });
+  }, 30_000);
+}
+
+/**
+ * Runs the busy fixture until the server holds two system samples of its run (however long a
+ * loaded machine takes to produce them), then lets it finish.
+ */
+async function busyUntilSampled(mode: "cpu" | "memory"): Promise<{ path: string; r: Finished }> {
+  const p = start([join(import.meta.dirname, "../fixtures/busy.mjs"), mode], t.env);
+  try {
+    const { path } = JSON.parse((await p.waitFor(/\{"path":.*\}/))[0]) as { path: string };
+    await system(path);
+    p.child.kill("SIGUSR2");
+    const r = await p.exited;
+    expect(r.code, r.stderr).toBe(0);
+    return { path, r };
+  } finally {
+    p.child.kill("SIGKILL"); // only if something above failed: it has exited otherwise
+  }
 }
 
 describe("system metrics", () => {
   it("a process that keeps a core busy shows process CPU above 50 %, and the machine's keys are plausible", async () => {
-    const r = await runFixture("busy", t.env, ["cpu"]);
-    expect(r.code, r.stderr).toBe(0);
-    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    const { path, r } = await busyUntilSampled("cpu");
     const { keys, rows } = await system(path);
     const self = JSON.parse(r.stdout.trim().split("\n").pop()!) as { selfCpuPercent: number };
     const sampled = Math.max(...rows.map((x) => x["system/proc.cpu.percent"]));
@@ -57,9 +73,7 @@ describe("system metrics", () => {
   });
 
   it("a process that holds 220 MB shows an RSS of at least 200 MB", async () => {
-    const r = await runFixture("busy", t.env, ["memory"]);
-    expect(r.code, r.stderr).toBe(0);
-    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    const { path } = await busyUntilSampled("memory");
     const { rows } = await system(path);
     expect(Math.max(...rows.map((x) => x["system/proc.memory.rssMB"]))).toBeGreaterThanOrEqual(200);
   });
