@@ -7,6 +7,7 @@
  * buffer is written to the socket as it is (the uploader reuses it for the next body only after
  * the response, which comes after the request was written).
  */
+import { readFileSync } from "node:fs";
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from "node:http";
 
 const httpAgent = new Agent({ keepAlive: true, maxSockets: 8 });
@@ -14,8 +15,23 @@ const httpAgent = new Agent({ keepAlive: true, maxSockets: 8 });
 let https: Promise<{ request: typeof httpRequest; agent: Agent }> | null = null;
 
 function secure(): Promise<{ request: typeof httpRequest; agent: Agent }> {
-  https ??= import("node:https").then((m) => ({ request: m.request, agent: new m.Agent({ keepAlive: true, maxSockets: 8 }) }));
+  https ??= Promise.all([import("node:https"), import("node:tls")]).then(([m, tls]) => {
+    // The user's extra CA certificates, handed over by the client that spawned this daemon
+    // instead of NODE_EXTRA_CA_CERTS (client/daemon-spawn.ts): trusted beside Node's own roots.
+    const ca = extraCa(process.env.TRACKSIDE_EXTRA_CA_CERTS);
+    return { request: m.request, agent: new m.Agent({ keepAlive: true, maxSockets: 8, ...(ca ? { ca: [...tls.rootCertificates, ca] } : {}) }) };
+  });
   return https;
+}
+
+/** The PEM file's text; like Node with NODE_EXTRA_CA_CERTS, a file that cannot be read is ignored. */
+function extraCa(file: string | undefined): string | null {
+  if (!file) return null;
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
 }
 
 export interface PostResult {
