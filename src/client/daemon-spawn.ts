@@ -122,7 +122,9 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   rmSync(paths.info, { force: true });
   rmSync(paths.sock, { force: true });
   const logFile = join(socketDir(), `d-${process.pid}-${randomBytes(4).toString("hex")}.log`);
-  const main = fileURLToPath(new URL("../daemon/main.js", import.meta.url));
+  // The daemon as one bundle (`npm run build:daemon`): loading ~40 modules one by one cost ~25 ms
+  // of every start (spawn-to-ready, 14 interleaved starts each: 136 -> 110 ms median).
+  const main = fileURLToPath(new URL("../../daemon/main.js", import.meta.url));
   const out = openSync(logFile, "a", 0o600);
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // a debugger or loader meant for the user's program is not for the daemon
