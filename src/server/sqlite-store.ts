@@ -241,6 +241,11 @@ export class SqliteStore implements Store {
     return this.buckets.buckets(runPk, query);
   }
 
+  /** Resolves once no WAL checkpoint is running in the background (benchmarks time reads at rest). */
+  idle(): Promise<void> {
+    return this.checkpointer.idle();
+  }
+
   /** Closes the database; idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
