@@ -4,7 +4,7 @@
  * is up, beside one ZeroMQ request/reply on a new DEALER to a ROUTER.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,7 +50,11 @@ export async function benchInit(samples: number): Promise<Figure[]> {
   const zmq: number[] = [];
   for (let i = 0; i < samples; i++) {
     node.push(nodeStartMs());
-    const r = probeRun(env);
+    // A socket directory of its own: the daemon of the previous sample may still be up there,
+    // and the first init() would find it (warm) instead of spawning one (cold).
+    const own = mkdtempSync(join(tmpdir(), "trk-bench-sock-"));
+    const r = probeRun({ ...env, TRACKSIDE_SOCKET_DIR: own });
+    if (!readdirSync(own).some((f) => /^d-.+\.log$/.test(f))) throw new Error("init bench: the cold init() spawned no daemon");
     cold.push(r.cold);
     warm.push(r.warm);
     zmq.push(await zmqRoundTrip(address));
