@@ -16,8 +16,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { PROTOCOL_VERSION, errors, isProcessAlive, socketDir } from "../protocol/index.js";
+import { PROTOCOL_VERSION, errors, isProcessAlive, packageRoot, socketDir } from "../protocol/index.js";
 import { debug } from "./notices.js";
 
 const POLL_MS = 5;
@@ -124,7 +123,9 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   const logFile = join(socketDir(), `d-${process.pid}-${randomBytes(4).toString("hex")}.log`);
   // The daemon as one bundle (`npm run build:daemon`): loading ~40 modules one by one cost ~25 ms
   // of every start (spawn-to-ready, 14 interleaved starts each: 136 -> 110 ms median).
-  const main = fileURLToPath(new URL("../../daemon/main.js", import.meta.url));
+  const root = packageRoot();
+  if (!root) throw errors.daemonStart("trackside's package directory (with dist/daemon/main.js) was not found beside this module");
+  const main = join(root, "dist", "daemon", "main.js");
   const out = openSync(logFile, "a", 0o600);
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // a debugger or loader meant for the user's program is not for the daemon

@@ -1,20 +1,38 @@
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 /** Bumped on any incompatible change to the client <-> daemon messages or the WAL records. */
 export const PROTOCOL_VERSION = 1;
 
-function readPackageVersion(): string {
-  // dist/src/protocol/version.js and src/protocol/version.ts both sit three levels below the root.
-  for (const rel of ["../../../package.json", "../../package.json"]) {
+interface PackageRoot {
+  dir: string;
+  version: string;
+}
+
+let root: PackageRoot | null | undefined;
+
+/**
+ * The directory of trackside's package.json, found from this module: dist/src/protocol/ (tsc's
+ * output), src/protocol/ (tests), or dist/client/ and dist/daemon/ (the bundles).
+ */
+function findRoot(): PackageRoot | null {
+  for (const rel of ["../../../", "../../"]) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "trackside" && pkg.version) return pkg.version;
+      const dir = new URL(rel, import.meta.url);
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "trackside" && pkg.version) return { dir: fileURLToPath(dir), version: pkg.version };
     } catch {
       // try the next candidate
     }
   }
-  return "0.0.0";
+  return null;
+}
+
+/** trackside's package directory (where dist/ is), or null if this module was moved out of it. */
+export function packageRoot(): string | null {
+  if (root === undefined) root = findRoot();
+  return root?.dir ?? null;
 }
 
 /** The trackside package version, as in package.json. */
-export const PACKAGE_VERSION = readPackageVersion();
+export const PACKAGE_VERSION = (root = findRoot())?.version ?? "0.0.0";
