@@ -20,6 +20,8 @@ import { PROTOCOL_VERSION, errors, isProcessAlive, packageRoot, socketDir } from
 import { debug } from "./notices.js";
 
 const POLL_MS = 5;
+/** No spawn holds the lock this long (the start timeout defaults to 30 s). */
+const LOCK_STALE_MS = 120_000;
 /** Marks TRACKSIDE_DAEMON as exported by trackside itself (not a daemon the user named). */
 const SPAWNED_MARK = "TRACKSIDE_DAEMON_SPAWNED";
 
@@ -42,7 +44,7 @@ export function sharedDaemonPaths(dir = socketDir()): { sock: string; info: stri
   return { sock: `${base}.sock`, info: `${base}.json`, lock: `${base}.lock` };
 }
 
-/** The shared daemon, if its info file names a live process. */
+/** The shared daemon, if its info file names a live process that is that daemon. */
 export function findSharedDaemon(paths = sharedDaemonPaths()): DaemonInfo | null {
   let info: DaemonInfo;
   try {
@@ -50,7 +52,18 @@ export function findSharedDaemon(paths = sharedDaemonPaths()): DaemonInfo | null
   } catch {
     return null; // none, or one is closing
   }
-  return isProcessAlive(info.pid) ? info : null;
+  if (!isProcessAlive(info.pid)) return null;
+  // A file left by a daemon that was killed may name a pid that another process has since been
+  // given (after a reboot, with TRACKSIDE_SOCKET_DIR somewhere that survives it): on Linux the
+  // process must be the one listening on this socket.
+  if (process.platform === "linux") {
+    try {
+      if (!readFileSync(`/proc/${info.pid}/cmdline`, "utf8").includes(paths.sock)) return null;
+    } catch {
+      return null; // gone meanwhile
+    }
+  }
+  return info;
 }
 
 /**
@@ -98,8 +111,10 @@ function takeLock(lock: string): boolean {
   } catch {
     return false; // just released
   }
-  // A lock with no pid yet is one being written right now; give it a second before calling it stale.
-  const stale = owner > 0 ? !isProcessAlive(owner) : ageMs(lock) > 1000;
+  // A lock with no pid yet is one being written right now: give it a second. One older than any
+  // spawn may take (its owner killed, its pid given to another process since) is stale too.
+  const age = ageMs(lock);
+  const stale = owner > 0 ? !isProcessAlive(owner) || age > LOCK_STALE_MS : age > 1000;
   if (stale) {
     debug("removing stale daemon lock of pid %d", owner);
     rmSync(lock, { force: true });

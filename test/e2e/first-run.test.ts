@@ -128,6 +128,18 @@ describe("a run from init() to the server", () => {
     expect(readdirSync(env.runDir)).toEqual([]);
   });
 
+  it("does not take an unrelated live process for the daemon (an info file left with a pid reused since)", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const base = join(env.socketDir, `daemon-p${PROTOCOL_VERSION}`);
+    writeFileSync(`${base}.json`, JSON.stringify({ address: `ipc://${base}.sock`, pid: process.pid })); // alive, not a daemon
+    writeFileSync(`${base}.sock`, "");
+    const r = await runFixture("train", env.env, ["5", "1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 5 });
+    expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1);
+  });
+
   it("spawned daemon leaves once its clients are gone and its runs are uploaded", async () => {
     const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
     const r = await runFixture("train", env.env, ["10", "2"]);
