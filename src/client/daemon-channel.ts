@@ -5,7 +5,7 @@
  * old one had not acknowledged. The new daemon finds the run's WAL on disk and goes on after
  * its last record, so nothing acknowledged is lost and nothing is stored twice.
  */
-import { isProcessAlive, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
+import { errors, isProcessAlive, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonLink } from "./daemon-link.js";
 import { findSharedDaemon, namedDaemon, sharedDaemon } from "./daemon-spawn.js";
 import { debug } from "./notices.js";
@@ -44,7 +44,8 @@ export async function connectDaemon(timeoutMs: number): Promise<DaemonLink> {
     try {
       return await DaemonLink.connect(address, Math.max(1, Math.min(SHARED_HELLO_MS, deadline - Date.now())), gone.signal);
     } catch (err) {
-      if (!isTracksideError(err, "TRK_ERR_DAEMON_UNREACHABLE") || Date.now() >= deadline) throw err;
+      if (!isTracksideError(err, "TRK_ERR_DAEMON_UNREACHABLE")) throw err;
+      if (Date.now() >= deadline) throw errors.daemonUnreachable(address, "no answer to hello in time", pid);
       debug("no hello from the shared daemon at %s (%s); looking again", address, (err as Error).message);
     } finally {
       clearInterval(watch);

@@ -118,10 +118,12 @@ export const errors = {
       `The trackside daemon did not start: ${why}.${logPath ? ` Its output is in ${logPath}.` : ""} Check that the run directory is writable, or set mode: "offline" or "disabled" to go on without it.`,
       { logPath },
     ),
-  daemonUnreachable: (address: string, why: string) =>
+  daemonUnreachable: (address: string, why: string, sharedPid?: number) =>
     new TracksideError(
       "TRK_ERR_DAEMON_UNREACHABLE",
-      `The trackside daemon at ${address} did not answer: ${why}. Unset TRACKSIDE_DAEMON to let trackside start its own, or start it with \`trackside daemon --listen ${address}\`.`,
+      sharedPid
+        ? `The trackside daemon at ${address} (pid ${sharedPid}, shared by this user's processes) did not answer: ${why}. If it hangs, stop it (kill ${sharedPid}): the next init() starts a new one and it takes over the runs from their WALs.`
+        : `The trackside daemon at ${address} did not answer: ${why}. Unset TRACKSIDE_DAEMON to let trackside start its own, or start it with \`trackside daemon --listen ${address}\`.`,
       { address },
     ),
   protocolVersion: (theirs: unknown, ours: number) =>
