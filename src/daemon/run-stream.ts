@@ -49,6 +49,7 @@ export class RunStream {
   /** The run has its final state in the WAL (an exit record went through, or it was marked crashed). */
   ended = false;
   private closed = false;
+  private logClosed = false;
   /** The metadata probe has delivered (or failed): a short run must not end before it does. */
   private probed = false;
   /** The client has had its answer to finish(): no request for this run comes any more. */
@@ -68,7 +69,10 @@ export class RunStream {
     mkdirSync(join(settings.runDir, "logs"), { recursive: true });
     mkdirSync(join(settings.runDir, "files"), { recursive: true });
     this.logFile = pino.destination({ dest: join(settings.runDir, "logs", "daemon.log"), sync: true, mkdir: true });
-    this.log = pino({ base: { runId: this.runId, component: "run-stream" } }, this.logFile);
+    // Lines logged after close() (a probe or an upload that ends late) are dropped: writing to
+    // the destroyed file would throw, and in the shared daemon that would take every run down.
+    const file = this.logFile;
+    this.log = pino({ base: { runId: this.runId, component: "run-stream" } }, { write: (line: string) => void (this.logClosed || file.write(line)) });
     this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`));
     // A WAL that exists already belongs to a run this daemon takes over (its predecessor died):
     // go on after its last record, whatever the client believes.
@@ -239,6 +243,7 @@ export class RunStream {
     await this.uploader?.close();
     this.wal.close();
     this.log.info("stream closed");
+    this.logClosed = true;
     this.logFile.flushSync();
     this.logFile.destroy(); // its file descriptor: a shared daemon serves run after run
   }

@@ -60,7 +60,12 @@ export class SystemMonitor {
     private readonly log: Logger,
   ) {}
 
+  /** Monitors started and not yet closed in this daemon. */
+  private static running = 0;
+  private stopped = false;
+
   start(): void {
+    SystemMonitor.running++;
     // Prime the CPU counters (they measure between two readings) a moment after the run opens,
     // not while its init() and first batches are under way.
     this.primer = setTimeout(() => void this.sample(true), Math.min(1000, this.intervalMs / 2));
@@ -68,10 +73,14 @@ export class SystemMonitor {
   }
 
   close(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     if (this.primer) clearTimeout(this.primer);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    pidusage.clear();
+    // pidusage keeps one history for the whole process: clear it (and its timer) only when no
+    // other run's monitor still samples, or their next CPU figures would lose their baseline.
+    if (--SystemMonitor.running === 0) pidusage.clear();
   }
 
   private async sample(prime: boolean): Promise<void> {
