@@ -5,9 +5,9 @@
  * old one had not acknowledged. The new daemon finds the run's WAL on disk and goes on after
  * its last record, so nothing acknowledged is lost and nothing is stored twice.
  */
-import { errors, isProcessAlive, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
+import { errors, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonLink } from "./daemon-link.js";
-import { findSharedDaemon, namedDaemon, sharedDaemon } from "./daemon-spawn.js";
+import { findSharedDaemon, isDaemonProcess, namedDaemon, sharedDaemon } from "./daemon-spawn.js";
 import { debug } from "./notices.js";
 
 
@@ -110,7 +110,7 @@ export class DaemonChannel {
       try {
         // Only a daemon whose process is gone is replaced: a slow one (or one closing) still
         // holds the run's WAL, and two writers would corrupt it. Until then, only it will do.
-        const link = lostPid > 0 && isProcessAlive(lostPid) ? await this.sameDaemon(lostAddress, lostPid) : await connectDaemon(this.timeoutMs);
+        const link = lostPid > 0 && isDaemonProcess(lostPid, lostAddress) ? await this.sameDaemon(lostAddress, lostPid) : await connectDaemon(this.timeoutMs);
         await link.request({ t: "open", settings: this.open }, undefined, this.timeoutMs);
         for (const b of this.replay?.unacked() ?? []) {
           const reply = await link.request({ t: "records", runPath: this.runPath, first: b.first, last: b.last, ...(b.exit ? { exit: true } : {}) }, b.payload);

@@ -14,9 +14,9 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { PROTOCOL_VERSION, errors, isProcessAlive, packageRoot, socketDir } from "../protocol/index.js";
+import { ALREADY_RUNNING_EXIT, PROTOCOL_VERSION, errors, isProcessAlive, packageRoot, socketDir } from "../protocol/index.js";
 import { debug } from "./notices.js";
 
 const POLL_MS = 5;
@@ -52,18 +52,22 @@ export function findSharedDaemon(paths = sharedDaemonPaths()): DaemonInfo | null
   } catch {
     return null; // none, or one is closing
   }
-  if (!isProcessAlive(info.pid)) return null;
-  // A file left by a daemon that was killed may name a pid that another process has since been
-  // given (after a reboot, with TRACKSIDE_SOCKET_DIR somewhere that survives it): on Linux the
-  // process must be the one listening on this socket.
-  if (process.platform === "linux") {
-    try {
-      if (!readFileSync(`/proc/${info.pid}/cmdline`, "utf8").includes(paths.sock)) return null;
-    } catch {
-      return null; // gone meanwhile
-    }
+  return isDaemonProcess(info.pid, info.address) ? info : null;
+}
+
+/**
+ * Whether `pid` is alive and, for an ipc daemon on Linux, is the process listening at `address`:
+ * a daemon that was killed leaves files naming a pid that another process may have been given
+ * since (after a reboot, with TRACKSIDE_SOCKET_DIR somewhere that survives it).
+ */
+export function isDaemonProcess(pid: number, address: string): boolean {
+  if (!isProcessAlive(pid)) return false;
+  if (process.platform !== "linux" || !address.startsWith("ipc://")) return true;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(address.slice("ipc://".length));
+  } catch {
+    return false; // gone meanwhile
   }
-  return info;
 }
 
 /**
@@ -77,11 +81,15 @@ export async function sharedDaemon(timeoutMs: number): Promise<DaemonInfo> {
     const found = findSharedDaemon(paths);
     if (found) return exported(found);
     if (takeLock(paths.lock)) {
+      holdingLock = true;
       try {
         // Checked again under the lock: another process may have just finished spawning one.
-        return exported(findSharedDaemon(paths) ?? (await spawnDaemon(paths, deadline)));
+        const found = findSharedDaemon(paths) ?? (await spawnDaemon(paths, deadline));
+        if (found) return exported(found);
+        // null: another process's daemon got the socket first; find it on the next round.
       } finally {
-        rmSync(paths.lock, { force: true });
+        holdingLock = false;
+        releaseLock(paths.lock);
       }
     }
     if (Date.now() > deadline) throw errors.daemonStart(`another process held ${paths.lock} for ${timeoutMs} ms without starting it`);
@@ -93,6 +101,18 @@ function exported(info: DaemonInfo): DaemonInfo {
   process.env.TRACKSIDE_DAEMON = info.address;
   process.env[SPAWNED_MARK] = info.address;
   return info;
+}
+
+/** Whether a run of this process holds the lock right now (several may call sharedDaemon at once). */
+let holdingLock = false;
+
+/** Removes the lock if it is still ours (a stale-lock breaker may have replaced it meanwhile). */
+function releaseLock(lock: string): void {
+  try {
+    if (Number(readFileSync(lock, "utf8")) === process.pid) rmSync(lock, { force: true });
+  } catch {
+    // already gone
+  }
 }
 
 /** O_EXCL create with our pid in it; a lock whose owner has died is removed and taken. */
@@ -114,12 +134,40 @@ function takeLock(lock: string): boolean {
   // A lock with no pid yet is one being written right now: give it a second. One older than any
   // spawn may take (its owner killed, its pid given to another process since) is stale too.
   const age = ageMs(lock);
-  const stale = owner > 0 ? !isProcessAlive(owner) || age > LOCK_STALE_MS : age > 1000;
-  if (stale) {
-    debug("removing stale daemon lock of pid %d", owner);
-    rmSync(lock, { force: true });
-  }
+  // Our own pid on a lock we do not hold: a file from before a restart that reused it.
+  const stale = owner > 0 ? !isProcessAlive(owner) || age > LOCK_STALE_MS || (owner === process.pid && !holdingLock) : age > 1000;
+  if (stale) breakLock(lock, owner);
   return false;
+}
+
+/**
+ * Removes a stale lock without removing a fresh one: between reading the stale lock and removing
+ * it, another process may have broken it and taken a new one. The lock is moved aside (only one
+ * process can move a given file) and put back if what was moved is not the lock found stale.
+ */
+function breakLock(lock: string, staleOwner: number): void {
+  const aside = `${lock}.${process.pid}-${randomBytes(4).toString("hex")}`;
+  try {
+    renameSync(lock, aside);
+  } catch {
+    return; // someone else moved it first
+  }
+  let moved = 0;
+  try {
+    moved = Number(readFileSync(aside, "utf8")) || 0;
+  } catch {
+    // unreadable: treat it as the stale one
+  }
+  if (moved !== staleOwner) {
+    try {
+      linkSync(aside, lock); // fails if yet another lock is there: that one stands
+    } catch {
+      // then the daemon itself refuses to bind over a live one (daemon.ts)
+    }
+  } else {
+    debug("removed stale daemon lock of pid %d", staleOwner);
+  }
+  rmSync(aside, { force: true });
 }
 
 function ageMs(file: string): number {
@@ -130,11 +178,13 @@ function ageMs(file: string): number {
   }
 }
 
-/** Spawns the shared daemon (the caller holds the lock) and waits for its info file. */
-async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline: number): Promise<DaemonInfo> {
-  // What is there belongs to a daemon that is gone (findSharedDaemon said so, under the lock).
-  rmSync(paths.info, { force: true });
-  rmSync(paths.sock, { force: true });
+/**
+ * Spawns the shared daemon (the caller holds the lock) and waits for its info file; null if it
+ * found another daemon already listening (the lock can be broken by two processes at once).
+ * Files a dead daemon left are not removed here: its info names a dead pid, and the new daemon
+ * binds over its socket file only when nothing answers there.
+ */
+async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline: number): Promise<DaemonInfo | null> {
   const logFile = join(socketDir(), `d-${process.pid}-${randomBytes(4).toString("hex")}.log`);
   // The daemon as one bundle (`npm run build:daemon`): loading ~40 modules one by one cost ~25 ms
   // of every start (spawn-to-ready, 14 interleaved starts each: 136 -> 110 ms median).
@@ -146,6 +196,11 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   delete env.NODE_OPTIONS; // a debugger or loader meant for the user's program is not for the daemon
   delete env.TRACKSIDE_DAEMON;
   delete env[SPAWNED_MARK];
+  // The daemon serves every process of this user, not only this one: nothing of this process's
+  // environment that would change how it treats the others. A token is for standalone daemons
+  // (the socket directory is private), and GIT_DIR & co. would point every run's git probe here.
+  delete env.TRACKSIDE_DAEMON_TOKEN;
+  for (const key of Object.keys(env)) if (key.startsWith("GIT_")) delete env[key];
   // Node.js 20 reads and parses NODE_EXTRA_CA_CERTS at start-up, whatever the process does:
   // measured with a 215 KB bundle, 35 -> 110 ms per start. The daemon needs those certificates
   // only for an https:// server, so it gets the path under another name and loads the file on
@@ -166,7 +221,11 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   );
   closeSync(out);
   let exited: string | null = null;
-  child.once("exit", (code, signal) => (exited = signal ? `it was killed by ${signal}` : `it exited with code ${code}`));
+  let lostRace = false;
+  child.once("exit", (code, signal) => {
+    lostRace = code === ALREADY_RUNNING_EXIT;
+    exited = signal ? `it was killed by ${signal}` : `it exited with code ${code}`;
+  });
   child.once("error", (err) => (exited = `it could not be started (${err.message})`));
   child.unref();
 
@@ -175,6 +234,10 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
     if (info && info.pid === child.pid) {
       debug("daemon %d ready at %s", info.pid, info.address);
       return info;
+    }
+    if (lostRace) {
+      rmSync(logFile, { force: true });
+      return null;
     }
     if (exited) throw errors.daemonStart(exited, logFile);
     if (Date.now() > deadline) {

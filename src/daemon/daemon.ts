@@ -5,6 +5,7 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { connect } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "pino";
@@ -93,6 +94,11 @@ export class Daemon {
   }
 
   async start(): Promise<string> {
+    // Binding an ipc path replaces whatever socket file is there, even a live daemon's: refuse
+    // to take over from one that answers (two processes racing to spawn the shared daemon).
+    if (this.opts.listen.startsWith("ipc://") && (await listening(this.opts.listen.slice("ipc://".length)))) {
+      throw new DaemonAlreadyRunning(this.opts.listen);
+    }
     await this.sock.bind(this.opts.listen);
     const address = this.sock.lastEndpoint ?? this.opts.listen;
     if (this.opts.readyFile) {
@@ -299,6 +305,27 @@ export class Daemon {
     })();
     return this.closing;
   }
+}
+
+/** Another daemon already listens at this address. */
+export class DaemonAlreadyRunning extends Error {
+  constructor(address: string) {
+    super(`another daemon already listens at ${address}`);
+  }
+}
+
+/** Whether something accepts connections on the unix socket at `path`. */
+function listening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    const done = (up: boolean): void => {
+      probe.destroy();
+      resolve(up);
+    };
+    probe.once("connect", () => done(true));
+    probe.once("error", () => done(false)); // ENOENT, ECONNREFUSED: nobody there
+    probe.setTimeout(1000, () => done(true)); // accepted by the kernel but slow: someone is there
+  });
 }
 
 function toWire(err: unknown) {

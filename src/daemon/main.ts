@@ -9,8 +9,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type Pino from "pino";
 import { createRequire } from "node:module";
-import { ensurePrivateDir, errors, tracksideHome } from "../protocol/index.js";
-import { Daemon } from "./daemon.js";
+import { ALREADY_RUNNING_EXIT, ensurePrivateDir, errors, tracksideHome } from "../protocol/index.js";
+import { Daemon, DaemonAlreadyRunning } from "./daemon.js";
 
 // require(), not import: importing a CommonJS package from ESM makes Node scan its source for
 // export names first (part of every daemon start).
@@ -75,6 +75,6 @@ if (isMain) {
     logFile: values["log-file"],
   }).catch((err: unknown) => {
     process.stderr.write(`trackside daemon: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(err instanceof DaemonAlreadyRunning ? ALREADY_RUNNING_EXIT : 1);
   });
 }

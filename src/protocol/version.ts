@@ -1,6 +1,9 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+/** The exit code of a spawned daemon that found another one already listening at its address. */
+export const ALREADY_RUNNING_EXIT = 3;
+
 /** Bumped on any incompatible change to the client <-> daemon messages or the WAL records. */
 export const PROTOCOL_VERSION = 1;
 

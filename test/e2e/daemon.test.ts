@@ -40,6 +40,18 @@ function lastJson(stdout: string): Record<string, unknown> {
 }
 
 describe("standalone daemon", () => {
+  it("refuses to bind over a daemon that is listening at the same ipc path, which keeps serving", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "trk-twice-")), "sockets");
+    const { exported } = await standalone(`ipc://${join(dir, "d.sock")}`);
+    const second = start([CLI, "daemon", "--listen", `ipc://${join(dir, "d.sock")}`], t.env);
+    const done = await second.exited;
+    expect(done.code).not.toBe(0);
+    expect(done.stderr).toContain("another daemon already listens at");
+    const r = await runFixture("standalone-client", { ...t.env, TRACKSIDE_DAEMON: exported });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ state: "finished" });
+  });
+
   it("on ipc://, in a 0700 directory, serves several client processes at once", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), "trk-shared-")), "sockets");
     const { exported } = await standalone(`ipc://${join(dir, "shared.sock")}`);

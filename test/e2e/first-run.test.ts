@@ -128,6 +128,20 @@ describe("a run from init() to the server", () => {
     expect(readdirSync(env.runDir)).toEqual([]);
   });
 
+  it("starts one daemon when many processes at once find a stale lock", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    writeFileSync(join(env.socketDir, `daemon-p${PROTOCOL_VERSION}.lock`), String(dead));
+    const results = await Promise.all(Array.from({ length: 8 }, () => runFixture("train", env.env, ["10", "2"])));
+    for (const r of results) {
+      expect(r.code, r.stderr).toBe(0);
+      const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+      expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 10 });
+    }
+    // A daemon that lost the race to bind leaves no log: one log, one daemon served all eight.
+    expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1);
+  });
+
   it("does not take an unrelated live process for the daemon (an info file left with a pid reused since)", async () => {
     const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
     const base = join(env.socketDir, `daemon-p${PROTOCOL_VERSION}`);
