@@ -203,12 +203,8 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   for (const key of Object.keys(env)) if (key.startsWith("GIT_")) delete env[key];
   // Node.js 20 reads and parses NODE_EXTRA_CA_CERTS at start-up, whatever the process does:
   // measured with a 215 KB bundle, 35 -> 110 ms per start. The daemon needs those certificates
-  // only for an https:// server, so it gets the path under another name and loads the file on
-  // its first https request (daemon/http-post.ts).
-  if (env.NODE_EXTRA_CA_CERTS) {
-    env.TRACKSIDE_EXTRA_CA_CERTS = env.NODE_EXTRA_CA_CERTS;
-    delete env.NODE_EXTRA_CA_CERTS;
-  }
+  // only for an https:// server, and each run's client sends its own (RunOpenSettings.caFile).
+  delete env.NODE_EXTRA_CA_CERTS;
   // msgpackr's native add-on speeds up decoding strings, which the daemon hardly does; not
   // loading it saves ~10 ms of every cold start.
   env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = "true";

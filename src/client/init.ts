@@ -60,6 +60,7 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     firstSeq: resume?.firstSeq ?? 1,
     statsIntervalS: settings.statsIntervalS,
     env: whereItRuns(process.env),
+    ...(process.env.NODE_EXTRA_CA_CERTS ? { caFile: process.env.NODE_EXTRA_CA_CERTS } : {}),
   };
   const channel = new DaemonChannel(link, open, settings.daemonStartTimeoutMs, (line) => notices.info(line));
   try {

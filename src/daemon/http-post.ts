@@ -12,16 +12,22 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders, type RequestOp
 
 const httpAgent = new Agent({ keepAlive: true, maxSockets: 8 });
 /** node:https (and TLS with it) loads on the first https:// URL: most daemons talk to a local server. */
-let https: Promise<{ request: typeof httpRequest; agent: Agent }> | null = null;
+let https: Promise<{ request: typeof httpRequest; Agent: typeof Agent; roots: readonly string[] }> | null = null;
+/** One https agent per set of extra CA certificates (runs of different users' settings may differ). */
+const httpsAgents = new Map<string, Agent>();
 
-function secure(): Promise<{ request: typeof httpRequest; agent: Agent }> {
-  https ??= Promise.all([import("node:https"), import("node:tls")]).then(([m, tls]) => {
-    // The user's extra CA certificates, handed over by the client that spawned this daemon
-    // instead of NODE_EXTRA_CA_CERTS (client/daemon-spawn.ts): trusted beside Node's own roots.
-    const ca = extraCa(process.env.TRACKSIDE_EXTRA_CA_CERTS);
-    return { request: m.request, agent: new m.Agent({ keepAlive: true, maxSockets: 8, ...(ca ? { ca: [...tls.rootCertificates, ca] } : {}) }) };
-  });
-  return https;
+async function secure(caFile: string | undefined): Promise<{ request: typeof httpRequest; agent: Agent }> {
+  https ??= Promise.all([import("node:https"), import("node:tls")]).then(([m, tls]) => ({ request: m.request, Agent: m.Agent, roots: tls.rootCertificates }));
+  const { request, Agent: HttpsAgent, roots } = await https;
+  const key = caFile ?? "";
+  let agent = httpsAgents.get(key);
+  if (!agent) {
+    // The run's extra CA certificates (its client's NODE_EXTRA_CA_CERTS), beside Node's roots.
+    const ca = extraCa(caFile);
+    agent = new HttpsAgent({ keepAlive: true, maxSockets: 8, ...(ca ? { ca: [...roots, ca] } : {}) });
+    httpsAgents.set(key, agent);
+  }
+  return { request, agent };
 }
 
 /** The PEM file's text; like Node with NODE_EXTRA_CA_CERTS, a file that cannot be read is ignored. */
@@ -40,10 +46,13 @@ export interface PostResult {
   text: string;
 }
 
-/** POSTs `body`; rejects on a network error or when no whole response came within `timeoutMs`. */
-export async function post(url: string, headers: Record<string, string>, body: Uint8Array | null, timeoutMs: number): Promise<PostResult> {
+/**
+ * POSTs `body`; rejects on a network error or when no whole response came within `timeoutMs`.
+ * `caFile`: extra CA certificates (PEM) to trust for https.
+ */
+export async function post(url: string, headers: Record<string, string>, body: Uint8Array | null, timeoutMs: number, caFile?: string): Promise<PostResult> {
   const target = new URL(url);
-  const { request, agent } = target.protocol === "https:" ? await secure() : { request: httpRequest, agent: httpAgent };
+  const { request, agent } = target.protocol === "https:" ? await secure(caFile) : { request: httpRequest, agent: httpAgent };
   const options: RequestOptions = { method: "POST", headers: { ...headers, "content-length": String(body?.byteLength ?? 0) }, agent };
   return new Promise((resolve, reject) => {
     const req = request(

@@ -81,7 +81,7 @@ export class RunStream {
       settings.mode === "online"
         ? new Uploader({
             walPath: this.wal.path,
-            target: { baseUrl: settings.baseUrl, apiKey: settings.apiKey, entity: settings.run.entity, project: settings.run.project, runId: this.runId },
+            target: { baseUrl: settings.baseUrl, apiKey: settings.apiKey, entity: settings.run.entity, project: settings.run.project, runId: this.runId, caFile: settings.caFile },
             log: this.log.child({ component: "uploader" }),
           })
         : null;

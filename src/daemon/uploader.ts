@@ -16,6 +16,8 @@ export interface UploadTarget {
   entity: string;
   project: string;
   runId: string;
+  /** Extra CA certificates (PEM file) to trust for an https server. */
+  caFile?: string;
 }
 
 export interface UploaderOptions {
@@ -164,7 +166,7 @@ export class Uploader {
     const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
     const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/heartbeat`;
     try {
-      const res = await post(url, apiKey ? { authorization: `Bearer ${apiKey}` } : {}, null, 10_000);
+      const res = await post(url, apiKey ? { authorization: `Bearer ${apiKey}` } : {}, null, 10_000, this.opts.target.caFile);
       if (res.status >= 300) this.opts.log.warn({ status: res.status }, "heartbeat refused");
     } catch (err) {
       this.opts.log.debug({ err: (err as Error).message }, "heartbeat not delivered");
@@ -180,6 +182,7 @@ export class Uploader {
         { "content-type": WAL_FRAMES_CONTENT_TYPE, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
         body,
         this.opts.requestTimeoutMs ?? 30_000,
+        this.opts.target.caFile,
       );
       const text = res.text;
       if (res.status >= 200 && res.status < 300) {

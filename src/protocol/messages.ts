@@ -23,6 +23,11 @@ export interface RunOpenSettings {
   statsIntervalS: number;
   /** The client's environment variables that say where it runs (SLURM_*, CI hints, CUDA_VISIBLE_DEVICES...). */
   env: { [name: string]: string };
+  /**
+   * The client's NODE_EXTRA_CA_CERTS: certificates to trust for this run's https uploads. The
+   * daemon is shared and starts without that variable (Node.js 20 parses it at every start).
+   */
+  caFile?: string;
 }
 
 export type ClientMessage =

@@ -1,16 +1,15 @@
 /**
  * The daemon's HTTP client against a real HTTPS server on loopback whose certificate a private
- * CA signed (test/fixtures/tls: self-signed for 127.0.0.1). The daemon is spawned without
- * NODE_EXTRA_CA_CERTS (it costs every Node.js start ~70 ms) and gets the path as
- * TRACKSIDE_EXTRA_CA_CERTS instead: uploads must trust that CA all the same, and only with it.
- * Each case runs in a child process, as the daemon would, with its own environment.
+ * CA signed (test/fixtures/tls: self-signed for 127.0.0.1). The shared daemon starts without
+ * NODE_EXTRA_CA_CERTS (it costs every Node.js start ~70 ms); each run's client sends its own
+ * (RunOpenSettings.caFile): uploads must trust that CA for that run, and only with it.
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { post } from "../../src/daemon/http-post.js";
 import { ROOT } from "../helpers/processes.js";
 
 const TLS = join(ROOT, "test/fixtures/tls");
@@ -32,40 +31,16 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-/** Runs post() in a fresh Node.js process with `env`; its result or its error message. */
-function postFromChild(env: NodeJS.ProcessEnv): Promise<{ status?: number; text?: string; error?: string }> {
-  const script = `
-    const { post } = await import(${JSON.stringify(join(ROOT, "dist/src/daemon/http-post.js"))});
-    try {
-      const r = await post(${JSON.stringify(url)}, { "content-type": "application/octet-stream" }, Buffer.from("frames"), 5000);
-      console.log(JSON.stringify({ status: r.status, text: r.text }));
-    } catch (err) {
-      console.log(JSON.stringify({ error: err.message }));
-    }
-    process.exit(0);`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d));
-    child.on("close", () => {
-      try {
-        resolve(JSON.parse(out.trim()) as { status?: number; text?: string; error?: string });
-      } catch (err) {
-        reject(new Error(`no result from the child: ${out} (${(err as Error).message})`));
-      }
-    });
-  });
-}
+const send = (caFile?: string) => post(url, { "content-type": "application/octet-stream" }, Buffer.from("frames"), 5000, caFile);
 
 describe("daemon uploads over https", () => {
-  it("trusts the CA named by TRACKSIDE_EXTRA_CA_CERTS and sends the body as it is", async () => {
-    const r = await postFromChild({ TRACKSIDE_EXTRA_CA_CERTS: join(TLS, "cert.pem") });
-    expect(r).toEqual({ status: 201, text: "stored" });
+  it("trusts the run's extra CA certificates and sends the body as it is", async () => {
+    const r = await send(join(TLS, "cert.pem"));
+    expect([r.status, r.text]).toEqual([201, "stored"]);
     expect(bodies.at(-1)?.toString()).toBe("frames");
   });
 
-  it("refuses the same server without it", async () => {
-    const r = await postFromChild({});
-    expect(r.error).toMatch(/self[- ]signed certificate/i);
+  it("refuses the same server for a run without them", async () => {
+    await expect(send()).rejects.toThrow(/self[- ]signed certificate/i);
   });
 });
