@@ -14,7 +14,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ALREADY_RUNNING_EXIT, PROTOCOL_VERSION, errors, isProcessAlive, packageRoot, socketDir } from "../protocol/index.js";
 import { debug } from "./notices.js";
@@ -52,7 +52,9 @@ export function findSharedDaemon(paths = sharedDaemonPaths()): DaemonInfo | null
   } catch {
     return null; // none, or one is closing
   }
-  return isDaemonProcess(info.pid, info.address) ? info : null;
+  // Its socket file must still be there too: a /tmp cleaner may have removed it from under a
+  // long-lived daemon, which then serves its own clients on but cannot be reached by new ones.
+  return isDaemonProcess(info.pid, info.address) && existsSync(paths.sock) ? info : null;
 }
 
 /**

@@ -4,7 +4,7 @@
  * back through the CLI, as a user would.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { WalWriter } from "../../src/daemon/wal-writer.js";
 import { PROTOCOL_VERSION, WAL_MAGIC, encodeRecords, frameHeader, type RunInfo } from "../../src/protocol/index.js";
 import { join } from "node:path";
@@ -140,6 +140,23 @@ describe("a run from init() to the server", () => {
     }
     // A daemon that lost the race to bind leaves no log: one log, one daemon served all eight.
     expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1);
+  });
+
+  it("starts a new daemon when the live one's socket file was removed (a /tmp cleaner)", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
+    const first = start([join(import.meta.dirname, "../fixtures/wait.mjs")], env.env);
+    try {
+      const info = JSON.parse((await first.waitFor(/\{"ready":true.*\}/))[0]) as { daemon: string };
+      rmSync(info.daemon.slice("ipc://".length));
+      const r = await runFixture("train", env.env, ["5", "1"]);
+      expect(r.code, r.stderr).toBe(0);
+      const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+      expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 5 });
+      expect(spawnedDaemonPids(env.socketDir)).toHaveLength(2);
+    } finally {
+      first.child.kill("SIGTERM");
+      await first.exited;
+    }
   });
 
   it("does not take an unrelated live process for the daemon (an info file left with a pid reused since)", async () => {
