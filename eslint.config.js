@@ -30,7 +30,8 @@ export default tseslint.config(
   layer("client", ["daemon", "server", "cli", "web"]),
   layer("daemon", ["client", "server", "cli", "web"]),
   layer("server", ["client", "daemon", "cli"]),
-  // The web app runs in a browser: it may import only the protocol's types (the API shapes).
+  // The web app runs in a browser: it may import only the protocol's types (the API shapes),
+  // and the pure metadata formatting both it and the CLI use.
   {
     files: ["src/web/**/*.ts", "src/web/**/*.tsx"],
     ignores: ["src/web/vite.config.ts"],
@@ -39,9 +40,10 @@ export default tseslint.config(
         "error",
         {
           patterns: ["protocol", "client", "daemon", "server", "cli"].map((other) => ({
-            group: [`**/${other}`, `**/${other}/*`, `**/${other}/**`],
+            // protocol/metadata-format is pure and browser-safe: the one module it may import as code.
+            regex: other === "protocol" ? "(^|/)protocol(/(?!metadata-format$).*)?$" : `(^|/)${other}(/.*)?$`,
             allowTypeImports: true,
-            message: `src/web may import only types from src/protocol (DESIGN.md: layers); it is built for the browser.`,
+            message: `src/web may import only types from src/protocol (DESIGN.md: layers), and protocol/metadata-format; it is built for the browser.`,
           })),
         },
       ],

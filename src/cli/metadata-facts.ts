@@ -3,39 +3,15 @@
  * so the web app may use it too. Metadata is free-form: the daemon's probe
  * (daemon/metadata-probe.ts) plus `program` from the run record, so every field is optional and
  * one of an unexpected type is skipped rather than shown wrong. Older runs have only `program`
- * (host, nodeVersion, os, ...).
+ * (host, nodeVersion, os, ...). The pieces both share are in protocol/metadata-format.ts.
  */
 import type { JsonObject } from "../protocol/records.js";
+import { formatCommand, formatMB, formatOs, joined, num, obj, str } from "../protocol/metadata-format.js";
 
 /** A label and its text, in the order a person reads them. */
 export type Fact = [label: string, value: string];
 
-const obj = (v: unknown): JsonObject | null => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as JsonObject) : null);
-const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
-const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const text = (v: unknown): string | null => str(v) ?? (num(v) === null ? null : String(v));
-const joined = (parts: (string | null)[], sep = " "): string | null => parts.filter((p) => p !== null).join(sep) || null;
-
-/** "16.0 GB" for 16384 MB, "512 MB" below a gigabyte (the daemon's MB are 2^20 bytes). */
-export function formatMB(mb: number): string {
-  return mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${Math.round(mb)} MB`;
-}
-
-/** A shell-like rendering of a command line: arguments with spaces or quotes get quoted. */
-export function formatCommand(program: JsonObject | null): string | null {
-  if (!program || typeof program.executable !== "string") return null;
-  const args = Array.isArray(program.args) ? program.args.map(String) : [];
-  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-  return [program.executable, ...args].map(quote).join(" ");
-}
-
-/** "linux 6.1.0 (Ubuntu 22.04, x64)" from the probe's object; a plain string as it is. */
-function formatOs(os: unknown): string | null {
-  const o = obj(os);
-  if (!o) return str(os);
-  const detail = joined([str(o.distro), str(o.arch)], ", ");
-  return joined([str(o.platform), str(o.release), detail ? `(${detail})` : null]);
-}
 
 function formatGit(git: JsonObject): string | null {
   const commit = str(git.commit);
