@@ -7,18 +7,11 @@ export const ALREADY_RUNNING_EXIT = 3;
 /** Bumped on any incompatible change to the client <-> daemon messages or the WAL records. */
 export const PROTOCOL_VERSION = 1;
 
-interface PackageRoot {
-  dir: string;
-  version: string;
-}
-
-let root: PackageRoot | null | undefined;
-
 /**
  * The directory of trackside's package.json, found from this module: dist/src/protocol/ (tsc's
  * output), src/protocol/ (tests), or dist/client/ and dist/daemon/ (the bundles).
  */
-function findRoot(): PackageRoot | null {
+function findRoot(): { dir: string; version: string } | null {
   for (const rel of ["../../../", "../../"]) {
     try {
       const dir = new URL(rel, import.meta.url);
@@ -31,11 +24,12 @@ function findRoot(): PackageRoot | null {
   return null;
 }
 
+const root = findRoot();
+
 /** trackside's package directory (where dist/ is), or null if this module was moved out of it. */
 export function packageRoot(): string | null {
-  if (root === undefined) root = findRoot();
   return root?.dir ?? null;
 }
 
 /** The trackside package version, as in package.json. */
-export const PACKAGE_VERSION = (root = findRoot())?.version ?? "0.0.0";
+export const PACKAGE_VERSION = root?.version ?? "0.0.0";
