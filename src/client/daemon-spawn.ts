@@ -12,8 +12,6 @@
  * stale and removed. The protocol version is part of the names: clients of another protocol
  * version use a daemon of their own.
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ALREADY_RUNNING_EXIT, PROTOCOL_VERSION, errors, isProcessAlive, packageRoot, socketDir } from "../protocol/index.js";
@@ -24,6 +22,11 @@ const POLL_MS = 5;
 const LOCK_STALE_MS = 120_000;
 /** Marks TRACKSIDE_DAEMON as exported by trackside itself (not a daemon the user named). */
 const SPAWNED_MARK = "TRACKSIDE_DAEMON_SPAWNED";
+
+/** Eight hex digits that, with the pid beside them, name a file no other process picks. */
+function nonce(): string {
+  return Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, "0");
+}
 
 export interface DaemonInfo {
   address: string;
@@ -148,7 +151,7 @@ function takeLock(lock: string): boolean {
  * process can move a given file) and put back if what was moved is not the lock found stale.
  */
 function breakLock(lock: string, staleOwner: number): void {
-  const aside = `${lock}.${process.pid}-${randomBytes(4).toString("hex")}`;
+  const aside = `${lock}.${process.pid}-${nonce()}`;
   try {
     renameSync(lock, aside);
   } catch {
@@ -187,9 +190,9 @@ function ageMs(file: string): number {
  * binds over its socket file only when nothing answers there.
  */
 async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline: number): Promise<DaemonInfo | null> {
-  const logFile = join(socketDir(), `d-${process.pid}-${randomBytes(4).toString("hex")}.log`);
-  // The daemon as one bundle (`npm run build:daemon`): loading ~40 modules one by one cost ~25 ms
-  // of every start (spawn-to-ready, 14 interleaved starts each: 136 -> 110 ms median).
+  const logFile = join(socketDir(), `d-${process.pid}-${nonce()}.log`);
+  // The daemon as one bundle (rolldown.config.mjs): loading ~40 modules one by one cost ~25 ms of
+  // every start (spawn-to-ready, 14 interleaved starts each: 136 -> 110 ms median).
   const root = packageRoot();
   if (!root) throw errors.daemonStart("trackside's package directory (with dist/daemon/main.js) was not found beside this module");
   const main = join(root, "dist", "daemon", "main.js");
@@ -207,9 +210,9 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   // measured with a 215 KB bundle, 35 -> 110 ms per start. The daemon needs those certificates
   // only for an https:// server, and each run's client sends its own (RunOpenSettings.caFile).
   delete env.NODE_EXTRA_CA_CERTS;
-  // msgpackr's native add-on speeds up decoding strings, which the daemon hardly does; not
-  // loading it saves ~10 ms of every cold start.
-  env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = "true";
+  // node:child_process (with net and dgram) is loaded here, not at import: only the process that
+  // starts the daemon needs it, and loading it is ~3 ms of every import.
+  const { spawn } = await import("node:child_process");
   const child = spawn(
     process.execPath,
     [main, "--listen", `ipc://${paths.sock}`, "--ready-file", paths.info, "--spawned", "--log-file", logFile],

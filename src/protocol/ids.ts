@@ -1,4 +1,3 @@
-import { randomInt } from "node:crypto";
 import { errors } from "./errors.js";
 
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -10,10 +9,15 @@ const PROJECT_MAX = 128;
 const PROJECT_FORBIDDEN = /[/\\#?%:]/;
 const ENTITY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** A fresh run id: 8 characters of [a-z0-9] from a CSPRNG. */
+/**
+ * A fresh run id: 8 characters of [a-z0-9]. An id must be unique in its project, not secret (who
+ * may read or write a run is decided by API keys), so Math.random serves: V8 seeds it from the
+ * operating system's entropy in every process. Loading node:crypto instead cost ~4 ms of every
+ * client start (interleaved imports of the client bundle, 41 each: 34.3 -> 30.7 ms median).
+ */
 export function generateRunId(): string {
   let id = "";
-  for (let i = 0; i < RUN_ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  for (let i = 0; i < RUN_ID_LENGTH; i++) id += ID_ALPHABET[Math.floor(Math.random() * ID_ALPHABET.length)];
   return id;
 }
 

@@ -1,5 +1,3 @@
-import { randomInt } from "node:crypto";
-
 // Short, friendly and neutral words; a name is read aloud in stand-ups, so nothing odd or negative.
 const ADJECTIVES = [
   "able", "amber", "ancient", "autumn", "azure", "bold", "brave", "bright", "brisk", "calm",
@@ -22,11 +20,16 @@ const NOUNS = [
   "sparrow", "star", "stone", "sun", "surf", "thunder", "tide", "valley", "wave", "wind",
 ];
 
+/** A random integer in [0, n); a name needs no cryptographic randomness (see generateRunId). */
+function below(n: number): number {
+  return Math.floor(Math.random() * n);
+}
+
 /** A display name `adjective-noun-N` (e.g. `likely-lion-9`): friendly, not unique. */
 export function generateRunName(): string {
-  const adjective = ADJECTIVES[randomInt(ADJECTIVES.length)];
-  const noun = NOUNS[randomInt(NOUNS.length)];
-  return `${adjective}-${noun}-${randomInt(1, 100)}`;
+  const adjective = ADJECTIVES[below(ADJECTIVES.length)];
+  const noun = NOUNS[below(NOUNS.length)];
+  return `${adjective}-${noun}-${1 + below(99)}`;
 }
 
 export const RUN_NAME_PATTERN = /^[a-z]+-[a-z]+-\d+$/;

@@ -8,7 +8,15 @@
  * cut short or fails its CRC: that is where a crash interrupted a write, and nothing after it was
  * ever acknowledged.
  */
-import { crc32 } from "node:zlib";
+import { createRequire } from "node:module";
+
+// node:zlib is loaded at the first frame, not at import: a client writes frames only in its rare
+// exit spill, and loading zlib cost ~2 ms of every client start.
+let zlibCrc32: ((data: Uint8Array) => number) | null = null;
+function crc32(data: Uint8Array): number {
+  zlibCrc32 ??= (createRequire(import.meta.url)("node:zlib") as typeof import("node:zlib")).crc32;
+  return zlibCrc32(data);
+}
 
 export const WAL_MAGIC = Buffer.from("TRKWAL1\n", "latin1");
 export const FRAME_HEADER_BYTES = 8;
