@@ -35,7 +35,8 @@ class Column {
       return;
     }
     if (this.len < row) this.pad(row);
-    if (this.f64 !== null && typeof v === "number" && this.len < this.f64.length) {
+    if (this.f64 !== null && typeof v === "number") {
+      if (this.len === this.f64.length) this.grow();
       this.f64[this.len++] = v;
       return;
     }
@@ -55,6 +56,12 @@ class Column {
   finish(n: number): Float64Array | Array<Scalar | undefined> {
     if (this.len < n) this.pad(n);
     return this.f64 ? this.f64.subarray(0, n) : this.arr!;
+  }
+
+  private grow(): void {
+    const bigger = new Float64Array(Math.max(16, this.f64!.length * 2));
+    bigger.set(this.f64!);
+    this.f64 = bigger;
   }
 
   private pad(to: number): void {
@@ -79,7 +86,12 @@ export class ColumnBatch implements StepSink {
   private shapeCols: Column[] = [];
   private pos = 0;
 
-  constructor(private readonly capacity: number) {}
+  /**
+   * `expectedRows`: how many steps this batch will likely hold (the previous batch's count). A
+   * column starts that long and doubles when full: a short run with wide rows does not allocate
+   * (and zero) 4,096 slots for each of its keys, and a long one allocates each column once.
+   */
+  constructor(private readonly expectedRows: number) {}
 
   /** Hot path: a value of the current step. */
   put(key: string, value: Scalar): void {
@@ -101,7 +113,7 @@ export class ColumnBatch implements StepSink {
   }
 
   private addColumn(key: string): Column {
-    const col = new Column(this.capacity, this.n);
+    const col = new Column(this.expectedRows, this.n);
     this.cols.set(key, col);
     return col;
   }

@@ -17,6 +17,13 @@ import { debug } from "./notices.js";
  */
 const MAX_IN_FLIGHT = 8;
 
+/**
+ * Rows the first batch's columns are sized for; later batches take the size of the one before.
+ * (W&B's profile, 10 processes x 100 steps x 100 keys, allocated 3.2 MB per process for columns
+ * of 4,096.)
+ */
+const FIRST_BATCH_ROWS = 64;
+
 /** Where batches go: resolves with the daemon's cumulative acknowledgement. */
 export type BatchSender = (payload: Buffer, first: number, last: number, exit: boolean) => Promise<number>;
 
@@ -57,7 +64,7 @@ export class RecordQueue implements StepSink {
     /** Called just before the pending steps are sealed into a batch (the summary catches up). */
     private readonly onSeal: () => void = () => {},
   ) {
-    this.batch = new ColumnBatch(batchSize);
+    this.batch = new ColumnBatch(Math.min(batchSize, FIRST_BATCH_ROWS));
     this.nextSeq = firstSeq;
     this.acked = firstSeq - 1;
     this.sender = sender;
@@ -144,7 +151,7 @@ export class RecordQueue implements StepSink {
     if (steps > 0) {
       records.push({ k: "history", seq, n: steps, cols: this.batch.columns() });
       seq += steps;
-      this.batch = new ColumnBatch(this.batchSize);
+      this.batch = new ColumnBatch(Math.min(this.batchSize, Math.max(FIRST_BATCH_ROWS, steps)));
     }
     if (this.console.length > 0) {
       records.push({ k: "console", seq, lines: this.console });
