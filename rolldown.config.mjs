@@ -1,7 +1,8 @@
 /**
  * The two start-up-critical bundles (`npm run build:bundles`, after tsc): the client that user
  * processes import, and the daemon they spawn. One module each to load instead of ~30-40.
- * zeromq (a native add-on) and pino (which resolves its own files at run time) stay external.
+ * zeromq, a native add-on, stays external. pino is bundled: only its transports (worker threads,
+ * which trackside does not use) look for pino's own files at run time.
  */
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "rolldown";
@@ -27,7 +28,7 @@ export default defineConfig([
   {
     input: "dist/src/daemon/main.js",
     platform: "node",
-    external: ["zeromq", "pino"],
+    external: ["zeromq"],
     resolve,
     output: { dir: "dist/daemon", format: "esm", cleanDir: true },
   },

@@ -7,14 +7,10 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type Pino from "pino";
-import { createRequire } from "node:module";
+import pino from "pino";
 import { ALREADY_RUNNING_EXIT, ensurePrivateDir, errors, tracksideHome } from "../protocol/index.js";
 import { Daemon, DaemonAlreadyRunning } from "./daemon.js";
 
-// require(), not import: importing a CommonJS package from ESM makes Node scan its source for
-// export names first (part of every daemon start).
-const pino = createRequire(import.meta.url)("pino") as typeof Pino;
 
 export interface RunDaemonOptions {
   listen: string;

@@ -5,9 +5,8 @@
  * client left behind, or, when there is none, ends the run as crashed.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import type { default as Pino, Logger } from "pino";
+import pino, { type Logger } from "pino";
 import {
   WAL_MAGIC,
   decode,
@@ -24,9 +23,6 @@ import { Uploader } from "./uploader.js";
 import { WalWriter } from "./wal-writer.js";
 
 /** A quarter of the server's default heartbeat timeout: three may be lost before a false crash. */
-// require(), not import: see main.ts (the module is loaded once, there).
-const pino = createRequire(import.meta.url)("pino") as typeof Pino;
-
 const HEARTBEAT_MS = 30_000;
 
 const PROBE_TIMEOUT_MS = 20_000;
