@@ -6,7 +6,7 @@
  * its last record, so nothing acknowledged is lost and nothing is stored twice.
  */
 import { errors, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
-import { DaemonLink } from "./daemon-link.js";
+import { DaemonLink, loadZeromq } from "./daemon-link.js";
 import { findSharedDaemon, isDaemonProcess, namedDaemon, sharedDaemon } from "./daemon-spawn.js";
 import { debug } from "./notices.js";
 
@@ -36,7 +36,11 @@ export async function connectDaemon(timeoutMs: number): Promise<DaemonLink> {
   if (named) return DaemonLink.connect(named, timeoutMs); // the user's own daemon: wait for it
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { address, pid } = await sharedDaemon(Math.max(1, deadline - Date.now()));
+    const lookup = sharedDaemon(Math.max(1, deadline - Date.now()));
+    // If that spawned the daemon, the add-on loads while the daemon starts (both take CPU, but
+    // the daemon's start-up is one thread and this process would otherwise wait idle).
+    loadZeromq();
+    const { address, pid } = await lookup;
     // A daemon found just as it started to close never answers: its info file is gone by then,
     // and this try is abandoned at once for the next, which finds (or starts) its successor.
     const gone = new AbortController();

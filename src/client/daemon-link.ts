@@ -20,10 +20,18 @@ import {
 } from "../protocol/index.js";
 import { debug } from "./notices.js";
 
-// require(), not import: importing a CommonJS package from ESM makes Node scan its source for
-// export names first (measured: zeromq 25 -> 14 ms of every start).
-const { Dealer } = createRequire(import.meta.url)("zeromq") as typeof Zmq;
 type Dealer = Zmq.Dealer;
+let zmq: typeof Zmq | null = null;
+
+/**
+ * The ZeroMQ add-on, loaded at first use rather than at import: ~12 ms that connectDaemon()
+ * spends while a daemon it has just spawned starts up, instead of before spawning it. (require(),
+ * not import: importing a CommonJS package from ESM makes Node scan its source for export names
+ * first; measured, zeromq 25 -> 14 ms.)
+ */
+export function loadZeromq(): typeof Zmq {
+  return (zmq ??= createRequire(import.meta.url)("zeromq") as typeof Zmq);
+}
 
 const RECEIVE_TICK_MS = 250;
 const LINGER_MS = 200;
@@ -49,7 +57,7 @@ export class DaemonLink {
 
   private constructor(address: string) {
     this.address = address;
-    this.sock = new Dealer({ linger: LINGER_MS, receiveTimeout: RECEIVE_TICK_MS });
+    this.sock = new (loadZeromq().Dealer)({ linger: LINGER_MS, receiveTimeout: RECEIVE_TICK_MS });
     this.sock.connect(address.replace(/#.*$/, ""));
   }
 

@@ -13,6 +13,7 @@
  * version use a daemon of their own.
  */
 import { closeSync, existsSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { ALREADY_RUNNING_EXIT, PROTOCOL_VERSION, errors, isProcessAlive, packageRoot, socketDir } from "../protocol/index.js";
 import { debug } from "./notices.js";
@@ -211,8 +212,9 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   // only for an https:// server, and each run's client sends its own (RunOpenSettings.caFile).
   delete env.NODE_EXTRA_CA_CERTS;
   // node:child_process (with net and dgram) is loaded here, not at import: only the process that
-  // starts the daemon needs it, and loading it is ~3 ms of every import.
-  const { spawn } = await import("node:child_process");
+  // starts the daemon needs it, and loading it is ~3 ms of every import. Synchronously: the
+  // spawn happens before sharedDaemon() first yields (connectDaemon() relies on that).
+  const { spawn } = createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
   const child = spawn(
     process.execPath,
     [main, "--listen", `ipc://${paths.sock}`, "--ready-file", paths.info, "--spawned", "--log-file", logFile],
