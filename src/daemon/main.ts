@@ -3,7 +3,6 @@
  * --spawned --log-file L`; `trackside daemon` runs it standalone through `runDaemon()`.
  * Kept free of heavy imports: its start-up time is part of every cold `init()`.
  */
-import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -28,7 +27,8 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<{ daemon: Daemo
     ensurePrivateDir(dirname(listen.slice("ipc://".length)));
   } else if (listen.startsWith("tcp://")) {
     // Anyone who can reach a TCP port could write into runs: a token is not optional there.
-    token ??= randomBytes(18).toString("base64url");
+    // node:crypto is loaded only here, not at every start of a spawned daemon.
+    token ??= (await import("node:crypto")).randomBytes(18).toString("base64url");
   } else {
     throw errors.invalidOption("--listen", listen, "ipc:///PATH or tcp://HOST:PORT");
   }
