@@ -8,9 +8,18 @@
  * the response, which comes after the request was written).
  */
 import { readFileSync } from "node:fs";
-import { Agent, request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from "node:http";
+import type { Agent, IncomingHttpHeaders, RequestOptions, request as httpRequest } from "node:http";
+import { createRequire } from "node:module";
 
-const httpAgent = new Agent({ keepAlive: true, maxSockets: 8 });
+/** node:http loads at the first POST, not at the daemon's start (part of every cold init()). */
+let http: { request: typeof httpRequest; agent: Agent } | null = null;
+function plain(): { request: typeof httpRequest; agent: Agent } {
+  if (!http) {
+    const m = createRequire(import.meta.url)("node:http") as typeof import("node:http");
+    http = { request: m.request, agent: new m.Agent({ keepAlive: true, maxSockets: 8 }) };
+  }
+  return http;
+}
 /** node:https (and TLS with it) loads on the first https:// URL: most daemons talk to a local server. */
 let https: Promise<{ request: typeof httpRequest; Agent: typeof Agent; roots: readonly string[] }> | null = null;
 /** One https agent per set of extra CA certificates (runs of different users' settings may differ). */
@@ -52,7 +61,7 @@ export interface PostResult {
  */
 export async function post(url: string, headers: Record<string, string>, body: Uint8Array | null, timeoutMs: number, caFile?: string): Promise<PostResult> {
   const target = new URL(url);
-  const { request, agent } = target.protocol === "https:" ? await secure(caFile) : { request: httpRequest, agent: httpAgent };
+  const { request, agent } = target.protocol === "https:" ? await secure(caFile) : plain();
   const options: RequestOptions = { method: "POST", headers: { ...headers, "content-length": String(body?.byteLength ?? 0) }, agent };
   return new Promise((resolve, reject) => {
     const req = request(
