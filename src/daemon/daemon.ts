@@ -3,9 +3,8 @@
  * and a watch on the clients' processes. A spawned daemon leaves once its clients are gone and
  * its runs are uploaded; a standalone one (`trackside daemon`) stays until it is told to stop.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { connect } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "pino";
@@ -316,6 +315,9 @@ export class DaemonAlreadyRunning extends Error {
 
 /** Whether something accepts connections on the unix socket at `path`. */
 function listening(path: string): Promise<boolean> {
+  // No socket file, nobody there; and node:net stays unloaded (part of every cold start).
+  if (!existsSync(path)) return Promise.resolve(false);
+  const { connect } = createRequire(import.meta.url)("node:net") as typeof import("node:net");
   return new Promise((resolve) => {
     const probe = connect(path);
     const done = (up: boolean): void => {
