@@ -158,7 +158,7 @@ export class RunStream {
 
   /** Syncs the WAL and waits up to timeoutMs for the upload; what is left keeps uploading. */
   async finish(timeoutMs: number): Promise<FinishOutcome> {
-    this.wal.sync();
+    await this.wal.syncInPool();
     const synced = this.uploader ? await this.uploader.drain(timeoutMs) : false;
     return this.pending(synced);
   }

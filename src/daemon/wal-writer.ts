@@ -5,10 +5,11 @@
  *
  * The periodic fsync runs on libuv's thread pool, not on the daemon's event loop: measured, a
  * synchronous one blocked the loop for a third of the time during a burst (tens of ms per
- * fsync of a few MB), and every client of a shared daemon waited with it. `sync()` and
- * `close()` stay synchronous: when they return, everything appended is on stable storage.
+ * fsync of a few MB), and every client of a shared daemon waited with it. A run's finish waits
+ * for `syncInPool()`, also on the thread pool. `sync()` and `close()` stay synchronous: when they
+ * return, everything appended is on stable storage.
  */
-import { close as closeAsync, closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { close as closeAsync, closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { FRAME_HEADER_BYTES, WAL_MAGIC, frameHeader, hasWalMagic, scanFrames } from "../protocol/index.js";
 
 export interface WalWriterOptions {
@@ -25,6 +26,8 @@ export class WalWriter {
   private syncing = false;
   private syncAgain = false;
   private closeWhenSynced = false;
+  /** Callers of syncInPool() waiting for the background fsync under way. */
+  private readonly syncWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly fsyncIntervalMs: number;
   private readonly setTimer: (fn: () => void, ms: number) => NodeJS.Timeout;
@@ -36,8 +39,12 @@ export class WalWriter {
     this.path = path;
     this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 100;
     this.setTimer = opts.setTimer ?? setTimeout;
+    const found = existsSync(path) ? readFileSync(path) : null;
+    // Shorter than the magic and a prefix of it (often empty): created just before a crash, with
+    // nothing in it yet. Every frame follows the magic, so nothing was acknowledged: start anew.
+    if (found && found.length < WAL_MAGIC.length && WAL_MAGIC.subarray(0, found.length).equals(found)) rmSync(path);
     if (existsSync(path)) {
-      const buf = readFileSync(path);
+      const buf = found!;
       if (!hasWalMagic(buf)) throw new Error(`${path} is not a trackside WAL`);
       const scan = scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
       this.fd = openSync(path, "r+");
@@ -49,7 +56,10 @@ export class WalWriter {
     } else {
       this.fd = openSync(path, "ax", 0o600);
       writeSync(this.fd, WAL_MAGIC);
-      fsyncSync(this.fd);
+      // No fsync of its own: the first frame's covers it (a crash before then leaves a WAL
+      // shorter than the magic, taken as empty above). Measured, one synchronous fsync per
+      // opened run held the shared daemon's event loop while ten processes opened runs at once.
+      this.dirty = true;
       this.size = WAL_MAGIC.length;
     }
   }
@@ -80,6 +90,18 @@ export class WalWriter {
     return this.size;
   }
 
+  /**
+   * Resolves once everything appended so far is on stable storage, like sync(), but the fsync
+   * runs on the thread pool: the event loop, and every other run of the daemon, goes on meanwhile.
+   */
+  async syncInPool(): Promise<void> {
+    for (;;) {
+      if (this.syncing) await new Promise<void>((resolve, reject) => this.syncWaiters.push({ resolve, reject }));
+      else if (this.dirty && this.fd >= 0) this.syncInBackground();
+      else return;
+    }
+  }
+
   /** Forces everything appended so far to stable storage. */
   sync(): void {
     if (this.dirty && this.fd >= 0) {
@@ -100,6 +122,10 @@ export class WalWriter {
     fsync(fd, (err) => {
       this.syncing = false;
       if (err) this.dirty = true; // tried again by the next sync, at the latest at close
+      for (const w of this.syncWaiters.splice(0)) {
+        if (err) w.reject(err);
+        else w.resolve();
+      }
       if (this.closeWhenSynced) return closeAsync(fd, () => {});
       if (this.syncAgain) {
         this.syncAgain = false;

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, statSync, truncateSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -54,9 +54,40 @@ describe("WAL", () => {
     expect(scan.stoppedAt).toBeNull();
     expect(scan.frames.map((f) => decode<RunRecord[]>(f.payload)[0].seq)).toEqual([1, 3]);
   });
+
+  it("takes a WAL shorter than its header (created just before a crash) as empty", () => {
+    for (const left of [0, 3]) {
+      const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
+      writeFileSync(path, WAL_MAGIC.subarray(0, left));
+      const w = new WalWriter(path);
+      w.append(encodeRecords(rec(1)));
+      w.close();
+      expect(read(path).frames.map((f) => decode<RunRecord[]>(f.payload)[0].seq)).toEqual([1]);
+    }
+  });
+
+  it("refuses a file that is not a WAL rather than overwrite it", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
+    writeFileSync(path, "hello");
+    expect(() => new WalWriter(path)).toThrow(/not a trackside WAL/);
+    expect(readFileSync(path, "utf8")).toBe("hello");
+  });
 });
 
 describe("WAL durability schedule", () => {
+  it("syncInPool() settles while a background fsync runs and after an append made meanwhile, and at once when nothing is left", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
+    let fire: (() => void) | null = null;
+    const w = new WalWriter(path, { setTimer: (fn) => ((fire = fn), setTimeout(() => {}, 0)) });
+    w.append(encodeRecords(rec(1)));
+    fire!(); // the periodic fsync starts on the thread pool
+    w.append(encodeRecords(rec(2))); // appended while it runs: it needs one more
+    await w.syncInPool();
+    await w.syncInPool(); // nothing left: resolves at once
+    w.close();
+    expect(read(path).frames).toHaveLength(2);
+  });
+
   it("schedules an fsync within 100 ms of an append, and syncs at close", () => {
     const path = join(mkdtempSync(join(tmpdir(), "trk-wal-")), "run.wal");
     const timers: number[] = [];
