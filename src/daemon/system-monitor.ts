@@ -1,11 +1,13 @@
 /**
  * System metrics for one run, sampled by the daemon every `intervalMs` (default 10 s): the run's
- * process tree (pidusage), the machine's CPU, memory, disk and network (systeminformation), and
- * NVIDIA GPUs (nvidia-smi). Counters (disk and network bytes) are reported since the first
- * sample. Keys follow W&B's names under `system/`.
+ * process tree (pidusage), the machine's CPU (os.cpus()), memory, disk and network
+ * (systeminformation), and NVIDIA GPUs (nvidia-smi). The machine-wide readings are shared by the
+ * runs of the daemon that sample within a second of each other. Counters (disk and network
+ * bytes) are reported since the run's first sample, CPU load over its own interval. Keys follow
+ * W&B's names under `system/`.
  */
 import { readFileSync, readdirSync, statfsSync } from "node:fs";
-import { networkInterfaces } from "node:os";
+import { cpus, networkInterfaces } from "node:os";
 import pidusage from "pidusage";
 import si from "systeminformation";
 import type { Logger } from "pino";
@@ -13,10 +15,10 @@ import { gpuSample } from "./gpu.js";
 
 const MB = 2 ** 20;
 
-/** The pid and its descendants. Linux: one pass over /proc (no `ps` spawned every sample). */
-export function processTree(root: number): number[] {
-  if (process.platform !== "linux") return [root];
+/** Parent pid -> child pids, from one pass over /proc (Linux; no `ps` spawned every sample). */
+function childrenByParent(): Map<number, number[]> {
   const children = new Map<number, number[]>();
+  if (process.platform !== "linux") return children;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -30,6 +32,11 @@ export function processTree(root: number): number[] {
       // the process ended while we looked
     }
   }
+  return children;
+}
+
+/** The pid and its descendants. */
+function processTree(root: number, children: Map<number, number[]>): number[] {
   const out = [root];
   for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []));
   return out;
@@ -58,11 +65,83 @@ function diskUse(path: string): number | null {
   }
 }
 
+type CpuTimes = ReturnType<typeof cpus>[number]["times"];
+
+/** What every run's sample shares: the machine's counters and levels at one moment. */
+interface MachineReading {
+  cpus: CpuTimes[];
+  children: Map<number, number[]>;
+  memory: { total: number; available: number };
+  diskBytes: { read: number; write: number } | null;
+  netBytes: { rx: number; tx: number };
+  gpu: Record<string, number>;
+}
+
+/**
+ * Readings taken less than this apart are one: the runs of a shared daemon sample at about the
+ * same moments, and each took the same machine-wide figures (and spawned the same commands)
+ * for itself before.
+ */
+const SHARE_MS = 1000;
+let lastReading: { at: number; reading: Promise<MachineReading> } | null = null;
+/** Whether nvidia-smi gave anything: asked until it answers once, then only if it did. */
+let hasGpu: boolean | null = null;
+
+/** A recent reading, or a new one; never `previous` (the caller's last: its deltas need two). */
+function machineReading(previous: Promise<MachineReading> | null): Promise<MachineReading> {
+  if (lastReading && lastReading.reading !== previous && Date.now() - lastReading.at < SHARE_MS) return lastReading.reading;
+  const reading = readMachine();
+  lastReading = { at: Date.now(), reading };
+  return reading;
+}
+
+async function readMachine(): Promise<MachineReading> {
+  const ifaces = externalInterfaces();
+  const [mem, fs, net, gpu] = await Promise.all([
+    si.mem(),
+    si.fsStats().catch(() => null),
+    ifaces.length > 0 ? si.networkStats(ifaces.join(",")).catch(() => []) : [],
+    hasGpu !== false ? gpuSample() : {},
+  ]);
+  hasGpu ??= Object.keys(gpu).length > 0;
+  return {
+    // The CPU load from the kernel's per-core counters (os.cpus()), not systeminformation's
+    // currentLoad(), which runs `cat /proc/stat` with execSync at every call: the event loop
+    // of the shared daemon stood still for it, once per run per sample.
+    cpus: cpus().map((c) => c.times),
+    children: childrenByParent(),
+    memory: { total: mem.total, available: mem.available },
+    diskBytes: fs ? { read: fs.rx, write: fs.wx } : null,
+    netBytes: { rx: net.reduce((a, n) => a + n.rx_bytes, 0), tx: net.reduce((a, n) => a + n.tx_bytes, 0) },
+    gpu,
+  };
+}
+
+/** Busy share (%) of each core and of all of them between two readings of os.cpus(). */
+export function cpuLoad(before: CpuTimes[], after: CpuTimes[]): { all: number; cores: number[] } | null {
+  let busy = 0;
+  let total = 0;
+  const cores: number[] = [];
+  for (let i = 0; i < after.length && i < before.length; i++) {
+    const a = after[i];
+    const b = before[i];
+    const idle = a.idle - b.idle;
+    const sum = a.user - b.user + (a.nice - b.nice) + (a.sys - b.sys) + (a.irq - b.irq) + idle;
+    cores.push(sum > 0 ? (100 * (sum - idle)) / sum : 0);
+    busy += sum - idle;
+    total += sum;
+  }
+  return total > 0 ? { all: (100 * busy) / total, cores } : null;
+}
+
 export class SystemMonitor {
   private timer: NodeJS.Timeout | null = null;
   private primer: NodeJS.Timeout | null = null;
+  /** Disk and network byte counters at this run's first sample: what it reports is since then. */
   private base: { diskRead: number; diskWrite: number; netRx: number; netTx: number } | null = null;
-  private hasGpu: boolean | null = null;
+  /** The CPU counters of this run's previous sample: its load is over its own interval. */
+  private lastCpus: CpuTimes[] | null = null;
+  private lastReading: Promise<MachineReading> | null = null;
   private sampling = false;
 
   constructor(
@@ -111,15 +190,10 @@ export class SystemMonitor {
 
   private async read(): Promise<Record<string, number>> {
     const v: Record<string, number> = {};
-    const pids = processTree(this.pid);
-    const ifaces = externalInterfaces();
-    const [usage, load, mem, fs, net] = await Promise.all([
-      pidusage(pids).catch(() => ({}) as Record<string, pidusage.Status>),
-      si.currentLoad(),
-      si.mem(),
-      si.fsStats().catch(() => null),
-      ifaces.length > 0 ? si.networkStats(ifaces.join(",")).catch(() => []) : [],
-    ]);
+    this.lastReading = machineReading(this.lastReading);
+    const m = await this.lastReading;
+    const pids = processTree(this.pid, m.children);
+    const usage = await pidusage(pids).catch(() => ({}) as Record<string, pidusage.Status>);
     let cpu = 0;
     let rss = 0;
     for (const s of Object.values(usage)) {
@@ -130,28 +204,23 @@ export class SystemMonitor {
     v["system/proc.cpu.percent"] = cpu;
     v["system/proc.memory.rssMB"] = rss / MB;
     v["system/proc.count"] = pids.length;
-    v["system/cpu"] = load.currentLoad;
-    load.cpus.forEach((c, i) => (v[`system/cpu.${i}.percent`] = c.load));
-    v["system/memory.percent"] = (100 * (mem.total - mem.available)) / mem.total;
-    v["system/memory.availableMB"] = mem.available / MB;
+    const load = this.lastCpus ? cpuLoad(this.lastCpus, m.cpus) : null;
+    this.lastCpus = m.cpus;
+    if (load) {
+      v["system/cpu"] = load.all;
+      load.cores.forEach((c, i) => (v[`system/cpu.${i}.percent`] = c));
+    }
+    v["system/memory.percent"] = (100 * (m.memory.total - m.memory.available)) / m.memory.total;
+    v["system/memory.availableMB"] = m.memory.available / MB;
     const disk = diskUse(this.cwd);
     if (disk !== null) v["system/disk.percent"] = disk;
-    const counters = {
-      diskRead: fs?.rx ?? 0,
-      diskWrite: fs?.wx ?? 0,
-      netRx: net.reduce((a, n) => a + n.rx_bytes, 0),
-      netTx: net.reduce((a, n) => a + n.tx_bytes, 0),
-    };
+    const counters = { diskRead: m.diskBytes?.read ?? 0, diskWrite: m.diskBytes?.write ?? 0, netRx: m.netBytes.rx, netTx: m.netBytes.tx };
     this.base ??= counters;
     v["system/disk.readMB"] = (counters.diskRead - this.base.diskRead) / MB;
     v["system/disk.writeMB"] = (counters.diskWrite - this.base.diskWrite) / MB;
     v["system/network.recvMB"] = (counters.netRx - this.base.netRx) / MB;
     v["system/network.sentMB"] = (counters.netTx - this.base.netTx) / MB;
-    if (this.hasGpu !== false) {
-      const gpu = await gpuSample();
-      this.hasGpu = Object.keys(gpu).length > 0;
-      for (const [k, x] of Object.entries(gpu)) v[`system/${k}`] = x;
-    }
+    for (const [k, x] of Object.entries(m.gpu)) v[`system/${k}`] = x;
     return v;
   }
 }
