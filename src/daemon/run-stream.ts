@@ -27,6 +27,7 @@ const HEARTBEAT_MS = 30_000;
 
 const PROBE_TIMEOUT_MS = 20_000;
 const PROBE_DELAY_MS = 200;
+const PROBE_ALIGN_MS = 250;
 
 export interface FinishOutcome {
   synced: boolean;
@@ -112,14 +113,18 @@ export class RunStream {
   }
 
   /**
-   * The metadata probe and the system monitor. Their modules (systeminformation, pidusage) load
-   * here, after the daemon is up, not at its start: they would add ~30 ms to every cold init().
+   * The metadata probe and the system monitor, loaded here, after the daemon is up, not at its
+   * start (systeminformation and pidusage load at the first sample: system-monitor.ts).
    */
   private async startProbes(): Promise<void> {
     const s = this.settings;
     // Let the client's init() and first batches through first: the probe spawns git and
     // nvidia-smi, which compete for the CPU on a small machine (measured: warm init() 5 -> 25 ms).
-    await new Promise((resolve) => setTimeout(resolve, PROBE_DELAY_MS));
+    // Then wait for the next multiple of PROBE_ALIGN_MS, so that runs opened together (a sweep,
+    // the ranks of one job) probe at the same moment and share one git and one nvidia-smi call
+    // (metadata-probe.ts), each still probed after its own start.
+    const at = Date.now() + PROBE_DELAY_MS;
+    await new Promise((resolve) => setTimeout(resolve, PROBE_DELAY_MS + (PROBE_ALIGN_MS - (at % PROBE_ALIGN_MS))));
     if (s.statsIntervalS > 0) {
       const { SystemMonitor } = await import("./system-monitor.js");
       if (!this.ended && !this.closed) {

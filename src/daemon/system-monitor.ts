@@ -8,12 +8,22 @@
  */
 import { readFileSync, readdirSync, statfsSync } from "node:fs";
 import { cpus, networkInterfaces } from "node:os";
-import pidusage from "pidusage";
-import si from "systeminformation";
+import type Pidusage from "pidusage";
+import type Si from "systeminformation";
 import type { Logger } from "pino";
 import { gpuSample } from "./gpu.js";
 
 const MB = 2 ** 20;
+
+/**
+ * systeminformation (~600 KB) and pidusage load at a run's first sample, a second or more after
+ * it opened, so that a daemon whose runs are all shorter than that never loads them.
+ */
+let libs: Promise<{ si: typeof Si; pidusage: typeof Pidusage }> | null = null;
+function sampling(): Promise<{ si: typeof Si; pidusage: typeof Pidusage }> {
+  libs ??= Promise.all([import("systeminformation"), import("pidusage")]).then(([si, pidusage]) => ({ si: si.default, pidusage: pidusage.default }));
+  return libs;
+}
 
 /** Parent pid -> child pids, from one pass over /proc (Linux; no `ps` spawned every sample). */
 function childrenByParent(): Map<number, number[]> {
@@ -96,6 +106,7 @@ function machineReading(previous: Promise<MachineReading> | null): Promise<Machi
 }
 
 async function readMachine(): Promise<MachineReading> {
+  const { si } = await sampling();
   const ifaces = externalInterfaces();
   const [mem, fs, net, gpu] = await Promise.all([
     si.mem(),
@@ -172,7 +183,7 @@ export class SystemMonitor {
     this.timer = null;
     // pidusage keeps one history for the whole process: clear it (and its timer) only when no
     // other run's monitor still samples, or their next CPU figures would lose their baseline.
-    if (--SystemMonitor.running === 0) pidusage.clear();
+    if (--SystemMonitor.running === 0) void libs?.then(({ pidusage }) => pidusage.clear());
   }
 
   private async sample(prime: boolean): Promise<void> {
@@ -193,7 +204,8 @@ export class SystemMonitor {
     this.lastReading = machineReading(this.lastReading);
     const m = await this.lastReading;
     const pids = processTree(this.pid, m.children);
-    const usage = await pidusage(pids).catch(() => ({}) as Record<string, pidusage.Status>);
+    const { pidusage } = await sampling();
+    const usage = await pidusage(pids).catch(() => ({}) as Record<string, Pidusage.Status>);
     let cpu = 0;
     let rss = 0;
     for (const s of Object.values(usage)) {
