@@ -30,6 +30,8 @@ export default defineConfig([
     platform: "node",
     external: ["zeromq"],
     resolve,
-    output: { dir: "dist/daemon", format: "esm", cleanDir: true },
+    // CommonJS (.cjs): Node.js then starts it without its ES module loader, which loads and
+    // compiles ~25 of its own modules first. Measured, spawn-to-ready 87 -> 76 and 100 -> 82 ms.
+    output: { dir: "dist/daemon", format: "cjs", entryFileNames: "[name].cjs", chunkFileNames: "[name]-[hash].cjs", cleanDir: true },
   },
 ]);

@@ -111,7 +111,7 @@ export function daemonPids(socketDir: string): number[] {
     if (!/^\d+$/.test(d)) continue;
     try {
       const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
-      if (cmd.includes("daemon/main.js") && cmd.includes(`ipc://${socketDir}/`)) pids.add(Number(d));
+      if (cmd.includes("daemon/main.cjs") && cmd.includes(`ipc://${socketDir}/`)) pids.add(Number(d));
     } catch {
       // gone meanwhile
     }

@@ -195,8 +195,8 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
   // The daemon as one bundle (rolldown.config.mjs): loading ~40 modules one by one cost ~25 ms of
   // every start (spawn-to-ready, 14 interleaved starts each: 136 -> 110 ms median).
   const root = packageRoot();
-  if (!root) throw errors.daemonStart("trackside's package directory (with dist/daemon/main.js) was not found beside this module");
-  const main = join(root, "dist", "daemon", "main.js");
+  if (!root) throw errors.daemonStart("trackside's package directory (with dist/daemon/main.cjs) was not found beside this module");
+  const main = join(root, "dist", "daemon", "main.cjs");
   const out = openSync(logFile, "a", 0o600);
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // a debugger or loader meant for the user's program is not for the daemon

@@ -1,6 +1,7 @@
 /**
- * The daemon's process entry. Clients spawn it as `node main.js --listen ipc://... --ready-file F
- * --spawned --log-file L`; `trackside daemon` runs it standalone through `runDaemon()`.
+ * The daemon's process entry. Clients spawn its bundle as `node dist/daemon/main.cjs --listen
+ * ipc://... --ready-file F --spawned --log-file L`; `trackside daemon` runs it standalone
+ * through `runDaemon()`.
  * Kept free of heavy imports: its start-up time is part of every cold `init()`.
  */
 import { dirname, join } from "node:path";

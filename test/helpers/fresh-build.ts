@@ -23,7 +23,7 @@ export default function setup(): void {
   let bundles: number;
   try {
     sources = Math.max(...["client", "daemon", "protocol"].map((d) => newest(join(DIST, "src", d))));
-    bundles = Math.min(statSync(join(DIST, "client", "index.js")).mtimeMs, statSync(join(DIST, "daemon", "main.js")).mtimeMs);
+    bundles = Math.min(statSync(join(DIST, "client", "index.js")).mtimeMs, statSync(join(DIST, "daemon", "main.cjs")).mtimeMs);
   } catch {
     throw new Error("No build in dist/: run `npm run build` (or `npm test`, which builds first).");
   }
