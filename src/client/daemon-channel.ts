@@ -39,7 +39,12 @@ export async function connectDaemon(timeoutMs: number): Promise<DaemonLink> {
     const lookup = sharedDaemon(Math.max(1, deadline - Date.now()));
     // If that spawned the daemon, the add-on loads while the daemon starts (both take CPU, but
     // the daemon's start-up is one thread and this process would otherwise wait idle).
-    loadZeromq();
+    try {
+      loadZeromq();
+    } catch (err) {
+      lookup.catch(() => {}); // the add-on's failure is the one to report
+      throw err;
+    }
     const { address, pid } = await lookup;
     // A daemon found just as it started to close never answers: its info file is gone by then,
     // and this try is abandoned at once for the next, which finds (or starts) its successor.

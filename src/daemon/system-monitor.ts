@@ -94,7 +94,7 @@ interface MachineReading {
  */
 const SHARE_MS = 1000;
 let lastReading: { at: number; reading: Promise<MachineReading> } | null = null;
-/** Whether nvidia-smi gave anything: asked until it answers once, then only if it did. */
+/** Whether nvidia-smi gave anything at the first reading: if it did not, it is not asked again. */
 let hasGpu: boolean | null = null;
 
 /** A recent reading, or a new one; never `previous` (the caller's last: its deltas need two). */
