@@ -20,9 +20,9 @@ const NOUNS = [
   "sparrow", "star", "stone", "sun", "surf", "thunder", "tide", "valley", "wave", "wind",
 ];
 
-/** A random integer in [0, n); a name needs no cryptographic randomness (see generateRunId). */
+/** A random integer in [0, n) (n small), not from Math.random, which programs seed (see generateRunId). */
 function below(n: number): number {
-  return Math.floor(Math.random() * n);
+  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0] % n;
 }
 
 /** A display name `adjective-noun-N` (e.g. `likely-lion-9`): friendly, not unique. */
