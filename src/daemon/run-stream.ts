@@ -122,9 +122,10 @@ export class RunStream {
     // nvidia-smi, which compete for the CPU on a small machine (measured: warm init() 5 -> 25 ms).
     // Then wait for the next multiple of PROBE_ALIGN_MS, so that runs opened together (a sweep,
     // the ranks of one job) probe at the same moment and share one git and one nvidia-smi call
-    // (metadata-probe.ts), each still probed after its own start.
+    // (metadata-probe.ts). A run whose tick comes while a slow git call of an earlier tick still
+    // runs shares that one.
     const at = Date.now() + PROBE_DELAY_MS;
-    await new Promise((resolve) => setTimeout(resolve, PROBE_DELAY_MS + (PROBE_ALIGN_MS - (at % PROBE_ALIGN_MS))));
+    await new Promise((resolve) => setTimeout(resolve, PROBE_DELAY_MS + ((PROBE_ALIGN_MS - (at % PROBE_ALIGN_MS)) % PROBE_ALIGN_MS)));
     if (s.statsIntervalS > 0) {
       const { SystemMonitor } = await import("./system-monitor.js");
       if (!this.ended && !this.closed) {

@@ -21,7 +21,13 @@ const MB = 2 ** 20;
  */
 let libs: Promise<{ si: typeof Si; pidusage: typeof Pidusage }> | null = null;
 function sampling(): Promise<{ si: typeof Si; pidusage: typeof Pidusage }> {
-  libs ??= Promise.all([import("systeminformation"), import("pidusage")]).then(([si, pidusage]) => ({ si: si.default, pidusage: pidusage.default }));
+  libs ??= Promise.all([import("systeminformation"), import("pidusage")]).then(
+    ([si, pidusage]) => ({ si: si.default, pidusage: pidusage.default }),
+    (err: unknown) => {
+      libs = null; // tried again at the next sample (EMFILE, a package replaced under a running daemon)
+      throw err;
+    },
+  );
   return libs;
 }
 
@@ -94,8 +100,6 @@ interface MachineReading {
  */
 const SHARE_MS = 1000;
 let lastReading: { at: number; reading: Promise<MachineReading> } | null = null;
-/** Whether nvidia-smi gave anything at the first reading: if it did not, it is not asked again. */
-let hasGpu: boolean | null = null;
 
 /** A recent reading, or a new one; never `previous` (the caller's last: its deltas need two). */
 function machineReading(previous: Promise<MachineReading> | null): Promise<MachineReading> {
@@ -112,9 +116,9 @@ async function readMachine(): Promise<MachineReading> {
     si.mem(),
     si.fsStats().catch(() => null),
     ifaces.length > 0 ? si.networkStats(ifaces.join(",")).catch(() => []) : [],
-    hasGpu !== false ? gpuSample() : {},
+    // Without nvidia-smi on PATH this spawns nothing (gpu.ts); with it, one call per reading.
+    gpuSample(),
   ]);
-  hasGpu ??= Object.keys(gpu).length > 0;
   return {
     // The CPU load from the kernel's per-core counters (os.cpus()), not systeminformation's
     // currentLoad(), which runs `cat /proc/stat` with execSync at every call: the event loop
@@ -128,7 +132,14 @@ async function readMachine(): Promise<MachineReading> {
   };
 }
 
-/** Busy share (%) of each core and of all of them between two readings of os.cpus(). */
+/** A share as a percentage in [0, 100] (a tickless kernel's idle counter can step back a little). */
+const percent = (share: number): number => Math.min(100, Math.max(0, 100 * share));
+
+/**
+ * Busy share (%) of each core and of all of them between two readings of os.cpus(). On Linux
+ * these counters (user, nice, sys, irq, idle) leave out iowait, softirq and steal time: the load
+ * is the busy share of the time they count.
+ */
 export function cpuLoad(before: CpuTimes[], after: CpuTimes[]): { all: number; cores: number[] } | null {
   let busy = 0;
   let total = 0;
@@ -138,11 +149,11 @@ export function cpuLoad(before: CpuTimes[], after: CpuTimes[]): { all: number; c
     const b = before[i];
     const idle = a.idle - b.idle;
     const sum = a.user - b.user + (a.nice - b.nice) + (a.sys - b.sys) + (a.irq - b.irq) + idle;
-    cores.push(sum > 0 ? (100 * (sum - idle)) / sum : 0);
+    cores.push(sum > 0 ? percent((sum - idle) / sum) : 0);
     busy += sum - idle;
     total += sum;
   }
-  return total > 0 ? { all: (100 * busy) / total, cores } : null;
+  return total > 0 ? { all: percent(busy / total), cores } : null;
 }
 
 export class SystemMonitor {
@@ -183,7 +194,13 @@ export class SystemMonitor {
     this.timer = null;
     // pidusage keeps one history for the whole process: clear it (and its timer) only when no
     // other run's monitor still samples, or their next CPU figures would lose their baseline.
-    if (--SystemMonitor.running === 0) void libs?.then(({ pidusage }) => pidusage.clear());
+    if (--SystemMonitor.running === 0) {
+      libs
+        ?.then(({ pidusage }) => {
+          if (SystemMonitor.running === 0) pidusage.clear(); // none started meanwhile
+        })
+        .catch(() => {}); // not loaded: nothing to clear
+    }
   }
 
   private async sample(prime: boolean): Promise<void> {

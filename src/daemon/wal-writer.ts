@@ -40,9 +40,10 @@ export class WalWriter {
     this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 100;
     this.setTimer = opts.setTimer ?? setTimeout;
     const found = existsSync(path) ? readFileSync(path) : null;
-    // Shorter than the magic and a prefix of it (often empty): created just before a crash, with
-    // nothing in it yet. Every frame follows the magic, so nothing was acknowledged: start anew.
-    if (found && found.length < WAL_MAGIC.length && WAL_MAGIC.subarray(0, found.length).equals(found)) rmSync(path);
+    // No more than a header's length, and a prefix of it or zeros (a file system may keep the
+    // length without the bytes): a WAL created just before a crash, its header never on disk. What
+    // a frame after it held is lost with it, as a frame not yet fsynced is (DESIGN: within 100 ms).
+    if (found && found.length <= WAL_MAGIC.length && (WAL_MAGIC.subarray(0, found.length).equals(found) || found.every((b) => b === 0))) rmSync(path);
     if (existsSync(path)) {
       const buf = found!;
       if (!hasWalMagic(buf)) throw new Error(`${path} is not a trackside WAL`);
@@ -56,11 +57,11 @@ export class WalWriter {
     } else {
       this.fd = openSync(path, "ax", 0o600);
       writeSync(this.fd, WAL_MAGIC);
-      // No fsync of its own: the first frame's covers it (a crash before then leaves a WAL
-      // shorter than the magic, taken as empty above). Measured, one synchronous fsync per
-      // opened run held the shared daemon's event loop while ten processes opened runs at once.
-      this.dirty = true;
       this.size = WAL_MAGIC.length;
+      // Synced on the thread pool, not here: a synchronous fsync per opened run held the shared
+      // daemon's event loop, and every client of it, for as long as the disk took.
+      this.dirty = true;
+      this.syncInBackground();
     }
   }
 
