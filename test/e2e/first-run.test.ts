@@ -9,13 +9,20 @@ import { WalWriter } from "../../src/daemon/wal-writer.js";
 import { PROTOCOL_VERSION, WAL_MAGIC, encodeRecords, frameHeader, type RunInfo } from "../../src/protocol/index.js";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, daemonPid, daemonSockets, eventually, isAlive, makeEnv, runFixture, serverWithEnv, showRun, spawnedDaemonPids, start, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { cli, daemonPid, daemonSockets, eventually, isAlive, makeEnv, runFixture, serverWithEnv, showRun, spawnedDaemonPids, start, type Finished, type TestEnv, type TestServer } from "../helpers/processes.js";
 
 let server: TestServer;
 let t: TestEnv;
 
 beforeAll(async () => ({ t, server } = await serverWithEnv()));
 afterAll(() => server?.stop());
+
+/** The fixture exited 0, and the server holds its run (first stdout line) finished with `steps` steps. */
+async function expectFinished(r: Finished, env: NodeJS.ProcessEnv, steps: number): Promise<void> {
+  expect(r.code, r.stderr).toBe(0);
+  const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+  expect(await showRun(path, env)).toMatchObject({ state: "finished", historySteps: steps });
+}
 
 function lastJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split("\n");
@@ -111,9 +118,7 @@ describe("a run from init() to the server", () => {
     writeFileSync(`${base}.sock`, "");
     writeFileSync(`${base}.lock`, String(dead));
     const r = await runFixture("train", env.env, ["5", "1"]);
-    expect(r.code, r.stderr).toBe(0);
-    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
-    expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 5 });
+    await expectFinished(r, env.env, 5);
     expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1);
     expect(existsSync(`${base}.lock`)).toBe(false);
   });
@@ -133,11 +138,7 @@ describe("a run from init() to the server", () => {
     const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
     writeFileSync(join(env.socketDir, `daemon-p${PROTOCOL_VERSION}.lock`), String(dead));
     const results = await Promise.all(Array.from({ length: 8 }, () => runFixture("train", env.env, ["10", "2"])));
-    for (const r of results) {
-      expect(r.code, r.stderr).toBe(0);
-      const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
-      expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 10 });
-    }
+    for (const r of results) await expectFinished(r, env.env, 10);
     // A daemon that lost the race to bind leaves no log: one log, one daemon served all eight.
     expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1);
   });
@@ -149,9 +150,7 @@ describe("a run from init() to the server", () => {
       const info = JSON.parse((await first.waitFor(/\{"ready":true.*\}/))[0]) as { daemon: string };
       rmSync(info.daemon.slice("ipc://".length));
       const r = await runFixture("train", env.env, ["5", "1"]);
-      expect(r.code, r.stderr).toBe(0);
-      const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
-      expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 5 });
+      await expectFinished(r, env.env, 5);
       expect(spawnedDaemonPids(env.socketDir)).toHaveLength(2);
     } finally {
       first.child.kill("SIGTERM");
@@ -165,9 +164,7 @@ describe("a run from init() to the server", () => {
     writeFileSync(`${base}.json`, JSON.stringify({ address: `ipc://${base}.sock`, pid: process.pid })); // alive, not a daemon
     writeFileSync(`${base}.sock`, "");
     const r = await runFixture("train", env.env, ["5", "1"]);
-    expect(r.code, r.stderr).toBe(0);
-    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
-    expect(await showRun(path, env.env)).toMatchObject({ state: "finished", historySteps: 5 });
+    await expectFinished(r, env.env, 5);
     expect(spawnedDaemonPids(env.socketDir)).toHaveLength(1);
   });
 
