@@ -7,7 +7,7 @@
  */
 import { errors, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonLink, loadZeromq } from "./daemon-link.js";
-import { findSharedDaemon, isDaemonProcess, namedDaemon, sharedDaemon } from "./daemon-spawn.js";
+import { findSharedDaemon, isDaemonProcess, namedDaemon, sharedDaemon, sharedDaemonPaths } from "./daemon-spawn.js";
 import { debug } from "./notices.js";
 
 
@@ -49,7 +49,8 @@ export async function connectDaemon(timeoutMs: number): Promise<DaemonLink> {
     // A daemon found just as it started to close never answers: its info file is gone by then,
     // and this try is abandoned at once for the next, which finds (or starts) its successor.
     const gone = new AbortController();
-    const watch = setInterval(() => findSharedDaemon()?.pid !== pid && gone.abort(), GONE_POLL_MS);
+    const paths = sharedDaemonPaths();
+    const watch = setInterval(() => findSharedDaemon(paths)?.pid !== pid && gone.abort(), GONE_POLL_MS);
     try {
       return await DaemonLink.connect(address, Math.max(1, Math.min(SHARED_HELLO_MS, deadline - Date.now())), gone.signal);
     } catch (err) {

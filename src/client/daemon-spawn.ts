@@ -42,10 +42,10 @@ export function namedDaemon(env: NodeJS.ProcessEnv = process.env): string | null
   return address;
 }
 
-/** Where the shared daemon of this user (and protocol version) lives. */
-export function sharedDaemonPaths(dir = socketDir()): { sock: string; info: string; lock: string } {
+/** Where the shared daemon of this user (and protocol version) lives, in the socket directory `dir`. */
+export function sharedDaemonPaths(dir = socketDir()): { dir: string; sock: string; info: string; lock: string } {
   const base = join(dir, `daemon-p${PROTOCOL_VERSION}`);
-  return { sock: `${base}.sock`, info: `${base}.json`, lock: `${base}.lock` };
+  return { dir, sock: `${base}.sock`, info: `${base}.json`, lock: `${base}.lock` };
 }
 
 /** The shared daemon, if its info file names a live process that is that daemon. */
@@ -191,7 +191,7 @@ function ageMs(file: string): number {
  * binds over its socket file only when nothing answers there.
  */
 async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline: number): Promise<DaemonInfo | null> {
-  const logFile = join(socketDir(), `d-${process.pid}-${nonce()}.log`);
+  const logFile = join(paths.dir, `d-${process.pid}-${nonce()}.log`);
   // The daemon as one bundle (rolldown.config.mjs): loading ~40 modules one by one cost ~25 ms of
   // every start (spawn-to-ready, 14 interleaved starts each: 136 -> 110 ms median).
   const root = packageRoot();
@@ -220,7 +220,7 @@ async function spawnDaemon(paths: ReturnType<typeof sharedDaemonPaths>, deadline
     [main, "--listen", `ipc://${paths.sock}`, "--ready-file", paths.info, "--spawned", "--log-file", logFile],
     // cwd: not the first client's working directory, which the daemon would otherwise hold (it
     // outlives that process, and every path it gets is absolute).
-    { detached: true, stdio: ["ignore", out, out], env, cwd: socketDir() },
+    { detached: true, stdio: ["ignore", out, out], env, cwd: paths.dir },
   );
   closeSync(out);
   let exited: string | null = null;
