@@ -60,7 +60,7 @@ function git(cwd: string, args: string[]): Promise<string | null> {
  * Commit, branch and dirtiness from one `git status` (porcelain v2 prints `# branch.oid` and
  * `# branch.head` before the changed entries), the remote from a second: two processes per run
  * instead of four. Spawning is the costly part for a daemon that many runs share (measured: about
- * 11 ms of the daemon's own CPU per spawn).
+ * 2.5 ms of the daemon's own CPU per spawn, and ~3 ms in git itself).
  */
 async function gitInfo(cwd: string): Promise<JsonObject | null> {
   const [status, remote] = await Promise.all([

@@ -43,13 +43,13 @@ export class WalWriter {
     // No more than a header's length, and a prefix of it or zeros (a file system may keep the
     // length without the bytes): a WAL created just before a crash, its header never on disk. What
     // a frame after it held is lost with it, as a frame not yet fsynced is (DESIGN: within 100 ms).
-    if (found && found.length <= WAL_MAGIC.length && (WAL_MAGIC.subarray(0, found.length).equals(found) || found.every((b) => b === 0))) rmSync(path);
-    if (existsSync(path)) {
-      const buf = found!;
-      if (!hasWalMagic(buf)) throw new Error(`${path} is not a trackside WAL`);
-      const scan = scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
+    const headerLost = found !== null && found.length <= WAL_MAGIC.length && (WAL_MAGIC.subarray(0, found.length).equals(found) || found.every((b) => b === 0));
+    if (headerLost) rmSync(path);
+    if (found && !headerLost) {
+      if (!hasWalMagic(found)) throw new Error(`${path} is not a trackside WAL`);
+      const scan = scanFrames(found.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
       this.fd = openSync(path, "r+");
-      if (scan.end < buf.length) ftruncateSync(this.fd, scan.end);
+      if (scan.end < found.length) ftruncateSync(this.fd, scan.end);
       this.size = scan.end;
       this.lastFramesAtOpen = scan.frames.slice(-64).map((f) => Buffer.from(f.payload));
       closeSync(this.fd);
