@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node
 import type { Logger } from "pino";
 import { API_PREFIX, FRAME_HEADER_BYTES, WAL_FRAMES_CONTENT_TYPE, WAL_MAGIC, scanFrames } from "../protocol/index.js";
 import { backoffDelay, isRetryableStatus } from "./backoff.js";
-import { post } from "./http-post.js";
+import { post, type PostResult } from "./http-post.js";
 
 export interface UploadTarget {
   baseUrl: string;
@@ -163,27 +163,26 @@ export class Uploader {
 
   /** Tells the server that the run is alive (best effort: the next one comes soon). */
   async heartbeat(): Promise<void> {
-    const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
-    const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/heartbeat`;
     try {
-      const res = await post(url, apiKey ? { authorization: `Bearer ${apiKey}` } : {}, null, 10_000, this.opts.target.caFile);
+      const res = await this.postToRun("heartbeat", null, 10_000);
       if (res.status >= 300) this.opts.log.warn({ status: res.status }, "heartbeat refused");
     } catch (err) {
       this.opts.log.debug({ err: (err as Error).message }, "heartbeat not delivered");
     }
   }
 
+  /** A POST to one of the run's endpoints, with its API key. */
+  private postToRun(endpoint: "heartbeat" | "records", body: Buffer | null, timeoutMs: number): Promise<PostResult> {
+    const { baseUrl, apiKey, entity, project, runId, caFile } = this.opts.target;
+    const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/${endpoint}`;
+    const headers: Record<string, string> = body ? { "content-type": WAL_FRAMES_CONTENT_TYPE } : {};
+    if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+    return post(url, headers, body, timeoutMs, caFile);
+  }
+
   private async post(body: Buffer): Promise<"ok" | "retry" | "fatal"> {
-    const { baseUrl, apiKey, entity, project, runId } = this.opts.target;
-    const url = `${baseUrl}${API_PREFIX}/runs/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${encodeURIComponent(runId)}/records`;
     try {
-      const res = await post(
-        url,
-        { "content-type": WAL_FRAMES_CONTENT_TYPE, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-        body,
-        this.opts.requestTimeoutMs ?? 30_000,
-        this.opts.target.caFile,
-      );
+      const res = await this.postToRun("records", body, this.opts.requestTimeoutMs ?? 30_000);
       const text = res.text;
       if (res.status >= 200 && res.status < 300) {
         this.opts.log.debug({ bytes: body.length }, "uploaded");
