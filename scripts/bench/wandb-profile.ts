@@ -37,14 +37,14 @@ async function wave(mode: "trackside" | "bare", procs: number, steps: number, en
 export async function benchWandbProfile(procs: number, steps: number, samples: number): Promise<Figure[]> {
   const root = benchRoot("wandb");
   const server = await startServerProcess(root);
-  const variants = [{ caFile: process.env.NODE_EXTRA_CA_CERTS, tracked: [] as number[], bare: [] as number[] }];
-  if (process.env.NODE_EXTRA_CA_CERTS) variants.push({ caFile: undefined, tracked: [], bare: [] });
+  const variants = [{ unsetCaCerts: false, tracked: [] as number[], bare: [] as number[] }];
+  if (process.env.NODE_EXTRA_CA_CERTS) variants.push({ unsetCaCerts: true, tracked: [], bare: [] });
   const sockets: string[] = [];
   try {
     for (let i = 0; i < samples; i++) {
       for (const v of variants) {
         const { env, socketDir } = clientEnv(server, root);
-        if (v.caFile === undefined) delete env.NODE_EXTRA_CA_CERTS;
+        if (v.unsetCaCerts) delete env.NODE_EXTRA_CA_CERTS;
         sockets.push(socketDir);
         v.bare.push(await wave("bare", procs, steps, env));
         v.tracked.push(await wave("trackside", procs, steps, env));
@@ -56,10 +56,10 @@ export async function benchWandbProfile(procs: number, steps: number, samples: n
     await server.close();
     rmSync(root, { recursive: true, force: true });
   }
-  return variants.map((v, i) => ({
+  return variants.map((v) => ({
     name:
       `wandb-profile of ${procs} processes × ${steps} steps × 100 floats, online, started at once, until all synced and exited` +
-      (i === 0 ? "" : ", NODE_EXTRA_CA_CERTS unset (set on this machine: every Node.js start parses it)"),
+      (v.unsetCaCerts ? ", NODE_EXTRA_CA_CERTS unset (set on this machine: every Node.js start parses it)" : ""),
     value: median(v.tracked),
     baseline: median(v.bare),
     baselineName: "the same processes and loop without trackside",
