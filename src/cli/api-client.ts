@@ -25,7 +25,7 @@ export interface Connection {
  */
 export function resolveConnection(opts: { baseUrl?: string }, env: NodeJS.ProcessEnv = process.env): Connection {
   const baseUrl = normalizeBaseUrl(opts.baseUrl || env.TRACKSIDE_BASE_URL || DEFAULT_BASE_URL);
-  const apiKey = env.TRACKSIDE_API_KEY || readCredential(baseUrl)?.apiKey || null;
+  const apiKey = env.TRACKSIDE_API_KEY || readCredential(baseUrl, env)?.apiKey || null;
   return { baseUrl, apiKey };
 }
 

@@ -108,9 +108,9 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
 
   const baseUrl = normalizeBaseUrl(str("settings.baseUrl", pick(adv.baseUrl, env.TRACKSIDE_BASE_URL, DEFAULT_BASE_URL)));
   if (!/^https?:\/\/[^/]+/.test(baseUrl)) throw errors.invalidOption("settings.baseUrl", baseUrl, "an http:// or https:// URL");
-  const credential = readCredential(baseUrl);
+  const credential = readCredential(baseUrl, env);
   const apiKey = adv.apiKey ?? env.TRACKSIDE_API_KEY ?? credential?.apiKey ?? null;
-  if (mode === "online" && !apiKey) throw errors.noCredentials(baseUrl, credentialsPath());
+  if (mode === "online" && !apiKey) throw errors.noCredentials(baseUrl, credentialsPath(env));
 
   const entityRaw = opts.entity ?? env.TRACKSIDE_ENTITY ?? credential?.user ?? entityFromUserName(userInfo().username);
   const entity = validateEntity(entityRaw);

@@ -12,13 +12,16 @@ export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8421;
 export const DEFAULT_BASE_URL = `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
 
-/** ~/.trackside, honouring HOME (tests give each case its own). */
-export function tracksideHome(): string {
-  return join(process.env.HOME || homedir(), ".trackside");
+/**
+ * ~/.trackside, honouring HOME in `env` (tests give each case its own), so that a caller handed
+ * an environment reads that user's files, not the ones of whoever runs the process.
+ */
+export function tracksideHome(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.HOME || homedir(), ".trackside");
 }
 
-export function credentialsPath(): string {
-  return join(tracksideHome(), "credentials");
+export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(tracksideHome(env), "credentials");
 }
 
 export function defaultServerDataDir(): string {
@@ -46,8 +49,8 @@ function readAll(file = credentialsPath()): CredentialsFile {
 }
 
 /** The stored credential for a server, or null. */
-export function readCredential(baseUrl: string): Credential | null {
-  const entry = readAll()[normalizeBaseUrl(baseUrl)];
+export function readCredential(baseUrl: string, env: NodeJS.ProcessEnv = process.env): Credential | null {
+  const entry = readAll(credentialsPath(env))[normalizeBaseUrl(baseUrl)];
   return entry && typeof entry.apiKey === "string" ? entry : null;
 }
 

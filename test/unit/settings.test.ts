@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -82,5 +82,26 @@ describe("resolveSettings", () => {
     expect(isTracksideError(err, "TRK_ERR_NO_CREDENTIALS")).toBe(true);
     expect((err as Error).message).toContain("trackside server");
     expect(resolveSettings({ mode: "offline" }, noKey).apiKey).toBeNull();
+  });
+
+  it("reads the stored key from the HOME of the environment it is given, not the process's", () => {
+    const otherHome = mkdtempSync(join(tmpdir(), "trk-settings-other-"));
+    mkdirSync(join(otherHome, ".trackside"));
+    writeFileSync(
+      join(otherHome, ".trackside", "credentials"),
+      JSON.stringify({ "http://127.0.0.1:8421": { apiKey: "trk_other", user: "other" } }),
+    );
+    const processHome = process.env.HOME;
+    process.env.HOME = otherHome;
+    try {
+      const err = thrown(() => resolveSettings({}, { HOME: home } as NodeJS.ProcessEnv));
+      expect(isTracksideError(err, "TRK_ERR_NO_CREDENTIALS")).toBe(true);
+      expect((err as Error).message).toContain(join(home, ".trackside", "credentials"));
+      const fromOther = resolveSettings({}, { HOME: otherHome } as NodeJS.ProcessEnv);
+      expect(fromOther.apiKey).toBe("trk_other");
+      expect(fromOther.entity).toBe("other");
+    } finally {
+      process.env.HOME = processHome;
+    }
   });
 });
