@@ -149,7 +149,10 @@ export class Uploader {
     readSync(this.fd, header, 0, FRAME_HEADER_BYTES, start);
     const first = FRAME_HEADER_BYTES + header.readUInt32LE(0);
     const len = Math.min(this.walEnd - start, Math.max(first, maxBody));
-    if (this.readBuffer.length < len) this.readBuffer = Buffer.allocUnsafe(Math.max(len, maxBody));
+    // The buffer grows with the bodies (doubling, up to maxBody) instead of starting at 4 MiB:
+    // a shared daemon holds one per open run, and V8 counts each as external memory. Ten short
+    // runs at 4 MiB each were 40 MB, which set off full collections ("external memory pressure").
+    if (this.readBuffer.length < len) this.readBuffer = Buffer.allocUnsafe(Math.max(len, Math.min(maxBody, 2 * this.readBuffer.length)));
     const buf = this.readBuffer;
     let got = 0;
     while (got < len) {
