@@ -76,7 +76,7 @@ async function gitInfo(cwd: string): Promise<JsonObject | null> {
   return { commit, branch: head === "(detached)" ? "HEAD" : head, remote, dirty: lines.some((l) => l !== "" && !l.startsWith("#")) };
 }
 
-function container(): string | null {
+function containerKind(): string | null {
   if (existsSync("/.dockerenv")) return "docker";
   if (existsSync("/run/.containerenv")) return "podman";
   if (process.env.KUBERNETES_SERVICE_HOST) return "kubernetes";
@@ -126,21 +126,32 @@ function shared<T>(key: string, probe: () => Promise<T>): Promise<T> {
   return p;
 }
 
+/**
+ * What does not change while the daemon lives, read once: /proc/cpuinfo alone is ~100 KB to
+ * parse on a 64-core machine, and a shared daemon probes every run it serves.
+ */
+let machine: { os: JsonObject; cpu: JsonObject | null; container: string | null } | null = null;
+function machineFacts(): NonNullable<typeof machine> {
+  machine ??= { os: { platform: platform(), release: release(), distro: distro(), arch: arch() }, cpu: cpuInfo(), container: containerKind() };
+  return machine;
+}
+
 /** The run's metadata: the overview fields of DESIGN.md. */
 export async function probeMetadata(program: RunInfo["program"], env: Record<string, string>): Promise<JsonObject> {
   const [gpus, gitMeta] = await Promise.all([safe(shared("gpu", gpuInfo)), safe(shared(`git:${program.cwd}`, () => gitInfo(program.cwd)))]);
+  const { os, cpu, container } = machineFacts();
   return {
     host: program.host || hostname(),
-    os: { platform: platform(), release: release(), distro: distro(), arch: arch() },
+    os,
     node: program.nodeVersion,
     program: { executable: program.executable, args: program.args, cwd: program.cwd },
     git: gitMeta,
-    cpu: cpuInfo(),
+    cpu,
     memory: { totalMB: Math.round(totalmem() / 2 ** 20) },
     disk: diskOf(program.cwd),
     gpus: gpus ?? [],
     gpuCount: gpus?.length ?? 0,
-    container: container(),
+    container,
     slurm: slurm(env),
     ci: ciName(env),
     cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null,
