@@ -59,10 +59,7 @@ export async function startServerProcess(root: string): Promise<BenchServer> {
     child.once("exit", (code) => reject(new Error(`trackside server exited with ${code}: ${err}`)));
   });
   child.stdout!.resume();
-  const saved = process.env.HOME;
-  process.env.HOME = home;
-  const cred = readCredential(url);
-  process.env.HOME = saved;
+  const cred = readCredential(url, { HOME: home });
   if (!cred) {
     await stop(child);
     throw new Error(`no credential for ${url} under ${home}`);
