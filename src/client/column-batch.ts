@@ -8,14 +8,21 @@
 import type { HistoryColumns, Scalar } from "../protocol/index.js";
 import type { StepSink } from "./history.js";
 
+const NO_ROWS = new Float64Array(0);
+
 class Column {
   f64: Float64Array | null;
   arr: Array<Scalar | undefined> | null = null;
   len: number;
 
-  constructor(capacity: number, firstRow: number) {
+  /** `expectedRows`: how long the Float64Array becomes at the first value. */
+  constructor(
+    private readonly expectedRows: number,
+    firstRow: number,
+  ) {
     if (firstRow === 0) {
-      this.f64 = new Float64Array(capacity);
+      // Empty until its first value, which grows it (see push).
+      this.f64 = NO_ROWS;
       this.len = 0;
     } else {
       this.f64 = null;
@@ -36,7 +43,11 @@ class Column {
     }
     if (this.len < row) this.pad(row);
     if (this.f64 !== null && typeof v === "number") {
-      this.f64[this.len++] = v; // the batch grew every column before this row (see endRow)
+      // Every column takes this branch at its first value, long before V8 optimizes push(): had
+      // it first run at row 64, the optimized push() and put() would have been thrown away and
+      // optimized again (~6 ms of a short run's log() loop, measured with --trace-deopt).
+      if (this.len === this.f64.length) this.grow();
+      this.f64[this.len++] = v;
       return;
     }
     this.toArray();
@@ -57,11 +68,9 @@ class Column {
     return this.f64 ? this.f64.subarray(0, n) : this.arr!;
   }
 
-  /** Makes room for `capacity` rows (array columns grow by themselves). */
-  reserve(capacity: number): void {
-    if (this.f64 === null || this.f64.length >= capacity) return;
-    const bigger = new Float64Array(capacity);
-    bigger.set(this.f64);
+  private grow(): void {
+    const bigger = new Float64Array(Math.max(this.expectedRows, 16, this.f64!.length * 2));
+    bigger.set(this.f64!);
     this.f64 = bigger;
   }
 
@@ -80,8 +89,6 @@ class Column {
 export class ColumnBatch implements StepSink {
   /** Steps in the batch. */
   n = 0;
-  /** Rows every Float64Array column has room for. */
-  private capacity: number;
   private cols = new Map<string, Column>();
   // Steps usually repeat the keys of the step before, in the same order: remember which column
   // the p-th key went to, so that the hot path is one string comparison, not a Map lookup.
@@ -94,9 +101,7 @@ export class ColumnBatch implements StepSink {
    * column starts that long and doubles when full: a short run with wide rows does not allocate
    * (and zero) 4,096 slots for each of its keys, and a long one allocates each column once.
    */
-  constructor(expectedRows: number) {
-    this.capacity = Math.max(1, expectedRows);
-  }
+  constructor(private readonly expectedRows: number) {}
 
   /** Hot path: a value of the current step. */
   put(key: string, value: Scalar): void {
@@ -112,23 +117,13 @@ export class ColumnBatch implements StepSink {
     col.push(this.n, value);
   }
 
-  /**
-   * Columns grow here, all at once, at a row boundary, not in Column.push: a growth branch in the
-   * per-value path is first taken long after V8 optimized it (at row 64 of a first batch), and
-   * the deoptimization and second optimization cost a short run's log() loop ~6 ms of CPU.
-   */
   endRow(): void {
+    this.n++;
     this.pos = 0;
-    if (++this.n === this.capacity) this.growColumns();
-  }
-
-  private growColumns(): void {
-    this.capacity *= 2;
-    for (const col of this.cols.values()) col.reserve(this.capacity);
   }
 
   private addColumn(key: string): Column {
-    const col = new Column(this.capacity, this.n);
+    const col = new Column(this.expectedRows, this.n);
     this.cols.set(key, col);
     return col;
   }

@@ -143,7 +143,7 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
     apiKey,
     silent: adv.silent ?? env.TRACKSIDE_SILENT === "1",
     flushIntervalMs: num("settings.flushIntervalMs", adv.flushIntervalMs, 50, 1),
-    batchSize: num("settings.batchSize", adv.batchSize, 4096, 1),
+    batchSize: count("settings.batchSize", adv.batchSize, 4096, 1),
     finishTimeoutMs: num("settings.finishTimeoutMs", adv.finishTimeoutMs, 60_000, 0),
     daemonStartTimeoutMs: num("settings.daemonStartTimeoutMs", adv.daemonStartTimeoutMs, 30_000, 100),
     strict: adv.strict ?? false,
@@ -171,6 +171,12 @@ function optStr(name: string, v: unknown): string | null {
 function num(name: string, v: unknown, fallback: number, min: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !Number.isFinite(v) || v < min) throw errors.invalidOption(name, v, `a number >= ${min}`);
+  return v;
+}
+
+function count(name: string, v: unknown, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw errors.invalidOption(name, v, `a whole number >= ${min}`);
   return v;
 }
 

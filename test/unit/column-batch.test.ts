@@ -43,6 +43,13 @@ describe("column batches", () => {
     expect(roundTrip(b)).toEqual(rows);
   });
 
+  it("keeps every value when the rows it expects is not a whole number (a batchSize of 2.5)", () => {
+    const rows = Array.from({ length: 40 }, (_, i) => ({ v: i, w: -i }));
+    const b = fill(rows, 2.5);
+    expect(b.columns().v).toBeInstanceOf(Float64Array);
+    expect(roundTrip(b)).toEqual(rows);
+  });
+
   it("keeps the last of a key written twice in one step", () => {
     expect(roundTrip(fill([{ a: 1 }, { a: 2 }]))).toEqual([{ a: 1 }, { a: 2 }]);
     const b = new ColumnBatch(4);

@@ -70,6 +70,7 @@ describe("resolveSettings", () => {
     ["entity", { entity: "no spaces" }, "TRK_ERR_INVALID_ENTITY", "no spaces"],
     ["mode", { mode: "fast" as never }, "TRK_ERR_INVALID_OPTION", "mode"],
     ["config", { config: { f: () => 1 } }, "TRK_ERR_UNLOGGABLE", '"f"'],
+    ["batch size", { settings: { batchSize: 2.5 } }, "TRK_ERR_INVALID_OPTION", "settings.batchSize"],
   ])("refuses a bad %s with a coded error that names it", (_what, opts, code, fragment) => {
     const err = thrown(() => resolveSettings(opts, base));
     expect(isTracksideError(err, code as never)).toBe(true);
