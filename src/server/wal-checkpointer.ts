@@ -65,8 +65,8 @@ export class WalCheckpointer {
   private inFlight = false;
   private again = false;
   private closed = false;
-  /** When the last checkpoint was asked of the worker (ms since the epoch). */
-  private lastStart = 0;
+  /** When the last checkpoint was asked of the worker (performance.now(): a clock set back does not stall it). */
+  private lastStart = -Infinity;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
 
@@ -140,7 +140,7 @@ export class WalCheckpointer {
       return;
     }
     if (this.timer) return;
-    const wait = this.lastStart + MIN_INTERVAL_MS - Date.now();
+    const wait = this.lastStart + MIN_INTERVAL_MS - performance.now();
     if (wait <= 0) return this.post();
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -156,7 +156,7 @@ export class WalCheckpointer {
 
   private post(): void {
     this.inFlight = true;
-    this.lastStart = Date.now();
+    this.lastStart = performance.now();
     this.worker!.postMessage("checkpoint");
   }
 }

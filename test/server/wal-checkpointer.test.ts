@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SqliteStore } from "../../src/server/index.js";
 import { WalCheckpointer } from "../../src/server/wal-checkpointer.js";
 import { runInfo, T0 } from "./helpers.js";
@@ -48,26 +48,50 @@ describe("WalCheckpointer", () => {
     db.close();
   });
 
-  it("copies writes that come while a checkpoint runs, or right after one, in a later checkpoint", async () => {
-    const file = join(dir, "burst.db");
-    const db = bigWrite(file, 12);
-    const checkpointer = new WalCheckpointer(db, file);
-    checkpointer.afterWrite(); // starts the worker and its first checkpoint at once
-    const insert = db.prepare("INSERT INTO t (data) VALUES (?)");
-    const blob = Buffer.alloc(64 * 1024, 9);
-    for (let round = 0; round < 4; round++) {
+  describe("within 250 ms of a checkpoint (a fake clock)", () => {
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** A database whose first checkpoint (of 12 MiB) is done, then 4 MiB more asked for at once. */
+    async function secondWrite(file: string): Promise<{ db: Database.Database; checkpointer: WalCheckpointer; copied: number }> {
+      const db = bigWrite(file, 12);
+      const checkpointer = new WalCheckpointer(db, file);
+      checkpointer.afterWrite(); // starts the worker and its first checkpoint at once
+      await checkpointer.idle();
+      const copied = statSync(file).size;
+      const insert = db.prepare("INSERT INTO t (data) VALUES (?)");
+      const blob = Buffer.alloc(64 * 1024, 9);
       db.transaction(() => {
-        for (let i = 0; i < 16 * 4; i++) insert.run(blob); // 4 MiB more each time
+        for (let i = 0; i < 16 * 4; i++) insert.run(blob);
       })();
       checkpointer.afterWrite();
+      return { db, checkpointer, copied };
     }
-    await checkpointer.idle();
-    // Every page is in the database file, not only the first 12 MiB: asked for while one ran,
-    // the next checkpoint came once the interval had passed.
-    expect(statSync(file).size).toBeGreaterThan(28 * 1024 * 1024);
-    await checkpointer.close();
-    expect(db.prepare("SELECT COUNT(*) FROM t").pluck().get()).toBe(28 * 16);
-    db.close();
+
+    it("copies a write in the next checkpoint, which starts when the interval has passed", async () => {
+      const path = join(dir, "soon.db");
+      const { db, checkpointer, copied } = await secondWrite(path);
+      const idled = checkpointer.idle();
+      expect(vi.getTimerCount()).toBe(1); // asked for, waiting for the interval, not started
+      vi.advanceTimersByTime(250);
+      await idled;
+      expect(statSync(path).size).toBeGreaterThanOrEqual(copied + 4 * 1024 * 1024);
+      await checkpointer.close();
+      expect(db.prepare("SELECT COUNT(*) FROM t").pluck().get()).toBe(16 * 16);
+      db.close();
+    });
+
+    it("lets idle() go when close() comes while a checkpoint is only asked for", async () => {
+      const { db, checkpointer } = await secondWrite(join(dir, "closing.db"));
+      const idled = checkpointer.idle();
+      await checkpointer.close();
+      await idled;
+      db.close();
+    });
   });
 
   it("starts no worker for a small WAL: SQLite's own checkpoints stay as they are", async () => {
