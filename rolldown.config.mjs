@@ -1,9 +1,11 @@
 /**
- * The two start-up-critical bundles (`npm run build:bundles`, after tsc): the client that user
- * processes import, and the daemon they spawn. One module each to load instead of ~30-40.
- * zeromq, a native add-on, stays external. pino is bundled: only its transports (worker threads,
- * which trackside does not use) look for pino's own files at run time.
+ * The start-up-critical bundles (`npm run build:bundles`, after tsc): the client that user
+ * processes import, the daemon they spawn, and zeromq's JavaScript that both load. One module
+ * each to load instead of ~30-40. pino is bundled: only its transports (worker threads, which
+ * trackside does not use) look for pino's own files at run time.
  */
+import { createRequire } from "node:module";
+import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "rolldown";
 
@@ -17,12 +19,44 @@ const resolve = {
   },
 };
 
+const require = createRequire(import.meta.url);
+
+// The client and the daemon load zeromq through protocol/zeromq.ts, told here where the vendor
+// bundle is (from dist/client/index.js and dist/daemon/*.cjs alike) and which zeromq it holds.
+const zeromqVersion = require("zeromq/package.json").version;
+const transform = { define: { __TRACKSIDE_ZEROMQ__: JSON.stringify({ path: "../vendor/zeromq.cjs", version: zeromqVersion }) } };
+
+/**
+ * zeromq's lib/load-addon.js finds its native add-on from its own `__dirname`, which in the vendor
+ * bundle would be dist/vendor/. It is pointed at zeromq's package directory instead, found at run
+ * time like any dependency. The add-on itself, and the loader that picks it (cmake-ts), stay
+ * zeromq's. Should a zeromq release change that line, the build stops here.
+ */
+function zeromqAddonFromItsPackage() {
+  const from = 'path_1.default.resolve(__dirname, "..", "build")';
+  const to = 'path_1.default.join(path_1.default.dirname(require.resolve("zeromq/package.json")), "build")';
+  let patched = false;
+  return {
+    name: "zeromq-addon-from-its-package",
+    transform(code, id) {
+      if (!id.endsWith(`${sep}zeromq${sep}lib${sep}load-addon.js`)) return null;
+      if (!code.includes(from)) throw new Error(`zeromq's lib/load-addon.js no longer reads \`${from}\`: update rolldown.config.mjs`);
+      patched = true;
+      return code.replace(from, to);
+    },
+    buildEnd() {
+      if (!patched) throw new Error("zeromq's lib/load-addon.js was not in the vendor bundle: update rolldown.config.mjs");
+    },
+  };
+}
+
 export default defineConfig([
   {
     input: "dist/src/client/index.js",
     platform: "node",
     external: ["zeromq"],
     resolve,
+    transform,
     output: { dir: "dist/client", format: "esm", cleanDir: true },
   },
   {
@@ -30,8 +64,17 @@ export default defineConfig([
     platform: "node",
     external: ["zeromq"],
     resolve,
+    transform,
     // CommonJS (.cjs): Node.js then starts it without its ES module loader, which loads and
     // compiles ~25 of its own modules first. Measured, spawn-to-ready 87 -> 76 and 100 -> 82 ms.
     output: { dir: "dist/daemon", format: "cjs", entryFileNames: "[name].cjs", chunkFileNames: "[name]-[hash].cjs", cleanDir: true },
+  },
+  {
+    // zeromq's JavaScript (and cmake-ts's add-on loader) in one file: loading the package took
+    // every process ~6 ms of module resolution through two packages' "exports" maps.
+    input: require.resolve("zeromq"),
+    platform: "node",
+    plugins: [zeromqAddonFromItsPackage()],
+    output: { file: "dist/vendor/zeromq.cjs", format: "cjs" },
   },
 ]);

@@ -6,7 +6,6 @@
  * requests whose daemon went quiet. The default linger (-1) blocks exit forever when a message is
  * still queued, so linger is bounded; the spill file, not the socket, is the safety net at exit.
  */
-import { createRequire } from "node:module";
 import type * as Zmq from "zeromq";
 import {
   PACKAGE_VERSION,
@@ -18,6 +17,7 @@ import {
   type ClientMessage,
   type DaemonMessage,
 } from "../protocol/index.js";
+import { requireZeromq } from "../protocol/zeromq.js";
 import { debug } from "./notices.js";
 
 type Dealer = Zmq.Dealer;
@@ -30,7 +30,7 @@ let zmq: typeof Zmq | null = null;
  * first; measured, zeromq 25 -> 14 ms.)
  */
 export function loadZeromq(): typeof Zmq {
-  return (zmq ??= createRequire(import.meta.url)("zeromq") as typeof Zmq);
+  return (zmq ??= requireZeromq());
 }
 
 const RECEIVE_TICK_MS = 250;

@@ -8,7 +8,6 @@ import { createRequire } from "node:module";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "pino";
-import type * as Zmq from "zeromq";
 import {
   PACKAGE_VERSION,
   PROTOCOL_VERSION,
@@ -22,12 +21,13 @@ import {
   MAX_FRAME_BYTES,
   type RunOpenSettings,
 } from "../protocol/index.js";
+import { requireZeromq } from "../protocol/zeromq.js";
 import { ClientWatch } from "./client-watch.js";
 import { RunStream } from "./run-stream.js";
 
 // require(), not import: importing a CommonJS package from ESM makes Node scan its source for
-// export names first (measured: zeromq 25 -> 14 ms of every start).
-const { Router } = createRequire(import.meta.url)("zeromq") as typeof Zmq;
+// export names first (measured: zeromq 25 -> 14 ms of every start). See also protocol/zeromq.ts.
+const { Router } = requireZeromq();
 
 const RELEASE_EVERY_BYTES = 8 * 2 ** 20;
 
