@@ -20,9 +20,14 @@ export function requireZeromq(): typeof Zmq {
   const require = createRequire(import.meta.url);
   if (typeof __TRACKSIDE_ZEROMQ__ === "object") {
     // The bundled JavaScript drives the installed add-on: only where both come from one release.
-    // Another zeromq installed beside trackside is loaded as it is.
-    const installed = (require("zeromq/package.json") as { version: string }).version;
-    if (installed === __TRACKSIDE_ZEROMQ__.version) return require(__TRACKSIDE_ZEROMQ__.path) as typeof Zmq;
+    // Another zeromq installed beside trackside is loaded as it is, and so is zeromq when the
+    // vendor file is not beside this code (an application that bundled trackside into its own).
+    try {
+      const installed = (require("zeromq/package.json") as { version: string }).version;
+      if (installed === __TRACKSIDE_ZEROMQ__.version) return require(__TRACKSIDE_ZEROMQ__.path) as typeof Zmq;
+    } catch {
+      // the package itself, below
+    }
   }
   return require("zeromq") as typeof Zmq;
 }

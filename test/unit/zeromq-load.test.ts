@@ -14,7 +14,7 @@ describe("loading zeromq", () => {
     delete g.__TRACKSIDE_ZEROMQ__;
   });
 
-  it("takes the vendor bundle where it was built from the installed zeromq, and the package otherwise", () => {
+  it("takes the vendor bundle where it was built from the installed zeromq and is there, and the package otherwise", () => {
     const { version } = require("zeromq/package.json") as { version: string };
     g.__TRACKSIDE_ZEROMQ__ = { path: VENDOR, version };
     const bundled = requireZeromq();
@@ -22,6 +22,8 @@ describe("loading zeromq", () => {
     expect(bundled).toBe(require(VENDOR));
     g.__TRACKSIDE_ZEROMQ__ = { path: join(ROOT, "no/such/file.cjs"), version: "0.0.1" };
     expect(requireZeromq()).toBe(require("zeromq")); // another release: the package, not the path
+    g.__TRACKSIDE_ZEROMQ__ = { path: join(ROOT, "no/such/file.cjs"), version };
+    expect(requireZeromq()).toBe(require("zeromq")); // no vendor file (trackside bundled by an app)
   });
 
   it("is loaded by the client bundle from dist/vendor, not from the zeromq package", () => {
