@@ -96,7 +96,7 @@ export class Daemon {
     // Binding an ipc path replaces whatever socket file is there, even a live daemon's: refuse
     // to take over from one that answers (two processes racing to spawn the shared daemon).
     if (this.opts.listen.startsWith("ipc://") && (await listening(this.opts.listen.slice("ipc://".length)))) {
-      throw new DaemonAlreadyRunning(this.opts.listen);
+      throw errors.daemonRunning(this.opts.listen);
     }
     await this.sock.bind(this.opts.listen);
     const address = this.sock.lastEndpoint ?? this.opts.listen;
@@ -303,13 +303,6 @@ export class Daemon {
       this.resolveClosed();
     })();
     return this.closing;
-  }
-}
-
-/** Another daemon already listens at this address. */
-export class DaemonAlreadyRunning extends Error {
-  constructor(address: string) {
-    super(`another daemon already listens at ${address}`);
   }
 }
 

@@ -8,8 +8,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { ALREADY_RUNNING_EXIT, ensurePrivateDir, errors, tracksideHome } from "../protocol/index.js";
-import { Daemon, DaemonAlreadyRunning } from "./daemon.js";
+import { ALREADY_RUNNING_EXIT, ensurePrivateDir, errors, isTracksideError, tracksideHome } from "../protocol/index.js";
+import { Daemon } from "./daemon.js";
 
 
 export interface RunDaemonOptions {
@@ -34,13 +34,24 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<{ daemon: Daemo
     throw errors.invalidOption("--listen", listen, "ipc:///PATH or tcp://HOST:PORT");
   }
   const logFile = opts.logFile ?? join(tracksideHome(), "logs", "daemon.log");
-  const log = pino({ base: { pid: process.pid } }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
+  const destination = pino.destination({ dest: logFile, mkdir: true, sync: false });
+  const opened = new Promise<void>((resolve) => destination.once("ready", () => resolve()).once("error", () => resolve()));
+  const log = pino({ base: { pid: process.pid } }, destination);
   const daemon = new Daemon({ listen, log, readyFile: opts.readyFile, spawned: opts.spawned, token });
   // Ctrl-C in the user's terminal must never take the daemon down with the runs it holds.
   process.on("SIGINT", () => log.info("SIGINT ignored"));
   process.on("SIGTERM", () => void daemon.close("SIGTERM"));
   process.on("SIGHUP", () => log.info("SIGHUP ignored"));
-  const address = await daemon.start();
+  let address: string;
+  try {
+    address = await daemon.start();
+  } catch (err) {
+    // pino writes its file out synchronously at exit, which throws while the file is still being
+    // opened ("sonic boom is not ready yet"): a daemon that fails at once (another one listens
+    // at its address) lets the opening finish before its caller exits.
+    await opened;
+    throw err;
+  }
   void daemon.closed.then(() => {
     log.flush();
     // Leave once pending I/O (log flush) is done; nothing else should hold the loop.
@@ -71,7 +82,7 @@ if (isMain) {
     token: values.token ?? process.env.TRACKSIDE_DAEMON_TOKEN,
     logFile: values["log-file"],
   }).catch((err: unknown) => {
-    process.stderr.write(`trackside daemon: ${(err as Error).message}\n`);
-    process.exit(err instanceof DaemonAlreadyRunning ? ALREADY_RUNNING_EXIT : 1);
+    process.stderr.write(`trackside daemon: ${isTracksideError(err) ? `${err.code}: ` : ""}${(err as Error).message}\n`);
+    process.exit(isTracksideError(err, "TRK_ERR_DAEMON_RUNNING") ? ALREADY_RUNNING_EXIT : 1);
   });
 }

@@ -43,6 +43,7 @@ export const ERROR_CODES = [
   "TRK_ERR_RUN_FINISHED",
   "TRK_ERR_DAEMON_START",
   "TRK_ERR_DAEMON_UNREACHABLE",
+  "TRK_ERR_DAEMON_RUNNING",
   "TRK_ERR_PROTOCOL_VERSION",
   "TRK_ERR_BAD_FRAME",
   "TRK_ERR_BAD_TOKEN",
@@ -117,6 +118,12 @@ export const errors = {
       "TRK_ERR_DAEMON_START",
       `The trackside daemon did not start: ${why}.${logPath ? ` Its output is in ${logPath}.` : ""} Check that the run directory is writable, or set mode: "offline" or "disabled" to go on without it.`,
       { logPath },
+    ),
+  daemonRunning: (address: string) =>
+    new TracksideError(
+      "TRK_ERR_DAEMON_RUNNING",
+      `Another trackside daemon already listens at ${address}, and it keeps serving. Point clients at it (TRACKSIDE_DAEMON), stop it first, or give --listen another address.`,
+      { address },
     ),
   daemonUnreachable: (address: string, why: string, sharedPid?: number) =>
     new TracksideError(

@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { Dealer } from "zeromq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decode, encode } from "../../src/protocol/index.js";
-import { CLI, makeEnv, runFixture, showRun, start, startServer, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { CLI, ROOT, makeEnv, runFixture, showRun, start, startServer, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
+
+const DAEMON_MAIN = join(ROOT, "dist/daemon/main.cjs");
 
 let server: TestServer;
 let t: TestEnv;
@@ -46,7 +48,12 @@ describe("standalone daemon", () => {
     const second = start([CLI, "daemon", "--listen", `ipc://${join(dir, "d.sock")}`], t.env);
     const done = await second.exited;
     expect(done.code).not.toBe(0);
-    expect(done.stderr).toContain("another daemon already listens at");
+    expect(done.stderr.trim()).toMatch(/^trackside: TRK_ERR_DAEMON_RUNNING: Another trackside daemon already listens at ipc:\/\/\S+d\.sock\b[^\n]*$/);
+    // As a spawned daemon that lost the race to start: exit code 3, one line, nothing thrown at exit.
+    const spawned = start([DAEMON_MAIN, "--listen", `ipc://${join(dir, "d.sock")}`, "--spawned", "--log-file", join(dir, "lost.log")], t.env);
+    const lost = await spawned.exited;
+    expect(lost.code).toBe(3);
+    expect(lost.stderr.trim().split("\n")).toEqual([expect.stringContaining("TRK_ERR_DAEMON_RUNNING") as string]);
     const r = await runFixture("standalone-client", { ...t.env, TRACKSIDE_DAEMON: exported });
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson(r.stdout)).toMatchObject({ state: "finished" });
