@@ -1,4 +1,5 @@
 import { errors } from "./errors.js";
+import { randomWords } from "./random.js";
 
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 /** 36^8 ≈ 2.8e12 ids: about a 1 % chance of one collision after 240,000 runs in a project (W&B's figure). */
@@ -9,16 +10,11 @@ const PROJECT_MAX = 128;
 const PROJECT_FORBIDDEN = /[/\\#?%:]/;
 const ENTITY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/**
- * A fresh run id: 8 characters of [a-z0-9] from Web Crypto's generator, loaded at the first id
- * rather than with node:crypto at import (~4 ms of every client start). Not Math.random: programs
- * seed it for reproducible experiments (seedrandom, `node --random-seed`), and two runs with one
- * seed would get one id, the second taken for a resume of the first.
- */
+/** A fresh run id: 8 characters of [a-z0-9] from the system's random source (random.ts). */
 export function generateRunId(): string {
   let id = "";
   // (2^32 is not a multiple of 36: 4 of its 4.3 billion values favour a character, a bias of ~1e-9.)
-  for (const w of globalThis.crypto.getRandomValues(new Uint32Array(RUN_ID_LENGTH))) id += ID_ALPHABET[w % ID_ALPHABET.length];
+  for (const w of randomWords(RUN_ID_LENGTH)) id += ID_ALPHABET[w % ID_ALPHABET.length];
   return id;
 }
 

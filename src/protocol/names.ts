@@ -1,3 +1,5 @@
+import { randomWords } from "./random.js";
+
 // Short, friendly and neutral words; a name is read aloud in stand-ups, so nothing odd or negative.
 const ADJECTIVES = [
   "able", "amber", "ancient", "autumn", "azure", "bold", "brave", "bright", "brisk", "calm",
@@ -20,16 +22,10 @@ const NOUNS = [
   "sparrow", "star", "stone", "sun", "surf", "thunder", "tide", "valley", "wave", "wind",
 ];
 
-/** A random integer in [0, n) (n small), not from Math.random, which programs seed (see generateRunId). */
-function below(n: number): number {
-  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0] % n;
-}
-
-/** A display name `adjective-noun-N` (e.g. `likely-lion-9`): friendly, not unique. */
+/** A display name `adjective-noun-N` (e.g. `likely-lion-9`): friendly, not unique. Not from Math.random (random.ts). */
 export function generateRunName(): string {
-  const adjective = ADJECTIVES[below(ADJECTIVES.length)];
-  const noun = NOUNS[below(NOUNS.length)];
-  return `${adjective}-${noun}-${1 + below(99)}`;
+  const [a, b, c] = randomWords(3);
+  return `${ADJECTIVES[a % ADJECTIVES.length]}-${NOUNS[b % NOUNS.length]}-${1 + (c % 99)}`;
 }
 
 export const RUN_NAME_PATTERN = /^[a-z]+-[a-z]+-\d+$/;

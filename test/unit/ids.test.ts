@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RUN_ID_LENGTH, RUN_NAME_PATTERN, generateRunId, generateRunName } from "../../src/protocol/index.js";
 
@@ -12,5 +13,13 @@ describe("run ids and names", () => {
     const names = new Set(Array.from({ length: 50 }, () => generateRunName()));
     expect(names.size).toBeGreaterThan(1);
     for (const n of names) expect(n).toMatch(RUN_NAME_PATTERN);
+  });
+
+  it.runIf(existsSync("/dev/urandom"))("come from /dev/urandom where there is one, without loading Web Crypto", () => {
+    const getRandomValues = vi.spyOn(globalThis.crypto, "getRandomValues");
+    const ids = new Set(Array.from({ length: 100 }, () => generateRunId()));
+    expect(ids.size).toBe(100);
+    expect(generateRunName()).toMatch(RUN_NAME_PATTERN);
+    expect(getRandomValues).not.toHaveBeenCalled();
   });
 });

@@ -1,0 +1,25 @@
+/**
+ * Random 32-bit words for run ids and names. Never from Math.random: programs seed it for
+ * reproducible experiments (seedrandom, `node --random-seed`), and two runs with one seed would
+ * get one id, the second taken for a resume of the first.
+ *
+ * /dev/urandom where there is one: reading a few bytes costs ~0.5 ms, where the first use of Web
+ * Crypto loads Node.js's crypto modules, 2-3 ms of every process's first init(). Elsewhere
+ * (Windows), Web Crypto.
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+
+export function randomWords(n: number): Uint32Array {
+  const words = new Uint32Array(n);
+  try {
+    const fd = openSync("/dev/urandom", "r");
+    try {
+      if (readSync(fd, words) === words.byteLength) return words;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // no /dev/urandom here: Web Crypto below
+  }
+  return globalThis.crypto.getRandomValues(words);
+}
