@@ -158,6 +158,7 @@ const X_KEYS: Record<HistoryAxis, string> = { step: "_step", time: "_timestamp",
 export class SqliteHistoryBuckets {
   private readonly rowsAfter: Database.Statement;
   private readonly chunksAfter: Database.Statement;
+  private readonly pointsAfter: Database.Statement;
   private readonly runState: Database.Statement;
   private readonly cache = new Map<string, Columns>();
   private cachedBytes = 0;
@@ -173,6 +174,8 @@ export class SqliteHistoryBuckets {
          WHERE y.run_pk = ? AND y.key = ? AND y.first_seq > ? ORDER BY y.first_seq`,
       )
       .raw(true);
+    // The same primary key: how many points the chunks to read hold (m precedes the blob in the row).
+    this.pointsAfter = db.prepare("SELECT coalesce(sum(m), 0) FROM history_chunks WHERE run_pk = ? AND key = ? AND first_seq > ?").pluck();
     this.runState = db.prepare("SELECT last_seq, history_chunks FROM runs WHERE pk = ?").raw(true);
   }
 
@@ -217,6 +220,9 @@ export class SqliteHistoryBuckets {
 
   /** Reads the key's chunks after `cols.covered` (with their x chunks), appending their points. */
   private extendFromChunks(runPk: number, key: string, axis: HistoryAxis, cols: Columns): void {
+    // Room for them all at once: doubling from 1,024 points to a million copied ~15 ms of a
+    // chart's first request.
+    reserve(cols, cols.n + (this.pointsAfter.get(runPk, key, cols.covered) as number));
     const rows = this.chunksAfter.iterate(X_KEYS[axis], runPk, key, cols.covered) as IterableIterator<[number, number, number, Buffer, number, Buffer]>;
     for (const [firstSeq, n, ym, yData, xm, xData] of rows) {
       const { values, offsets } = readChunk(n, ym, yData);
