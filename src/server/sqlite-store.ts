@@ -108,6 +108,12 @@ export class SqliteStore implements Store {
     db.pragma("foreign_keys = ON");
     // Another connection (a CLI tool, a second server by mistake) waits rather than failing at once.
     db.pragma("busy_timeout = 5000");
+    // Reads through a memory map of the database file (the first GiB) instead of a read() and a
+    // copy per page: a chart's first request reads a metric's column chunks, 16 MB for a
+    // 1,000,000-step run, mostly overflow pages. Measured, 109/116 -> 94/81 ms. The price is
+    // SQLite's documented one: a disk I/O error while reading becomes a crash (SIGBUS), not an
+    // error reply; the daemons keep every upload in their WALs until the server has it.
+    db.pragma("mmap_size = 1073741824");
     migrate(db);
     return new SqliteStore(db, file);
   }
