@@ -24,10 +24,8 @@ type Dealer = Zmq.Dealer;
 let zmq: typeof Zmq | null = null;
 
 /**
- * The ZeroMQ add-on, loaded at first use rather than at import: ~12 ms that connectDaemon()
- * spends while a daemon it has just spawned starts up, instead of before spawning it. (require(),
- * not import: importing a CommonJS package from ESM makes Node scan its source for export names
- * first; measured, zeromq 25 -> 14 ms.)
+ * ZeroMQ, loaded at first use rather than at import: connectDaemon() loads it while a daemon it
+ * has just spawned starts up, instead of before spawning it (protocol/zeromq.ts says how).
  */
 export function loadZeromq(): typeof Zmq {
   return (zmq ??= requireZeromq());

@@ -25,8 +25,6 @@ import { requireZeromq } from "../protocol/zeromq.js";
 import { ClientWatch } from "./client-watch.js";
 import { RunStream } from "./run-stream.js";
 
-// require(), not import: importing a CommonJS package from ESM makes Node scan its source for
-// export names first (measured: zeromq 25 -> 14 ms of every start). See also protocol/zeromq.ts.
 const { Router } = requireZeromq();
 
 const RELEASE_EVERY_BYTES = 8 * 2 ** 20;
