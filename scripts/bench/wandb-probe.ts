@@ -1,10 +1,17 @@
 /**
  * Child of the W&B-profile benchmark: STEPS steps of a 100-float row. `trackside`: logged to an
  * online run, finished, exit 0 only if synced. `bare`: the same rows built and dropped, no
- * trackside loaded. Usage: node wandb-probe.js trackside|bare STEPS
+ * trackside loaded.
+ *
+ * With `gated`, the process first loads what it needs (trackside, in its mode), writes "ready" to
+ * stdout and waits for its stdin to close before it starts: the way W&B's own benchmark runs
+ * this profile, whose children are forked from a parent that has already imported wandb.
+ *
+ * Usage: node wandb-probe.js trackside|bare STEPS [gated]
  */
 const mode = process.argv[2];
 const steps = Number(process.argv[3]);
+const gated = process.argv[4] === "gated";
 
 function row(s: number): Record<string, number> {
   const r: Record<string, number> = {};
@@ -12,8 +19,16 @@ function row(s: number): Record<string, number> {
   return r;
 }
 
-if (mode === "trackside") {
-  const trackside = await import("trackside");
+const trackside = mode === "trackside" ? await import("trackside") : null;
+if (gated) {
+  process.stdout.write("ready\n");
+  await new Promise((go) => {
+    process.stdin.once("end", go);
+    process.stdin.resume();
+  });
+}
+
+if (trackside) {
   const run = await trackside.init({ project: "wandb-profile", settings: { silent: true, finishTimeoutMs: 120_000 } });
   for (let s = 0; s < steps; s++) run.log(row(s));
   const r = await run.finish();
