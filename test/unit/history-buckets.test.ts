@@ -42,6 +42,26 @@ describe("bucketize", () => {
     }
   });
 
+  it("gives the same buckets on integer steps, where bucket edges fall on points", () => {
+    for (const n of [999, 1000, 1001, 12345]) {
+      const xs = Float64Array.from({ length: n }, (_, i) => i);
+      const ys = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+      for (const buckets of [1, 3, 7, 999, 1000]) expect(bucketizeSorted("y", "step", xs, ys, n, buckets)).toEqual(bucketizeAny("y", "step", xs, ys, n, buckets));
+    }
+  });
+
+  it("takes the general path unless the first n x ascend, with no NaN among them", () => {
+    const ys = Float64Array.of(1, 2, 3, 4, 5, 6);
+    const cases = [
+      Float64Array.of(0, 1, 2, 3, 2, 1), // ascending only in the first 4
+      Float64Array.of(5, 4, 3, 2, 1, 0), // descending
+      Float64Array.of(0, 1, NaN, 3, 4, 5), // a NaN x
+      Float64Array.of(NaN, 1, 2, 3, 4, 5), // a NaN first x (alone when n is 1)
+      Float64Array.of(-Infinity, 0, 1, 2, 3, Infinity), // infinite x
+    ];
+    for (const xs of cases) for (const n of [1, 4, 6]) expect(bucketize("y", "step", xs, ys, n, 3)).toEqual(bucketizeAny("y", "step", xs, ys, n, 3));
+  });
+
   it("gives the same buckets when every x is equal, and when none lies in range", () => {
     const xs = new Float64Array(50).fill(3);
     const ys = Float64Array.from({ length: 50 }, (_, i) => i);
