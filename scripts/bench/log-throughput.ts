@@ -80,7 +80,7 @@ export async function benchLogThroughput(n: number, samples: number): Promise<Fi
   quit.close();
   const rate = (ms: number[]) => n / (median(ms) / 1000);
   return [
-    { name: `log() of ${n.toLocaleString("en")} 10-scalar rows, until all are in the daemon's WAL`, value: rate(total), baseline: rate(raw), baselineName: "bare ZeroMQ + msgpackr, 4,096-row batches, acked", unit: "rows/s", better: "higher", samples, goal: ">= 0.60x the raw transport" },
-    { name: "log() call cost in the training loop (the loop alone)", value: rate(loop), baseline: rate(bare), baselineName: "a bare loop building the same objects", unit: "rows/s", better: "higher", samples, goal: ">= 1.5 M rows/s" },
+    { name: `log() of ${n.toLocaleString("en")} 10-scalar rows, until all are in the daemon's WAL`, value: rate(total), baseline: rate(raw), baselineName: "bare ZeroMQ + msgpackr, 4,096-row batches, acked", unit: "rows/s", better: "higher", samples, goal: ">= 1.5 M rows/s, or 0.60x the raw transport" },
+    { name: "log() call cost in the training loop (the loop alone)", value: rate(loop), baseline: rate(bare), baselineName: "a bare loop building the same objects", unit: "rows/s", better: "higher", samples },
   ];
 }

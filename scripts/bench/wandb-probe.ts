@@ -3,12 +3,17 @@
  * online run, finished, exit 0 only if synced. `bare`: the same rows built and dropped, no
  * trackside loaded.
  *
- * With `gated`, the process first loads what it needs (trackside, in its mode), writes "ready" to
- * stdout and waits for its stdin to close before it starts: the way W&B's own benchmark runs
- * this profile, whose children are forked from a parent that has already imported wandb.
+ * With `gated`, the process first loads what it needs (trackside, in its mode), writes "ready"
+ * and waits for its stdin to close before it starts: the way W&B's harness runs the profile
+ * where Python forks its children from a parent that has already imported wandb. Both go through
+ * the file descriptors, so that process.stdout and process.stdin are not created before the
+ * timer (init() creates stdout and stderr for its console capture, inside the timer, as in a
+ * program that has not printed yet).
  *
  * Usage: node wandb-probe.js trackside|bare STEPS [gated]
  */
+import { read, writeSync } from "node:fs";
+
 const mode = process.argv[2];
 const steps = Number(process.argv[3]);
 const gated = process.argv[4] === "gated";
@@ -21,11 +26,8 @@ function row(s: number): Record<string, number> {
 
 const trackside = mode === "trackside" ? await import("trackside") : null;
 if (gated) {
-  process.stdout.write("ready\n");
-  await new Promise((go) => {
-    process.stdin.once("end", go);
-    process.stdin.resume();
-  });
+  writeSync(1, "ready\n");
+  await new Promise((go) => read(0, Buffer.alloc(1), 0, 1, null, go)); // returns at the close
 }
 
 if (trackside) {
