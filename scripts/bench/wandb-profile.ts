@@ -26,13 +26,22 @@ const probe = fileURLToPath(new URL("./wandb-probe.js", import.meta.url));
 
 type Mode = "trackside" | "bare";
 
-/** How long the gated probes may take to load before the wave is given up. */
+/** How long the gated probes may take to load, and a whole wave to end, before it is given up. */
 const READY_TIMEOUT_MS = 60_000;
+const WAVE_TIMEOUT_MS = 180_000;
+
+/** `p`, or a rejection saying that `what` took longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done in ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Starts `procs` probes and resolves with the wall time until all have exited (each with code 0):
  * from their spawn, or with `gated` from the moment all of them are loaded and are told to go.
- * If one fails, the others are killed: nothing is left running into the next measurement.
+ * If one fails, or the wave takes too long, all are killed: nothing is left running into the
+ * next measurement.
  */
 async function wave(mode: Mode, procs: number, steps: number, env: NodeJS.ProcessEnv, gated: boolean): Promise<number> {
   let t0 = performance.now();
@@ -41,9 +50,11 @@ async function wave(mode: Mode, procs: number, steps: number, env: NodeJS.Proces
     const child = spawn(process.execPath, args, { env, stdio: [gated ? "pipe" : "ignore", gated ? "pipe" : "ignore", "pipe"] });
     let err = "";
     child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-    const exit = new Promise<void>((resolve, reject) =>
-      child.once("exit", (code, signal) => (code === 0 ? resolve() : reject(new Error(`wandb-profile ${mode} probe exited with ${code ?? signal} (3: not synced): ${err}`)))),
-    );
+    // "close": the process has exited and its stderr is read to the end.
+    const exit = new Promise<void>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", (code, signal) => (code === 0 ? resolve() : reject(new Error(`wandb-profile ${mode} probe exited with ${code ?? signal} (3: not synced): ${err}`))));
+    });
     let ready = Promise.resolve();
     if (gated) {
       child.stdin!.on("error", () => {}); // a probe that died before the go: its exit says why
@@ -51,7 +62,9 @@ async function wave(mode: Mode, procs: number, steps: number, env: NodeJS.Proces
         let out = "";
         child.stdout!.on("data", (d: Buffer) => {
           out += d.toString();
-          if (out.includes("ready\n")) resolve();
+          if (out.length < 6) return;
+          if (out.startsWith("ready\n")) resolve();
+          else reject(new Error(`wandb-profile ${mode} probe printed ${JSON.stringify(out.slice(0, 80))} instead of ready`));
         });
         exit.then(() => reject(new Error(`wandb-profile ${mode} probe exited before it was ready: ${err}`)), reject);
       });
@@ -60,13 +73,11 @@ async function wave(mode: Mode, procs: number, steps: number, env: NodeJS.Proces
   });
   try {
     if (gated) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`wandb-profile ${mode} probes not ready in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)));
-      await Promise.race([Promise.all(children.map((c) => c.ready)), late]).finally(() => clearTimeout(timer));
+      await within(Promise.all(children.map((c) => c.ready)), READY_TIMEOUT_MS, `loading ${procs} ${mode} probes`);
       t0 = performance.now();
       for (const c of children) c.child.stdin!.end();
     }
-    await Promise.all(children.map((c) => c.exit));
+    await within(Promise.all(children.map((c) => c.exit)), WAVE_TIMEOUT_MS, `a wave of ${procs} ${mode} probes`);
     return performance.now() - t0;
   } catch (err) {
     for (const c of children) c.child.kill("SIGKILL");
