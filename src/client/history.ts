@@ -17,9 +17,10 @@ export interface LogOptions {
   commit?: boolean;
 }
 
-/** Receives committed steps: values with put(), then endRow() once per step. */
+/** Receives committed steps: values with put(), then endRow() with the step's own three. */
 export interface StepSink extends ValueSink {
-  endRow(): void;
+  /** Closes the step; `step`, `timestamp` and `runtime` are its _step, _timestamp and _runtime. */
+  endRow(step: number, timestamp: number, runtime: number): void;
 }
 
 class PendingRow implements ValueSink {
@@ -82,9 +83,6 @@ export class History {
 
   private endRow(): void {
     const t = this.now();
-    this.sink.put("_step", this.step++);
-    this.sink.put("_timestamp", t);
-    this.sink.put("_runtime", (t - this.startMs) / 1000);
-    this.sink.endRow();
+    this.sink.endRow(this.step++, t, (t - this.startMs) / 1000);
   }
 }

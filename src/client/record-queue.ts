@@ -76,8 +76,8 @@ export class RecordQueue implements StepSink {
   }
 
   /** Hot path: the step is complete; send when the batch is full, or soon. */
-  endRow(): void {
-    this.batch.endRow();
+  endRow(step: number, timestamp: number, runtime: number): void {
+    this.batch.endRow(step, timestamp, runtime);
     if (this.batch.n >= this.batchSize) void this.flush();
     else if (this.timer === null) this.arm();
   }

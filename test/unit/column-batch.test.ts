@@ -2,19 +2,21 @@ import { describe, expect, it } from "vitest";
 import { ColumnBatch } from "../../src/client/column-batch.js";
 import { decode, encodeRecords, historyRows, type HistoryRecord, type Scalar } from "../../src/protocol/index.js";
 
+/** Step i gets _step 10 + i, _timestamp 1000 + i and _runtime i / 2. */
 function fill(rows: Record<string, Scalar>[], expectedRows = 8): ColumnBatch {
   const b = new ColumnBatch(expectedRows);
-  for (const row of rows) {
+  rows.forEach((row, i) => {
     for (const [k, v] of Object.entries(row)) b.put(k, v);
-    b.endRow();
-  }
+    b.endRow(10 + i, 1000 + i, i / 2);
+  });
   return b;
 }
 
+/** The batch's steps after encoding and decoding, without their _step, _timestamp and _runtime. */
 function roundTrip(b: ColumnBatch): Record<string, unknown>[] {
   const rec: HistoryRecord = { k: "history", seq: 1, n: b.n, cols: b.columns() };
   const back = decode<HistoryRecord[]>(encodeRecords([rec]))[0];
-  return historyRows(back);
+  return historyRows(back).map(({ _step, _timestamp, _runtime, ...rest }) => rest);
 }
 
 describe("column batches", () => {
@@ -29,6 +31,14 @@ describe("column batches", () => {
     expect(back[0]).toEqual({ a: 1, b: 2.5 });
     expect(back[1].a).toBeNaN();
     expect(back[1].b).toBe(-Infinity);
+  });
+
+  it("gives every step its _step, _timestamp and _runtime, as Float64Array columns", () => {
+    const b = fill(Array.from({ length: 20 }, (_, i): Record<string, Scalar> => (i % 2 ? { a: i } : {})), 4);
+    const cols = b.columns();
+    expect(cols._step).toEqual(Float64Array.from({ length: 20 }, (_, i) => 10 + i));
+    expect(cols._timestamp).toEqual(Float64Array.from({ length: 20 }, (_, i) => 1000 + i));
+    expect(cols._runtime).toEqual(Float64Array.from({ length: 20 }, (_, i) => i / 2));
   });
 
   it("keeps steps that lack a key, keys that appear later, and non-numbers apart", () => {
@@ -55,7 +65,7 @@ describe("column batches", () => {
     const b = new ColumnBatch(4);
     b.put("a", 1);
     b.put("a", 2);
-    b.endRow();
+    b.endRow(0, 0, 0);
     expect(roundTrip(b)).toEqual([{ a: 2 }]);
   });
 
@@ -63,6 +73,6 @@ describe("column batches", () => {
     const b = fill([{ a: 1, b: 1 }, { a: 2 }, { c: 3 }]);
     const into: Record<string, unknown> = {};
     b.latestFrom(1, into);
-    expect(into).toEqual({ a: 2, c: 3 });
+    expect(into).toEqual({ a: 2, c: 3, _step: 12, _timestamp: 1002, _runtime: 1 });
   });
 });

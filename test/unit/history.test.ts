@@ -7,8 +7,8 @@ function make(startMs = 1000) {
   let current: Record<string, Scalar> = {};
   const sink: StepSink = {
     put: (key, value) => void (current[key] = value),
-    endRow: () => {
-      rows.push(current as HistoryRow);
+    endRow: (step, timestamp, runtime) => {
+      rows.push({ ...current, _step: step, _timestamp: timestamp, _runtime: runtime } as HistoryRow);
       current = {};
     },
   };

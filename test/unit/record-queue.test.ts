@@ -29,7 +29,7 @@ describe("RecordQueue sending window", () => {
     let flushed = false;
     for (let step = 0; step < 20; step++) {
       q.put("x", step);
-      q.endRow(); // every second row fills a batch of 2 and sends it
+      q.endRow(step, 0, 0); // every second row fills a batch of 2 and sends it
     }
     void q.flush().then(() => (flushed = true));
     await settle();
