@@ -105,21 +105,18 @@ export class ColumnBatch implements StepSink {
   private shapeCols: Column[] = [];
   private pos = 0;
 
+  // Every step's own three, appended by endRow() without the key lookup and checks of put():
+  // they were 3 of the 13 put() calls of a 10-key step. Kept apart from `cols`, so that put()
+  // can never reach them, and listed after the user's keys, as they come in a step.
+  private readonly own: ReadonlyArray<readonly [string, Column]>;
+
   /**
    * `expectedRows`: how many steps this batch will likely hold (the previous batch's count). A
    * column starts that long and doubles when full: a short run with wide rows does not allocate
    * (and zero) 4,096 slots for each of its keys, and a long one allocates each column once.
    */
-  // Every step's own three, appended by endRow() without the key lookup and checks of put():
-  // they were 3 of the 13 put() calls of a 10-key step.
-  private readonly steps: Column;
-  private readonly timestamps: Column;
-  private readonly runtimes: Column;
-
   constructor(private readonly expectedRows: number) {
-    this.steps = this.addColumn("_step");
-    this.timestamps = this.addColumn("_timestamp");
-    this.runtimes = this.addColumn("_runtime");
+    this.own = ["_step", "_timestamp", "_runtime"].map((key) => [key, new Column(expectedRows, 0)] as const);
   }
 
   /** Hot path: a value of the current step. */
@@ -138,9 +135,10 @@ export class ColumnBatch implements StepSink {
 
   /** Closes the step with its _step, _timestamp and _runtime. */
   endRow(step: number, timestamp: number, runtime: number): void {
-    this.steps.append(step);
-    this.timestamps.append(timestamp);
-    this.runtimes.append(runtime);
+    const own = this.own;
+    own[0][1].append(step);
+    own[1][1].append(timestamp);
+    own[2][1].append(runtime);
     this.n++;
     this.pos = 0;
   }
@@ -154,15 +152,17 @@ export class ColumnBatch implements StepSink {
   /** The latest value of each key among the steps from `from` on (what the summary needs). */
   latestFrom(from: number, into: Record<string, unknown>): void {
     if (from >= this.n) return;
-    for (const [key, col] of this.cols) {
-      const last = col.lastFrom(from);
-      if (last) into[key] = last.value;
+    for (const cols of [this.cols, this.own]) {
+      for (const [key, col] of cols) {
+        const last = col.lastFrom(from);
+        if (last) into[key] = last.value;
+      }
     }
   }
 
   columns(): HistoryColumns {
     const out: HistoryColumns = {};
-    for (const [key, col] of this.cols) out[key] = col.finish(this.n);
+    for (const cols of [this.cols, this.own]) for (const [key, col] of cols) out[key] = col.finish(this.n);
     return out;
   }
 }

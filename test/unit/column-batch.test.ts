@@ -36,6 +36,7 @@ describe("column batches", () => {
   it("gives every step its _step, _timestamp and _runtime, as Float64Array columns", () => {
     const b = fill(Array.from({ length: 20 }, (_, i): Record<string, Scalar> => (i % 2 ? { a: i } : {})), 4);
     const cols = b.columns();
+    expect(Object.keys(cols)).toEqual(["a", "_step", "_timestamp", "_runtime"]); // as a step lists them
     expect(cols._step).toEqual(Float64Array.from({ length: 20 }, (_, i) => 10 + i));
     expect(cols._timestamp).toEqual(Float64Array.from({ length: 20 }, (_, i) => 1000 + i));
     expect(cols._runtime).toEqual(Float64Array.from({ length: 20 }, (_, i) => i / 2));
@@ -74,5 +75,6 @@ describe("column batches", () => {
     const into: Record<string, unknown> = {};
     b.latestFrom(1, into);
     expect(into).toEqual({ a: 2, c: 3, _step: 12, _timestamp: 1002, _runtime: 1 });
+    expect(Object.keys(into)).toEqual(["a", "c", "_step", "_timestamp", "_runtime"]);
   });
 });

@@ -6,7 +6,11 @@ function make(startMs = 1000) {
   const rows: HistoryRow[] = [];
   let current: Record<string, Scalar> = {};
   const sink: StepSink = {
-    put: (key, value) => void (current[key] = value),
+    put: (key, value) => {
+      // The step's own three come with endRow(), never as values (the column batch keeps them apart).
+      if (key === "_step" || key === "_timestamp" || key === "_runtime") throw new Error(`${key} put as a value`);
+      current[key] = value;
+    },
     endRow: (step, timestamp, runtime) => {
       rows.push({ ...current, _step: step, _timestamp: timestamp, _runtime: runtime } as HistoryRow);
       current = {};
