@@ -108,6 +108,9 @@ export class ColumnBatch implements StepSink {
   // Every step's own three, appended by endRow() without the key lookup and checks of put():
   // they were 3 of the 13 put() calls of a 10-key step. Kept apart from `cols`, so that put()
   // can never reach them, and listed after the user's keys, as they come in a step.
+  private readonly steps: Column;
+  private readonly timestamps: Column;
+  private readonly runtimes: Column;
   private readonly own: ReadonlyArray<readonly [string, Column]>;
 
   /**
@@ -116,7 +119,14 @@ export class ColumnBatch implements StepSink {
    * (and zero) 4,096 slots for each of its keys, and a long one allocates each column once.
    */
   constructor(private readonly expectedRows: number) {
-    this.own = ["_step", "_timestamp", "_runtime"].map((key) => [key, new Column(expectedRows, 0)] as const);
+    this.steps = new Column(expectedRows, 0);
+    this.timestamps = new Column(expectedRows, 0);
+    this.runtimes = new Column(expectedRows, 0);
+    this.own = [
+      ["_step", this.steps],
+      ["_timestamp", this.timestamps],
+      ["_runtime", this.runtimes],
+    ];
   }
 
   /** Hot path: a value of the current step. */
@@ -135,10 +145,9 @@ export class ColumnBatch implements StepSink {
 
   /** Closes the step with its _step, _timestamp and _runtime. */
   endRow(step: number, timestamp: number, runtime: number): void {
-    const own = this.own;
-    own[0][1].append(step);
-    own[1][1].append(timestamp);
-    own[2][1].append(runtime);
+    this.steps.append(step);
+    this.timestamps.append(timestamp);
+    this.runtimes.append(runtime);
     this.n++;
     this.pos = 0;
   }
