@@ -104,9 +104,7 @@ export function bucketizeAny(key: string, axis: HistoryAxis, xs: Float64Array, y
   for (let i = 0; i < n; i++) {
     const x = xs[i];
     if (x < from || x > to) continue;
-    // x - lo >= 0, so truncating (`| 0`) is flooring, and cheaper than Math.floor.
-    let b = width > 0 ? ((x - lo) / width) | 0 : 0;
-    if (b >= buckets) b = buckets - 1;
+    const b = bucketOf(x, lo, width, buckets);
     const y = ys[i];
     count[b]++;
     last[b] = y;
@@ -142,20 +140,14 @@ export function bucketizeSorted(key: string, axis: HistoryAxis, xs: Float64Array
   const acc = new Acc(buckets);
   const { min, max, sum, finite, count, last, xLast } = acc;
   for (let i0 = start; i0 < end; ) {
-    let b = width > 0 ? ((xs[i0] - lo) / width) | 0 : 0;
-    if (b >= buckets) b = buckets - 1;
-    // The bucket's end: the first index whose bucket is past b, i.e. whose x is at or past the
-    // smallest x that lands in b + 1 (found by the same arithmetic, so that ties agree).
-    let i1 = end;
-    if (width > 0 && b < buckets - 1) {
-      let l = i0 + 1;
-      let h = end;
-      while (l < h) {
-        const mid = (l + h) >>> 1;
-        if ((((xs[mid] - lo) / width) | 0) > b) h = mid;
-        else l = mid + 1;
-      }
-      i1 = l;
+    const b = bucketOf(xs[i0], lo, width, buckets);
+    // The bucket's end: the first index whose bucket, by the same function, is past b.
+    let i1 = i0 + 1;
+    let h = end;
+    while (i1 < h) {
+      const mid = (i1 + h) >>> 1;
+      if (bucketOf(xs[mid], lo, width, buckets) > b) h = mid;
+      else i1 = mid + 1;
     }
     let lowest = Infinity;
     let highest = -Infinity;
@@ -181,6 +173,16 @@ export function bucketizeSorted(key: string, axis: HistoryAxis, xs: Float64Array
     i0 = i1;
   }
   return acc.view(out, lo, hi, width);
+}
+
+/**
+ * The bucket of x, for both paths (their results agree because they share it): x - lo >= 0, so
+ * truncating (`| 0`) is flooring, and cheaper than Math.floor; x = hi falls in the last bucket,
+ * and every x in the first when the range has no width. (Math.min, not a branch that only the
+ * top point takes: V8 had optimized the loops without that branch and threw them away at it.)
+ */
+function bucketOf(x: number, lo: number, width: number, buckets: number): number {
+  return width > 0 ? Math.min(((x - lo) / width) | 0, buckets - 1) : 0;
 }
 
 /** The first index in [lo, hi) whose x is past `v` (above it with `strict`, at or above it without); hi if none. */
