@@ -14,6 +14,12 @@
  *   and the timer starts when they are all told to go (their stdin closes). The daemon's spawn,
  *   W&B's service start, is timed.
  * - from the spawn (spawn-like): the P Node.js processes' start and the import are timed too.
+ * W&B's published results do not name the OS, but they suggest the fork: the profile took only
+ * 0.11-0.16 s more than one empty run in the parent (1.96 vs 1.85 s online, 1.67 vs 1.51 s
+ * offline; single samples, the service started inside the timer in both), which leaves no room
+ * for ten interpreters each importing wandb (0.8-2 s each before wandb#10791). The goal is therefore
+ * read on the gated wave; the waves from the spawn are reported beside it, for what ten
+ * `node train.js` started at once pay, Node.js's start included.
  * W&B's online runs synced to a server over a network; these sync to a local one.
  */
 import { spawn } from "node:child_process";
@@ -128,15 +134,15 @@ export async function benchWandbProfile(procs: number, steps: number, samples: n
   const profile = `wandb-profile of ${procs} processes × ${steps} steps × 100 floats, online, until all synced and exited`;
   return variants.map((v) => ({
     name: v.gated
-      ? `${profile}, timed from a start signal to processes that have loaded trackside (like W&B's harness where Python forks)`
-      : `${profile}, timed from spawning the Node.js processes (like W&B's harness where Python spawns)` +
+      ? `${profile}, timed as W&B's harness times it where Python forks its children: from a start signal to processes that have loaded trackside`
+      : `${profile}, timed from spawning the Node.js processes, their start and import included (W&B's harness leaves them out where Python forks)` +
         (v.unsetCaCerts ? ", NODE_EXTRA_CA_CERTS unset (set on this machine: every Node.js start parses it)" : ""),
     value: median(v.tracked),
     baseline: median(v.bare),
-    baselineName: v.gated ? "the same loaded processes running the loop without trackside" : "the same processes and loop without trackside",
+    baselineName: v.gated ? "the same gated processes running the loop without trackside" : "the same processes and loop without trackside",
     unit: "ms",
     better: "lower",
     samples,
-    goal: "<= 1 s (W&B's Go core: 1.96 s on their machine)",
+    ...(v.gated ? { goal: "<= 1 s (W&B's Go core: 1.96 s on their machine)" } : {}),
   }));
 }
