@@ -4,12 +4,12 @@
  * is up, beside one ZeroMQ request/reply on a new DEALER to a ROUTER.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Dealer } from "zeromq";
 import { encode } from "../../src/protocol/index.js";
+import { benchRoot, reapDaemons } from "./procs.js";
 import { median, type Figure } from "./stats.js";
 
 const probe = fileURLToPath(new URL("./init-probe.js", import.meta.url));
@@ -38,8 +38,9 @@ async function zmqRoundTrip(address: string): Promise<number> {
 }
 
 export async function benchInit(samples: number): Promise<Figure[]> {
-  const socketDir = mkdtempSync(join(tmpdir(), "trk-bench-sock-"));
-  const env: NodeJS.ProcessEnv = { ...process.env, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: mkdtempSync(join(tmpdir(), "trk-bench-")) };
+  const root = benchRoot("init");
+  const socketDir = mkdtempSync(join(root, "sock-"));
+  const env: NodeJS.ProcessEnv = { ...process.env, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: mkdtempSync(join(root, "runs-")) };
   delete env.TRACKSIDE_DAEMON;
   const address = `ipc://${join(socketDir, "raw-sink.sock")}`;
   const sink = spawn(process.execPath, [fileURLToPath(new URL("./raw-sink.js", import.meta.url)), address], { stdio: ["ignore", "pipe", "inherit"] });
@@ -48,21 +49,25 @@ export async function benchInit(samples: number): Promise<Figure[]> {
   const warm: number[] = [];
   const node: number[] = [];
   const zmq: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    node.push(nodeStartMs());
-    // A socket directory of its own: the daemon of the previous sample may still be up there,
-    // and the first init() would find it (warm) instead of spawning one (cold).
-    const own = mkdtempSync(join(tmpdir(), "trk-bench-sock-"));
-    const r = probeRun({ ...env, TRACKSIDE_SOCKET_DIR: own });
-    if (!readdirSync(own).some((f) => /^d-.+\.log$/.test(f))) throw new Error("init bench: the cold init() spawned no daemon");
-    cold.push(r.cold);
-    warm.push(r.warm);
-    zmq.push(await zmqRoundTrip(address));
+  const daemonDirs: string[] = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      node.push(nodeStartMs());
+      // A socket directory of its own: the daemon of the previous sample may still be up there,
+      // and the first init() would find it (warm) instead of spawning one (cold).
+      const own = mkdtempSync(join(root, "sock-"));
+      daemonDirs.push(own);
+      const r = probeRun({ ...env, TRACKSIDE_SOCKET_DIR: own });
+      if (!readdirSync(own).some((f) => /^d-.+\.log$/.test(f))) throw new Error("init bench: the cold init() spawned no daemon");
+      cold.push(r.cold);
+      warm.push(r.warm);
+      zmq.push(await zmqRoundTrip(address));
+    }
+  } finally {
+    sink.kill(); // the raw sink keeps nothing
+    await reapDaemons(daemonDirs); // each leaves once its probe is gone
+    rmSync(root, { recursive: true, force: true });
   }
-  const quit = new Dealer({ linger: 100 });
-  quit.connect(address);
-  await quit.send([encode({ t: "quit" })]);
-  quit.close();
   return [
     { name: "cold init(): the daemon spawned, run open", value: median(cold), baseline: median(node), baselineName: "`node -e 0` start to exit", unit: "ms", better: "lower", samples, goal: "<= 150 ms" },
     { name: "warm init(): daemon up, run open", value: median(warm), baseline: median(zmq), baselineName: "one ZeroMQ request/reply on a new socket", unit: "ms", better: "lower", samples, goal: "<= 20 ms" },

@@ -130,7 +130,8 @@ export async function daemonPid(socketDir: string, timeoutMs = 10_000): Promise<
 
 /**
  * Waits for the daemons of these socket directories to leave by themselves (a spawned daemon
- * exits once its clients are gone and its runs uploaded), then terminates any still there.
+ * exits once its clients are gone and its runs uploaded), then terminates any still there. With
+ * `timeoutMs` 0 they are terminated at once, as expected (the daemon of this very process).
  */
 export async function reapDaemons(socketDirs: string[], timeoutMs = 10_000): Promise<void> {
   const pids = socketDirs.flatMap(daemonPids);
@@ -138,7 +139,7 @@ export async function reapDaemons(socketDirs: string[], timeoutMs = 10_000): Pro
   while (pids.some(isProcessAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const left = pids.filter(isProcessAlive);
   if (left.length === 0) return;
-  process.stderr.write(`bench: terminating daemons still running: ${left.join(", ")}\n`);
+  if (timeoutMs > 0) process.stderr.write(`bench: terminating daemons still running: ${left.join(", ")}\n`);
   for (const pid of left) process.kill(pid, "SIGTERM");
   const hard = Date.now() + 5000;
   while (left.some(isProcessAlive) && Date.now() < hard) await new Promise((r) => setTimeout(r, 20));
