@@ -3,13 +3,13 @@
  * (Node's own start-up, the floor of any spawn). Warm: a second init() in a process whose daemon
  * is up, beside one ZeroMQ request/reply on a new DEALER to a ROUTER.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Dealer } from "zeromq";
 import { encode } from "../../src/protocol/index.js";
-import { benchRoot, reapDaemons } from "./procs.js";
+import { benchRoot, reapDaemons, startRawSink } from "./procs.js";
 import { median, type Figure } from "./stats.js";
 
 const probe = fileURLToPath(new URL("./init-probe.js", import.meta.url));
@@ -43,14 +43,14 @@ export async function benchInit(samples: number): Promise<Figure[]> {
   const env: NodeJS.ProcessEnv = { ...process.env, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: mkdtempSync(join(root, "runs-")) };
   delete env.TRACKSIDE_DAEMON;
   const address = `ipc://${join(socketDir, "raw-sink.sock")}`;
-  const sink = spawn(process.execPath, [fileURLToPath(new URL("./raw-sink.js", import.meta.url)), address], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve) => sink.stdout!.once("data", () => resolve()));
   const cold: number[] = [];
   const warm: number[] = [];
   const node: number[] = [];
   const zmq: number[] = [];
   const daemonDirs: string[] = [];
+  let sink: ChildProcess | null = null;
   try {
+    sink = await startRawSink(address);
     for (let i = 0; i < samples; i++) {
       node.push(nodeStartMs());
       // A socket directory of its own: the daemon of the previous sample may still be up there,
@@ -64,7 +64,7 @@ export async function benchInit(samples: number): Promise<Figure[]> {
       zmq.push(await zmqRoundTrip(address));
     }
   } finally {
-    sink.kill(); // the raw sink keeps nothing
+    sink?.kill(); // the raw sink keeps nothing
     await reapDaemons(daemonDirs); // each leaves once its probe is gone
     rmSync(root, { recursive: true, force: true });
   }

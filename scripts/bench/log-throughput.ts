@@ -3,14 +3,13 @@
  * its WAL, beside (a) a bare loop that builds the same objects and (b) the raw transport: the same
  * rows packed by msgpackr in 4,096-row batches, DEALER -> ROUTER over ipc://, each batch acked.
  */
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Dealer } from "zeromq";
 import * as trackside from "trackside";
 import { encode } from "../../src/protocol/index.js";
-import { benchRoot, reapDaemons } from "./procs.js";
+import { benchRoot, reapDaemons, startRawSink } from "./procs.js";
 import { makeRow, median, type Figure } from "./stats.js";
 
 const BATCH = 4096;
@@ -64,13 +63,13 @@ export async function benchLogThroughput(n: number, samples: number): Promise<Fi
   process.env.TRACKSIDE_SOCKET_DIR = socketDir;
   delete process.env.TRACKSIDE_DAEMON;
   const address = `ipc://${join(socketDir, "raw-sink.sock")}`;
-  const sink = spawn(process.execPath, [fileURLToPath(new URL("./raw-sink.js", import.meta.url)), address], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve) => sink.stdout!.once("data", () => resolve()));
   const bare: number[] = [];
   const raw: number[] = [];
   const loop: number[] = [];
   const total: number[] = [];
+  let sink: ChildProcess | null = null;
   try {
+    sink = await startRawSink(address);
     for (let i = 0; i < samples; i++) {
       bare.push(bareLoop(n));
       raw.push(await rawTransport(n, address));
@@ -83,7 +82,7 @@ export async function benchLogThroughput(n: number, samples: number): Promise<Fi
       total.push(t.totalMs);
     }
   } finally {
-    sink.kill(); // the raw sink keeps nothing
+    sink?.kill(); // the raw sink keeps nothing
     await reapDaemons([socketDir], 0); // this process, its client, is still alive: terminated
     rmSync(root, { recursive: true, force: true });
   }

@@ -128,6 +128,15 @@ export async function daemonPid(socketDir: string, timeoutMs = 10_000): Promise<
   }
 }
 
+/** Sends `sig` to `pid`, which may have exited since it was found alive. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone already
+  }
+}
+
 /**
  * Waits for the daemons of these socket directories to leave by themselves (a spawned daemon
  * exits once its clients are gone and its runs uploaded), then terminates any still there. With
@@ -140,10 +149,10 @@ export async function reapDaemons(socketDirs: string[], timeoutMs = 10_000): Pro
   const left = pids.filter(isProcessAlive);
   if (left.length === 0) return;
   if (timeoutMs > 0) process.stderr.write(`bench: terminating daemons still running: ${left.join(", ")}\n`);
-  for (const pid of left) process.kill(pid, "SIGTERM");
+  for (const pid of left) signal(pid, "SIGTERM");
   const hard = Date.now() + 5000;
   while (left.some(isProcessAlive) && Date.now() < hard) await new Promise((r) => setTimeout(r, 20));
-  for (const pid of left.filter(isProcessAlive)) process.kill(pid, "SIGKILL");
+  for (const pid of left.filter(isProcessAlive)) signal(pid, "SIGKILL");
 }
 
 /** A field of /proc/<pid>/status (VmRSS, VmHWM) in MB (10^6 bytes), or NaN if the process is gone. */
@@ -197,6 +206,20 @@ export async function runProbe<T>(script: string, args: string[], env: NodeJS.Pr
   const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
   if (code !== 0) throw new Error(`${script} exited with ${code}: ${err}`);
   return JSON.parse(out.trim().split("\n").pop()!) as T;
+}
+
+/**
+ * The raw-transport baseline's receiving end (raw-sink.ts), bound at `address`, once it has said
+ * so; rejects if it exits first. The caller kills it.
+ */
+export async function startRawSink(address: string): Promise<ChildProcess> {
+  const sink = spawn(process.execPath, [fileURLToPath(new URL("./raw-sink.js", import.meta.url)), address], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    sink.stdout!.once("data", () => resolve());
+    sink.once("error", reject);
+    sink.once("exit", (code, sig) => reject(new Error(`the raw sink exited before it was ready (${code ?? sig})`)));
+  });
+  return sink;
 }
 
 export function benchRoot(name: string): string {

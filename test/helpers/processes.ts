@@ -31,7 +31,8 @@ export function makeEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
   const runDir = mkdtempSync(join(tmpdir(), "trk-runs-"));
   // System sampling is off unless a test turns it on: it is tested on its own, and the suite's
   // many short runs need not each prime systeminformation on a 2-core machine.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: runDir, TRACKSIDE_STATS_INTERVAL: "0", ...extra };
+  // TMPDIR: the run's temporary root (test/helpers/temp-root.ts), for whatever the processes make.
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, TMPDIR: process.env.TMPDIR, TRACKSIDE_SOCKET_DIR: socketDir, TRACKSIDE_DIR: runDir, TRACKSIDE_STATS_INTERVAL: "0", ...extra };
   const made = { home, socketDir, runDir, env };
   madeEnvs.push(made);
   return made;

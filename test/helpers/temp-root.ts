@@ -1,7 +1,7 @@
 /**
  * Vitest global setup: every temporary directory of the run goes under one root, removed at the
- * end. Tests, and the daemons, servers and browsers they start, make theirs with os.tmpdir(),
- * which follows TMPDIR; the forked test workers inherit it.
+ * end. Tests make theirs with os.tmpdir(), which follows TMPDIR: the forked test workers inherit
+ * it, and the processes they start get it with their environment (makeEnv() passes it on).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +11,7 @@ export default function setup(): () => void {
   const root = mkdtempSync(join(tmpdir(), "trk-test-"));
   process.env.TMPDIR = root;
   return () => {
-    rmSync(root, { recursive: true, force: true });
+    // Retried: a browser or daemon of the last test file may still be closing its files.
+    rmSync(root, { recursive: true, force: true, maxRetries: 5 });
   };
 }
