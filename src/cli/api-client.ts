@@ -4,7 +4,7 @@
  * that does not answer is TRK_ERR_SERVER_UNREACHABLE, so main.ts prints one coded line.
  */
 import { API_PREFIX } from "../protocol/api.js";
-import { errors, TracksideError } from "../protocol/errors.js";
+import { errorOfResponse, errors } from "../protocol/errors.js";
 import { DEFAULT_BASE_URL, normalizeBaseUrl, readCredential } from "../protocol/local-config.js";
 
 /** A CLI request waits at most this long: long enough for a big history, short for a hung server. */
@@ -70,20 +70,12 @@ export class ApiClient {
       throw errors.serverUnreachable(this.baseUrl, whyFetchFailed(err));
     }
     const text = await res.text();
-    let body: unknown;
+    if (!res.ok) throw errorOfResponse(this.baseUrl, res.status, text);
     try {
-      body = JSON.parse(text);
+      return JSON.parse(text) as T;
     } catch {
-      // Not our server (a proxy's error page, another service on the port).
+      // Not our server (a proxy's page, another service on the port).
       throw errors.serverUnreachable(this.baseUrl, `HTTP ${res.status} with a body that is not trackside JSON`);
     }
-    if (!res.ok) {
-      const wire = (body as { error?: { code?: unknown; message?: unknown } }).error;
-      if (wire && typeof wire.code === "string" && typeof wire.message === "string") {
-        throw TracksideError.fromWire({ code: wire.code, message: wire.message });
-      }
-      throw errors.serverUnreachable(this.baseUrl, `HTTP ${res.status}`);
-    }
-    return body as T;
   }
 }

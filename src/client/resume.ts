@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { API_PREFIX, errors, type JsonObject, type RunView } from "../protocol/index.js";
+import { API_PREFIX, errorOfResponse, errors, type JsonObject, type RunView } from "../protocol/index.js";
 import type { Settings } from "./settings.js";
 
 export interface ResumePoint {
@@ -56,7 +56,8 @@ async function fetchRun(settings: Settings): Promise<RunView | null> {
     throw errors.serverUnreachable(settings.baseUrl, `resuming needs the server (${(err as Error).message})`);
   }
   if (res.status === 404) return null;
-  if (!res.ok) throw errors.serverUnreachable(settings.baseUrl, `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  // The server's own error when it gave one: a bad key is TRK_ERR_UNAUTHORIZED.
+  if (!res.ok) throw errorOfResponse(settings.baseUrl, res.status, await res.text());
   return (await res.json()) as RunView;
 }
 

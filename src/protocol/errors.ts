@@ -194,6 +194,22 @@ export const errors = {
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),
 } satisfies Record<string, (...args: never[]) => TracksideError>;
 
+/**
+ * The error a tracking server's failed answer (HTTP `status`, body `text`) stands for: the
+ * server's own coded error when the body is trackside's JSON (`{ error: { code, message } }`), as
+ * TRK_ERR_UNAUTHORIZED for a bad key; otherwise (a proxy's page, another service on the port)
+ * TRK_ERR_SERVER_UNREACHABLE with the status.
+ */
+export function errorOfResponse(baseUrl: string, status: number, text: string): TracksideError {
+  try {
+    const wire = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (wire && typeof wire.code === "string" && typeof wire.message === "string") return TracksideError.fromWire({ code: wire.code, message: wire.message });
+  } catch {
+    // not JSON
+  }
+  return errors.serverUnreachable(baseUrl, `HTTP ${status} with a body that is not trackside JSON`);
+}
+
 /** True for a TracksideError of the given code (works across module copies, unlike instanceof). */
 export function isTracksideError(err: unknown, code?: ErrorCode): err is TracksideError {
   return (

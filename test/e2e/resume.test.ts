@@ -41,6 +41,11 @@ describe("resume", () => {
     expect(out).toMatchObject({ error: "TRK_ERR_RUN_EXISTS" });
   });
 
+  it("a key the server does not know: init() says TRK_ERR_UNAUTHORIZED, the server's own error", async () => {
+    const out = last((await runFixture("resume", { ...t.env, TRACKSIDE_API_KEY: "not-a-key" }, ["allow", "badkey01", "1", "finish"])).stdout);
+    expect(out).toMatchObject({ error: "TRK_ERR_UNAUTHORIZED" });
+  });
+
   it("auto: remembers the run after a crash and continues it without an id; forgets it after success", async () => {
     const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
     const a = last((await runFixture("resume", env.env, ["auto", "-", "10", "exit3"])).stdout);
