@@ -5,9 +5,10 @@
 import { mkdirSync } from "node:fs";
 import { hostname, platform, release } from "node:os";
 import { join } from "node:path";
-import { PACKAGE_VERSION, type RunOpenSettings } from "../protocol/index.js";
+import { PACKAGE_VERSION, TracksideError, isTracksideError, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonChannel, connectDaemon } from "./daemon-channel.js";
 import { installExitHooks } from "./exit-hooks.js";
+import { keyEntity } from "./key-entity.js";
 import { Notices } from "./notices.js";
 import { Run, type FinishResult } from "./run.js";
 import { rememberRun, rememberedId, resumePoint } from "./resume.js";
@@ -34,9 +35,19 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     await active.finish();
   }
   let settings = resolveSettings(options);
+  const notices = new Notices(settings.silent);
+  if (settings.mode === "online" && settings.entityUnnamed && settings.apiKey) {
+    try {
+      settings = Object.freeze({ ...settings, entity: await keyEntity(settings.baseUrl, settings.apiKey) });
+    } catch (err) {
+      // The run goes on, as it does while the server is down; if the login name is not the
+      // key's entity, the server will refuse its uploads, which stay on disk for `trackside sync`.
+      const why = isTracksideError(err) ? err : new TracksideError("TRK_ERR_SERVER_UNREACHABLE", (err as Error).message);
+      notices.warn(new TracksideError(why.code, `${why.message} The run goes to entity "${settings.entity}", your login name: set entity (or TRACKSIDE_ENTITY) if the key belongs to another.`));
+    }
+  }
   const remembered = rememberedId(settings, options.id !== undefined || !!process.env.TRACKSIDE_RUN_ID);
   if (remembered) settings = Object.freeze({ ...settings, id: remembered });
-  const notices = new Notices(settings.silent);
   const startedAt = Date.now();
   const onEnd = (run: Run): void => {
     if (active === run) active = null;

@@ -70,6 +70,11 @@ export interface InitOptions {
 export interface Settings {
   readonly project: string;
   readonly entity: string;
+  /**
+   * Nothing named the entity: no option, no TRACKSIDE_ENTITY, and no user stored with this very
+   * key. `entity` is then the login name until init() has asked the server whose key it is.
+   */
+  readonly entityUnnamed: boolean;
   readonly id: string;
   readonly name: string;
   readonly notes: string | null;
@@ -112,8 +117,10 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
   const apiKey = adv.apiKey ?? env.TRACKSIDE_API_KEY ?? credential?.apiKey ?? null;
   if (mode === "online" && !apiKey) throw errors.noCredentials(baseUrl, credentialsPath(env));
 
-  const entityRaw = opts.entity ?? env.TRACKSIDE_ENTITY ?? credential?.user ?? entityFromUserName(userInfo().username);
-  const entity = validateEntity(entityRaw);
+  // The user stored with a key is that key's user (`trackside server` writes both); a key from
+  // elsewhere may belong to another account than the login name: init() asks the server.
+  const named = opts.entity ?? env.TRACKSIDE_ENTITY ?? (credential && credential.apiKey === apiKey ? credential.user : undefined);
+  const entity = validateEntity(named ?? entityFromUserName(userInfo().username));
 
   const tags = opts.tags ?? (env.TRACKSIDE_TAGS ? env.TRACKSIDE_TAGS.split(",").map((t) => t.trim()).filter(Boolean) : []);
   if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string" || t.length === 0 || t.length > 64)) {
@@ -129,6 +136,7 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
   return Object.freeze({
     project,
     entity,
+    entityUnnamed: named === undefined,
     id: runId,
     name: str("name", opts.name ?? env.TRACKSIDE_NAME ?? generateRunName()),
     notes: optStr("notes", opts.notes ?? env.TRACKSIDE_NOTES),

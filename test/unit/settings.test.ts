@@ -101,6 +101,11 @@ describe("resolveSettings", () => {
       const fromOther = resolveSettings({}, { HOME: otherHome } as NodeJS.ProcessEnv);
       expect(fromOther.apiKey).toBe("trk_other");
       expect(fromOther.entity).toBe("other");
+      expect(fromOther.entityUnnamed).toBe(false);
+      // Another key than the stored one: its user is not known here (init() asks the server).
+      const otherKey = resolveSettings({}, { HOME: otherHome, TRACKSIDE_API_KEY: "trk_elsewhere" } as NodeJS.ProcessEnv);
+      expect(otherKey.entityUnnamed).toBe(true);
+      expect(resolveSettings({ entity: "team-a" }, { HOME: otherHome, TRACKSIDE_API_KEY: "trk_elsewhere" } as NodeJS.ProcessEnv).entityUnnamed).toBe(false);
     } finally {
       process.env.HOME = processHome;
     }
