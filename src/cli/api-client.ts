@@ -4,7 +4,7 @@
  * that does not answer is TRK_ERR_SERVER_UNREACHABLE, so main.ts prints one coded line.
  */
 import { API_PREFIX } from "../protocol/api.js";
-import { errorOfResponse, errors } from "../protocol/errors.js";
+import { errorOfResponse, errors, whyFetchFailed } from "../protocol/errors.js";
 import { DEFAULT_BASE_URL, normalizeBaseUrl, readCredential } from "../protocol/local-config.js";
 
 /** A CLI request waits at most this long: long enough for a big history, short for a hung server. */
@@ -27,13 +27,6 @@ export function resolveConnection(opts: { baseUrl?: string }, env: NodeJS.Proces
   const baseUrl = normalizeBaseUrl(opts.baseUrl || env.TRACKSIDE_BASE_URL || DEFAULT_BASE_URL);
   const apiKey = env.TRACKSIDE_API_KEY || readCredential(baseUrl, env)?.apiKey || null;
   return { baseUrl, apiKey };
-}
-
-/** Why a fetch failed, in a few words ("ECONNREFUSED", "timed out after 30 s"). */
-function whyFetchFailed(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e.name === "TimeoutError") return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
-  return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
 }
 
 /**
@@ -67,7 +60,7 @@ export class ApiClient {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (err) {
-      throw errors.serverUnreachable(this.baseUrl, whyFetchFailed(err));
+      throw errors.serverUnreachable(this.baseUrl, whyFetchFailed(err, REQUEST_TIMEOUT_MS));
     }
     const text = await res.text();
     if (!res.ok) throw errorOfResponse(this.baseUrl, res.status, text);

@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { hostname, platform, release } from "node:os";
 import { join } from "node:path";
-import { PACKAGE_VERSION, TracksideError, isTracksideError, type RunOpenSettings } from "../protocol/index.js";
+import { PACKAGE_VERSION, TracksideError, errors, isTracksideError, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonChannel, connectDaemon } from "./daemon-channel.js";
 import { installExitHooks } from "./exit-hooks.js";
 import { keyEntity } from "./key-entity.js";
@@ -40,10 +40,12 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     try {
       settings = Object.freeze({ ...settings, entity: await keyEntity(settings.baseUrl, settings.apiKey) });
     } catch (err) {
-      // The run goes on, as it does while the server is down; if the login name is not the
-      // key's entity, the server will refuse its uploads, which stay on disk for `trackside sync`.
-      const why = isTracksideError(err) ? err : new TracksideError("TRK_ERR_SERVER_UNREACHABLE", (err as Error).message);
-      notices.warn(new TracksideError(why.code, `${why.message} The run goes to entity "${settings.entity}", your login name: set entity (or TRACKSIDE_ENTITY) if the key belongs to another.`));
+      // A key the server does not know: every upload would be refused. Said now, not after the run.
+      if (isTracksideError(err, "TRK_ERR_UNAUTHORIZED")) throw errors.unknownKey(settings.baseUrl);
+      // Otherwise the run goes on, as it does while the server is down; if the login name is not
+      // the key's entity, the server will refuse its uploads, which stay on disk for `trackside sync`.
+      const why = isTracksideError(err) ? err : errors.serverUnreachable(settings.baseUrl, (err as Error).message);
+      notices.warn(new TracksideError(why.code, `${why.message} The run goes to entity "${settings.entity}" (from your login name): set entity or TRACKSIDE_ENTITY if the key belongs to another.`));
     }
   }
   const remembered = rememberedId(settings, options.id !== undefined || !!process.env.TRACKSIDE_RUN_ID);

@@ -4,7 +4,7 @@
  * ~/.trackside/credentials does not pair with its user, such as a key of another machine's
  * server: local use does not pay for the round trip.
  */
-import { API_PREFIX, errorOfResponse, errors, validateEntity, type ViewerView } from "../protocol/index.js";
+import { API_PREFIX, errorOfResponse, errors, validateEntity, whyFetchFailed, type ViewerView } from "../protocol/index.js";
 
 /** A server that does not answer must not hold init() up for long: the run goes on without it. */
 const VIEWER_TIMEOUT_MS = 5000;
@@ -14,7 +14,7 @@ export async function keyEntity(baseUrl: string, apiKey: string): Promise<string
   try {
     res = await fetch(`${baseUrl}${API_PREFIX}/viewer`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(VIEWER_TIMEOUT_MS) });
   } catch (err) {
-    throw errors.serverUnreachable(baseUrl, (err as Error).message);
+    throw errors.serverUnreachable(baseUrl, whyFetchFailed(err, VIEWER_TIMEOUT_MS));
   }
   const text = await res.text();
   if (!res.ok) throw errorOfResponse(baseUrl, res.status, text);

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { API_PREFIX, errorOfResponse, errors, type JsonObject, type RunView } from "../protocol/index.js";
+import { API_PREFIX, errorOfResponse, errors, whyFetchFailed, type JsonObject, type RunView } from "../protocol/index.js";
 import type { Settings } from "./settings.js";
 
 export interface ResumePoint {
@@ -53,7 +53,7 @@ async function fetchRun(settings: Settings): Promise<RunView | null> {
       signal: AbortSignal.timeout(settings.daemonStartTimeoutMs),
     });
   } catch (err) {
-    throw errors.serverUnreachable(settings.baseUrl, `resuming needs the server (${(err as Error).message})`);
+    throw errors.serverUnreachable(settings.baseUrl, `resuming needs the server (${whyFetchFailed(err)})`);
   }
   if (res.status === 404) return null;
   // The server's own error when it gave one: a bad key is TRK_ERR_UNAUTHORIZED.

@@ -160,6 +160,12 @@ export const errors = {
       "TRK_ERR_UNAUTHORIZED",
       "Missing or unknown API key. Send it as `Authorization: Bearer <key>`; the local server's key is in ~/.trackside/credentials.",
     ),
+  unknownKey: (baseUrl: string) =>
+    new TracksideError(
+      "TRK_ERR_UNAUTHORIZED",
+      `The server at ${baseUrl} does not know this API key, so it would refuse every upload. Check TRACKSIDE_API_KEY or settings.apiKey; the local server's key is in ~/.trackside/credentials.`,
+      { baseUrl },
+    ),
   forbidden: (what: string) =>
     new TracksideError("TRK_ERR_FORBIDDEN", `Not allowed: ${what}. Use an API key of that entity's user.`),
   notFound: (what: string) =>
@@ -207,7 +213,15 @@ export function errorOfResponse(baseUrl: string, status: number, text: string): 
   } catch {
     // not JSON
   }
-  return errors.serverUnreachable(baseUrl, `HTTP ${status} with a body that is not trackside JSON`);
+  const excerpt = text.trim().slice(0, 200);
+  return errors.serverUnreachable(baseUrl, `HTTP ${status}, not a trackside error${excerpt ? ` (${JSON.stringify(excerpt)})` : ""}`);
+}
+
+/** Why fetch() failed, in a few words: the system's code (ECONNREFUSED, ENOTFOUND) or the timeout. */
+export function whyFetchFailed(err: unknown, timeoutMs?: number): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === "TimeoutError") return timeoutMs ? `no answer within ${timeoutMs / 1000} s` : "no answer in time";
+  return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
 }
 
 /** True for a TracksideError of the given code (works across module copies, unlike instanceof). */

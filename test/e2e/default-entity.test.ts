@@ -3,6 +3,7 @@
  * the local server's key with its user; a key from elsewhere (another machine's server, an
  * account whose name is not the login name) is looked up on the server at init().
  */
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { mintApiKey, SqliteStore } from "../../src/server/index.js";
@@ -31,4 +32,13 @@ it("a key with no stored user: the run goes to the key's entity and syncs there"
   const [opened, result] = r.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(opened.path).toMatch(/^carol\/fixtures\//);
   expect(result).toMatchObject({ synced: true });
+});
+
+it("a key the server does not know: init() throws TRK_ERR_UNAUTHORIZED before it starts anything", async () => {
+  const made = makeEnv({ TRACKSIDE_BASE_URL: server.url, TRACKSIDE_API_KEY: "trk_not-a-key" });
+  const r = await runFixture("train", made.env, ["5", "2"]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain("TRK_ERR_UNAUTHORIZED");
+  expect(r.stderr).toContain("does not know this API key");
+  expect(readdirSync(made.socketDir)).toEqual([]); // no daemon spawned
 });
