@@ -6,10 +6,9 @@
  *
  * W&B's harness (tools/bench in the wandb repository) imports wandb, then times `wandb.setup()`
  * (its service's start) and P `multiprocessing` children until all have joined. How much of a
- * child's start that includes depends on the OS, which W&B's published results do not state:
- * where Python forks (Linux), each child has wandb loaded already and no interpreter start or
- * import is timed; where it spawns (macOS), each child starts an interpreter and imports wandb
- * inside the timer. Both are ported here:
+ * child's start that includes depends on the OS: where Python forks (Linux), each child has
+ * wandb loaded already and no interpreter start or import is timed; where it spawns (macOS),
+ * each child starts an interpreter and imports wandb inside the timer. Both are ported here:
  * - gated (fork-like): Node.js cannot fork, so the P processes start and load trackside first,
  *   and the timer starts when they are all told to go (their stdin closes). The daemon's spawn,
  *   W&B's service start, is timed.

@@ -4,8 +4,8 @@
  * that does not answer is TRK_ERR_SERVER_UNREACHABLE, so main.ts prints one coded line.
  */
 import { API_PREFIX } from "../protocol/api.js";
-import { errorOfResponse, errors, whyFetchFailed } from "../protocol/errors.js";
 import { DEFAULT_BASE_URL, normalizeBaseUrl, readCredential } from "../protocol/local-config.js";
+import { getJson } from "../protocol/server-get.js";
 
 /** A CLI request waits at most this long: long enough for a big history, short for a hung server. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -48,27 +48,6 @@ export class ApiClient {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
     const qs = params.size > 0 ? `?${params}` : "";
-    return this.request<T>("GET", `${API_PREFIX}${path}${qs}`);
-  }
-
-  private async request<T>(method: string, path: string): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: { accept: "application/json", ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-    } catch (err) {
-      throw errors.serverUnreachable(this.baseUrl, whyFetchFailed(err, REQUEST_TIMEOUT_MS));
-    }
-    const text = await res.text();
-    if (!res.ok) throw errorOfResponse(this.baseUrl, res.status, text);
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      // Not our server (a proxy's page, another service on the port).
-      throw errors.serverUnreachable(this.baseUrl, `HTTP ${res.status} with a body that is not trackside JSON`);
-    }
+    return getJson<T>(this.baseUrl, `${API_PREFIX}${path}${qs}`, this.apiKey, REQUEST_TIMEOUT_MS);
   }
 }
