@@ -57,6 +57,16 @@ export const ERROR_CODES = [
   "TRK_ERR_UNSAFE_DIR",
   "TRK_ERR_RESUME_NOT_FOUND",
   "TRK_ERR_RUN_EXISTS",
+  "TRK_ERR_NOT_YOUR_RUN",
+  "TRK_ERR_BAD_SEQUENCE",
+  "TRK_ERR_BAD_VALUE",
+  "TRK_ERR_TOO_LARGE",
+  "TRK_ERR_BAD_ORIGIN",
+  "TRK_ERR_TOO_MANY",
+  "TRK_ERR_REQUEST_TIMEOUT",
+  "TRK_ERR_CORRUPT_FILE",
+  "TRK_ERR_SYNC_INCOMPLETE",
+  "TRK_ERR_RECORDS_REFUSED",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -195,6 +205,64 @@ export const errors = {
       "TRK_ERR_RUN_EXISTS",
       `Run ${path} exists already, and resume: "never" refuses to continue it. Leave id unset for a new run, or use resume: "allow" to continue it.`,
       { path },
+    ),
+  notYourRun: (path: string) =>
+    new TracksideError(
+      "TRK_ERR_NOT_YOUR_RUN",
+      `Run ${path} was not opened on this connection: a client may write to, finish or ask about only the runs it opened itself (or that its parent process vouched for). Open your own run with init(); the run named was not touched.`,
+      { path },
+    ),
+  badSequence: (path: string, why: string) =>
+    new TracksideError(
+      "TRK_ERR_BAD_SEQUENCE",
+      `Records for run ${path} do not continue its sequence: ${why}. Sequence numbers are safe integers that go on from the run's last one; nothing of this batch was written.`,
+      { path },
+    ),
+  badValue: (key: string, why: string) =>
+    new TracksideError(
+      "TRK_ERR_BAD_VALUE",
+      `Cannot store the value of ${show(key)}: ${why}. Send plain JSON-like data (numbers, strings, booleans, null, arrays and objects with string keys); nothing of this body was applied.`,
+      { key },
+    ),
+  tooLarge: (what: string, size: number | string, limit: number | string) =>
+    new TracksideError(
+      "TRK_ERR_TOO_LARGE",
+      `${what} is ${size}, over the limit of ${limit}. Make it smaller (the limits are listed in docs/api.md); nothing else was lost.`,
+      { what, size, limit },
+    ),
+  badOrigin: (why: string) =>
+    new TracksideError(
+      "TRK_ERR_BAD_ORIGIN",
+      `Refused a request from another origin: ${why}. Use the server's own pages (its address is the one given by --public-url), and start again from its login page.`,
+    ),
+  tooMany: (what: string, limit: number) =>
+    new TracksideError(
+      "TRK_ERR_TOO_MANY",
+      `Too many ${what} (at most ${limit}). Close some first, or wait and try again.`,
+      { what, limit },
+    ),
+  requestTimeout: (why: string) =>
+    new TracksideError(
+      "TRK_ERR_REQUEST_TIMEOUT",
+      `The request took too long to arrive: ${why}. Send the whole request at once; a slow network needs a smaller body.`,
+    ),
+  corruptFile: (file: string, why: string) =>
+    new TracksideError(
+      "TRK_ERR_CORRUPT_FILE",
+      `Cannot read ${file}: ${why}. It was left as it is; fix it by hand or move it away (it may hold keys of other servers).`,
+      { file },
+    ),
+  syncIncomplete: (dir: string, skipped: number) =>
+    new TracksideError(
+      "TRK_ERR_SYNC_INCOMPLETE",
+      `Synced ${dir}, but skipped ${skipped} unreadable range(s) listed above: what they held is not on the server. Every readable record was uploaded, and the run directory was left as it was.`,
+      { dir, skipped },
+    ),
+  recordsRefused: (records: number, why: string, file: string) =>
+    new TracksideError(
+      "TRK_ERR_RECORDS_REFUSED",
+      `The server refused ${records} record(s): ${why}. They are kept in ${file}; the rest of the run was uploaded.`,
+      { records, file },
     ),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),

@@ -73,6 +73,12 @@ export type RunRecord =
   | { k: "system"; seq: 0; at: number; values: { [key: string]: number } }
   /** Console output, one entry per line; n lines take the n numbers seq .. seq+n-1. */
   | { k: "console"; seq: number; lines: ConsoleLine[] }
+  /**
+   * The daemon's report that the server refused a frame of this run: the frame went to the
+   * run's dead-letter file (`dead-letter.wal` beside the WAL) with the server's error, and the
+   * upload went on. seq 0, keyed by its time `at`; the server counts them for the run's page.
+   */
+  | { k: "refused"; seq: 0; at: number; records: number; bytes: number; error: string }
   | { k: "exit"; seq: number; state: RunState; exitCode: number | null; signal: string | null; error: string | null; finishedAt: number };
 
 export type RecordKind = RunRecord["k"];
@@ -96,9 +102,9 @@ export function lastClientSeq(batch: readonly RunRecord[]): number {
   return last;
 }
 
-/** Records the daemon makes itself (system samples, the metadata probe): they carry seq 0. */
+/** Records the daemon makes itself (system samples, the metadata probe, refusal reports): they carry seq 0. */
 export function isDaemonRecord(r: RunRecord): boolean {
-  return (r.k === "system" || r.k === "meta") && r.seq === 0;
+  return (r.k === "system" || r.k === "meta" || r.k === "refused") && r.seq === 0;
 }
 
 /** The steps of a history record as rows (a column form is turned around). */
