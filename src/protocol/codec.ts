@@ -17,6 +17,15 @@ export function decode<T = unknown>(buf: Uint8Array): T {
   return unpackr.unpack(buf) as T;
 }
 
+/**
+ * Decodes bytes that came from outside the process (a client's batch in the daemon, an upload
+ * body on the server), with settings of their own: what it returns is what record-check.ts then
+ * checks. (Issue #13 makes these settings strict: until then they are the trusting ones.)
+ */
+export function decodeUntrusted(buf: Uint8Array): unknown[] {
+  return unpackr.unpackMultiple(buf) as unknown[];
+}
+
 /** Decodes a buffer that holds several msgpack values back to back (an upload body). */
 export function decodeMany(buf: Uint8Array): unknown[] {
   return unpackr.unpackMultiple(buf) as unknown[];

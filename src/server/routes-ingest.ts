@@ -10,7 +10,7 @@ import { errors, isTracksideError } from "../protocol/errors.js";
 import type { RunRecord } from "../protocol/records.js";
 import { runPath, writableEntity } from "./access.js";
 import type { AppContext } from "./app-context.js";
-import { flattenBatches, validateRecords } from "./record-validation.js";
+import { flattenBatches, validateRecords } from "../protocol/record-check.js";
 
 /** 64 MiB: a daemon's largest batch (4,096 rows of a few hundred metrics) fits with room to spare. */
 export const INGEST_BODY_LIMIT = 64 * 1024 * 1024;

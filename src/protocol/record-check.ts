@@ -1,11 +1,12 @@
 /**
- * Checks an upload body before anything is applied: a body is applied whole or not at all, so
+ * Checks records that come from outside (a daemon's upload body on the server, a client's batch
+ * in the daemon) before anything is applied: a body is applied whole or not at all, so
  * every record is checked first and the first fault is reported as TRK_ERR_BAD_REQUEST naming
  * the record and the field. The checks are structural (the fields the store reads, and their
  * types); values inside history rows, config and summary are stored as sent.
  */
-import { errors } from "../protocol/errors.js";
-import { FINAL_STATES, type RunRecord, type RunState } from "../protocol/records.js";
+import { errors } from "./errors.js";
+import { FINAL_STATES, type RunRecord, type RunState } from "./records.js";
 
 const RUN_STATES: readonly RunState[] = ["running", ...FINAL_STATES];
 const KINDS = new Set(["run", "history", "config", "summary", "update", "meta", "system", "console", "exit"]);
