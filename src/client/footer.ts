@@ -1,4 +1,5 @@
 /** The few lines printed when a run ends: its state, a short summary, where it is, what is pending. */
+import { errors, type TracksideError } from "../protocol/index.js";
 import type { FinishResult, Run } from "./run.js";
 
 const SUMMARY_KEYS = 8;
@@ -18,6 +19,8 @@ export function formatFooter(run: Run, r: FinishResult): string {
   }
   if (run.mode === "offline") {
     lines.push(`offline run saved in ${run.dir}; upload it with: trackside sync ${run.dir}`);
+  } else if (r.synced && r.refused) {
+    lines.push(`synced, except ${r.refused.records} records the server refused (see the warning below); view it at ${run.url}`);
   } else if (r.synced) {
     lines.push(`synced; view it at ${run.url}`);
   } else {
@@ -29,4 +32,10 @@ export function formatFooter(run: Run, r: FinishResult): string {
     );
   }
   return lines.join("\ntrackside: ");
+}
+
+/** The TRK_ERR_RECORDS_REFUSED warning for what the server refused of the run, or null when it refused nothing. */
+export function refusedWarning(r: FinishResult): TracksideError | null {
+  if (!r.refused) return null;
+  return errors.recordsRefused(r.refused.records, r.refused.error, r.refused.file);
 }

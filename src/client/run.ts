@@ -3,7 +3,7 @@
  * it); `finish()` sends the final state and waits, within its timeout, for the upload.
  */
 import { join } from "node:path";
-import { errors, runUrl, type ConsoleLine, type JsonObject, type RunState, type TracksideError } from "../protocol/index.js";
+import { errors, runUrl, type ConsoleLine, type JsonObject, type RefusedSummary, type RunState, type TracksideError } from "../protocol/index.js";
 import { captureConsole, releaseConsole } from "./console-capture.js";
 import type { DaemonChannel } from "./daemon-channel.js";
 import { History, type LogOptions } from "./history.js";
@@ -11,7 +11,7 @@ import type { Notices } from "./notices.js";
 import { RecordQueue } from "./record-queue.js";
 import { createConfig, createSummary, type Config, type Summary } from "./run-state.js";
 import type { Settings } from "./settings.js";
-import { formatFooter } from "./footer.js";
+import { formatFooter, refusedWarning } from "./footer.js";
 import { forgetRun, type ResumePoint } from "./resume.js";
 
 /** What finish() reports. */
@@ -22,6 +22,11 @@ export interface FinishResult {
   synced: boolean;
   pendingRecords: number;
   pendingBytes: number;
+  /**
+   * What the server refused for good (a value or record it will never accept): set aside in the
+   * run's dead-letter file, past which the rest was uploaded. Null when nothing was refused.
+   */
+  refused: RefusedSummary | null;
 }
 
 export interface RunParts {
@@ -201,7 +206,7 @@ export class Run {
     this.history.commit();
     this.stopConsole(null);
     this.queue.add({ k: "exit", state, exitCode, signal: null, error: null, finishedAt: Date.now() });
-    let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0 };
+    let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0, refused: null };
     const channel = this.parts.channel;
     if (channel) {
       try {
@@ -209,7 +214,9 @@ export class Run {
         const progress = this.showProgress(channel);
         try {
           const reply = await channel.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
-          if (reply.t === "finished") result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes };
+          if (reply.t === "finished") {
+            result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes, refused: reply.refused ?? null };
+          }
         } finally {
           progress.stop();
         }
@@ -223,6 +230,9 @@ export class Run {
     this.ended = true;
     if (s.resume === "auto" && exitCode === 0 && this.mode === "online") forgetRun(s.dir);
     if (this.mode !== "disabled") this.parts.notices.info(formatFooter(this, result));
+    // A warning, shown even when silent: data the user logged is not on the server.
+    const refused = refusedWarning(result);
+    if (refused) this.parts.notices.warn(refused);
     this.parts.onEnd(this);
     return result;
   }

@@ -163,8 +163,8 @@ export class Daemon {
         case "finish":
           return void this.finish(identity, msg.id, msg.runPath, msg.timeoutMs);
         case "status": {
-          const { pendingRecords, pendingBytes, error } = this.stream(msg.runPath).pending(false);
-          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, error });
+          const { pendingRecords, pendingBytes, error, refused } = this.stream(msg.runPath).pending(false);
+          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, error, refused });
         }
         case "ping":
           return this.reply(identity, { t: "ok", id: msg.id });

@@ -14,10 +14,12 @@ import {
   hasWalMagic,
   lastClientSeq,
   scanFrames,
+  type RefusedSummary,
   type RunOpenSettings,
   type RunRecord,
   type RunState,
 } from "../protocol/index.js";
+import { DeadLetter, type Refusal } from "./dead-letter.js";
 import type { SystemMonitor } from "./system-monitor.js";
 import { Uploader } from "./uploader.js";
 import { WalWriter } from "./wal-writer.js";
@@ -34,6 +36,8 @@ export interface FinishOutcome {
   pendingRecords: number;
   pendingBytes: number;
   error: string | null;
+  /** What the server refused for good and the uploader set aside in the dead-letter file. */
+  refused: RefusedSummary | null;
 }
 
 export class RunStream {
@@ -80,6 +84,8 @@ export class RunStream {
             walPath: this.wal.path,
             target: { baseUrl: settings.baseUrl, apiKey: settings.apiKey, entity: settings.run.entity, project: settings.run.project, runId: this.runId, caFile: settings.caFile },
             log: this.log.child({ component: "uploader" }),
+            deadLetter: new DeadLetter(settings.runDir),
+            onRefused: (refusal, report) => this.reportRefusal(refusal, report),
           })
         : null;
     daemonLog.info({ runId: this.runId, runDir: settings.runDir, mode: settings.mode }, "run opened");
@@ -162,6 +168,17 @@ export class RunStream {
     this.monitor = null;
   }
 
+  /**
+   * The server refused a frame, which is now in the dead-letter file: a `refused` record in the
+   * WAL tells the server (and the run's page) how many records and why. Returns the WAL's end, so
+   * that finish() waits for this report as well.
+   */
+  private reportRefusal(refusal: Refusal, report: boolean): number | void {
+    if (!report || this.closed) return;
+    this.appendOwn({ k: "refused", seq: 0, at: refusal.at, records: refusal.records, bytes: refusal.bytes, error: refusal.error });
+    return this.wal.end;
+  }
+
   /** Syncs the WAL and waits up to timeoutMs for the upload; what is left keeps uploading. */
   async finish(timeoutMs: number): Promise<FinishOutcome> {
     await this.wal.syncInPool();
@@ -178,6 +195,7 @@ export class RunStream {
       pendingRecords: this.frames.reduce((n, f) => n + f.records, 0),
       pendingBytes: status ? status.pendingBytes : this.wal.end,
       error: status?.fatalError ?? null,
+      refused: status?.refused ?? null,
     };
   }
 

@@ -258,10 +258,10 @@ export const errors = {
       `Synced ${dir}, but skipped ${skipped} unreadable range(s) listed above: what they held is not on the server. Every readable record was uploaded, and the run directory was left as it was.`,
       { dir, skipped },
     ),
-  recordsRefused: (records: number, why: string, file: string) =>
+  recordsRefused: (records: number, why: string, file: string | null) =>
     new TracksideError(
       "TRK_ERR_RECORDS_REFUSED",
-      `The server refused ${records} record(s): ${why}. They are kept in ${file}; the rest of the run was uploaded.`,
+      `The server refused ${records} record(s) (the first answer: ${why}). ${file ? `They are kept in ${file}` : "They are still in the run's WAL"}; the rest of the run was uploaded. \`trackside sync <run-dir>\` offers them again, to a server that may take them.`,
       { records, file },
     ),
   internal: (why: string) =>

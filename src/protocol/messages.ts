@@ -39,13 +39,29 @@ export type ClientMessage =
   | { t: "ping"; id: number }
   | { t: "bye"; id: number };
 
+/**
+ * What the server refused of a run for good, set aside in its dead-letter file (frames the server
+ * answered with a coded 400, a 413 or a 422): the rest of the run was uploaded past them.
+ */
+export interface RefusedSummary {
+  frames: number;
+  /** Records in those frames, counted as pendingRecords is (a history record: one per step). */
+  records: number;
+  bytes: number;
+  /** The server's answer to the first of them (its TRK_ERR_* code and message). */
+  error: string;
+  /** The dead-letter file that holds them (`<runDir>/dead-letter.wal`); null where none is written (trackside sync). */
+  file: string | null;
+}
+
 export type DaemonMessage =
   | { t: "ok"; id: number; pid?: number; version?: string }
   /** Cumulative: every record of the run `runPath` (entity/project/id) up to and including `seq` is in the WAL. */
   | { t: "ack"; id: number; runPath: string; seq: number }
-  | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; error: string | null }
+  /** `refused`: what the server refused and the daemon set aside (null when nothing was). */
+  | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; error: string | null; refused: RefusedSummary | null }
   /** What the run still has to upload (answers "status"; finish() shows it while it waits). */
-  | { t: "progress"; id: number; runPath: string; pendingRecords: number; pendingBytes: number; error: string | null }
+  | { t: "progress"; id: number; runPath: string; pendingRecords: number; pendingBytes: number; error: string | null; refused: RefusedSummary | null }
   | { t: "error"; id: number; error: WireError };
 
 export type ClientMessageType = ClientMessage["t"];

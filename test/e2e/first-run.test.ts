@@ -285,7 +285,7 @@ describe("trackside sync of a run left behind", () => {
     const r = await cli(["sync", dir], t.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("took in");
-    expect(existsSync(spill)).toBe(false);
+    expect(existsSync(spill)).toBe(true); // sync only reads the run directory
     const run = await showRun(`${info.entity}/fixtures/orphan01`, t.env);
     expect(run).toMatchObject({ state: "failed", exitCode: 2, historySteps: 10 });
   });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WalWriter } from "../../src/daemon/wal-writer.js";
-import { WAL_MAGIC, decode, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
+import { WAL_MAGIC, decode, encodeRecords, frameHeader, scanAllFrames, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 
 const rec = (seq: number): RunRecord[] => [{ k: "history", seq, rows: [{ _step: seq, _timestamp: 1, _runtime: 0, loss: seq / 10 }] }];
 
@@ -101,5 +101,51 @@ describe("WAL durability schedule", () => {
     expect(timers).toEqual([100, 100]);
     w.close();
     expect(read(path).frames).toHaveLength(3);
+  });
+});
+
+describe("scanAllFrames (trackside sync's reader)", () => {
+  /** MAGIC and six frames; returns the file and each frame's [offset, end). */
+  function sixFrames(): { buf: Buffer; at: Array<[number, number]> } {
+    const parts: Buffer[] = [WAL_MAGIC];
+    const at: Array<[number, number]> = [];
+    let off = WAL_MAGIC.length;
+    for (let s = 1; s <= 6; s++) {
+      const p = encodeRecords(rec(s));
+      parts.push(frameHeader(p), p);
+      at.push([off, off + 8 + p.length]);
+      off += 8 + p.length;
+    }
+    return { buf: Buffer.concat(parts), at };
+  }
+  const seqs = (buf: Buffer) => scanAllFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames.map((f) => decode<RunRecord[]>(f.payload)[0].seq);
+  const bad = (buf: Buffer) => scanAllFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).bad;
+
+  it("reads past a flipped bit in frame 3 of 6, naming exactly that frame's bytes", () => {
+    const { buf, at } = sixFrames();
+    buf[at[2][0] + 12] ^= 0x01;
+    expect(scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames).toHaveLength(2); // the daemon's reader stops there
+    expect(seqs(buf)).toEqual([1, 2, 4, 5, 6]);
+    expect(bad(buf)).toEqual([{ offset: at[2][0], bytes: at[2][1] - at[2][0], why: "crc" }]);
+  });
+
+  it("names a damaged length field, and a tail cut short", () => {
+    const { buf, at } = sixFrames();
+    buf.writeUInt32LE(0x00ffffff, at[1][0]); // frame 2 now claims 16 MB
+    expect(seqs(buf)).toEqual([1, 3, 4, 5, 6]);
+    expect(bad(buf)).toEqual([{ offset: at[1][0], bytes: at[1][1] - at[1][0], why: "length" }]);
+    const cut = buf.subarray(0, at[5][1] - 3);
+    expect(seqs(cut)).toEqual([1, 3, 4, 5]);
+    expect(bad(cut)).toEqual([
+      { offset: at[1][0], bytes: at[1][1] - at[1][0], why: "length" },
+      { offset: at[5][0], bytes: at[5][1] - 3 - at[5][0], why: "truncated" },
+    ]);
+  });
+
+  it("finds frames after garbage, and takes a run of zeros for nothing (no empty frames)", () => {
+    const { buf, at } = sixFrames();
+    const junk = Buffer.concat([buf.subarray(0, at[3][0]), Buffer.alloc(100), Buffer.from("not a frame at all"), buf.subarray(at[3][0])]);
+    expect(seqs(junk)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(bad(junk)).toEqual([{ offset: at[3][0], bytes: 118, why: "crc" }]);
   });
 });
