@@ -6,7 +6,14 @@
 import type { Command } from "commander";
 import { errors } from "../protocol/errors.js";
 import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/local-config.js";
-import { DEFAULT_HEARTBEAT_TIMEOUT_S, MAX_HEARTBEAT_TIMEOUT_S, startServer, type RunningServer, type StartServerOptions } from "../server/index.js";
+import {
+  DEFAULT_HEARTBEAT_TIMEOUT_S,
+  MAX_HEARTBEAT_TIMEOUT_S,
+  parsePublicUrl,
+  startServer,
+  type RunningServer,
+  type StartServerOptions,
+} from "../server/index.js";
 import { stdoutIo, type CommandIo } from "./output.js";
 
 interface ServerOptions {
@@ -14,6 +21,7 @@ interface ServerOptions {
   port: string;
   dataDir?: string;
   heartbeatTimeout: string;
+  publicUrl?: string;
 }
 
 function parsePort(value: string): number {
@@ -63,7 +71,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 /**
- * Adds `trackside server [--host] [--port] [--data-dir] [--heartbeat-timeout]` to a commander program.
+ * Adds `trackside server [--host] [--port] [--data-dir] [--heartbeat-timeout] [--public-url]` to a commander program.
  *
  * @example
  * registerServerCommand(program); // trackside server --port 0 --data-dir /tmp/ts
@@ -80,6 +88,10 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       "mark a running run crashed after this long without a heartbeat (undone if it turns up again)",
       String(DEFAULT_HEARTBEAT_TIMEOUT_S),
     )
+    .option(
+      "--public-url <url>",
+      "the address people open (https://trackside.example.com): links use it, cookies are Secure when it is https, and other Host headers are refused",
+    )
     .action(async (opts: ServerOptions) => {
       const dataDir = opts.dataDir ?? defaultServerDataDir();
       const server = await start({
@@ -87,8 +99,10 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
         port: parsePort(opts.port),
         dataDir,
         heartbeatTimeoutS: parseHeartbeatTimeout(opts.heartbeatTimeout),
+        ...(opts.publicUrl === undefined ? {} : { publicBaseUrl: parsePublicUrl(opts.publicUrl, "--public-url") }),
       });
-      io.out(`trackside server listening on ${server.url} (data: ${server.dataDir})\n`);
+      const publicPart = server.publicUrl === server.url ? "" : `, public URL ${server.publicUrl}`;
+      io.out(`trackside server listening on ${server.url}${publicPart} (data: ${server.dataDir})\n`);
       await untilSignal();
       await server.close();
     });

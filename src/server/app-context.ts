@@ -4,7 +4,8 @@
  * the port is 0, hence a function).
  */
 import type { FastifyRequest } from "fastify";
-import { requireUser, viewerOf } from "./auth.js";
+import { errors } from "../protocol/errors.js";
+import type { Principal } from "./auth.js";
 import type { Store, StoredUser } from "./store.js";
 
 export class AppContext {
@@ -28,13 +29,24 @@ export class AppContext {
     return this.publicBaseUrl().startsWith("https:");
   }
 
-  /** The requesting user, or null when anonymous; a bad key is TRK_ERR_UNAUTHORIZED. */
-  viewer(req: FastifyRequest): Promise<StoredUser | null> {
-    return viewerOf(this.store, req, this.now());
+  /**
+   * Who the request is, as the auth hook resolved it before the body was read (auth.ts). A route
+   * declared `auth: "none"` has none: asking is a bug, not an anonymous request.
+   */
+  principal(req: FastifyRequest): Principal {
+    if (!req.principal) throw errors.internal(`route ${req.routeOptions.url ?? req.url} asked who is calling but declares auth: "none"`);
+    return req.principal;
+  }
+
+  /** The requesting user, or null when anonymous; a bad key was TRK_ERR_UNAUTHORIZED already. */
+  async viewer(req: FastifyRequest): Promise<StoredUser | null> {
+    return this.principal(req).user;
   }
 
   /** The requesting user; anonymous is TRK_ERR_UNAUTHORIZED. */
-  user(req: FastifyRequest): Promise<StoredUser> {
-    return requireUser(this.store, req, this.now());
+  async user(req: FastifyRequest): Promise<StoredUser> {
+    const user = this.principal(req).user;
+    if (!user) throw errors.unauthorized();
+    return user;
   }
 }

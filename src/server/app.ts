@@ -6,11 +6,14 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { jsonReplacer } from "../protocol/api.js";
 import { AppContext } from "./app-context.js";
+import { registerAuthHook } from "./auth.js";
 import { installErrorHandlers } from "./error-handler.js";
 import { registerApiRoutes } from "./routes-api.js";
 import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
 import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
+import { registerConnectionLimits, resolveLimits, serverOptionsOf, type ServerLimits } from "./limits.js";
 import { LiveEvents, registerLiveEvents } from "./live-events.js";
+import { registerHostCheck } from "./origin.js";
 import { registerWebRoutes } from "./routes-web.js";
 import type { Store } from "./store.js";
 
@@ -24,6 +27,13 @@ export interface BuildAppOptions {
   now?: () => number;
   /** Where the built web app lies (dist/web by default; null: none). */
   webRoot?: string | null;
+  /** Timeouts and caps of connections and streams (limits.ts); defaults for what is left out. */
+  limits?: Partial<ServerLimits>;
+  /**
+   * The base URLs whose hosts a request's `Host` may name (origin.ts); left out or null: no
+   * check (inject() tests). startServer passes the public URL and the loopback names.
+   */
+  allowedHosts?: () => readonly URL[] | null;
 }
 
 /**
@@ -49,9 +59,11 @@ class OneLinePerRequest extends LogController {
  * const res = await app.inject({ method: "GET", url: "/healthz" }); // 200 {"ok":true,...}
  */
 export function buildApp(options: BuildAppOptions): FastifyInstance {
+  const limits = resolveLimits(options.limits);
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     logController: new OneLinePerRequest(),
+    ...serverOptionsOf(limits),
   }) as unknown as FastifyInstance;
   const ctx = new AppContext(options.store, options.publicBaseUrl, options.now ?? Date.now);
 
@@ -60,11 +72,16 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerRecordsParser(app);
   registerFormParser(app);
   installErrorHandlers(app);
+  // The onRequest checks, in this order and before any route: each refuses before a body is read.
+  registerConnectionLimits(app, limits);
+  registerHostCheck(app, options.allowedHosts ?? (() => null));
+  registerAuthHook(app, ctx.store, ctx.now);
 
+  const live = new LiveEvents(ctx.store, ctx.now, limits);
   registerApiRoutes(app, ctx);
   registerIngestRoutes(app, ctx);
-  registerAuthRoutes(app, ctx);
-  registerLiveEvents(app, ctx, new LiveEvents());
+  registerAuthRoutes(app, ctx, live);
+  registerLiveEvents(app, ctx, live);
   registerWebRoutes(app, ctx, { webRoot: options.webRoot });
   return app;
 }

@@ -4,8 +4,9 @@
  * a salt is enough here because every secret is 32 random bytes, not a password to brute-force.
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { errors } from "../protocol/errors.js";
+import { closeAfterAnswer } from "./limits.js";
 import type { Store, StoredUser } from "./store.js";
 
 export const API_KEY_PREFIX = "trk_";
@@ -73,49 +74,114 @@ export function clearedSessionCookie(secure: boolean): string {
   return sessionCookie("", secure, 0);
 }
 
+/** What a request presents to say who it is: an API key or a session cookie, by its hash. */
+export type Credential = { kind: "key"; hash: string } | { kind: "session"; hash: string };
+
 /**
- * The user behind a request, or null for an anonymous one. A request that presents a key must
- * present a good one (TRK_ERR_UNAUTHORIZED otherwise): falling back to anonymous would turn a
- * typo into a confusing "not found". A stale session cookie, in contrast, just means signed out.
+ * The credential a request presents, or null for an anonymous one. A malformed Authorization
+ * header is TRK_ERR_UNAUTHORIZED, not anonymous: falling back would turn a typo into a
+ * confusing "not found".
  */
-export async function viewerOf(store: Store, req: FastifyRequest, now: number): Promise<StoredUser | null> {
+export function credentialOf(req: FastifyRequest): Credential | null {
   const header = req.headers.authorization;
   if (header !== undefined) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw errors.unauthorized();
-    const user = await store.userByApiKeyHash(hashSecret(m[1]));
-    if (!user) throw errors.unauthorized();
-    return user;
+    return { kind: "key", hash: hashSecret(m[1]) };
   }
   const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-  if (!token) return null;
-  const user = await store.userBySession(hashSecret(token), "session", now);
+  return token ? { kind: "session", hash: hashSecret(token) } : null;
+}
+
+/**
+ * The user a credential stands for now, or null: a deleted key, an expired or signed-out
+ * session. Live streams ask again on each event (live-events.ts), so a sign-out ends them.
+ */
+export async function userOf(store: Store, credential: Credential | null, now: number): Promise<StoredUser | null> {
+  if (!credential) return null;
+  if (credential.kind === "key") return store.userByApiKeyHash(credential.hash);
+  return store.userBySession(credential.hash, "session", now);
+}
+
+/** Who a request is: its credential and the user it stands for (null: anonymous). */
+export interface Principal {
+  credential: Credential | null;
+  user: StoredUser | null;
+}
+
+/**
+ * Who is behind a request. A request that presents a key must present a good one
+ * (TRK_ERR_UNAUTHORIZED otherwise). A stale session cookie, in contrast, just means signed out.
+ */
+export async function principalOf(store: Store, req: FastifyRequest, now: number): Promise<Principal> {
+  const credential = credentialOf(req);
+  const user = await userOf(store, credential, now);
+  if (credential?.kind === "key" && !user) throw errors.unauthorized();
   // A browser sends the cookie with any request to this site, a forged one from another site
   // too (a form post, SameSite=Lax aside). Only a script of this origin can add a custom
   // header (another origin's fetch would need a CORS preflight, which this server never grants).
-  if (user && !SAFE_METHODS.has(req.method) && req.headers[CSRF_HEADER] !== "1") {
+  if (user && credential?.kind === "session" && !SAFE_METHODS.has(req.method) && req.headers[CSRF_HEADER] !== "1") {
     throw errors.forbidden(`changing something with a session cookie but without the header "${CSRF_HEADER}: 1" (the web app sends it; programs send a key)`);
   }
-  return user;
+  return { credential, user };
+}
+
+/**
+ * How a route authenticates, in its `config.auth`. By default a route that changes something
+ * (POST, PATCH, ...) needs a user and one that reads takes anonymous too, so a new write route
+ * is closed until it says otherwise. "none": the route does its own checking (the sign-in
+ * forms, /healthz) and sees no principal.
+ */
+export type RouteAuth = "user" | "viewer" | "none";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by the auth hook before the body is read; null on routes with `auth: "none"`. */
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+  }
+}
+
+/**
+ * Resolves every request's principal in `onRequest`, before its body is read: an anonymous
+ * write is refused with 401 without the server reading (or buffering) a byte of its body, and
+ * every route then asks the same resolved principal (AppContext.viewer/user).
+ */
+export function registerAuthHook(app: FastifyInstance, store: Store, now: () => number): void {
+  app.decorateRequest("principal", null);
+  app.addHook("onRequest", async (req, reply) => {
+    const auth = req.routeOptions.config?.auth ?? (SAFE_METHODS.has(req.method) ? "viewer" : "user");
+    if (auth === "none") return;
+    try {
+      const principal = await principalOf(store, req, now());
+      if (auth === "user" && !principal.user) throw errors.unauthorized();
+      req.principal = principal;
+    } catch (err) {
+      closeAfterAnswer(req, reply);
+      throw err;
+    }
+  });
 }
 
 /** The header that every cookie-authenticated request that changes something must carry. */
 export const CSRF_HEADER = "x-trackside";
-const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
-/** Like viewerOf, but anonymous is TRK_ERR_UNAUTHORIZED. */
-export async function requireUser(store: Store, req: FastifyRequest, now: number): Promise<StoredUser> {
-  const user = await viewerOf(store, req, now);
-  if (!user) throw errors.unauthorized();
-  return user;
-}
+/** Methods that change nothing: they may come anonymous, and a cookie needs no CSRF header. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
- * `next` if it is a path on this site, else "/". Only "/x" forms pass: "//host" and "/\host"
- * are protocol-relative URLs to another site in browsers (an open redirect).
+ * A path on this site to go to after signing in, or null when `next` is not one. Only "/x"
+ * forms of printable ASCII pass: "//host" and "/\\host" are protocol-relative URLs to another
+ * site in browsers (an open redirect), and a control or non-ASCII character (U+2028, say)
+ * cannot go into a Location header. Browsers send paths percent-encoded, so nothing real is lost.
  */
-export function safeNextPath(next: unknown): string {
-  if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
-  if (/[\u0000-\u001f\u007f]/.test(next)) return "/";
+export function nextPathOf(next: unknown): string | null {
+  if (typeof next !== "string" || !/^\/(?![/\\])[\x21-\x7e]*$/.test(next)) return null;
   return next;
+}
+
+/** `next` if it is a path on this site (nextPathOf), else "/". */
+export function safeNextPath(next: unknown): string {
+  return nextPathOf(next) ?? "/";
 }

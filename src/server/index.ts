@@ -1,6 +1,7 @@
 /** The tracking server: re-exports only (see app.ts for the composition root). */
 export { buildApp, type BuildAppOptions } from "./app.js";
-export { startServer, type RunningServer, type StartServerOptions } from "./start-server.js";
+export { parsePublicUrl, startServer, type RunningServer, type StartServerOptions } from "./start-server.js";
+export { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite-store.js";
 export {

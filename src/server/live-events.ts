@@ -9,36 +9,78 @@
  * LISTEN/NOTIFY, or a pub/sub) would carry the same events across replicas. A run marked
  * crashed by the sweeper is not announced either; the page finds out on its next fetch.
  */
-import { EventEmitter } from "node:events";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { API_PREFIX, type RunEvent } from "../protocol/api.js";
-import { readableRun, runPath } from "./access.js";
+import { errors } from "../protocol/errors.js";
+import { canReadRun, readableRun, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
+import { userOf, type Credential } from "./auth.js";
+import { clientAddress, DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
+import type { Store, StoredRun, StoredUser } from "./store.js";
 
 /** A comment line every 15 s keeps proxies from closing an idle stream (many cut at 30 to 60 s). */
 const KEEPALIVE_MS = 15_000;
 
-/** Run changes by run pk; one listener per open page. */
+/** One open stream: who opened it (asked again before each event) and how to end it. */
+interface OpenStream {
+  runPk: number;
+  client: string;
+  credential: Credential | null;
+  /** Events are checked and written in order, one after the other. */
+  queue: Promise<void>;
+  write(e: RunEvent): void;
+  end(): void;
+}
+
+/**
+ * The open streams, each of one run. Access is asked again before every event
+ * (the run's privacy now, the viewer's key or session now), so a run made private, a sign-out
+ * or a deleted key ends the streams that may no longer read it, instead of feeding them.
+ */
 export class LiveEvents {
-  private readonly emitter = new EventEmitter();
-  private readonly streams = new Set<FastifyReply>();
+  private readonly streams = new Set<OpenStream>();
+  private readonly perClient = new Map<string, number>();
 
-  constructor() {
-    // Every open page listens on its run: many pages of one run are normal, not a leak.
-    this.emitter.setMaxListeners(0);
+  /** `store` and `now` answer who a stream's credential is now; `limits` caps the streams. */
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+    private readonly limits: Pick<ServerLimits, "maxStreams" | "maxStreamsPerClient"> = DEFAULT_LIMITS,
+  ) {}
+
+  /**
+   * Tells every stream of the run about a change, each only if its viewer may still read the
+   * run as it is now (`run`); a stream that may not is ended without the event.
+   */
+  publish(run: StoredRun, event: RunEvent): void {
+    for (const stream of this.streams) {
+      if (stream.runPk !== run.pk) continue;
+      stream.queue = stream.queue.then(async () => {
+        // A public run is anyone's; only a private one needs the viewer, asked afresh.
+        const viewer = run.privacy === "public" ? null : await userOf(this.store, stream.credential, this.now()).catch(() => null);
+        if (canReadRun(run, viewer)) stream.write(event);
+        else stream.end();
+      });
+    }
   }
 
-  publish(runPk: number, event: RunEvent): void {
-    this.emitter.emit(String(runPk), event);
+  /** Ends at once every stream opened with this credential (a sign-out, a deleted key). */
+  endCredential(credential: Credential): void {
+    for (const stream of this.streams) {
+      if (stream.credential?.kind === credential.kind && stream.credential.hash === credential.hash) stream.end();
+    }
   }
 
-  subscribe(runPk: number, listener: (e: RunEvent) => void): () => void {
-    this.emitter.on(String(runPk), listener);
-    return () => this.emitter.off(String(runPk), listener);
-  }
-
-  /** Streams the run's events to a browser until it goes away or the server closes. */
-  stream(req: FastifyRequest, reply: FastifyReply, runPk: number): void {
+  /**
+   * Streams the run's events to a browser until it goes away, loses access or the server
+   * closes. Over the limits (in all, or of this client: its user, or its address when
+   * anonymous) it refuses with TRK_ERR_TOO_MANY before anything is written.
+   */
+  stream(req: FastifyRequest, reply: FastifyReply, runPk: number, credential: Credential | null, viewer: StoredUser | null): void {
+    const client = viewer ? `user:${viewer.id}` : `ip:${clientAddress(req.ip)}`;
+    if (this.streams.size >= this.limits.maxStreams) throw errors.tooMany("live-event streams on this server", this.limits.maxStreams);
+    const mine = this.perClient.get(client) ?? 0;
+    if (mine >= this.limits.maxStreamsPerClient) throw errors.tooMany("live-event streams of one client", this.limits.maxStreamsPerClient);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -48,16 +90,31 @@ export class LiveEvents {
       connection: "keep-alive",
     });
     res.write("retry: 2000\n\n");
-    const unsubscribe = this.subscribe(runPk, (e) => res.write(`event: run\ndata: ${JSON.stringify(e)}\n\n`));
     const timer = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
-    this.streams.add(reply);
-    const end = () => {
-      clearInterval(timer);
-      unsubscribe();
-      this.streams.delete(reply);
+    let ended = false;
+    const stream: OpenStream = {
+      runPk,
+      client,
+      credential,
+      queue: Promise.resolve(),
+      write: (e) => {
+        if (!ended) res.write(`event: run\ndata: ${JSON.stringify(e)}\n\n`);
+      },
+      end: () => {
+        if (ended) return;
+        ended = true;
+        clearInterval(timer);
+        this.streams.delete(stream);
+        const left = (this.perClient.get(client) ?? 1) - 1;
+        if (left === 0) this.perClient.delete(client);
+        else this.perClient.set(client, left);
+        res.end();
+      },
     };
-    req.raw.on("close", end);
-    res.on("close", end);
+    this.streams.add(stream);
+    this.perClient.set(client, mine + 1);
+    req.raw.on("close", stream.end);
+    res.on("close", stream.end);
   }
 
   /** How many browsers are listening (to any run). */
@@ -67,8 +124,7 @@ export class LiveEvents {
 
   /** Ends every open stream, so that the server can close (they would hold it open forever). */
   closeAll(): void {
-    for (const reply of this.streams) reply.raw.end();
-    this.streams.clear();
+    for (const stream of this.streams) stream.end();
   }
 }
 
@@ -81,8 +137,9 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
   const runRoute = `${API_PREFIX}/runs/:entity/:project/:id`;
 
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/events`, async (req, reply) => {
-    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
-    live.stream(req, reply, run.pk);
+    const { credential, user } = ctx.principal(req);
+    const run = await readableRun(ctx, runPath(req.params), user);
+    live.stream(req, reply, run.pk, credential, user);
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -92,7 +149,7 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
     if (!kind) return;
     const path = runPath(req.params);
     const run = await ctx.store.getRun(path.entity, path.project, path.id);
-    if (run) live.publish(run.pk, { kind, lastSeq: run.lastSeq, state: run.state });
+    if (run) live.publish(run, { kind, lastSeq: run.lastSeq, state: run.state });
   });
 
   app.addHook("preClose", async () => live.closeAll());

@@ -60,7 +60,7 @@ function selectSamples(samples: StoredSystemSample[], keys: string[] | null): Sy
 }
 
 export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get("/healthz", async () => ({ ok: true, version: PACKAGE_VERSION }));
+  app.get("/healthz", { config: { auth: "none" } }, async () => ({ ok: true, version: PACKAGE_VERSION }));
 
   app.get(`${API_PREFIX}/viewer`, async (req): Promise<ViewerView> => {
     const user = await ctx.user(req);

@@ -9,9 +9,12 @@ import type { FastifyInstance } from "fastify";
 import { pino, type LevelWithSilent } from "pino";
 import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/local-config.js";
 import { PACKAGE_VERSION } from "../protocol/version.js";
+import { errors } from "../protocol/errors.js";
 import { buildApp } from "./app.js";
 import { bootstrapLocalUser } from "./bootstrap.js";
+import type { ServerLimits } from "./limits.js";
 import { Sweeper } from "./liveness.js";
+import { allowedHosts } from "./origin.js";
 import { SqliteStore } from "./sqlite-store.js";
 
 export interface StartServerOptions {
@@ -23,8 +26,15 @@ export interface StartServerOptions {
   dataDir?: string;
   /** Log level and file; default info, to <dataDir>/logs/server.log (never stdout). */
   log?: { level?: LevelWithSilent; file?: string };
-  /** The URL people open, when it differs from the listening address (a proxy, a DNS name). */
+  /**
+   * The URL people open, when it differs from the listening address (a proxy, a DNS name): an
+   * http(s) origin with no path. Links are built from it, cookies are `Secure` when it is https,
+   * and a request whose Host is neither it nor a loopback name of the port is refused
+   * (TRK_ERR_BAD_ORIGIN). `trackside server --public-url`.
+   */
   publicBaseUrl?: string;
+  /** Timeouts and caps of connections and live-event streams; see limits.ts for the defaults. */
+  limits?: Partial<ServerLimits>;
   /** Seconds without a heartbeat after which a running run is marked crashed; default 120, at most a day. */
   heartbeatTimeoutS?: number;
   /** How often the sweeper looks for such runs, in ms; default 10,000. */
@@ -34,6 +44,8 @@ export interface StartServerOptions {
 export interface RunningServer {
   /** The listening address as a base URL, e.g. http://127.0.0.1:8421. */
   url: string;
+  /** The URL people open: the public URL when given, else `url`. */
+  publicUrl: string;
   /** Stops listening, then closes the database and flushes the log; idempotent. */
   close(): Promise<void>;
   app: FastifyInstance;
@@ -42,6 +54,26 @@ export interface RunningServer {
   sweeper: Sweeper;
   dataDir: string;
   logFile: string;
+}
+
+/**
+ * A public URL as the server uses it: an http or https origin (a path other than "/", a query,
+ * a fragment or credentials are refused: the routes live at the root), without a trailing slash.
+ *
+ * @example
+ * parsePublicUrl("https://trackside.example.com/") // "https://trackside.example.com"
+ */
+export function parsePublicUrl(value: string, option = "publicBaseUrl"): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw errors.invalidOption(option, value, "an absolute URL such as https://trackside.example.com");
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password || url.search || url.hash || url.pathname !== "/") {
+    throw errors.invalidOption(option, value, "an http:// or https:// origin with no path, query or credentials (the server's routes live at its root)");
+  }
+  return url.origin;
 }
 
 /** `http://host:port`, with IPv6 addresses in brackets. */
@@ -61,6 +93,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? DEFAULT_PORT;
   const dataDir = options.dataDir ?? defaultServerDataDir();
+  const publicUrl = options.publicBaseUrl === undefined ? undefined : parsePublicUrl(options.publicBaseUrl);
   // The database holds key hashes and private runs: only its owner may open the directory.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
@@ -95,15 +128,26 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       sweepIntervalMs: options.sweepIntervalMs,
       logger: root.child({ component: "sweeper" }),
     });
-    app = buildApp({ store, logger: root.child({ component: "http" }), publicBaseUrl: () => options.publicBaseUrl ?? url });
+    // Until listen has picked the port, no request can arrive: the hosts are known by then.
+    let hosts: URL[] | null = null;
+    app = buildApp({
+      store,
+      logger: root.child({ component: "http" }),
+      publicBaseUrl: () => publicUrl ?? url,
+      limits: options.limits,
+      allowedHosts: () => hosts,
+    });
     await app.listen({ host, port });
     const actualPort = (app.server.address() as AddressInfo).port;
     url = baseUrlOf(host, actualPort);
-    // The default client base URL is 127.0.0.1; the address actually used is written as well.
-    const boot = await bootstrapLocalUser(store, [baseUrlOf(DEFAULT_HOST, actualPort), url]);
+    hosts = allowedHosts(host, actualPort, publicUrl);
+    if (!hosts) logger.warn({ host }, "not on a loopback address and no --public-url: the Host header is not checked (DNS rebinding); pass --public-url");
+    // The default client base URL is 127.0.0.1; the address actually used and the public one are written as well.
+    const boot = await bootstrapLocalUser(store, [baseUrlOf(DEFAULT_HOST, actualPort), url, ...(publicUrl ? [publicUrl] : [])]);
     logger.info(
       {
         url,
+        publicUrl,
         dataDir,
         version: PACKAGE_VERSION,
         user: boot.user.name,
@@ -123,6 +167,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let closing: Promise<void> | null = null;
   return {
     url,
+    publicUrl: publicUrl ?? url,
     app,
     store,
     sweeper,

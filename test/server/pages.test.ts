@@ -28,6 +28,33 @@ function cookieFrom(setCookie: string | string[] | undefined): string {
   return (header as string).split(";")[0];
 }
 
+/** The sign-in form's token and the cookie that holds it, as a browser gets them from GET /login. */
+async function loginForm(url = "/login"): Promise<{ token: string; cookie: string }> {
+  const form = await env.app.inject({ method: "GET", url });
+  expect(form.statusCode).toBe(200);
+  const token = /name="csrf" value="([^"]+)"/.exec(form.body)?.[1];
+  expect(token).toBeDefined();
+  expect(form.headers["set-cookie"]).toMatch(/SameSite=Strict/);
+  return { token: token!, cookie: cookieFrom(form.headers["set-cookie"]) };
+}
+
+/** POSTs a form as the browser would, from this site's own page unless `headers` say otherwise. */
+function postForm(url: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+  return env.app.inject({
+    method: "POST",
+    url,
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    payload: new URLSearchParams(fields).toString(),
+  });
+}
+
+/** Signs in with the key pasted into the form, as a browser would. */
+async function signInWithKey(apiKey: string, next?: string) {
+  const { token, cookie } = await loginForm();
+  return postForm("/login", { apiKey, csrf: token, ...(next === undefined ? {} : { next }) }, { cookie, "sec-fetch-site": "same-origin" });
+}
+
+/** Signs in with a login link opened as the CLI opens it: the browser says Sec-Fetch-Site "none". */
 async function signInWithLink(next?: string): Promise<string> {
   const minted = await env.app.inject({
     method: "POST",
@@ -38,7 +65,7 @@ async function signInWithLink(next?: string): Promise<string> {
   expect(minted.statusCode).toBe(200);
   const url = new URL(minted.json().url as string);
   expect(url.origin).toBe(BASE_URL);
-  const opened = await env.app.inject({ method: "GET", url: url.pathname + url.search });
+  const opened = await env.app.inject({ method: "GET", url: url.pathname + url.search, headers: { "sec-fetch-site": "none" } });
   expect(opened.statusCode).toBe(303);
   expect(opened.headers["set-cookie"]).toMatch(/HttpOnly/);
   expect(opened.headers["set-cookie"]).toMatch(/SameSite=Lax/);
@@ -57,7 +84,11 @@ describe("run page", () => {
 
     const minted = await env.app.inject({ method: "POST", url: "/api/v1/auth/login-links", headers: { authorization: `Bearer ${env.aliceKey}` } });
     const link = new URL(minted.json().url as string);
-    const first = await env.app.inject({ method: "GET", url: `${link.pathname}${link.search}&next=${encodeURIComponent(RUN_PAGE)}` });
+    const first = await env.app.inject({
+      method: "GET",
+      url: `${link.pathname}${link.search}&next=${encodeURIComponent(RUN_PAGE)}`,
+      headers: { "sec-fetch-site": "none" },
+    });
     expect(first.headers.location).toBe(RUN_PAGE);
     const cookie = cookieFrom(first.headers["set-cookie"]);
     const page = await get(env, RUN_PAGE, null, { cookie });
@@ -69,7 +100,7 @@ describe("run page", () => {
     expect(api.statusCode).toBe(200);
     expect(api.json().name).toBe("likely-lion-9");
 
-    const again = await env.app.inject({ method: "GET", url: link.pathname + link.search });
+    const again = await env.app.inject({ method: "GET", url: link.pathname + link.search, headers: { "sec-fetch-site": "none" } });
     expect(again.statusCode).toBe(400);
     expect(again.headers["set-cookie"]).toBeUndefined();
   });
@@ -123,12 +154,7 @@ describe("sign-in", () => {
     await createRun();
     const form = await env.app.inject({ method: "GET", url: `/login?next=${encodeURIComponent(RUN_PAGE)}` });
     expect(form.body).toContain(`value="${RUN_PAGE}"`);
-    const res = await env.app.inject({
-      method: "POST",
-      url: "/login",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      payload: new URLSearchParams({ apiKey: env.aliceKey, next: RUN_PAGE }).toString(),
-    });
+    const res = await signInWithKey(env.aliceKey, RUN_PAGE);
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe(RUN_PAGE);
     const page = await get(env, RUN_PAGE, null, { cookie: cookieFrom(res.headers["set-cookie"]) });
@@ -136,35 +162,128 @@ describe("sign-in", () => {
   });
 
   it("refuses a wrong key and an open redirect", async () => {
-    const wrong = await env.app.inject({
-      method: "POST",
-      url: "/login",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      payload: "apiKey=trk_nope&next=%2F",
-    });
+    const wrong = await signInWithKey("trk_nope", "/");
     expect(wrong.statusCode).toBe(401);
     expect(wrong.body).toContain("not valid");
     expect(wrong.headers["set-cookie"]).toBeUndefined();
     await signInWithLink("/");
-    const evil = await env.app.inject({
-      method: "POST",
-      url: "/login",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      payload: new URLSearchParams({ apiKey: env.aliceKey, next: "//evil.example/x" }).toString(),
-    });
+    const evil = await signInWithKey(env.aliceKey, "//evil.example/x");
     expect(evil.headers.location).toBe("/");
   });
 
   it("keeps a session out of bob's reach: his cookie does not open alice's private run", async () => {
     await createRun();
-    const res = await env.app.inject({
-      method: "POST",
-      url: "/login",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      payload: new URLSearchParams({ apiKey: env.bobKey }).toString(),
-    });
+    const res = await signInWithKey(env.bobKey);
     const page = await get(env, RUN_PAGE, null, { cookie: cookieFrom(res.headers["set-cookie"]) });
     expect(page.statusCode).toBe(404);
+  });
+});
+
+describe("sign-in forms refuse other sites (login CSRF)", () => {
+  const mintLink = async (next?: string) => {
+    const minted = await env.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/login-links",
+      headers: { authorization: `Bearer ${env.bobKey}` },
+      payload: next === undefined ? {} : { next },
+    });
+    expect(minted.statusCode).toBe(200);
+    const url = new URL(minted.json().url as string);
+    return { path: url.pathname + url.search, token: url.searchParams.get("token")! };
+  };
+  const sessionSet = (res: { headers: Record<string, unknown> }) => String(res.headers["set-cookie"] ?? "").includes("trackside_session=");
+
+  it("refuses a login form posted from another site, or without its page's token", async () => {
+    const { token, cookie } = await loginForm();
+    // Another site's page: the browser names it in Sec-Fetch-Site or Origin; it cannot read the token.
+    const foreign: Record<string, string>[] = [{ "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site" }, { origin: "http://evil.example" }, { origin: "null" }];
+    for (const headers of foreign) {
+      const res = await postForm("/login", { apiKey: env.bobKey, csrf: token }, { cookie, ...headers });
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain("TRK_ERR_BAD_ORIGIN");
+      expect(sessionSet(res)).toBe(false);
+    }
+    // A form without the token of the browser's cookie (a program, an old browser, a planted cookie).
+    const noToken = await postForm("/login", { apiKey: env.bobKey }, { cookie });
+    expect(noToken.statusCode).toBe(403);
+    expect(noToken.body).toContain("has expired or did not come from this server");
+    expect(sessionSet(noToken)).toBe(false);
+    const wrongToken = await postForm("/login", { apiKey: env.bobKey, csrf: "x".repeat(43) }, { cookie });
+    expect(wrongToken.statusCode).toBe(403);
+    // The same form from this site's page signs in.
+    const ok = await postForm("/login", { apiKey: env.bobKey, csrf: token }, { cookie, origin: "http://localhost:80" });
+    expect(ok.statusCode).toBe(303);
+    expect(sessionSet(ok)).toBe(true);
+  });
+
+  it("a login link reached from another page only asks, naming the account; the same-origin POST signs in", async () => {
+    const link = await mintLink("/bob");
+    const asked = await env.app.inject({ method: "GET", url: link.path, headers: { "sec-fetch-site": "cross-site" } });
+    expect(asked.statusCode).toBe(200);
+    expect(asked.body).toContain("Sign in as bob?");
+    expect(sessionSet(asked)).toBe(false);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(asked.body)![1];
+    const cookie = cookieFrom(asked.headers["set-cookie"]);
+    // An auto-submitting form on another site is refused, and the link is not used up.
+    const forged = await postForm("/auth/link", { token: link.token, next: "/bob", csrf }, { cookie, "sec-fetch-site": "cross-site" });
+    expect(forged.statusCode).toBe(403);
+    expect(sessionSet(forged)).toBe(false);
+    const noToken = await postForm("/auth/link", { token: link.token, next: "/bob" }, { cookie, "sec-fetch-site": "same-origin" });
+    expect(noToken.statusCode).toBe(403);
+    const ok = await postForm("/auth/link", { token: link.token, next: "/bob", csrf }, { cookie, "sec-fetch-site": "same-origin" });
+    expect(ok.statusCode).toBe(303);
+    expect(ok.headers.location).toBe("/bob");
+    expect(sessionSet(ok)).toBe(true);
+    // Used once.
+    const again = await postForm("/auth/link", { token: link.token, csrf }, { cookie, "sec-fetch-site": "same-origin" });
+    expect(again.statusCode).toBe(400);
+  });
+
+  it("a next with U+2028 or a control character is refused before the link is used: never a 500", async () => {
+    const link = await mintLink();
+    for (const next of ["/a\u2028b", "/a\rb", "/a b", "//evil.example", "https://evil.example/"]) {
+      const res = await env.app.inject({ method: "GET", url: `${link.path}&next=${encodeURIComponent(next)}`, headers: { "sec-fetch-site": "none" } });
+      expect(res.statusCode).toBe(400);
+      expect(res.body).toContain("malformed");
+      expect(sessionSet(res)).toBe(false);
+    }
+    // The link still works.
+    const ok = await env.app.inject({ method: "GET", url: link.path, headers: { "sec-fetch-site": "none" } });
+    expect(ok.statusCode).toBe(303);
+    expect(sessionSet(ok)).toBe(true);
+    // Minting a link with such a next is a coded 400; the login form falls back to "/".
+    const minted = await env.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/login-links",
+      headers: { authorization: `Bearer ${env.bobKey}` },
+      payload: { next: "/a\u2028b" },
+    });
+    expect(minted.statusCode).toBe(400);
+    expect(minted.json().error.code).toBe("TRK_ERR_BAD_REQUEST");
+    const form = await signInWithKey(env.bobKey, "/a\u2028b");
+    expect(form.statusCode).toBe(303);
+    expect(form.headers.location).toBe("/");
+  });
+
+  it("signs out only from this site: a cross-site post keeps the session; the app's button and GET /logout's form work", async () => {
+    const cookie = await signInWithLink();
+    const signedIn = async () => (await get(env, "/api/v1/viewer", null, { cookie })).statusCode === 200;
+    expect(await signedIn()).toBe(true);
+    const forged = await postForm("/logout", {}, { cookie, "sec-fetch-site": "cross-site" });
+    expect(forged.statusCode).toBe(403);
+    const bare = await postForm("/logout", {}, { cookie });
+    expect(bare.statusCode).toBe(403);
+    expect(await signedIn()).toBe(true);
+    // The web app's "Sign out" button: a same-origin form post.
+    const out = await postForm("/logout", {}, { cookie, "sec-fetch-site": "same-origin" });
+    expect(out.statusCode).toBe(303);
+    expect(await signedIn()).toBe(false);
+    // A browser that sends neither header uses GET /logout's form and its token.
+    const cookie2 = await signInWithLink();
+    const { token, cookie: formCookie } = await loginForm("/logout");
+    const out2 = await postForm("/logout", { csrf: token }, { cookie: `${cookie2}; ${formCookie}` });
+    expect(out2.statusCode).toBe(303);
+    expect((await get(env, "/api/v1/viewer", null, { cookie: cookie2 })).statusCode).toBe(401);
   });
 });
 

@@ -136,6 +136,9 @@ describe("history chunks (history by column)", () => {
   });
 });
 
+/** A history record at `seq`, one row. */
+const rowsBatch = (seq: number) => [{ k: "history" as const, seq, rows: rows(seq, 1) }];
+
 describe("live events", () => {
   it("tells an open page of the run about an upload, with the run's state", async () => {
     await postRecords(env, "alice/mnist/live0001", [{ k: "run", seq: 0, run: runInfo("live0001") }]);
@@ -153,5 +156,87 @@ describe("live events", () => {
     const event = JSON.parse(/data: (.*)/.exec(text)![1]) as RunEvent;
     expect(event).toEqual({ kind: "records", lastSeq: 1, state: "crashed" });
     ac.abort();
+  });
+
+  /** Listens on a socket and opens the run's event stream; resolves once it is subscribed. */
+  async function openStream(id: string, headers: Record<string, string>) {
+    if (!env.app.server.listening) await env.app.listen({ port: 0, host: "127.0.0.1" });
+    const base = `http://127.0.0.1:${(env.app.server.address() as AddressInfo).port}`;
+    const ac = new AbortController();
+    const res = await fetch(`${base}/api/v1/runs/alice/mnist/${id}/events`, { headers, signal: ac.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("retry:");
+    let text = "";
+    /** What the stream carried until the server ended it; fails if it is still open after the deadline. */
+    const untilEnd = async (deadlineMs = 5_000): Promise<string> => {
+      const timer = setTimeout(() => ac.abort(), deadlineMs);
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return text;
+          text += new TextDecoder().decode(value);
+        }
+      } catch {
+        throw new Error(`the stream was still open after ${deadlineMs} ms; it carried ${JSON.stringify(text)}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    /** The next event, waiting at most the deadline. */
+    const nextEvent = async (deadlineMs = 5_000): Promise<RunEvent> => {
+      const timer = setTimeout(() => ac.abort(), deadlineMs);
+      try {
+        while (!text.includes("\n\n", text.indexOf("event: run"))) {
+          const { done, value } = await reader.read();
+          if (done) throw new Error(`the stream ended; it carried ${JSON.stringify(text)}`);
+          text += new TextDecoder().decode(value);
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      const event = JSON.parse(/data: (.*)/.exec(text)![1]) as RunEvent;
+      text = text.slice(text.indexOf("\n\n", text.indexOf("event: run")) + 2);
+      return event;
+    };
+    return { untilEnd, nextEvent, close: () => ac.abort() };
+  }
+
+  const patch = (id: string, body: object) =>
+    env.app.inject({ method: "PATCH", url: `/api/v1/runs/alice/mnist/${id}`, headers: { authorization: `Bearer ${env.aliceKey}` }, payload: body });
+
+  it("ends an anonymous stream when its run is made private, without passing on that or any later event", async () => {
+    await postRecords(env, "alice/mnist/live0002", [{ k: "run", seq: 0, run: runInfo("live0002") }]);
+    expect((await patch("live0002", { privacy: "public" })).statusCode).toBe(200);
+    const stream = await openStream("live0002", {});
+    expect((await postRecords(env, "alice/mnist/live0002", rowsBatch(1))).statusCode).toBe(200);
+    expect(await stream.nextEvent()).toMatchObject({ kind: "records", lastSeq: 1 });
+    expect((await patch("live0002", { privacy: "private" })).statusCode).toBe(200);
+    expect((await postRecords(env, "alice/mnist/live0002", rowsBatch(2))).statusCode).toBe(200);
+    expect(await stream.untilEnd()).not.toContain("event: run");
+  });
+
+  it("ends a signed-in stream at sign-out, and one whose session has expired at its next event", async () => {
+    await postRecords(env, "alice/mnist/live0003", [{ k: "run", seq: 0, run: runInfo("live0003") }]);
+    const session = async () => {
+      const minted = await env.app.inject({ method: "POST", url: "/api/v1/auth/login-links", headers: { authorization: `Bearer ${env.aliceKey}` } });
+      const link = new URL(minted.json().url as string);
+      const opened = await env.app.inject({ method: "GET", url: link.pathname + link.search, headers: { "sec-fetch-site": "none" } });
+      return String(opened.headers["set-cookie"]).split(";")[0];
+    };
+    // The run is private: alice's session reads it, and hears of uploads.
+    const cookie = await session();
+    const stream = await openStream("live0003", { cookie });
+    expect((await postRecords(env, "alice/mnist/live0003", rowsBatch(1))).statusCode).toBe(200);
+    expect(await stream.nextEvent()).toMatchObject({ kind: "records", lastSeq: 1 });
+    const out = await env.app.inject({ method: "POST", url: "/logout", headers: { cookie, "sec-fetch-site": "same-origin" } });
+    expect(out.statusCode).toBe(303);
+    expect(await stream.untilEnd()).not.toContain("event: run");
+
+    // A session that runs out while its stream is open: the next event finds it gone.
+    const later = await openStream("live0003", { cookie: await session() });
+    env.clock.now += 31 * 24 * 3600 * 1000;
+    expect((await postRecords(env, "alice/mnist/live0003", rowsBatch(2))).statusCode).toBe(200);
+    expect(await later.untilEnd()).not.toContain("event: run");
   });
 });
