@@ -60,7 +60,7 @@ export async function init(options: InitOptions = {}): Promise<Run> {
   }
 
   const fromServer = await resumePoint(settings, options.name !== undefined || !!process.env.TRACKSIDE_NAME);
-  const runDir = join(settings.dir, "trackside", `run-${stamp(new Date(startedAt))}-${settings.id}`);
+  const runDir = freshRunDir(join(settings.dir, "trackside"), stamp(new Date(startedAt)), settings.id);
   mkdirSync(join(runDir, "files"), { recursive: true });
   const link = await connectDaemon(settings.daemonStartTimeoutMs);
   const open: RunOpenSettings = {
@@ -115,6 +115,24 @@ function program() {
     os: `${platform()} ${release()}`,
     tracksideVersion: PACKAGE_VERSION,
   };
+}
+
+/**
+ * A run directory of this process's own, made here. A second process of the same run in the same
+ * second (a quick resume) gets `run-<stamp>-2-<id>`: a directory, its WAL and its upload offset
+ * belong to one process's stream, which the daemon may still be uploading.
+ */
+function freshRunDir(parent: string, stamp: string, id: string): string {
+  mkdirSync(parent, { recursive: true });
+  for (let n = 1; ; n++) {
+    const dir = join(parent, n === 1 ? `run-${stamp}-${id}` : `run-${stamp}-${n}-${id}`);
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
 }
 
 function stamp(d: Date): string {
