@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WAL_MAGIC, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
+import { PROTOCOL_VERSION, WAL_MAGIC, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 import { CLI, ROOT, serverWithEnv, showRun, start, walHistorySteps, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { RawClient, openSettings, outcome } from "../helpers/raw-daemon.js";
 
@@ -145,7 +145,7 @@ describe("a client's own batches are checked before the WAL", () => {
   it("checks every field of every request: coded errors, and no file written for a bad open", async () => {
     const { address, cwd } = await standalone();
     const c = raw(address);
-    expect(outcome(await c.request({ t: "hello", protocol: 2, version: "raw", pid: "me" }))).toBe("TRK_ERR_BAD_FRAME");
+    expect(outcome(await c.request({ t: "hello", protocol: PROTOCOL_VERSION, version: "raw", pid: "me" }))).toBe("TRK_ERR_BAD_FRAME");
     await c.hello(process.pid);
     const root = mkdtempSync(join(tmpdir(), "trk-open-"));
     const s = openSettings(root, "open0001");
