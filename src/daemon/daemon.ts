@@ -305,15 +305,11 @@ export class Daemon {
    * the run is touched.
    */
   private owned(who: string, path: string): RunStream {
-    const stream = this.stream(path);
+    // An unknown run gets the same answer as another's: which runs are open is not for others to learn.
+    const stream = this.streams.get(path);
+    if (!stream) throw errors.notYourRun(path);
     const pid = stream.owners.get(who);
     if (pid === undefined || this.sessions.get(who)?.pid !== pid) throw errors.notYourRun(path);
-    return stream;
-  }
-
-  private stream(path: string): RunStream {
-    const stream = this.streams.get(path);
-    if (!stream) throw errors.badFrame(`unknown run ${JSON.stringify(path)} (send "open" first)`);
     return stream;
   }
 
