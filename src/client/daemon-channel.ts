@@ -6,6 +6,7 @@
  * its last record, so nothing acknowledged is lost and nothing is stored twice.
  */
 import { errors, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
+import { randomWords } from "../protocol/random.js";
 import { DaemonLink, loadZeromq } from "./daemon-link.js";
 import { findSharedDaemon, isDaemonProcess, namedDaemon, sharedDaemon, sharedDaemonPaths } from "./daemon-spawn.js";
 import { debug } from "./notices.js";
@@ -63,6 +64,21 @@ export async function connectDaemon(timeoutMs: number): Promise<DaemonLink> {
   }
 }
 
+/**
+ * A new run's secret: 32 bytes of the system's random source, base64url. The daemon lets only the
+ * connection that opened the run, or one that presents this secret, write to it (messages.ts).
+ */
+export function newRunSecret(): string {
+  const words = randomWords(8);
+  return Buffer.from(words.buffer, words.byteOffset, words.byteLength).toString("base64url");
+}
+
+/** Where the daemon holds the run up to: the client numbers its records and steps from there at the least. */
+export interface OpenedAt {
+  nextSeq: number;
+  nextStep: number;
+}
+
 export class DaemonChannel {
   private link: DaemonLink;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -71,11 +87,24 @@ export class DaemonChannel {
 
   constructor(
     link: DaemonLink,
-    private readonly open: RunOpenSettings,
+    private open: RunOpenSettings,
     private readonly timeoutMs: number,
     private readonly onNotice: (line: string) => void,
   ) {
     this.link = link;
+  }
+
+  /**
+   * Opens the run (`open`, with its secret) and resolves with where the daemon holds it up to.
+   * A reconnect opens it again with the same settings, secret included: the daemon knows the
+   * client by it.
+   */
+  async openRun(timeoutMs: number): Promise<OpenedAt> {
+    const reply = await this.request({ t: "open", settings: this.open }, undefined, timeoutMs);
+    if (reply.t !== "opened") throw errors.internal(`the daemon answered "open" with "${reply.t}"`);
+    // A daemon that replaces this one before the WAL holds a record must start there too.
+    if (reply.nextSeq > this.open.firstSeq) this.open = { ...this.open, firstSeq: reply.nextSeq };
+    return { nextSeq: reply.nextSeq, nextStep: reply.nextStep };
   }
 
   /** The queue whose unacknowledged batches are replayed after a reconnect. */

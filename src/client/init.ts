@@ -6,12 +6,12 @@ import { mkdirSync } from "node:fs";
 import { hostname, platform, release } from "node:os";
 import { join } from "node:path";
 import { PACKAGE_VERSION, TracksideError, errors, isTracksideError, type RunOpenSettings } from "../protocol/index.js";
-import { DaemonChannel, connectDaemon } from "./daemon-channel.js";
+import { DaemonChannel, connectDaemon, newRunSecret, type OpenedAt } from "./daemon-channel.js";
 import { installExitHooks } from "./exit-hooks.js";
 import { keyEntity } from "./key-entity.js";
 import { Notices } from "./notices.js";
 import { Run, type FinishResult } from "./run.js";
-import { rememberRun, rememberedId, resumePoint } from "./resume.js";
+import { continueAfter, rememberRun, rememberedId, resumePoint } from "./resume.js";
 import { resolveSettings, type InitOptions } from "./settings.js";
 
 /** The active run of this process (`trackside.run`), or null. An ESM live binding. */
@@ -59,8 +59,8 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     return active;
   }
 
-  const resume = await resumePoint(settings, options.name !== undefined || !!process.env.TRACKSIDE_NAME);
-  const runDir = join(settings.dir, "trackside", `run-${stamp(new Date(startedAt))}-${settings.id}`);
+  const fromServer = await resumePoint(settings, options.name !== undefined || !!process.env.TRACKSIDE_NAME);
+  const runDir = freshRunDir(join(settings.dir, "trackside"), stamp(new Date(startedAt)), settings.id);
   mkdirSync(join(runDir, "files"), { recursive: true });
   const link = await connectDaemon(settings.daemonStartTimeoutMs);
   const open: RunOpenSettings = {
@@ -70,18 +70,22 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     baseUrl: settings.baseUrl,
     apiKey: settings.apiKey,
     pid: process.pid,
-    firstSeq: resume?.firstSeq ?? 1,
+    firstSeq: fromServer?.firstSeq ?? 1,
     statsIntervalS: settings.statsIntervalS,
     env: whereItRuns(process.env),
     ...(process.env.NODE_EXTRA_CA_CERTS ? { caFile: process.env.NODE_EXTRA_CA_CERTS } : {}),
+    secret: newRunSecret(),
   };
   const channel = new DaemonChannel(link, open, settings.daemonStartTimeoutMs, (line) => notices.info(line));
+  let opened: OpenedAt;
   try {
-    await channel.request({ t: "open", settings: open }, undefined, settings.daemonStartTimeoutMs);
+    opened = await channel.openRun(settings.daemonStartTimeoutMs);
   } catch (err) {
     channel.close();
     throw err;
   }
+  // The daemon may hold more of this run than the server has (resume.ts, continueAfter).
+  const resume = continueAfter(fromServer, opened, settings, startedAt);
   const run = new Run({ settings, runDir, channel, notices, startedAt, onEnd, resume });
   // The run record goes into the WAL before init() returns: a run killed right after init()
   // still exists on the server, as crashed.
@@ -111,6 +115,24 @@ function program() {
     os: `${platform()} ${release()}`,
     tracksideVersion: PACKAGE_VERSION,
   };
+}
+
+/**
+ * A run directory of this process's own, made here. A second process of the same run in the same
+ * second (a quick resume) gets `run-<stamp>-2-<id>`: a directory, its WAL and its upload offset
+ * belong to one process's stream, which the daemon may still be uploading.
+ */
+function freshRunDir(parent: string, stamp: string, id: string): string {
+  mkdirSync(parent, { recursive: true });
+  for (let n = 1; ; n++) {
+    const dir = join(parent, n === 1 ? `run-${stamp}-${id}` : `run-${stamp}-${n}-${id}`);
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
 }
 
 function stamp(d: Date): string {

@@ -81,3 +81,18 @@ export async function resumePoint(settings: Settings, nameGiven: boolean): Promi
     createdAt: Date.parse(view.createdAt),
   };
 }
+
+/**
+ * Where the run goes on, once the daemon has said up to where it holds it: the later of the
+ * server's point and the daemon's. The daemon's is later when it still uploads an earlier
+ * process of this run (or holds one the server has not seen): numbering from the server's last
+ * seq would reuse numbers of records on their way, and the server, which keys records by
+ * (run, seq), would keep only one of each pair. Null when the run starts fresh.
+ */
+export function continueAfter(point: ResumePoint | null, daemon: { nextSeq: number; nextStep: number }, settings: Settings, startedAt: number): ResumePoint | null {
+  const firstSeq = point?.firstSeq ?? 1;
+  const firstStep = point?.firstStep ?? 0;
+  if (daemon.nextSeq <= firstSeq && daemon.nextStep <= firstStep) return point;
+  const base = point ?? { name: settings.name, config: settings.config, summary: {}, createdAt: startedAt };
+  return { ...base, firstSeq: Math.max(firstSeq, daemon.nextSeq), firstStep: Math.max(firstStep, daemon.nextStep) };
+}

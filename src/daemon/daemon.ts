@@ -3,7 +3,8 @@
  * and a watch on the clients' processes. A spawned daemon leaves once its clients are gone and
  * its runs are uploaded; a standalone one (`trackside daemon`) stays until it is told to stop.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createRequire } from "node:module";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -15,21 +16,48 @@ import {
   decodeClientMessage,
   encode,
   errors,
+  isProcessAlive,
   isTracksideError,
+  requestIdOf,
   type ClientMessage,
   type DaemonMessage,
   MAX_FRAME_BYTES,
+  assertNever,
   type RunOpenSettings,
 } from "../protocol/index.js";
 import { requireZeromq } from "../protocol/zeromq.js";
 import { ClientWatch } from "./client-watch.js";
-import { RunStream } from "./run-stream.js";
+import { RunStream, type CarriedSequence } from "./run-stream.js";
 
 const { Router } = requireZeromq();
 
 const RELEASE_EVERY_BYTES = 8 * 2 ** 20;
 
 let gc: ((opts: { type: "minor" }) => void) | null = null;
+
+type Crypto = typeof import("node:crypto");
+let crypto: Crypto | null = null;
+
+/** node:crypto, loaded at the first hello or open rather than at every start of a spawned daemon. */
+function loadCrypto(): Crypto {
+  return (crypto ??= createRequire(import.meta.url)("node:crypto") as Crypto);
+}
+
+function sha256(text: string): Buffer {
+  return loadCrypto().createHash("sha256").update(text, "utf8").digest();
+}
+
+/**
+ * Whether `given` is the secret whose digest is `digest`: the digests are compared, in constant
+ * time, so that neither the length of the secret nor how much of it matched shows in the time
+ * the answer takes.
+ */
+function matches(given: string | undefined, digest: Buffer): boolean {
+  return typeof given === "string" && loadCrypto().timingSafeEqual(sha256(given), digest);
+}
+
+/** The file in a run directory that holds the digest of the run's secret, for a successor daemon. */
+const SECRET_FILE = "secret.sha256";
 
 /**
  * V8's gc(), exposed on first use rather than by starting the daemon with --expose-gc: that flag
@@ -73,6 +101,14 @@ export class Daemon {
   private readonly sock = new Router({ linger: 1000, receiveHighWaterMark: 0, sendHighWaterMark: 0 });
   private readonly sessions = new Map<string, Session>();
   private readonly streams = new Map<string, RunStream>();
+  /**
+   * Streams of runs that ended, replaced in `streams` by a later process of the same run (a
+   * resume), that still upload: they are closed once settled, like any other.
+   */
+  private readonly retired = new Set<RunStream>();
+  /** Digests of the streams' secrets. */
+  private readonly secrets = new WeakMap<RunStream, Buffer>();
+  private tokenDigest: Buffer | null = null;
   private readonly watch: ClientWatch;
   private sendChain: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
@@ -141,11 +177,12 @@ export class Daemon {
       msg = decodeClientMessage(header);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "malformed frame");
-      this.reply(identity, { t: "error", id: -1, error: toWire(err) });
+      this.reply(identity, { t: "error", id: requestIdOf(header), error: toWire(err) });
       return;
     }
     try {
-      const session = this.sessions.get(identity.toString("hex"));
+      const who = identity.toString("hex");
+      const session = this.sessions.get(who);
       if (msg.t !== "hello" && !session?.greeted) throw errors.badFrame(`"${msg.t}" before "hello"`);
       if (session) this.watch.seen(session.pid);
       switch (msg.t) {
@@ -154,23 +191,30 @@ export class Daemon {
         case "open":
           return this.open(identity, msg.id, msg.settings);
         case "records": {
-          const stream = this.stream(msg.runPath);
+          const stream = this.owned(who, msg.runPath);
           if (!payload) throw errors.badFrame("records without payload frame");
           if (payload.byteLength > MAX_FRAME_BYTES) throw errors.badFrame(`a batch of ${payload.byteLength} bytes (at most ${MAX_FRAME_BYTES})`);
-          const seq = stream.append(payload, msg.first, msg.last, msg.exit === true);
+          // A resend of what the WAL holds is acknowledged again without a look inside; anything
+          // new is checked whole before a byte of it is written (batch-check.ts).
+          if (stream.isResend(msg.first, msg.last)) return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq: stream.lastSeq });
+          const { hasExit } = stream.check(payload, msg.first, msg.last);
+          const seq = stream.append(payload, msg.first, msg.last, hasExit);
           return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq });
         }
         case "finish":
-          return void this.finish(identity, msg.id, msg.runPath, msg.timeoutMs);
+          return void this.finish(identity, msg.id, this.owned(who, msg.runPath), msg.timeoutMs);
         case "status": {
-          const { pendingRecords, pendingBytes, error, refused } = this.stream(msg.runPath).pending(false);
+          const { pendingRecords, pendingBytes, error, refused } = this.owned(who, msg.runPath).pending(false);
           return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, error, refused });
         }
         case "ping":
           return this.reply(identity, { t: "ok", id: msg.id });
         case "bye":
-          this.sessions.delete(identity.toString("hex"));
+          this.sessions.delete(who);
+          for (const stream of this.streams.values()) stream.owners.delete(who);
           return this.reply(identity, { t: "ok", id: msg.id });
+        default:
+          return assertNever(msg);
       }
     } catch (err) {
       if (!isTracksideError(err)) this.log.error({ err }, "request failed");
@@ -180,7 +224,10 @@ export class Daemon {
 
   private hello(identity: Buffer, msg: Extract<ClientMessage, { t: "hello" }>): void {
     if (msg.protocol !== PROTOCOL_VERSION) throw errors.protocolVersion(msg.protocol, PROTOCOL_VERSION);
-    if (this.opts.token && msg.token !== this.opts.token) throw errors.badToken();
+    if (this.opts.token) {
+      this.tokenDigest ??= sha256(this.opts.token);
+      if (!matches(msg.token, this.tokenDigest)) throw errors.badToken();
+    }
     if (this.closing) throw errors.daemonUnreachable(this.opts.listen, "it is closing; start again to get a new one");
     this.sessions.set(identity.toString("hex"), { pid: msg.pid, greeted: true });
     this.watch.add(msg.pid);
@@ -189,40 +236,80 @@ export class Daemon {
     this.reply(identity, { t: "ok", id: msg.id, pid: process.pid, version: PACKAGE_VERSION });
   }
 
+  /**
+   * Opens a run for the connection, which owns it from then on. A run this daemon holds already
+   * is taken part in only with its secret: the same client reconnecting (its run goes on), or a
+   * later process of an ended run (a resume). A live run of another process is refused.
+   *
+   * Sequence numbers across processes of one run (issue #13, point 14): a resuming client numbers
+   * from the server's last seq + 1, but the daemon may still hold an earlier process's records
+   * that the server does not have yet (its upload is behind, or the server is down). Had the new
+   * process reused those numbers, the server, which keys records by (run, seq), would have
+   * overwritten one process's records with the other's. So a new stream goes on after the
+   * highest seq and step the daemon knows of the run (`carried`), the earlier stream keeps
+   * uploading until it is settled, and the `opened` reply tells the client where to start. A
+   * run directory whose WAL a successor daemon finds is gone on from the same way (run-stream.ts).
+   * Refusing the resume instead would have failed every quick restart after a crash while the
+   * server is away, the case resume is for. What this cannot see is an earlier process's WAL that
+   * no daemon holds (its daemon died before the upload, and `trackside sync` of it comes later).
+   */
   private open(identity: Buffer, id: number, settings: RunOpenSettings): void {
-    if (!settings || typeof settings !== "object" || !settings.run || typeof settings.runDir !== "string") {
-      throw errors.badFrame("open without run settings");
-    }
+    const who = identity.toString("hex");
+    const pid = this.sessions.get(who)?.pid ?? settings.pid;
     const path = `${settings.run.entity}/${settings.run.project}/${settings.run.id}`;
-    const existing = this.streams.get(path);
-    if (existing && !existing.ended && existing.settings.pid === settings.pid) {
-      // The same process reconnecting (it thought this daemon lost): it goes on with its stream.
+    let existing = this.streams.get(path);
+    // A process that is gone but not yet seen gone by the watch (it polls): end its run first.
+    if (existing && !existing.ended && !isProcessAlive(existing.settings.pid)) this.processGone(existing.settings.pid);
+    existing = this.streams.get(path);
+    if (existing && (!existing.ended || existing.settings.runDir === settings.runDir)) {
+      // The same run in the same directory: its client again (a new connection after a lost
+      // one), which goes on with its stream if it knows the secret.
+      if (!matches(settings.secret, this.secrets.get(existing)!)) {
+        if (existing.ended) throw errors.notYourRun(path);
+        throw errors.invalidOption("id", settings.run.id, "a run id that no live process is using (or the run's own secret)");
+      }
+      existing.owners.set(who, pid);
       this.watch.add(settings.pid);
-      return this.reply(identity, { t: "ok", id });
+      return this.reply(identity, { t: "opened", id, runPath: path, nextSeq: existing.lastSeq + 1, nextStep: existing.lastStep + 1 });
     }
-    if (existing && !existing.ended) throw errors.invalidOption("id", settings.run.id, "a run id that no live process is using");
-    if (existing) void existing.close();
-    const stream = new RunStream(settings, this.log);
+    const digest = sha256(settings.secret);
+    claimRunDir(settings.runDir, digest, path);
+    let carried: CarriedSequence | undefined;
+    if (existing) {
+      carried = { lastSeq: existing.lastSeq, lastStep: existing.lastStep };
+      this.streams.delete(path);
+      this.retired.add(existing); // it goes on uploading; closed once settled
+    }
+    const stream = new RunStream(settings, this.log, carried);
+    this.secrets.set(stream, digest);
+    stream.owners.set(who, pid);
     this.streams.set(path, stream);
     this.watch.add(settings.pid);
     stream.start();
-    this.reply(identity, { t: "ok", id });
+    this.reply(identity, { t: "opened", id, runPath: path, nextSeq: stream.lastSeq + 1, nextStep: stream.lastStep + 1 });
   }
 
-  private async finish(identity: Buffer, id: number, path: string, timeoutMs: number): Promise<void> {
+  private async finish(identity: Buffer, id: number, stream: RunStream, timeoutMs: number): Promise<void> {
     try {
-      const stream = this.stream(path);
       const outcome = await stream.finish(timeoutMs);
       stream.finishAnswered = true;
-      this.reply(identity, { t: "finished", id, runPath: path, ...outcome });
+      this.reply(identity, { t: "finished", id, runPath: stream.path, ...outcome });
     } catch (err) {
       this.reply(identity, { t: "error", id, error: toWire(err) });
     }
   }
 
-  private stream(path: string): RunStream {
+  /**
+   * The run at `path`, if the connection `who` owns it: it opened it (or presented its secret),
+   * with the pid its hello still gives. Anything else is TRK_ERR_NOT_YOUR_RUN, and nothing of
+   * the run is touched.
+   */
+  private owned(who: string, path: string): RunStream {
+    // An unknown run gets the same answer as another's: which runs are open is not for others to learn.
     const stream = this.streams.get(path);
-    if (!stream) throw errors.badFrame(`unknown run ${JSON.stringify(path)} (send "open" first)`);
+    if (!stream) throw errors.notYourRun(path);
+    const pid = stream.owners.get(who);
+    if (pid === undefined || this.sessions.get(who)?.pid !== pid) throw errors.notYourRun(path);
     return stream;
   }
 
@@ -255,6 +342,7 @@ export class Daemon {
     }
     if (this.watch.size > 0) return;
     for (const s of this.streams.values()) if (!s.settled) return;
+    for (const s of this.retired) if (!s.settled) return;
     void this.close("no clients left and all runs uploaded");
   }
 
@@ -267,6 +355,11 @@ export class Daemon {
     for (const [path, stream] of this.streams) {
       if (!stream.settled || (!stream.finishAnswered && this.watch.has(stream.settings.pid))) continue;
       this.streams.delete(path);
+      void stream.close();
+    }
+    for (const stream of this.retired) {
+      if (!stream.settled) continue;
+      this.retired.delete(stream);
       void stream.close();
     }
   }
@@ -296,7 +389,7 @@ export class Daemon {
       this.unpublish();
       this.watch.stop();
       await this.sendChain;
-      await Promise.all([...this.streams.values()].map((s) => s.close()));
+      await Promise.all([...this.streams.values(), ...this.retired].map((s) => s.close()));
       this.sock.close();
       this.resolveClosed();
     })();
@@ -319,6 +412,34 @@ function listening(path: string): Promise<boolean> {
     probe.once("error", () => done(false)); // ENOENT, ECONNREFUSED: nobody there
     probe.setTimeout(1000, () => done(true)); // accepted by the kernel but slow: someone is there
   });
+}
+
+/**
+ * Makes a run directory this run's: it holds the digest of the run's secret (`secret.sha256`,
+ * 0600), written by the daemon that first opened it. A successor daemon (the first one died)
+ * lets only a client with the same secret go on in it; a directory of another run, or of no
+ * run, stays untouched (open's settings check that its name ends with the run id).
+ */
+function claimRunDir(runDir: string, digest: Buffer, path: string): void {
+  const file = join(runDir, SECRET_FILE);
+  let stored: Buffer | null = null;
+  try {
+    stored = Buffer.from(readFileSync(file, "utf8").trim(), "hex");
+  } catch {
+    // none yet: a new run (or one opened by a daemon of an earlier version)
+  }
+  if (stored) {
+    if (stored.length !== digest.length || !loadCrypto().timingSafeEqual(stored, digest)) throw errors.notYourRun(path);
+    return;
+  }
+  try {
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(file, `${digest.toString("hex")}\n`, { mode: 0o600, flag: "wx" });
+  } catch (err) {
+    // Another open won the race to write it: then it must be ours too.
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return claimRunDir(runDir, digest, path);
+    throw err;
+  }
 }
 
 function toWire(err: unknown) {

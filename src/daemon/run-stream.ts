@@ -11,6 +11,7 @@ import {
   WAL_MAGIC,
   decode,
   encodeRecords,
+  errors,
   hasWalMagic,
   lastClientSeq,
   scanFrames,
@@ -20,6 +21,7 @@ import {
   type RunState,
 } from "../protocol/index.js";
 import { DeadLetter, type Refusal } from "./dead-letter.js";
+import { checkBatch, lastStepOf } from "./batch-check.js";
 import type { SystemMonitor } from "./system-monitor.js";
 import { Uploader } from "./uploader.js";
 import { WalWriter } from "./wal-writer.js";
@@ -40,9 +42,27 @@ export interface FinishOutcome {
   refused: RefusedSummary | null;
 }
 
+/** Where an earlier stream of the same run stopped (a resume while it still uploads): the new one goes on after it. */
+export interface CarriedSequence {
+  lastSeq: number;
+  lastStep: number;
+}
+
 export class RunStream {
   readonly runId: string;
+  /** `entity/project/id` */
+  readonly path: string;
   readonly settings: RunOpenSettings;
+  /**
+   * The connections (ROUTER identity, hex) that may write to, finish or ask about this run, each
+   * with the pid its hello gave: the one that opened it, and those that presented its secret
+   * since (the same client after a reconnect). The daemon checks every request against it.
+   */
+  readonly owners = new Map<string, number>();
+  /** The lowest sequence number this stream takes from its client (above an earlier stream's last). */
+  readonly firstSeq: number;
+  /** The highest `_step` written, or -1: a process resuming the run continues after it. */
+  lastStep = -1;
   readonly log: Logger;
   /** The run's own log (logs/daemon.log in its directory); -1 once the stream is closed. */
   private logFd: number;
@@ -64,9 +84,10 @@ export class RunStream {
   /** The daemon's own records that came before the client's first one. */
   private heldBack: RunRecord[] = [];
 
-  constructor(settings: RunOpenSettings, daemonLog: Logger) {
+  constructor(settings: RunOpenSettings, daemonLog: Logger, carried?: CarriedSequence) {
     this.settings = settings;
     this.runId = settings.run.id;
+    this.path = `${settings.run.entity}/${settings.run.project}/${settings.run.id}`;
     mkdirSync(join(settings.runDir, "logs"), { recursive: true });
     mkdirSync(join(settings.runDir, "files"), { recursive: true });
     // Plain synchronous appends: a run logs a few milestones, and closing a sonic-boom
@@ -76,8 +97,12 @@ export class RunStream {
     this.log = pino({ base: { runId: this.runId, component: "run-stream" } }, { write: (line: string) => this.writeLogLine(line) });
     this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`));
     // A WAL that exists already belongs to a run this daemon takes over (its predecessor died):
-    // go on after its last record, whatever the client believes.
-    this.lastSeq = Math.max(settings.firstSeq - 1, lastClientSeqOfFrames(this.wal.lastFramesAtOpen));
+    // go on after its last record, whatever the client believes. An earlier stream of the run in
+    // this daemon (`carried`, another process's, still uploading) is gone on from the same way.
+    const found = lastOfFrames(this.wal.lastFramesAtOpen);
+    this.lastSeq = Math.max(settings.firstSeq - 1, found.seq, carried?.lastSeq ?? 0);
+    this.lastStep = Math.max(found.step, carried?.lastStep ?? -1);
+    this.firstSeq = Math.max(settings.firstSeq, (carried?.lastSeq ?? 0) + 1);
     this.uploader =
       settings.mode === "online"
         ? new Uploader({
@@ -105,10 +130,33 @@ export class RunStream {
     this.log.info({ pid: this.settings.pid, mode: this.settings.mode }, "stream started");
   }
 
+  /**
+   * Checks a client batch's `first..last` against the run's sequence: true for a resend of what
+   * the WAL holds already (acknowledged again, not written); throws TRK_ERR_BAD_SEQUENCE for
+   * numbers that are not safe integers, run backwards, start before this stream's first, or
+   * leave a gap. (A batch that overlaps the WAL's end is a resend that goes on: it is written
+   * whole, and the server, keyed by seq, stores its old part once.)
+   */
+  isResend(first: number, last: number): boolean {
+    const bad = (why: string) => errors.badSequence(this.path, why);
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) throw bad(`first ${first} and last ${last} are not both safe integers`);
+    if (first > last) throw bad(`first ${first} is above last ${last}`);
+    if (first < this.firstSeq) throw bad(`first ${first} is below ${this.firstSeq}, where this run's records start in this daemon`);
+    if (last <= this.lastSeq) return true;
+    if (first > this.lastSeq + 1) throw bad(`first ${first} leaves a gap after ${this.lastSeq}, the run's last record`);
+    return false;
+  }
+
+  /** A client batch, checked (batch-check.ts) against this run and `first..last`; what it tells. */
+  check(payload: Uint8Array, first: number, last: number): { hasExit: boolean } {
+    const checked = checkBatch(payload, this.settings.run, first, last);
+    this.lastStep = Math.max(this.lastStep, checked.lastStep);
+    return checked;
+  }
+
   /** Writes one encoded batch (records first..last) to the WAL; returns the seq to acknowledge. */
   append(payload: Uint8Array, first: number, last: number, hasExit = false): number {
     if (last <= this.lastSeq) return this.lastSeq; // a resend of what the WAL already holds
-    if (first > this.lastSeq + 1) this.log.warn({ first, lastSeq: this.lastSeq }, "gap in sequence numbers");
     const end = this.wal.append(payload);
     this.frames.push({ end, records: last - Math.max(first, this.lastSeq + 1) + 1 });
     this.lastSeq = last;
@@ -153,7 +201,7 @@ export class RunStream {
     if (this.closed) return;
     // The server learns of a run from the client's first record (the run record): nothing of
     // the daemon's may reach the WAL before it, or its upload would name an unknown run.
-    if (this.lastSeq < this.settings.firstSeq) {
+    if (this.lastSeq < this.firstSeq) {
       this.heldBack.push(record);
       return;
     }
@@ -241,14 +289,19 @@ export class RunStream {
     const scan = scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
     let taken = 0;
     for (const frame of scan.frames) {
-      const records = decode<RunRecord[]>(frame.payload);
-      if (records.length === 0) continue;
-      const first = records[0].seq;
-      const last = lastClientSeq(records);
-      const hasExit = records.some((r) => r.k === "exit");
-      if (last > this.lastSeq) {
+      // Checked as a batch on the socket is: the client wrote it, but a frame the server cannot
+      // take must not enter the WAL (the rest of the spill still goes in).
+      try {
+        const records = decode<RunRecord[]>(frame.payload);
+        if (!Array.isArray(records) || records.length === 0) continue;
+        const first = records[0].seq;
+        const last = lastClientSeq(records);
+        if (this.isResend(first, last)) continue;
+        const { hasExit } = this.check(frame.payload, first, last);
         this.append(frame.payload, first, last, hasExit);
         taken++;
+      } catch (err) {
+        this.log.error({ path, offset: frame.offset, err: (err as Error).message }, "spill frame set aside");
       }
     }
     this.wal.sync();
@@ -282,11 +335,17 @@ export class RunStream {
   }
 }
 
-/** The client's last sequence number in these frames (the daemon's own records carry none). */
-function lastClientSeqOfFrames(payloads: Buffer[]): number {
-  for (let f = payloads.length - 1; f >= 0; f--) {
-    const last = lastClientSeq(decode<RunRecord[]>(payloads[f]));
-    if (last > 0) return last;
+/**
+ * The client's last sequence number in these frames (the daemon's own records carry none), and
+ * the last step of their history.
+ */
+function lastOfFrames(payloads: Buffer[]): { seq: number; step: number } {
+  let seq = 0;
+  let step = -1;
+  for (let f = payloads.length - 1; f >= 0 && (seq === 0 || step < 0); f--) {
+    const records = decode<RunRecord[]>(payloads[f]);
+    if (seq === 0) seq = lastClientSeq(records);
+    for (const r of records) if (r.k === "history") step = Math.max(step, lastStepOf(r));
   }
-  return 0;
+  return { seq, step };
 }

@@ -1,5 +1,6 @@
 import { Packr, Unpackr } from "msgpackr";
 import { errors } from "./errors.js";
+import { checkClientMessage } from "./message-check.js";
 import { CLIENT_MESSAGE_TYPES, MAX_FRAME_BYTES, type ClientMessage, type DaemonMessage } from "./messages.js";
 import type { RunRecord } from "./records.js";
 
@@ -35,7 +36,10 @@ export function encodeRecords(records: RunRecord[]): Buffer {
   return packr.pack(records);
 }
 
-/** Decodes and checks a client's header frame; throws TRK_ERR_BAD_FRAME on anything malformed. */
+/**
+ * Decodes and checks a client's header frame, every field of its message type (message-check.ts);
+ * throws TRK_ERR_BAD_FRAME on anything malformed, or the code of a bad `open` setting.
+ */
 export function decodeClientMessage(frame: Uint8Array): ClientMessage {
   if (frame.byteLength > MAX_FRAME_BYTES) throw errors.badFrame(`header of ${frame.byteLength} bytes`);
   let msg: unknown;
@@ -48,7 +52,17 @@ export function decodeClientMessage(frame: Uint8Array): ClientMessage {
   const m = msg as { t?: unknown; id?: unknown };
   if (!CLIENT_MESSAGE_TYPES.includes(m.t as ClientMessage["t"])) throw errors.badFrame(`unknown message type ${JSON.stringify(m.t)}`);
   if (typeof m.id !== "number") throw errors.badFrame("message id missing");
-  return msg as ClientMessage;
+  return checkClientMessage(m as Record<string, unknown> & { t: ClientMessage["t"]; id: number });
+}
+
+/** The id of a request whose header frame failed its checks, to answer it by (-1 when it has none). */
+export function requestIdOf(frame: Uint8Array | undefined): number {
+  try {
+    const id = (unpackr.unpack(frame as Uint8Array) as { id?: unknown } | null)?.id;
+    return Number.isSafeInteger(id) && (id as number) >= 0 ? (id as number) : -1;
+  } catch {
+    return -1;
+  }
 }
 
 export function decodeDaemonMessage(frame: Uint8Array): DaemonMessage {

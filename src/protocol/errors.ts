@@ -209,7 +209,7 @@ export const errors = {
   notYourRun: (path: string) =>
     new TracksideError(
       "TRK_ERR_NOT_YOUR_RUN",
-      `Run ${path} was not opened on this connection: a client may write to, finish or ask about only the runs it opened itself (or that its parent process vouched for). Open your own run with init(); the run named was not touched.`,
+      `Run ${path} was not opened on this connection: a client may write to, finish or ask about only the runs it opened itself (or opened again with the run's secret). Open your own run with init(); the run named was not touched.`,
       { path },
     ),
   badSequence: (path: string, why: string) =>

@@ -3,6 +3,7 @@ export * from "./ids.js";
 export * from "./names.js";
 export * from "./records.js";
 export * from "./messages.js";
+export * from "./message-check.js";
 export * from "./codec.js";
 export * from "./wal-format.js";
 export * from "./local-config.js";

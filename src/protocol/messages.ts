@@ -1,8 +1,9 @@
 /**
  * Client <-> daemon messages. Each ZeroMQ message is one msgpack-encoded header frame, plus, for
  * `records`, a second frame holding the msgpack-encoded RunRecord[] exactly as the daemon writes
- * it to the WAL (the daemon never decodes it on the hot path). Every request carries `id`; the
- * daemon answers each with a reply of the same id.
+ * it to the WAL (the daemon decodes and checks it first, but writes the bytes it received). Every
+ * request carries `id`; the daemon answers each with a reply of the same id. message-check.ts
+ * checks every field of every request at the daemon's boundary.
  */
 import type { RunInfo } from "./records.js";
 import type { WireError } from "./errors.js";
@@ -28,6 +29,14 @@ export interface RunOpenSettings {
    * daemon is shared and starts without that variable (Node.js 20 parses it at every start).
    */
   caFile?: string;
+  /**
+   * The run's secret, made by the client that opens it (32 random bytes, base64url). The run
+   * belongs to the connection that opened it; another connection (the same client reconnecting,
+   * or after its daemon was respawned) takes part in it only by presenting the same secret. The
+   * daemon keeps only its SHA-256 digest (in memory, and as `secret.sha256` in the run directory
+   * for a successor daemon).
+   */
+  secret: string;
 }
 
 export type ClientMessage =
@@ -56,6 +65,13 @@ export interface RefusedSummary {
 
 export type DaemonMessage =
   | { t: "ok"; id: number; pid?: number; version?: string }
+  /**
+   * Answers "open": the run is held by the daemon; the client numbers its records from `nextSeq`
+   * and its steps from `nextStep` at the least. Both are above what the client asked for when the
+   * daemon still holds records of an earlier process of the same run (a resume while the earlier
+   * one uploads): continuing after them is what keeps two processes from reusing a number.
+   */
+  | { t: "opened"; id: number; runPath: string; nextSeq: number; nextStep: number }
   /** Cumulative: every record of the run `runPath` (entity/project/id) up to and including `seq` is in the WAL. */
   | { t: "ack"; id: number; runPath: string; seq: number }
   /** `refused`: what the server refused and the daemon set aside (null when nothing was). */
@@ -66,6 +82,11 @@ export type DaemonMessage =
 
 export type ClientMessageType = ClientMessage["t"];
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ["hello", "open", "records", "finish", "status", "ping", "bye"];
+
+/** Unreachable: a switch over a union ends with it, so that a new member fails to compile there. */
+export function assertNever(value: never): never {
+  throw new Error(`unexpected ${JSON.stringify(value)}`);
+}
 
 /** Frames bigger than this are refused with TRK_ERR_BAD_FRAME (a 4,096-row batch of 10 scalars is ~250 KB). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;

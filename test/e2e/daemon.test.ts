@@ -2,7 +2,7 @@
  * The daemon as an operator meets it: standalone on ipc or tcp (with a token), serving several
  * clients at once, and shrugging off malformed frames.
  */
-import { mkdtempSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Dealer } from "zeromq";
@@ -30,8 +30,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function standalone(listen: string): Promise<{ address: string; exported: string; daemon: Running }> {
-  const daemon = start([CLI, "daemon", "--listen", listen], t.env);
+async function standalone(listen: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ address: string; exported: string; daemon: Running }> {
+  const daemon = start([CLI, "daemon", "--listen", listen, ...extra], { ...t.env, ...env });
   daemons.push(daemon);
   const m = await daemon.waitFor(/listening on (\S+)\nuse it with: export TRACKSIDE_DAEMON='([^']+)'/);
   return { address: m[1], exported: m[2], daemon };
@@ -82,6 +82,35 @@ describe("standalone daemon", () => {
     expect(lastJson(good.stdout)).toMatchObject({ ok: true, state: "finished" });
     const bad = await runFixture("standalone-client", { ...t.env, TRACKSIDE_DAEMON: exported.replace(/#.*/, "#wrong-token") });
     expect(lastJson(bad.stdout)).toMatchObject({ ok: false, code: "TRK_ERR_BAD_TOKEN" });
+  });
+
+  it("takes its token from TRACKSIDE_DAEMON_TOKEN or a file only its user can read, never from the command line", async () => {
+    // From the environment: the token is not in the daemon's command line (/proc/PID/cmdline).
+    const envToken = "token-from-the-environment-0123";
+    const fromEnv = await standalone("tcp://127.0.0.1:*", [], { TRACKSIDE_DAEMON_TOKEN: envToken });
+    expect(fromEnv.exported.endsWith(`#${envToken}`)).toBe(true);
+    expect(readFileSync(`/proc/${fromEnv.daemon.child.pid}/cmdline`, "utf8")).not.toContain(envToken);
+    const good = await runFixture("standalone-client", { ...t.env, TRACKSIDE_DAEMON: fromEnv.exported });
+    expect(lastJson(good.stdout)).toMatchObject({ ok: true, state: "finished" });
+    // A token of the right length, one character off, is refused like any other.
+    const near = await runFixture("standalone-client", { ...t.env, TRACKSIDE_DAEMON: fromEnv.exported.replace(/.$/, "4") });
+    expect(lastJson(near.stdout)).toMatchObject({ ok: false, code: "TRK_ERR_BAD_TOKEN" });
+
+    // From a file: refused while others may read it, taken once it is 0600.
+    const file = join(mkdtempSync(join(tmpdir(), "trk-token-")), "token");
+    writeFileSync(file, "token-from-a-file-0123456789\n", { mode: 0o644 });
+    chmodSync(file, 0o644);
+    const open = await start([CLI, "daemon", "--listen", "tcp://127.0.0.1:*", "--token-file", file], t.env).exited;
+    expect(open.code).toBe(1);
+    expect(open.stderr).toMatch(/TRK_ERR_INVALID_OPTION: Invalid option --token-file=.*its mode is 644/);
+    chmodSync(file, 0o600);
+    const fromFile = await standalone("tcp://127.0.0.1:*", ["--token-file", file]);
+    expect(fromFile.exported.endsWith("#token-from-a-file-0123456789")).toBe(true);
+
+    // On the command line: refused, with where to put it instead.
+    const argv = await start([CLI, "daemon", "--listen", "tcp://127.0.0.1:*", "--token", "a-token-on-the-command-line"], t.env).exited;
+    expect(argv.code).toBe(1);
+    expect(argv.stderr).toMatch(/TRK_ERR_INVALID_OPTION: .*--token-file PATH or TRACKSIDE_DAEMON_TOKEN/);
   });
 
   it("answers malformed frames with TRK_ERR_BAD_FRAME and keeps serving everyone else", async () => {

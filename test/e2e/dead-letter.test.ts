@@ -10,6 +10,7 @@
  * stricter server refuses; a WAL on disk stands for both, and stays valid whatever the daemon
  * checks at its door.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,9 +51,9 @@ it("sets the refused frame aside, uploads the steps after it, and finish() says 
     await sock.send(payload ? [encode(msg), payload] : [encode(msg)]);
     return decode<Record<string, unknown>>((await sock.receive())[0]);
   };
-  const settings: RunOpenSettings = { run: info, mode: "online", runDir: dir, baseUrl: server.url, apiKey, pid: process.pid, firstSeq: 1, statsIntervalS: 0, env: {} };
+  const settings: RunOpenSettings = { run: info, mode: "online", runDir: dir, baseUrl: server.url, apiKey, pid: process.pid, firstSeq: 1, statsIntervalS: 0, env: {}, secret: randomBytes(32).toString("base64url") };
   expect(await request({ t: "hello", id: 1, protocol: PROTOCOL_VERSION, version: "test", pid: process.pid })).toMatchObject({ t: "ok" });
-  expect(await request({ t: "open", id: 2, settings })).toMatchObject({ t: "ok" });
+  expect(await request({ t: "open", id: 2, settings })).toMatchObject({ t: "opened" });
   const exit: RunRecord = { k: "exit", seq: 23, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: Date.now() };
   expect(await request({ t: "records", id: 3, runPath: `${user}/fixtures/dead0001`, first: 23, last: 23, exit: true }, encodeRecords([exit]))).toMatchObject({ t: "ack", seq: 23 });
   const t0 = Date.now();

@@ -7,6 +7,7 @@
  * its own name, although the fuzzer sends records, finish and status for its path as an
  * attacker would (point 1 of issue #13).
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -115,7 +116,7 @@ function tryDecode(b: Buffer | undefined): Record<string, unknown> | null {
   }
 }
 
-const REPLY_TYPES = ["ok", "ack", "finished", "progress", "error"];
+const REPLY_TYPES = ["ok", "opened", "ack", "finished", "progress", "error"];
 
 /** A late answer to a finish is still an answer: well formed, coded if an error. */
 function checkLate(frames: Buffer[]): void {
@@ -154,9 +155,10 @@ function runInfo(id: string): RunInfo {
 }
 
 function openSettings(info: RunInfo): RunOpenSettings {
-  const runDir = join(workDir, "runs", info.id);
+  const runDir = join(workDir, "runs", `run-20260101_000000-${info.id}`);
   mkdirSync(runDir, { recursive: true });
-  return { run: info, mode: "online", runDir, baseUrl: server.url, apiKey, pid: process.pid, firstSeq: 1, statsIntervalS: 0, env: {} };
+  const secret = randomBytes(32).toString("base64url");
+  return { run: info, mode: "online", runDir, baseUrl: server.url, apiKey, pid: process.pid, firstSeq: 1, statsIntervalS: 0, env: {}, secret };
 }
 
 /** A greeted connection with a run of its own, its run record acknowledged: the attacker's base. */
@@ -165,7 +167,7 @@ async function attacker(): Promise<Conn> {
   await greet(c);
   const info = runInfo(`atk${(runCounter++).toString().padStart(5, "0")}`);
   const r = await c.request({ t: "open", id: 2, settings: openSettings(info) });
-  if (r?.t !== "ok") throw new Error(`open refused: ${showValue(r)}`);
+  if (r?.t !== "opened") throw new Error(`open refused: ${showValue(r)}`);
   const path = `${info.entity}/${info.project}/${info.id}`;
   const ack = await c.request({ t: "records", id: 3, runPath: path, first: 1, last: 1 }, encodeRecords([{ k: "run", seq: 1, run: info }]));
   if (ack?.t !== "ack") throw new Error(`run record refused: ${showValue(ack)}`);

@@ -1,0 +1,186 @@
+/**
+ * A run belongs to the connection that opened it (issue #13, point 1): another process on the
+ * user's daemon cannot write to, finish or ask about it; a client's own batches are checked
+ * before they enter the WAL, which gets the bytes as received; `open` checks its settings
+ * (point 10). Raw ZeroMQ connections play the other process and the careless client.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROTOCOL_VERSION, WAL_MAGIC, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
+import { CLI, ROOT, serverWithEnv, showRun, start, walHistorySteps, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { RawClient, openSettings, outcome } from "../helpers/raw-daemon.js";
+
+let server: TestServer;
+let t: TestEnv;
+const running: Running[] = [];
+const clients: RawClient[] = [];
+
+beforeAll(async () => ({ t, server } = await serverWithEnv()));
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  for (const p of running) {
+    p.child.kill("SIGTERM");
+    await p.exited;
+  }
+  await server?.stop();
+});
+
+function raw(address: string): RawClient {
+  const c = new RawClient(address);
+  clients.push(c);
+  return c;
+}
+
+/** A standalone daemon on a fresh ipc socket, working in an empty directory (nothing may land there). */
+async function standalone(): Promise<{ address: string; cwd: string; daemon: Running }> {
+  const cwd = mkdtempSync(join(tmpdir(), "trk-cwd-"));
+  const daemon = start([CLI, "daemon", "--listen", `ipc://${join(mkdtempSync(join(tmpdir(), "trk-own-")), "s", "d.sock")}`], t.env, { cwd });
+  running.push(daemon);
+  const m = await daemon.waitFor(/listening on (\S+)/);
+  return { address: m[1], cwd, daemon };
+}
+
+const history = (seq: number, steps: number[]): RunRecord => ({ k: "history", seq, rows: steps.map((s) => ({ _step: s, _timestamp: 1_700_000_000_000 + s, _runtime: s, v: s })) });
+
+describe("a run belongs to the connection that opened it", () => {
+  it("a second process gets TRK_ERR_NOT_YOUR_RUN for a run it did not open; that run finishes with all its steps, its name and its state", async () => {
+    const victim = start([join(ROOT, "test/fixtures/victim.mjs")], t.env);
+    running.push(victim);
+    const info = JSON.parse((await victim.waitFor(/\{"ready":true.*\}/))[0]) as { path: string; pid: number; daemon: string };
+    const intruder = raw(info.daemon);
+    // The victim's own pid in hello: a pid is all a client says of itself, and proves nothing.
+    expect(outcome(await intruder.hello(info.pid))).toBe("ok");
+    const [entity, project, id] = info.path.split("/");
+    const replies = [
+      await intruder.request({ t: "records", runPath: info.path, first: 1e15, last: 1e15 }, encodeRecords([{ k: "update", seq: 1e15, name: "taken-over" }])),
+      await intruder.request({ t: "records", runPath: info.path, first: 12, last: 12 }, Buffer.from("not a batch")),
+      await intruder.request({ t: "status", runPath: info.path }),
+      await intruder.request({ t: "finish", runPath: info.path, timeoutMs: 10 }),
+    ];
+    expect(replies.map(outcome)).toEqual(Array(4).fill("TRK_ERR_NOT_YOUR_RUN"));
+    // Opening the same run without its secret is refused too: it is live in another process.
+    const open = openSettings(t.runDir, id, { pid: info.pid });
+    open.run = { ...open.run, entity, project };
+    expect(outcome(await intruder.request({ t: "open", settings: open }))).toBe("TRK_ERR_INVALID_OPTION");
+
+    victim.child.kill("SIGUSR2");
+    const done = await victim.exited;
+    expect(JSON.parse(done.stdout.trim().split("\n").pop()!), done.stderr).toMatchObject({ done: true, state: "finished", synced: true });
+    expect(await showRun(info.path, t.env)).toMatchObject({ state: "finished", exitCode: 0, name: "victim-run", historySteps: 20 });
+  });
+
+  it("lets the same client in again on a new connection with the run's secret, and a successor daemon too", async () => {
+    const { address, daemon } = await standalone();
+    const settings = openSettings(t.runDir, "again001");
+    const first = raw(address);
+    await first.hello(process.pid);
+    expect(await first.request({ t: "open", settings })).toMatchObject({ t: "opened", nextSeq: 1, nextStep: 0 });
+    expect(await first.request({ t: "records", runPath: "alice/raw/again001", first: 1, last: 1 }, encodeRecords([{ k: "run", seq: 1, run: settings.run }]))).toMatchObject({ t: "ack", seq: 1 });
+
+    const other = raw(address);
+    await other.hello(process.pid);
+    expect(outcome(await other.request({ t: "open", settings: { ...settings, secret: "a-guess-at-the-secret-000" } }))).toBe("TRK_ERR_INVALID_OPTION");
+    expect(outcome(await other.request({ t: "records", runPath: "alice/raw/again001", first: 2, last: 3 }, encodeRecords([history(2, [0, 1])])))).toBe("TRK_ERR_NOT_YOUR_RUN");
+    // The client's reconnect: a new connection, the same settings and secret; it goes on.
+    expect(await other.request({ t: "open", settings })).toMatchObject({ t: "opened", nextSeq: 2 });
+    expect(await other.request({ t: "records", runPath: "alice/raw/again001", first: 2, last: 3 }, encodeRecords([history(2, [0, 1])]))).toMatchObject({ t: "ack", seq: 3 });
+
+    // A daemon that takes over the run directory (the first one gone) asks for the secret too.
+    daemon.child.kill("SIGTERM");
+    await daemon.exited;
+    const successor = await standalone();
+    const c = raw(successor.address);
+    await c.hello(process.pid);
+    expect(outcome(await c.request({ t: "open", settings: { ...settings, secret: "a-guess-at-the-secret-000" } }))).toBe("TRK_ERR_NOT_YOUR_RUN");
+    expect(await c.request({ t: "open", settings })).toMatchObject({ t: "opened", nextSeq: 4, nextStep: 2 });
+    expect(walHistorySteps(settings.runDir)).toEqual([0, 1]);
+  });
+});
+
+describe("a client's own batches are checked before the WAL", () => {
+  it("refuses bad numbers, malformed or foreign records with a code, writes nothing of them, and the run goes on", async () => {
+    const { address } = await standalone();
+    const settings = openSettings(t.runDir, "check001");
+    const path = "alice/raw/check001";
+    const c = raw(address);
+    await c.hello(process.pid);
+    await c.request({ t: "open", settings });
+    const runRecord = encodeRecords([{ k: "run", seq: 1, run: settings.run }]);
+    expect(await c.request({ t: "records", runPath: path, first: 1, last: 1 }, runRecord)).toMatchObject({ t: "ack", seq: 1 });
+
+    const bad: Array<[string, Record<string, unknown>, Uint8Array]> = [
+      ["TRK_ERR_BAD_SEQUENCE", { first: 1e15, last: 1e15 }, encodeRecords([history(1e15, [0])])],
+      ["TRK_ERR_BAD_SEQUENCE", { first: 2 ** 53, last: 2 ** 53 + 1 }, encodeRecords([history(2, [0])])],
+      ["TRK_ERR_BAD_SEQUENCE", { first: 2.5, last: 3 }, encodeRecords([history(2, [0])])],
+      ["TRK_ERR_BAD_SEQUENCE", { first: 3, last: 2 }, encodeRecords([history(2, [0])])],
+      ["TRK_ERR_BAD_SEQUENCE", { first: 5, last: 5 }, encodeRecords([history(5, [0])])], // a gap after 1
+      ["TRK_ERR_BAD_SEQUENCE", { first: 2, last: 3 }, encodeRecords([history(2, [0])])], // the records end at 2
+      ["TRK_ERR_BAD_SEQUENCE", { first: 2, last: 2 }, encodeRecords([history(7, [0])])], // numbered elsewhere
+      ["TRK_ERR_BAD_FRAME", { first: 2, last: 2 }, Buffer.from("garbage, not msgpack \xff\xfe")],
+      ["TRK_ERR_BAD_FRAME", { first: 2, last: 2 }, encodeRecords([{ k: "system", seq: 0, at: 1, values: { "system/cpu": 1 } }])],
+      ["TRK_ERR_BAD_FRAME", { first: 2, last: 2 }, encodeRecords([{ k: "run", seq: 2, run: { ...settings.run, entity: "mallory" } }])],
+      ["TRK_ERR_BAD_REQUEST", { first: 2, last: 2 }, encodeRecords([{ k: "run", seq: 2, run: { ...settings.run, id: "other001" } }])],
+      ["TRK_ERR_BAD_REQUEST", { first: 2, last: 2 }, encodeRecords([{ k: "history", seq: 2, rows: [{ nope: 1 }] } as unknown as RunRecord])],
+    ];
+    for (const [code, seqs, payload] of bad) {
+      expect([code, outcome(await c.request({ t: "records", runPath: path, ...seqs }, payload))]).toEqual([code, code]);
+    }
+
+    const good = encodeRecords([history(2, [0, 1])]);
+    expect(await c.request({ t: "records", runPath: path, first: 2, last: 3 }, good)).toMatchObject({ t: "ack", seq: 3 });
+    expect(await c.request({ t: "records", runPath: path, first: 1, last: 1 }, runRecord)).toMatchObject({ t: "ack", seq: 3 }); // a resend
+    const exit = encodeRecords([{ k: "exit", seq: 4, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: Date.now() }]);
+    expect(await c.request({ t: "records", runPath: path, first: 4, last: 4 }, exit)).toMatchObject({ t: "ack", seq: 4 });
+    expect(await c.request({ t: "finish", runPath: path, timeoutMs: 100 })).toMatchObject({ t: "finished" });
+
+    // The WAL holds the three good batches, byte for byte as sent, and nothing else.
+    const wal = readFileSync(join(settings.runDir, "run-check001.wal"));
+    const frames = scanFrames(wal.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames.map((f) => Buffer.from(f.payload));
+    expect(frames).toEqual([runRecord, good, exit]);
+  });
+
+  it("checks every field of every request: coded errors, and no file written for a bad open", async () => {
+    const { address, cwd } = await standalone();
+    const c = raw(address);
+    expect(outcome(await c.request({ t: "hello", protocol: PROTOCOL_VERSION, version: "raw", pid: "me" }))).toBe("TRK_ERR_BAD_FRAME");
+    await c.hello(process.pid);
+    const root = mkdtempSync(join(tmpdir(), "trk-open-"));
+    const s = openSettings(root, "open0001");
+    const opens: Array<[string, unknown]> = [
+      ["TRK_ERR_BAD_FRAME", undefined],
+      ["TRK_ERR_INVALID_OPTION", { ...s, run: undefined }],
+      ["TRK_ERR_INVALID_ID", { ...s, run: {} }],
+      ["TRK_ERR_INVALID_ENTITY", { ...s, run: { ...s.run, entity: "../../etc" } }],
+      ["TRK_ERR_INVALID_PROJECT", { ...s, run: { ...s.run, project: "" } }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, runDir: "relative/run-x-open0001" }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, runDir: `${root}/trackside/../../run-x-open0001` }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, runDir: join(root, ".ssh") }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, mode: "disabled" }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, pid: -1 }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, firstSeq: 0 }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, firstSeq: 2 ** 53 }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, statsIntervalS: -1 }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, env: { A: 1 } }],
+      ["TRK_ERR_INVALID_OPTION", { ...s, secret: undefined }],
+    ];
+    for (const [code, settings] of opens) {
+      expect([code, outcome(await c.request({ t: "open", settings }))]).toEqual([code, code]);
+    }
+    const others: Array<Record<string, unknown>> = [
+      { t: "records", runPath: "alice/raw/open0001", first: "1", last: 1 },
+      { t: "records", first: 1, last: 1 },
+      { t: "finish", runPath: "alice/raw/open0001" },
+      { t: "finish", runPath: "alice/raw/open0001", timeoutMs: -5 },
+      { t: "status", runPath: 42 },
+    ];
+    for (const m of others) expect(outcome(await c.request(m, encodeRecords([history(1, [0])])))).toBe("TRK_ERR_BAD_FRAME");
+    expect(readdirSync(root)).toEqual([]);
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(existsSync(join(root, "trackside"))).toBe(false);
+    // And the daemon still serves.
+    expect(await c.request({ t: "open", settings: s })).toMatchObject({ t: "opened", nextSeq: 1 });
+  });
+});
