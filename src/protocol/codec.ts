@@ -1,5 +1,5 @@
 import { Packr, Unpackr } from "msgpackr";
-import { errors } from "./errors.js";
+import { errors, show } from "./errors.js";
 import { checkClientMessage } from "./message-check.js";
 import { CLIENT_MESSAGE_TYPES, MAX_FRAME_BYTES, type ClientMessage, type DaemonMessage } from "./messages.js";
 import type { RunRecord } from "./records.js";
@@ -50,7 +50,7 @@ export function decodeClientMessage(frame: Uint8Array): ClientMessage {
   }
   if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw errors.badFrame("header is not a map");
   const m = msg as { t?: unknown; id?: unknown };
-  if (!CLIENT_MESSAGE_TYPES.includes(m.t as ClientMessage["t"])) throw errors.badFrame(`unknown message type ${JSON.stringify(m.t)}`);
+  if (!CLIENT_MESSAGE_TYPES.includes(m.t as ClientMessage["t"])) throw errors.badFrame(`unknown message type ${show(m.t)}`);
   if (typeof m.id !== "number") throw errors.badFrame("message id missing");
   return checkClientMessage(m as Record<string, unknown> & { t: ClientMessage["t"]; id: number });
 }

@@ -71,9 +71,14 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-const show = (v: unknown): string => {
+/** Characters of a value shown in a message: enough to recognise it, never a megabyte of log line. */
+const SHOWN_CHARS = 200;
+
+/** Any value as it reads in a message: a string quoted, anything else (a BigInt too) as String() gives it; cut short. */
+export const show = (v: unknown): string => {
   try {
-    return typeof v === "string" ? JSON.stringify(v) : String(v);
+    const text = typeof v === "string" ? JSON.stringify(v) : String(v);
+    return text.length > SHOWN_CHARS ? `${text.slice(0, SHOWN_CHARS)}... (${text.length} characters)` : text;
   } catch {
     return Object.prototype.toString.call(v);
   }

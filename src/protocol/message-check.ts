@@ -6,7 +6,7 @@
  * sequence numbers against the run (the daemon's run stream).
  */
 import { basename, isAbsolute, normalize } from "node:path";
-import { errors } from "./errors.js";
+import { errors, show } from "./errors.js";
 import { validateEntity, validateProject, validateRunId } from "./ids.js";
 import { assertNever, type ClientMessage, type RunOpenSettings } from "./messages.js";
 import type { RunInfo } from "./records.js";
@@ -40,7 +40,7 @@ export function checkClientMessage(m: Obj & { t: ClientMessage["t"]; id: number 
     case "hello":
       if (typeof m.protocol !== "number") throw errors.badFrame("hello without a numeric protocol version");
       if (typeof m.version !== "string" || m.version.length > 64) throw errors.badFrame("hello without a version string");
-      if (!isPid(m.pid)) throw errors.badFrame(`hello with pid ${JSON.stringify(m.pid)}, not a process id`);
+      if (!isPid(m.pid)) throw errors.badFrame(`hello with pid ${show(m.pid)}, not a process id`);
       if (m.token !== undefined && (typeof m.token !== "string" || m.token.length > 1024)) throw errors.badFrame("hello with a token that is not a string");
       return m as ClientMessage;
     case "open":
@@ -56,7 +56,7 @@ export function checkClientMessage(m: Obj & { t: ClientMessage["t"]; id: number 
     case "finish":
       runPath(m, t);
       if (typeof m.timeoutMs !== "number" || !(m.timeoutMs >= 0 && m.timeoutMs <= MAX_TIMEOUT_MS)) {
-        throw errors.badFrame(`finish with timeoutMs ${JSON.stringify(m.timeoutMs)} (0 to ${MAX_TIMEOUT_MS})`);
+        throw errors.badFrame(`finish with timeoutMs ${show(m.timeoutMs)} (0 to ${MAX_TIMEOUT_MS})`);
       }
       return m as ClientMessage;
     case "status":
