@@ -159,7 +159,10 @@ describe.skipIf(!existsSync(CLI))("the built trackside command", () => {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const text = '{"https://team.example.com": {"apiKey": "trk_team", "user": "alice"},\n'; // cut short
     writeFileSync(file, text, { mode: 0o600 });
-    const res = await exited(cli(["server", "--port", "0", "--data-dir", join(home, "srv")]));
+    const srv = cli(["server", "--port", "0", "--data-dir", join(home, "srv")]);
+    const deadline = setTimeout(() => srv.kill("SIGKILL"), 15_000); // a server that started anyway fails below
+    const res = await exited(srv);
+    clearTimeout(deadline);
     expect(res.code).toBe(1);
     expect(res.stdout).toBe("");
     expect(res.stderr.startsWith(`trackside: TRK_ERR_CORRUPT_FILE: Cannot read ${file}: it is not valid JSON`)).toBe(true);
