@@ -178,7 +178,14 @@ export class RecordQueue implements StepSink {
         }
         // A replay to a new daemon may have delivered it meanwhile (or an exit spill taken it).
         if (batch.last <= this.acked || this.sender === null) return [Promise.resolve()];
-        const payload = this.load(batch);
+        let payload: Buffer;
+        try {
+          payload = this.load(batch);
+        } catch (err) {
+          // Kept as unacknowledged: a replay or the exit spill tries the file again.
+          debug("batch %d..%d could not be read back: %s", batch.first, batch.last, (err as Error).message);
+          return [Promise.resolve()];
+        }
         const acked = sender(payload, batch.first, batch.last, batch.exit).then(
           (seq) => this.ack(seq),
           (err: unknown) => debug("batch %d..%d not acknowledged: %s", batch.first, batch.last, (err as Error).message),
@@ -222,20 +229,30 @@ export class RecordQueue implements StepSink {
     const payload = encodeRecords(records);
     const batch: Batch = { first, last: seq - 1, exit, bytes: payload.length, payload, at: -1 };
     this.unackedBatches.push(batch);
-    if (this.overflow && this.sender && this.stat.heldBytes + batch.bytes > this.maxHeldBytes) this.toFile(batch);
-    else this.held(batch.bytes);
+    const overBound = this.overflow !== null && this.sender !== null && this.stat.heldBytes + batch.bytes > this.maxHeldBytes;
+    if (!overBound || !this.toFile(batch)) this.held(batch.bytes);
     return batch;
   }
 
-  /** Moves a new batch's records to the overflow file; the first time, says so. */
-  private toFile(batch: Batch): void {
+  /**
+   * Moves a new batch's records to the overflow file; the first time, says so. False if the file
+   * cannot be written (the run directory gone, the disk full): the batch then stays in memory,
+   * since the bound must never cost a record, nor throw into log().
+   */
+  private toFile(batch: Batch): boolean {
     const overflow = this.overflow as OverflowFile;
-    batch.at = overflow.append(batch.payload as Buffer);
+    try {
+      batch.at = overflow.append(batch.payload as Buffer);
+    } catch (err) {
+      debug("batch %d..%d stays in memory: %s", batch.first, batch.last, (err as Error).message);
+      return false;
+    }
     batch.payload = null;
     this.stat.fileBatches++;
     if (this.stat.overflowedBatches++ === 0) this.bound?.onOverflow(this.stat.heldBytes, overflow.path);
     this.stat.overflowedBytes += batch.bytes;
     debug("batch %d..%d (%d bytes) waits in %s", batch.first, batch.last, batch.bytes, overflow.path);
+    return true;
   }
 
   private held(bytes: number): void {
@@ -312,7 +329,13 @@ export class RecordQueue implements StepSink {
     try {
       writeSync(fd, WAL_MAGIC);
       for (const b of this.unackedBatches) {
-        const payload = b.payload ?? (this.overflow as OverflowFile).read(b.at, b.bytes);
+        let payload: Buffer;
+        try {
+          payload = b.payload ?? (this.overflow as OverflowFile).read(b.at, b.bytes);
+        } catch (err) {
+          debug("batch %d..%d could not be read back for the spill: %s", b.first, b.last, (err as Error).message);
+          continue; // the others still go: an exit path must not throw
+        }
         writeSync(fd, frameHeader(payload));
         writeSync(fd, payload);
       }

@@ -151,6 +151,25 @@ describe("RecordQueue memory bound", () => {
     expect(decode<RunRecord[]>(frames.frames.at(-1)!.payload).at(-1)).toMatchObject({ k: "exit" });
   });
 
+  it("keeps a batch in memory when the file cannot be written, never throwing into log()", async () => {
+    const daemon = recordingDaemon();
+    const warnings: string[] = [];
+    const q = new RecordQueue(1, daemon.sender, 4, 60_000, () => {}, { maxBytes: 100, file: "/nonexistent-dir/spill-1.wal", onOverflow: (h) => warnings.push(String(h)) });
+    for (let step = 0; step < 40; step++) {
+      q.put("x", step);
+      q.endRow(step, 0, 0);
+    }
+    await settle();
+    expect(q.stats).toMatchObject({ fileBatches: 0, overflowedBatches: 0 });
+    expect(warnings).toEqual([]);
+    for (let i = 0; i < daemon.sent.length; i++) {
+      daemon.sent[i].ack();
+      await settle();
+    }
+    await q.flush();
+    expect(daemon.sent.map((s) => s.first)).toEqual(Array.from({ length: 10 }, (_, i) => 4 * i + 1));
+  });
+
   it("keeps nothing without a daemon from the start (mode disabled)", async () => {
     const q = new RecordQueue(1, null, 4, 60_000);
     for (let step = 0; step < 1000; step++) {
