@@ -2,14 +2,16 @@
  * `trackside logs ENTITY/PROJECT/ID [--follow]`: a run's console output, as `kubectl logs` shows
  * a pod's. stdout and stderr lines come out merged in the order the run wrote them, each as it
  * was written, on stdout (so `> file` and `| grep` see all of it, like W&B's output.log);
- * `--timestamps` prefixes each line with its time and stream. Failures are thrown as
+ * `--timestamps` prefixes each line with its time and stream. Control characters (colours
+ * included) are shown as escapes (output.ts printable()), since a run's output is text any
+ * process chose; `--raw` prints them as written, for runs one trusts. Failures are thrown as
  * TracksideErrors; main.ts prints their code and exits 1.
  */
 import type { Command } from "commander";
 import type { ConsoleLineView, ConsoleView, RunView } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import { ApiClient, resolveConnection } from "./api-client.js";
-import { stdoutIo, type CommandIo } from "./output.js";
+import { printable, stdoutIo, type CommandIo } from "./output.js";
 import { parseRunsPath } from "./runs-command.js";
 
 /** The most lines one request asks for (the server's maximum). */
@@ -24,14 +26,16 @@ interface LogsOptions {
   follow?: boolean;
   tail?: string;
   timestamps?: boolean;
+  raw?: boolean;
   baseUrl?: string;
 }
 
 const seg = encodeURIComponent;
 
-function formatLine(line: ConsoleLineView, timestamps: boolean): string {
-  if (!timestamps) return `${line.text}\n`;
-  return `${new Date(line.at).toISOString()} ${line.stream.padEnd(6)} ${line.text}\n`;
+function formatLine(line: ConsoleLineView, timestamps: boolean, raw: boolean): string {
+  const text = raw ? line.text : printable(line.text, true);
+  if (!timestamps) return `${text}\n`;
+  return `${new Date(line.at).toISOString()} ${line.stream.padEnd(6)} ${text}\n`;
 }
 
 /**
@@ -51,6 +55,7 @@ export function registerLogsCommand(program: Command, io: CommandIo = stdoutIo, 
     .option("-f, --follow", "keep printing new lines until the run is no longer running")
     .option("--tail <n>", "only the last n lines (then, with --follow, what comes after them)")
     .option("--timestamps", "prefix each line with its time (ISO 8601) and stream")
+    .option("--raw", "print control characters (colours, cursor moves) as written instead of as escapes: only for runs you trust")
     .option("--base-url <url>", "tracking server (default: TRACKSIDE_BASE_URL or http://127.0.0.1:8421)")
     .action(async (path: string, opts: LogsOptions) => {
       const { entity, project, id } = parseRunsPath(path, true);
@@ -63,7 +68,7 @@ export function registerLogsCommand(program: Command, io: CommandIo = stdoutIo, 
       let after = -1;
       const print = (page: ConsoleView) => {
         if (page.lines.length === 0) return;
-        io.out(page.lines.map((l) => formatLine(l, opts.timestamps === true)).join(""));
+        io.out(page.lines.map((l) => formatLine(l, opts.timestamps === true, opts.raw === true)).join(""));
         after = page.lines[page.lines.length - 1].seq;
       };
 

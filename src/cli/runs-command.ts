@@ -4,13 +4,13 @@
  * and message on stderr and exits 1.
  */
 import type { Command } from "commander";
-import { jsonReplacer, type RunListItem, type RunView } from "../protocol/api.js";
+import type { RunListItem, RunView } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import { validateEntity, validateProject, validateRunId } from "../protocol/ids.js";
 import { FINAL_STATES, type JsonObject } from "../protocol/records.js";
 import { metadataFacts } from "./metadata-facts.js";
 import { ApiClient, resolveConnection } from "./api-client.js";
-import { formatIsoTime, formatSeconds, formatTable, stdoutIo, type CommandIo } from "./output.js";
+import { formatIsoTime, formatSeconds, formatTable, printable, stdoutIo, terminalJson, type CommandIo } from "./output.js";
 
 interface ReadOptions {
   json?: boolean;
@@ -29,9 +29,15 @@ export function parseRunsPath(value: string, withId: boolean): { entity: string;
   return withId ? { entity, project, id: validateRunId(parts[2]) } : { entity, project };
 }
 
-const json = (value: unknown) => JSON.stringify(value, jsonReplacer, 2) + "\n";
+const json = (value: unknown) => terminalJson(value) + "\n";
 
-/** The overview as aligned `Label: value` lines, the run's environment (metadata-facts.ts) last. */
+/** Fields that are text of several lines: their newlines and tabs are shown as such. */
+const MULTILINE = new Set(["Error", "Notes"]);
+
+/**
+ * The overview as aligned `Label: value` lines, the run's environment (metadata-facts.ts) last.
+ * Every value is stored text that a run's process chose: printed through printable().
+ */
 function describeRun(run: RunView): string {
   const exit = run.exitCode === null ? "" : ` (exit code ${run.exitCode}${run.signal ? `, ${run.signal}` : ""})`;
   const lines: [string, string | null][] = [
@@ -55,8 +61,8 @@ function describeRun(run: RunView): string {
   const shown = lines.filter(([, v]) => v !== null && v !== "");
   const width = Math.max(...shown.map(([k]) => k.length));
   const block = (title: string, obj: JsonObject) =>
-    Object.keys(obj).length === 0 ? "" : `\n${title}:\n${JSON.stringify(obj, jsonReplacer, 2).replace(/^/gm, "  ")}\n`;
-  return shown.map(([k, v]) => `${(k + ":").padEnd(width + 2)}${v}`).join("\n") + "\n" + block("Config", run.config) + block("Summary", run.summary);
+    Object.keys(obj).length === 0 ? "" : `\n${title}:\n${terminalJson(obj).replace(/^/gm, "  ")}\n`;
+  return shown.map(([k, v]) => `${(k + ":").padEnd(width + 2)}${printable(v as string, MULTILINE.has(k))}`).join("\n") + "\n" + block("Config", run.config) + block("Summary", run.summary);
 }
 
 /**
@@ -86,7 +92,7 @@ export function registerRunsCommands(program: Command, io: CommandIo = stdoutIo)
         state: opts.state,
       });
       if (opts.json) return io.out(json(page));
-      const rows = page.runs.map((r) => [r.id, r.name, r.state, formatIsoTime(r.createdAt), formatSeconds(r.durationSeconds), r.tags.join(",")]);
+      const rows = page.runs.map((r) => [r.id, r.name, r.state, formatIsoTime(r.createdAt), formatSeconds(r.durationSeconds), r.tags.join(",")].map((cell) => printable(cell)));
       io.out(formatTable(["ID", "NAME", "STATE", "CREATED", "DURATION", "TAGS"], rows));
       if (page.total > page.runs.length) io.out(`(${page.runs.length} of ${page.total} runs; use --limit for more)\n`);
     });

@@ -24,7 +24,9 @@ type Request = Parameters<DaemonLink["request"]>[0];
 
 export interface Replayable {
   /** Batches sent but not acknowledged, oldest first. */
-  unacked(): ReadonlyArray<{ payload: Buffer; first: number; last: number; exit: boolean }>;
+  unacked(): ReadonlyArray<{ first: number; last: number; exit: boolean }>;
+  /** A batch's records (read back from disk if they wait there), or null once acknowledged. */
+  payloadOf(batch: { first: number; last: number; exit: boolean }): Buffer | null;
   ack(seq: number): void;
 }
 
@@ -151,8 +153,11 @@ export class DaemonChannel {
         // holds the run's WAL, and two writers would corrupt it. Until then, only it will do.
         const link = lostPid > 0 && isDaemonProcess(lostPid, lostAddress) ? await this.sameDaemon(lostAddress, lostPid) : await connectDaemon(this.timeoutMs);
         await link.request({ t: "open", settings: this.open }, undefined, this.timeoutMs);
+        // One batch at a time, each read when it is sent: what waits on disk stays there until then.
         for (const b of this.replay?.unacked() ?? []) {
-          const reply = await link.request({ t: "records", runPath: this.runPath, first: b.first, last: b.last, ...(b.exit ? { exit: true } : {}) }, b.payload);
+          const payload = this.replay?.payloadOf(b);
+          if (!payload) continue; // acknowledged meanwhile
+          const reply = await link.request({ t: "records", runPath: this.runPath, first: b.first, last: b.last, ...(b.exit ? { exit: true } : {}) }, payload);
           if (reply.t === "ack") this.replay?.ack(reply.seq);
         }
         this.link = link;

@@ -15,6 +15,7 @@ const WARN_WINDOW_MS = 10_000;
 
 export class Notices {
   private readonly counts = new Map<string, { windowStart: number; shown: number; suppressed: number }>();
+  private readonly once = new Set<string>();
 
   constructor(
     private readonly silent: boolean,
@@ -24,6 +25,16 @@ export class Notices {
 
   info(line: string): void {
     if (!this.silent) this.write(`trackside: ${line}`);
+  }
+
+  /**
+   * A warning shown once in this run's life, even when silent: something the user should act
+   * on (a stuck daemon) but that a loop would otherwise repeat.
+   */
+  warnOnce(key: string, line: string): void {
+    if (this.once.has(key)) return;
+    this.once.add(key);
+    this.write(`trackside: warning: ${line}`);
   }
 
   /** Shown even when silent: the user must learn that data was refused. */

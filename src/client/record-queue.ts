@@ -3,12 +3,18 @@
  * waiting, or `flushIntervalMs` after the first one. A batch is kept until the daemon
  * acknowledges it, so that at exit whatever the daemon may not have can be written to the spill
  * file synchronously.
+ *
+ * What it keeps is bounded: once the batches held in memory reach `bound.maxBytes` (the daemon
+ * stopped, stuck or slower than the loop), the next ones wait in the run's spill file
+ * (queue-overflow.ts) and are read back, in order, when the daemon takes batches again. The
+ * check is per batch, never per row: log()'s hot path is unchanged.
  */
-import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { WAL_MAGIC, encodeRecords, frameHeader, type ConsoleLine, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
 import { ColumnBatch } from "./column-batch.js";
 import type { StepSink } from "./history.js";
 import { debug } from "./notices.js";
+import { OverflowFile } from "./queue-overflow.js";
 
 /**
  * Batches sent before the oldest of them is acknowledged: the daemon writes one while the next
@@ -30,8 +36,34 @@ export type BatchSender = (payload: Buffer, first: number, last: number, exit: b
 interface Batch {
   first: number;
   last: number;
-  payload: Buffer;
   exit: boolean;
+  bytes: number;
+  /** The encoded records while held in memory; null while they wait in the overflow file. */
+  payload: Buffer | null;
+  /** Where the payload lies in the overflow file while it is there. */
+  at: number;
+}
+
+/** How much a queue holds in memory, and where the rest waits. */
+export interface QueueBound {
+  /** Bytes of encoded batches held in memory (sent or not) before later ones go to `file`. */
+  maxBytes: number;
+  /** The run's spill file. */
+  file: string;
+  /** Called once, when the first batch goes to the file. */
+  onOverflow: (heldBytes: number, file: string) => void;
+}
+
+/** What a queue holds, for tests and debugging. */
+export interface QueueStats {
+  /** Bytes of unacknowledged batches in memory now, and at most so far. */
+  heldBytes: number;
+  peakHeldBytes: number;
+  /** Unacknowledged batches waiting in the overflow file now. */
+  fileBatches: number;
+  /** Batches (and their bytes) that ever went to the overflow file. */
+  overflowedBatches: number;
+  overflowedBytes: number;
 }
 
 type StateRecord = { k: "config"; config: JsonObject } | { k: "summary"; summary: JsonObject };
@@ -55,6 +87,11 @@ export class RecordQueue implements StepSink {
   /** Settles when every batch sent so far is acknowledged (or failed). */
   private settled: Promise<void> = Promise.resolve();
   private sender: BatchSender | null;
+  /** Without a daemon from the start (mode "disabled") nothing is kept: there is nowhere to send it. */
+  private readonly keeps: boolean;
+  private readonly overflow: OverflowFile | null;
+  private readonly maxHeldBytes: number;
+  private readonly stat: QueueStats = { heldBytes: 0, peakHeldBytes: 0, fileBatches: 0, overflowedBatches: 0, overflowedBytes: 0 };
 
   constructor(
     firstSeq: number,
@@ -63,11 +100,16 @@ export class RecordQueue implements StepSink {
     private readonly flushIntervalMs: number,
     /** Called just before the pending steps are sealed into a batch (the summary catches up). */
     private readonly onSeal: () => void = () => {},
+    /** Without one, everything unacknowledged stays in memory. */
+    private readonly bound: QueueBound | null = null,
   ) {
     this.batch = new ColumnBatch(Math.min(batchSize, FIRST_BATCH_ROWS));
     this.nextSeq = firstSeq;
     this.acked = firstSeq - 1;
     this.sender = sender;
+    this.keeps = sender !== null;
+    this.overflow = bound ? new OverflowFile(bound.file) : null;
+    this.maxHeldBytes = bound?.maxBytes ?? Infinity;
   }
 
   /** Hot path: a value of the step being logged (see History). */
@@ -125,10 +167,26 @@ export class RecordQueue implements StepSink {
     if (batch && this.sender) {
       const sender = this.sender;
       // Batches leave in order, up to MAX_IN_FLIGHT before the oldest is acknowledged; a failed
-      // send keeps its batch for a replay or the spill file.
+      // send keeps its batch for a replay or the spill file. A batch in the overflow file is read
+      // back only when the memory bound allows (or nothing is in flight that could free it).
       const started = this.sendChain.then(async () => {
-        while (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight[0];
-        const acked = sender(batch.payload, batch.first, batch.last, batch.exit).then(
+        while (
+          batch.last > this.acked &&
+          (this.inFlight.length >= MAX_IN_FLIGHT || (batch.payload === null && this.inFlight.length > 0 && this.stat.heldBytes + batch.bytes > this.maxHeldBytes))
+        ) {
+          await this.inFlight[0];
+        }
+        // A replay to a new daemon may have delivered it meanwhile (or an exit spill taken it).
+        if (batch.last <= this.acked || this.sender === null) return [Promise.resolve()];
+        let payload: Buffer;
+        try {
+          payload = this.load(batch);
+        } catch (err) {
+          // Kept as unacknowledged: a replay or the exit spill tries the file again.
+          debug("batch %d..%d could not be read back: %s", batch.first, batch.last, (err as Error).message);
+          return [Promise.resolve()];
+        }
+        const acked = sender(payload, batch.first, batch.last, batch.exit).then(
           (seq) => this.ack(seq),
           (err: unknown) => debug("batch %d..%d not acknowledged: %s", batch.first, batch.last, (err as Error).message),
         );
@@ -165,21 +223,87 @@ export class RecordQueue implements StepSink {
     this.after = [];
     this.dirty.clear();
     if (records.length === 0) return null;
-    const batch = { first: this.nextSeq, last: seq - 1, payload: encodeRecords(records), exit };
+    const first = this.nextSeq;
     this.nextSeq = seq;
+    if (!this.keeps) return null;
+    const payload = encodeRecords(records);
+    const batch: Batch = { first, last: seq - 1, exit, bytes: payload.length, payload, at: -1 };
     this.unackedBatches.push(batch);
+    const overBound = this.overflow !== null && this.sender !== null && this.stat.heldBytes + batch.bytes > this.maxHeldBytes;
+    if (!overBound || !this.toFile(batch)) this.held(batch.bytes);
     return batch;
   }
 
-  /** Batches sent but not acknowledged yet, oldest first (replayed to a new daemon). */
-  unacked(): readonly Batch[] {
+  /**
+   * Moves a new batch's records to the overflow file; the first time, says so. False if the file
+   * cannot be written (the run directory gone, the disk full): the batch then stays in memory,
+   * since the bound must never cost a record, nor throw into log().
+   */
+  private toFile(batch: Batch): boolean {
+    const overflow = this.overflow as OverflowFile;
+    try {
+      batch.at = overflow.append(batch.payload as Buffer);
+    } catch (err) {
+      debug("batch %d..%d stays in memory: %s", batch.first, batch.last, (err as Error).message);
+      return false;
+    }
+    batch.payload = null;
+    this.stat.fileBatches++;
+    if (this.stat.overflowedBatches++ === 0) this.bound?.onOverflow(this.stat.heldBytes, overflow.path);
+    this.stat.overflowedBytes += batch.bytes;
+    debug("batch %d..%d (%d bytes) waits in %s", batch.first, batch.last, batch.bytes, overflow.path);
+    return true;
+  }
+
+  private held(bytes: number): void {
+    this.stat.heldBytes += bytes;
+    if (this.stat.heldBytes > this.stat.peakHeldBytes) this.stat.peakHeldBytes = this.stat.heldBytes;
+  }
+
+  /** A batch's records in memory, read back from the overflow file if they wait there. */
+  private load(batch: Batch): Buffer {
+    if (batch.payload !== null) return batch.payload;
+    batch.payload = (this.overflow as OverflowFile).read(batch.at, batch.bytes);
+    batch.at = -1;
+    this.held(batch.bytes);
+    this.leftFile();
+    return batch.payload;
+  }
+
+  /** One batch less in the overflow file; once none is left, the file goes. */
+  private leftFile(): void {
+    if (--this.stat.fileBatches === 0) this.overflow?.clear();
+  }
+
+  /** Batches sent but not acknowledged yet, oldest first (replayed to a new daemon: see payloadOf). */
+  unacked(): ReadonlyArray<Readonly<Pick<Batch, "first" | "last" | "exit">>> {
     return [...this.unackedBatches];
+  }
+
+  /**
+   * The records of a batch from unacked(), wherever they wait, or null once it is acknowledged.
+   * One read back from the file is not kept: a replay of many stays within the bound.
+   */
+  payloadOf(batch: Readonly<Pick<Batch, "first" | "last" | "exit">>): Buffer | null {
+    const b = batch as Batch;
+    if (b.last <= this.acked) return null;
+    return b.payload ?? (this.overflow as OverflowFile).read(b.at, b.bytes);
   }
 
   ack(seq: number): void {
     if (seq <= this.acked) return;
     this.acked = seq;
-    while (this.unackedBatches.length > 0 && this.unackedBatches[0].last <= seq) this.unackedBatches.shift();
+    while (this.unackedBatches.length > 0 && this.unackedBatches[0].last <= seq) {
+      const b = this.unackedBatches.shift() as Batch;
+      if (b.payload !== null) this.stat.heldBytes -= b.bytes;
+      else this.leftFile();
+      b.payload = null; // a send still in its chain keeps only the numbers
+    }
+  }
+
+  /** What the queue holds now (a copy). */
+  get stats(): QueueStats {
+    return { ...this.stat };
   }
 
   /** Records handed out but not acknowledged by the daemon. */
@@ -194,18 +318,34 @@ export class RecordQueue implements StepSink {
   spill(path: string): number {
     this.sender = null;
     this.build();
-    if (this.unackedBatches.length === 0) return 0;
-    const fd = openSync(path, "w", 0o600);
+    if (this.unackedBatches.length === 0) {
+      this.overflow?.clear();
+      return 0;
+    }
+    // Written beside it and renamed over it: the overflow file may be this very path, and its
+    // batches are read from it while the new file is written.
+    const tmp = `${path}.tmp`;
+    const fd = openSync(tmp, "w", 0o600);
     try {
       writeSync(fd, WAL_MAGIC);
       for (const b of this.unackedBatches) {
-        writeSync(fd, frameHeader(b.payload));
-        writeSync(fd, b.payload);
+        let payload: Buffer;
+        try {
+          payload = b.payload ?? (this.overflow as OverflowFile).read(b.at, b.bytes);
+        } catch (err) {
+          debug("batch %d..%d could not be read back for the spill: %s", b.first, b.last, (err as Error).message);
+          continue; // the others still go: an exit path must not throw
+        }
+        writeSync(fd, frameHeader(payload));
+        writeSync(fd, payload);
       }
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
+    renameSync(tmp, path);
+    if (this.overflow?.path === path) this.overflow.close();
+    else this.overflow?.clear();
     return this.unackedBatches.length;
   }
 
@@ -218,9 +358,10 @@ export class RecordQueue implements StepSink {
     this.timer.unref();
   }
 
-  /** Stops the timer; nothing more is sent. */
+  /** Stops the timer; nothing more is sent. An overflow file still holding batches stays for the daemon. */
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.overflow?.close();
   }
 }

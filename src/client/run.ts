@@ -8,7 +8,7 @@ import { captureConsole, releaseConsole } from "./console-capture.js";
 import type { DaemonChannel } from "./daemon-channel.js";
 import { History, type LogOptions } from "./history.js";
 import type { Notices } from "./notices.js";
-import { RecordQueue } from "./record-queue.js";
+import { RecordQueue, type QueueBound, type QueueStats } from "./record-queue.js";
 import { createConfig, createSummary, type Config, type Summary } from "./run-state.js";
 import type { Settings } from "./settings.js";
 import { formatFooter, refusedWarning } from "./footer.js";
@@ -97,7 +97,21 @@ export class Run {
       sum.values(); // catch up on the whole batch before it goes
       absorbed = 0;
     };
-    this.queue = new RecordQueue(resume?.firstSeq ?? 1, sender, s.batchSize, s.flushIntervalMs, onSeal);
+    // Batches beyond the memory bound wait in the spill file: the daemon takes that file in if
+    // the process dies before it comes back, as it does after an exit spill.
+    const bound: QueueBound | null =
+      channel && parts.runDir
+        ? {
+            maxBytes: s.maxQueuedBytes,
+            file: this.spillPath(),
+            onOverflow: (held, file) =>
+              parts.notices.warnOnce(
+                "queue-bound",
+                `the daemon at ${channel.address} has not taken ${mb(held)} of run ${this.id}'s records (the bound, settings.maxQueuedBytes, is ${mb(s.maxQueuedBytes)}): is it stopped or overloaded? Later records wait in ${file} until it takes them; nothing is lost.`,
+              ),
+          }
+        : null;
+    this.queue = new RecordQueue(resume?.firstSeq ?? 1, sender, s.batchSize, s.flushIntervalMs, onSeal, bound);
     const problem = (e: TracksideError): void => this.problem(e);
     const cfg = createConfig(resume?.config ?? s.config, () => this.queue.markDirty("config", () => ({ k: "config", config: cfg.values() })), problem);
     this.config = cfg.config;
@@ -163,6 +177,11 @@ export class Run {
     }
     this._tags = Object.freeze([...new Set(value)]);
     this.queue.add({ k: "update", tags: [...this._tags] });
+  }
+
+  /** @internal What the run's queue holds in memory and on disk (tests of the bound read it). */
+  get queueStats(): QueueStats {
+    return this.queue.stats;
   }
 
   /** The step the next committed log() gets. */
@@ -296,4 +315,8 @@ export class Run {
   private spillPath(): string {
     return join(this.dir as string, `spill-${process.pid}.wal`);
   }
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }

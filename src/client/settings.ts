@@ -34,6 +34,11 @@ export interface AdvancedSettings {
   flushIntervalMs?: number;
   /** Rows per batch before an early send. Default 4,096. */
   batchSize?: number;
+  /**
+   * Bytes of encoded batches the client holds in memory while the daemon has not acknowledged
+   * them; later batches wait in the run directory's spill file until it does. Default 32 MiB.
+   */
+  maxQueuedBytes?: number;
   /** How long finish() waits for the upload. Default 60 s. */
   finishTimeoutMs?: number;
   /** How long init() waits for a spawned daemon. Default 30 s. */
@@ -90,6 +95,7 @@ export interface Settings {
   readonly silent: boolean;
   readonly flushIntervalMs: number;
   readonly batchSize: number;
+  readonly maxQueuedBytes: number;
   readonly finishTimeoutMs: number;
   readonly daemonStartTimeoutMs: number;
   readonly strict: boolean;
@@ -152,6 +158,9 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
     silent: adv.silent ?? env.TRACKSIDE_SILENT === "1",
     flushIntervalMs: num("settings.flushIntervalMs", adv.flushIntervalMs, 50, 1),
     batchSize: count("settings.batchSize", adv.batchSize, 4096, 1),
+    // 8 batches in flight of 4,096 rows of 100 numbers are ~27 MB: a daemon that keeps up never
+    // makes the queue reach the default (record-queue.ts MAX_IN_FLIGHT).
+    maxQueuedBytes: count("settings.maxQueuedBytes", adv.maxQueuedBytes, 32 * 2 ** 20, 1),
     finishTimeoutMs: num("settings.finishTimeoutMs", adv.finishTimeoutMs, 60_000, 0),
     daemonStartTimeoutMs: num("settings.daemonStartTimeoutMs", adv.daemonStartTimeoutMs, 30_000, 100),
     strict: adv.strict ?? false,

@@ -6,6 +6,10 @@
  * Self-healing: when the credentials file lacks a key that works here (deleted, or written by
  * another server's database), a new key is minted and written. That grants nothing new: the
  * server runs as the OS user who owns both its data directory and the credentials file.
+ *
+ * A credentials file that cannot be parsed is never replaced (it may hold the keys of other
+ * servers): the start fails with TRK_ERR_CORRUPT_FILE naming the file, which `trackside server`
+ * prints as one line, and the file is left byte for byte as it was.
  */
 import { userInfo } from "node:os";
 import { entityFromUserName } from "../protocol/ids.js";
@@ -34,12 +38,16 @@ export function osUserName(): string {
 /**
  * Makes sure the local user exists and that each base URL has a working key in the
  * credentials file.
+ * @throws TRK_ERR_CORRUPT_FILE when the credentials file exists but cannot be parsed; it is
+ *   read before the store is touched, so a refused start leaves no user or key behind.
  *
  * @example
  * await bootstrapLocalUser(store, ["http://127.0.0.1:8421"]);
  * readCredential("http://127.0.0.1:8421"); // { apiKey: "trk_...", user: "alice" }
  */
 export async function bootstrapLocalUser(store: Store, baseUrls: string[], now = Date.now()): Promise<BootstrapResult> {
+  const urls = [...new Set(baseUrls)];
+  const existing = urls.map((url) => readCredential(url)); // throws for a corrupt file, before the store is touched
   const name = entityFromUserName(osUserName());
   let createdUser = false;
   if ((await store.countUsers()) === 0) {
@@ -51,9 +59,9 @@ export async function bootstrapLocalUser(store: Store, baseUrls: string[], now =
 
   let minted: string | null = null;
   const wroteCredentials: string[] = [];
-  for (const url of [...new Set(baseUrls)]) {
-    const existing = readCredential(url);
-    if (existing && (await store.userByApiKeyHash(hashSecret(existing.apiKey)))) continue;
+  for (const [i, url] of urls.entries()) {
+    const found = existing[i];
+    if (found && (await store.userByApiKeyHash(hashSecret(found.apiKey)))) continue;
     // One new key serves every URL of this start: they all reach this same server.
     if (minted === null) {
       const key = mintApiKey();

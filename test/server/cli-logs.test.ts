@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerLogsCommand } from "../../src/cli/logs-command.js";
 import { registerRunsCommands } from "../../src/cli/runs-command.js";
 import { readCredential } from "../../src/protocol/local-config.js";
+import type { RunView } from "../../src/protocol/api.js";
 import type { ConsoleLine, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { PROBED_METADATA, runInfo, T0 } from "./helpers.js";
@@ -168,5 +169,55 @@ describe.skipIf(!existsSync(CLI))("the built trackside logs", () => {
     expect(down.code).toBe(1);
     expect(down.stderr).toContain("TRK_ERR_SERVER_UNREACHABLE");
     expect(down.stdout).toBe("");
+  });
+});
+
+/** Text a run's process chose, with what a terminal would act on: a title, a clear screen, C1, bidi. */
+const EVIL = {
+  name: "evil\x1b]0;pwned\x07\x1b[2J\x1b[Hname",
+  tags: ["t\x1b[31mred", "rtl\u202eabc"],
+  notes: "line one\nline\ttwo\x1b[2J\u009b2Jc1\x7fdel",
+  lines: ["\x1b[32mgreen\x1b[0m", "bar\r50%", "\u2066isolated\u2069\x1bc"],
+};
+/** What must never reach a terminal from stored text: C0 but newline and tab, DEL, C1, bidi controls. */
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+describe.skipIf(!existsSync(CLI))("the built trackside with stored text that holds terminal control codes", () => {
+  it("runs list, runs show and logs print them as visible escapes; --json and logs --raw keep the exact text", async () => {
+    const { url, path } = await serverWithRun([
+      { k: "update", seq: 1, name: EVIL.name, tags: EVIL.tags, notes: EVIL.notes },
+      consoleLines(2, EVIL.lines),
+      { ...EXIT, error: "Error: boom\x1b[2J\n    at main" },
+    ]);
+    const project = path.split("/").slice(0, 2).join("/");
+    const run = async (args: string[]) => {
+      const r = await exited([...args, "--base-url", url]);
+      expect(r, args.join(" ")).toMatchObject({ code: 0, stderr: "" });
+      return r.stdout;
+    };
+
+    const list = await run(["runs", "list", project]);
+    expect(list).not.toMatch(TERMINAL_CONTROLS);
+    expect(list).toContain("evil\\x1b]0;pwned\\x07\\x1b[2J\\x1b[Hname");
+    expect(list).toContain("t\\x1b[31mred,rtl\\u202eabc");
+    expect(list.trimEnd().split("\n")).toHaveLength(2); // one header, one row: the table holds
+
+    const show = await run(["runs", "show", path]);
+    expect(show).not.toMatch(TERMINAL_CONTROLS);
+    expect(show).toContain("evil\\x1b]0;pwned\\x07\\x1b[2J\\x1b[Hname");
+    expect(show).toContain("line one\nline\ttwo\\x1b[2J\\x9b2Jc1\\x7fdel"); // notes keep their lines
+    expect(show).toContain("Error: boom\\x1b[2J\n    at main");
+
+    const logs = await run(["logs", path]);
+    expect(logs).toBe("\\x1b[32mgreen\\x1b[0m\nbar\\x0d50%\n\\u2066isolated\\u2069\\x1bc\n");
+    expect(await run(["logs", path, "--raw"])).toBe(EVIL.lines.join("\n") + "\n");
+
+    for (const json of [await run(["runs", "show", path, "--json"]), await run(["runs", "list", project, "--json"])]) {
+      expect(json).not.toMatch(TERMINAL_CONTROLS); // JSON escapes them ...
+      const view = (JSON.parse(json) as { runs?: RunView[] }).runs?.[0] ?? (JSON.parse(json) as RunView);
+      expect(view.name).toBe(EVIL.name); // ... and gives the exact text back
+      expect(view.tags).toEqual(EVIL.tags);
+    }
+    expect((JSON.parse(await run(["runs", "show", path, "--json"])) as RunView).notes).toBe(EVIL.notes);
   });
 });

@@ -4,9 +4,9 @@
  * checked end to end by spawning `node dist/src/cli/main.js`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -152,6 +152,23 @@ describe.skipIf(!existsSync(CLI))("the built trackside command", () => {
     const done = exited(srv);
     srv.kill("SIGTERM");
     expect((await done).code).toBe(0);
+  });
+
+  it("trackside server refuses to start over a corrupt credentials file, leaving it byte for byte, in one coded line", async () => {
+    const file = join(home, ".trackside", "credentials");
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const text = '{"https://team.example.com": {"apiKey": "trk_team", "user": "alice"},\n'; // cut short
+    writeFileSync(file, text, { mode: 0o600 });
+    const srv = cli(["server", "--port", "0", "--data-dir", join(home, "srv")]);
+    const deadline = setTimeout(() => srv.kill("SIGKILL"), 15_000); // a server that started anyway fails below
+    const res = await exited(srv);
+    clearTimeout(deadline);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe("");
+    expect(res.stderr.startsWith(`trackside: TRK_ERR_CORRUPT_FILE: Cannot read ${file}: it is not valid JSON`)).toBe(true);
+    expect(res.stderr).toMatch(/It was left as it is/);
+    expect(res.stderr.trim().split("\n")).toHaveLength(1); // no stack trace
+    expect(readFileSync(file, "utf8")).toBe(text);
   });
 
   it("prints the error code on stderr and exits 1 when the server is down", async () => {

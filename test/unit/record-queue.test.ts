@@ -4,8 +4,12 @@
  * once every batch is acknowledged. The real path (ZeroMQ, a spawned daemon) is covered by the
  * end-to-end tests.
  */
+import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { RecordQueue } from "../../src/client/record-queue.js";
+import { RecordQueue, type BatchSender } from "../../src/client/record-queue.js";
+import { WAL_MAGIC, decode, historyRows, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 
 interface Sent {
   first: number;
@@ -47,5 +51,133 @@ describe("RecordQueue sending window", () => {
     await settle();
     expect(flushed).toBe(true);
     expect(q.unackedCount).toBe(0);
+  });
+});
+
+describe("RecordQueue memory bound", () => {
+  interface SentBatch extends Sent {
+    payload: Buffer;
+  }
+  function recordingDaemon() {
+    const sent: SentBatch[] = [];
+    const sender = (payload: Buffer, first: number, last: number): Promise<number> =>
+      new Promise((resolve) => sent.push({ first, last, payload, ack: () => resolve(last) }));
+    return { sent, sender };
+  }
+  /** The steps a sequence of batches holds, in order. */
+  const stepsOf = (payloads: Buffer[]) => payloads.flatMap((p) => decode<RunRecord[]>(p).flatMap((r) => (r.k === "history" ? historyRows(r).map((row) => row._step) : [])));
+
+  function boundQueue(sender: BatchSender | null, maxBytes: number) {
+    const dir = mkdtempSync(join(tmpdir(), "trk-queue-"));
+    const file = join(dir, "spill-1.wal");
+    const warnings: string[] = [];
+    const q = new RecordQueue(1, sender, 4, 60_000, () => {}, { maxBytes, file, onOverflow: (held, f) => warnings.push(`${held} ${f}`) });
+    const log = (from: number, n: number) => {
+      for (let step = from; step < from + n; step++) {
+        q.put("x", step + 0.5);
+        q.put("y", step);
+        q.endRow(step, 0, 0); // every fourth row fills a batch and sends it
+      }
+    };
+    return { q, file, warnings, log };
+  }
+
+  it("holds at most maxBytes while the daemon does not answer, the rest in the spill file; then sends every batch once, in order", async () => {
+    const daemon = recordingDaemon();
+    const { q, file, warnings, log } = boundQueue(daemon.sender, 400);
+    log(0, 200); // 50 batches of ~100 bytes: far more than 400 bytes
+    void q.flush();
+    await settle();
+    const stuck = q.stats;
+    expect(stuck.heldBytes).toBeLessThanOrEqual(400);
+    expect(stuck.fileBatches).toBeGreaterThan(40);
+    expect(statSync(file).size).toBeGreaterThan(stuck.overflowedBytes); // frames and their headers
+    expect(warnings).toHaveLength(1);
+    expect(daemon.sent.length).toBeLessThanOrEqual(8);
+
+    // The daemon answers again: each batch it is sent, it acknowledges.
+    for (let i = 0; i < daemon.sent.length; i++) {
+      daemon.sent[i].ack();
+      await settle();
+      expect(q.stats.heldBytes).toBeLessThanOrEqual(400);
+    }
+    await q.flush();
+    expect(daemon.sent.map((s) => [s.first, s.last])).toEqual(Array.from({ length: 50 }, (_, i) => [4 * i + 1, 4 * i + 4]));
+    expect(stepsOf(daemon.sent.map((s) => s.payload))).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(q.stats).toMatchObject({ heldBytes: 0, fileBatches: 0, overflowedBatches: stuck.overflowedBatches });
+    expect(q.stats.peakHeldBytes).toBeLessThanOrEqual(400);
+    expect(existsSync(file)).toBe(false); // all acknowledged: the file is gone
+    expect(warnings).toHaveLength(1);
+  });
+
+  it("replays batches from the file one by one, and the sends still queued skip what the replay delivered", async () => {
+    const daemon = recordingDaemon();
+    const { q, log } = boundQueue(daemon.sender, 400);
+    log(0, 80);
+    void q.flush();
+    await settle();
+    const before = daemon.sent.length;
+    // A new daemon: the channel replays every unacknowledged batch, reading each as it goes.
+    const replayed: Buffer[] = [];
+    for (const b of q.unacked()) {
+      const payload = q.payloadOf(b);
+      if (!payload) continue;
+      replayed.push(payload);
+      q.ack(b.last);
+      expect(q.payloadOf(b)).toBeNull();
+    }
+    expect(stepsOf(replayed)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    for (const s of daemon.sent) s.ack(); // the old sends, answered at last
+    await q.flush();
+    expect(daemon.sent).toHaveLength(before); // nothing sent again after the replay
+    expect(q.stats).toMatchObject({ heldBytes: 0, fileBatches: 0 });
+  });
+
+  it("an exit spill writes every unacknowledged batch, from memory and from the file, in order, to the spill file", async () => {
+    const daemon = recordingDaemon();
+    const { q, file, log } = boundQueue(daemon.sender, 400);
+    log(0, 120);
+    void q.flush();
+    await settle();
+    daemon.sent[0].ack(); // the first batch is the daemon's already
+    await settle();
+    log(120, 2); // and two steps not yet in a batch
+    q.add({ k: "exit", state: "finished", exitCode: 0, signal: null, error: null, finishedAt: 0 });
+    q.spill(file);
+    const buf = readFileSync(file);
+    const frames = scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
+    expect(frames.stoppedAt).toBeNull();
+    expect(stepsOf(frames.frames.map((f) => f.payload))).toEqual(Array.from({ length: 118 }, (_, i) => i + 4));
+    expect(decode<RunRecord[]>(frames.frames.at(-1)!.payload).at(-1)).toMatchObject({ k: "exit" });
+  });
+
+  it("keeps a batch in memory when the file cannot be written, never throwing into log()", async () => {
+    const daemon = recordingDaemon();
+    const warnings: string[] = [];
+    const q = new RecordQueue(1, daemon.sender, 4, 60_000, () => {}, { maxBytes: 100, file: "/nonexistent-dir/spill-1.wal", onOverflow: (h) => warnings.push(String(h)) });
+    for (let step = 0; step < 40; step++) {
+      q.put("x", step);
+      q.endRow(step, 0, 0);
+    }
+    await settle();
+    expect(q.stats).toMatchObject({ fileBatches: 0, overflowedBatches: 0 });
+    expect(warnings).toEqual([]);
+    for (let i = 0; i < daemon.sent.length; i++) {
+      daemon.sent[i].ack();
+      await settle();
+    }
+    await q.flush();
+    expect(daemon.sent.map((s) => s.first)).toEqual(Array.from({ length: 10 }, (_, i) => 4 * i + 1));
+  });
+
+  it("keeps nothing without a daemon from the start (mode disabled)", async () => {
+    const q = new RecordQueue(1, null, 4, 60_000);
+    for (let step = 0; step < 1000; step++) {
+      q.put("x", step);
+      q.endRow(step, 0, 0);
+    }
+    await q.flush();
+    expect(q.unacked()).toHaveLength(0);
+    expect(q.lastSeq).toBe(1000);
   });
 });

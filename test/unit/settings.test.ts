@@ -110,4 +110,13 @@ describe("resolveSettings", () => {
       process.env.HOME = processHome;
     }
   });
+
+  it("fails with TRK_ERR_CORRUPT_FILE naming a credentials file it cannot parse, instead of running without it", () => {
+    const corruptHome = mkdtempSync(join(tmpdir(), "trk-settings-corrupt-"));
+    mkdirSync(join(corruptHome, ".trackside"));
+    writeFileSync(join(corruptHome, ".trackside", "credentials"), "{ not json");
+    const err = thrown(() => resolveSettings({}, { HOME: corruptHome } as NodeJS.ProcessEnv));
+    expect(isTracksideError(err, "TRK_ERR_CORRUPT_FILE")).toBe(true);
+    expect((err as Error).message).toContain(join(corruptHome, ".trackside", "credentials"));
+  });
 });
