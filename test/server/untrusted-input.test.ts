@@ -74,10 +74,10 @@ describe("values the server cannot read back", () => {
   it("refuses a history row of more than 65,535 keys (and of more than the limit)", async () => {
     const wide: Record<string, number> = {};
     for (let i = 0; i < 70_000; i++) wide[`m${i}`] = i;
-    await expectRefused(encodeRecords([{ k: "history", seq: 3, rows: [row(wide)] }] as unknown as RunRecord[]), "TRK_ERR_TOO_LARGE", "keys");
+    await expectRefused(encodeRecords([{ k: "history", seq: 3, rows: [row(wide)] }] as unknown as RunRecord[]), "TRK_ERR_TOO_LARGE", "key count");
     const cols: Record<string, Float64Array> = { _step: Float64Array.of(2), _timestamp: Float64Array.of(T0), _runtime: Float64Array.of(0) };
     for (let i = 0; i < MAX_ROW_KEYS + 1; i++) cols[`m${i}`] = Float64Array.of(i);
-    await expectRefused(encodeRecords([{ k: "history", seq: 3, n: 1, cols }]), "TRK_ERR_TOO_LARGE", "keys");
+    await expectRefused(encodeRecords([{ k: "history", seq: 3, n: 1, cols }]), "TRK_ERR_TOO_LARGE", "key count");
   });
 
   it("refuses JSON nested 20,000 deep with a coded 400, not a stack overflow", async () => {
