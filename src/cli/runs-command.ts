@@ -4,7 +4,7 @@
  * and message on stderr and exits 1.
  */
 import type { Command } from "commander";
-import type { RunListItem, RunView } from "../protocol/api.js";
+import { refusedSentence, type RunListItem, type RunView } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import { validateEntity, validateProject, validateRunId } from "../protocol/ids.js";
 import { FINAL_STATES, type JsonObject } from "../protocol/records.js";
@@ -56,6 +56,8 @@ function describeRun(run: RunView): string {
     ["Group", run.group],
     ["History steps", String(run.historySteps)],
     ["Console lines", run.consoleLines === undefined ? null : String(run.consoleLines)],
+    ["Refused", run.refused ? refusedSentence(run.refused) : null],
+    ["Unknown kinds", run.unknownRecords?.length ? run.unknownRecords.map((u) => `${u.kind}: ${u.count}`).join(", ") : null],
     ...metadataFacts(run.metadata),
   ];
   const shown = lines.filter(([, v]) => v !== null && v !== "");

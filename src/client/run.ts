@@ -3,14 +3,14 @@
  * it); `finish()` sends the final state and waits, within its timeout, for the upload.
  */
 import { join } from "node:path";
-import { errors, runUrl, type ConsoleLine, type JsonObject, type RefusedSummary, type RunState, type TracksideError } from "../protocol/index.js";
+import { errors, MAX_NAME, MAX_NOTES, runUrl, type ConsoleLine, type JsonObject, type RefusedSummary, type RunState, type TracksideError } from "../protocol/index.js";
 import { captureConsole, releaseConsole } from "./console-capture.js";
 import type { DaemonChannel } from "./daemon-channel.js";
 import { History, type LogOptions } from "./history.js";
 import type { Notices } from "./notices.js";
 import { RecordQueue, type QueueBound, type QueueStats } from "./record-queue.js";
 import { createConfig, createSummary, type Config, type Summary } from "./run-state.js";
-import type { Settings } from "./settings.js";
+import { checkTags, limited, type Settings } from "./settings.js";
 import { formatFooter, refusedWarning } from "./footer.js";
 import { forgetRun, type ResumePoint } from "./resume.js";
 
@@ -153,8 +153,8 @@ export class Run {
   }
   /** Renames the run; the new name reaches the server. */
   set name(value: string) {
-    if (typeof value !== "string" || value.length === 0 || value.length > 128) throw errors.invalidOption("run.name", value, "a non-empty string of at most 128 characters");
-    this._name = value;
+    if (typeof value !== "string" || value.length === 0) throw errors.invalidOption("run.name", value, `a non-empty string of at most ${MAX_NAME} characters`);
+    this._name = limited("run.name", value, MAX_NAME);
     this.queue.add({ k: "update", name: value });
   }
 
@@ -164,7 +164,7 @@ export class Run {
   }
   set notes(value: string | null) {
     if (value !== null && typeof value !== "string") throw errors.invalidOption("run.notes", value, "a string or null");
-    this._notes = value;
+    this._notes = limited("run.notes", value, MAX_NOTES);
     this.queue.add({ k: "update", notes: value });
   }
 
@@ -172,10 +172,7 @@ export class Run {
     return this._tags;
   }
   set tags(value: readonly string[]) {
-    if (!Array.isArray(value) || value.some((t) => typeof t !== "string" || t.length === 0 || t.length > 64)) {
-      throw errors.invalidOption("run.tags", value, "an array of non-empty strings of at most 64 characters");
-    }
-    this._tags = Object.freeze([...new Set(value)]);
+    this._tags = Object.freeze([...new Set(checkTags("run.tags", value))]);
     this.queue.add({ k: "update", tags: [...this._tags] });
   }
 

@@ -10,6 +10,12 @@ import {
   errors,
   generateRunId,
   generateRunName,
+  MAX_GROUP,
+  MAX_JOB_TYPE,
+  MAX_NAME,
+  MAX_NOTES,
+  MAX_TAG,
+  MAX_TAGS,
   normalizeBaseUrl,
   readCredential,
   credentialsPath,
@@ -128,10 +134,7 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
   const named = opts.entity ?? env.TRACKSIDE_ENTITY ?? (credential && credential.apiKey === apiKey ? credential.user : undefined);
   const entity = validateEntity(named ?? entityFromUserName(userInfo().username));
 
-  const tags = opts.tags ?? (env.TRACKSIDE_TAGS ? env.TRACKSIDE_TAGS.split(",").map((t) => t.trim()).filter(Boolean) : []);
-  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string" || t.length === 0 || t.length > 64)) {
-    throw errors.invalidOption("tags", tags, "an array of non-empty strings of at most 64 characters");
-  }
+  const tags = checkTags("tags", opts.tags ?? (env.TRACKSIDE_TAGS ? env.TRACKSIDE_TAGS.split(",").map((t) => t.trim()).filter(Boolean) : []));
   const resumeRaw = opts.resume === true ? "auto" : opts.resume === false ? undefined : (opts.resume ?? env.TRACKSIDE_RESUME);
   if (resumeRaw !== undefined && !RESUMES.includes(resumeRaw as ResumeMode)) {
     throw errors.invalidOption("resume", resumeRaw, `one of ${RESUMES.join(", ")}`);
@@ -144,11 +147,11 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
     entity,
     entityUnnamed: named === undefined,
     id: runId,
-    name: str("name", opts.name ?? env.TRACKSIDE_NAME ?? generateRunName()),
-    notes: optStr("notes", opts.notes ?? env.TRACKSIDE_NOTES),
+    name: limited("name", str("name", opts.name ?? env.TRACKSIDE_NAME ?? generateRunName()), MAX_NAME),
+    notes: limited("notes", optStr("notes", opts.notes ?? env.TRACKSIDE_NOTES), MAX_NOTES),
     tags: Object.freeze([...new Set(tags)]),
-    group: optStr("group", opts.group ?? env.TRACKSIDE_GROUP),
-    jobType: optStr("jobType", opts.jobType ?? env.TRACKSIDE_JOB_TYPE),
+    group: limited("group", optStr("group", opts.group ?? env.TRACKSIDE_GROUP), MAX_GROUP),
+    jobType: limited("jobType", optStr("jobType", opts.jobType ?? env.TRACKSIDE_JOB_TYPE), MAX_JOB_TYPE),
     config: config as Record<string, unknown>,
     mode: mode as Mode,
     resume: (resumeRaw as ResumeMode | undefined) ?? null,
@@ -176,6 +179,26 @@ function pick<T>(option: T | undefined, envValue: string | undefined, fallback: 
 
 function str(name: string, v: unknown): string {
   if (typeof v !== "string" || v.length === 0) throw errors.invalidOption(name, v, "a non-empty string");
+  return v;
+}
+
+/**
+ * The run's tags, checked against protocol/limits.ts (the daemon and the server check the same);
+ * also used by the `run.tags` setter.
+ */
+export function checkTags(name: string, tags: unknown): readonly string[] {
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string" || t.trim().length === 0)) {
+    throw errors.invalidOption(name, tags, `an array of non-blank strings of at most ${MAX_TAG} characters`);
+  }
+  if (tags.length > MAX_TAGS) throw errors.tooLarge(`The ${name} list`, `${tags.length} tags`, MAX_TAGS);
+  const long = (tags as string[]).find((t) => t.length > MAX_TAG);
+  if (long !== undefined) throw errors.tooLarge(`The tag ${JSON.stringify(long.slice(0, 64) + "…")}`, `${long.length} characters`, MAX_TAG);
+  return tags as string[];
+}
+
+/** A text option within its limit of protocol/limits.ts, or TRK_ERR_TOO_LARGE; null passes. */
+export function limited<T extends string | null>(name: string, v: T, max: number): T {
+  if (v !== null && v.length > max) throw errors.tooLarge(`The option ${name}`, `${v.length} characters`, max);
   return v;
 }
 

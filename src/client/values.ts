@@ -1,9 +1,11 @@
 /**
  * What can be logged, and how: nested plain objects flatten to `a/b` keys; numbers (NaN and the
  * infinities included), booleans, strings and null are kept; anything else is refused with
- * TRK_ERR_UNLOGGABLE naming its key, and the rest of the call goes through.
+ * TRK_ERR_UNLOGGABLE naming its key, and the rest of the call goes through. A key, a string or a
+ * step over the limits of protocol/limits.ts is TRK_ERR_TOO_LARGE, the same way: the daemon and
+ * the server check the same limits, and would otherwise refuse the whole batch it travels in.
  */
-import { errors, type Scalar, type TracksideError } from "../protocol/index.js";
+import { errors, MAX_DEPTH, MAX_KEY, MAX_ROW_KEYS, MAX_STRING_VALUE, type Scalar, type TracksideError } from "../protocol/index.js";
 
 const RESERVED = new Set(["_step", "_timestamp", "_runtime"]);
 
@@ -31,16 +33,39 @@ export interface ValueSink {
   put(key: string, value: Scalar): void;
 }
 
+/** Keys put by the current top-level flattenInto() call (one log() call). */
+let putCount = 0;
+/** A step's keys, less the three that trackside adds (_step, _timestamp, _runtime). */
+const MAX_LOGGED_KEYS = MAX_ROW_KEYS - RESERVED.size;
+
+/** The problem of a leaf over a limit (its key, or a string value), or null; checked before it is put. */
+function overLimit(full: string, v: unknown): TracksideError | null {
+  if (full.length > MAX_KEY) return errors.tooLarge(`The key ${JSON.stringify(full.slice(0, 64) + "…")}`, `${full.length} characters`, MAX_KEY);
+  if (typeof v === "string" && v.length > MAX_STRING_VALUE) return errors.tooLarge(`The string logged as ${JSON.stringify(full)}`, `${v.length} characters`, MAX_STRING_VALUE);
+  if (++putCount > MAX_LOGGED_KEYS) {
+    return putCount === MAX_LOGGED_KEYS + 1 ? errors.tooLarge("The key count of one log() call", `over ${MAX_LOGGED_KEYS}`, `${MAX_LOGGED_KEYS} (the keys after it were not logged)`) : null;
+  }
+  return null;
+}
+
 /**
  * Puts the loggable leaves of `data` into `sink` under flattened keys and returns the problems
  * found (null in the common case: no allocation); the good keys go in all the same.
  * This runs once per log() call: keep it free of allocations on the flat-numbers path.
  */
 export function flattenInto(sink: ValueSink, data: Record<string, unknown>, prefix = "", seen: object[] | null = null, problems: TracksideError[] | null = null): TracksideError[] | null {
+  if (seen === null) putCount = 0;
   for (const key in data) {
     const v = data[key];
     const t = typeof v;
     if (t === "number" || t === "string" || t === "boolean" || v === null) {
+      // The common case costs two comparisons; a leaf over a limit is left out and reported.
+      if (putCount >= MAX_LOGGED_KEYS || key.length + prefix.length > MAX_KEY || (t === "string" && (v as string).length > MAX_STRING_VALUE)) {
+        const problem = overLimit(prefix + key, v);
+        if (problem) (problems ??= []).push(problem);
+        continue;
+      }
+      putCount++;
       if (prefix !== "") sink.put(prefix + key, v as Scalar);
       else if (key.charCodeAt(0) === 95 /* "_" */ && RESERVED.has(key)) {
         (problems ??= []).push(errors.unloggable(key, "a reserved key (trackside sets _step, _timestamp and _runtime itself)"));
@@ -59,6 +84,11 @@ export function flattenInto(sink: ValueSink, data: Record<string, unknown>, pref
       (problems ??= []).push(errors.unloggable(full, "a circular reference"));
       continue;
     }
+    // Each level adds at least two characters to the key: the key limit bounds the depth.
+    if (full.length >= MAX_KEY) {
+      (problems ??= []).push(errors.tooLarge(`The key ${JSON.stringify(full.slice(0, 64) + "…")}`, "nested deeper than a key can name", `${MAX_KEY} characters`));
+      continue;
+    }
     seen.push(v as object);
     problems = flattenInto(sink, v as Record<string, unknown>, `${full}/`, seen, problems);
     seen.pop();
@@ -72,6 +102,10 @@ export function flattenInto(sink: ValueSink, data: Record<string, unknown>, pref
  */
 export function cleanConfigValue(v: unknown, path: string, problems: TracksideError[], seen: object[] = []): unknown {
   const t = typeof v;
+  if (t === "string" && (v as string).length > MAX_STRING_VALUE) {
+    problems.push(errors.tooLarge(`The string at ${JSON.stringify(path)}`, `${(v as string).length} characters`, MAX_STRING_VALUE));
+    return undefined;
+  }
   if (v === null || t === "number" || t === "string" || t === "boolean") return v;
   if (t === "function" || t === "symbol" || t === "bigint") {
     problems.push(errors.unloggable(path, describe(v) ?? t));
@@ -80,6 +114,12 @@ export function cleanConfigValue(v: unknown, path: string, problems: TracksideEr
   if (t === "undefined") return undefined;
   if (seen.includes(v as object)) {
     problems.push(errors.unloggable(path, "a circular reference"));
+    return undefined;
+  }
+  // The depth the daemon and the server accept (protocol/limits.ts), less one: a summary value
+  // sits one level below the summary object that the server counts from.
+  if (seen.length >= MAX_DEPTH - 1) {
+    problems.push(errors.tooLarge(`The value at ${JSON.stringify(path)}`, `nested deeper than ${MAX_DEPTH} levels`, `${MAX_DEPTH} levels`));
     return undefined;
   }
   seen.push(v as object);
@@ -93,6 +133,10 @@ export function cleanConfigValue(v: unknown, path: string, problems: TracksideEr
     }
     const out: Record<string, unknown> = {};
     for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
+      if (k.length > MAX_KEY) {
+        problems.push(errors.tooLarge(`The key ${JSON.stringify(k.slice(0, 64) + "…")}`, `${k.length} characters`, MAX_KEY));
+        continue;
+      }
       const c = cleanConfigValue(item, path ? `${path}/${k}` : k, problems, seen);
       if (c !== undefined) out[k] = c;
     }

@@ -63,6 +63,34 @@ export interface RunView extends RunListItem {
   /** Console lines stored. */
   consoleLines: number;
   lastSeq: number;
+  /**
+   * Records of kinds this server does not know (sent by a newer daemon), kept opaque and
+   * counted by kind, so that version skew loses nothing; empty as a rule.
+   */
+  unknownRecords: { kind: string; count: number }[];
+  /** What the server refused of the run's uploads, as the daemon reported it; null when nothing was. */
+  refused: RefusedView | null;
+}
+
+/**
+ * Records the server refused: the daemon set each refused frame aside in its dead-letter file
+ * (beside the run's WAL) with the server's error, went on with the next, and reported it.
+ */
+export interface RefusedView {
+  records: number;
+  bytes: number;
+  /** Frames refused (one report each). */
+  reports: number;
+  /** Each distinct error, newest first (at most 10): records refused with it, and when last. */
+  reasons: { error: string; records: number; at: string }[];
+}
+
+/** "12 records were refused by the server: <error>" (and how many other reasons): one line for a page or a terminal. */
+export function refusedSentence(refused: RefusedView): string {
+  const [first, ...rest] = refused.reasons;
+  const records = `${refused.records} record${refused.records === 1 ? " was" : "s were"} refused by the server`;
+  if (!first) return `${records}.`;
+  return `${records}: ${first.error}${rest.length > 0 ? ` (and ${rest.length} other reason${rest.length === 1 ? "" : "s"})` : ""}`;
 }
 
 export interface HistoryView {
@@ -151,8 +179,12 @@ export function runUrl(baseUrl: string, entity: string, project: string, id: str
   return `${baseUrl.replace(/\/+$/, "")}/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/runs/${encodeURIComponent(id)}`;
 }
 
-/** JSON.stringify replacer that keeps NaN and the infinities as strings instead of null. */
+/**
+ * JSON.stringify replacer that keeps NaN and the infinities as strings instead of null, and
+ * writes a BigInt (which JSON.stringify refuses with an exception) as its decimal string.
+ */
 export function jsonReplacer(_key: string, value: unknown): unknown {
-  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  if (typeof value === "number") return Number.isFinite(value) ? value : String(value);
+  if (typeof value === "bigint") return value.toString();
   return value;
 }

@@ -1,5 +1,6 @@
 import { Packr, Unpackr } from "msgpackr";
 import { errors, show } from "./errors.js";
+import { MAX_DEPTH } from "./limits.js";
 import { checkClientMessage } from "./message-check.js";
 import { CLIENT_MESSAGE_TYPES, MAX_FRAME_BYTES, type ClientMessage, type DaemonMessage } from "./messages.js";
 import type { RunRecord } from "./records.js";
@@ -19,12 +20,40 @@ export function decode<T = unknown>(buf: Uint8Array): T {
 }
 
 /**
+ * The decoder of bytes from outside the process, with settings of its own. Records stay on (the
+ * client sends them); structured clone is off, so a body cannot hold references or cycles; a
+ * 64-bit integer becomes a number when it fits in one exactly, else a BigInt that record-check.ts
+ * refuses naming its key; msgpack maps decode as Maps, which record-check.ts turns into objects
+ * when every key is a string and refuses otherwise (`mapsAsObjects` would turn a key 1 into "1"
+ * without a word, and an array key into an exception). msgpackr's extension table is global, so
+ * what an extension decodes to (a Date, a Set, a typed array...) is refused by record-check.ts,
+ * where only Float64Array history columns and `undefined` (a column's gap) pass: exactly what
+ * the client's encoder (`packr` above, moreTypes for columns) writes.
+ */
+// ("auto" is in msgpackr's unpack.js and README, not yet in its type declarations.)
+const untrusted = new Unpackr({ useRecords: true, structuredClone: false, mapsAsObjects: false, int64AsType: "auto" as "bigint" });
+
+/**
  * Decodes bytes that came from outside the process (a client's batch in the daemon, an upload
- * body on the server), with settings of their own: what it returns is what record-check.ts then
- * checks. (Issue #13 makes these settings strict: until then they are the trusting ones.)
+ * body on the server): several msgpack values back to back. What it returns is what
+ * record-check.ts then checks. Throws TRK_ERR_BAD_VALUE for a structured-clone reference,
+ * TRK_ERR_TOO_LARGE for nesting past the stack, TRK_ERR_BAD_REQUEST for anything else that is
+ * not msgpack.
+ *
+ * @example
+ * const records = validateRecords(flattenBatches(decodeUntrusted(body)), runId);
  */
 export function decodeUntrusted(buf: Uint8Array): unknown[] {
-  return unpackr.unpackMultiple(buf) as unknown[];
+  try {
+    return untrusted.unpackMultiple(buf) as unknown[];
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (err instanceof RangeError && /call stack/i.test(message)) {
+      throw errors.tooLarge("A msgpack value", "nested deeper than the decoder's stack", `${MAX_DEPTH} levels of nesting in values`);
+    }
+    if (/structured clone/i.test(message)) throw errors.badValue("(a reference)", "msgpackr's structured-clone references (and so cycles) are not accepted");
+    throw errors.badRequest(`the body is not valid msgpack (${message})`);
+  }
 }
 
 /** Decodes a buffer that holds several msgpack values back to back (an upload body). */

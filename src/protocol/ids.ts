@@ -1,12 +1,11 @@
 import { errors } from "./errors.js";
+import { MAX_PROJECT, MAX_RUN_ID } from "./limits.js";
 import { randomWords } from "./random.js";
 
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 /** 36^8 ≈ 2.8e12 ids: about a 1 % chance of one collision after 240,000 runs in a project (W&B's figure). */
 export const RUN_ID_LENGTH = 8;
-const RUN_ID_MAX = 64;
 const RUN_ID_FORBIDDEN = /[/\\#?%:;,']/;
-const PROJECT_MAX = 128;
 const PROJECT_FORBIDDEN = /[/\\#?%:]/;
 const ENTITY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -26,17 +25,19 @@ function checkName(value: unknown, max: number, forbidden: RegExp, fail: (why: s
   const bad = forbidden.exec(value);
   if (bad) throw fail(`it contains ${JSON.stringify(bad[0])}`);
   if (/[\u0000-\u001f\u007f]/.test(value)) throw fail("it contains a control character");
+  // A URL path segment "." or ".." is resolved away by browsers and HTTP clients: unreachable.
+  if (value === "." || value === "..") throw fail(`"${value}" names a directory in a URL path`);
   return value;
 }
 
 /** Returns the id unchanged, or throws TRK_ERR_INVALID_ID naming what is wrong. */
 export function validateRunId(id: unknown): string {
-  return checkName(id, RUN_ID_MAX, RUN_ID_FORBIDDEN, (why) => errors.invalidId(id, why));
+  return checkName(id, MAX_RUN_ID, RUN_ID_FORBIDDEN, (why) => errors.invalidId(id, why));
 }
 
 /** Returns the project unchanged, or throws TRK_ERR_INVALID_PROJECT. */
 export function validateProject(project: unknown): string {
-  return checkName(project, PROJECT_MAX, PROJECT_FORBIDDEN, (why) => errors.invalidProject(project, why));
+  return checkName(project, MAX_PROJECT, PROJECT_FORBIDDEN, (why) => errors.invalidProject(project, why));
 }
 
 /** Returns the entity unchanged, or throws TRK_ERR_INVALID_ENTITY. */

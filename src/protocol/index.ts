@@ -8,6 +8,7 @@ export * from "./codec.js";
 export * from "./wal-format.js";
 export * from "./local-config.js";
 export * from "./api.js";
+export * from "./limits.js";
 export * from "./server-get.js";
 export * from "./version.js";
 export * from "./process-alive.js";

@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { jsonReplacer } from "../protocol/api.js";
 import { AppContext } from "./app-context.js";
 import { registerAuthHook } from "./auth.js";
-import { installErrorHandlers } from "./error-handler.js";
+import { frameworkErrors, installErrorHandlers, MAX_PARAM_LENGTH } from "./error-handler.js";
 import { registerApiRoutes } from "./routes-api.js";
 import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
 import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
@@ -64,6 +64,9 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     logController: new OneLinePerRequest(),
     ...serverOptionsOf(limits),
+    // Every valid entity/project/run id fits (error-handler.ts); longer parts answer TRK_ERR_TOO_LARGE.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
   }) as unknown as FastifyInstance;
   const ctx = new AppContext(options.store, options.publicBaseUrl, options.now ?? Date.now);
 

@@ -1,14 +1,31 @@
 /**
  * One mapping from errors to replies. API routes answer `{error: {code, message}}` with a
  * TRK_ERR_* code from protocol/errors.ts; HTML pages (routes with `config: { html: true }`)
- * answer a short page. Fastify's own 4xx errors (bad JSON, unknown content type, body too large,
- * schema validation) become TRK_ERR_BAD_REQUEST; anything unexpected is TRK_ERR_INTERNAL, logged
- * with its stack but never shown to the client.
+ * answer a short page. Fastify's own 4xx errors keep their status and get a code: a body or a
+ * URL part too large (413, 414) is TRK_ERR_TOO_LARGE, a request that timed out (408)
+ * TRK_ERR_REQUEST_TIMEOUT, the rest (bad JSON, unknown content type, a URL that does not decode,
+ * schema validation) TRK_ERR_BAD_REQUEST. Errors that fastify raises before routing (a URL part
+ * over maxParamLength, a bad URL) reach the same mapping through `frameworkErrors`. Anything
+ * unexpected is TRK_ERR_INTERNAL, logged with its stack but never shown to the client.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ErrorBody } from "../protocol/api.js";
 import { errors, isTracksideError, type ErrorCode, type TracksideError } from "../protocol/errors.js";
+import { MAX_PROJECT } from "../protocol/limits.js";
 import { html, page, sendPage } from "./html.js";
+import { INGEST_BODY_LIMIT } from "./routes-ingest.js";
+
+/** fastify's default body limit, which every route but the uploads keeps. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The longest path parameter fastify takes (its default, 100, is under the 128 characters of a
+ * project name, which answered 414 for names the client accepts). fastify measures the decoded
+ * parameter, in the same UTF-16 units as the name rules in protocol/ids.ts, so every valid path
+ * fits; a longer invalid one still reaches the route and gets the name rule's own coded error,
+ * and only a part longer than this is a 414 (TRK_ERR_TOO_LARGE).
+ */
+export const MAX_PARAM_LENGTH = 1024;
 
 /** HTTP status of each code the server can answer; the rest (client-side codes) are 500. */
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -20,13 +37,15 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TRK_ERR_STEP_BACKWARDS: 400,
   TRK_ERR_BAD_REQUEST: 400,
   TRK_ERR_PROTOCOL_VERSION: 400,
+  TRK_ERR_BAD_VALUE: 400,
+  TRK_ERR_TOO_LARGE: 400,
   TRK_ERR_UNAUTHORIZED: 401,
   TRK_ERR_NO_CREDENTIALS: 401,
   TRK_ERR_FORBIDDEN: 403,
-  TRK_ERR_NOT_FOUND: 404,
-  TRK_ERR_RUN_FINISHED: 409,
   TRK_ERR_BAD_ORIGIN: 403,
+  TRK_ERR_NOT_FOUND: 404,
   TRK_ERR_REQUEST_TIMEOUT: 408,
+  TRK_ERR_RUN_FINISHED: 409,
   TRK_ERR_TOO_MANY: 429,
   TRK_ERR_INTERNAL: 500,
 };
@@ -41,13 +60,17 @@ export function classify(err: unknown): { status: number; error: TracksideError 
   if (isTracksideError(err)) return { status: statusOf(err.code), error: err };
   const fe = err as Partial<FastifyError>;
   if (fe.validation) return { status: 400, error: errors.badRequest(fe.message ?? "invalid request") };
-  if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, error: errors.badRequest(fe.message ?? "invalid request") };
+  const status = fe.statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    if (status === 413) return { status, error: errors.tooLarge("The request body", "over the limit", `${INGEST_BODY_LIMIT} bytes for uploads, ${JSON_BODY_LIMIT} bytes for other requests`) };
+    if (status === 414) return { status, error: errors.tooLarge("A part of the URL", "too long", `${MAX_PARAM_LENGTH} characters (a project name may have ${MAX_PROJECT})`) };
+    if (status === 408) return { status, error: errors.requestTimeout(fe.message ?? "the request timed out") };
+    return { status, error: errors.badRequest(fe.message ?? "invalid request") };
   }
   return { status: 500, error: errors.internal("the server failed to handle the request (see the server log)") };
 }
 
-const wantsHtml = (req: FastifyRequest): boolean => (req.routeOptions.config as { html?: boolean } | undefined)?.html === true;
+const wantsHtml = (req: FastifyRequest): boolean => (req.routeOptions?.config as { html?: boolean } | undefined)?.html === true;
 
 function sendError(req: FastifyRequest, reply: FastifyReply, status: number, error: TracksideError): FastifyReply {
   if (wantsHtml(req)) return sendPage(reply, status, errorPage(status, error, req.url));
@@ -70,6 +93,16 @@ export function errorPage(status: number, error: TracksideError, url: string): s
     );
   }
   return page("Error", html`<h1>Error ${status}</h1><p class="error">${error.code}: ${error.message}</p>`, null);
+}
+
+/**
+ * fastify's `frameworkErrors` option: errors raised before a route is found (a URL part longer
+ * than MAX_PARAM_LENGTH, a URL that does not decode) answered like any other error.
+ */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const { status, error } = classify(err);
+  req.log.info({ code: error.code, status }, error.message);
+  void sendError(req, reply, status, error);
 }
 
 /** Installs the error and not-found handlers on an app. */

@@ -12,7 +12,11 @@ import { Packr, Unpackr } from "msgpackr";
 import type { HistoryColumns, HistoryRow, Scalar } from "../protocol/records.js";
 
 const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false });
+// Reads of stored rows never fail on a number: a 64-bit integer stored before uploads were
+// checked (issue #13) reads as the nearest number rather than a BigInt that JSON cannot write.
+const unpackr = new Unpackr({ useRecords: false, int64AsType: "number" });
+/** For opaque records: typed arrays (a newer kind's columns) keep their type (msgpackr's ext 0x74). */
+const opaquePackr = new Packr({ useRecords: false, moreTypes: true });
 
 /**
  * Packs one history row for storage.
@@ -173,9 +177,33 @@ function writeNumber(buf: Uint8Array, pos: number, v: number): number {
   return pos;
 }
 
+/**
+ * Packs a record of a kind this version does not know, whole, for the unknown_records table:
+ * plain msgpack maps, so a later version (or any msgpack library) can read it back and apply it.
+ *
+ * @example
+ * const blob = encodeOpaqueRecord({ k: "media", seq: 12, sha256: "…", path: "images/0.png" });
+ */
+export function encodeOpaqueRecord(record: object): Buffer {
+  return opaquePackr.pack(record);
+}
+
 /** Unpacks a stored history row (NaN stays NaN). */
 export function decodeHistoryRow(blob: Uint8Array): HistoryRow {
   return unpackr.unpack(blob) as HistoryRow;
+}
+
+/**
+ * Unpacks a stored history row for a read, or null when it cannot be read (a row stored before
+ * uploads were checked, issue #13): one such row must not make every read of the run fail.
+ */
+export function readStoredRow(blob: Uint8Array): HistoryRow | null {
+  try {
+    const row = unpackr.unpack(blob) as unknown;
+    return typeof row === "object" && row !== null && !Array.isArray(row) ? (row as HistoryRow) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The values of one system metrics sample, as the daemon sent them. */
@@ -191,7 +219,11 @@ export function encodeSample(values: SampleValues): Buffer {
   return packr.pack(values);
 }
 
-/** Unpacks a stored system metrics sample (NaN stays NaN). */
+/** Unpacks a stored system metrics sample (NaN stays NaN); an unreadable one reads as no values. */
 export function decodeSample(blob: Uint8Array): SampleValues {
-  return unpackr.unpack(blob) as SampleValues;
+  try {
+    return unpackr.unpack(blob) as SampleValues;
+  } catch {
+    return {};
+  }
 }

@@ -3,6 +3,7 @@
  * Hand-written rather than JSON-schema: the messages are the product here, and there are few.
  */
 import { errors } from "../protocol/errors.js";
+import { MAX_NAME, MAX_NOTES, MAX_TAG, MAX_TAGS } from "../protocol/limits.js";
 import { FINAL_STATES, type RunState } from "../protocol/records.js";
 import type { ConsoleQuery, HistoryQuery, ListRunsQuery, RunPatch, RunSortField, SystemMetricsQuery } from "./store.js";
 
@@ -20,10 +21,6 @@ const MAX_SYSTEM_LIMIT = 100_000;
 /** 10,000 lines is a few MB of JSON at most; a follower pages through the rest. */
 const MAX_CONSOLE_LIMIT = 10_000;
 const MAX_CONSOLE_QUERY = 1024;
-const MAX_NAME = 256;
-const MAX_NOTES = 64 * 1024;
-const MAX_TAGS = 100;
-const MAX_TAG = 128;
 
 type Query = Record<string, unknown>;
 
@@ -147,7 +144,11 @@ export function parseConsoleQuery(q: Query): ConsoleQuery & { tail?: number } {
   };
 }
 
-/** The body of PATCH /runs/:entity/:project/:id, checked field by field; unknown fields are refused. */
+/**
+ * The body of PATCH /runs/:entity/:project/:id, checked field by field; unknown fields are refused.
+ * The limits are ingest's (protocol/limits.ts): an edit takes what an upload may set, and the
+ * reverse. Over one is TRK_ERR_TOO_LARGE; a wrong type TRK_ERR_BAD_REQUEST.
+ */
 export function parseRunPatch(body: unknown): RunPatch {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw errors.badRequest("the body is not a JSON object");
   const b = body as Record<string, unknown>;
@@ -155,21 +156,23 @@ export function parseRunPatch(body: unknown): RunPatch {
   if (unknown.length > 0) throw errors.badRequest(`unknown field ${JSON.stringify(unknown[0])} (allowed: name, notes, tags, privacy)`);
   const patch: RunPatch = {};
   if (b.name !== undefined) {
-    if (typeof b.name !== "string" || b.name.trim() === "" || b.name.length > MAX_NAME) {
-      throw errors.badRequest(`name must be a non-blank string of at most ${MAX_NAME} characters`);
-    }
+    if (typeof b.name !== "string" || b.name.trim() === "") throw errors.badRequest(`name must be a non-blank string of at most ${MAX_NAME} characters`);
+    if (b.name.length > MAX_NAME) throw errors.tooLarge("The run's name", `${b.name.length} characters`, MAX_NAME);
     patch.name = b.name;
   }
   if (b.notes !== undefined) {
-    if (b.notes !== null && (typeof b.notes !== "string" || b.notes.length > MAX_NOTES)) {
-      throw errors.badRequest(`notes must be null or a string of at most ${MAX_NOTES} characters`);
-    }
+    if (b.notes !== null && typeof b.notes !== "string") throw errors.badRequest(`notes must be null or a string of at most ${MAX_NOTES} characters`);
+    if (b.notes !== null && b.notes.length > MAX_NOTES) throw errors.tooLarge("The run's notes", `${b.notes.length} characters`, MAX_NOTES);
     patch.notes = b.notes;
   }
   if (b.tags !== undefined) {
-    const ok = Array.isArray(b.tags) && b.tags.length <= MAX_TAGS && b.tags.every((t) => typeof t === "string" && t.trim() !== "" && t.length <= MAX_TAG);
+    const ok = Array.isArray(b.tags) && b.tags.every((t) => typeof t === "string" && t.trim() !== "");
     if (!ok) throw errors.badRequest(`tags must be an array of at most ${MAX_TAGS} non-blank strings of at most ${MAX_TAG} characters`);
-    patch.tags = [...new Set(b.tags as string[])];
+    const tags = b.tags as string[];
+    if (tags.length > MAX_TAGS) throw errors.tooLarge("The run's tag list", `${tags.length} tags`, MAX_TAGS);
+    const long = tags.find((t) => t.length > MAX_TAG);
+    if (long !== undefined) throw errors.tooLarge(`The tag ${JSON.stringify(long.slice(0, 64) + "…")}`, `${long.length} characters`, MAX_TAG);
+    patch.tags = [...new Set(tags)];
   }
   if (b.privacy !== undefined) {
     if (b.privacy !== "private" && b.privacy !== "public") throw errors.badRequest(`privacy must be "private" or "public"`);

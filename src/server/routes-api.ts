@@ -28,10 +28,15 @@ export async function defaultEntityOf(ctx: AppContext, user: StoredUser): Promis
   return (owned.find((e) => e.name === user.name) ?? owned[0])?.name ?? user.name;
 }
 
-/** A RunView, counting the run's history rows and console lines. */
+/** A RunView, counting the run's history rows and console lines, with its unknown and refused records. */
 export async function runViewOf(ctx: AppContext, run: StoredRun): Promise<RunView> {
-  const [historySteps, consoleLines] = await Promise.all([ctx.store.countHistory(run.pk), ctx.store.countConsole(run.pk)]);
-  return toRunView(run, historySteps, ctx.publicBaseUrl(), ctx.now(), consoleLines);
+  const [historySteps, consoleLines, unknownRecords, refusals] = await Promise.all([
+    ctx.store.countHistory(run.pk),
+    ctx.store.countConsole(run.pk),
+    ctx.store.unknownRecordCounts(run.pk),
+    ctx.store.refusals(run.pk),
+  ]);
+  return toRunView(run, historySteps, ctx.publicBaseUrl(), ctx.now(), consoleLines, { unknownRecords, refusals });
 }
 
 /** Picks `_step` and the chosen keys of each row; with no keys chosen, every key. */

@@ -4,9 +4,9 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { API_PREFIX, RECORDS_CONTENT_TYPE, WAL_FRAMES_CONTENT_TYPE, type IngestResult } from "../protocol/api.js";
-import { decode, decodeMany } from "../protocol/codec.js";
+import { decodeUntrusted } from "../protocol/codec.js";
 import { scanFrames } from "../protocol/wal-format.js";
-import { errors, isTracksideError } from "../protocol/errors.js";
+import { errors } from "../protocol/errors.js";
 import type { RunRecord } from "../protocol/records.js";
 import { runPath, writableEntity } from "./access.js";
 import type { AppContext } from "./app-context.js";
@@ -28,21 +28,23 @@ function frameBatches(body: Buffer): unknown[] {
   if (scan.stoppedAt !== null) {
     throw errors.badRequest(`the WAL frame at byte ${scan.end} is ${scan.stoppedAt === "crc" ? "corrupt (its CRC-32 does not match)" : "cut short"}`);
   }
-  return scan.frames.map((f) => decode(f.payload));
+  // One msgpack value per frame: a frame that holds more (or none) is not the daemon's.
+  return scan.frames.map((f, i) => {
+    const values = decodeUntrusted(f.payload);
+    if (values.length !== 1) throw errors.badRequest(`WAL frame ${i} holds ${values.length} msgpack values, not one batch`);
+    return values[0];
+  });
 }
 
-/** The records of a body in either encoding, checked; TRK_ERR_BAD_REQUEST naming the fault otherwise. */
+/**
+ * The records of a body in either encoding, checked (protocol/record-check.ts): a coded 400
+ * naming the fault otherwise (TRK_ERR_BAD_REQUEST, TRK_ERR_BAD_VALUE, TRK_ERR_TOO_LARGE).
+ */
 export function recordsOf(req: FastifyRequest, runId: string): RunRecord[] {
   const body = req.body;
   if (Buffer.isBuffer(body)) {
-    let batches: unknown[];
-    try {
-      const frames = String(req.headers["content-type"] ?? "").startsWith(WAL_FRAMES_CONTENT_TYPE);
-      batches = body.length === 0 ? [] : frames ? frameBatches(body) : decodeMany(body);
-    } catch (err) {
-      if (isTracksideError(err)) throw err;
-      throw errors.badRequest(`the body is not valid msgpack (${(err as Error).message})`);
-    }
+    const frames = String(req.headers["content-type"] ?? "").startsWith(WAL_FRAMES_CONTENT_TYPE);
+    const batches = body.length === 0 ? [] : frames ? frameBatches(body) : decodeUntrusted(body);
     return validateRecords(flattenBatches(batches), runId);
   }
   if (body === undefined || body === null) throw errors.badRequest(`no body; send ${RECORDS_CONTENT_TYPE} or application/json`);

@@ -25,7 +25,7 @@ import type Database from "better-sqlite3";
 import type { HistoryBucketsView } from "../protocol/api.js";
 import { bucketize } from "./history-buckets.js";
 import { readChunk, readChunkDense } from "./history-chunks.js";
-import { decodeHistoryRow } from "./history-codec.js";
+import { readStoredRow } from "./history-codec.js";
 import type { HistoryAxis, HistoryBucketsQuery } from "./store.js";
 
 /** 256 MiB of cached columns: 16 bytes a point, so 16 million points (16 metrics of 1M steps). */
@@ -271,7 +271,8 @@ export class SqliteHistoryBuckets {
           x = scanner.values[1];
         } else x = axis === "step" ? step : (ts ?? NaN);
       } else {
-        const decoded = decodeHistoryRow(data) as Record<string, unknown>;
+        const decoded = readStoredRow(data) as Record<string, unknown> | null;
+        if (decoded === null) continue;
         const v = decoded[key];
         if (typeof v !== "number") continue;
         y = v;

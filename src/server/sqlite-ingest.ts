@@ -8,16 +8,21 @@
  * nothing. Both rules live in the SQL itself (`WHERE x_seq < ?`), which keeps them true whatever
  * order batches arrive in.
  *
- * The daemon's own records (a metadata probe, system samples) carry seq 0, outside the client's
- * sequence: they never move last_seq, from which a resuming client numbers its records.
+ * The daemon's own records (a metadata probe, system samples, refusal reports) carry seq 0,
+ * outside the client's sequence: they never move last_seq, from which a resuming client numbers
+ * its records.
+ *
+ * A record of a kind this version does not know (a newer daemon's) is kept whole and opaque in
+ * unknown_records, keyed like the rest: by seq, or by its time when it is the daemon's (seq 0).
  */
 import type Database from "better-sqlite3";
 import { jsonReplacer } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import type { ConsoleLine, RunInfo, RunRecord } from "../protocol/records.js";
 import { seqSpan } from "../protocol/records.js";
+import { isKnownKind } from "../protocol/record-check.js";
 import { historyChunks } from "./history-chunks.js";
-import { encodeHistoryColumns, encodeHistoryRow, encodeSample } from "./history-codec.js";
+import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "./history-codec.js";
 import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "./store.js";
 
@@ -69,6 +74,8 @@ export class SqliteIngest {
       system: p("INSERT OR REPLACE INTO system_metrics (run_pk, at, data) VALUES (?, ?, ?)"),
       systemKey: p("INSERT OR IGNORE INTO system_metric_keys (run_pk, key) VALUES (?, ?)"),
       console: p("INSERT OR REPLACE INTO console_lines (run_pk, seq, at, stream, text) VALUES (?, ?, ?, ?, ?)"),
+      refused: p("INSERT OR REPLACE INTO refused_reports (run_pk, at, records, bytes, error) VALUES (?, ?, ?, ?, ?)"),
+      unknown: p("INSERT OR REPLACE INTO unknown_records (run_pk, kind, seq, at, data) VALUES (?, ?, ?, ?, ?)"),
       // Any upload proves the run alive: it undoes a crash the sweeper guessed (after the exit
       // record of the same body, if any, has had its say).
       touch: p(
@@ -88,8 +95,9 @@ export class SqliteIngest {
     let maxSeq = -1;
     for (const r of records) {
       this.applyOne(runPk, r);
-      // A record that takes no sequence number (the daemon's, or an empty batch) holds none.
-      const span = seqSpan(r);
+      // A record that takes no sequence number (the daemon's, or an empty batch) holds none; one
+      // of an unknown kind takes one, unless it is the daemon's (seq 0).
+      const span = isKnownKind(r.k) ? seqSpan(r) : r.seq === 0 ? 0 : 1;
       if (span > 0) maxSeq = Math.max(maxSeq, r.seq + span - 1);
     }
     const lastSeq = this.s.touch.get(now, maxSeq, runPk) as number;
@@ -155,6 +163,9 @@ export class SqliteIngest {
         if (r.notes !== undefined) this.s.notes.run({ pk, seq, v: r.notes });
         if (r.tags !== undefined) this.s.tags.run({ pk, seq, v: JSON.stringify(r.tags) });
         return;
+      case "refused":
+        this.s.refused.run(pk, r.at, r.records, r.bytes, r.error);
+        return;
       case "exit":
         this.s.exit.run({
           pk,
@@ -166,6 +177,11 @@ export class SqliteIngest {
           finishedAt: r.finishedAt,
         });
         return;
+      default: {
+        // A kind this version does not know (record-check.ts let it through as plain data).
+        const opaque = r as { k: string; seq: number; at?: number };
+        this.s.unknown.run(pk, opaque.k, seq, seq === 0 ? (opaque.at ?? 0) : 0, encodeOpaqueRecord(opaque));
+      }
     }
   }
 

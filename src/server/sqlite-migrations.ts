@@ -192,6 +192,36 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN history_chunks INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    name: "records of unknown kinds, and the daemon's refusal reports",
+    sql: `
+      -- Records of a kind this version does not know (a newer daemon talking to this server),
+      -- kept opaque so that version skew loses nothing: data is the whole record as msgpack.
+      -- Keyed like the known kinds, so a resent record replaces itself: by (run, seq) for the
+      -- client's records; the daemon's (seq 0) by their time at, 0 when they carry none.
+      CREATE TABLE unknown_records (
+        run_pk  INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (run_pk, kind, seq, at)
+      ) WITHOUT ROWID;
+
+      -- The daemon's reports that this server refused a frame of the run (record kind
+      -- "refused"): how many records and bytes it held, and the server's error. The frame itself
+      -- stays in the daemon's dead-letter file. Keyed by the report's time, so a resend replaces it.
+      CREATE TABLE refused_reports (
+        run_pk   INTEGER NOT NULL,
+        at       INTEGER NOT NULL,
+        records  INTEGER NOT NULL,
+        bytes    INTEGER NOT NULL,
+        error    TEXT NOT NULL,
+        PRIMARY KEY (run_pk, at)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

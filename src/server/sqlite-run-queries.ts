@@ -4,7 +4,7 @@
  */
 import type Database from "better-sqlite3";
 import type { HistoryRow, JsonObject, RunState } from "../protocol/records.js";
-import { decodeHistoryRow } from "./history-codec.js";
+import { readStoredRow } from "./history-codec.js";
 import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "./store.js";
 
 const RUN_COLUMNS = `
@@ -113,7 +113,7 @@ export class SqliteRunQueries {
       countHistory: db.prepare("SELECT COUNT(*) FROM history WHERE run_pk = ?").pluck(),
       // Rows come in seq order, which is step order: the client refuses steps that go backwards.
       // That lets the primary key serve the query with no index on step to slow ingest down.
-      history: db.prepare("SELECT data FROM history WHERE run_pk = ? AND step >= ? AND step <= ? ORDER BY seq LIMIT ?").pluck(),
+      history: db.prepare("SELECT step, data FROM history WHERE run_pk = ? AND step >= ? AND step <= ? ORDER BY seq LIMIT ?").raw(),
     };
   }
 
@@ -179,13 +179,14 @@ export class SqliteRunQueries {
   }
 
   readHistory(runPk: number, q: HistoryQuery): HistoryRow[] {
-    const blobs = this.s.history.all(
+    const rows = this.s.history.all(
       runPk,
       q.minStep ?? Number.MIN_SAFE_INTEGER,
       q.maxStep ?? Number.MAX_SAFE_INTEGER,
       q.limit,
-    ) as Buffer[];
-    return blobs.map(decodeHistoryRow);
+    ) as [number, Buffer][];
+    // A row that cannot be read (stored before uploads were checked) keeps its step, no values.
+    return rows.map(([step, data]) => readStoredRow(data) ?? ({ _step: step } as HistoryRow));
   }
 
   /**

@@ -26,8 +26,10 @@ import type {
   StoredEntity,
   StoredConsoleLine,
   StoredProject,
+  StoredRefusals,
   StoredRun,
   StoredSystemSample,
+  StoredUnknownKind,
   StoredUser,
   SystemMetricsQuery,
 } from "./store.js";
@@ -237,6 +239,14 @@ export class SqliteStore implements Store {
 
   async tailConsole(runPk: number, count: number): Promise<StoredConsoleLine[]> {
     return this.streams.tailConsole(runPk, count);
+  }
+
+  async unknownRecordCounts(runPk: number): Promise<StoredUnknownKind[]> {
+    return this.streams.unknownRecordCounts(runPk);
+  }
+
+  async refusals(runPk: number): Promise<StoredRefusals> {
+    return this.streams.refusals(runPk);
   }
 
   async patchRun(runPk: number, patch: RunPatch): Promise<void> {

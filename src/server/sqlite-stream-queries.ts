@@ -1,10 +1,14 @@
 /**
- * Read queries over a run's side streams in SQLite: system metrics samples and console lines.
- * Both are served by their primary keys, (run, time) and (run, seq), so no index slows ingest.
+ * Read queries over a run's side streams in SQLite: system metrics samples, console lines, and
+ * what the run's page says besides (records of unknown kinds, the daemon's refusal reports).
+ * All are served by their primary keys, (run, ...), so no index slows ingest.
  */
 import type Database from "better-sqlite3";
 import { decodeSample } from "./history-codec.js";
-import type { ConsoleQuery, StoredConsoleLine, StoredSystemSample, SystemMetricsQuery } from "./store.js";
+import type { ConsoleQuery, StoredConsoleLine, StoredRefusals, StoredSystemSample, StoredUnknownKind, SystemMetricsQuery } from "./store.js";
+
+/** Distinct refusal errors shown for a run: the page and `runs show` say "and N more". */
+const MAX_REASONS = 10;
 
 const LINE_COLUMNS = "seq, at, stream, text";
 
@@ -29,6 +33,11 @@ export class SqliteStreamQueries {
         `SELECT ${LINE_COLUMNS} FROM console_lines WHERE run_pk = ? AND seq > ? AND text LIKE ? ESCAPE '\\' ORDER BY seq LIMIT ?`,
       ),
       tail: p(`SELECT ${LINE_COLUMNS} FROM console_lines WHERE run_pk = ? ORDER BY seq DESC LIMIT ?`),
+      unknownCounts: p("SELECT kind, COUNT(*) AS count FROM unknown_records WHERE run_pk = ? GROUP BY kind ORDER BY kind"),
+      refusedTotals: p("SELECT COUNT(*) AS reports, COALESCE(SUM(records), 0) AS records, COALESCE(SUM(bytes), 0) AS bytes FROM refused_reports WHERE run_pk = ?"),
+      refusedReasons: p(
+        `SELECT error, SUM(records) AS records, MAX(at) AS at FROM refused_reports WHERE run_pk = ? GROUP BY error ORDER BY MAX(at) DESC LIMIT ${MAX_REASONS}`,
+      ),
     };
   }
 
@@ -53,6 +62,16 @@ export class SqliteStreamQueries {
   readConsole(runPk: number, q: ConsoleQuery): StoredConsoleLine[] {
     if (q.contains) return this.s.consoleContaining.all(runPk, q.after, likePattern(q.contains), q.limit) as StoredConsoleLine[];
     return this.s.console.all(runPk, q.after, q.limit) as StoredConsoleLine[];
+  }
+
+  unknownRecordCounts(runPk: number): StoredUnknownKind[] {
+    return this.s.unknownCounts.all(runPk) as StoredUnknownKind[];
+  }
+
+  refusals(runPk: number): StoredRefusals {
+    const totals = this.s.refusedTotals.get(runPk) as { reports: number; records: number; bytes: number };
+    const reasons = totals.reports === 0 ? [] : (this.s.refusedReasons.all(runPk) as StoredRefusals["reasons"]);
+    return { ...totals, reasons };
   }
 
   tailConsole(runPk: number, count: number): StoredConsoleLine[] {

@@ -164,6 +164,22 @@ export interface StoredConsoleLine {
   text: string;
 }
 
+/** How many records of one unknown kind (a newer daemon's) a run holds, kept opaque. */
+export interface StoredUnknownKind {
+  kind: string;
+  count: number;
+}
+
+/** What the daemon reported that the server refused of a run's uploads (records of kind "refused"). */
+export interface StoredRefusals {
+  /** Records and bytes refused in all, over every report. */
+  records: number;
+  bytes: number;
+  reports: number;
+  /** Each distinct error, newest first (at most 10): records refused with it, and when last (ms). */
+  reasons: { error: string; records: number; at: number }[];
+}
+
 /** Fields a person may change on a run through the API (PATCH). */
 export interface RunPatch {
   name?: string;
@@ -245,6 +261,10 @@ export interface Store {
   readConsole(runPk: number, query: ConsoleQuery): Promise<StoredConsoleLine[]>;
   /** The run's last `count` console lines, in seq order. */
   tailConsole(runPk: number, count: number): Promise<StoredConsoleLine[]>;
+  /** Records of unknown kinds the run holds, counted by kind (sorted by kind). */
+  unknownRecordCounts(runPk: number): Promise<StoredUnknownKind[]>;
+  /** The daemon's refusal reports of the run, summed; `reports` 0 when there were none. */
+  refusals(runPk: number): Promise<StoredRefusals>;
   /** Applies a person's edit; it wins over every record already applied. */
   patchRun(runPk: number, patch: RunPatch): Promise<void>;
   /** One numeric history metric downsampled into buckets along x (see HistoryBuckets). */

@@ -2,9 +2,15 @@
  * Turns stored runs into the API shapes of protocol/api.ts: ISO times, derived durations, the
  * run's path and URL. One place, so the JSON API, the HTML pages and the CLI agree.
  */
-import { runUrl, type ProjectView, type RunListItem, type RunView } from "../protocol/api.js";
+import { runUrl, type ProjectView, type RefusedView, type RunListItem, type RunView } from "../protocol/api.js";
 import type { JsonObject } from "../protocol/records.js";
-import type { StoredProject, StoredRun } from "./store.js";
+import type { StoredProject, StoredRefusals, StoredRun, StoredUnknownKind } from "./store.js";
+
+/** What a run's page shows beside its fields: records of unknown kinds, and refused records. */
+export interface RunNotices {
+  unknownRecords: StoredUnknownKind[];
+  refusals: StoredRefusals | null;
+}
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -52,7 +58,7 @@ export function toRunListItem(run: StoredRun, now: number): RunListItem {
  * const view = toRunView(run, await store.countHistory(run.pk), "http://127.0.0.1:8421", Date.now(), await store.countConsole(run.pk));
  * view.path; // "alice/mnist/a1b2c3d4"
  */
-export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: string, now: number, consoleLines = 0): RunView {
+export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: string, now: number, consoleLines = 0, notices?: RunNotices): RunView {
   return {
     ...toRunListItem(run, now),
     path: `${run.entity}/${run.project}/${run.id}`,
@@ -68,6 +74,18 @@ export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: s
     historySteps,
     consoleLines,
     lastSeq: run.lastSeq,
+    unknownRecords: notices?.unknownRecords ?? [],
+    refused: toRefusedView(notices?.refusals ?? null),
+  };
+}
+
+function toRefusedView(r: StoredRefusals | null): RefusedView | null {
+  if (r === null || r.reports === 0) return null;
+  return {
+    records: r.records,
+    bytes: r.bytes,
+    reports: r.reports,
+    reasons: r.reasons.map((x) => ({ error: x.error, records: x.records, at: new Date(x.at).toISOString() })),
   };
 }
 

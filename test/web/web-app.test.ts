@@ -71,6 +71,12 @@ beforeAll(async () => {
       { k: "exit", seq: 42, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 3_723_000 },
     ]);
   }
+  // What the server kept without applying (issue #13): a refusal report of the daemon's, and a
+  // record of a kind this server does not know (a newer daemon's).
+  await post(`${entity}/mnist/done0001`, [
+    { k: "refused", seq: 0, at: T0 + 5, records: 12, bytes: 1200, error: "TRK_ERR_BAD_VALUE: Cannot store the value of \"big\"" },
+    { k: "gpu-topology", seq: 0, at: T0 + 6, links: [] } as unknown as RunRecord,
+  ]);
   await post(`${entity}/mnist/live0001`, [{ k: "run", seq: 0, run: info("live0001", { name: "live-run", createdAt: T0 + 5000 }) }, { k: "history", seq: 1, rows: history(0, 10) }]);
   // System samples (the daemon's, seq 0, keyed by time) and console lines for the System and Logs tabs.
   const samples: RunRecord[] = Array.from({ length: 12 }, (_, i) => ({
@@ -149,6 +155,8 @@ const rowNames = () => page.locator("table.runs tbody tr td:nth-child(2)").allIn
     expect(await page.locator('[data-section="Artifacts"]').innerText()).toContain("No artifact");
     expect(await page.locator('[data-section="Config"]').innerText()).toContain("lr");
     expect(await page.locator('[data-section="Summary"]').innerText()).toContain("0.39");
+    expect(await page.locator('[data-notice="refused"]').innerText()).toContain('12 records were refused by the server: TRK_ERR_BAD_VALUE: Cannot store the value of "big"');
+    expect(await page.locator('[data-notice="unknown-records"]').innerText()).toContain("gpu-topology: 1");
     await page.screenshot({ path: join(SHOTS, "run-overview.png"), fullPage: true });
 
     await page.fill('input[aria-label="Add tag"]', "best");
@@ -173,9 +181,21 @@ const rowNames = () => page.locator("table.runs tbody tr td:nth-child(2)").allIn
     await page.goto(`${server.url}/${entity}/mnist/runs/live0001?tab=charts`);
     await page.waitForSelector('figure[data-chart="loss"] canvas');
     expect(await page.locator('figure[data-chart="loss"]').getAttribute("data-points")).toBe("10");
-    await post(`${entity}/mnist/live0001`, [{ k: "history", seq: 11, rows: history(10, 15) }]);
+    // What the server kept without applying (issue #13): a refusal report of the daemon's, and a
+  // record of a kind this server does not know (a newer daemon's).
+  await post(`${entity}/mnist/done0001`, [
+    { k: "refused", seq: 0, at: T0 + 5, records: 12, bytes: 1200, error: "TRK_ERR_BAD_VALUE: Cannot store the value of \"big\"" },
+    { k: "gpu-topology", seq: 0, at: T0 + 6, links: [] } as unknown as RunRecord,
+  ]);
+  await post(`${entity}/mnist/live0001`, [{ k: "history", seq: 11, rows: history(10, 15) }]);
     await expect.poll(() => page.locator('figure[data-chart="loss"]').getAttribute("data-points"), { timeout: 10_000 }).toBe("25");
-    await post(`${entity}/mnist/live0001`, [{ k: "exit", seq: 26, state: "crashed", exitCode: null, signal: null, error: "gone", finishedAt: T0 + 60_000 }]);
+    // What the server kept without applying (issue #13): a refusal report of the daemon's, and a
+  // record of a kind this server does not know (a newer daemon's).
+  await post(`${entity}/mnist/done0001`, [
+    { k: "refused", seq: 0, at: T0 + 5, records: 12, bytes: 1200, error: "TRK_ERR_BAD_VALUE: Cannot store the value of \"big\"" },
+    { k: "gpu-topology", seq: 0, at: T0 + 6, links: [] } as unknown as RunRecord,
+  ]);
+  await post(`${entity}/mnist/live0001`, [{ k: "exit", seq: 26, state: "crashed", exitCode: null, signal: null, error: "gone", finishedAt: T0 + 60_000 }]);
     await expect.poll(() => page.locator("h1 .badge").innerText(), { timeout: 10_000 }).toBe("crashed");
     await page.screenshot({ path: join(SHOTS, "run-live.png"), fullPage: true });
   });

@@ -96,6 +96,36 @@ function KeyValues({ obj, name }: { obj: Record<string, unknown>; name: string }
   );
 }
 
+/**
+ * What the server did not apply of the run, above everything else: records it refused (the
+ * daemon keeps them in the run's dead-letter file) and records of kinds it does not know (kept,
+ * for a newer server). The wording is protocol/api.ts's refusedSentence (not importable here).
+ */
+function Notices({ run }: { run: RunView }) {
+  const refused = run.refused;
+  const unknown = run.unknownRecords ?? [];
+  const reasons = refused?.reasons ?? [];
+  const others = reasons.length - 1;
+  return (
+    <>
+      {refused ? (
+        <p class="error notice" data-notice="refused">
+          {refused.records} {refused.records === 1 ? "record was" : "records were"} refused by the server
+          {reasons[0] ? `: ${reasons[0].error}` : "."}
+          {others > 0 ? ` (and ${others} other reason${others === 1 ? "" : "s"})` : ""} The daemon set them aside in the run's
+          dead-letter file.
+        </p>
+      ) : null}
+      {unknown.length > 0 ? (
+        <p class="muted notice" data-notice="unknown-records">
+          This server keeps {unknown.reduce((n, u) => n + u.count, 0).toLocaleString("en")} records of kinds it does not know (
+          {unknown.map((u) => `${u.kind}: ${u.count}`).join(", ")}), sent by a newer trackside; upgrade the server to see them.
+        </p>
+      ) : null}
+    </>
+  );
+}
+
 export function OverviewTab({ run, onChange }: { run: RunView; onChange: (r: RunView) => void }) {
   const [error, setError] = useState<string | null>(null);
   const save = async (p: Patch) => {
@@ -110,6 +140,7 @@ export function OverviewTab({ run, onChange }: { run: RunView; onChange: (r: Run
   const facts = runFacts(run.metadata);
   return (
     <section class="overview">
+      <Notices run={run} />
       {error ? <p class="error">{error}</p> : null}
       <dl class="facts">
         <Field label="Run name">

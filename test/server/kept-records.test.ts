@@ -1,0 +1,108 @@
+/**
+ * Records the server keeps without applying them (issue #13): records of kinds it does not know
+ * (a newer daemon's) are stored opaque and counted, and the daemon's reports of refused frames
+ * are summed for the run's page, the run JSON and `trackside runs show`.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { refusedSentence, type RunView } from "../../src/protocol/api.js";
+import { encodeRecords } from "../../src/protocol/codec.js";
+import type { RunRecord } from "../../src/protocol/records.js";
+import { codeOf, get, makeEnv, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeEnv();
+  expect((await postRecords(env, PATH, [{ k: "run", seq: 0, run: runInfo("a1b2c3d4") }, { k: "history", seq: 1, rows: rows(0, 2) }])).statusCode).toBe(200);
+});
+afterEach(async () => {
+  await env.close();
+});
+
+const PATH = "alice/mnist/a1b2c3d4";
+const view = async () => (await get(env, `/api/v1/runs/${PATH}`)).json() as RunView;
+const post = (records: unknown[]) => postRecords(env, PATH, encodeRecords(records as RunRecord[]));
+
+describe("records of unknown kinds", () => {
+  it("are kept, counted by kind, once per seq (or per time for the daemon's), and move lastSeq like any client record", async () => {
+    const media = { k: "media", seq: 3, path: "images/0.png", sha256: "ab".repeat(32), pixels: Float64Array.of(0.1, 0.2) };
+    const probe = (at: number) => ({ k: "gpu-topology", seq: 0, at, links: [{ from: 0, to: 1, kind: "nvlink" }] });
+    for (let i = 0; i < 2; i++) {
+      const res = await post([media, probe(T0 + 1), { k: "history", seq: 4, rows: rows(2, 1) }]);
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    }
+    expect((await post([probe(T0 + 2)])).statusCode).toBe(200);
+    const run = await view();
+    expect(run.unknownRecords).toEqual([
+      { kind: "gpu-topology", count: 2 },
+      { kind: "media", count: 1 },
+    ]);
+    expect(run.lastSeq).toBe(4);
+    expect(run.historySteps).toBe(3);
+    // Kept whole: a later version reads them back.
+    const stored = env.store.db.prepare("SELECT kind, seq, at FROM unknown_records ORDER BY kind, at").all();
+    expect(stored).toEqual([
+      { kind: "gpu-topology", seq: 0, at: T0 + 1 },
+      { kind: "gpu-topology", seq: 0, at: T0 + 2 },
+      { kind: "media", seq: 3, at: 0 },
+    ]);
+  });
+
+  it("are still checked as values: an unknown kind cannot smuggle in what no read could return", async () => {
+    const res = await post([{ k: "media", seq: 3, when: new Date(T0) }]);
+    expect(res.statusCode).toBe(400);
+    expect(codeOf(res)).toBe("TRK_ERR_BAD_VALUE");
+    expect((await view()).unknownRecords).toEqual([]);
+  });
+});
+
+describe("the daemon's refusal reports", () => {
+  const report = (at: number, records: number, error: string) => ({ k: "refused", seq: 0, at, records, bytes: records * 100, error });
+
+  it("are summed on the run, once per report, with the newest reasons first", async () => {
+    expect((await view()).refused).toBeNull();
+    const first = report(T0 + 5, 12, "TRK_ERR_BAD_VALUE: Cannot store the value of \"big\"");
+    for (let i = 0; i < 2; i++) expect((await post([first])).statusCode).toBe(200);
+    let run = await view();
+    expect(run.refused).toEqual({
+      records: 12,
+      bytes: 1200,
+      reports: 1,
+      reasons: [{ error: first.error, records: 12, at: new Date(T0 + 5).toISOString() }],
+    });
+    expect(refusedSentence(run.refused!)).toBe(`12 records were refused by the server: ${first.error}`);
+    expect(run.lastSeq).toBe(2); // the daemon's reports are outside the client's sequence
+
+    expect((await post([report(T0 + 9, 3, "TRK_ERR_TOO_LARGE: too big")])).statusCode).toBe(200);
+    run = await view();
+    expect(run.refused).toMatchObject({ records: 15, reports: 2 });
+    expect(refusedSentence(run.refused!)).toBe("15 records were refused by the server: TRK_ERR_TOO_LARGE: too big (and 1 other reason)");
+  });
+
+  it("must carry seq 0 and their counts", async () => {
+    for (const bad of [{ ...report(T0, 1, "x"), seq: 1 }, { ...report(T0, 1, "x"), records: -1 }, { ...report(T0, 1, "x"), error: 5 }]) {
+      const res = await post([bad]);
+      expect(res.statusCode).toBe(400);
+      expect(codeOf(res)).toBe("TRK_ERR_BAD_REQUEST");
+    }
+    expect((await view()).refused).toBeNull();
+  });
+});
+
+describe("stored rows that cannot be read", () => {
+  it("do not make the history reads fail (a row stored before uploads were checked)", async () => {
+    const run = await env.store.getRun("alice", "mnist", "a1b2c3d4");
+    // An array as a map key: what an unchecked upload could store, and the reader refuses.
+    const bad = Buffer.from([0x83, 0xa5, ...Buffer.from("_step"), 0x02, 0x92, 0x01, 0x02, 0x01, 0xa1, 0x78, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    env.store.db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, 3, 2, ?, ?)").run(run!.pk, T0, bad);
+    const big = Buffer.from([0x82, 0xa5, ...Buffer.from("_step"), 0x03, 0xa3, ...Buffer.from("big"), 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    env.store.db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, 4, 3, ?, ?)").run(run!.pk, T0, big);
+    for (const url of [`/api/v1/runs/${PATH}/history`, `/api/v1/runs/${PATH}/history?keys=big`]) {
+      const res = await get(env, url);
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+      expect(res.json().rows).toHaveLength(4);
+    }
+    const rowsRead = (await get(env, `/api/v1/runs/${PATH}/history`)).json().rows;
+    expect(rowsRead[2]).toEqual({ _step: 2 });
+    expect(rowsRead[3].big).toBe(2 ** 64);
+  });
+});
