@@ -30,7 +30,8 @@ export interface ReadFrame {
 
 export interface RunDirContents {
   walPath: string;
-  info: RunInfo;
+  /** The run record's info; null when no readable frame holds it (the server then takes nothing). */
+  info: RunInfo | null;
   /** The WAL's readable frames, then the spill files' frames beyond the WAL's last record, in order. */
   frames: ReadFrame[];
   unreadable: Unreadable[];
@@ -48,8 +49,8 @@ const WHY: Record<string, string> = {
 };
 
 /**
- * Reads the run directory `dir`; throws TRK_ERR_INVALID_OPTION when it is not one and
- * TRK_ERR_CORRUPT_FILE when its run record cannot be read (without it the server takes nothing).
+ * Reads the run directory `dir`; throws TRK_ERR_INVALID_OPTION when it is not one. A WAL whose
+ * run record cannot be read comes back with `info` null and its damage listed.
  */
 export function readRunDir(dir: string): RunDirContents {
   let names: string[];
@@ -65,7 +66,7 @@ export function readRunDir(dir: string): RunDirContents {
   const unreadable: Unreadable[] = [];
   const frames = readFrames(walPath, unreadable);
   const info = frames.flatMap((f) => f.batch).find((r): r is Extract<RunRecord, { k: "run" }> => r.k === "run")?.run;
-  if (!info) throw errors.corruptFile(walPath, "no readable run record (the WAL's first frame), without which the server takes nothing of the run");
+  if (!info) return { walPath, info: null, frames, unreadable, spilled: 0 };
   let lastSeq = Math.max(0, ...frames.map((f) => safeLastSeq(f.batch)));
   let spilled = 0;
   const spills = names.filter((f) => /^spill-\d+\.wal$/.test(f) && Date.now() - statSync(join(dir, f)).mtimeMs > ORPHAN_SPILL_MS).sort();

@@ -74,6 +74,7 @@ async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutM
   const contents = readRunDir(dir);
   const { info, frames, unreadable } = contents;
   for (const r of unreadable) process.stderr.write(`trackside: ${r.file}: skipped bytes ${r.offset}..${r.offset + r.bytes} (${r.bytes} bytes): ${r.why}\n`);
+  if (!info) throw errors.corruptFile(contents.walPath, "no readable run record (the WAL's first frame), without which the server takes nothing of the run");
   if (contents.spilled > 0) process.stderr.write(`trackside: took in ${contents.spilled} records from spill files in ${dir} (the files are left as they are)\n`);
   const path = `${info.entity}/${info.project}/${info.id}`;
   // The upload reads a copy in memory of the readable frames, back to back as in a WAL.

@@ -41,7 +41,9 @@ export function checkBatch(payload: Uint8Array, run: RunInfo, first: number, las
   try {
     values = decodeUntrusted(payload);
   } catch (err) {
-    if (isTracksideError(err)) throw err; // the untrusted settings' own refusal (a 64-bit integer...)
+    // The untrusted settings' own refusals (a 64-bit integer, a reference) keep their codes; bytes
+    // that are no msgpack at all are a bad frame here, not the server's "bad request".
+    if (isTracksideError(err) && err.code !== "TRK_ERR_BAD_REQUEST") throw err;
     throw errors.badFrame(`the batch is not msgpack (${(err as Error).message})`);
   }
   if (values.length !== 1 || !Array.isArray(values[0])) throw errors.badFrame("the batch is not one msgpack array of records");

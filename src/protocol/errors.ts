@@ -254,7 +254,7 @@ export const errors = {
   corruptFile: (file: string, why: string) =>
     new TracksideError(
       "TRK_ERR_CORRUPT_FILE",
-      `Cannot read ${file}: ${why}. It was left as it is; fix it by hand or move it away (it may hold keys of other servers).`,
+      `Cannot read ${file}: ${why}. It was left as it is; fix it by hand or move it away.`,
       { file },
     ),
   syncIncomplete: (dir: string, skipped: number) =>

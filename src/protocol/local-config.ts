@@ -57,7 +57,7 @@ function readAll(file = credentialsPath()): CredentialsFile {
   try {
     parsed = JSON.parse(text) as unknown;
   } catch (err) {
-    throw errors.corruptFile(file, `it is not valid JSON (${(err as Error).message})`);
+    throw errors.corruptFile(file, `it is not valid JSON (${(err as Error).message}), and it may hold the keys of other servers`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw errors.corruptFile(file, `it holds ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : `a ${typeof parsed}`}, not an object of base URLs`);

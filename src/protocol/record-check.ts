@@ -15,7 +15,7 @@
  * A msgpack map (another library's object, or a JS Map) is turned into a plain object in place
  * when every key is a string, and refused otherwise: the record returned is then all objects.
  */
-import { errors, type TracksideError } from "./errors.js";
+import { errors, show, type TracksideError } from "./errors.js";
 import {
   MAX_CONSOLE_LINE,
   MAX_DEPTH,
@@ -94,7 +94,7 @@ let kindOf: unknown;
 /** What is left of the current object's MAX_OBJECT_BYTES (see plainValue). */
 let budget = 0;
 
-const context = () => (kindOf === undefined ? "" : ` (k ${JSON.stringify(kindOf)})`);
+const context = () => (kindOf === undefined ? "" : ` (k ${show(kindOf)})`);
 
 /** A key path for a message: `config.optimizer.lr`; a long one keeps its ends. */
 function pathText(path: readonly (string | number)[]): string {
@@ -157,7 +157,7 @@ function plainValue(v: unknown, path: (string | number)[], depth: number, typed:
       budget -= 8;
       return v;
     case "string":
-      if (v.length > MAX_STRING_VALUE) throw tooLarge(`The string at ${JSON.stringify(pathText(path))}`, `${v.length} characters`, `${MAX_STRING_VALUE}`);
+      if (v.length > MAX_STRING_VALUE) throw tooLarge(`The string at ${show(pathText(path))}`, `${v.length} characters`, `${MAX_STRING_VALUE}`);
       budget -= v.length + 2;
       return v;
     case "undefined":
@@ -167,7 +167,7 @@ function plainValue(v: unknown, path: (string | number)[], depth: number, typed:
         budget -= 4;
         return v;
       }
-      if (depth >= MAX_DEPTH) throw tooLarge(`The value at ${JSON.stringify(pathText(path))}`, `nested deeper than ${MAX_DEPTH} levels`, `${MAX_DEPTH} levels`);
+      if (depth >= MAX_DEPTH) throw tooLarge(`The value at ${show(pathText(path))}`, `nested deeper than ${MAX_DEPTH} levels`, `${MAX_DEPTH} levels`);
       if (Array.isArray(v)) {
         budget -= 2 + v.length;
         for (let i = 0; i < v.length; i++) {
@@ -183,7 +183,7 @@ function plainValue(v: unknown, path: (string | number)[], depth: number, typed:
         if (o === null) throw badValue(path, notPlain(v));
         budget -= 2;
         for (const key in o) {
-          if (key.length > MAX_KEY) throw tooLarge(`A key in ${JSON.stringify(pathText(path))}`, `${key.length} characters`, `${MAX_KEY}`);
+          if (key.length > MAX_KEY) throw tooLarge(`A key in ${show(pathText(path))}`, `${key.length} characters`, `${MAX_KEY}`);
           budget -= key.length + 4;
           path.push(key);
           const item = o[key];
@@ -193,7 +193,7 @@ function plainValue(v: unknown, path: (string | number)[], depth: number, typed:
         }
         v = o;
       }
-      if (budget < 0) throw tooLarge(`The value of ${JSON.stringify(String(path[0]))}`, `over ${MAX_OBJECT_BYTES} bytes as JSON`, `${MAX_OBJECT_BYTES} bytes`);
+      if (budget < 0) throw tooLarge(`The value of ${show(String(path[0]))}`, `over ${MAX_OBJECT_BYTES} bytes as JSON`, `${MAX_OBJECT_BYTES} bytes`);
       return v;
     }
     default:
@@ -215,7 +215,7 @@ function checkScalar(v: unknown, key: string): void {
   const t = typeof v;
   if (t === "number" || t === "boolean" || v === null || t === "undefined") return;
   if (t === "string") {
-    if ((v as string).length > MAX_STRING_VALUE) throw tooLarge(`The history value of ${JSON.stringify(key)}`, `${(v as string).length} characters`, `${MAX_STRING_VALUE}`);
+    if ((v as string).length > MAX_STRING_VALUE) throw tooLarge(`The history value of ${show(key)}`, `${(v as string).length} characters`, `${MAX_STRING_VALUE}`);
     return;
   }
   const nested = t === "object" && (Array.isArray(v) || objectOf(v, [key]) !== null);
@@ -223,7 +223,7 @@ function checkScalar(v: unknown, key: string): void {
 }
 
 function checkKey(key: string, what: string): void {
-  if (key.length > MAX_KEY) throw tooLarge(`${what} ${JSON.stringify(key.slice(0, 64) + "…")}`, `${key.length} characters`, `${MAX_KEY}`);
+  if (key.length > MAX_KEY) throw tooLarge(`${what} ${show(key.slice(0, 64) + "…")}`, `${key.length} characters`, `${MAX_KEY}`);
 }
 
 /** The number of sequence numbers a record takes (records.ts seqSpan), from unchecked fields. */
@@ -235,7 +235,7 @@ function spanOf(r: Obj): number {
 
 /** The fault of one record's shape, or null when it is well formed; value faults are thrown. */
 function checkRecord(r: Obj, runId: string): string | null {
-  if (typeof r.k !== "string" || r.k.length === 0) return `kind ${JSON.stringify(r.k)} is not a non-empty string`;
+  if (typeof r.k !== "string" || r.k.length === 0) return `kind ${show(r.k)} is not a non-empty string`;
   if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 0) return "seq is not a non-negative integer";
   const last = (r.seq as number) + Math.max(1, spanOf(r)) - 1;
   if (last > MAX_SEQ) throw tooLarge("The sequence number", last, MAX_SEQ);
@@ -265,7 +265,7 @@ function checkRecord(r: Obj, runId: string): string | null {
       }
       return r.tags === undefined ? null : checkTags(r.tags, "tags");
     case "exit":
-      if (!RUN_STATES.includes(r.state as RunState)) return `state ${JSON.stringify(r.state)} is not one of ${RUN_STATES.join(", ")}`;
+      if (!RUN_STATES.includes(r.state as RunState)) return `state ${show(r.state)} is not one of ${RUN_STATES.join(", ")}`;
       if (r.exitCode !== null && !Number.isSafeInteger(r.exitCode)) return "exitCode is not an integer or null";
       if (!isStringOrNull(r.signal)) return "signal is not a string or null";
       if (!isStringOrNull(r.error)) return "error is not a string or null";
@@ -282,7 +282,7 @@ function checkTags(tags: unknown, field: string): string | null {
   if (!Array.isArray(tags) || !tags.every((t) => typeof t === "string" && t.length > 0)) return `${field} is not an array of non-empty strings`;
   if (tags.length > MAX_TAGS) throw tooLarge("The run's tag list", `${tags.length} tags`, MAX_TAGS);
   const long = (tags as string[]).find((t) => t.length > MAX_TAG);
-  if (long !== undefined) throw tooLarge(`The tag ${JSON.stringify(long.slice(0, 64) + "…")}`, `${long.length} characters`, MAX_TAG);
+  if (long !== undefined) throw tooLarge(`The tag ${show(long.slice(0, 64) + "…")}`, `${long.length} characters`, MAX_TAG);
   return null;
 }
 
@@ -290,7 +290,7 @@ function checkRunInfo(r: Obj, runId: string): string | null {
   const run = objectOf(r.run, ["run"]);
   if (run === null) return "run is not an object";
   r.run = run;
-  if (run.id !== runId) return `run.id ${JSON.stringify(run.id)} is not the run id of the URL (${JSON.stringify(runId)})`;
+  if (run.id !== runId) return `run.id ${show(run.id)} is not the run id of the URL (${show(runId)})`;
   if (typeof run.name !== "string" || run.name.length === 0) return "run.name is not a non-empty string";
   if (run.name.length > MAX_NAME) throw tooLarge("The run's name", `${run.name.length} characters`, MAX_NAME);
   if (!isStringOrNull(run.notes)) return "run.notes is not a string or null";
@@ -317,7 +317,7 @@ function checkSystem(r: Obj): string | null {
   let count = 0;
   for (const key in values) {
     // NaN and the infinities are numbers too (a GPU that reports no temperature): kept as sent.
-    if (typeof values[key] !== "number") return `value of ${JSON.stringify(key)} is not a number`;
+    if (typeof values[key] !== "number") return `value of ${show(key)} is not a number`;
     if (key === "at") return `key "at" is reserved (it names the sample's time in the API)`;
     checkKey(key, "The system metric key");
     count++;
@@ -333,7 +333,7 @@ function checkConsole(lines: unknown): string | null {
     if (line === null) return `line ${i} is not an object`;
     lines[i] = line;
     if (!isFiniteNumber(line.at)) return `line ${i}: at is not a time in ms`;
-    if (typeof line.stream !== "string" || !STREAMS.has(line.stream)) return `line ${i}: stream ${JSON.stringify(line.stream)} is not "stdout" or "stderr"`;
+    if (typeof line.stream !== "string" || !STREAMS.has(line.stream)) return `line ${i}: stream ${show(line.stream)} is not "stdout" or "stderr"`;
     if (typeof line.text !== "string") return `line ${i}: text is not a string`;
     if (line.text.length > MAX_CONSOLE_LINE) throw tooLarge(`Console line ${i}`, `${line.text.length} characters`, `${MAX_CONSOLE_LINE} (split it)`);
   }
@@ -375,11 +375,11 @@ function checkColumns(r: Obj): string | null {
     keys++;
     checkKey(key, "The history key");
     if (col instanceof Float64Array) {
-      if (col.length !== n) return `column ${JSON.stringify(key)} has ${col.length} values for ${n} steps`;
+      if (col.length !== n) return `column ${show(key)} has ${col.length} values for ${n} steps`;
       continue;
     }
-    if (!Array.isArray(col)) return `column ${JSON.stringify(key)} is not an array or a Float64Array`;
-    if (col.length !== n) return `column ${JSON.stringify(key)} has ${col.length} values for ${n} steps`;
+    if (!Array.isArray(col)) return `column ${show(key)} is not an array or a Float64Array`;
+    if (col.length !== n) return `column ${show(key)} has ${col.length} values for ${n} steps`;
     for (let i = 0; i < col.length; i++) {
       const v: unknown = col[i];
       if (typeof v !== "number") checkScalar(v, key);

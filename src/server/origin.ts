@@ -50,9 +50,15 @@ export function allowedHosts(listenHost: string, port: number, publicUrl: string
   return isLoopbackHost(listenHost) ? [new URL(`http://${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:${port}`), ...loopback] : null;
 }
 
-/** Whether a Host header names one of the allowed base URLs (its default port counts as given). */
+/**
+ * Whether a Host header names one of the allowed base URLs (its default port counts as given).
+ * A loopback name passes with any port: a page that rebinds its own DNS name to 127.0.0.1 still
+ * sends that name, never a loopback one, and a proxy on this machine (another port) forwards
+ * with its own (measured: a test's proxy in front of the server was refused before).
+ */
 export function hostAllowed(host: string | undefined, allowed: readonly URL[]): boolean {
   if (!host || !HOST_SYNTAX.test(host)) return false;
+  if (isLoopbackHost(host.replace(/:\d+$/, ""))) return true;
   return allowed.some((base) => urlOrNull(`${base.protocol}//${host}`)?.host === base.host);
 }
 

@@ -227,10 +227,11 @@ describe("Host and --public-url", () => {
   it("answers the loopback names a local server is reached by, and refuses other Host names (DNS rebinding)", async () => {
     const { server } = await start();
     const port = new URL(server.url).port;
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+    // A loopback name with another port is a proxy on this machine, not a rebinding page.
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, "127.0.0.1:1"]) {
       expect((await getWithHost(server.url, "/healthz", host)).status).toBe(200);
     }
-    for (const host of [`evil.example:${port}`, `evil.example@127.0.0.1:${port}`, `127.0.0.1:1`]) {
+    for (const host of [`evil.example:${port}`, `evil.example@127.0.0.1:${port}`, `localhost.evil.example:${port}`]) {
       const res = await getWithHost(server.url, "/healthz", host);
       expect(res.status).toBe(403);
       expect(code(res)).toBe("TRK_ERR_BAD_ORIGIN");
