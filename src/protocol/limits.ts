@@ -53,3 +53,10 @@ export const MAX_CONSOLE_LINE = 64 * 1024;
  * records a second it is 142 years of logging.
  */
 export const MAX_SEQ = 2 ** 52;
+
+/**
+ * The largest time in ms (either side of 1970) that a JavaScript Date holds: 100,000,000 days
+ * (ECMA-262, "Time Values and Time Range"). A stored time beyond it made every read of its run
+ * a 500 (`toISOString` throws a RangeError), so every time field is checked against it.
+ */
+export const MAX_TIME_MS = 8.64e15;

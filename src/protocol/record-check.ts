@@ -30,6 +30,7 @@ import {
   MAX_STRING_VALUE,
   MAX_TAG,
   MAX_TAGS,
+  MAX_TIME_MS,
 } from "./limits.js";
 import { FINAL_STATES, type RunRecord, type RunState } from "./records.js";
 
@@ -44,6 +45,8 @@ type Obj = Record<string, unknown>;
 
 const isStringOrNull = (v: unknown) => v === null || typeof v === "string";
 const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+/** A time in ms that a Date can hold (MAX_TIME_MS), so that every read can show it. */
+const isTimeMs = (v: unknown): v is number => typeof v === "number" && v >= -MAX_TIME_MS && v <= MAX_TIME_MS;
 
 /** True for the kinds this version of trackside applies; the rest are stored opaque. */
 export function isKnownKind(kind: string): boolean {
@@ -269,7 +272,7 @@ function checkRecord(r: Obj, runId: string): string | null {
       if (r.exitCode !== null && !Number.isSafeInteger(r.exitCode)) return "exitCode is not an integer or null";
       if (!isStringOrNull(r.signal)) return "signal is not a string or null";
       if (!isStringOrNull(r.error)) return "error is not a string or null";
-      if (!isFiniteNumber(r.finishedAt)) return "finishedAt is not a time in ms";
+      if (!isTimeMs(r.finishedAt)) return "finishedAt is not a time in ms (within a Date's range)";
       return null;
     case "refused":
       return checkRefused(r);
@@ -301,7 +304,7 @@ function checkRunInfo(r: Obj, runId: string): string | null {
   if (run.group !== null && run.group.length > MAX_GROUP) throw tooLarge("The run's group", `${run.group.length} characters`, MAX_GROUP);
   if (!isStringOrNull(run.jobType)) return "run.jobType is not a string or null";
   if (run.jobType !== null && run.jobType.length > MAX_JOB_TYPE) throw tooLarge("The run's job type", `${run.jobType.length} characters`, MAX_JOB_TYPE);
-  if (!isFiniteNumber(run.createdAt)) return "run.createdAt is not a time in ms";
+  if (!isTimeMs(run.createdAt)) return "run.createdAt is not a time in ms (within a Date's range)";
   const config = checkObjectField(run, "config");
   if (config !== null) return `run.${config}`;
   const program = checkObjectField(run, "program");
@@ -310,7 +313,7 @@ function checkRunInfo(r: Obj, runId: string): string | null {
 
 function checkSystem(r: Obj): string | null {
   if (r.seq !== 0) return "seq is not 0 (system samples are the daemon's, keyed by their time)";
-  if (!isFiniteNumber(r.at)) return "at is not a time in ms";
+  if (!isTimeMs(r.at)) return "at is not a time in ms (within a Date's range)";
   const values = objectOf(r.values, ["values"]);
   if (values === null) return "values is not an object";
   r.values = values;
@@ -332,7 +335,7 @@ function checkConsole(lines: unknown): string | null {
     const line = objectOf(lines[i], ["lines", i]);
     if (line === null) return `line ${i} is not an object`;
     lines[i] = line;
-    if (!isFiniteNumber(line.at)) return `line ${i}: at is not a time in ms`;
+    if (!isTimeMs(line.at)) return `line ${i}: at is not a time in ms`;
     if (typeof line.stream !== "string" || !STREAMS.has(line.stream)) return `line ${i}: stream ${show(line.stream)} is not "stdout" or "stderr"`;
     if (typeof line.text !== "string") return `line ${i}: text is not a string`;
     if (line.text.length > MAX_CONSOLE_LINE) throw tooLarge(`Console line ${i}`, `${line.text.length} characters`, `${MAX_CONSOLE_LINE} (split it)`);
@@ -349,7 +352,7 @@ function checkRows(r: Obj): string | null {
     if (row === null) return `row ${i} is not an object`;
     if (row !== rows[i]) rows[i] = row;
     if (!isFiniteNumber(row._step)) return `row ${i} has no numeric _step`;
-    if (!isFiniteNumber(row._timestamp)) return `row ${i} has no numeric _timestamp`;
+    if (!isTimeMs(row._timestamp)) return `row ${i} has no numeric _timestamp`;
     let count = 0;
     for (const key in row) {
       const v = row[key];
@@ -388,7 +391,8 @@ function checkColumns(r: Obj): string | null {
   for (const key of ["_step", "_timestamp"]) {
     const col = cols[key] as ArrayLike<unknown> | undefined;
     if (!col) return `no ${key} column`;
-    for (let i = 0; i < (n as number); i++) if (!isFiniteNumber(col[i])) return `step ${i} has no numeric ${key}`;
+    const ok = key === "_timestamp" ? isTimeMs : isFiniteNumber;
+    for (let i = 0; i < (n as number); i++) if (!ok(col[i])) return `step ${i} has no numeric ${key}`;
   }
   // More columns than a row may hold keys: count each step's values (only then, it costs n x keys).
   if (keys > MAX_ROW_KEYS) {
@@ -404,7 +408,7 @@ function checkColumns(r: Obj): string | null {
 
 function checkRefused(r: Obj): string | null {
   if (r.seq !== 0) return "seq is not 0 (refusal reports are the daemon's, keyed by their time)";
-  if (!isFiniteNumber(r.at)) return "at is not a time in ms";
+  if (!isTimeMs(r.at)) return "at is not a time in ms (within a Date's range)";
   if (!Number.isSafeInteger(r.records) || (r.records as number) < 0) return "records is not a non-negative integer";
   if (!Number.isSafeInteger(r.bytes) || (r.bytes as number) < 0) return "bytes is not a non-negative integer";
   if (typeof r.error !== "string") return "error is not a string";
@@ -420,7 +424,7 @@ function checkRefused(r: Obj): string | null {
 function checkUnknown(r: Obj): string | null {
   const kind = r.k as string;
   if (kind.length > MAX_KIND) return `kind is ${kind.length} characters long (at most ${MAX_KIND})`;
-  if (r.at !== undefined && !isFiniteNumber(r.at)) return "at is not a time in ms";
+  if (r.at !== undefined && !isTimeMs(r.at)) return "at is not a time in ms (within a Date's range)";
   budget = MAX_OBJECT_BYTES;
   for (const key in r) {
     if (key === "k" || key === "seq") continue;

@@ -3,6 +3,7 @@
  * run's path and URL. One place, so the JSON API, the HTML pages and the CLI agree.
  */
 import { runUrl, type ProjectView, type RefusedView, type RunListItem, type RunView } from "../protocol/api.js";
+import { MAX_TIME_MS } from "../protocol/limits.js";
 import type { JsonObject } from "../protocol/records.js";
 import type { StoredProject, StoredRefusals, StoredRun, StoredUnknownKind } from "./store.js";
 
@@ -12,7 +13,9 @@ export interface RunNotices {
   refusals: StoredRefusals | null;
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+/** A stored time as ISO 8601; null for none, and for one no Date holds (stored before ingest bounded times). */
+const EPOCH = new Date(0).toISOString();
+const iso = (ms: number | null): string | null => (ms === null || !(Math.abs(ms) <= MAX_TIME_MS) ? null : new Date(ms).toISOString());
 
 /**
  * Seconds from start to end: to finished_at once the run ended, to `now` while it runs, and to
@@ -39,7 +42,7 @@ export function toRunListItem(run: StoredRun, now: number): RunListItem {
     entity: run.entity,
     project: run.project,
     state: run.state,
-    createdAt: new Date(run.createdAt).toISOString(),
+    createdAt: iso(run.createdAt) ?? EPOCH,
     durationSeconds: durationSeconds(run, now),
     tags: run.tags,
     notes: run.notes,
@@ -85,7 +88,7 @@ function toRefusedView(r: StoredRefusals | null): RefusedView | null {
     records: r.records,
     bytes: r.bytes,
     reports: r.reports,
-    reasons: r.reasons.map((x) => ({ error: x.error, records: x.records, at: new Date(x.at).toISOString() })),
+    reasons: r.reasons.map((x) => ({ error: x.error, records: x.records, at: iso(x.at) ?? EPOCH })),
   };
 }
 

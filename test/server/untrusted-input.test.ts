@@ -53,6 +53,13 @@ describe("values the server cannot read back", () => {
     await expectReadable();
   });
 
+  it("refuses a time no Date can hold (a run's start, its end, a step's timestamp), which made every read of the run a 500", async () => {
+    const exit = { k: "exit", seq: 3, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: 1e308 };
+    await expectRefused(encodeRecords([exit] as RunRecord[]), "TRK_ERR_BAD_REQUEST", "finishedAt");
+    await expectRefused(encodeRecords([{ k: "run", seq: 3, run: { ...runInfo("a1b2c3d4"), createdAt: -1e16 } }]), "TRK_ERR_BAD_REQUEST", "createdAt");
+    await expectRefused(encodeRecords([{ k: "history", seq: 3, rows: [{ ...row({}), _timestamp: 9e15 }] }]), "TRK_ERR_BAD_REQUEST", "_timestamp");
+  });
+
   it("refuses a 64-bit integer in config", async () => {
     await expectRefused(encodeRecords([{ k: "config", seq: 3, config: { seed: 2n ** 63n - 1n } }] as unknown as RunRecord[]), "TRK_ERR_BAD_VALUE", "seed");
   });
