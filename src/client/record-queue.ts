@@ -24,6 +24,15 @@ import { OverflowFile } from "./queue-overflow.js";
 const MAX_IN_FLIGHT = 8;
 
 /**
+ * How long the oldest sent batch may go unacknowledged, while later ones wait in the spill file,
+ * before the queue says the daemon is stuck: the client's heartbeat gives a daemon up after as
+ * long (DESIGN.md). A loop that never yields fills the file too, with nothing sent at all: that
+ * is the program's doing, not the daemon's, and a healthy daemon empties the file in well under
+ * this once the loop yields (measured: 1 M rows, ~105 MB, in ~0.5 s), so it says nothing.
+ */
+const STUCK_MS = 2_000;
+
+/**
  * Rows the first batch's columns are sized for; later batches take the size of the one before.
  * (W&B's profile, 10 processes x 100 steps x 100 keys, allocated 3.2 MB per process for columns
  * of 4,096.)
@@ -50,8 +59,12 @@ export interface QueueBound {
   maxBytes: number;
   /** The run's spill file. */
   file: string;
-  /** Called once, when the first batch goes to the file. */
-  onOverflow: (heldBytes: number, file: string) => void;
+  /**
+   * Called once, when batches wait in the file and the daemon has not acknowledged the oldest
+   * batch sent to it for `stuckMs` (default STUCK_MS).
+   */
+  onStuck: (heldBytes: number, file: string, stuckMs: number) => void;
+  stuckMs?: number;
 }
 
 /** What a queue holds, for tests and debugging. */
@@ -80,8 +93,12 @@ export class RecordQueue implements StepSink {
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
   private unackedBatches: Batch[] = [];
   private timer: NodeJS.Timeout | null = null;
-  /** Sent batches not yet acknowledged (or failed), oldest first. */
+  /** Sent batches not yet acknowledged (or failed), oldest first, and when each was sent. */
   private readonly inFlight: Promise<void>[] = [];
+  private readonly sentAt: number[] = [];
+  /** Checks, while batches wait in the file, whether the daemon is stuck (QueueBound.onStuck). */
+  private stuckTimer: NodeJS.Timeout | null = null;
+  private saidStuck = false;
   /** Keeps sends in order and within the window. */
   private sendChain: Promise<void> = Promise.resolve();
   /** Settles when every batch sent so far is acknowledged (or failed). */
@@ -191,7 +208,12 @@ export class RecordQueue implements StepSink {
           (err: unknown) => debug("batch %d..%d not acknowledged: %s", batch.first, batch.last, (err as Error).message),
         );
         this.inFlight.push(acked);
-        void acked.then(() => this.inFlight.splice(this.inFlight.indexOf(acked), 1));
+        this.sentAt.push(Date.now());
+        void acked.then(() => {
+          const i = this.inFlight.indexOf(acked);
+          this.inFlight.splice(i, 1);
+          this.sentAt.splice(i, 1);
+        });
         return [acked]; // wrapped: the chain goes on once this batch is sent, not acknowledged
       });
       this.sendChain = started.then(() => undefined);
@@ -249,10 +271,33 @@ export class RecordQueue implements StepSink {
     }
     batch.payload = null;
     this.stat.fileBatches++;
-    if (this.stat.overflowedBatches++ === 0) this.bound?.onOverflow(this.stat.heldBytes, overflow.path);
+    this.stat.overflowedBatches++;
+    this.watchStuck();
     this.stat.overflowedBytes += batch.bytes;
     debug("batch %d..%d (%d bytes) waits in %s", batch.first, batch.last, batch.bytes, overflow.path);
     return true;
+  }
+
+  /**
+   * While batches wait in the file: says once (onStuck) that the daemon is stuck when the oldest
+   * batch sent to it has waited for an acknowledgement for stuckMs. The timer is unref'd: it
+   * never keeps the process alive.
+   */
+  private watchStuck(): void {
+    if (this.saidStuck || this.stuckTimer !== null || this.bound === null) return;
+    const stuckMs = this.bound.stuckMs ?? STUCK_MS;
+    this.stuckTimer = setTimeout(() => {
+      this.stuckTimer = null;
+      if (this.stat.fileBatches === 0 || this.bound === null) return; // the daemon caught up
+      const oldest = this.sentAt[0];
+      if (oldest !== undefined && Date.now() - oldest >= stuckMs) {
+        this.saidStuck = true;
+        this.bound.onStuck(this.stat.heldBytes, this.bound.file, stuckMs);
+      } else {
+        this.watchStuck(); // nothing sent yet, or sent only just now
+      }
+    }, stuckMs);
+    this.stuckTimer.unref();
   }
 
   private held(bytes: number): void {

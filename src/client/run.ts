@@ -104,10 +104,10 @@ export class Run {
         ? {
             maxBytes: s.maxQueuedBytes,
             file: this.spillPath(),
-            onOverflow: (held, file) =>
+            onStuck: (held, file, stuckMs) =>
               parts.notices.warnOnce(
                 "queue-bound",
-                `the daemon at ${channel.address} has not taken ${mb(held)} of run ${this.id}'s records (the bound, settings.maxQueuedBytes, is ${mb(s.maxQueuedBytes)}): is it stopped or overloaded? Later records wait in ${file} until it takes them; nothing is lost.`,
+                `the daemon at ${channel.address} has not taken run ${this.id}'s records for ${stuckMs / 1000} s: is it stopped or overloaded? ${mb(held)} of them are held in memory (the bound, settings.maxQueuedBytes, is ${mb(s.maxQueuedBytes)}); later ones wait in ${file} until it takes them; nothing is lost.`,
               ),
           }
         : null;

@@ -7,7 +7,7 @@
 import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { RecordQueue, type BatchSender } from "../../src/client/record-queue.js";
 import { WAL_MAGIC, decode, historyRows, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 
@@ -71,7 +71,7 @@ describe("RecordQueue memory bound", () => {
     const dir = mkdtempSync(join(tmpdir(), "trk-queue-"));
     const file = join(dir, "spill-1.wal");
     const warnings: string[] = [];
-    const q = new RecordQueue(1, sender, 4, 60_000, () => {}, { maxBytes, file, onOverflow: (held, f) => warnings.push(`${held} ${f}`) });
+    const q = new RecordQueue(1, sender, 4, 60_000, () => {}, { maxBytes, file, onStuck: (held, f) => warnings.push(`${held} ${f}`) });
     const log = (from: number, n: number) => {
       for (let step = from; step < from + n; step++) {
         q.put("x", step + 0.5);
@@ -82,7 +82,12 @@ describe("RecordQueue memory bound", () => {
     return { q, file, warnings, log };
   }
 
-  it("holds at most maxBytes while the daemon does not answer, the rest in the spill file; then sends every batch once, in order", async () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("holds at most maxBytes while the daemon does not answer, the rest in the spill file, says so after 2 s; then sends every batch once, in order", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const daemon = recordingDaemon();
     const { q, file, warnings, log } = boundQueue(daemon.sender, 400);
     log(0, 200); // 50 batches of ~100 bytes: far more than 400 bytes
@@ -92,6 +97,9 @@ describe("RecordQueue memory bound", () => {
     expect(stuck.heldBytes).toBeLessThanOrEqual(400);
     expect(stuck.fileBatches).toBeGreaterThan(40);
     expect(statSync(file).size).toBeGreaterThan(stuck.overflowedBytes); // frames and their headers
+    vi.advanceTimersByTime(1_999);
+    expect(warnings).toEqual([]); // sent only just now: not stuck yet
+    vi.advanceTimersByTime(1);
     expect(warnings).toHaveLength(1);
     expect(daemon.sent.length).toBeLessThanOrEqual(8);
 
@@ -108,6 +116,24 @@ describe("RecordQueue memory bound", () => {
     expect(q.stats.peakHeldBytes).toBeLessThanOrEqual(400);
     expect(existsSync(file)).toBe(false); // all acknowledged: the file is gone
     expect(warnings).toHaveLength(1);
+  });
+
+  it("says nothing when a loop that never yields fills the file and the daemon then takes it all at once", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    const daemon = recordingDaemon();
+    const { q, warnings, log } = boundQueue(daemon.sender, 400);
+    log(0, 200); // nothing is sent while the loop runs...
+    vi.advanceTimersByTime(5_000); // ...however long it takes
+    expect(q.stats.fileBatches).toBeGreaterThan(40);
+    const flushed = q.flush(); // the loop yields: the daemon acknowledges each batch at once
+    for (let i = 0; i < 50; i++) {
+      await settle();
+      daemon.sent.at(-1)?.ack();
+    }
+    await flushed;
+    expect(q.stats).toMatchObject({ heldBytes: 0, fileBatches: 0 });
+    vi.advanceTimersByTime(10_000);
+    expect(warnings).toEqual([]);
   });
 
   it("replays batches from the file one by one, and the sends still queued skip what the replay delivered", async () => {
@@ -154,7 +180,7 @@ describe("RecordQueue memory bound", () => {
   it("keeps a batch in memory when the file cannot be written, never throwing into log()", async () => {
     const daemon = recordingDaemon();
     const warnings: string[] = [];
-    const q = new RecordQueue(1, daemon.sender, 4, 60_000, () => {}, { maxBytes: 100, file: "/nonexistent-dir/spill-1.wal", onOverflow: (h) => warnings.push(String(h)) });
+    const q = new RecordQueue(1, daemon.sender, 4, 60_000, () => {}, { maxBytes: 100, file: "/nonexistent-dir/spill-1.wal", onStuck: (h) => warnings.push(String(h)) });
     for (let step = 0; step < 40; step++) {
       q.put("x", step);
       q.endRow(step, 0, 0);
