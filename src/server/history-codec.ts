@@ -15,8 +15,12 @@ const packr = new Packr({ useRecords: false });
 // Reads of stored rows never fail on a number: a 64-bit integer stored before uploads were
 // checked (issue #13) reads as the nearest number rather than a BigInt that JSON cannot write.
 const unpackr = new Unpackr({ useRecords: false, int64AsType: "number" });
-/** For opaque records: typed arrays (a newer kind's columns) keep their type (msgpackr's ext 0x74). */
-const opaquePackr = new Packr({ useRecords: false, moreTypes: true });
+/**
+ * For opaque records: typed arrays (a newer kind's columns) keep their type (msgpackr's ext 0x74),
+ * and an object of more than 65,535 keys (checked only for its size in bytes) gets a 32-bit map
+ * header instead of the exception of msgpackr's fast 16-bit path (a 500, found by the ingest fuzz).
+ */
+const opaquePackr = new Packr({ useRecords: false, moreTypes: true, variableMapSize: true });
 
 /**
  * Packs one history row for storage.

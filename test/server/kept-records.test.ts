@@ -53,6 +53,14 @@ describe("records of unknown kinds", () => {
     expect(codeOf(res)).toBe("TRK_ERR_BAD_VALUE");
     expect((await view()).unknownRecords).toEqual([]);
   });
+
+  it("keep an object of more than 65,535 keys (msgpack's 16-bit map size), which answered 500", async () => {
+    const table: Record<string, number> = {};
+    for (let i = 0; i < 70_000; i++) table[`k${i}`] = i;
+    const res = await post([{ k: "table", seq: 3, payload: table }]);
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    expect((await view()).unknownRecords).toEqual([{ kind: "table", count: 1 }]);
+  });
 });
 
 describe("the daemon's refusal reports", () => {
