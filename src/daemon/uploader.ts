@@ -105,7 +105,14 @@ export class Uploader {
   start(walEnd: number): void {
     this.walEnd = walEnd;
     if (!this.opts.readAt) this.fd = openSync(this.opts.walPath, "r");
-    this.loop = this.run();
+    // The loop reads the WAL and writes the offset and dead-letter files: a disk error there
+    // (ENOSPC, a run directory removed) stops this run's upload, with everything kept on disk,
+    // instead of escaping as an unhandled rejection that would end the shared daemon.
+    this.loop = this.run().catch((err: unknown) => {
+      this.fatalError = `the upload stopped on a local error (${(err as Error)?.message ?? String(err)}); the data is kept: upload it with trackside sync <run-dir>`;
+      this.opts.log.error({ err }, "upload loop failed; data kept on disk");
+      for (const w of [...this.waiters]) w();
+    });
   }
 
   /** Tells the uploader that the WAL now ends at `walEnd`. */

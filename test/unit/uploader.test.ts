@@ -78,6 +78,28 @@ describe("the uploader", () => {
     expect(again.status().refused).toMatchObject({ frames: 1, records: 1 });
   });
 
+  it("stops this run's upload with a fatal error on a local disk error, instead of an unhandled rejection that ends the shared daemon", async () => {
+    const batches = [[history(1)], [history(2, { poison: 1 })], [history(3)]];
+    const { dir, path, end } = walOf(batches);
+    const server = fakeServer();
+    const rejections: unknown[] = [];
+    const onRejection = (err: unknown) => void rejections.push(err);
+    process.on("unhandledRejection", onRejection);
+    try {
+      // The run directory is gone when the refused frame is to be set aside (ENOENT).
+      const up = new Uploader({ walPath: path, target, log: silent, post: server.post, deadLetter: new DeadLetter(join(dir, "gone")) });
+      up.start(end);
+      expect(await up.drain(5000)).toBe(false);
+      await up.close();
+      await new Promise((r) => setImmediate(r));
+      expect(up.status().fatalError).toMatch(/local error .*trackside sync/);
+      expect(server.stored).toEqual([1]);
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
+  });
+
   it("does not report a refused frame of refusal reports again (no endless loop with an older server)", async () => {
     const { dir, path, end } = walOf([[history(1)], [{ k: "refused", seq: 0, at: 5, records: 1, bytes: 10, error: "x" }]]);
     const server = fakeServer((rs) => (rs.some((r) => r.k === "refused") ? badRequest : null));
