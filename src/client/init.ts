@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { hostname, platform, release } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { PACKAGE_VERSION, TracksideError, errors, isTracksideError, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonChannel, connectDaemon, newRunSecret, type OpenedAt } from "./daemon-channel.js";
 import { installExitHooks } from "./exit-hooks.js";
@@ -73,7 +73,8 @@ export async function init(options: InitOptions = {}): Promise<Run> {
     firstSeq: fromServer?.firstSeq ?? 1,
     statsIntervalS: settings.statsIntervalS,
     env: whereItRuns(process.env),
-    ...(process.env.NODE_EXTRA_CA_CERTS ? { caFile: process.env.NODE_EXTRA_CA_CERTS } : {}),
+    // Absolute: the shared daemon runs in another directory (and checks that it is absolute).
+    ...(process.env.NODE_EXTRA_CA_CERTS ? { caFile: resolve(process.env.NODE_EXTRA_CA_CERTS) } : {}),
     secret: newRunSecret(),
   };
   const channel = new DaemonChannel(link, open, settings.daemonStartTimeoutMs, (line) => notices.info(line));

@@ -226,6 +226,13 @@ describe("modes", () => {
     expect(readdirSync(env.runDir)).toEqual([]);
   });
 
+  it("takes a relative NODE_EXTRA_CA_CERTS (the shared daemon runs elsewhere and wants an absolute path)", async () => {
+    const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url, NODE_EXTRA_CA_CERTS: "test/fixtures/tls/cert.pem" });
+    const r = await runFixture("train", env.env, ["5", "1"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").pop() as string)).toMatchObject({ state: "finished", synced: true });
+  });
+
   it("offline: writes only the run directory, says how to upload it, and `trackside sync` does", async () => {
     const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
     const r = await runFixture("train", env.env, ["200", "3", "offline"]);
