@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { PACKAGE_VERSION, isTracksideError } from "../protocol/index.js";
 import { registerDaemonCommand } from "./daemon-command.js";
 import { registerLogsCommand } from "./logs-command.js";
+import { printable } from "./output.js";
 import { registerRunsCommands } from "./runs-command.js";
 import { registerServerCommand } from "./server-command.js";
 import { registerSyncCommand } from "./sync-command.js";
@@ -21,7 +22,9 @@ registerDaemonCommand(program);
 registerSyncCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (isTracksideError(err)) process.stderr.write(`trackside: ${err.code}: ${err.message}\n`);
+  // The message may carry stored or server-sent text (a run's name, the server's own message):
+  // control characters are shown as escapes, never sent to the terminal.
+  if (isTracksideError(err)) process.stderr.write(`trackside: ${err.code}: ${printable(err.message, true)}\n`);
   else process.stderr.write(`trackside: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exitCode = 1;
 });

@@ -24,7 +24,16 @@ import {
   readCredential,
   runUrl,
 } from "../protocol/index.js";
+import { printable } from "./output.js";
 import { readRunDir, type ReadFrame } from "./run-dir-reader.js";
+
+/**
+ * One line for the terminal. What it names comes from files and from the server (a run's path,
+ * a WAL's name, the server's message), so control characters are shown as escapes, never sent.
+ */
+function say(line: string): void {
+  process.stderr.write(`${printable(line)}\n`);
+}
 
 interface SyncOptions {
   baseUrl?: string;
@@ -51,7 +60,7 @@ export function registerSyncCommand(program: Command): void {
         } catch (err) {
           // One bad directory is reported, and the others are still synced.
           if (!isTracksideError(err)) throw err;
-          process.stderr.write(`trackside: ${err.code}: ${err.message}\n`);
+          say(`trackside: ${err.code}: ${err.message}`);
           failed++;
         }
       }
@@ -73,9 +82,9 @@ function frameIndex(frames: ReadFrame[]): Map<number, ReadFrame> {
 async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutMs: number, verbose: boolean): Promise<boolean> {
   const contents = readRunDir(dir);
   const { info, frames, unreadable } = contents;
-  for (const r of unreadable) process.stderr.write(`trackside: ${r.file}: skipped bytes ${r.offset}..${r.offset + r.bytes} (${r.bytes} bytes): ${r.why}\n`);
+  for (const r of unreadable) say(`trackside: ${r.file}: skipped bytes ${r.offset}..${r.offset + r.bytes} (${r.bytes} bytes): ${r.why}`);
   if (!info) throw errors.corruptFile(contents.walPath, "no readable run record (the WAL's first frame), without which the server takes nothing of the run");
-  if (contents.spilled > 0) process.stderr.write(`trackside: took in ${contents.spilled} records from spill files in ${dir} (the files are left as they are)\n`);
+  if (contents.spilled > 0) say(`trackside: took in ${contents.spilled} records from spill files in ${dir} (the files are left as they are)`);
   const path = `${info.entity}/${info.project}/${info.id}`;
   // The upload reads a copy in memory of the readable frames, back to back as in a WAL.
   const wal = Buffer.concat([WAL_MAGIC, ...frames.map((f) => f.bytes)]);
@@ -97,7 +106,7 @@ async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutM
     const s = uploader.status();
     const pct = Math.floor((100 * s.uploadedBytes) / wal.length);
     const line = `syncing ${path}: ${pct}% (${(s.uploadedBytes / 1e6).toFixed(1)} of ${(wal.length / 1e6).toFixed(1)} MB)`;
-    process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+    process.stderr.write(tty ? `\r${printable(line)}` : `${printable(line)}\n`);
   }, tty ? 200 : 2000);
   const synced = await uploader.drain(timeoutMs);
   clearInterval(progress);
@@ -105,26 +114,26 @@ async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutM
   await uploader.close();
   if (tty) process.stderr.write("\r\x1b[K");
   if (!synced) {
-    process.stderr.write(
-      `trackside: could not sync ${path}: ${status.fatalError ?? `${(status.pendingBytes / 1e6).toFixed(1)} MB still not uploaded after ${timeoutMs / 1000} s`}. Run the same command again; nothing is sent twice.\n`,
+    say(
+      `trackside: could not sync ${path}: ${status.fatalError ?? `${(status.pendingBytes / 1e6).toFixed(1)} MB still not uploaded after ${timeoutMs / 1000} s`}. Run the same command again; nothing is sent twice.`,
     );
     return false;
   }
   for (const r of refusals) {
     const from = origin.get(r.walOffset);
     const where = from ? `the frame at byte ${from.offset} of ${from.file}` : `a frame`;
-    process.stderr.write(`trackside: the server refused ${where} (${r.records} records): ${r.error}\n`);
+    say(`trackside: the server refused ${where} (${r.records} records): ${r.error}`);
   }
   const records = frames.reduce((n, f) => n + countRecords(f.bytes.subarray(FRAME_HEADER_BYTES)), 0);
   const refused = status.refused;
-  process.stdout.write(`synced ${path}: ${records - (refused?.records ?? 0)} records -> ${runUrl(baseUrl, info.entity, info.project, info.id)}\n`);
+  process.stdout.write(`synced ${printable(path)}: ${records - (refused?.records ?? 0)} records -> ${runUrl(baseUrl, info.entity, info.project, info.id)}\n`);
   if (refused) {
     const err = errors.recordsRefused(refused.records, refused.error, null);
-    process.stderr.write(`trackside: ${err.code}: ${err.message}\n`);
+    say(`trackside: ${err.code}: ${err.message}`);
   }
   if (unreadable.length > 0) {
     const err = errors.syncIncomplete(dir, unreadable.length);
-    process.stderr.write(`trackside: ${err.code}: ${err.message}\n`);
+    say(`trackside: ${err.code}: ${err.message}`);
   }
   return refused === null && unreadable.length === 0;
 }

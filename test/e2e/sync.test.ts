@@ -3,7 +3,7 @@
  * past what it cannot read, names each range, uploads everything else, exits non-zero, and
  * leaves every file of the directory byte for byte as it was.
  */
-import { appendFileSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WAL_MAGIC, encodeRecords, frameHeader, type RunRecord } from "../../src/protocol/index.js";
@@ -47,6 +47,19 @@ describe("trackside sync of a damaged run directory", () => {
     expect(fingerprint(dir)).toEqual(before);
     const run = await showRun(`${entity}/fixtures/flip0001`, t.env);
     expect(run).toMatchObject({ state: "finished", historySteps: 25 });
+  });
+
+  it("names a file whose name holds terminal control codes with visible escapes, never the codes", async () => {
+    const { dir, wal, frames } = writeRunDir(t.runDir, "escname1", sixFrames("escname1"));
+    const buf = readFileSync(wal);
+    buf[frames[2][0] + 20] ^= 0x04;
+    const evil = join(dir, "run-\x1b]0;pwned\x07\x1b[2J.wal"); // sets the title, clears the screen
+    writeFileSync(evil, buf);
+    rmSync(wal);
+    const r = await cli(["sync", dir], t.env);
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).toContain("run-\\x1b]0;pwned\\x07\\x1b[2J.wal: skipped bytes");
+    expect(r.stderr + r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
   });
 
   it("an old spill file: its records are uploaded, and neither the WAL nor the spill file changes", async () => {
