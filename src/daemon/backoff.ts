@@ -40,10 +40,10 @@ export type UploadAnswer =
   | { kind: "fatal"; why: string; status: number };
 
 /**
- * Classifies an answer to a records POST. A `413` (from the server or a proxy in front of it) and
- * a `422` are about the body whatever their text; a `400` is only when it carries one of trackside's
- * frame-fault codes: a `400` from something else (a proxy's page) is not known to be the frame's
- * fault, and setting the whole run aside on its word would be worse than stopping.
+ * Classifies an answer to a records POST. A `400`, `413` or `422` is the frame's fault only when
+ * it carries one of trackside's frame-fault codes: the same status from something else (a
+ * proxy's page, a proxy's body limit) is not known to be, and setting the run aside frame by
+ * frame on its word would be worse than stopping with the data kept.
  *
  * @example
  * classifyAnswer(400, '{"error":{"code":"TRK_ERR_BAD_REQUEST","message":"record 0: ..."}}') // refused
@@ -54,7 +54,12 @@ export function classifyAnswer(status: number, text: string): UploadAnswer {
   const { code, message } = serverError(status, text);
   const why = code ? `${code}: ${message}` : message;
   if (isRetryableStatus(status)) return { kind: "retry", why, status };
-  if (status === 413 || status === 422 || (status === 400 && code !== null && FRAME_FAULTS.has(code))) return { kind: "refused", why, status };
+  if ((status === 400 || status === 413 || status === 422) && code !== null && FRAME_FAULTS.has(code)) return { kind: "refused", why, status };
+  if (status === 413 && code === null) {
+    // A proxy in front of the server (nginx takes 1 MB by default): every large body would be
+    // refused alike, so its frames are not at fault. Stop, keep the data, and say what to change.
+    return { kind: "fatal", why: `${why} (a proxy in front of the server refuses bodies this large: raise its limit to 64 MiB, e.g. nginx's client_max_body_size)`, status };
+  }
   return { kind: "fatal", why, status };
 }
 

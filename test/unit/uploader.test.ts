@@ -173,8 +173,9 @@ describe("classifyAnswer", () => {
     [201, "", "ok"],
     [400, coded("TRK_ERR_BAD_REQUEST"), "refused"],
     [400, coded("TRK_ERR_BAD_VALUE"), "refused"],
-    [413, "", "refused"],
-    [422, "", "refused"],
+    [413, coded("TRK_ERR_TOO_LARGE"), "refused"],
+    [413, "<html>413 Request Entity Too Large</html>", "fatal"], // a proxy's limit: every large body alike
+    [422, coded("TRK_ERR_BAD_VALUE"), "refused"],
     [400, coded("TRK_ERR_INVALID_ENTITY"), "fatal"],
     [400, "not json", "fatal"],
     [401, coded("TRK_ERR_UNAUTHORIZED"), "fatal"],
