@@ -15,6 +15,7 @@
  * A record of a kind this version does not know (a newer daemon's) is kept whole and opaque in
  * unknown_records, keyed like the rest: by seq, or by its time when it is the daemon's (seq 0).
  */
+import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
 import { jsonReplacer } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
@@ -179,8 +180,9 @@ export class SqliteIngest {
         return;
       default: {
         // A kind this version does not know (record-check.ts let it through as plain data).
-        const opaque = r as { k: string; seq: number; at?: number };
-        this.s.unknown.run(pk, opaque.k, seq, seq === 0 ? (opaque.at ?? 0) : 0, encodeOpaqueRecord(opaque));
+        const opaque = r as { k: string; seq: number; at?: unknown };
+        const data = encodeOpaqueRecord(opaque);
+        this.s.unknown.run(pk, opaque.k, seq, seq === 0 ? opaqueTime(opaque.at, data) : 0, data);
       }
     }
   }
@@ -233,4 +235,14 @@ export class SqliteIngest {
  */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, jsonReplacer);
+}
+
+/**
+ * The key of a daemon's record (seq 0) of an unknown kind: its time `at`, as for the known ones;
+ * one without a time is keyed by its content instead (48 bits of its sha256, negative so it never
+ * meets a time), so that a resend replaces it and two different records do not replace each other.
+ */
+function opaqueTime(at: unknown, data: Buffer): number {
+  if (typeof at === "number" && Number.isSafeInteger(at)) return at;
+  return -createHash("sha256").update(data).digest().readUIntBE(0, 6) - 1;
 }

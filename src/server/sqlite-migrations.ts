@@ -199,7 +199,8 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Records of a kind this version does not know (a newer daemon talking to this server),
       -- kept opaque so that version skew loses nothing: data is the whole record as msgpack.
       -- Keyed like the known kinds, so a resent record replaces itself: by (run, seq) for the
-      -- client's records; the daemon's (seq 0) by their time at, 0 when they carry none.
+      -- client's records; the daemon's (seq 0) by their time at, or by their content when they
+      -- carry none (sqlite-ingest.ts, opaqueTime).
       CREATE TABLE unknown_records (
         run_pk  INTEGER NOT NULL,
         kind    TEXT NOT NULL,

@@ -54,6 +54,13 @@ describe("records of unknown kinds", () => {
     expect((await view()).unknownRecords).toEqual([]);
   });
 
+  it("keep the daemon's records of an unknown kind that carry no time apart, and a resend once", async () => {
+    const note = (text: string) => ({ k: "note", seq: 0, text });
+    expect((await post([note("a"), note("b")])).statusCode).toBe(200);
+    expect((await post([note("a")])).statusCode).toBe(200);
+    expect((await view()).unknownRecords).toEqual([{ kind: "note", count: 2 }]);
+  });
+
   it("keep an object of more than 65,535 keys (msgpack's 16-bit map size), which answered 500", async () => {
     const table: Record<string, number> = {};
     for (let i = 0; i < 70_000; i++) table[`k${i}`] = i;
