@@ -17,6 +17,7 @@ import {
   type ClientMessage,
   type DaemonMessage,
 } from "../protocol/index.js";
+import { newRoutingId } from "../protocol/random.js";
 import { requireZeromq } from "../protocol/zeromq.js";
 import { debug } from "./notices.js";
 
@@ -55,7 +56,8 @@ export class DaemonLink {
 
   private constructor(address: string) {
     this.address = address;
-    this.sock = new (loadZeromq().Dealer)({ linger: LINGER_MS, receiveTimeout: RECEIVE_TICK_MS });
+    // An unguessable routing id: the daemon knows this connection (and the runs it opens) by it.
+    this.sock = new (loadZeromq().Dealer)({ linger: LINGER_MS, receiveTimeout: RECEIVE_TICK_MS, routingId: newRoutingId() });
     this.sock.connect(address.replace(/#.*$/, ""));
   }
 

@@ -22,6 +22,7 @@ import {
   type ClientMessage,
   type DaemonMessage,
   MAX_FRAME_BYTES,
+  MIN_ROUTING_ID_BYTES,
   assertNever,
   type RunOpenSettings,
 } from "../protocol/index.js";
@@ -224,6 +225,11 @@ export class Daemon {
 
   private hello(identity: Buffer, msg: Extract<ClientMessage, { t: "hello" }>): void {
     if (msg.protocol !== PROTOCOL_VERSION) throw errors.protocolVersion(msg.protocol, PROTOCOL_VERSION);
+    // The session (and the runs it opens) is known by the routing id from now on: one the ROUTER
+    // gave out is a guessable counter, and a peer could reconnect under it after the client left.
+    if (identity.byteLength < MIN_ROUTING_ID_BYTES) {
+      throw errors.badFrame(`hello from a connection without a random routing id of ${MIN_ROUTING_ID_BYTES} bytes or more (trackside's client sets one)`);
+    }
     if (this.opts.token) {
       this.tokenDigest ??= sha256(this.opts.token);
       if (!matches(msg.token, this.tokenDigest)) throw errors.badToken();

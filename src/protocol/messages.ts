@@ -88,5 +88,12 @@ export function assertNever(value: never): never {
   throw new Error(`unexpected ${JSON.stringify(value)}`);
 }
 
+/**
+ * The shortest routing id the daemon greets: a client picks 16 random bytes (random.ts,
+ * newRoutingId). A shorter one is one the ROUTER gave out itself (5 bytes, a guessable counter),
+ * or a peer's own choice that cannot be told from a guess.
+ */
+export const MIN_ROUTING_ID_BYTES = 16;
+
 /** Frames bigger than this are refused with TRK_ERR_BAD_FRAME (a 4,096-row batch of 10 scalars is ~250 KB). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;

@@ -9,6 +9,17 @@
  */
 import { closeSync, openSync, readSync } from "node:fs";
 
+/**
+ * A ZeroMQ routing id for a client's connection to the daemon: 16 random bytes (22 characters,
+ * base64url). The daemon knows a connection by it, so it must not be guessable: the ids a ROUTER
+ * gives out itself are a counter from a fixed start (measured with zeromq 6.8: `00 6b8b4567`, then
+ * +1, in every process), which let a peer without the token take over a closed connection's session.
+ */
+export function newRoutingId(): string {
+  const words = randomWords(4);
+  return Buffer.from(words.buffer, words.byteOffset, words.byteLength).toString("base64url");
+}
+
 export function randomWords(n: number): Uint32Array {
   const words = new Uint32Array(n);
   try {

@@ -28,8 +28,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function raw(address: string): RawClient {
-  const c = new RawClient(address);
+function raw(address: string, routingId?: string | null): RawClient {
+  const c = new RawClient(address, routingId);
   clients.push(c);
   return c;
 }
@@ -46,6 +46,16 @@ async function standalone(): Promise<{ address: string; cwd: string; daemon: Run
 const history = (seq: number, steps: number[]): RunRecord => ({ k: "history", seq, rows: steps.map((s) => ({ _step: s, _timestamp: 1_700_000_000_000 + s, _runtime: s, v: s })) });
 
 describe("a run belongs to the connection that opened it", () => {
+  it("greets only connections with a random routing id: the ids a ROUTER gives out are a counter anyone can guess, and take over once their client is gone", async () => {
+    const { address } = await standalone();
+    const guessable = raw(address, null);
+    const refused = await guessable.hello(process.pid);
+    expect(outcome(refused)).toBe("TRK_ERR_BAD_FRAME");
+    expect(refused).toMatchObject({ error: { message: expect.stringContaining("random routing id") as string } });
+    expect(outcome(await guessable.request({ t: "status", runPath: "alice/raw/any00001" }))).toBe("TRK_ERR_BAD_FRAME"); // still not greeted
+    expect(outcome(await raw(address).hello(process.pid))).toBe("ok");
+  });
+
   it("a second process gets TRK_ERR_NOT_YOUR_RUN for a run it did not open; that run finishes with all its steps, its name and its state", async () => {
     const victim = start([join(ROOT, "test/fixtures/victim.mjs")], t.env);
     running.push(victim);

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { Dealer } from "zeromq";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { PROTOCOL_VERSION, WAL_MAGIC, decode, encode, encodeRecords, scanFrames, type RunOpenSettings, type RunRecord } from "../../src/protocol/index.js";
+import { newRoutingId } from "../../src/protocol/random.js";
 import { CLI, serverWithEnv, showRun, start, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { localUser, rows, runInfo, writeRunDir } from "../helpers/run-dir.js";
 
@@ -45,7 +46,7 @@ it("sets the refused frame aside, uploads the steps after it, and finish() says 
   daemon = start([CLI, "daemon", "--listen", `ipc://${join(mkdtempSync(join(tmpdir(), "trk-dl-")), "d.sock")}`], t.env);
   const address = (await daemon.waitFor(/listening on (\S+)/))[1];
 
-  const sock = new Dealer({ linger: 0, receiveTimeout: 20_000 });
+  const sock = new Dealer({ linger: 0, receiveTimeout: 20_000, routingId: newRoutingId() });
   sock.connect(address);
   const request = async (msg: Record<string, unknown>, payload?: Buffer): Promise<Record<string, unknown>> => {
     await sock.send(payload ? [encode(msg), payload] : [encode(msg)]);

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { Dealer } from "zeromq";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { PROTOCOL_VERSION, decode, encode, encodeRecords, lastClientSeq, type RunInfo, type RunOpenSettings, type RunRecord } from "../../src/protocol/index.js";
+import { newRoutingId } from "../../src/protocol/random.js";
 import { validateRecords } from "../../src/protocol/record-check.js";
 import { FuzzLedger, fuzzMs, fuzzSeed, inputRng, isKnownCode, mutateBytes, showBytes, showValue, type Rng } from "../helpers/fuzz.js";
 import { CLI, makeEnv, start, startServer, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
@@ -38,7 +39,7 @@ const ledger = new FuzzLedger("daemon-frames", SEED);
 
 /** A Dealer with its replies queued, so that a late answer (finish) never passes for the next one. */
 class Conn {
-  readonly sock = new Dealer({ linger: 0, sendTimeout: REPLY_MS });
+  readonly sock = new Dealer({ linger: 0, sendTimeout: REPLY_MS, routingId: newRoutingId() });
   private readonly queue: Buffer[][] = [];
   private waiter: (() => void) | null = null;
   closed = false;

@@ -5,12 +5,15 @@
  */
 import { Dealer } from "zeromq";
 import { PROTOCOL_VERSION, decode, encode, type DaemonMessage, type RunInfo, type RunOpenSettings } from "../../src/protocol/index.js";
+import { newRoutingId } from "../../src/protocol/random.js";
 
 export class RawClient {
-  private readonly sock = new Dealer({ linger: 0, receiveTimeout: 10_000 });
+  private readonly sock: Dealer;
   private nextId = 1;
 
-  constructor(address: string) {
+  /** `routingId` null: the one the daemon's ROUTER gives out itself (a guessable counter). */
+  constructor(address: string, routingId: string | null = newRoutingId()) {
+    this.sock = new Dealer({ linger: 0, receiveTimeout: 10_000, ...(routingId === null ? {} : { routingId }) });
     this.sock.connect(address.replace(/#.*$/, ""));
   }
 
