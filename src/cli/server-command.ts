@@ -22,6 +22,16 @@ interface ServerOptions {
   dataDir?: string;
   heartbeatTimeout: string;
   publicUrl?: string;
+  maxConnectionsPerClient?: string;
+  maxStreamsPerClient?: string;
+}
+
+/** A cap given on the command line: a whole number from 1. */
+function parseCap(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw errors.invalidOption(flag, value, "a whole number from 1");
+  return n;
 }
 
 function parsePort(value: string): number {
@@ -92,14 +102,25 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       "--public-url <url>",
       "the address people open (https://trackside.example.com): links use it, cookies are Secure when it is https, and other Host headers are refused",
     )
+    .option(
+      "--max-connections-per-client <n>",
+      "open connections from one IP address (default 256; behind a reverse proxy every connection comes from the proxy: raise it to 1024)",
+    )
+    .option("--max-streams-per-client <n>", "live-event streams of one user, or of one IP address when anonymous (default 16)")
     .action(async (opts: ServerOptions) => {
       const dataDir = opts.dataDir ?? defaultServerDataDir();
+      const perClient = parseCap(opts.maxConnectionsPerClient, "--max-connections-per-client");
+      const streamsPerClient = parseCap(opts.maxStreamsPerClient, "--max-streams-per-client");
       const server = await start({
         host: opts.host,
         port: parsePort(opts.port),
         dataDir,
         heartbeatTimeoutS: parseHeartbeatTimeout(opts.heartbeatTimeout),
         ...(opts.publicUrl === undefined ? {} : { publicBaseUrl: parsePublicUrl(opts.publicUrl, "--public-url") }),
+        limits: {
+          ...(perClient === undefined ? {} : { maxConnectionsPerClient: perClient }),
+          ...(streamsPerClient === undefined ? {} : { maxStreamsPerClient: streamsPerClient }),
+        },
       });
       const publicPart = server.publicUrl === server.url ? "" : `, public URL ${server.publicUrl}`;
       io.out(`trackside server listening on ${server.url}${publicPart} (data: ${server.dataDir})\n`);

@@ -276,4 +276,22 @@ describe("trackside server --public-url", () => {
     running.child.kill("SIGTERM");
     expect((await running.exited).code).toBe(0);
   });
+
+  it("takes the per-client caps on the command line (behind a reverse proxy every connection is the proxy's)", async () => {
+    const t = makeEnv();
+    const bad = await cli(["server", "--port", "0", "--data-dir", join(t.home, "data"), "--max-connections-per-client", "0"], t.env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("TRK_ERR_INVALID_OPTION: Invalid option --max-connections-per-client=\"0\"");
+    const running = startProcess([CLI, "server", "--port", "0", "--data-dir", join(t.home, "data"), "--max-connections-per-client", "1"], t.env);
+    cleanups.push(() => running.child.kill("SIGTERM"));
+    const url = (await running.waitFor(/listening on (http:\/\/\S+)/))[1];
+    const get = `GET /healthz HTTP/1.1\r\nHost: ${new URL(url).host}\r\n\r\n`;
+    const held = await openConnection(url, get);
+    cleanups.push(() => held.destroy());
+    const over = await raw(url, get, 5_000, true);
+    expect(over.status).toBe(429);
+    expect(code(over)).toBe("TRK_ERR_TOO_MANY");
+    running.child.kill("SIGTERM");
+    expect((await running.exited).code).toBe(0);
+  });
 });
