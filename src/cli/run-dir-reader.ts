@@ -8,7 +8,7 @@
  * mismatch, a frame cut short, a frame whose CRC holds but whose bytes are not msgpack, or
  * msgpack that is not a batch of records.
  */
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { WAL_MAGIC, decode, errors, hasWalMagic, lastClientSeq, scanAllFrames, type RunInfo, type RunRecord } from "../protocol/index.js";
 
@@ -64,12 +64,14 @@ export function readRunDir(dir: string): RunDirContents {
   if (!wal) throw errors.invalidOption("run-dir", dir, "a run directory holding a run-<id>.wal file");
   const walPath = join(dir, wal);
   const unreadable: Unreadable[] = [];
-  const frames = readFrames(walPath, unreadable);
+  const frames = regularFile(walPath, unreadable) ? readFrames(walPath, unreadable) : [];
   const info = frames.flatMap((f) => f.batch).find((r): r is Extract<RunRecord, { k: "run" }> => r.k === "run")?.run;
   if (!info) return { walPath, info: null, frames, unreadable, spilled: 0 };
   let lastSeq = Math.max(0, ...frames.map((f) => safeLastSeq(f.batch)));
   let spilled = 0;
-  const spills = names.filter((f) => /^spill-\d+\.wal$/.test(f) && Date.now() - statSync(join(dir, f)).mtimeMs > ORPHAN_SPILL_MS).sort();
+  const spills = names
+    .filter((f) => /^spill-\d+\.wal$/.test(f) && regularFile(join(dir, f), unreadable) && Date.now() - lstatSync(join(dir, f)).mtimeMs > ORPHAN_SPILL_MS)
+    .sort();
   for (const f of spills) {
     // What a process wrote on its way out while no daemon was there: the frames beyond the WAL.
     for (const frame of readFrames(join(dir, f), unreadable)) {
@@ -81,6 +83,18 @@ export function readRunDir(dir: string): RunDirContents {
     }
   }
   return { walPath, info, frames, unreadable, spilled };
+}
+
+/**
+ * Whether `file` is a regular file of the directory's own. A symbolic link is not followed: a
+ * run directory handed over by someone else could point it at another WAL the user can read,
+ * whose records would then go up under this directory's run. It is listed as unreadable instead.
+ */
+function regularFile(file: string, unreadable: Unreadable[]): boolean {
+  const st = lstatSync(file);
+  if (st.isFile()) return true;
+  unreadable.push({ file, offset: 0, bytes: st.size, why: st.isSymbolicLink() ? "a symbolic link, not followed" : "not a regular file" });
+  return false;
 }
 
 /** The readable frames of one file; what cannot be read goes to `unreadable`. */

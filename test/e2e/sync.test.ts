@@ -3,7 +3,7 @@
  * past what it cannot read, names each range, uploads everything else, exits non-zero, and
  * leaves every file of the directory byte for byte as it was.
  */
-import { appendFileSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { appendFileSync, lutimesSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WAL_MAGIC, encodeRecords, frameHeader, type RunRecord } from "../../src/protocol/index.js";
@@ -60,6 +60,21 @@ describe("trackside sync of a damaged run directory", () => {
     expect(r.code, r.stderr).not.toBe(0);
     expect(r.stderr).toContain("run-\\x1b]0;pwned\\x07\\x1b[2J.wal: skipped bytes");
     expect(r.stderr + r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+  });
+
+  it("does not follow a symbolic link in the directory: it would upload another run's WAL under this run", async () => {
+    const batches = sixFrames("link0001");
+    const { dir } = writeRunDir(t.runDir, "link0001", batches.slice(0, 2));
+    const other = writeRunDir(t.runDir, "link0002", sixFrames("link0002").map((b) => b.map((r) => (r.k === "run" ? { ...r, run: { ...r.run, id: "link0001" } } : r))));
+    const spill = join(dir, "spill-999998.wal");
+    symlinkSync(other.wal, spill);
+    const old = new Date(Date.now() - 60_000);
+    lutimesSync(spill, old, old);
+    const r = await cli(["sync", dir], t.env);
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).toContain(`${spill}: skipped bytes 0..`);
+    expect(r.stderr).toContain("a symbolic link, not followed");
+    expect(await showRun(`${entity}/fixtures/link0001`, t.env)).toMatchObject({ state: "running", historySteps: 10 });
   });
 
   it("an old spill file: its records are uploaded, and neither the WAL nor the spill file changes", async () => {
