@@ -9,6 +9,11 @@ import type { ConsoleLine } from "../protocol/index.js";
 /** Longer lines are cut: one runaway line must not become megabytes of log. */
 export const MAX_LINE_CHARS = 16 * 1024;
 
+/** A line within MAX_LINE_CHARS: a longer one is cut, with a marker that says how much was left out. */
+export function cutLine(text: string): string {
+  return text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)} [trackside: line cut, ${text.length - MAX_LINE_CHARS} more characters]` : text;
+}
+
 type Sink = (line: ConsoleLine) => void;
 type Write = typeof process.stdout.write;
 
@@ -49,8 +54,7 @@ export class LineSplitter {
   }
 
   private line(): void {
-    let text = this.current.endsWith("\r") ? this.current.slice(0, -1) : this.current;
-    if (text.length > MAX_LINE_CHARS) text = `${text.slice(0, MAX_LINE_CHARS)} [trackside: line cut, ${text.length - MAX_LINE_CHARS} more characters]`;
+    const text = cutLine(this.current.endsWith("\r") ? this.current.slice(0, -1) : this.current);
     this.current = "";
     this.emit({ at: this.now(), stream: this.stream, text });
   }

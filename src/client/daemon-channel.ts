@@ -5,7 +5,7 @@
  * old one had not acknowledged. The new daemon finds the run's WAL on disk and goes on after
  * its last record, so nothing acknowledged is lost and nothing is stored twice.
  */
-import { errors, isTracksideError, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
+import { errors, isTracksideError, type BatchRefusal, type DaemonMessage, type RunOpenSettings } from "../protocol/index.js";
 import { randomWords } from "../protocol/random.js";
 import { DaemonLink, loadZeromq } from "./daemon-link.js";
 import { findSharedDaemon, isDaemonProcess, namedDaemon, sharedDaemon, sharedDaemonPaths } from "./daemon-spawn.js";
@@ -28,6 +28,8 @@ export interface Replayable {
   /** A batch's records (read back from disk if they wait there), or null once acknowledged. */
   payloadOf(batch: { first: number; last: number; exit: boolean }): Buffer | null;
   ack(seq: number): void;
+  /** The daemon refused a batch (counted; the caller acknowledges it). */
+  refused(batch: { first: number; last: number }, refusal: BatchRefusal): void;
 }
 
 /**
@@ -125,15 +127,36 @@ export class DaemonChannel {
     this.heartbeat.unref();
   }
 
-  /** Sends a request; if the daemon is lost on the way, waits for the reconnect and tries once more. */
+  /**
+   * Sends a request; if the daemon is lost on the way, waits for the reconnect and tries once
+   * more. The whole takes at most about `timeoutMs`: a reconnect that takes longer (no daemon
+   * comes back) rejects it with TRK_ERR_DAEMON_UNREACHABLE, so that finish() still returns.
+   */
   async request(msg: Request, payload?: Buffer, timeoutMs = 30_000): Promise<DaemonMessage> {
-    if (this.recovering) await this.recovering;
+    const deadline = Date.now() + timeoutMs;
+    if (this.recovering) await this.recovered(deadline);
     try {
-      return await this.link.request(msg, payload, timeoutMs);
+      return await this.link.request(msg, payload, Math.max(1, deadline - Date.now()));
     } catch (err) {
       if (this.closed || !isTracksideError(err, "TRK_ERR_DAEMON_UNREACHABLE")) throw err;
-      await this.lost(err);
-      return this.link.request(msg, payload, timeoutMs);
+      void this.lost(err);
+      await this.recovered(deadline);
+      return this.link.request(msg, payload, Math.max(1, deadline - Date.now()));
+    }
+  }
+
+  /** Waits for the reconnect under way, until `deadline` at the most. */
+  private async recovered(deadline: number): Promise<void> {
+    const recovering = this.recovering;
+    if (!recovering) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(errors.daemonUnreachable(this.link.address, "still reconnecting to a daemon when the request's time ran out")), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      await Promise.race([recovering, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -148,26 +171,50 @@ export class DaemonChannel {
     debug("daemon at %s (pid %d) lost: %s", lostAddress, lostPid, (err as Error).message);
     this.link.close();
     for (let attempt = 0; !this.closed; attempt++) {
+      let link: DaemonLink | null = null;
       try {
         // Only a daemon whose process is gone is replaced: a slow one (or one closing) still
         // holds the run's WAL, and two writers would corrupt it. Until then, only it will do.
-        const link = lostPid > 0 && isDaemonProcess(lostPid, lostAddress) ? await this.sameDaemon(lostAddress, lostPid) : await connectDaemon(this.timeoutMs);
+        link = lostPid > 0 && isDaemonProcess(lostPid, lostAddress) ? await this.sameDaemon(lostAddress, lostPid) : await this.connect(this.timeoutMs);
         await link.request({ t: "open", settings: this.open }, undefined, this.timeoutMs);
         // One batch at a time, each read when it is sent: what waits on disk stays there until then.
         for (const b of this.replay?.unacked() ?? []) {
           const payload = this.replay?.payloadOf(b);
           if (!payload) continue; // acknowledged meanwhile
-          const reply = await link.request({ t: "records", runPath: this.runPath, first: b.first, last: b.last, ...(b.exit ? { exit: true } : {}) }, payload);
-          if (reply.t === "ack") this.replay?.ack(reply.seq);
+          let reply: DaemonMessage;
+          try {
+            reply = await link.request({ t: "records", runPath: this.runPath, first: b.first, last: b.last, ...(b.exit ? { exit: true } : {}) }, payload);
+          } catch (err) {
+            // A coded answer is the daemon's verdict on this batch, not a lost daemon: trying
+            // again would get the same answer for ever. It is counted as refused and dropped
+            // (a daemon sets aside what it refuses on content and acks it: this is for what it
+            // refuses outright), and the replay goes on with the next batch.
+            if (!isTracksideError(err)) throw err;
+            const { code, message } = err;
+            if (code === "TRK_ERR_DAEMON_UNREACHABLE") throw err;
+            this.replay?.refused(b, { records: b.last - b.first + 1, error: `${code}: ${message}` });
+            this.replay?.ack(b.last);
+            continue;
+          }
+          if (reply.t === "ack") {
+            if (reply.refused) this.replay?.refused(b, reply.refused);
+            this.replay?.ack(reply.seq);
+          }
         }
         this.link = link;
         this.onNotice(`the daemon was lost; run ${this.open.run.id} goes on with the daemon at ${link.address}`);
         return;
       } catch (e) {
+        link?.close(); // each try's connection, or every failed one would stay open
         debug("reconnect attempt %d failed: %s", attempt, (e as Error).message);
         await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
       }
     }
+  }
+
+  /** A new connection to a daemon (tests replace it). */
+  protected connect(timeoutMs: number): Promise<DaemonLink> {
+    return connectDaemon(timeoutMs);
   }
 
   /** The lost daemon again, if it answers at its address (a new one may already sit there). */

@@ -20,7 +20,7 @@ export function formatFooter(run: Run, r: FinishResult): string {
   if (run.mode === "offline") {
     lines.push(`offline run saved in ${run.dir}; upload it with: trackside sync ${run.dir}`);
   } else if (r.synced && r.refused) {
-    lines.push(`synced, except ${r.refused.records} records the server refused (see the warning below); view it at ${run.url}`);
+    lines.push(`synced, except ${r.refused.records} records that were refused (see the warning below); view it at ${run.url}`);
   } else if (r.synced) {
     lines.push(`synced; view it at ${run.url}`);
   } else {

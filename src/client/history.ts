@@ -8,7 +8,7 @@
  * batch) without building a row object first.
  */
 import { errors, type Scalar, type TracksideError } from "../protocol/index.js";
-import { flattenInto, type ValueSink } from "./values.js";
+import { flattenInto, MAX_LOGGED_KEYS, type ValueSink } from "./values.js";
 
 export interface LogOptions {
   /** The step this data belongs to; steps only go forward. */
@@ -23,9 +23,24 @@ export interface StepSink extends ValueSink {
   endRow(step: number, timestamp: number, runtime: number): void;
 }
 
+/**
+ * A step kept open across log() calls (commit: false). flattenInto counts the keys of one call;
+ * this counts the step's, so that several calls cannot build a step over MAX_ROW_KEYS (the daemon
+ * would refuse the batch it travels in). Only this path pays for the count, not log()'s common one.
+ */
 class PendingRow implements ValueSink {
   values: Record<string, Scalar> = {};
+  private keys = 0;
+  /** Keys left out of this step, not yet reported. */
+  dropped = 0;
   put(key: string, value: Scalar): void {
+    if (!(key in this.values)) {
+      if (this.keys >= MAX_LOGGED_KEYS) {
+        this.dropped++;
+        return;
+      }
+      this.keys++;
+    }
     this.values[key] = value;
   }
 }
@@ -66,7 +81,12 @@ export class History {
       this.endRow();
       return problems;
     }
-    const problems = flattenInto((this.pending ??= new PendingRow()), data);
+    const row = (this.pending ??= new PendingRow());
+    let problems = flattenInto(row, data);
+    if (row.dropped > 0) {
+      (problems ??= []).push(errors.tooLarge(`The key count of step ${this.step}`, `over ${MAX_LOGGED_KEYS}`, `${MAX_LOGGED_KEYS} (the ${row.dropped} new keys after it were not logged)`));
+      row.dropped = 0;
+    }
     if (commitNow) this.commit();
     return problems;
   }

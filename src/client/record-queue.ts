@@ -9,8 +9,8 @@
  * (queue-overflow.ts) and are read back, in order, when the daemon takes batches again. The
  * check is per batch, never per row: log()'s hot path is unchanged.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
-import { WAL_MAGIC, encodeRecords, frameHeader, type ConsoleLine, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { WAL_MAGIC, encodeRecords, frameHeader, type BatchRefusal, type ConsoleLine, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
 import { ColumnBatch } from "./column-batch.js";
 import type { StepSink } from "./history.js";
 import { debug } from "./notices.js";
@@ -39,8 +39,23 @@ const STUCK_MS = 2_000;
  */
 const FIRST_BATCH_ROWS = 64;
 
-/** Where batches go: resolves with the daemon's cumulative acknowledgement. */
-export type BatchSender = (payload: Buffer, first: number, last: number, exit: boolean) => Promise<number>;
+/** The daemon's answer to a batch: its cumulative acknowledgement, and whether it refused the batch. */
+export interface BatchAck {
+  seq: number;
+  /** The daemon refused the batch's content and set it aside; it is acknowledged all the same. */
+  refused?: BatchRefusal;
+}
+
+/** Where batches go: resolves with the daemon's answer. */
+export type BatchSender = (payload: Buffer, first: number, last: number, exit: boolean) => Promise<BatchAck>;
+
+/** What the daemon refused of this queue's batches so far. */
+export interface QueueRefusals {
+  batches: number;
+  records: number;
+  /** The first refusal's reason. */
+  error: string;
+}
 
 interface Batch {
   first: number;
@@ -109,6 +124,9 @@ export class RecordQueue implements StepSink {
   private readonly overflow: OverflowFile | null;
   private readonly maxHeldBytes: number;
   private readonly stat: QueueStats = { heldBytes: 0, peakHeldBytes: 0, fileBatches: 0, overflowedBatches: 0, overflowedBytes: 0 };
+  private refusedSoFar: QueueRefusals | null = null;
+  /** Called for each batch the daemon refuses (the run warns once). */
+  onRefused: ((refusal: BatchRefusal, first: number, last: number) => void) | null = null;
 
   constructor(
     firstSeq: number,
@@ -204,7 +222,10 @@ export class RecordQueue implements StepSink {
           return [Promise.resolve()];
         }
         const acked = sender(payload, batch.first, batch.last, batch.exit).then(
-          (seq) => this.ack(seq),
+          (reply) => {
+            if (reply.refused) this.refused(batch, reply.refused);
+            this.ack(reply.seq);
+          },
           (err: unknown) => debug("batch %d..%d not acknowledged: %s", batch.first, batch.last, (err as Error).message),
         );
         this.inFlight.push(acked);
@@ -335,6 +356,23 @@ export class RecordQueue implements StepSink {
     return b.payload ?? (this.overflow as OverflowFile).read(b.at, b.bytes);
   }
 
+  /**
+   * The daemon refused a batch (its ack says so, or a replay got a coded refusal): it set the
+   * batch aside in the run's dead-letter file, or, for a replay refused outright, it is dropped.
+   * Either way it is counted, so that finish() does not report a clean sync, and the caller acks it.
+   */
+  refused(batch: Readonly<Pick<Batch, "first" | "last">>, refusal: BatchRefusal): void {
+    const s = this.refusedSoFar ?? { batches: 0, records: 0, error: refusal.error };
+    this.refusedSoFar = { ...s, batches: s.batches + 1, records: s.records + refusal.records };
+    debug("batch %d..%d refused by the daemon: %s", batch.first, batch.last, refusal.error);
+    this.onRefused?.(refusal, batch.first, batch.last);
+  }
+
+  /** What the daemon refused so far, or null. */
+  get refusals(): QueueRefusals | null {
+    return this.refusedSoFar;
+  }
+
   ack(seq: number): void {
     if (seq <= this.acked) return;
     this.acked = seq;
@@ -358,40 +396,53 @@ export class RecordQueue implements StepSink {
 
   /**
    * Synchronously writes every batch the daemon has not acknowledged, plus what is waiting, to
-   * `path` in the WAL's format. Used on exit paths where no await is possible.
+   * `path` in the WAL's format; returns how many batches it wrote. Used on exit paths where no
+   * await is possible, so it never throws: a file that cannot be written (the run directory
+   * removed, the disk full) goes to `onError`, and -1 is returned.
    */
-  spill(path: string): number {
-    this.sender = null;
-    this.build();
-    if (this.unackedBatches.length === 0) {
-      this.overflow?.clear();
-      return 0;
-    }
-    // Written beside it and renamed over it: the overflow file may be this very path, and its
-    // batches are read from it while the new file is written.
+  spill(path: string, onError: (err: Error) => void = () => {}): number {
     const tmp = `${path}.tmp`;
-    const fd = openSync(tmp, "w", 0o600);
     try {
-      writeSync(fd, WAL_MAGIC);
-      for (const b of this.unackedBatches) {
-        let payload: Buffer;
-        try {
-          payload = b.payload ?? (this.overflow as OverflowFile).read(b.at, b.bytes);
-        } catch (err) {
-          debug("batch %d..%d could not be read back for the spill: %s", b.first, b.last, (err as Error).message);
-          continue; // the others still go: an exit path must not throw
-        }
-        writeSync(fd, frameHeader(payload));
-        writeSync(fd, payload);
+      this.sender = null;
+      this.build();
+      if (this.unackedBatches.length === 0) {
+        this.overflow?.clear();
+        return 0;
       }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      // Written beside it and renamed over it: the overflow file may be this very path, and its
+      // batches are read from it while the new file is written.
+      const fd = openSync(tmp, "w", 0o600);
+      try {
+        writeSync(fd, WAL_MAGIC);
+        for (const b of this.unackedBatches) {
+          let payload: Buffer;
+          try {
+            payload = b.payload ?? (this.overflow as OverflowFile).read(b.at, b.bytes);
+          } catch (err) {
+            debug("batch %d..%d could not be read back for the spill: %s", b.first, b.last, (err as Error).message);
+            continue; // the others still go: an exit path must not throw
+          }
+          writeSync(fd, frameHeader(payload));
+          writeSync(fd, payload);
+        }
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+      if (this.overflow?.path === path) this.overflow.close();
+      else this.overflow?.clear();
+      return this.unackedBatches.length;
+    } catch (err) {
+      debug("spill to %s failed: %s", path, (err as Error).message);
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // nothing more to do on the way out
+      }
+      onError(err as Error);
+      return -1;
     }
-    renameSync(tmp, path);
-    if (this.overflow?.path === path) this.overflow.close();
-    else this.overflow?.clear();
-    return this.unackedBatches.length;
   }
 
   private arm(): void {

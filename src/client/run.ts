@@ -3,8 +3,8 @@
  * it); `finish()` sends the final state and waits, within its timeout, for the upload.
  */
 import { join } from "node:path";
-import { errors, MAX_NAME, MAX_NOTES, runUrl, type ConsoleLine, type JsonObject, type RefusedSummary, type RunState, type TracksideError } from "../protocol/index.js";
-import { captureConsole, releaseConsole } from "./console-capture.js";
+import { errors, MAX_NAME, MAX_NOTES, MAX_STRING_VALUE, runUrl, type ConsoleLine, type JsonObject, type RefusedSummary, type RunState, type TracksideError } from "../protocol/index.js";
+import { captureConsole, cutLine, releaseConsole } from "./console-capture.js";
 import type { DaemonChannel } from "./daemon-channel.js";
 import { History, type LogOptions } from "./history.js";
 import type { Notices } from "./notices.js";
@@ -81,7 +81,9 @@ export class Run {
     const channel = parts.channel;
     const sender = channel
       ? (payload: Buffer, first: number, last: number, exit: boolean) =>
-          channel.request({ t: "records", runPath: this.path, first, last, ...(exit ? { exit } : {}) }, payload).then((m) => (m.t === "ack" ? m.seq : first - 1))
+          channel
+            .request({ t: "records", runPath: this.path, first, last, ...(exit ? { exit } : {}) }, payload)
+            .then((m) => (m.t === "ack" ? { seq: m.seq, ...(m.refused ? { refused: m.refused } : {}) } : { seq: first - 1 }))
       : null;
     // The summary takes in logged steps lazily: `absorbed` counts the steps of the waiting batch
     // already in it; when the batch is sealed the rest go in, and the summary is sent along.
@@ -112,6 +114,12 @@ export class Run {
           }
         : null;
     this.queue = new RecordQueue(resume?.firstSeq ?? 1, sender, s.batchSize, s.flushIntervalMs, onSeal, bound);
+    // A batch the daemon refused is set aside in the run's dead-letter file, and the run goes on;
+    // the user learns of it now (once) and again from finish().
+    this.queue.onRefused = (refusal) => {
+      const e = errors.recordsRefused(refusal.records, refusal.error, parts.runDir ? join(parts.runDir, DEAD_LETTER_FILE) : null, "daemon");
+      parts.notices.warnOnce("records-refused", `${e.code}: ${e.message}`);
+    };
     const problem = (e: TracksideError): void => this.problem(e);
     const cfg = createConfig(resume?.config ?? s.config, () => this.queue.markDirty("config", () => ({ k: "config", config: cfg.values() })), problem);
     this.config = cfg.config;
@@ -141,7 +149,7 @@ export class Run {
         jobType: s.jobType,
         config: this.config.toJSON(),
         createdAt: this.parts.resume?.createdAt ?? this.parts.startedAt,
-        program,
+        program: { ...program, args: program.args.map(cutArg) },
         ...(this.parts.resume ? { resumed: true } : {}),
       },
     });
@@ -231,15 +239,16 @@ export class Run {
         try {
           const reply = await channel.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
           if (reply.t === "finished") {
-            result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes, refused: reply.refused ?? null };
+            result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes, refused: reply.refused ?? this.refusedByDaemon() };
           }
         } finally {
           progress.stop();
         }
       } catch (err) {
         this.parts.notices.warn(err as TracksideError);
+        result = { ...result, refused: this.refusedByDaemon() };
       }
-      if (this.queue.unackedCount > 0 && this.dir) this.queue.spill(this.spillPath());
+      if (this.queue.unackedCount > 0 && this.dir) this.queue.spill(this.spillPath(), (err) => this.spillFailed(err));
       channel.close();
     }
     this.queue.close();
@@ -292,7 +301,7 @@ export class Run {
       this.stopConsole(error);
       this.queue.add({ k: "exit", state, exitCode, signal, error, finishedAt: Date.now() });
     }
-    this.queue.spill(this.spillPath());
+    this.queue.spill(this.spillPath(), (err) => this.spillFailed(err));
     this.parts.channel.close();
     const how = signal ? `killed by ${signal}` : `${state}${exitCode ? ` (exit code ${exitCode})` : ""}`;
     this.parts.notices.info(`run ${this._name} ${how}; the daemon completes its upload: ${this.mode === "offline" ? this.dir : this.url}`);
@@ -305,13 +314,41 @@ export class Run {
   private stopConsole(error: string | null): void {
     if (!this.consoleSink) return;
     releaseConsole(this.consoleSink);
-    if (error) for (const text of error.split("\n")) this.queue.addConsoleLine({ at: Date.now(), stream: "stderr", text });
+    // Cut as captured lines are (console-capture.ts): a longer line would get the whole batch,
+    // the run's exit record with it, refused by the daemon.
+    if (error) for (const text of error.split("\n")) this.queue.addConsoleLine({ at: Date.now(), stream: "stderr", text: cutLine(text) });
     this.consoleSink = null;
+  }
+
+  /**
+   * What the daemon refused of this run's batches, as finish() reports it, for when the daemon's
+   * own count is not to be had (finish() got no answer).
+   */
+  private refusedByDaemon(): RefusedSummary | null {
+    const r = this.queue.refusals;
+    if (!r) return null;
+    return { frames: r.batches, records: r.records, bytes: 0, error: r.error, file: this.dir ? join(this.dir, DEAD_LETTER_FILE) : null };
+  }
+
+  /** The exit spill could not be written: said once, never thrown into the user's process. */
+  private spillFailed(err: Error): void {
+    this.parts.notices.warnOnce(
+      "spill-failed",
+      `run ${this.id}'s last records could not be handed to the daemon at exit: writing ${this.spillPath()} failed (${err.message}); those records are lost, the rest of the run is with the daemon.`,
+    );
   }
 
   private spillPath(): string {
     return join(this.dir as string, `spill-${process.pid}.wal`);
   }
+}
+
+/** The daemon's dead-letter file in a run directory (src/daemon/dead-letter.ts, which the client cannot import). */
+const DEAD_LETTER_FILE = "dead-letter.wal";
+
+/** A program argument within the string limit: the daemon refuses the run record with a longer one. */
+function cutArg(arg: string): string {
+  return arg.length > MAX_STRING_VALUE ? `${arg.slice(0, MAX_STRING_VALUE - 64)} [trackside: argument cut, ${arg.length} characters]` : arg;
 }
 
 function mb(bytes: number): string {

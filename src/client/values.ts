@@ -36,7 +36,7 @@ export interface ValueSink {
 /** Keys put by the current top-level flattenInto() call (one log() call). */
 let putCount = 0;
 /** A step's keys, less the three that trackside adds (_step, _timestamp, _runtime). */
-const MAX_LOGGED_KEYS = MAX_ROW_KEYS - RESERVED.size;
+export const MAX_LOGGED_KEYS = MAX_ROW_KEYS - RESERVED.size;
 
 /** The problem of a leaf over a limit (its key, or a string value), or null; checked before it is put. */
 function overLimit(full: string, v: unknown): TracksideError | null {

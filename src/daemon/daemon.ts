@@ -194,11 +194,21 @@ export class Daemon {
         case "records": {
           const stream = this.owned(who, msg.runPath);
           if (!payload) throw errors.badFrame("records without payload frame");
-          if (payload.byteLength > MAX_FRAME_BYTES) throw errors.badFrame(`a batch of ${payload.byteLength} bytes (at most ${MAX_FRAME_BYTES})`);
           // A resend of what the WAL holds is acknowledged again without a look inside; anything
-          // new is checked whole before a byte of it is written (batch-check.ts).
+          // new is checked whole before a byte of it is written (batch-check.ts). Another's run
+          // (owned) and numbers that do not continue the run (isResend) are errors that touch
+          // nothing; the content of the owner's batch, once its numbers are right, is not: a
+          // refused batch is set aside and acknowledged as refused, and the run goes on after it
+          // (RunStream.refuse), or one bad value would cost every record logged after it.
           if (stream.isResend(msg.first, msg.last)) return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq: stream.lastSeq });
-          const { hasExit } = stream.check(payload, msg.first, msg.last);
+          let hasExit: boolean;
+          try {
+            if (payload.byteLength > MAX_FRAME_BYTES) throw errors.badFrame(`a batch of ${payload.byteLength} bytes (at most ${MAX_FRAME_BYTES})`);
+            ({ hasExit } = stream.check(payload, msg.first, msg.last));
+          } catch (err) {
+            const refused = stream.refuse(payload, msg.first, msg.last, err, msg.exit === true);
+            return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq: msg.last, refused });
+          }
           const seq = stream.append(payload, msg.first, msg.last, hasExit);
           return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq });
         }

@@ -5,12 +5,18 @@
  * - `dead-letter.wal`: the refused frames, byte for byte as they were in the WAL (same magic,
  *   same framing: src/protocol/wal-format.ts reads it, and so does anything that reads a WAL);
  * - `dead-letter.jsonl`: one JSON line per frame, written after it, with the server's answer:
- *   `{ at, walOffset, offset, bytes, records, error, own? }` (`walOffset`: where the frame was in
- *   the run's WAL; `offset`: where it is in dead-letter.wal; `own`: it held only the daemon's
- *   refusal reports).
+ *   `{ at, walOffset, offset, bytes, records, error, own?, first?, last? }` (`walOffset`: where
+ *   the frame was in the run's WAL; `offset`: where it is in dead-letter.wal; `own`: it held only
+ *   the daemon's refusal reports).
+ *
+ * The daemon sets aside here too the client batches it refuses at its door (run-stream.ts
+ * `refuse`): they never were in the WAL, so their `walOffset` is -1, and `first`/`last` say
+ * which of the run's sequence numbers they took (absent when the batch did not say: a spill
+ * frame that does not decode). Both kinds count alike in what finish() reports.
  *
  * A daemon that takes the run over reads the notes back: finish() still counts what an earlier
- * daemon set aside, and a frame refused again after a crash is not set aside twice.
+ * daemon set aside, a frame refused again after a crash is not set aside twice, and the run's
+ * sequence goes on after the last batch refused at the door (lastSeq).
  */
 import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -31,7 +37,13 @@ export interface Refusal {
    * know the `refused` kind): set aside like the others, but not counted as the user's records.
    */
   own?: boolean;
+  /** A batch refused at the daemon's door (walOffset -1): the sequence numbers it took. */
+  first?: number;
+  last?: number;
 }
+
+/** The walOffset of a batch the daemon refused before it reached the WAL. */
+export const NOT_IN_WAL = -1;
 
 export const DEAD_LETTER_FILE = "dead-letter.wal";
 export const DEAD_LETTER_NOTES = "dead-letter.jsonl";
@@ -41,6 +53,7 @@ export class DeadLetter {
   private readonly notesPath: string;
   private readonly seen = new Set<number>();
   private summary: RefusedSummary | null = null;
+  private highestLast = 0;
 
   constructor(runDir: string) {
     this.path = join(runDir, DEAD_LETTER_FILE);
@@ -55,12 +68,17 @@ export class DeadLetter {
 
   /** Whether the frame that was at `walOffset` in the WAL is already set aside. */
   has(walOffset: number): boolean {
-    return this.seen.has(walOffset);
+    return walOffset !== NOT_IN_WAL && this.seen.has(walOffset);
+  }
+
+  /** The highest sequence number of a batch refused at the daemon's door, or 0. */
+  lastSeq(): number {
+    return this.highestLast;
   }
 
   /** Appends one frame (header and payload, as in the WAL) and its note. */
   add(frame: Uint8Array, refusal: Refusal): void {
-    if (this.seen.has(refusal.walOffset)) return;
+    if (this.has(refusal.walOffset)) return;
     if (!existsSync(this.path) || statSync(this.path).size < WAL_MAGIC.length) writeFileSync(this.path, WAL_MAGIC, { mode: 0o600 });
     const offset = statSync(this.path).size;
     appendFileSync(this.path, frame);
@@ -70,6 +88,7 @@ export class DeadLetter {
 
   private count(r: Refusal): void {
     this.seen.add(r.walOffset);
+    if (typeof r.last === "number" && Number.isSafeInteger(r.last)) this.highestLast = Math.max(this.highestLast, r.last);
     if (r.own) return;
     const s = this.summary ?? { frames: 0, records: 0, bytes: 0, error: r.error, file: this.path };
     this.summary = { ...s, frames: s.frames + 1, records: s.records + r.records, bytes: s.bytes + r.bytes };

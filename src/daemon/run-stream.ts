@@ -8,19 +8,26 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import {
+  FINAL_STATES,
+  MAX_STRING_VALUE,
+  MAX_TIME_MS,
   WAL_MAGIC,
   decode,
+  decodeUntrusted,
   encodeRecords,
   errors,
+  frameHeader,
   hasWalMagic,
+  isTracksideError,
   lastClientSeq,
   scanFrames,
+  type BatchRefusal,
   type RefusedSummary,
   type RunOpenSettings,
   type RunRecord,
   type RunState,
 } from "../protocol/index.js";
-import { DeadLetter, type Refusal } from "./dead-letter.js";
+import { DeadLetter, NOT_IN_WAL, countRecords, type Refusal } from "./dead-letter.js";
 import { checkBatch, lastStepOf } from "./batch-check.js";
 import type { SystemMonitor } from "./system-monitor.js";
 import { Uploader } from "./uploader.js";
@@ -38,7 +45,7 @@ export interface FinishOutcome {
   pendingRecords: number;
   pendingBytes: number;
   error: string | null;
-  /** What the server refused for good and the uploader set aside in the dead-letter file. */
+  /** What the daemon (at its door) or the server refused for good, set aside in the dead-letter file. */
   refused: RefusedSummary | null;
 }
 
@@ -77,6 +84,10 @@ export class RunStream {
   finishAnswered = false;
   private readonly wal: WalWriter;
   private readonly uploader: Uploader | null;
+  /** Where refused batches and frames go: the daemon's (refuse) and the uploader's alike. */
+  private readonly deadLetter: DeadLetter;
+  /** The last refusal report's time: the server keys reports by it, so each gets its own. */
+  private lastReportAt = 0;
   /** (end offset, last seq) of each frame not yet uploaded, to count records still pending. */
   private frames: Array<{ end: number; records: number }> = [];
   private heartbeat: NodeJS.Timeout | null = null;
@@ -100,7 +111,9 @@ export class RunStream {
     // go on after its last record, whatever the client believes. An earlier stream of the run in
     // this daemon (`carried`, another process's, still uploading) is gone on from the same way.
     const found = lastOfFrames(this.wal.lastFramesAtOpen);
-    this.lastSeq = Math.max(settings.firstSeq - 1, found.seq, carried?.lastSeq ?? 0);
+    // Batches refused at the door took sequence numbers that the WAL does not show.
+    this.deadLetter = new DeadLetter(settings.runDir);
+    this.lastSeq = Math.max(settings.firstSeq - 1, found.seq, this.deadLetter.lastSeq(), carried?.lastSeq ?? 0);
     this.lastStep = Math.max(found.step, carried?.lastStep ?? -1);
     this.firstSeq = Math.max(settings.firstSeq, (carried?.lastSeq ?? 0) + 1);
     this.uploader =
@@ -109,7 +122,7 @@ export class RunStream {
             walPath: this.wal.path,
             target: { baseUrl: settings.baseUrl, apiKey: settings.apiKey, entity: settings.run.entity, project: settings.run.project, runId: this.runId, caFile: settings.caFile },
             log: this.log.child({ component: "uploader" }),
-            deadLetter: new DeadLetter(settings.runDir),
+            deadLetter: this.deadLetter,
             onRefused: (refusal, report) => this.reportRefusal(refusal, report),
           })
         : null;
@@ -167,6 +180,48 @@ export class RunStream {
   }
 
   /**
+   * A batch of this run's own client whose numbers continue the run (isResend passed) but whose
+   * content the checks refused (`why`): it is set aside in the run's dead-letter file, as the
+   * uploader sets aside what the server refuses, a `refused` record in the WAL tells the server
+   * (and the run's page), and the run's sequence goes on after `last`, so that the client's later
+   * batches are taken. Before, such a batch stayed unacknowledged in the client, the gap check
+   * refused every batch after it, and the run lost everything from there on.
+   *
+   * When the batch held the run's exit record (`exitClaimed`: the client's header says so, or one
+   * is found in it), the run must still end: it ends with that record's state, exit code and
+   * signal where the record can be read (the client said how it ended; something else in the
+   * batch was refused), else as crashed, as if its process had gone without a word (processGone),
+   * with an error text that says why. The daemon writes that exit record itself, with seq `last`.
+   *
+   * `first`/`last` null: a spill frame whose numbers cannot be read; it is set aside all the same
+   * (never lost), and the sequence stays where it was.
+   */
+  refuse(payload: Uint8Array, first: number | null, last: number | null, why: unknown, exitClaimed = false): BatchRefusal {
+    const error = refusalText(why);
+    const seqs = first !== null && last !== null ? { first, last } : null;
+    const records = seqs ? seqs.last - seqs.first + 1 : countRecords(payload);
+    const frame = Buffer.concat([frameHeader(payload), payload]);
+    const at = this.reportTime(Date.now());
+    this.deadLetter.add(frame, { at, walOffset: NOT_IN_WAL, bytes: frame.length, records, error, ...(seqs ?? {}) });
+    this.log.warn({ ...(seqs ?? {}), records, bytes: frame.length, error }, "batch refused; set aside in the dead-letter file, the run goes on");
+    if (seqs && seqs.last > this.lastSeq) this.lastSeq = seqs.last;
+    if (this.lastSeq >= this.firstSeq && this.heldBack.length > 0) for (const r of this.heldBack.splice(0)) this.appendOwn(r);
+    this.appendOwn({ k: "refused", seq: 0, at, records, bytes: frame.length, error });
+    const exit = exitRecordIn(payload);
+    if ((exitClaimed || exit !== undefined) && !this.ended) {
+      const seq = seqs ? seqs.last : this.lastSeq + 1;
+      const record: RunRecord = exit
+        ? { ...exit, seq, error: cut(exit.error === null ? `the batch that held the run's end was refused (${error})` : `${exit.error}\n(the batch that held the run's end was refused: ${error})`) }
+        : { k: "exit", seq, state: "crashed", exitCode: null, signal: null, error: cut(`the batch that held the run's end was refused (${error})`), finishedAt: Date.now() };
+      this.lastSeq = Math.max(this.lastSeq, seq);
+      this.writeOwnFrame(encodeRecords([record]), 1);
+      this.end();
+      this.log.warn({ state: record.state }, "the batch with the run's exit record was refused; run ended by the daemon");
+    }
+    return { records, error };
+  }
+
+  /**
    * The metadata probe and the system monitor, loaded here, after the daemon is up, not at its
    * start (systeminformation and pidusage load at the first sample: system-monitor.ts).
    */
@@ -205,9 +260,19 @@ export class RunStream {
       this.heldBack.push(record);
       return;
     }
-    const end = this.wal.append(encodeRecords([record]));
-    this.frames.push({ end, records: 1 });
+    this.writeOwnFrame(encodeRecords([record]), 1);
+  }
+
+  private writeOwnFrame(payload: Uint8Array, records: number): void {
+    const end = this.wal.append(payload);
+    this.frames.push({ end, records });
     this.uploader?.notify(end);
+  }
+
+  /** A time for a refusal report, after every earlier report of this stream (the server keys them by it). */
+  private reportTime(at: number): number {
+    this.lastReportAt = Math.max(at, this.lastReportAt + 1);
+    return this.lastReportAt;
   }
 
   private end(): void {
@@ -223,7 +288,7 @@ export class RunStream {
    */
   private reportRefusal(refusal: Refusal, report: boolean): number | void {
     if (!report || this.closed) return;
-    this.appendOwn({ k: "refused", seq: 0, at: refusal.at, records: refusal.records, bytes: refusal.bytes, error: refusal.error });
+    this.appendOwn({ k: "refused", seq: 0, at: this.reportTime(refusal.at), records: refusal.records, bytes: refusal.bytes, error: refusal.error });
     return this.wal.end;
   }
 
@@ -243,7 +308,7 @@ export class RunStream {
       pendingRecords: this.frames.reduce((n, f) => n + f.records, 0),
       pendingBytes: status ? status.pendingBytes : this.wal.end,
       error: status?.fatalError ?? null,
-      refused: status?.refused ?? null,
+      refused: this.deadLetter.refused(),
     };
   }
 
@@ -280,33 +345,67 @@ export class RunStream {
     return null;
   }
 
+  /**
+   * Takes in a spill file, frame by frame, each checked as a batch on the socket is: a frame the
+   * checks refuse is set aside in the dead-letter file (refuse), never dropped. The file is
+   * removed only once every byte of it is in the WAL or the dead-letter file; otherwise (a torn
+   * or damaged tail, a dead-letter file that cannot be written) it stays, and the log says so.
+   */
   private takeSpill(path: string): void {
     const buf = readFileSync(path);
     if (!hasWalMagic(buf)) {
-      this.log.error({ path }, "spill file without WAL header ignored");
+      this.log.error({ path }, "spill file without WAL header kept, not taken in");
       return;
     }
     const scan = scanFrames(buf.subarray(WAL_MAGIC.length), WAL_MAGIC.length);
     let taken = 0;
+    let refused = 0;
+    let kept = scan.end < buf.length; // bytes after the last whole frame: nowhere else
     for (const frame of scan.frames) {
-      // Checked as a batch on the socket is: the client wrote it, but a frame the server cannot
-      // take must not enter the WAL (the rest of the spill still goes in).
+      let first: number | null = null;
+      let last: number | null = null;
       try {
         const records = decode<RunRecord[]>(frame.payload);
-        if (!Array.isArray(records) || records.length === 0) continue;
-        const first = records[0].seq;
-        const last = lastClientSeq(records);
-        if (this.isResend(first, last)) continue;
-        const { hasExit } = this.check(frame.payload, first, last);
-        this.append(frame.payload, first, last, hasExit);
-        taken++;
+        if (Array.isArray(records) && records.length > 0) {
+          first = records[0].seq;
+          last = lastClientSeq(records);
+        }
+      } catch {
+        // not msgpack: set aside below, its numbers unknown
+      }
+      try {
+        let why: unknown = errors.badFrame("the spill frame holds no batch of records");
+        if (first !== null && last !== null) {
+          try {
+            if (this.isResend(first, last)) continue;
+          } catch (err) {
+            // Numbers that do not continue the run: set aside without moving the sequence.
+            this.refuse(frame.payload, null, null, err);
+            refused++;
+            continue;
+          }
+          try {
+            const { hasExit } = this.check(frame.payload, first, last);
+            this.append(frame.payload, first, last, hasExit);
+            taken++;
+            continue;
+          } catch (err) {
+            why = err;
+          }
+          this.refuse(frame.payload, first, last, why);
+        } else {
+          this.refuse(frame.payload, null, null, why);
+        }
+        refused++;
       } catch (err) {
-        this.log.error({ path, offset: frame.offset, err: (err as Error).message }, "spill frame set aside");
+        kept = true;
+        this.log.error({ path, offset: frame.offset, err: (err as Error).message }, "spill frame neither taken in nor set aside");
       }
     }
     this.wal.sync();
-    rmSync(path, { force: true });
-    this.log.info({ frames: taken, stoppedAt: scan.stoppedAt }, "spill file taken in");
+    if (kept) this.log.error({ path, end: scan.end, size: buf.length, stoppedAt: scan.stoppedAt }, "spill file kept: not all of it could be taken in or set aside");
+    else rmSync(path, { force: true });
+    this.log.info({ frames: taken, refused, stoppedAt: scan.stoppedAt }, "spill file taken in");
   }
 
   async close(): Promise<void> {
@@ -348,4 +447,44 @@ function lastOfFrames(payloads: Buffer[]): { seq: number; step: number } {
     for (const r of records) if (r.k === "history") step = Math.max(step, lastStepOf(r));
   }
   return { seq, step };
+}
+
+/** A refusal's text for the notes and the report: the TRK_ERR_* code and message. */
+function refusalText(err: unknown): string {
+  const text = isTracksideError(err) ? `${err.code}: ${err.message}` : `TRK_ERR_INTERNAL: ${(err as Error)?.message ?? String(err)}`;
+  return cut(text);
+}
+
+/** Within the string limit (a refusal report's error text is checked against it). */
+function cut(text: string): string {
+  return text.length > MAX_STRING_VALUE ? `${text.slice(0, MAX_STRING_VALUE - 40)} [cut, ${text.length} characters]` : text;
+}
+
+/**
+ * The exit record of a refused batch, with sane fields, or undefined where the batch does not
+ * decode or holds none. Read leniently: what else in the batch was refused does not matter here.
+ */
+function exitRecordIn(payload: Uint8Array): Extract<RunRecord, { k: "exit" }> | undefined {
+  let values: unknown[];
+  try {
+    values = decodeUntrusted(payload);
+  } catch {
+    return undefined;
+  }
+  const batch = values.length === 1 && Array.isArray(values[0]) ? (values[0] as unknown[]) : [];
+  for (const v of batch) {
+    const r = v as Record<string, unknown> | null;
+    if (r === null || typeof r !== "object" || r.k !== "exit") continue;
+    const state = FINAL_STATES.includes(r.state as RunState) ? (r.state as RunState) : "crashed";
+    return {
+      k: "exit",
+      seq: 0,
+      state,
+      exitCode: Number.isSafeInteger(r.exitCode) ? (r.exitCode as number) : null,
+      signal: typeof r.signal === "string" && r.signal.length <= 64 ? r.signal : null,
+      error: typeof r.error === "string" ? r.error : null,
+      finishedAt: typeof r.finishedAt === "number" && Number.isFinite(r.finishedAt) && Math.abs(r.finishedAt) <= MAX_TIME_MS ? r.finishedAt : Date.now(),
+    };
+  }
+  return undefined;
 }

@@ -60,3 +60,44 @@ export const MAX_SEQ = 2 ** 52;
  * a 500 (`toISOString` throws a RangeError), so every time field is checked against it.
  */
 export const MAX_TIME_MS = 8.64e15;
+
+/**
+ * What a (plain, checked) config or summary value costs against MAX_OBJECT_BYTES, charged as
+ * the daemon's and server's check charges it (record-check.ts, plainValue: keep the two in step):
+ * numbers and booleans 8, null 4, strings their length + 2, arrays 2 + one per item, objects 2 +
+ * each key's length + 4, plus what they hold. Stops counting once over `stopAt`. The client checks
+ * config and summary changes with it, so that one too large is left out with a warning rather
+ * than refused by the daemon with the batch it travels in.
+ */
+export function objectCost(v: unknown, stopAt = Infinity): number {
+  let cost = 0;
+  const walk = (x: unknown): void => {
+    if (cost > stopAt) return;
+    switch (typeof x) {
+      case "number":
+      case "boolean":
+        cost += 8;
+        return;
+      case "string":
+        cost += x.length + 2;
+        return;
+      case "object":
+        if (x === null) cost += 4;
+        else if (Array.isArray(x)) {
+          cost += 2 + x.length;
+          for (const item of x) walk(item);
+        } else {
+          cost += 2;
+          for (const key in x) {
+            cost += key.length + 4;
+            walk((x as Record<string, unknown>)[key]);
+          }
+        }
+        return;
+      default:
+        return;
+    }
+  };
+  walk(v);
+  return cost;
+}

@@ -63,6 +63,14 @@ export interface RefusedSummary {
   file: string | null;
 }
 
+/** A batch the daemon refused on its content (answered with an `ack`: the run goes on after it). */
+export interface BatchRefusal {
+  /** The records in it: `last - first + 1`. */
+  records: number;
+  /** Why: the check's TRK_ERR_* code and message. */
+  error: string;
+}
+
 export type DaemonMessage =
   | { t: "ok"; id: number; pid?: number; version?: string }
   /**
@@ -72,8 +80,12 @@ export type DaemonMessage =
    * one uploads): continuing after them is what keeps two processes from reusing a number.
    */
   | { t: "opened"; id: number; runPath: string; nextSeq: number; nextStep: number }
-  /** Cumulative: every record of the run `runPath` (entity/project/id) up to and including `seq` is in the WAL. */
-  | { t: "ack"; id: number; runPath: string; seq: number }
+  /**
+   * Cumulative: every record of the run `runPath` (entity/project/id) up to and including `seq` is
+   * in the WAL, or, with `refused`, was in the batch this answers, which the daemon refused on its
+   * content and set aside in the run's dead-letter file; the run goes on after it either way.
+   */
+  | { t: "ack"; id: number; runPath: string; seq: number; refused?: BatchRefusal }
   /** `refused`: what the server refused and the daemon set aside (null when nothing was). */
   | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; error: string | null; refused: RefusedSummary | null }
   /** What the run still has to upload (answers "status"; finish() shows it while it waits). */

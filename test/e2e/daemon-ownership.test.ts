@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROTOCOL_VERSION, WAL_MAGIC, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
+import { PROTOCOL_VERSION, WAL_MAGIC, decode, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 import { CLI, ROOT, serverWithEnv, showRun, start, walHistorySteps, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { RawClient, openSettings, outcome } from "../helpers/raw-daemon.js";
 
@@ -111,7 +111,7 @@ describe("a run belongs to the connection that opened it", () => {
 });
 
 describe("a client's own batches are checked before the WAL", () => {
-  it("refuses bad numbers, malformed or foreign records with a code, writes nothing of them, and the run goes on", async () => {
+  it("refuses bad numbers with a code and writes nothing; sets malformed or foreign records aside, acknowledged as refused; the run goes on", async () => {
     const { address } = await standalone();
     const settings = openSettings(t.runDir, "check001");
     const path = "alice/raw/check001";
@@ -121,35 +121,51 @@ describe("a client's own batches are checked before the WAL", () => {
     const runRecord = encodeRecords([{ k: "run", seq: 1, run: settings.run }]);
     expect(await c.request({ t: "records", runPath: path, first: 1, last: 1 }, runRecord)).toMatchObject({ t: "ack", seq: 1 });
 
+    // Numbers that do not continue the run: coded errors, and nothing written or moved.
     const bad: Array<[string, Record<string, unknown>, Uint8Array]> = [
       ["TRK_ERR_BAD_SEQUENCE", { first: 1e15, last: 1e15 }, encodeRecords([history(1e15, [0])])],
       ["TRK_ERR_BAD_SEQUENCE", { first: 2 ** 53, last: 2 ** 53 + 1 }, encodeRecords([history(2, [0])])],
       ["TRK_ERR_BAD_SEQUENCE", { first: 2.5, last: 3 }, encodeRecords([history(2, [0])])],
       ["TRK_ERR_BAD_SEQUENCE", { first: 3, last: 2 }, encodeRecords([history(2, [0])])],
       ["TRK_ERR_BAD_SEQUENCE", { first: 5, last: 5 }, encodeRecords([history(5, [0])])], // a gap after 1
-      ["TRK_ERR_BAD_SEQUENCE", { first: 2, last: 3 }, encodeRecords([history(2, [0])])], // the records end at 2
-      ["TRK_ERR_BAD_SEQUENCE", { first: 2, last: 2 }, encodeRecords([history(7, [0])])], // numbered elsewhere
-      ["TRK_ERR_BAD_FRAME", { first: 2, last: 2 }, Buffer.from("garbage, not msgpack \xff\xfe")],
-      ["TRK_ERR_BAD_FRAME", { first: 2, last: 2 }, encodeRecords([{ k: "system", seq: 0, at: 1, values: { "system/cpu": 1 } }])],
-      ["TRK_ERR_BAD_FRAME", { first: 2, last: 2 }, encodeRecords([{ k: "run", seq: 2, run: { ...settings.run, entity: "mallory" } }])],
-      ["TRK_ERR_BAD_REQUEST", { first: 2, last: 2 }, encodeRecords([{ k: "run", seq: 2, run: { ...settings.run, id: "other001" } }])],
-      ["TRK_ERR_BAD_REQUEST", { first: 2, last: 2 }, encodeRecords([{ k: "history", seq: 2, rows: [{ nope: 1 }] } as unknown as RunRecord])],
     ];
     for (const [code, seqs, payload] of bad) {
       expect([code, outcome(await c.request({ t: "records", runPath: path, ...seqs }, payload))]).toEqual([code, code]);
     }
+    // Numbers that do: the content is refused with a code, set aside (not in the WAL), and the
+    // run's sequence goes on after it, so that the client's later batches are taken.
+    const refused: Array<[string, number, Uint8Array]> = [
+      ["TRK_ERR_BAD_SEQUENCE", 2, encodeRecords([history(2, [0])])], // the records end at 2, not 3
+      ["TRK_ERR_BAD_SEQUENCE", 1, encodeRecords([history(7, [0])])], // numbered elsewhere
+      ["TRK_ERR_BAD_FRAME", 1, Buffer.from("garbage, not msgpack \xff\xfe")],
+      ["TRK_ERR_BAD_FRAME", 1, encodeRecords([{ k: "system", seq: 0, at: 1, values: { "system/cpu": 1 } }])],
+      ["TRK_ERR_BAD_FRAME", 1, encodeRecords([{ k: "run", seq: 2, run: { ...settings.run, entity: "mallory" } }])],
+      ["TRK_ERR_BAD_REQUEST", 1, encodeRecords([{ k: "run", seq: 2, run: { ...settings.run, id: "other001" } }])],
+      ["TRK_ERR_BAD_REQUEST", 1, encodeRecords([{ k: "history", seq: 2, rows: [{ nope: 1 }] } as unknown as RunRecord])],
+    ];
+    let next = 2;
+    for (const [code, n, payload] of refused) {
+      const reply = await c.request({ t: "records", runPath: path, first: next, last: next + n - 1 }, payload);
+      expect(reply).toMatchObject({ t: "ack", seq: next + n - 1, refused: { records: n, error: expect.stringMatching(new RegExp(`^${code}: `)) as string } });
+      next += n;
+    }
 
-    const good = encodeRecords([history(2, [0, 1])]);
-    expect(await c.request({ t: "records", runPath: path, first: 2, last: 3 }, good)).toMatchObject({ t: "ack", seq: 3 });
-    expect(await c.request({ t: "records", runPath: path, first: 1, last: 1 }, runRecord)).toMatchObject({ t: "ack", seq: 3 }); // a resend
-    const exit = encodeRecords([{ k: "exit", seq: 4, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: Date.now() }]);
-    expect(await c.request({ t: "records", runPath: path, first: 4, last: 4 }, exit)).toMatchObject({ t: "ack", seq: 4 });
+    const good = encodeRecords([history(next, [0, 1])]);
+    expect(await c.request({ t: "records", runPath: path, first: next, last: next + 1 }, good)).toMatchObject({ t: "ack", seq: next + 1 });
+    expect(await c.request({ t: "records", runPath: path, first: 1, last: 1 }, runRecord)).toMatchObject({ t: "ack", seq: next + 1 }); // a resend
+    const exit = encodeRecords([{ k: "exit", seq: next + 2, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: Date.now() }]);
+    expect(await c.request({ t: "records", runPath: path, first: next + 2, last: next + 2 }, exit)).toMatchObject({ t: "ack", seq: next + 2 });
     expect(await c.request({ t: "finish", runPath: path, timeoutMs: 100 })).toMatchObject({ t: "finished" });
 
-    // The WAL holds the three good batches, byte for byte as sent, and nothing else.
+    // The WAL holds the three good batches, byte for byte as sent, and a report of each refused
+    // one (the daemon's own records); the refused ones are in the dead-letter file.
     const wal = readFileSync(join(settings.runDir, "run-check001.wal"));
     const frames = scanFrames(wal.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames.map((f) => Buffer.from(f.payload));
-    expect(frames).toEqual([runRecord, good, exit]);
+    const own = frames.filter((f) => decode<RunRecord[]>(f).every((r) => r.k === "refused"));
+    expect(frames.filter((f) => !own.includes(f)).map((f) => f.toString("hex"))).toEqual([runRecord, good, exit].map((p) => Buffer.from(p).toString("hex")));
+    expect(own).toHaveLength(refused.length);
+    const dead = readFileSync(join(settings.runDir, "dead-letter.wal"));
+    expect(scanFrames(dead.subarray(WAL_MAGIC.length), WAL_MAGIC.length).frames.map((f) => Buffer.from(f.payload))).toEqual(refused.map(([, , p]) => Buffer.from(p)));
   });
 
   it("checks every field of every request: coded errors, and no file written for a bad open", async () => {

@@ -178,7 +178,11 @@ async function attacker(): Promise<Conn> {
 
 // ---- inputs -------------------------------------------------------------------------------
 
-type Expect = "error" | "answer" | "either";
+/**
+ * `refused`: the owner's batch whose header continues the run but whose content is refused: an
+ * error (a header the message check refuses) or an ack that says `refused`, never a plain ack.
+ */
+type Expect = "error" | "answer" | "either" | "refused";
 interface Input {
   what: string;
   /** Which connection: the attacker's main one (greeted, own run), a fresh greeted one, or a fresh one that said nothing yet. */
@@ -293,7 +297,11 @@ function makeInput(rng: Rng, main: Conn, victimPath: string, otherPath: string):
       }
       const frames = payload ? [encode(header), payload] : [encode(header)];
       if (how === "valid") return { what, on: "main", frames, header, expect: "answer", why: "a valid batch that continues the run is acknowledged", ackSeq: next + n - 1 };
-      const valid = header.runPath === own.path && payload !== undefined && batchIsValid(payload, own.info.id, header.first, header.last) && header.first === next && typeof header.id === "number";
+      const continues = header.runPath === own.path && payload !== undefined && header.first === next && Number.isSafeInteger(header.last) && (header.last as number) >= next && typeof header.id === "number";
+      const valid = continues && payload !== undefined && batchIsValid(payload, own.info.id, header.first, header.last);
+      if (continues && !valid) {
+        return { what, on: "main", frames, header, expect: "refused", why: "the owner's batch that continues the run but whose records are refused is set aside and acknowledged as refused", ackSeq: header.last as number };
+      }
       return { what, on: "main", frames, header, expect: valid ? "either" : "error", why: "a batch whose header or records are malformed, or whose seqs do not continue the run, is refused" };
     }
     case "records-victim":
@@ -382,7 +390,12 @@ function makeInput(rng: Rng, main: Conn, victimPath: string, otherPath: string):
       ])();
       const frames = [encode(header)];
       if (rng.chance(0.3)) frames.push(Buffer.alloc(0), rng.bytes(8));
-      return { what: `a header of the wrong shape: ${showValue(header, 120)}`, on: rng.pick(["main", "fresh"]), frames, header, expect: "error", why: "a header of the wrong shape is refused with a coded error" };
+      const on = rng.pick<Input["on"]>(["main", "fresh"]);
+      // A field too many is no fault of the header (the daemon reads the ones it knows): the
+      // owner's batch that continues its run then has its content refused, as an ack that says so.
+      const ownBatch = on === "main" && frames.length > 1 && (header as { extra?: unknown } | null)?.extra !== undefined;
+      if (ownBatch) return { what: `records for its own run with a field too many and no batch: ${showValue(header, 120)}`, on, frames, header, expect: "refused", why: "the owner's batch that continues the run but holds no records is set aside and acknowledged as refused", ackSeq: own.acked + 1 };
+      return { what: `a header of the wrong shape: ${showValue(header, 120)}`, on, frames, header, expect: "error", why: "a header of the wrong shape is refused with a coded error" };
     }
   }
 }
@@ -464,6 +477,8 @@ it(`daemon frames beside a real run (seed ${SEED}, ${BUDGET_MS / 1000} s)`, { ti
         if (input.expect === "answer") ledger.breach(`a valid input gets its answer (${input.why})`, shown, showValue(m));
       } else {
         if (input.expect === "error") ledger.breach(`a bad input gets an error (${input.why})`, shown, showValue(m, 400));
+        if (input.expect === "refused" && (m.t !== "ack" || typeof m.refused !== "object" || m.refused === null)) ledger.breach(`a refused batch is acknowledged as refused (${input.why})`, shown, showValue(m, 400));
+        if (input.expect !== "refused" && m.t === "ack" && m.refused !== undefined) ledger.breach(`only a refused batch is acknowledged as refused`, shown, showValue(m, 400));
         if (input.ackSeq !== undefined) {
           if (m.t !== "ack" || m.seq !== input.ackSeq) ledger.breach("a valid batch is acknowledged up to its last seq", shown, showValue(m));
         }

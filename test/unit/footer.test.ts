@@ -9,7 +9,7 @@ const refused = { frames: 1, records: 3, bytes: 120, error: "TRK_ERR_BAD_VALUE: 
 describe("the footer", () => {
   it("says how many records the server refused and why, as a TRK_ERR_RECORDS_REFUSED warning", () => {
     const r: FinishResult = { state: "finished", exitCode: 0, synced: true, pendingRecords: 0, pendingBytes: 0, refused };
-    expect(formatFooter(run, r)).toContain("synced, except 3 records the server refused");
+    expect(formatFooter(run, r)).toContain("synced, except 3 records that were refused");
     const w = refusedWarning(r);
     expect(w?.code).toBe("TRK_ERR_RECORDS_REFUSED");
     expect(w?.message).toContain("refused 3 record(s) (the first answer: TRK_ERR_BAD_VALUE");

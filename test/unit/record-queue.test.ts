@@ -4,11 +4,11 @@
  * once every batch is acknowledged. The real path (ZeroMQ, a spawned daemon) is covered by the
  * end-to-end tests.
  */
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { RecordQueue, type BatchSender } from "../../src/client/record-queue.js";
+import { RecordQueue, type BatchAck, type BatchSender } from "../../src/client/record-queue.js";
 import { WAL_MAGIC, decode, historyRows, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 
 interface Sent {
@@ -19,8 +19,8 @@ interface Sent {
 
 function fakeDaemon() {
   const sent: Sent[] = [];
-  const sender = (_payload: Buffer, first: number, last: number): Promise<number> =>
-    new Promise((resolve) => sent.push({ first, last, ack: () => resolve(last) }));
+  const sender = (_payload: Buffer, first: number, last: number): Promise<BatchAck> =>
+    new Promise((resolve) => sent.push({ first, last, ack: () => resolve({ seq: last }) }));
   return { sent, sender };
 }
 
@@ -60,8 +60,8 @@ describe("RecordQueue memory bound", () => {
   }
   function recordingDaemon() {
     const sent: SentBatch[] = [];
-    const sender = (payload: Buffer, first: number, last: number): Promise<number> =>
-      new Promise((resolve) => sent.push({ first, last, payload, ack: () => resolve(last) }));
+    const sender = (payload: Buffer, first: number, last: number): Promise<BatchAck> =>
+      new Promise((resolve) => sent.push({ first, last, payload, ack: () => resolve({ seq: last }) }));
     return { sent, sender };
   }
   /** The steps a sequence of batches holds, in order. */
@@ -205,5 +205,39 @@ describe("RecordQueue memory bound", () => {
     await q.flush();
     expect(q.unacked()).toHaveLength(0);
     expect(q.lastSeq).toBe(1000);
+  });
+});
+
+describe("RecordQueue and the daemon's refusals", () => {
+  it("a batch acknowledged as refused is counted, reported once per batch, and no longer held", async () => {
+    const refusedSeen: Array<[number, number, string]> = [];
+    const sender = (_payload: Buffer, first: number, last: number): Promise<BatchAck> =>
+      Promise.resolve(first === 3 ? { seq: last, refused: { records: last - first + 1, error: "TRK_ERR_TOO_LARGE: too big" } } : { seq: last });
+    const q = new RecordQueue(1, sender, 2, 60_000);
+    q.onRefused = (r, first, last) => refusedSeen.push([first, last, r.error]);
+    for (let step = 0; step < 6; step++) {
+      q.put("x", step);
+      q.endRow(step, 0, 0);
+    }
+    await q.flush();
+    expect(refusedSeen).toEqual([[3, 4, "TRK_ERR_TOO_LARGE: too big"]]);
+    expect(q.refusals).toEqual({ batches: 1, records: 2, error: "TRK_ERR_TOO_LARGE: too big" });
+    expect(q.unackedCount).toBe(0);
+    expect(q.unacked()).toEqual([]);
+  });
+});
+
+describe("RecordQueue exit spill", () => {
+  it("never throws when the spill file cannot be written (the run directory removed): it says so to its caller", () => {
+    const dir = mkdtempSync(join(tmpdir(), "trk-spill-"));
+    const q = new RecordQueue(1, () => new Promise<BatchAck>(() => {}), 4, 60_000);
+    q.put("x", 1);
+    q.endRow(0, 0, 0);
+    void q.flush();
+    rmSync(dir, { recursive: true });
+    const errors: string[] = [];
+    expect(() => q.spill(join(dir, "spill-1.wal"), (err) => errors.push((err as NodeJS.ErrnoException).code ?? err.message))).not.toThrow();
+    expect(errors).toEqual(["ENOENT"]);
+    expect(existsSync(dir)).toBe(false);
   });
 });
