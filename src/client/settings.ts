@@ -42,7 +42,10 @@ export interface AdvancedSettings {
   batchSize?: number;
   /**
    * Bytes of encoded batches the client holds in memory while the daemon has not acknowledged
-   * them; later batches wait in the run directory's spill file until it does. Default 32 MiB.
+   * them; later batches wait in the run directory's spill file until it does. Default 64 MiB:
+   * a 1 M-row loop of 10 scalars that never yields (~105 MB of batches) then spills ~40 MB; at
+   * 32 MiB it spilled ~70 MB and log() until in the WAL fell from 1.56 to 1.25-1.35 M rows/s
+   * (measured, docs/BENCHMARKS.md).
    */
   maxQueuedBytes?: number;
   /** How long finish() waits for the upload. Default 60 s. */
@@ -163,7 +166,7 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
     batchSize: count("settings.batchSize", adv.batchSize, 4096, 1),
     // 8 batches in flight of 4,096 rows of 100 numbers are ~27 MB: a daemon that keeps up never
     // makes the queue reach the default (record-queue.ts MAX_IN_FLIGHT).
-    maxQueuedBytes: count("settings.maxQueuedBytes", adv.maxQueuedBytes, 32 * 2 ** 20, 1),
+    maxQueuedBytes: count("settings.maxQueuedBytes", adv.maxQueuedBytes, 64 * 2 ** 20, 1),
     finishTimeoutMs: num("settings.finishTimeoutMs", adv.finishTimeoutMs, 60_000, 0),
     daemonStartTimeoutMs: num("settings.daemonStartTimeoutMs", adv.daemonStartTimeoutMs, 30_000, 100),
     strict: adv.strict ?? false,
