@@ -106,11 +106,11 @@ export class RunStream {
     // diagnostic log.
     this.logFd = openSync(join(settings.runDir, "logs", "daemon.log"), "a", 0o600);
     this.log = pino({ base: { runId: this.runId, component: "run-stream" } }, { write: (line: string) => this.writeLogLine(line) });
-    this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`));
+    const found = { seq: 0, step: -1 };
+    this.wal = new WalWriter(join(settings.runDir, `run-${this.runId}.wal`), { scanBack: (payload) => lastOf(payload, found) });
     // A WAL that exists already belongs to a run this daemon takes over (its predecessor died):
     // go on after its last record, whatever the client believes. An earlier stream of the run in
     // this daemon (`carried`, another process's, still uploading) is gone on from the same way.
-    const found = lastOfFrames(this.wal.lastFramesAtOpen);
     // Batches refused at the door took sequence numbers that the WAL does not show.
     this.deadLetter = new DeadLetter(settings.runDir);
     this.lastSeq = Math.max(settings.firstSeq - 1, found.seq, this.deadLetter.lastSeq(), carried?.lastSeq ?? 0);
@@ -435,18 +435,21 @@ export class RunStream {
 }
 
 /**
- * The client's last sequence number in these frames (the daemon's own records carry none), and
- * the last step of their history.
+ * Reads one frame of a WAL taken over, newest first, into `found`: the client's last sequence
+ * number (the daemon's own records carry none) and the last step of its history; true once both
+ * are known. A frame that does not decode tells nothing (the uploader meets it later).
  */
-function lastOfFrames(payloads: Buffer[]): { seq: number; step: number } {
-  let seq = 0;
-  let step = -1;
-  for (let f = payloads.length - 1; f >= 0 && (seq === 0 || step < 0); f--) {
-    const records = decode<RunRecord[]>(payloads[f]);
-    if (seq === 0) seq = lastClientSeq(records);
-    for (const r of records) if (r.k === "history") step = Math.max(step, lastStepOf(r));
+function lastOf(payload: Uint8Array, found: { seq: number; step: number }): boolean {
+  let records: RunRecord[];
+  try {
+    records = decode<RunRecord[]>(payload);
+    if (!Array.isArray(records)) return false;
+  } catch {
+    return false;
   }
-  return { seq, step };
+  if (found.seq === 0) found.seq = lastClientSeq(records);
+  if (found.step < 0) for (const r of records) if (r.k === "history") found.step = Math.max(found.step, lastStepOf(r));
+  return found.seq !== 0 && found.step >= 0;
 }
 
 /** A refusal's text for the notes and the report: the TRK_ERR_* code and message. */

@@ -15,6 +15,11 @@ import { FRAME_HEADER_BYTES, WAL_MAGIC, frameHeader, hasWalMagic, scanFrames } f
 export interface WalWriterOptions {
   fsyncIntervalMs?: number;
   setTimer?: (fn: () => void, ms: number) => NodeJS.Timeout;
+  /**
+   * For a WAL that exists already: called with its whole frames' payloads, newest first, until it
+   * returns true (what a daemon that takes a run over needs to know of it: its last records).
+   */
+  scanBack?: (payload: Uint8Array) => boolean;
 }
 
 export class WalWriter {
@@ -31,8 +36,6 @@ export class WalWriter {
   private timer: NodeJS.Timeout | null = null;
   private readonly fsyncIntervalMs: number;
   private readonly setTimer: (fn: () => void, ms: number) => NodeJS.Timeout;
-  /** The payloads of the last whole frames (up to 64) found when an existing WAL was reopened. */
-  readonly lastFramesAtOpen: Buffer[] = [];
 
   /** Opens (or creates) the WAL; a torn tail left by a crash is cut off, so appends follow the last good frame. */
   constructor(path: string, opts: WalWriterOptions = {}) {
@@ -51,7 +54,9 @@ export class WalWriter {
       this.fd = openSync(path, "r+");
       if (scan.end < found.length) ftruncateSync(this.fd, scan.end);
       this.size = scan.end;
-      this.lastFramesAtOpen = scan.frames.slice(-64).map((f) => Buffer.from(f.payload));
+      // Back through every frame, not a fixed few: the daemon's own records (a sample every 10 s)
+      // can fill the tail of a run that logged nothing for a while (64 frames were ~11 minutes).
+      if (opts.scanBack) for (let f = scan.frames.length - 1; f >= 0 && !opts.scanBack(scan.frames[f].payload); f--);
       closeSync(this.fd);
       this.fd = openSync(path, "a");
     } else {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROTOCOL_VERSION, WAL_MAGIC, decode, encodeRecords, scanFrames, type RunRecord } from "../../src/protocol/index.js";
+import { WalWriter } from "../../src/daemon/wal-writer.js";
 import { CLI, ROOT, serverWithEnv, showRun, start, walHistorySteps, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { RawClient, openSettings, outcome } from "../helpers/raw-daemon.js";
 
@@ -107,6 +108,26 @@ describe("a run belongs to the connection that opened it", () => {
     expect(outcome(await c.request({ t: "open", settings: { ...settings, secret: "a-guess-at-the-secret-000" } }))).toBe("TRK_ERR_NOT_YOUR_RUN");
     expect(await c.request({ t: "open", settings })).toMatchObject({ t: "opened", nextSeq: 4, nextStep: 2 });
     expect(walHistorySteps(settings.runDir)).toEqual([0, 1]);
+  });
+
+  it("a successor daemon goes on after the client's last record however many of its own records follow it", async () => {
+    const { address, daemon } = await standalone();
+    const settings = openSettings(t.runDir, "quiet001");
+    const c = raw(address);
+    await c.hello(process.pid);
+    await c.request({ t: "open", settings });
+    await c.request({ t: "records", runPath: "alice/raw/quiet001", first: 1, last: 3 }, encodeRecords([{ k: "run", seq: 1, run: settings.run }, history(2, [0, 1])]));
+    daemon.child.kill("SIGTERM");
+    await daemon.exited;
+    // Then a long quiet spell: the daemon's system samples, 11 minutes of them at 10 s, fill the WAL's tail.
+    const wal = new WalWriter(join(settings.runDir, "run-quiet001.wal"));
+    for (let i = 0; i < 70; i++) wal.append(encodeRecords([{ k: "system", seq: 0, at: 1_700_000_000_000 + i * 10_000, values: { "system/cpu": i } }]));
+    wal.close();
+    const successor = await standalone();
+    const again = raw(successor.address);
+    await again.hello(process.pid);
+    expect(await again.request({ t: "open", settings })).toMatchObject({ t: "opened", nextSeq: 4, nextStep: 2 });
+    expect(await again.request({ t: "records", runPath: "alice/raw/quiet001", first: 4, last: 5 }, encodeRecords([history(4, [2, 3])]))).toMatchObject({ t: "ack", seq: 5 });
   });
 });
 
