@@ -200,7 +200,7 @@ export class Daemon {
           // nothing; the content of the owner's batch, once its numbers are right, is not: a
           // refused batch is set aside and acknowledged as refused, and the run goes on after it
           // (RunStream.refuse), or one bad value would cost every record logged after it.
-          if (stream.isResend(msg.first, msg.last)) return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq: stream.lastSeq });
+          if (stream.isResend(msg.first, msg.last, payload.byteLength)) return this.reply(identity, { t: "ack", id: msg.id, runPath: msg.runPath, seq: stream.lastSeq });
           let hasExit: boolean;
           try {
             if (payload.byteLength > MAX_FRAME_BYTES) throw errors.badFrame(`a batch of ${payload.byteLength} bytes (at most ${MAX_FRAME_BYTES})`);

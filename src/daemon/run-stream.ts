@@ -9,6 +9,7 @@ import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import {
   FINAL_STATES,
+  MAX_SEQ,
   MAX_STRING_VALUE,
   MAX_TIME_MS,
   WAL_MAGIC,
@@ -150,10 +151,15 @@ export class RunStream {
    * leave a gap. (A batch that overlaps the WAL's end is a resend that goes on: it is written
    * whole, and the server, keyed by seq, stores its old part once.)
    */
-  isResend(first: number, last: number): boolean {
+  isResend(first: number, last: number, payloadBytes: number): boolean {
     const bad = (why: string) => errors.badSequence(this.path, why);
     if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) throw bad(`first ${first} and last ${last} are not both safe integers`);
     if (first > last) throw bad(`first ${first} is above last ${last}`);
+    if (last > MAX_SEQ) throw bad(`last ${last} is above ${MAX_SEQ}, the highest a record may take`);
+    // Every record takes a byte of the payload at the least: a batch cannot claim more numbers
+    // than it has bytes. (Refused for its content, a batch still moves the run on to its `last`:
+    // a claim of 2^52 in a few bytes would otherwise use the run's sequence up.)
+    if (last - first + 1 > payloadBytes) throw bad(`first..last claims ${last - first + 1} records for a batch of ${payloadBytes} bytes`);
     if (first < this.firstSeq) throw bad(`first ${first} is below ${this.firstSeq}, where this run's records start in this daemon`);
     if (last <= this.lastSeq) return true;
     if (first > this.lastSeq + 1) throw bad(`first ${first} leaves a gap after ${this.lastSeq}, the run's last record`);
@@ -377,7 +383,7 @@ export class RunStream {
         let why: unknown = errors.badFrame("the spill frame holds no batch of records");
         if (first !== null && last !== null) {
           try {
-            if (this.isResend(first, last)) continue;
+            if (this.isResend(first, last, frame.payload.byteLength)) continue;
           } catch (err) {
             // Numbers that do not continue the run: set aside without moving the sequence.
             this.refuse(frame.payload, null, null, err);

@@ -149,6 +149,9 @@ describe("a client's own batches are checked before the WAL", () => {
       ["TRK_ERR_BAD_SEQUENCE", { first: 2.5, last: 3 }, encodeRecords([history(2, [0])])],
       ["TRK_ERR_BAD_SEQUENCE", { first: 3, last: 2 }, encodeRecords([history(2, [0])])],
       ["TRK_ERR_BAD_SEQUENCE", { first: 5, last: 5 }, encodeRecords([history(5, [0])])], // a gap after 1
+      // More numbers than the batch has bytes: refused for its content, it would still use the run's sequence up.
+      ["TRK_ERR_BAD_SEQUENCE", { first: 2, last: 2 ** 52 }, encodeRecords([history(2, [0])])],
+      ["TRK_ERR_BAD_SEQUENCE", { first: 2, last: 2 ** 52 + 1 }, Buffer.alloc(1024)],
     ];
     for (const [code, seqs, payload] of bad) {
       expect([code, outcome(await c.request({ t: "records", runPath: path, ...seqs }, payload))]).toEqual([code, code]);
