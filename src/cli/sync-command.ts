@@ -128,7 +128,7 @@ async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutM
   const refused = status.refused;
   process.stdout.write(`synced ${printable(path)}: ${records - (refused?.records ?? 0)} records -> ${runUrl(baseUrl, info.entity, info.project, info.id)}\n`);
   if (refused) {
-    const err = errors.recordsRefused(refused.records, refused.error, null);
+    const err = errors.recordsRefused(refused.records, refused.error, null, "server");
     say(`trackside: ${err.code}: ${err.message}`);
   }
   if (unreadable.length > 0) {

@@ -192,7 +192,7 @@ export class DaemonChannel {
             if (!isTracksideError(err)) throw err;
             const { code, message } = err;
             if (code === "TRK_ERR_DAEMON_UNREACHABLE") throw err;
-            this.replay?.refused(b, { records: b.last - b.first + 1, error: `${code}: ${message}` });
+            this.replay?.refused(b, { records: b.last - b.first + 1, error: `${code}: ${message}`, kept: false });
             this.replay?.ack(b.last);
             continue;
           }

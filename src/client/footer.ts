@@ -34,7 +34,7 @@ export function formatFooter(run: Run, r: FinishResult): string {
   return lines.join("\ntrackside: ");
 }
 
-/** The TRK_ERR_RECORDS_REFUSED warning for what the server refused of the run, or null when it refused nothing. */
+/** The TRK_ERR_RECORDS_REFUSED warning for what the daemon or the server refused of the run, or null when nothing was. */
 export function refusedWarning(r: FinishResult): TracksideError | null {
   if (!r.refused) return null;
   return errors.recordsRefused(r.refused.records, r.refused.error, r.refused.file);

@@ -116,7 +116,13 @@ export class Run {
     this.queue = new RecordQueue(resume?.firstSeq ?? 1, sender, s.batchSize, s.flushIntervalMs, onSeal, bound);
     // A batch the daemon refused is set aside in the run's dead-letter file, and the run goes on;
     // the user learns of it now (once) and again from finish().
-    this.queue.onRefused = (refusal) => {
+    this.queue.onRefused = (refusal, first, last) => {
+      if (refusal.kept === false) {
+        // Refused outright on a replay to a new daemon: nothing holds these records. Said each
+        // time, not once: each such batch is a loss of its own.
+        parts.notices.warnOnce(`replay-refused-${first}`, `TRK_ERR_RECORDS_REFUSED: the new daemon refused records ${first}..${last} of run ${this.id} outright when they were replayed to it (${refusal.error}); they could not be kept.`);
+        return;
+      }
       const e = errors.recordsRefused(refusal.records, refusal.error, parts.runDir ? join(parts.runDir, DEAD_LETTER_FILE) : null, "daemon");
       parts.notices.warnOnce("records-refused", `${e.code}: ${e.message}`);
     };

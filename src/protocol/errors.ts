@@ -263,12 +263,14 @@ export const errors = {
       `Synced ${dir}, but skipped ${skipped} unreadable range(s) listed above: what they held is not on the server. Every readable record was uploaded, and the run directory was left as it was.`,
       { dir, skipped },
     ),
-  recordsRefused: (records: number, why: string, file: string | null, by: "server" | "daemon" = "server") =>
+  recordsRefused: (records: number, why: string, file: string | null, by: "server" | "daemon" | "either" = "either") =>
     new TracksideError(
       "TRK_ERR_RECORDS_REFUSED",
       by === "daemon"
         ? `The daemon refused ${records} record(s) of this run before they reached its WAL (the first reason: ${why}). They are kept in ${file ?? "the run's dead-letter file"}; the rest of the run goes on.`
-        : `The server refused ${records} record(s) (the first answer: ${why}). ${file ? `They are kept in ${file}` : "They are still in the run's WAL"}; the rest of the run was uploaded. \`trackside sync <run-dir>\` offers them again, to a server that may take them.`,
+        : by === "server"
+          ? `The server refused ${records} record(s) (the first answer: ${why}). ${file ? `They are kept in ${file}` : "They are still in the run's WAL"}; the rest of the run was uploaded. \`trackside sync <run-dir>\` offers them again, to a server that may take them.`
+          : `${records} record(s) of this run were refused, by the daemon's checks or by the server (the first reason: ${why}). They are kept in ${file ?? "the run's dead-letter file"}; the rest of the run was uploaded.`,
       { records, file },
     ),
   internal: (why: string) =>

@@ -69,6 +69,11 @@ export interface BatchRefusal {
   records: number;
   /** Why: the check's TRK_ERR_* code and message. */
   error: string;
+  /**
+   * False when nothing kept the batch: the daemon refused it outright (a coded error, not a
+   * refused ack) when the client replayed it to a new daemon. Absent: it is in the dead-letter file.
+   */
+  kept?: false;
 }
 
 export type DaemonMessage =

@@ -70,7 +70,7 @@ describe("DaemonChannel reconnect", () => {
     channel.replay = replay.q;
     const reply = await channel.request({ t: "ping" }, undefined, 5000);
     expect(reply).toMatchObject({ t: "ok" });
-    expect(replay.refused).toEqual([[1, 3, { records: 3, error: expect.stringMatching(/^TRK_ERR_BAD_SEQUENCE: /) as string }]]);
+    expect(replay.refused).toEqual([[1, 3, { records: 3, error: expect.stringMatching(/^TRK_ERR_BAD_SEQUENCE: /) as string, kept: false }]]);
     expect(replay.acked()).toBe(6);
     expect(tries).toBe(2);
     expect(closed.n).toBe(2); // the lost link and the first try's

@@ -12,7 +12,7 @@ describe("the footer", () => {
     expect(formatFooter(run, r)).toContain("synced, except 3 records that were refused");
     const w = refusedWarning(r);
     expect(w?.code).toBe("TRK_ERR_RECORDS_REFUSED");
-    expect(w?.message).toContain("refused 3 record(s) (the first answer: TRK_ERR_BAD_VALUE");
+    expect(w?.message).toContain("3 record(s) of this run were refused, by the daemon's checks or by the server (the first reason: TRK_ERR_BAD_VALUE");
     expect(w?.message).toContain("/d/dead-letter.wal");
   });
 
