@@ -8,7 +8,7 @@
  * mismatch, a frame cut short, a frame whose CRC holds but whose bytes are not msgpack, or
  * msgpack that is not a batch of records.
  */
-import { lstatSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { WAL_MAGIC, decode, errors, hasWalMagic, lastClientSeq, scanAllFrames, type RunInfo, type RunRecord } from "../protocol/index.js";
 
@@ -99,7 +99,20 @@ function regularFile(file: string, unreadable: Unreadable[]): boolean {
 
 /** The readable frames of one file; what cannot be read goes to `unreadable`. */
 function readFrames(file: string, unreadable: Unreadable[]): ReadFrame[] {
-  const buf = readFileSync(file);
+  // O_NOFOLLOW: a link swapped in after regularFile() looked is not followed either.
+  let buf: Buffer;
+  try {
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      buf = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ELOOP") throw err;
+    unreadable.push({ file, offset: 0, bytes: 0, why: "a symbolic link, not followed" });
+    return [];
+  }
   if (!hasWalMagic(buf)) {
     unreadable.push({ file, offset: 0, bytes: buf.length, why: "not a trackside WAL (its first bytes are not the WAL header)" });
     return [];
