@@ -49,6 +49,9 @@ const FIRST_BATCH_ROWS = 64;
  */
 export const MAX_BATCH_BYTES = MAX_FRAME_BYTES / 4;
 
+/** What a console line costs besides its text: its time, its stream and msgpack's headers. */
+const CONSOLE_LINE_BYTES = 32;
+
 /** The daemon's answer to a batch: its cumulative acknowledgement, and whether it refused the batch. */
 export interface BatchAck {
   seq: number;
@@ -113,6 +116,8 @@ export class RecordQueue implements StepSink {
   private acked: number;
   private batch: ColumnBatch;
   private console: ConsoleLine[] = [];
+  /** About what the waiting console lines take encoded (see addConsoleLine). */
+  private consoleBytes = 0;
   private before: Queued[] = [];
   private after: Queued[] = [];
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
@@ -169,10 +174,16 @@ export class RecordQueue implements StepSink {
     else if (this.timer === null) this.arm();
   }
 
-  /** A line of the program's output, sent with the next batch. */
+  /**
+   * A line of the program's output, sent with the next batch, or at once once the waiting lines
+   * take about MAX_BATCH_BYTES (a loop that prints long lines without yielding never lets the
+   * timer run). Lines are counted apart from the rows: endRow() stays as it is.
+   */
   addConsoleLine(line: ConsoleLine): void {
     this.console.push(line);
-    if (this.timer === null) this.arm();
+    this.consoleBytes += line.text.length + CONSOLE_LINE_BYTES;
+    if (this.consoleBytes >= MAX_BATCH_BYTES) void this.flush();
+    else if (this.timer === null) this.arm();
   }
 
   /** A record that goes out with the next batch, before its history rows (after them for "exit"). */
@@ -268,6 +279,7 @@ export class RecordQueue implements StepSink {
       records.push({ k: "console", seq, lines: this.console });
       seq += this.console.length;
       this.console = [];
+      this.consoleBytes = 0;
     }
     for (const read of this.dirty.values()) records.push({ ...read(), seq: seq++ } as RunRecord);
     for (const r of this.after) records.push({ ...r, seq: seq++ } as RunRecord);

@@ -281,4 +281,16 @@ describe("RecordQueue batch size in bytes", () => {
     expect(got).toHaveLength(2048);
     expect(got.every((r, step) => r._step === step && r.k0 === step && r.k1999 === step + 1999)).toBe(true);
   });
+
+  it("sends console lines once they take about as much, even from a loop that never yields", async () => {
+    const payloads: Buffer[] = [];
+    const q = new RecordQueue(1, (payload, _first, last) => (payloads.push(payload), Promise.resolve({ seq: last })), 4096, 60_000);
+    const text = "p".repeat(60_000);
+    for (let i = 0; i < 600; i++) q.addConsoleLine({ at: i, stream: "stdout", text });
+    await q.flush();
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(p.length).toBeLessThanOrEqual(MAX_BATCH_BYTES + 70_000);
+    const lines = payloads.flatMap((p) => decode<RunRecord[]>(p).flatMap((r) => (r.k === "console" ? r.lines : [])));
+    expect(lines.map((l) => l.at)).toEqual(Array.from({ length: 600 }, (_, i) => i));
+  });
 });
