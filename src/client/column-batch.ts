@@ -4,11 +4,24 @@
  * as one block, so sending 4,096 steps costs a few memcpys instead of 4,096 map encodings.
  * A key missing at some step, or a value that is not a number, turns that column into a plain
  * array (with `undefined` for the missing steps).
+ *
+ * The batch also keeps an estimate of its encoded size (`bytes`), so that the queue can seal it
+ * before it nears the daemon's frame limit: each row costs its columns (a number is 8 bytes in a
+ * Float64Array, at most 9 in a plain array; a string's header fits in the same 9), and each
+ * string its length besides. A number pays nothing extra: the row's cost is one add in endRow().
  */
 import type { HistoryColumns, Scalar } from "../protocol/index.js";
 import type { StepSink } from "./history.js";
 
 const NO_ROWS = new Float64Array(0);
+
+/** What one value of a column costs at most, its own bytes aside (a string's): msgpack's float 64 is 9. */
+const CELL_BYTES = 9;
+
+/** Where a column charges the strings it takes (the batch's size estimate). */
+interface SizeCounter {
+  bytes: number;
+}
 
 class Column {
   f64: Float64Array | null;
@@ -19,6 +32,7 @@ class Column {
   constructor(
     private readonly expectedRows: number,
     firstRow: number,
+    private readonly size: SizeCounter,
   ) {
     if (firstRow === 0) {
       // Empty until its first value, which grows it (see push).
@@ -36,6 +50,7 @@ class Column {
       // The same key twice in one step (e.g. "a/b" both nested and literal): the last one wins.
       if (this.f64 && typeof v === "number") this.f64[row] = v;
       else {
+        this.charge(v);
         this.toArray();
         this.arr![row] = v;
       }
@@ -50,6 +65,8 @@ class Column {
       this.f64[this.len++] = v;
       return;
     }
+    // Numbers into a column of numbers returned above: only the others pay for the size check.
+    this.charge(v);
     this.toArray();
     this.arr![this.len++] = v;
   }
@@ -77,6 +94,11 @@ class Column {
     return this.f64 ? this.f64.subarray(0, n) : this.arr!;
   }
 
+  /** A string costs its length (UTF-8 bytes for ASCII; the queue's threshold leaves room for the rest). */
+  private charge(v: Scalar): void {
+    if (typeof v === "string") this.size.bytes += v.length;
+  }
+
   private grow(): void {
     const bigger = new Float64Array(Math.max(this.expectedRows, 16, this.f64!.length * 2));
     bigger.set(this.f64!);
@@ -95,9 +117,13 @@ class Column {
   }
 }
 
-export class ColumnBatch implements StepSink {
+export class ColumnBatch implements StepSink, SizeCounter {
   /** Steps in the batch. */
   n = 0;
+  /** About how many bytes the batch's columns take encoded: an estimate from above for numbers (see CELL_BYTES), strings by length. */
+  bytes = 0;
+  /** What one row costs without its strings: CELL_BYTES per column. */
+  private rowBytes = 3 * CELL_BYTES;
   private cols = new Map<string, Column>();
   // Steps usually repeat the keys of the step before, in the same order: remember which column
   // the p-th key went to, so that the hot path is one string comparison, not a Map lookup.
@@ -119,9 +145,9 @@ export class ColumnBatch implements StepSink {
    * (and zero) 4,096 slots for each of its keys, and a long one allocates each column once.
    */
   constructor(private readonly expectedRows: number) {
-    this.steps = new Column(expectedRows, 0);
-    this.timestamps = new Column(expectedRows, 0);
-    this.runtimes = new Column(expectedRows, 0);
+    this.steps = new Column(expectedRows, 0, this);
+    this.timestamps = new Column(expectedRows, 0, this);
+    this.runtimes = new Column(expectedRows, 0, this);
     this.own = [
       ["_step", this.steps],
       ["_timestamp", this.timestamps],
@@ -150,10 +176,15 @@ export class ColumnBatch implements StepSink {
     this.runtimes.append(runtime);
     this.n++;
     this.pos = 0;
+    this.bytes += this.rowBytes;
   }
 
   private addColumn(key: string): Column {
-    const col = new Column(this.expectedRows, this.n);
+    const col = new Column(this.expectedRows, this.n, this);
+    // From now on each row pays for it; the rows before it are gaps of a byte each, and the key's
+    // name is spelled once.
+    this.rowBytes += CELL_BYTES;
+    this.bytes += key.length + this.n;
     this.cols.set(key, col);
     return col;
   }

@@ -1,6 +1,6 @@
 /**
  * Numbers a run's records and sends them to the daemon in batches: when `batchSize` rows are
- * waiting, or `flushIntervalMs` after the first one. A batch is kept until the daemon
+ * waiting, or about MAX_BATCH_BYTES of them, or `flushIntervalMs` after the first one. A batch is kept until the daemon
  * acknowledges it, so that at exit whatever the daemon may not have can be written to the spill
  * file synchronously.
  *
@@ -10,7 +10,7 @@
  * check is per batch, never per row: log()'s hot path is unchanged.
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { WAL_MAGIC, encodeRecords, frameHeader, type BatchRefusal, type ConsoleLine, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
+import { MAX_FRAME_BYTES, WAL_MAGIC, encodeRecords, frameHeader, type BatchRefusal, type ConsoleLine, type JsonObject, type RunRecord, type Scalar } from "../protocol/index.js";
 import { ColumnBatch } from "./column-batch.js";
 import type { StepSink } from "./history.js";
 import { debug } from "./notices.js";
@@ -38,6 +38,19 @@ const STUCK_MS = 2_000;
  * of 4,096.)
  */
 const FIRST_BATCH_ROWS = 64;
+
+/**
+ * A batch is sealed once its rows' estimated size (ColumnBatch.bytes) reaches this, whatever its
+ * row count: the daemon refuses a frame over MAX_FRAME_BYTES whole (4,096 rows of 20 KB strings
+ * were one 82 MB batch, every step of it lost to the server). A quarter of the frame leaves room
+ * for what travels beside the rows (a config and a summary of up to MAX_OBJECT_BYTES each), for
+ * the last row, which may be large itself, and for text that is not ASCII (the estimate counts a
+ * string's length; UTF-8 spends up to 3 bytes on one of its code units).
+ */
+export const MAX_BATCH_BYTES = MAX_FRAME_BYTES / 4;
+
+/** What a console line costs besides its text: its time, its stream and msgpack's headers. */
+const CONSOLE_LINE_BYTES = 32;
 
 /** The daemon's answer to a batch: its cumulative acknowledgement, and whether it refused the batch. */
 export interface BatchAck {
@@ -103,6 +116,8 @@ export class RecordQueue implements StepSink {
   private acked: number;
   private batch: ColumnBatch;
   private console: ConsoleLine[] = [];
+  /** About what the waiting console lines take encoded (see addConsoleLine). */
+  private consoleBytes = 0;
   private before: Queued[] = [];
   private after: Queued[] = [];
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
@@ -152,17 +167,23 @@ export class RecordQueue implements StepSink {
     this.batch.put(key, value);
   }
 
-  /** Hot path: the step is complete; send when the batch is full, or soon. */
+  /** Hot path: the step is complete; send when the batch is full (in rows or in bytes), or soon. */
   endRow(step: number, timestamp: number, runtime: number): void {
     this.batch.endRow(step, timestamp, runtime);
-    if (this.batch.n >= this.batchSize) void this.flush();
+    if (this.batch.n >= this.batchSize || this.batch.bytes >= MAX_BATCH_BYTES) void this.flush();
     else if (this.timer === null) this.arm();
   }
 
-  /** A line of the program's output, sent with the next batch. */
+  /**
+   * A line of the program's output, sent with the next batch, or at once once the waiting lines
+   * take about MAX_BATCH_BYTES (a loop that prints long lines without yielding never lets the
+   * timer run). Lines are counted apart from the rows: endRow() stays as it is.
+   */
   addConsoleLine(line: ConsoleLine): void {
     this.console.push(line);
-    if (this.timer === null) this.arm();
+    this.consoleBytes += line.text.length + CONSOLE_LINE_BYTES;
+    if (this.consoleBytes >= MAX_BATCH_BYTES) void this.flush();
+    else if (this.timer === null) this.arm();
   }
 
   /** A record that goes out with the next batch, before its history rows (after them for "exit"). */
@@ -258,6 +279,7 @@ export class RecordQueue implements StepSink {
       records.push({ k: "console", seq, lines: this.console });
       seq += this.console.length;
       this.console = [];
+      this.consoleBytes = 0;
     }
     for (const read of this.dirty.values()) records.push({ ...read(), seq: seq++ } as RunRecord);
     for (const r of this.after) records.push({ ...r, seq: seq++ } as RunRecord);

@@ -42,16 +42,14 @@ function asRecordView<M extends object>(methods: M, values: () => JsonObject, wr
   }) as M & { readonly [key: string]: unknown };
 }
 
-/** A value cheaper than this cannot take an object over MAX_OBJECT_BYTES alone: the summary checks the whole only past it. */
-const SMALL_COST = 64 * 1024;
-
 /** What one key of an object costs (objectCost): the key and its value. */
 function entryCost(key: string, value: unknown): number {
   return key.length + 4 + objectCost(value, MAX_OBJECT_BYTES);
 }
 
-function tooLarge(what: string, key: string, cost: number): TracksideError {
-  return errors.tooLarge(`The ${what} with ${JSON.stringify(key.length > 64 ? key.slice(0, 64) + "…" : key)}`, `over ${MAX_OBJECT_BYTES} bytes as JSON (about ${cost})`, `${MAX_OBJECT_BYTES} bytes (the key was left out)`);
+function tooLarge(what: string, key: string, cost: number, others = ""): TracksideError {
+  const name = JSON.stringify(key.length > 64 ? key.slice(0, 64) + "…" : key);
+  return errors.tooLarge(`The ${what} with ${name}${others}`, `over ${MAX_OBJECT_BYTES} bytes as JSON (about ${cost})`, `${MAX_OBJECT_BYTES} bytes (${others ? "those keys were" : "the key was"} left out)`);
 }
 
 /**
@@ -101,28 +99,71 @@ export function createConfig(initial: Record<string, unknown>, onChange: () => v
 
 /**
  * The summary. Logged steps are not copied in one by one (that would cost every log() call):
- * `catchUp(values)` brings in the latest logged values just before the summary is read, set or
- * sent, which keeps the order of log() and set() calls.
+ * `catchUp(into)` puts the latest logged values that the summary has not taken yet into `into`
+ * just before the summary is read, set or sent (once per batch at most, as the batch is sealed),
+ * which keeps the order of log() and set() calls.
+ *
+ * The summary travels whole with every batch that carries steps, and the daemon refuses a batch
+ * whose summary is over MAX_OBJECT_BYTES, with every step in it: so what it costs is kept up to
+ * date, key by key (by the difference when a key's value changes), and a value that would take it
+ * over the limit is left out, set or logged alike, with a TRK_ERR_TOO_LARGE problem; the rest of
+ * the summary stays, and the key's earlier value with it. Logged keys left out are reported once
+ * (`onLeftOut`, which must not throw: it runs while a batch is sealed), not at every batch.
  */
-export function createSummary(onChange: () => void, onProblem: (e: TracksideError) => void, catchUp: (values: JsonObject) => void, initial: JsonObject = {}): { summary: Summary; values: () => JsonObject } {
-  const values: JsonObject = { ...initial };
+export function createSummary(
+  onChange: () => void,
+  onProblem: (e: TracksideError) => void,
+  catchUp: (into: JsonObject) => void,
+  initial: JsonObject = {},
+  onLeftOut: (e: TracksideError) => void = onProblem,
+): { summary: Summary; values: () => JsonObject } {
+  const values: JsonObject = {};
+  const costs = new Map<string, number>();
+  /** What `values` costs as objectCost charges it: 2 for the braces, and each key's entryCost. */
+  let total = objectCost({});
+  /** Logged keys left out and already reported. */
+  const leftOut = new Set<string>();
+  /** Takes `value` for `key` when the summary stays within the limit; else returns what it would cost. */
+  const take = (key: string, value: unknown): number | null => {
+    const cost = entryCost(key, value);
+    const after = total + cost - (costs.get(key) ?? 0);
+    if (after > MAX_OBJECT_BYTES) return after;
+    total = after;
+    costs.set(key, cost);
+    values[key] = value;
+    return null;
+  };
+  for (const key in initial) take(key, initial[key]); // a resumed run's: the server took it, so it fits
   const current = (): JsonObject => {
-    catchUp(values);
+    const logged: JsonObject = {};
+    catchUp(logged);
+    let first: string | null = null;
+    let count = 0;
+    let over = 0;
+    for (const key in logged) {
+      const refused = take(key, logged[key]);
+      if (refused === null) {
+        if (leftOut.size > 0) leftOut.delete(key);
+      } else if (!leftOut.has(key)) {
+        leftOut.add(key);
+        first ??= key;
+        over = Math.max(over, refused);
+        count++;
+      }
+    }
+    if (first !== null) onLeftOut(tooLarge("summary", first, over, count > 1 ? ` and ${count - 1} other logged keys` : ""));
     return values;
   };
   const set = (key: string, value: unknown): void => {
-    catchUp(values);
+    current();
     const found: TracksideError[] = [];
-    let clean = cleanConfigValue(value, key, found);
-    // A small value cannot take the summary over the limit alone: only a large one costs a look
-    // at the whole. (Logged values come in through catchUp, not here: scalars, each within the
-    // string limit; a summary that they alone take past the limit is refused by the daemon.)
-    if (clean !== undefined && objectCost(clean, SMALL_COST) > SMALL_COST && within("summary", values, objectCost(values), { [key]: clean }, found).fits[key] === undefined) clean = undefined;
-    found.forEach(onProblem);
+    const clean = cleanConfigValue(value, key, found);
     if (clean !== undefined) {
-      values[key] = clean;
-      onChange();
+      const refused = take(key, clean);
+      if (refused === null) onChange();
+      else found.push(tooLarge("summary", key, refused));
     }
+    found.forEach(onProblem);
   };
   const summary = asRecordView<SummaryMethods>(
     {

@@ -88,8 +88,8 @@ export class Run {
     // The summary takes in logged steps lazily: `absorbed` counts the steps of the waiting batch
     // already in it; when the batch is sealed the rest go in, and the summary is sent along.
     let absorbed = 0;
-    const catchUp = (values: JsonObject): void => {
-      this.queue.latestFrom(absorbed, values);
+    const catchUp = (into: JsonObject): void => {
+      this.queue.latestFrom(absorbed, into);
       absorbed = this.queue.pendingSteps;
     };
     const markSummary = (): void => this.queue.markDirty("summary", () => ({ k: "summary", summary: sum.values() }));
@@ -129,7 +129,9 @@ export class Run {
     const problem = (e: TracksideError): void => this.problem(e);
     const cfg = createConfig(resume?.config ?? s.config, () => this.queue.markDirty("config", () => ({ k: "config", config: cfg.values() })), problem);
     this.config = cfg.config;
-    const sum = createSummary(markSummary, problem, catchUp, resume?.summary);
+    // Logged values left out of the summary are found while a batch is sealed, where even strict
+    // mode must not throw: a warning, never an exception.
+    const sum = createSummary(markSummary, problem, catchUp, resume?.summary, (e) => parts.notices.warn(e));
     this.summary = sum.summary;
     this.history = new History(parts.startedAt, this.queue, Date.now, resume?.firstStep ?? 0);
     if (channel) channel.replay = this.queue;

@@ -116,8 +116,35 @@ describe("trackside's client", () => {
     expect(r.stderr).not.toMatch(/TRK_ERR_RECORDS_REFUSED/);
   });
 
-  it("a batch the daemon refuses: the client warns at once, finish() reports it, the run ends in its own state", async () => {
+  it("(c) summary values that add up past the object limit: the keys that do not fit are left out with one warning; every step is on the server", async () => {
     const r = await runFixture("refused-batch", t.env, ["summary"]);
+    expect(r.code, r.stderr).toBe(0);
+    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toMatchObject({ state: "finished", synced: true, refused: null });
+    expect(r.stderr.match(/TRK_ERR_TOO_LARGE/g)).toHaveLength(1);
+    expect(r.stderr).toMatch(/TRK_ERR_TOO_LARGE: The summary with "big\d+" and \d+ other logged keys/);
+    expect(r.stderr).not.toMatch(/TRK_ERR_RECORDS_REFUSED/);
+    const run = await finalRun(path);
+    expect(run).toMatchObject({ state: "finished", historySteps: 10 });
+    const summary = run.summary as Record<string, unknown>;
+    const big = Object.keys(summary).filter((k) => k.startsWith("big"));
+    expect(big.length).toBeGreaterThan(270); // as many as fit, in the order they were logged
+    expect(big.length).toBeLessThan(300);
+    expect(big).toEqual(Array.from({ length: big.length }, (_, i) => `big${i}`));
+    expect(summary).toMatchObject({ loss: 1 / 10, _step: 9 });
+  });
+
+  it("(d) 4,096 steps of 20 KB strings in a loop that never yields (82 MB): batches the daemon takes, every step on the server", async () => {
+    const r = await runFixture("refused-batch", t.env, ["text"]);
+    expect(r.code, r.stderr).toBe(0);
+    const { path } = JSON.parse(r.stdout.split("\n")[0]) as { path: string };
+    expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toMatchObject({ state: "finished", synced: true, refused: null });
+    expect(r.stderr).not.toMatch(/TRK_ERR_/);
+    expect(await finalRun(path)).toMatchObject({ state: "finished", historySteps: 4096, refused: null });
+  });
+
+  it("a batch the daemon refuses: the client warns at once, finish() reports it, the run ends in its own state", async () => {
+    const r = await runFixture("refused-batch", t.env, ["refused"]);
     expect(r.code, r.stderr).toBe(0);
     const { path, dir } = JSON.parse(r.stdout.split("\n")[0]) as { path: string; dir: string };
     const result = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;

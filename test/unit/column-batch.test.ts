@@ -77,4 +77,17 @@ describe("column batches", () => {
     expect(into).toEqual({ a: 2, c: 3, _step: 12, _timestamp: 1002, _runtime: 1 });
     expect(Object.keys(into)).toEqual(["a", "c", "_step", "_timestamp", "_runtime"]);
   });
+
+  it("estimates its encoded size from above, whatever its columns hold (the queue seals a batch on it)", () => {
+    const rows: Record<string, Scalar>[] = Array.from({ length: 300 }, (_, i) => ({
+      n: i / 3,
+      ...(i % 2 ? { s: "x".repeat(i * 7) } : { s: i }), // strings and numbers in one column
+      ...(i > 100 ? { late: true } : {}), // a key that comes late: gaps before it
+      ...(i % 5 === 0 ? { sparse: null } : {}), // a key missing from most steps
+    }));
+    const b = fill(rows);
+    const encoded = encodeRecords([{ k: "history", seq: 1, n: b.n, cols: b.columns() }]).length;
+    expect(b.bytes).toBeGreaterThanOrEqual(encoded);
+    expect(b.bytes).toBeLessThan(encoded * 2); // and not so far above that batches shrink for nothing
+  });
 });

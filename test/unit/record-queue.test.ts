@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { RecordQueue, type BatchAck, type BatchSender } from "../../src/client/record-queue.js";
+import { MAX_BATCH_BYTES, RecordQueue, type BatchAck, type BatchSender } from "../../src/client/record-queue.js";
 import { WAL_MAGIC, decode, historyRows, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 
 interface Sent {
@@ -239,5 +239,58 @@ describe("RecordQueue exit spill", () => {
     expect(() => q.spill(join(dir, "spill-1.wal"), (err) => errors.push((err as NodeJS.ErrnoException).code ?? err.message))).not.toThrow();
     expect(errors).toEqual(["ENOENT"]);
     expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe("RecordQueue batch size in bytes", () => {
+  /** Logs `rows` rows through a queue whose daemon acknowledges at once; returns each batch's payload. */
+  async function sendAll(rows: number, put: (q: RecordQueue, step: number) => void): Promise<Buffer[]> {
+    const payloads: Buffer[] = [];
+    const q = new RecordQueue(1, (payload, _first, last) => (payloads.push(payload), Promise.resolve({ seq: last })), 4096, 60_000);
+    for (let step = 0; step < rows; step++) {
+      put(q, step);
+      q.endRow(step, 0, 0);
+    }
+    await q.flush();
+    return payloads;
+  }
+
+  /** Every step in the batches, in order. */
+  const steps = (payloads: Buffer[]) =>
+    payloads.flatMap((p) => decode<RunRecord[]>(p).flatMap((r) => (r.k === "history" ? historyRows(r) : [])));
+
+  it("splits 4,096 rows of 20 KB strings (82 MB) into batches the daemon takes, every row once, in order", async () => {
+    const text = "t".repeat(20_000);
+    const payloads = await sendAll(4096, (q, step) => {
+      q.put("sample", text);
+      q.put("loss", 1 / (step + 1));
+    });
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(p.length).toBeLessThanOrEqual(MAX_BATCH_BYTES + 30_000); // the last row may cross it
+    const got = steps(payloads);
+    expect(got.map((r) => r._step)).toEqual(Array.from({ length: 4096 }, (_, i) => i));
+    expect(got.every((r, i) => r.sample === text && r.loss === 1 / (i + 1))).toBe(true);
+  });
+
+  it("splits rows of 2,000 numbers the same way (4,096 of them were a 66 MB batch): the estimate is never below the encoded size", async () => {
+    const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`);
+    const payloads = await sendAll(2048, (q, step) => keys.forEach((k, i) => q.put(k, step + i)));
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(p.length).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+    const got = steps(payloads);
+    expect(got).toHaveLength(2048);
+    expect(got.every((r, step) => r._step === step && r.k0 === step && r.k1999 === step + 1999)).toBe(true);
+  });
+
+  it("sends console lines once they take about as much, even from a loop that never yields", async () => {
+    const payloads: Buffer[] = [];
+    const q = new RecordQueue(1, (payload, _first, last) => (payloads.push(payload), Promise.resolve({ seq: last })), 4096, 60_000);
+    const text = "p".repeat(60_000);
+    for (let i = 0; i < 600; i++) q.addConsoleLine({ at: i, stream: "stdout", text });
+    await q.flush();
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(p.length).toBeLessThanOrEqual(MAX_BATCH_BYTES + 70_000);
+    const lines = payloads.flatMap((p) => decode<RunRecord[]>(p).flatMap((r) => (r.k === "console" ? r.lines : [])));
+    expect(lines.map((l) => l.at)).toEqual(Array.from({ length: 600 }, (_, i) => i));
   });
 });
