@@ -29,6 +29,7 @@ import {
 import { requireZeromq } from "../protocol/zeromq.js";
 import { ClientWatch } from "./client-watch.js";
 import { RunStream, type CarriedSequence } from "./run-stream.js";
+import { lastOfSiblings } from "./sibling-runs.js";
 
 const { Router } = requireZeromq();
 
@@ -266,8 +267,9 @@ export class Daemon {
    * uploading until it is settled, and the `opened` reply tells the client where to start. A
    * run directory whose WAL a successor daemon finds is gone on from the same way (run-stream.ts).
    * Refusing the resume instead would have failed every quick restart after a crash while the
-   * server is away, the case resume is for. What this cannot see is an earlier process's WAL that
-   * no daemon holds (its daemon died before the upload, and `trackside sync` of it comes later).
+   * server is away, the case resume is for. An earlier process's WAL that no daemon holds (its
+   * daemon died before the upload, and `trackside sync` of it comes later) is gone on from too,
+   * when its directory lies beside the new one (sibling-runs.ts); one on another machine is not.
    */
   private open(identity: Buffer, id: number, settings: RunOpenSettings): void {
     const who = identity.toString("hex");
@@ -296,6 +298,9 @@ export class Daemon {
       this.streams.delete(path);
       this.retired.add(existing); // it goes on uploading; closed once settled
     }
+    // Earlier processes' directories of the run that no stream here holds (sibling-runs.ts).
+    const siblings = lastOfSiblings(settings.runDir, settings.run);
+    if (siblings) carried = { lastSeq: Math.max(carried?.lastSeq ?? 0, siblings.lastSeq), lastStep: Math.max(carried?.lastStep ?? -1, siblings.lastStep) };
     const stream = new RunStream(settings, this.log, carried);
     this.secrets.set(stream, digest);
     stream.owners.set(who, pid);

@@ -445,7 +445,7 @@ export class RunStream {
  * number (the daemon's own records carry none) and the last step of its history; true once both
  * are known. A frame that does not decode tells nothing (the uploader meets it later).
  */
-function lastOf(payload: Uint8Array, found: { seq: number; step: number }): boolean {
+export function lastOf(payload: Uint8Array, found: { seq: number; step: number }): boolean {
   let records: RunRecord[];
   try {
     records = decode<RunRecord[]>(payload);

@@ -4,7 +4,7 @@
  * before they enter the WAL, which gets the bytes as received; `open` checks its settings
  * (point 10). Raw ZeroMQ connections play the other process and the careless client.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -108,6 +108,26 @@ describe("a run belongs to the connection that opened it", () => {
     expect(outcome(await c.request({ t: "open", settings: { ...settings, secret: "a-guess-at-the-secret-000" } }))).toBe("TRK_ERR_NOT_YOUR_RUN");
     expect(await c.request({ t: "open", settings })).toMatchObject({ t: "opened", nextSeq: 4, nextStep: 2 });
     expect(walHistorySteps(settings.runDir)).toEqual([0, 1]);
+  });
+
+  it("a later process of the run goes on after what an earlier one left in its own directory, which no daemon holds", async () => {
+    const { address } = await standalone();
+    // An earlier process's directory beside the new one: its daemon died before the upload.
+    const earlier = openSettings(t.runDir, "left0001", { runDir: `${t.runDir}/trackside/run-20250101_000000-left0001` });
+    mkdirSync(earlier.runDir, { recursive: true });
+    const wal = new WalWriter(join(earlier.runDir, "run-left0001.wal"));
+    wal.append(encodeRecords([{ k: "run", seq: 1, run: earlier.run }, history(2, [0, 1, 2, 3, 4])]));
+    wal.close();
+    // The same id in another project's directory is another run: not gone on from.
+    const other = openSettings(t.runDir, "left0001", { runDir: `${t.runDir}/trackside/run-20250101_000001-left0001` });
+    mkdirSync(other.runDir, { recursive: true });
+    const otherWal = new WalWriter(join(other.runDir, "run-left0001.wal"));
+    otherWal.append(encodeRecords([{ k: "run", seq: 1, run: { ...other.run, project: "elsewhere" } }, history(2, [0, 1, 2, 3, 4, 5, 6, 7, 8])]));
+    otherWal.close();
+    const later = openSettings(t.runDir, "left0001", { runDir: `${t.runDir}/trackside/run-20250101_000002-left0001` });
+    const c = raw(address);
+    await c.hello(process.pid);
+    expect(await c.request({ t: "open", settings: later })).toMatchObject({ t: "opened", nextSeq: 7, nextStep: 5 });
   });
 
   it("a successor daemon goes on after the client's last record however many of its own records follow it", async () => {
