@@ -2,7 +2,7 @@
  * `run.config` and `run.summary`: plain-feeling objects (`run.config.lr`) whose changes are sent
  * to the daemon as whole-object records, so that applying one twice changes nothing.
  */
-import { errors, MAX_OBJECT_BYTES, objectCost, type JsonObject, type TracksideError } from "../protocol/index.js";
+import { errors, keyCost, MAX_OBJECT_BYTES, objectCost, type JsonObject, type TracksideError } from "../protocol/index.js";
 import { cleanConfigValue } from "./values.js";
 
 export interface ConfigMethods {
@@ -44,7 +44,7 @@ function asRecordView<M extends object>(methods: M, values: () => JsonObject, wr
 
 /** What one key of an object costs (objectCost): the key and its value. */
 function entryCost(key: string, value: unknown): number {
-  return key.length + 4 + objectCost(value, MAX_OBJECT_BYTES);
+  return keyCost(key) + objectCost(value, MAX_OBJECT_BYTES);
 }
 
 function tooLarge(what: string, key: string, cost: number, others = ""): TracksideError {

@@ -61,13 +61,19 @@ export const MAX_SEQ = 2 ** 52;
  */
 export const MAX_TIME_MS = 8.64e15;
 
+/** What one key of an object costs in objectCost: its characters, its quotes, a colon and a comma. */
+export function keyCost(key: string): number {
+  return key.length + 4;
+}
+
 /**
- * What a (plain, checked) config or summary value costs against MAX_OBJECT_BYTES, charged as
- * the daemon's and server's check charges it (record-check.ts, plainValue: keep the two in step):
+ * What a (plain, checked) value costs against MAX_OBJECT_BYTES, about as JSON would spell it:
  * numbers and booleans 8, null 4, strings their length + 2, arrays 2 + one per item, objects 2 +
- * each key's length + 4, plus what they hold. Stops counting once over `stopAt`. The client checks
- * config and summary changes with it, so that one too large is left out with a warning rather
- * than refused by the daemon with the batch it travels in.
+ * each key's keyCost, plus what they hold, a Float64Array its bytes. Stops counting once over
+ * `stopAt`. The one measure of the limit: the daemon's and server's checks (record-check.ts)
+ * charge a config, summary, metadata or opaque record with it, and the client charges config
+ * and summary changes with it, so that one too large is left out with a warning rather than
+ * refused by the daemon with the batch it travels in.
  */
 export function objectCost(v: unknown, stopAt = Infinity): number {
   let cost = 0;
@@ -83,13 +89,14 @@ export function objectCost(v: unknown, stopAt = Infinity): number {
         return;
       case "object":
         if (x === null) cost += 4;
+        else if (x instanceof Float64Array) cost += x.byteLength;
         else if (Array.isArray(x)) {
           cost += 2 + x.length;
           for (const item of x) walk(item);
         } else {
           cost += 2;
           for (const key in x) {
-            cost += key.length + 4;
+            cost += keyCost(key);
             walk((x as Record<string, unknown>)[key]);
           }
         }

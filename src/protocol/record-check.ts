@@ -31,6 +31,7 @@ import {
   MAX_TAG,
   MAX_TAGS,
   MAX_TIME_MS,
+  objectCost,
 } from "./limits.js";
 import { FINAL_STATES, type RunRecord, type RunState } from "./records.js";
 
@@ -94,8 +95,6 @@ export function validateRecords(input: unknown, runId: string): RunRecord[] {
 // Where the check is, for the messages: set per record by validateRecords (checks are synchronous).
 let where = 0;
 let kindOf: unknown;
-/** What is left of the current object's MAX_OBJECT_BYTES (see plainValue). */
-let budget = 0;
 
 const context = () => (kindOf === undefined ? "" : ` (k ${show(kindOf)})`);
 
@@ -150,29 +149,23 @@ function describe(v: unknown): string {
 /**
  * Checks a config, summary, metadata (or opaque record) value in depth and returns it, turned
  * into plain objects where it held msgpack maps; throws TRK_ERR_BAD_VALUE or TRK_ERR_TOO_LARGE.
- * `budget` (module state) is charged for its size, as JSON would spell it about.
+ * Its size is charged by the caller, with objectCost, once it is known to be plain and shallow.
  * Recursion stops at MAX_DEPTH, so a value nested 20,000 deep costs 32 calls, not a stack.
  */
 function plainValue(v: unknown, path: (string | number)[], depth: number, typed: boolean): unknown {
   switch (typeof v) {
     case "number":
     case "boolean":
-      budget -= 8;
       return v;
     case "string":
       if (v.length > MAX_STRING_VALUE) throw tooLarge(`The string at ${show(pathText(path))}`, `${v.length} characters`, `${MAX_STRING_VALUE}`);
-      budget -= v.length + 2;
       return v;
     case "undefined":
       return v;
     case "object": {
-      if (v === null) {
-        budget -= 4;
-        return v;
-      }
+      if (v === null) return v;
       if (depth >= MAX_DEPTH) throw tooLarge(`The value at ${show(pathText(path))}`, `nested deeper than ${MAX_DEPTH} levels`, `${MAX_DEPTH} levels`);
       if (Array.isArray(v)) {
-        budget -= 2 + v.length;
         for (let i = 0; i < v.length; i++) {
           path.push(i);
           const c = plainValue(v[i], path, depth + 1, typed);
@@ -180,14 +173,12 @@ function plainValue(v: unknown, path: (string | number)[], depth: number, typed:
           if (c !== v[i]) v[i] = c;
         }
       } else if (typed && v instanceof Float64Array) {
-        budget -= v.byteLength;
+        // plain enough: a column of numbers
       } else {
         const o = objectOf(v, path);
         if (o === null) throw badValue(path, notPlain(v));
-        budget -= 2;
         for (const key in o) {
           if (key.length > MAX_KEY) throw tooLarge(`A key in ${show(pathText(path))}`, `${key.length} characters`, `${MAX_KEY}`);
-          budget -= key.length + 4;
           path.push(key);
           const item = o[key];
           const c = plainValue(item, path, depth + 1, typed);
@@ -196,7 +187,6 @@ function plainValue(v: unknown, path: (string | number)[], depth: number, typed:
         }
         v = o;
       }
-      if (budget < 0) throw tooLarge(`The value of ${show(String(path[0]))}`, `over ${MAX_OBJECT_BYTES} bytes as JSON`, `${MAX_OBJECT_BYTES} bytes`);
       return v;
     }
     default:
@@ -204,12 +194,17 @@ function plainValue(v: unknown, path: (string | number)[], depth: number, typed:
   }
 }
 
+/** TRK_ERR_TOO_LARGE for a value that objectCost charges more than MAX_OBJECT_BYTES, `field` the one it is in. */
+function overBudget(field: string): TracksideError {
+  return tooLarge(`The value of ${show(field)}`, `over ${MAX_OBJECT_BYTES} bytes as JSON`, `${MAX_OBJECT_BYTES} bytes`);
+}
+
 /** Checks the object `r[field]` in depth (see plainValue) within MAX_OBJECT_BYTES; null when it is not an object. */
 function checkObjectField(r: Obj, field: string, typed = false): string | null {
   const o = objectOf(r[field], [field]);
   if (o === null) return `${field} is not an object`;
-  budget = MAX_OBJECT_BYTES;
   r[field] = plainValue(o, [field], 0, typed);
+  if (objectCost(r[field], MAX_OBJECT_BYTES) > MAX_OBJECT_BYTES) throw overBudget(field);
   return null;
 }
 
@@ -425,12 +420,14 @@ function checkUnknown(r: Obj): string | null {
   const kind = r.k as string;
   if (kind.length > MAX_KIND) return `kind is ${kind.length} characters long (at most ${MAX_KIND})`;
   if (r.at !== undefined && !isTimeMs(r.at)) return "at is not a time in ms (within a Date's range)";
-  budget = MAX_OBJECT_BYTES;
+  let spent = 0;
   for (const key in r) {
     if (key === "k" || key === "seq") continue;
     checkKey(key, "The field");
     const c = plainValue(r[key], [key], 0, true);
     if (c !== r[key]) r[key] = c;
+    spent += objectCost(c, MAX_OBJECT_BYTES);
+    if (spent > MAX_OBJECT_BYTES) throw overBudget(key);
   }
   return null;
 }
