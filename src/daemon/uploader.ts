@@ -93,7 +93,6 @@ export class Uploader {
   private counted: RefusedSummary | null = null;
   /** drain() also waits for the refusal reports appended while it waited. */
   private reportsEnd = 0;
-  private lastRefusalAt = 0;
 
   constructor(opts: UploaderOptions) {
     this.opts = opts;
@@ -242,10 +241,10 @@ export class Uploader {
       this.opts.log.error({ why, offset: frame.offset }, "run record refused; upload stopped, data kept on disk");
       return false;
     }
-    // Distinct times: the server keys refusal reports by `at`, and two may come in one millisecond.
-    this.lastRefusalAt = Math.max((this.opts.now ?? Date.now)(), this.lastRefusalAt + 1);
+    // The report's `at` is made distinct where reports are written (RunStream.reportTime).
+    const at = (this.opts.now ?? Date.now)();
     const own = kinds !== null && kinds.length > 0 && kinds.every((k) => k === "refused");
-    const refusal: Refusal = { at: this.lastRefusalAt, walOffset: frame.offset, bytes: frame.end - frame.offset, records: countRecords(frame.payload), error: why, ...(own ? { own } : {}) };
+    const refusal: Refusal = { at, walOffset: frame.offset, bytes: frame.end - frame.offset, records: countRecords(frame.payload), error: why, ...(own ? { own } : {}) };
     const fresh = !(this.opts.deadLetter?.has(frame.offset) ?? false);
     if (this.opts.deadLetter) {
       this.opts.deadLetter.add(this.frameBytes(frame), refusal);
