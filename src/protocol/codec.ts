@@ -56,11 +56,6 @@ export function decodeUntrusted(buf: Uint8Array): unknown[] {
   }
 }
 
-/** Decodes a buffer that holds several msgpack values back to back (an upload body). */
-export function decodeMany(buf: Uint8Array): unknown[] {
-  return unpackr.unpackMultiple(buf) as unknown[];
-}
-
 export function encodeRecords(records: RunRecord[]): Buffer {
   return packr.pack(records);
 }
