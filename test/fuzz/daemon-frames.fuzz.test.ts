@@ -18,6 +18,7 @@ import { newRoutingId } from "../../src/protocol/random.js";
 import { validateRecords } from "../../src/protocol/record-check.js";
 import { FuzzLedger, fuzzMs, fuzzSeed, inputRng, isKnownCode, mutateBytes, showBytes, showValue, type Rng } from "../helpers/fuzz.js";
 import { CLI, makeEnv, start, startServer, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { runInfo as handMadeRunInfo } from "../helpers/run-dir.js";
 
 const SEED = fuzzSeed(0xda3e0);
 const BUDGET_MS = fuzzMs(8);
@@ -140,19 +141,7 @@ async function greet(c: Conn, pid = process.pid): Promise<void> {
 
 let runCounter = 0;
 function runInfo(id: string): RunInfo {
-  return {
-    id,
-    entity,
-    project: "fuzz",
-    name: `attacker-${id}`,
-    notes: null,
-    tags: [],
-    group: null,
-    jobType: null,
-    config: {},
-    createdAt: Date.now(),
-    program: { executable: process.execPath, args: [], cwd: workDir, pid: process.pid, host: "fuzz", nodeVersion: process.version, os: "linux", tracksideVersion: "0.1.0" },
-  };
+  return handMadeRunInfo(entity, id, workDir, { project: "fuzz", name: `attacker-${id}` });
 }
 
 function openSettings(info: RunInfo): RunOpenSettings {

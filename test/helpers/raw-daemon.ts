@@ -4,8 +4,9 @@
  * refuses; trackside's own client is the fixtures' business.
  */
 import { Dealer } from "zeromq";
-import { PROTOCOL_VERSION, decode, encode, type DaemonMessage, type RunInfo, type RunOpenSettings } from "../../src/protocol/index.js";
+import { PROTOCOL_VERSION, decode, encode, type DaemonMessage, type RunOpenSettings } from "../../src/protocol/index.js";
 import { newRoutingId } from "../../src/protocol/random.js";
+import { runInfo } from "./run-dir.js";
 
 export class RawClient {
   private readonly sock: Dealer;
@@ -45,21 +46,8 @@ export function outcome(reply: DaemonMessage): string {
 
 /** Valid settings for an offline run `alice/raw/<id>` under `root`, as a client would send them. */
 export function openSettings(root: string, id: string, over: Partial<RunOpenSettings> = {}): RunOpenSettings {
-  const run: RunInfo = {
-    id,
-    entity: "alice",
-    project: "raw",
-    name: `raw-${id}`,
-    notes: null,
-    tags: [],
-    group: null,
-    jobType: null,
-    config: {},
-    createdAt: Date.now(),
-    program: { executable: process.execPath, args: [], cwd: root, pid: process.pid, host: "test", nodeVersion: process.version, os: "linux", tracksideVersion: "0" },
-  };
   return {
-    run,
+    run: runInfo("alice", id, root, { project: "raw", name: `raw-${id}` }),
     mode: "offline",
     runDir: `${root}/trackside/run-20250101_000000-${id}`,
     baseUrl: "http://127.0.0.1:9",

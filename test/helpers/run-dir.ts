@@ -14,10 +14,11 @@ export function localUser(home: string, serverUrl: string): { user: string; apiK
   return (JSON.parse(readFileSync(join(home, ".trackside", "credentials"), "utf8")) as Record<string, { user: string; apiKey: string }>)[serverUrl];
 }
 
-export function runInfo(entity: string, id: string, cwd: string): RunInfo {
+export function runInfo(entity: string, id: string, cwd: string, over: Partial<RunInfo> = {}): RunInfo {
   return {
     id, entity, project: "fixtures", name: `hand-made-${id}`, notes: null, tags: [], group: null, jobType: null, config: {}, createdAt: Date.now(),
     program: { executable: "node", args: [], cwd, pid: process.pid, host: "h", nodeVersion: process.version, os: "linux", tracksideVersion: "0.1.0" },
+    ...over,
   };
 }
 
