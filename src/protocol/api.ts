@@ -16,9 +16,98 @@ export const RECORDS_CONTENT_TYPE = "application/vnd.trackside.records+msgpack";
  */
 export const WAL_FRAMES_CONTENT_TYPE = "application/vnd.trackside.wal-frames";
 
+/** A role in a team. */
+export type TeamRole = "admin" | "member" | "viewer";
+export const TEAM_ROLES: readonly TeamRole[] = ["admin", "member", "viewer"];
+
+/** What someone is to an entity: the user of a user's entity ("owner"), or a team role. */
+export type EntityRole = "owner" | TeamRole;
+
+export type Privacy = "private" | "public";
+
+/** `GET /api/v1/viewer`: who a key or session is. */
 export interface ViewerView {
   user: string;
+  /** Where runs go when none is named: the user's own entity. */
   entity: string;
+  email: string | null;
+  /** A site admin: manages accounts (and reads nothing private for it). */
+  admin: boolean;
+  /** The user's teams, by name. */
+  teams: { name: string; role: TeamRole }[];
+}
+
+/** An account, as site admins see it (`GET /api/v1/users`). */
+export interface UserView {
+  name: string;
+  email: string | null;
+  admin: boolean;
+  disabled: boolean;
+  createdAt: string;
+}
+
+/** `POST /api/v1/users`: the new account and its first API key, shown this once. */
+export interface NewUserView {
+  user: UserView;
+  apiKey: string;
+}
+
+/** An API key as listed: never the key itself. */
+export interface ApiKeyView {
+  id: number;
+  label: string | null;
+  /** The key's first characters, to tell keys apart ("trk_AbCd"). */
+  prefix: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+/** `POST /api/v1/keys`: a new key, shown this once. */
+export interface NewApiKeyView extends ApiKeyView {
+  key: string;
+}
+
+export interface TeamMemberView {
+  user: string;
+  role: TeamRole;
+  addedAt: string;
+}
+
+/** A team with its members (`GET /api/v1/teams/:team`, for its members). */
+export interface TeamView {
+  name: string;
+  /** The asking user's role in it. */
+  role: TeamRole;
+  members: TeamMemberView[];
+}
+
+/** A row of `GET /api/v1/teams`: the asking user's teams. */
+export interface TeamListItem {
+  name: string;
+  role: TeamRole;
+  members: number;
+}
+
+/** `GET /api/v1/entities/:entity`: a user's or a team's entity, and what the asker may do in it. */
+export interface EntityView {
+  name: string;
+  kind: "user" | "team";
+  /** The asker's role; null for anyone else (anonymous included). */
+  role: EntityRole | null;
+  /** May log runs to it and edit its runs (owner, team admin or member). */
+  canWrite: boolean;
+  /** May change its projects' settings and, for a team, its members (owner or team admin). */
+  canAdminister: boolean;
+}
+
+/** `GET`/`PATCH /api/v1/projects/:entity/:project`: a project's settings. */
+export interface ProjectSettingsView {
+  entity: string;
+  name: string;
+  /** The privacy of runs created in it from now on. */
+  defaultPrivacy: Privacy;
+  canWrite: boolean;
+  canAdminister: boolean;
 }
 
 export interface ProjectView {
@@ -54,7 +143,9 @@ export interface RunView extends RunListItem {
   exitCode: number | null;
   signal: string | null;
   error: string | null;
-  privacy: "private" | "public";
+  privacy: Privacy;
+  /** Whether the asker may edit the run (name, notes, tags, privacy); false when anonymous. */
+  canEdit: boolean;
   heartbeatAt: string | null;
   finishedAt: string | null;
   config: JsonObject;

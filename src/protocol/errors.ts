@@ -67,6 +67,7 @@ export const ERROR_CODES = [
   "TRK_ERR_CORRUPT_FILE",
   "TRK_ERR_SYNC_INCOMPLETE",
   "TRK_ERR_RECORDS_REFUSED",
+  "TRK_ERR_CONFLICT",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -181,8 +182,8 @@ export const errors = {
       `The server at ${baseUrl} does not know this API key, so it would refuse every upload. Check TRACKSIDE_API_KEY or settings.apiKey; the local server's key is in ~/.trackside/credentials.`,
       { baseUrl },
     ),
-  forbidden: (what: string) =>
-    new TracksideError("TRK_ERR_FORBIDDEN", `Not allowed: ${what}. Use an API key of that entity's user.`),
+  forbidden: (what: string, fix = "Use an API key of a user who may, or ask an admin of the entity (its user, or a team admin) for that role.") =>
+    new TracksideError("TRK_ERR_FORBIDDEN", `Not allowed: ${what}. ${fix}`),
   notFound: (what: string) =>
     new TracksideError("TRK_ERR_NOT_FOUND", `${what} was not found. Check the entity, project and run id (\`trackside runs list ENTITY/PROJECT\`).`),
   badRequest: (why: string) =>
@@ -273,6 +274,8 @@ export const errors = {
           : `${records} record(s) of this run were refused, by the daemon's checks or by the server (the first reason: ${why}). They are kept in ${file ?? "the run's dead-letter file"}; the rest of the run was uploaded.`,
       { records, file },
     ),
+  conflict: (what: string, fix: string) =>
+    new TracksideError("TRK_ERR_CONFLICT", `${what}. ${fix}`),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),
 } satisfies Record<string, (...args: never[]) => TracksideError>;

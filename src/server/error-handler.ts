@@ -48,6 +48,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TRK_ERR_REQUEST_TIMEOUT: 408,
   TRK_ERR_RUN_FINISHED: 409,
   TRK_ERR_TOO_MANY: 429,
+  TRK_ERR_CONFLICT: 409,
   TRK_ERR_INTERNAL: 500,
 };
 

@@ -69,7 +69,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get(`${API_PREFIX}/viewer`, async (req): Promise<ViewerView> => {
     const user = await ctx.user(req);
-    return { user: user.name, entity: await defaultEntityOf(ctx, user) };
+    return { user: user.name, entity: await defaultEntityOf(ctx, user), email: null, admin: false, teams: [] };
   });
 
   app.get(`${API_PREFIX}/entities/:entity/projects`, async (req) => {

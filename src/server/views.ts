@@ -61,9 +61,18 @@ export function toRunListItem(run: StoredRun, now: number): RunListItem {
  * const view = toRunView(run, await store.countHistory(run.pk), "http://127.0.0.1:8421", Date.now(), await store.countConsole(run.pk));
  * view.path; // "alice/mnist/a1b2c3d4"
  */
-export function toRunView(run: StoredRun, historySteps: number, publicBaseUrl: string, now: number, consoleLines = 0, notices?: RunNotices): RunView {
+export function toRunView(
+  run: StoredRun,
+  historySteps: number,
+  publicBaseUrl: string,
+  now: number,
+  consoleLines = 0,
+  notices?: RunNotices,
+  canEdit = false,
+): RunView {
   return {
     ...toRunListItem(run, now),
+    canEdit,
     path: `${run.entity}/${run.project}/${run.id}`,
     url: runUrl(publicBaseUrl, run.entity, run.project, run.id),
     exitCode: run.exitCode,
