@@ -183,7 +183,7 @@ export const errors = {
       { baseUrl },
     ),
   forbidden: (what: string, fix = "Use an API key of a user who may, or ask an admin of the entity (its user, or a team admin) for that role.") =>
-    new TracksideError("TRK_ERR_FORBIDDEN", `Not allowed: ${what}. ${fix}`),
+    new TracksideError("TRK_ERR_FORBIDDEN", `Not allowed: ${what}; nothing was changed. ${fix}`),
   notFound: (what: string) =>
     new TracksideError("TRK_ERR_NOT_FOUND", `${what} was not found. Check the entity, project and run id (\`trackside runs list ENTITY/PROJECT\`).`),
   badRequest: (why: string) =>
@@ -275,7 +275,7 @@ export const errors = {
       { records, file },
     ),
   conflict: (what: string, fix: string) =>
-    new TracksideError("TRK_ERR_CONFLICT", `${what}. ${fix}`),
+    new TracksideError("TRK_ERR_CONFLICT", `${what}; nothing was changed. ${fix}`),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),
 } satisfies Record<string, (...args: never[]) => TracksideError>;

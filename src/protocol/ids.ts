@@ -49,6 +49,19 @@ export function validateEntity(entity: unknown): string {
   return entity;
 }
 
+/**
+ * Names no new user or team may take: the server's own top-level paths (`/login`, `/settings`,
+ * ...), where an entity's page `/:entity` could never be reached.
+ */
+export const RESERVED_ENTITY_NAMES: ReadonlySet<string> = new Set(["api", "assets", "auth", "healthz", "login", "logout", "settings", "teams", "users"]);
+
+/** An entity name a new user or team may take: valid, and not reserved (TRK_ERR_INVALID_ENTITY). */
+export function validateNewEntityName(name: unknown): string {
+  const valid = validateEntity(name);
+  if (RESERVED_ENTITY_NAMES.has(valid.toLowerCase())) throw errors.invalidEntity(valid, "it is reserved for the server's own pages");
+  return valid;
+}
+
 /** Turns an OS user name into a valid entity name ("Jane Doe" -> "Jane-Doe"). */
 export function entityFromUserName(user: string): string {
   const cleaned = user.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 64);

@@ -5,8 +5,9 @@
  */
 import type { FastifyRequest } from "fastify";
 import { errors } from "../protocol/errors.js";
+import type { Access } from "./access.js";
 import type { Principal } from "./auth.js";
-import type { Store, StoredUser } from "./store.js";
+import type { Store, StoredEntity, StoredRun, StoredUser } from "./store.js";
 
 export class AppContext {
   readonly store: Store;
@@ -48,5 +49,25 @@ export class AppContext {
     const user = this.principal(req).user;
     if (!user) throw errors.unauthorized();
     return user;
+  }
+
+  /** What the access hook resolved for the request's route (access.ts). */
+  access(req: FastifyRequest): Access {
+    if (!req.access) throw errors.internal(`route ${req.routeOptions.url ?? req.url} was not resolved by the access hook`);
+    return req.access;
+  }
+
+  /** The run of a `run:*` route, checked for the asker. */
+  run(req: FastifyRequest): StoredRun {
+    const run = this.access(req).run;
+    if (!run) throw errors.internal(`route ${req.routeOptions.url ?? req.url} asked for a run but its access rule resolves none`);
+    return run;
+  }
+
+  /** The entity of an `entity:*`, `project:*`, `run:*` or `team:*` route, checked for the asker. */
+  entity(req: FastifyRequest): StoredEntity {
+    const entity = this.access(req).entity;
+    if (!entity) throw errors.internal(`route ${req.routeOptions.url ?? req.url} asked for an entity but its access rule resolves none`);
+    return entity;
   }
 }

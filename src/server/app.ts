@@ -6,8 +6,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { jsonReplacer } from "../protocol/api.js";
 import { AppContext } from "./app-context.js";
+import { registerAccessHook } from "./access.js";
 import { registerAuthHook } from "./auth.js";
 import { frameworkErrors, installErrorHandlers, MAX_PARAM_LENGTH } from "./error-handler.js";
+import { registerAccountRoutes } from "./routes-accounts.js";
 import { registerApiRoutes } from "./routes-api.js";
 import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
 import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
@@ -79,9 +81,11 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerConnectionLimits(app, limits);
   registerHostCheck(app, options.allowedHosts ?? (() => null));
   registerAuthHook(app, ctx.store, ctx.now);
+  registerAccessHook(app, ctx);
 
   const live = new LiveEvents(ctx.store, ctx.now, limits);
   registerApiRoutes(app, ctx);
+  registerAccountRoutes(app, ctx, live);
   registerIngestRoutes(app, ctx);
   registerAuthRoutes(app, ctx, live);
   registerLiveEvents(app, ctx, live);

@@ -28,15 +28,35 @@ export function mintToken(): string {
   return randomBytes(32).toString("base64url");
 }
 
+const KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+/** 43 characters of 62: 256 bits, as many as the 32 random bytes of a session token. */
+export const API_KEY_CHARS = 43;
+
+/**
+ * `count` characters of [A-Za-z0-9], each uniform: a random byte is used only below 248 (4 x 62),
+ * so no character is likelier than another.
+ */
+function randomAlphanumeric(count: number): string {
+  let out = "";
+  while (out.length < count) {
+    for (const b of randomBytes(count)) {
+      if (b < 248 && out.length < count) out += KEY_ALPHABET[b % 62];
+    }
+  }
+  return out;
+}
+
 /**
  * A new API key, its hash and its display prefix. Only `hash` and `prefix` go to the store.
+ * Keys are `trk_` and 43 characters of [A-Za-z0-9]: no `-`, so that other tools' key checks
+ * (W&B's takes what follows the first `-` and wants 40 or more of [A-Za-z0-9_-]) accept them.
  *
  * @example
- * const { key, hash, prefix } = mintApiKey(); // key: "trk_" + 43 base64url characters
+ * const { key, hash, prefix } = mintApiKey(); // key: "trk_" + 43 letters and digits
  * await store.addApiKey(user.id, hash, prefix);
  */
 export function mintApiKey(): { key: string; hash: string; prefix: string } {
-  const key = API_KEY_PREFIX + randomBytes(32).toString("base64url");
+  const key = API_KEY_PREFIX + randomAlphanumeric(API_KEY_CHARS);
   return { key, hash: hashSecret(key), prefix: key.slice(0, KEY_DISPLAY_PREFIX) };
 }
 
@@ -94,12 +114,12 @@ export function credentialOf(req: FastifyRequest): Credential | null {
 }
 
 /**
- * The user a credential stands for now, or null: a deleted key, an expired or signed-out
- * session. Live streams ask again on each event (live-events.ts), so a sign-out ends them.
+ * The user a credential stands for now, or null: a revoked key, an expired or signed-out
+ * session, a disabled user. Live streams ask again on each event (live-events.ts), so a sign-out ends them.
  */
 export async function userOf(store: Store, credential: Credential | null, now: number): Promise<StoredUser | null> {
   if (!credential) return null;
-  if (credential.kind === "key") return store.userByApiKeyHash(credential.hash);
+  if (credential.kind === "key") return store.userByApiKeyHash(credential.hash, now);
   return store.userBySession(credential.hash, "session", now);
 }
 

@@ -51,7 +51,7 @@ export async function bootstrapLocalUser(store: Store, baseUrls: string[], now =
   const name = entityFromUserName(osUserName());
   let createdUser = false;
   if ((await store.countUsers()) === 0) {
-    await store.createUser(name, now);
+    await store.createUser(name, now, { admin: true });
     createdUser = true;
   }
   const user = (await store.getUserByName(name)) ?? (await store.firstUser());

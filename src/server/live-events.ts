@@ -12,11 +12,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { API_PREFIX, type RunEvent } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
-import { canReadRun, readableRun, runPath } from "./access.js";
+import { mayReadRun, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { userOf, type Credential } from "./auth.js";
 import { clientAddress, DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
-import type { Store, StoredRun, StoredUser } from "./store.js";
+import type { EntityRole, Store, StoredEntity, StoredRun, StoredUser } from "./store.js";
 
 /** A comment line every 15 s keeps proxies from closing an idle stream (many cut at 30 to 60 s). */
 const KEEPALIVE_MS = 15_000;
@@ -24,8 +24,12 @@ const KEEPALIVE_MS = 15_000;
 /** One open stream: who opened it (asked again before each event) and how to end it. */
 interface OpenStream {
   runPk: number;
+  /** The run's entity, whose roles decide who may go on reading. */
+  entity: StoredEntity;
   client: string;
   credential: Credential | null;
+  /** The user who opened it, or null when anonymous. */
+  userId: number | null;
   /** Events are checked and written in order, one after the other. */
   queue: Promise<void>;
   write(e: RunEvent): void;
@@ -33,9 +37,11 @@ interface OpenStream {
 }
 
 /**
- * The open streams, each of one run. Access is asked again before every event
- * (the run's privacy now, the viewer's key or session now), so a run made private, a sign-out
- * or a deleted key ends the streams that may no longer read it, instead of feeding them.
+ * The open streams, each of one run. Access is asked again before every event (the run's
+ * privacy now, the viewer's key or session and role now), so a run made private, a sign-out, a
+ * revoked key, a disabled user or a lost team role ends the streams that may no longer read it,
+ * instead of feeding them. Revoking a key, disabling a user and signing out also end their
+ * streams at once on this replica (endCredential, endUser), without waiting for an event.
  */
 export class LiveEvents {
   private readonly streams = new Set<OpenStream>();
@@ -56,15 +62,26 @@ export class LiveEvents {
     for (const stream of this.streams) {
       if (stream.runPk !== run.pk) continue;
       stream.queue = stream.queue.then(async () => {
-        // A public run is anyone's; only a private one needs the viewer, asked afresh.
-        const viewer = run.privacy === "public" ? null : await userOf(this.store, stream.credential, this.now()).catch(() => null);
-        if (canReadRun(run, viewer)) stream.write(event);
+        // A public run is anyone's; only a private one needs the viewer and their role, asked afresh.
+        const role = run.privacy === "public" ? null : await this.roleNow(stream).catch(() => null);
+        if (mayReadRun(run, role)) stream.write(event);
         else stream.end();
       });
     }
   }
 
-  /** Ends at once every stream opened with this credential (a sign-out, a deleted key). */
+  /** The stream's viewer's role in its run's entity now; null when signed out, revoked, disabled or without one. */
+  private async roleNow(stream: OpenStream): Promise<EntityRole | null> {
+    const viewer = await userOf(this.store, stream.credential, this.now());
+    return viewer ? this.store.roleIn(stream.entity, viewer.id) : null;
+  }
+
+  /** Ends at once every stream a user opened (the user was disabled). */
+  endUser(userId: number): void {
+    for (const stream of this.streams) if (stream.userId === userId) stream.end();
+  }
+
+  /** Ends at once every stream opened with this credential (a sign-out, a revoked key). */
   endCredential(credential: Credential): void {
     for (const stream of this.streams) {
       if (stream.credential?.kind === credential.kind && stream.credential.hash === credential.hash) stream.end();
@@ -76,7 +93,7 @@ export class LiveEvents {
    * closes. Over the limits (in all, or of this client: its user, or its address when
    * anonymous) it refuses with TRK_ERR_TOO_MANY before anything is written.
    */
-  stream(req: FastifyRequest, reply: FastifyReply, runPk: number, credential: Credential | null, viewer: StoredUser | null): void {
+  stream(req: FastifyRequest, reply: FastifyReply, run: { pk: number; entity: StoredEntity }, credential: Credential | null, viewer: StoredUser | null): void {
     const client = viewer ? `user:${viewer.id}` : `ip:${clientAddress(req.ip)}`;
     if (this.streams.size >= this.limits.maxStreams) throw errors.tooMany("live-event streams on this server", this.limits.maxStreams);
     const mine = this.perClient.get(client) ?? 0;
@@ -93,9 +110,11 @@ export class LiveEvents {
     const timer = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
     let ended = false;
     const stream: OpenStream = {
-      runPk,
+      runPk: run.pk,
+      entity: run.entity,
       client,
       credential,
+      userId: viewer?.id ?? null,
       queue: Promise.resolve(),
       write: (e) => {
         if (!ended) res.write(`event: run\ndata: ${JSON.stringify(e)}\n\n`);
@@ -136,10 +155,9 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
   const recordsRoute = `${API_PREFIX}/runs/:entity/:project/:id/records`;
   const runRoute = `${API_PREFIX}/runs/:entity/:project/:id`;
 
-  app.get(`${API_PREFIX}/runs/:entity/:project/:id/events`, async (req, reply) => {
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id/events`, { config: { access: "run:read" } }, async (req, reply) => {
     const { credential, user } = ctx.principal(req);
-    const run = await readableRun(ctx, runPath(req.params), user);
-    live.stream(req, reply, run.pk, credential, user);
+    live.stream(req, reply, { pk: ctx.run(req).pk, entity: ctx.entity(req) }, credential, user);
   });
 
   app.addHook("onResponse", async (req, reply) => {

@@ -1,6 +1,6 @@
 /**
  * The JSON read API and the PATCH of a run (docs/api.md). Reads work without a key for public
- * runs; a private run is 404 to anyone but its entity's owner (access.ts).
+ * runs; a private run is 404 to anyone without a role in its entity (access.ts).
  */
 import type { FastifyInstance } from "fastify";
 import {
@@ -10,33 +10,28 @@ import {
   type RunListItem,
   type RunView,
   type SystemMetricsView,
-  type ViewerView,
 } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
-import { validateEntity } from "../protocol/ids.js";
 import type { JsonObject } from "../protocol/records.js";
 import { PACKAGE_VERSION } from "../protocol/version.js";
-import { ownedRun, ownsEntity, projectPath, readableRun, runPath } from "./access.js";
+import { may, projectPath, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { parseConsoleQuery, parseHistoryQuery, parseListRunsQuery, parseRunPatch, parseSystemMetricsQuery } from "./query-params.js";
-import type { StoredRun, StoredSystemSample, StoredUser } from "./store.js";
+import type { EntityRole, StoredRun, StoredSystemSample } from "./store.js";
 import { toProjectView, toRunListItem, toRunView } from "./views.js";
 
-/** The entity a user logs to by default: the one of their own name, else the first they own. */
-export async function defaultEntityOf(ctx: AppContext, user: StoredUser): Promise<string> {
-  const owned = await ctx.store.entitiesOwnedBy(user.id);
-  return (owned.find((e) => e.name === user.name) ?? owned[0])?.name ?? user.name;
-}
-
-/** A RunView, counting the run's history rows and console lines, with its unknown and refused records. */
-export async function runViewOf(ctx: AppContext, run: StoredRun): Promise<RunView> {
+/**
+ * A RunView, counting the run's history rows and console lines, with its unknown and refused
+ * records, and whether the asker (of that role in the run's entity) may edit it.
+ */
+export async function runViewOf(ctx: AppContext, run: StoredRun, role: EntityRole | null): Promise<RunView> {
   const [historySteps, consoleLines, unknownRecords, refusals] = await Promise.all([
     ctx.store.countHistory(run.pk),
     ctx.store.countConsole(run.pk),
     ctx.store.unknownRecordCounts(run.pk),
     ctx.store.refusals(run.pk),
   ]);
-  return toRunView(run, historySteps, ctx.publicBaseUrl(), ctx.now(), consoleLines, { unknownRecords, refusals });
+  return toRunView(run, historySteps, ctx.publicBaseUrl(), ctx.now(), consoleLines, { unknownRecords, refusals }, may(role, "write"));
 }
 
 /** Picks `_step` and the chosen keys of each row; with no keys chosen, every key. */
@@ -64,56 +59,43 @@ function selectSamples(samples: StoredSystemSample[], keys: string[] | null): Sy
   });
 }
 
+const runRead = { config: { access: "run:read" as const } };
+
 export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get("/healthz", { config: { auth: "none" } }, async () => ({ ok: true, version: PACKAGE_VERSION }));
+  app.get("/healthz", { config: { auth: "none", access: "anyone" } }, async () => ({ ok: true, version: PACKAGE_VERSION }));
 
-  app.get(`${API_PREFIX}/viewer`, async (req): Promise<ViewerView> => {
-    const user = await ctx.user(req);
-    return { user: user.name, entity: await defaultEntityOf(ctx, user), email: null, admin: false, teams: [] };
-  });
-
-  app.get(`${API_PREFIX}/entities/:entity/projects`, async (req) => {
-    const entity = validateEntity((req.params as { entity: unknown }).entity);
-    const viewer = await ctx.viewer(req);
-    if (!(await ctx.store.getEntity(entity))) throw errors.notFound(`Entity ${entity}`);
-    const publicOnly = !(await ownsEntity(ctx, entity, viewer));
-    const projects = await ctx.store.listProjects(entity, publicOnly);
+  app.get(`${API_PREFIX}/entities/:entity/projects`, { config: { access: "entity:read" } }, async (req) => {
+    const projects = await ctx.store.listProjects(ctx.entity(req).name, !may(ctx.access(req).role, "read"));
     return { projects: projects.map(toProjectView) };
   });
 
-  app.get(`${API_PREFIX}/runs/:entity/:project`, async (req): Promise<{ runs: RunListItem[]; total: number }> => {
+  app.get(`${API_PREFIX}/runs/:entity/:project`, { config: { access: "project:read" } }, async (req): Promise<{ runs: RunListItem[]; total: number }> => {
     const { entity, project } = projectPath(req.params);
-    const viewer = await ctx.viewer(req);
-    const owner = await ownsEntity(ctx, entity, viewer);
-    const page = await ctx.store.listRuns(entity, project, { ...parseListRunsQuery(req.query as Record<string, unknown>, !owner), now: ctx.now() });
-    // A project holding only private runs does not exist for anyone but the owner.
-    if (!page || (!owner && page.total === 0)) throw errors.notFound(`Project ${entity}/${project}`);
+    const publicOnly = !may(ctx.access(req).role, "read");
+    const page = await ctx.store.listRuns(entity, project, { ...parseListRunsQuery(req.query as Record<string, unknown>, publicOnly), now: ctx.now() });
+    if (!page) throw errors.notFound(`Project ${entity}/${project}`);
     const now = ctx.now();
     return { runs: page.runs.map((r) => toRunListItem(r, now)), total: page.total };
   });
 
-  app.get(`${API_PREFIX}/runs/:entity/:project/:id`, async (req): Promise<RunView> => {
-    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
-    return runViewOf(ctx, run);
-  });
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id`, runRead, async (req): Promise<RunView> => runViewOf(ctx, ctx.run(req), ctx.access(req).role));
 
-  app.get(`${API_PREFIX}/runs/:entity/:project/:id/history`, async (req): Promise<HistoryView> => {
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id/history`, runRead, async (req): Promise<HistoryView> => {
     const q = parseHistoryQuery(req.query as Record<string, unknown>);
-    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
-    const rows = await ctx.store.readHistory(run.pk, q);
+    const rows = await ctx.store.readHistory(ctx.run(req).pk, q);
     return selectHistory(rows as JsonObject[], q.keys);
   });
 
-  app.get(`${API_PREFIX}/runs/:entity/:project/:id/system`, async (req): Promise<SystemMetricsView> => {
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id/system`, runRead, async (req): Promise<SystemMetricsView> => {
     const q = parseSystemMetricsQuery(req.query as Record<string, unknown>);
-    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
+    const run = ctx.run(req);
     const [keys, samples] = await Promise.all([ctx.store.systemMetricKeys(run.pk), ctx.store.readSystemMetrics(run.pk, q)]);
     return { keys, rows: selectSamples(samples, q.keys) };
   });
 
-  app.get(`${API_PREFIX}/runs/:entity/:project/:id/console`, async (req): Promise<ConsoleView> => {
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id/console`, runRead, async (req): Promise<ConsoleView> => {
     const q = parseConsoleQuery(req.query as Record<string, unknown>);
-    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
+    const run = ctx.run(req);
     if (q.tail !== undefined) return { lines: await ctx.store.tailConsole(run.pk, q.tail), next: null };
     const lines = await ctx.store.readConsole(run.pk, q);
     // A full page may have more behind it; a short one reached the end (for now: a follower
@@ -121,14 +103,12 @@ export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { lines, next: lines.length === q.limit ? lines[lines.length - 1].seq : null };
   });
 
-  app.patch(`${API_PREFIX}/runs/:entity/:project/:id`, async (req): Promise<RunView> => {
-    const user = await ctx.user(req);
+  app.patch(`${API_PREFIX}/runs/:entity/:project/:id`, { config: { access: "run:write" } }, async (req): Promise<RunView> => {
     const path = runPath(req.params);
     const patch = parseRunPatch(req.body);
-    const run = await ownedRun(ctx, path, user);
-    await ctx.store.patchRun(run.pk, patch);
+    await ctx.store.patchRun(ctx.run(req).pk, patch);
     const updated = await ctx.store.getRun(path.entity, path.project, path.id);
     if (!updated) throw errors.notFound(`Run ${path.entity}/${path.project}/${path.id}`);
-    return runViewOf(ctx, updated);
+    return runViewOf(ctx, updated, ctx.access(req).role);
   });
 }

@@ -94,7 +94,7 @@ function logoutPage(token: string): string {
 }
 
 /** The sign-in and sign-out forms check their origin themselves (origin.ts), with no principal. */
-const formRoute = { config: { html: true, auth: "none" as const } };
+const formRoute = { config: { html: true, auth: "none" as const, access: "anyone" as const } };
 
 export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, live: LiveEvents): void {
   /** Starts a browser session for the user and sends the browser on to `next` (a checked path). */
@@ -149,7 +149,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, live: 
     return reply.header("set-cookie", clearedSessionCookie(ctx.secureCookies())).redirect("/", 303);
   });
 
-  app.post(`${API_PREFIX}/auth/login-links`, async (req) => {
+  app.post(`${API_PREFIX}/auth/login-links`, { config: { access: "signed-in" } }, async (req) => {
     const user = await ctx.user(req);
     const next = (req.body as { next?: unknown } | undefined)?.next;
     if (next !== undefined && nextPathOf(next) === null) {

@@ -8,7 +8,7 @@ import { decodeUntrusted } from "../protocol/codec.js";
 import { scanFrames } from "../protocol/wal-format.js";
 import { errors } from "../protocol/errors.js";
 import type { RunRecord } from "../protocol/records.js";
-import { runPath, writableEntity } from "./access.js";
+import { runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { flattenBatches, validateRecords } from "../protocol/record-check.js";
 
@@ -53,13 +53,14 @@ export function recordsOf(req: FastifyRequest, runId: string): RunRecord[] {
 
 /** POST .../records and POST .../heartbeat. */
 export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.post(`${API_PREFIX}/runs/:entity/:project/:id/records`, { bodyLimit: INGEST_BODY_LIMIT }, async (req): Promise<IngestResult> => {
+  // entity:write: a user who may not log to the entity is refused before the body is read.
+  const upload = { config: { access: "entity:write" as const } };
+  app.post(`${API_PREFIX}/runs/:entity/:project/:id/records`, { ...upload, bodyLimit: INGEST_BODY_LIMIT }, async (req): Promise<IngestResult> => {
     const user = await ctx.user(req);
     const path = runPath(req.params);
-    const entity = await writableEntity(ctx, path.entity, user);
     const records = recordsOf(req, path.id);
     const outcome = await ctx.store.ingest(
-      { entityId: entity.id, project: path.project, runId: path.id, authorUserId: user.id },
+      { entityId: ctx.entity(req).id, project: path.project, runId: path.id, authorUserId: user.id },
       records,
       ctx.now(),
     );
@@ -67,10 +68,8 @@ export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): voi
     return outcome;
   });
 
-  app.post(`${API_PREFIX}/runs/:entity/:project/:id/heartbeat`, async (req) => {
-    const user = await ctx.user(req);
+  app.post(`${API_PREFIX}/runs/:entity/:project/:id/heartbeat`, upload, async (req) => {
     const path = runPath(req.params);
-    await writableEntity(ctx, path.entity, user);
     const found = await ctx.store.heartbeat(path.entity, path.project, path.id, ctx.now());
     if (!found) throw errors.notFound(`Run ${path.entity}/${path.project}/${path.id}`);
     return { ok: true };

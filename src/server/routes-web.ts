@@ -1,6 +1,6 @@
 /**
- * The web app: its built files (src/web, built by Vite into dist/web) and the three pages that
- * open it, `/`, `/:entity/:project` and `/:entity/:project/runs/:id`, plus the read routes only
+ * The web app: its built files (src/web, built by Vite into dist/web) and the pages that open
+ * it, `/`, `/settings`, `/:entity`, `/:entity/:project` and `/:entity/:project/runs/:id`, plus the read routes only
  * the app uses (the viewer's projects, downsampled history). A page answers the app's shell
  * only when the viewer may see what it names: a hidden or missing run or project is the same
  * 404 page as before, so the shell never reveals that something private exists.
@@ -15,10 +15,10 @@ import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { API_PREFIX, type HistoryBucketsView, type ProjectView } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
-import { ownsEntity, projectPath, readableRun, runPath } from "./access.js";
+import type { RouteAccess } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { MAX_BUCKETS } from "./history-buckets.js";
-import { html, page } from "./html.js";
+import { html, page as htmlPage } from "./html.js";
 import type { HistoryAxis, HistoryBucketsQuery } from "./store.js";
 import { toProjectView } from "./views.js";
 
@@ -82,44 +82,40 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, options
   const shell =
     root !== null && existsSync(`${root}/index.html`)
       ? readFileSync(`${root}/index.html`, "utf8")
-      : page(
+      : htmlPage(
           "Web app not built",
           html`<h1>The web app is not built</h1><p>Run <code>npm run build</code>, then restart the server.</p>`,
           null,
         );
   if (root !== null && existsSync(`${root}/assets`)) {
-    app.register(fastifyStatic, { root: `${root}/assets`, prefix: "/assets/", decorateReply: false, immutable: true, maxAge: "365d", index: false });
+    // @fastify/static takes no route config: its routes get their rule here, in a scope of their own.
+    app.register(async (scope) => {
+      scope.addHook("onRoute", (route) => {
+        route.config = { ...route.config, auth: "none", access: "anyone" };
+      });
+      await scope.register(fastifyStatic, { root: `${root}/assets`, prefix: "/assets/", decorateReply: false, immutable: true, maxAge: "365d", index: false });
+    });
   }
 
-  const pageRoute = { config: { html: true } };
-  app.get("/", pageRoute, async (_req, reply) => sendShell(reply, shell));
+  const page = (access: RouteAccess) => ({ config: { html: true, access } });
+  app.get("/", page("anyone"), async (_req, reply) => sendShell(reply, shell));
+  // The account page: the app itself asks for the key list, and says to sign in when it gets a 401.
+  app.get("/settings", page("anyone"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/:entity", page("entity:read"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/:entity/:project", page("project:read"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/:entity/:project/runs/:id", page("run:read"), async (_req, reply) => sendShell(reply, shell));
 
-  app.get("/:entity/:project", pageRoute, async (req, reply) => {
-    const { entity, project } = projectPath(req.params);
-    const viewer = await ctx.viewer(req);
-    const owner = await ownsEntity(ctx, entity, viewer);
-    const list = await ctx.store.listRuns(entity, project, { limit: 1, offset: 0, sort: "createdAt", descending: true, publicOnly: !owner });
-    if (!list || (!owner && list.total === 0)) throw errors.notFound(`Project ${entity}/${project}`);
-    return sendShell(reply, shell);
-  });
-
-  app.get("/:entity/:project/runs/:id", pageRoute, async (req, reply) => {
-    await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
-    return sendShell(reply, shell);
-  });
-
-  app.get(`${API_PREFIX}/viewer/projects`, async (req): Promise<{ projects: ProjectView[] }> => {
+  app.get(`${API_PREFIX}/viewer/projects`, { config: { access: "signed-in" } }, async (req): Promise<{ projects: ProjectView[] }> => {
     const user = await ctx.user(req);
     const projects: ProjectView[] = [];
-    for (const e of await ctx.store.entitiesOwnedBy(user.id)) {
+    for (const e of await ctx.store.entitiesOf(user.id)) {
       for (const p of await ctx.store.listProjects(e.name, false)) projects.push(toProjectView(p));
     }
     return { projects };
   });
 
-  app.get(`${API_PREFIX}/runs/:entity/:project/:id/history/buckets`, async (req): Promise<HistoryBucketsView> => {
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id/history/buckets`, { config: { access: "run:read" } }, async (req): Promise<HistoryBucketsView> => {
     const q = parseBucketsQuery(req.query as Record<string, unknown>);
-    const run = await readableRun(ctx, runPath(req.params), await ctx.viewer(req));
-    return ctx.store.historyBuckets(run.pk, q);
+    return ctx.store.historyBuckets(ctx.run(req).pk, q);
   });
 }

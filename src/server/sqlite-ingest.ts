@@ -48,7 +48,9 @@ export class SqliteIngest {
       findRun: p("SELECT pk FROM runs WHERE project_id = ? AND run_id = ?").pluck(),
       insertRun: p(
         // history_chunks = 1: every history record of a new run gets its chunks (migration 5).
-        "INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at, history_chunks) VALUES (?, ?, ?, ?, ?, ?, 1)",
+        // A new run takes its project's default privacy (migration 7).
+        `INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at, history_chunks, privacy)
+         VALUES (?, ?, ?, ?, ?, ?, 1, (SELECT default_privacy FROM projects WHERE id = ?))`,
       ),
       name: guarded("name = @v", "name_seq"),
       notes: guarded("notes = @v", "notes_seq"),
@@ -110,7 +112,7 @@ export class SqliteIngest {
     const where = `Run ${target.runId} in project ${target.project}`;
     let projectId = this.s.findProject.get(target.entityId, target.project) as number | undefined;
     if (projectId === undefined) {
-      // Projects spring into being with their first run, as in W&B; nothing else creates them.
+      // Projects spring into being with their first run, as in W&B (or with a settings PATCH).
       if (!runRecord) throw errors.notFound(where);
       projectId = Number(this.s.insertProject.run(target.entityId, target.project, now).lastInsertRowid);
     }
@@ -120,7 +122,7 @@ export class SqliteIngest {
     const run = runRecord.run;
     // The row starts with every *_seq at -1; applying the run record then fills it in.
     return Number(
-      this.s.insertRun.run(projectId, target.runId, run.name, target.authorUserId, run.createdAt, now).lastInsertRowid,
+      this.s.insertRun.run(projectId, target.runId, run.name, target.authorUserId, run.createdAt, now, projectId).lastInsertRowid,
     );
   }
 

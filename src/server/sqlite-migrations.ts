@@ -223,6 +223,38 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    name: "accounts, keys and teams",
+    sql: `
+      -- Site admins manage accounts; the first user (the one an embedded server creates on its
+      -- first start) is one. A disabled user's keys and sessions stop working; their runs stay.
+      ALTER TABLE users ADD COLUMN email TEXT;
+      ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+      UPDATE users SET is_admin = 1 WHERE id = (SELECT MIN(id) FROM users);
+
+      -- A key's label, and when it was last used (written at most once a minute, auth.ts).
+      ALTER TABLE api_keys ADD COLUMN label TEXT;
+      ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+      CREATE INDEX api_keys_by_user ON api_keys (user_id);
+
+      -- Users and teams share one namespace: both are entities. A user's entity belongs to its
+      -- user (owner_user_id); a team's to its members, by role (owner_user_id: who created it).
+      ALTER TABLE entities ADD COLUMN kind TEXT NOT NULL DEFAULT 'user' CHECK (kind IN ('user', 'team'));
+      CREATE TABLE team_members (
+        entity_id  INTEGER NOT NULL REFERENCES entities(id) ON DELETE CASCADE,
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        role       TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+        added_at   INTEGER NOT NULL,
+        PRIMARY KEY (entity_id, user_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX team_members_by_user ON team_members (user_id);
+
+      -- The privacy a project's new runs get; an edit of the run changes it afterwards.
+      ALTER TABLE projects ADD COLUMN default_privacy TEXT NOT NULL DEFAULT 'private' CHECK (default_privacy IN ('private', 'public'));
+    `,
+  },
 ];
 
 /**

@@ -10,7 +10,7 @@ import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, Stor
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
   r.signal, r.error, r.created_at, r.heartbeat_at, r.finished_at, r.config, r.summary, r.metadata,
-  r.program, r.last_seq, r.sweeper_crashed_at, e.name AS entity, e.owner_user_id, p.name AS project, u.name AS author`;
+  r.program, r.last_seq, r.sweeper_crashed_at, e.name AS entity, e.id AS entity_id, p.name AS project, u.name AS author`;
 const RUN_FROM = `
   runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
   JOIN users u ON u.id = r.author_user_id`;
@@ -62,7 +62,7 @@ interface RunRow {
   last_seq: number;
   sweeper_crashed_at: number | null;
   entity: string;
-  owner_user_id: number;
+  entity_id: number;
   project: string;
   author: string;
 }
@@ -71,7 +71,7 @@ function toStoredRun(row: RunRow): StoredRun {
   return {
     pk: row.pk,
     entity: row.entity,
-    entityOwnerUserId: row.owner_user_id,
+    entityId: row.entity_id,
     project: row.project,
     id: row.run_id,
     name: row.name,

@@ -5,6 +5,7 @@
  */
 import Database from "better-sqlite3";
 import type { HistoryRow, RunRecord } from "../protocol/records.js";
+import { SqliteAccounts } from "./sqlite-accounts.js";
 import { migrate } from "./sqlite-migrations.js";
 import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
@@ -14,6 +15,14 @@ import { SqliteStreamQueries } from "./sqlite-stream-queries.js";
 import { WalCheckpointer } from "./wal-checkpointer.js";
 import type {
   ConsoleQuery,
+  EntityRole,
+  NewUser,
+  Privacy,
+  StoredApiKey,
+  StoredMembership,
+  StoredProjectSettings,
+  StoredTeamMember,
+  TeamRole,
   HistoryBuckets,
   HistoryBucketsQuery,
   HistoryQuery,
@@ -33,9 +42,6 @@ import type {
   StoredUser,
   SystemMetricsQuery,
 } from "./store.js";
-
-const USER_COLUMNS = "u.id, u.name, u.created_at AS createdAt";
-const ENTITY_COLUMNS = "id, name, owner_user_id AS ownerUserId";
 
 /**
  * Store on a SQLite file, in WAL journal mode with synchronous=NORMAL: readers never block the
@@ -57,6 +63,7 @@ export class SqliteStore implements Store {
   private readonly liveness: SqliteLiveness;
   private readonly buckets: SqliteHistoryBuckets;
   private readonly checkpointer: WalCheckpointer;
+  private readonly accounts: SqliteAccounts;
   private readonly s;
   private closed = false;
 
@@ -68,27 +75,11 @@ export class SqliteStore implements Store {
     this.streams = new SqliteStreamQueries(db);
     this.liveness = new SqliteLiveness(db);
     this.buckets = new SqliteHistoryBuckets(db);
-    const p = (sql: string) => db.prepare(sql);
+    this.accounts = new SqliteAccounts(db);
     this.s = {
-      countUsers: p("SELECT COUNT(*) FROM users").pluck(),
-      insertUser: p("INSERT INTO users (name, created_at) VALUES (?, ?)"),
-      userById: p(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ?`),
-      userByName: p(`SELECT ${USER_COLUMNS} FROM users u WHERE u.name = ?`),
-      firstUser: p(`SELECT ${USER_COLUMNS} FROM users u ORDER BY u.id LIMIT 1`),
-      insertKey: p("INSERT INTO api_keys (user_id, hash, prefix, created_at) VALUES (?, ?, ?, ?)"),
-      userByKey: p(`SELECT ${USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = ?`),
-      insertSession: p("INSERT INTO sessions (token_hash, user_id, kind, expires_at, created_at) VALUES (?, ?, ?, ?, ?)"),
-      userBySession: p(
-        `SELECT ${USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.kind = ? AND s.expires_at > ?`,
-      ),
-      deleteSession: p("DELETE FROM sessions WHERE token_hash = ?"),
-      deleteExpiredSessions: p("DELETE FROM sessions WHERE expires_at <= ?"),
-      entityByName: p(`SELECT ${ENTITY_COLUMNS} FROM entities WHERE name = ?`),
-      entitiesOf: p(`SELECT ${ENTITY_COLUMNS} FROM entities WHERE owner_user_id = ? ORDER BY id`),
-      insertEntity: p("INSERT OR IGNORE INTO entities (name, owner_user_id, created_at) VALUES (?, ?, ?)"),
       // Without publicOnly every project is listed; with it, only those holding a public run,
       // so that a project of private runs stays invisible to other people.
-      projects: p(`
+      projects: db.prepare(`
         SELECT e.name AS entity, p.name AS name, COUNT(r.pk) AS runCount, MAX(r.created_at) AS lastRunAt
         FROM projects p JOIN entities e ON e.id = p.entity_id
         LEFT JOIN runs r ON r.project_id = p.id AND (@publicOnly = 0 OR r.privacy = 'public')
@@ -121,69 +112,103 @@ export class SqliteStore implements Store {
   }
 
   async countUsers(): Promise<number> {
-    return this.s.countUsers.get() as number;
+    return this.accounts.countUsers();
   }
 
-  async createUser(name: string, now = Date.now()): Promise<StoredUser> {
-    const create = this.db.transaction(() => {
-      const id = Number(this.s.insertUser.run(name, now).lastInsertRowid);
-      this.s.insertEntity.run(name, id, now);
-      return this.s.userById.get(id) as StoredUser;
-    });
-    return create();
+  async createUser(name: string, now = Date.now(), details?: NewUser): Promise<StoredUser> {
+    return this.accounts.createUser(name, now, details);
   }
 
   async getUserByName(name: string): Promise<StoredUser | null> {
-    return (this.s.userByName.get(name) as StoredUser | undefined) ?? null;
+    return this.accounts.userByName(name);
+  }
+
+  async listUsers(): Promise<StoredUser[]> {
+    return this.accounts.listUsers();
   }
 
   async firstUser(): Promise<StoredUser | null> {
-    return (this.s.firstUser.get() as StoredUser | undefined) ?? null;
+    return this.accounts.firstUser();
   }
 
-  async addApiKey(userId: number, keyHash: string, prefix: string, now = Date.now()): Promise<void> {
-    this.s.insertKey.run(userId, keyHash, prefix, now);
+  async updateUser(userId: number, change: { disabledAt?: number | null; admin?: boolean }): Promise<StoredUser> {
+    return this.accounts.updateUser(userId, change);
   }
 
-  async userByApiKeyHash(keyHash: string): Promise<StoredUser | null> {
-    return (this.s.userByKey.get(keyHash) as StoredUser | undefined) ?? null;
+  async addApiKey(userId: number, keyHash: string, prefix: string, now = Date.now(), label: string | null = null): Promise<StoredApiKey> {
+    return this.accounts.addApiKey(userId, keyHash, prefix, now, label);
+  }
+
+  async userByApiKeyHash(keyHash: string, now = Date.now()): Promise<StoredUser | null> {
+    return this.accounts.userByApiKeyHash(keyHash, now);
+  }
+
+  async listApiKeys(userId: number): Promise<StoredApiKey[]> {
+    return this.accounts.listApiKeys(userId);
+  }
+
+  async revokeApiKey(userId: number, keyId: number): Promise<string | null> {
+    return this.accounts.revokeApiKey(userId, keyId);
   }
 
   async addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now = Date.now()): Promise<void> {
-    // Sweeping on insert keeps the table small without a timer.
-    this.s.deleteExpiredSessions.run(now);
-    this.s.insertSession.run(tokenHash, userId, kind, expiresAt, now);
+    this.accounts.addSession(tokenHash, userId, kind, expiresAt, now);
   }
 
   async userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {
-    return (this.s.userBySession.get(tokenHash, kind, now) as StoredUser | undefined) ?? null;
+    return this.accounts.userBySession(tokenHash, kind, now);
   }
 
   async consumeSession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {
-    const consume = this.db.transaction(() => {
-      const user = this.s.userBySession.get(tokenHash, kind, now) as StoredUser | undefined;
-      if (!user) return null;
-      this.s.deleteSession.run(tokenHash);
-      return user;
-    });
-    return consume();
+    return this.accounts.consumeSession(tokenHash, kind, now);
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
-    this.s.deleteSession.run(tokenHash);
+    this.accounts.deleteSession(tokenHash);
   }
 
   async getEntity(name: string): Promise<StoredEntity | null> {
-    return (this.s.entityByName.get(name) as StoredEntity | undefined) ?? null;
+    return this.accounts.getEntity(name);
   }
 
   async ensureEntity(name: string, ownerUserId: number): Promise<StoredEntity> {
-    this.s.insertEntity.run(name, ownerUserId, Date.now());
-    return this.s.entityByName.get(name) as StoredEntity;
+    return this.accounts.ensureEntity(name, ownerUserId, Date.now());
   }
 
-  async entitiesOwnedBy(userId: number): Promise<StoredEntity[]> {
-    return this.s.entitiesOf.all(userId) as StoredEntity[];
+  async entitiesOf(userId: number): Promise<StoredEntity[]> {
+    return this.accounts.entitiesOf(userId);
+  }
+
+  async roleIn(entity: StoredEntity, userId: number): Promise<EntityRole | null> {
+    return this.accounts.roleIn(entity, userId);
+  }
+
+  async createTeam(name: string, creatorUserId: number, now = Date.now()): Promise<StoredEntity> {
+    return this.accounts.createTeam(name, creatorUserId, now);
+  }
+
+  async teamsOf(userId: number): Promise<StoredMembership[]> {
+    return this.accounts.teamsOf(userId);
+  }
+
+  async teamMembers(teamId: number): Promise<StoredTeamMember[]> {
+    return this.accounts.teamMembers(teamId);
+  }
+
+  async setTeamMember(teamId: number, userId: number, role: TeamRole, now = Date.now()): Promise<void> {
+    this.accounts.setTeamMember(teamId, userId, role, now);
+  }
+
+  async removeTeamMember(teamId: number, userId: number): Promise<boolean> {
+    return this.accounts.removeTeamMember(teamId, userId);
+  }
+
+  async getProject(entity: string, project: string): Promise<StoredProjectSettings | null> {
+    return this.accounts.getProject(entity, project);
+  }
+
+  async setProjectDefaultPrivacy(entityId: number, project: string, privacy: Privacy, now = Date.now()): Promise<void> {
+    this.accounts.setProjectDefaultPrivacy(entityId, project, privacy, now);
   }
 
   async listProjects(entity: string, publicOnly: boolean): Promise<StoredProject[]> {

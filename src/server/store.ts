@@ -7,21 +7,66 @@
  * them into the API shapes of protocol/api.ts. Authorization is the HTTP layer's job: the store
  * answers what it is asked.
  */
-import type { HistoryBucketsView } from "../protocol/api.js";
+import type { EntityRole, HistoryBucketsView, Privacy, TeamRole } from "../protocol/api.js";
 import type { HistoryRow, JsonObject, RunRecord, RunState } from "../protocol/records.js";
 
-export type Privacy = "private" | "public";
+export type { EntityRole, Privacy, TeamRole };
 
 export interface StoredUser {
   id: number;
   name: string;
   createdAt: number;
+  email: string | null;
+  /** A site admin: manages accounts. */
+  admin: boolean;
+  /** ms since epoch when an admin disabled the account, else null. */
+  disabledAt: number | null;
 }
 
 export interface StoredEntity {
   id: number;
   name: string;
+  kind: "user" | "team";
+  /** A user's entity: that user. A team: the user who created it (access goes by membership). */
   ownerUserId: number;
+}
+
+/** An API key as stored: never the key, only its hash (kept out of this shape) and prefix. */
+export interface StoredApiKey {
+  id: number;
+  userId: number;
+  label: string | null;
+  prefix: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface StoredTeamMember {
+  userId: number;
+  user: string;
+  role: TeamRole;
+  addedAt: number;
+}
+
+/** A team the user belongs to, with the user's role and how many members it has. */
+export interface StoredMembership {
+  team: StoredEntity;
+  role: TeamRole;
+  members: number;
+}
+
+/** A project's own row: it exists once it has a run, or settings. */
+export interface StoredProjectSettings {
+  entity: string;
+  name: string;
+  defaultPrivacy: Privacy;
+  /** Whether any run of it is public (a project is visible to anyone then). */
+  hasPublicRun: boolean;
+}
+
+export interface NewUser {
+  email?: string | null;
+  admin?: boolean;
 }
 
 export interface StoredProject {
@@ -41,7 +86,7 @@ export interface StoredRun {
   /** The store's own key; stable for the life of the run. */
   pk: number;
   entity: string;
-  entityOwnerUserId: number;
+  entityId: number;
   project: string;
   id: string;
   name: string;
@@ -110,7 +155,7 @@ export interface ListRunsQuery {
   text?: string;
   /** The clock for sorting by duration (a running run's duration grows with it). */
   now?: number;
-  /** Only public runs (the viewer does not own the entity). */
+  /** Only public runs (the viewer has no role in the entity). */
   publicOnly: boolean;
 }
 
@@ -203,26 +248,70 @@ export type SessionKind = "session" | "login_link";
 export interface Store {
   // users and credentials
   countUsers(): Promise<number>;
-  /** Creates a user and the entity of the same name that it owns. */
-  createUser(name: string, now?: number): Promise<StoredUser>;
+  /**
+   * Creates a user and the entity of the same name that it owns.
+   * @throws TRK_ERR_CONFLICT when a user or a team has the name already.
+   */
+  createUser(name: string, now?: number, details?: NewUser): Promise<StoredUser>;
   getUserByName(name: string): Promise<StoredUser | null>;
+  /** Every user, oldest first. */
+  listUsers(): Promise<StoredUser[]>;
   /** The oldest user: the local user of an embedded server. */
   firstUser(): Promise<StoredUser | null>;
+  /**
+   * Disables (`disabledAt` a time) or enables (null) a user, or makes them a site admin or not.
+   * @throws TRK_ERR_CONFLICT, changing nothing, when the server would be left with no enabled admin.
+   */
+  updateUser(userId: number, change: { disabledAt?: number | null; admin?: boolean }): Promise<StoredUser>;
   /** Stores an API key by its hash; the key itself is never stored. */
-  addApiKey(userId: number, keyHash: string, prefix: string, now?: number): Promise<void>;
-  userByApiKeyHash(keyHash: string): Promise<StoredUser | null>;
+  addApiKey(userId: number, keyHash: string, prefix: string, now?: number, label?: string | null): Promise<StoredApiKey>;
+  /**
+   * The enabled user of a key, or null; notes the key's use (`lastUsedAt`, at most once a
+   * minute, so that a busy upload does not write per request).
+   */
+  userByApiKeyHash(keyHash: string, now?: number): Promise<StoredUser | null>;
+  /** A user's keys, oldest first. */
+  listApiKeys(userId: number): Promise<StoredApiKey[]>;
+  /** Deletes one of the user's keys; its hash, or null when the user has no such key. */
+  revokeApiKey(userId: number, keyId: number): Promise<string | null>;
   addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now?: number): Promise<void>;
-  /** The user of a live session token of that kind, or null (expired or unknown). */
+  /** The enabled user of a live session token of that kind, or null (expired, unknown, disabled). */
   userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null>;
   /** Deletes the token and returns its user if it was live: one use only. */
   consumeSession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null>;
   deleteSession(tokenHash: string): Promise<void>;
 
-  // entities and projects
+  // entities, teams and projects
   getEntity(name: string): Promise<StoredEntity | null>;
-  /** Creates the entity if it does not exist; returns it either way. */
+  /** Creates the user entity if it does not exist; returns it either way. */
   ensureEntity(name: string, ownerUserId: number): Promise<StoredEntity>;
-  entitiesOwnedBy(userId: number): Promise<StoredEntity[]>;
+  /** The user's own entity first, then their teams', by name. */
+  entitiesOf(userId: number): Promise<StoredEntity[]>;
+  /** What the user is to the entity: "owner" of their own, their role in a team, else null. */
+  roleIn(entity: StoredEntity, userId: number): Promise<EntityRole | null>;
+  /**
+   * Creates a team entity with its creator as its admin.
+   * @throws TRK_ERR_CONFLICT when a user or a team has the name already.
+   */
+  createTeam(name: string, creatorUserId: number, now?: number): Promise<StoredEntity>;
+  /** The teams a user belongs to, by name. */
+  teamsOf(userId: number): Promise<StoredMembership[]>;
+  /** A team's members, admins first, then by name. */
+  teamMembers(teamId: number): Promise<StoredTeamMember[]>;
+  /**
+   * Adds a member or changes their role.
+   * @throws TRK_ERR_CONFLICT, changing nothing, when that would leave the team without an admin.
+   */
+  setTeamMember(teamId: number, userId: number, role: TeamRole, now?: number): Promise<void>;
+  /**
+   * Removes a member; false when they were none.
+   * @throws TRK_ERR_CONFLICT, changing nothing, when they are the team's last admin.
+   */
+  removeTeamMember(teamId: number, userId: number): Promise<boolean>;
+  /** A project's settings, or null when the project does not exist. */
+  getProject(entity: string, project: string): Promise<StoredProjectSettings | null>;
+  /** Sets the privacy of a project's new runs, creating the project if it has no run yet. */
+  setProjectDefaultPrivacy(entityId: number, project: string, privacy: Privacy, now?: number): Promise<void>;
   /** Projects of an entity that hold at least one counted run (all runs, or public ones only). */
   listProjects(entity: string, publicOnly: boolean): Promise<StoredProject[]>;
 

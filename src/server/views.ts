@@ -2,10 +2,19 @@
  * Turns stored runs into the API shapes of protocol/api.ts: ISO times, derived durations, the
  * run's path and URL. One place, so the JSON API, the HTML pages and the CLI agree.
  */
-import { runUrl, type ProjectView, type RefusedView, type RunListItem, type RunView } from "../protocol/api.js";
+import {
+  runUrl,
+  type ApiKeyView,
+  type ProjectView,
+  type RefusedView,
+  type RunListItem,
+  type RunView,
+  type TeamMemberView,
+  type UserView,
+} from "../protocol/api.js";
 import { MAX_TIME_MS } from "../protocol/limits.js";
 import type { JsonObject } from "../protocol/records.js";
-import type { StoredProject, StoredRefusals, StoredRun, StoredUnknownKind } from "./store.js";
+import type { StoredApiKey, StoredProject, StoredRefusals, StoredRun, StoredTeamMember, StoredUnknownKind, StoredUser } from "./store.js";
 
 /** What a run's page shows beside its fields: records of unknown kinds, and refused records. */
 export interface RunNotices {
@@ -103,4 +112,16 @@ function toRefusedView(r: StoredRefusals | null): RefusedView | null {
 
 export function toProjectView(p: StoredProject): ProjectView {
   return { entity: p.entity, name: p.name, runCount: p.runCount, lastRunAt: iso(p.lastRunAt) };
+}
+
+export function toUserView(u: StoredUser): UserView {
+  return { name: u.name, email: u.email, admin: u.admin, disabled: u.disabledAt !== null, createdAt: iso(u.createdAt) ?? EPOCH };
+}
+
+export function toApiKeyView(k: StoredApiKey): ApiKeyView {
+  return { id: k.id, label: k.label, prefix: k.prefix, createdAt: iso(k.createdAt) ?? EPOCH, lastUsedAt: iso(k.lastUsedAt) };
+}
+
+export function toTeamMemberView(m: StoredTeamMember): TeamMemberView {
+  return { user: m.user, role: m.role, addedAt: iso(m.addedAt) ?? EPOCH };
 }

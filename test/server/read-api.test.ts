@@ -147,7 +147,7 @@ describe("PATCH /api/v1/runs/:entity/:project/:id", () => {
 describe("health and viewer", () => {
   it("answers /healthz and names the viewer", async () => {
     expect((await get(env, "/healthz", null)).json()).toMatchObject({ ok: true });
-    expect((await get(env, "/api/v1/viewer")).json()).toEqual({ user: "alice", entity: "alice" });
+    expect((await get(env, "/api/v1/viewer")).json()).toEqual({ user: "alice", entity: "alice", email: null, admin: false, teams: [] });
     expect((await get(env, "/api/v1/viewer", null)).statusCode).toBe(401);
   });
 

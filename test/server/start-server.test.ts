@@ -45,7 +45,7 @@ describe("startServer", () => {
 
     const res = await viewer(server.url, cred!.apiKey);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ user, entity: user });
+    expect(await res.json()).toEqual({ user, entity: user, email: null, admin: true, teams: [] }); // the first user is a site admin
 
     const keys = server.store.db.prepare("SELECT hash, prefix FROM api_keys").all() as { hash: string; prefix: string }[];
     expect(keys).toEqual([{ hash: hashSecret(cred!.apiKey), prefix: cred!.apiKey.slice(0, 8) }]);
