@@ -86,10 +86,21 @@ export interface Access {
   run: StoredRun | null;
 }
 
+/** A route as registered, with its rule (undefined: it has none, and the app will not start). */
+export interface RouteRule {
+  method: string;
+  url: string;
+  access: RouteAccess | undefined;
+}
+
 declare module "fastify" {
   interface FastifyRequest {
     /** Set by the access hook, before the body is read. */
     access: Access | null;
+  }
+  interface FastifyInstance {
+    /** Every route of the app and its access rule, as fastify registered them (HEAD included). */
+    routeRules(): RouteRule[];
   }
   interface FastifyContextConfig {
     access?: RouteAccess;
@@ -219,6 +230,9 @@ export function registerAccessHook(app: FastifyInstance, ctx: AppContext): void 
   // onRoute hook of its own, which runs after this one (routes-web.ts, the static assets).
   const routes: RouteOptions[] = [];
   app.addHook("onRoute", (route) => void routes.push(route));
+  app.decorate("routeRules", (): RouteRule[] =>
+    routes.flatMap((r) => (Array.isArray(r.method) ? r.method : [r.method]).map((method) => ({ method, url: r.url, access: r.config?.access }))),
+  );
   app.addHook("onReady", async () => {
     for (const route of routes) {
       const rule = route.config?.access;

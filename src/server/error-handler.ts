@@ -75,26 +75,28 @@ export function classify(err: unknown): { status: number; error: TracksideError 
 const wantsHtml = (req: FastifyRequest): boolean => (req.routeOptions?.config as { html?: boolean } | undefined)?.html === true;
 
 function sendError(req: FastifyRequest, reply: FastifyReply, status: number, error: TracksideError): FastifyReply {
-  if (wantsHtml(req)) return sendPage(reply, status, errorPage(status, error, req.url));
+  if (wantsHtml(req)) return sendPage(reply, status, errorPage(status, error, req.url, signedInName(req)));
   const body: ErrorBody = { error: error.toWire() };
   return reply.code(status).type("application/json; charset=utf-8").send(body);
 }
 
+/** Who the auth hook found behind the request, if anyone (null too when it refused the credential). */
+const signedInName = (req: FastifyRequest): string | null => req.principal?.user?.name ?? null;
+
 /**
- * The page for a failed page request. A 404 may hide a private run, so it says so and offers
- * to sign in, coming back to the same page afterwards.
+ * The page for a failed page request, naming who is signed in. A 404 may hide a private run, so
+ * it says so and offers to sign in (as someone else, when signed in), coming back to the same
+ * page afterwards.
  */
-export function errorPage(status: number, error: TracksideError, url: string): string {
+export function errorPage(status: number, error: TracksideError, url: string, user: string | null): string {
   if (status === 404) {
     const login = `/login?next=${encodeURIComponent(url)}`;
-    return page(
-      "Not found",
-      html`<h1>Not found or private</h1>
-<p>There is nothing here, or it is private. <a href="${login}">Sign in</a> to see your private runs.</p>`,
-      null,
-    );
+    const why = user
+      ? html`There is nothing here, or it is private and <strong>${user}</strong> is not allowed to see it. Ask its owner or a team admin for access, or <a href="${login}">sign in as someone else</a>.`
+      : html`There is nothing here, or it is private. <a href="${login}">Sign in</a> to see private runs you have access to.`;
+    return page("Not found", html`<h1>Not found or private</h1>\n<p>${why}</p>`, user);
   }
-  return page("Error", html`<h1>Error ${status}</h1><p class="error">${error.code}: ${error.message}</p>`, null);
+  return page("Error", html`<h1>Error ${status}</h1><p class="error">${error.code}: ${error.message}</p>`, user);
 }
 
 /**
@@ -118,6 +120,6 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     const error = errors.notFound(`${req.method} ${req.url.split("?")[0]}`);
     if (req.url.startsWith("/api/")) return reply.code(404).send({ error: error.toWire() } satisfies ErrorBody);
-    return sendPage(reply, 404, errorPage(404, error, req.url));
+    return sendPage(reply, 404, errorPage(404, error, req.url, signedInName(req)));
   });
 }
