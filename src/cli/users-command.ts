@@ -65,7 +65,7 @@ export function registerUsersCommands(program: Command, io: CommandIo = stdoutIo
   for (const [verb, disabled] of [["disable", true], ["enable", false]] as const) {
     users
       .command(verb)
-      .description(disabled ? "disable a user: their keys and sessions stop working at once; their runs stay" : "undo disable: the user may sign in again")
+      .description(disabled ? "disable a user: their keys and sessions stop working at once; their runs stay" : "undo disable: the user's API keys and sign-in work again")
       .argument("<name>", "the user")
       .option("--json", "print the server's answer (the user)")
       .option("--base-url <url>", BASE_URL_HELP)
@@ -75,7 +75,7 @@ export function registerUsersCommands(program: Command, io: CommandIo = stdoutIo
         io.out(
           disabled
             ? `Disabled ${printable(user.name)}: their API keys and sessions no longer work; their runs stay.\n`
-            : `Enabled ${printable(user.name)}.\n`,
+            : `Enabled ${printable(user.name)}: their API keys work again.\n`,
         );
       });
   }
