@@ -20,7 +20,8 @@ import { registerTeamsCommands } from "../../src/cli/teams-command.js";
 import { registerUsersCommands } from "../../src/cli/users-command.js";
 import type { ApiKeyView, TeamView, UserView, ViewerView } from "../../src/protocol/api.js";
 import { credentialsPath, readCredential } from "../../src/protocol/local-config.js";
-import { CLI, cli, makeEnv, runFixture, serverWithEnv, showRun, type Finished, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { join } from "node:path";
+import { CLI, ROOT, cli, makeEnv, runFixture, serverWithEnv, showRun, start, type Finished, type TestEnv, type TestServer } from "../helpers/processes.js";
 
 let server: TestServer;
 /** The server's first user: a site admin, whose key the server wrote to this HOME. */
@@ -181,6 +182,15 @@ describe("accounts, logins and teams through the CLI", () => {
       expect(readdirSync(who.socketDir), "no daemon was spawned").toEqual([]);
       expect(readdirSync(who.runDir), "no run directory was made").toEqual([]);
     }
+  });
+
+  it("a server that does not answer the entity check: init() warns and the run goes on", async () => {
+    // Port 1 on loopback refuses at once; the key is one this server has never seen.
+    const offline = makeEnv({ TRACKSIDE_BASE_URL: "http://127.0.0.1:1", TRACKSIDE_API_KEY: keys.dave });
+    const p = start([join(ROOT, "test/fixtures/entity-run.mjs"), "vision", "p"], offline.env);
+    await p.waitFor(/\{"id":"\w+","path":"vision\/p\/\w+"\}/);
+    p.child.kill("SIGKILL"); // its records stay with the daemon, which the file's cleanup stops
+    expect(p.stderr()).toMatch(/TRK_ERR_SERVER_UNREACHABLE.*Could not check that this key may log runs to entity "vision"; the run goes on/);
   });
 
   it("keys create prints a key once, keys list never shows one, and a revoked key answers 401 from the next request", async () => {
