@@ -3,11 +3,15 @@
 import { Command } from "commander";
 import { PACKAGE_VERSION, isTracksideError } from "../protocol/index.js";
 import { registerDaemonCommand } from "./daemon-command.js";
+import { registerKeysCommands } from "./keys-command.js";
+import { registerLoginCommands } from "./login-command.js";
 import { registerLogsCommand } from "./logs-command.js";
 import { printable } from "./output.js";
 import { registerRunsCommands } from "./runs-command.js";
 import { registerServerCommand } from "./server-command.js";
 import { registerSyncCommand } from "./sync-command.js";
+import { registerTeamsCommands } from "./teams-command.js";
+import { registerUsersCommands } from "./users-command.js";
 
 const program = new Command()
   .name("trackside")
@@ -20,6 +24,10 @@ registerRunsCommands(program);
 registerLogsCommand(program);
 registerDaemonCommand(program);
 registerSyncCommand(program);
+registerLoginCommands(program);
+registerUsersCommands(program);
+registerKeysCommands(program);
+registerTeamsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // The message may carry stored or server-sent text (a run's name, the server's own message):

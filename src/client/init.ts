@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { PACKAGE_VERSION, TracksideError, errors, isTracksideError, type RunOpenSettings } from "../protocol/index.js";
 import { DaemonChannel, connectDaemon, newRunSecret, type OpenedAt } from "./daemon-channel.js";
 import { installExitHooks } from "./exit-hooks.js";
+import { checkEntityWrite, entityNeedsCheck } from "./entity-access.js";
 import { keyEntity } from "./key-entity.js";
 import { Notices } from "./notices.js";
 import { Run, type FinishResult } from "./run.js";
@@ -46,6 +47,18 @@ export async function init(options: InitOptions = {}): Promise<Run> {
       // the key's entity, the server will refuse its uploads, which stay on disk for `trackside sync`.
       const why = isTracksideError(err) ? err : errors.serverUnreachable(settings.baseUrl, (err as Error).message);
       notices.warn(new TracksideError(why.code, `${why.message} The run goes to entity "${settings.entity}" (from your login name): set entity or TRACKSIDE_ENTITY if the key belongs to another.`));
+    }
+  } else if (settings.mode === "online" && settings.apiKey && entityNeedsCheck(settings.baseUrl, settings.apiKey, settings.entity)) {
+    // A named entity that may not be the key's user's (a team's): refused here, before the
+    // daemon is found or spawned and before the run directory is made.
+    try {
+      await checkEntityWrite(settings.baseUrl, settings.apiKey, settings.entity);
+    } catch (err) {
+      if (isTracksideError(err, "TRK_ERR_FORBIDDEN") || isTracksideError(err, "TRK_ERR_UNAUTHORIZED")) throw err;
+      // As above: an unreachable server only delays; if the key may not write there, the server
+      // refuses the uploads, which stay on disk for `trackside sync`.
+      const why = isTracksideError(err) ? err : errors.serverUnreachable(settings.baseUrl, (err as Error).message);
+      notices.warn(new TracksideError(why.code, `${why.message} Could not check that this key may log runs to entity "${settings.entity}"; the run goes on.`));
     }
   }
   const remembered = rememberedId(settings, options.id !== undefined || !!process.env.TRACKSIDE_RUN_ID);

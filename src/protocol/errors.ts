@@ -168,7 +168,7 @@ export const errors = {
   noCredentials: (baseUrl: string, file: string) =>
     new TracksideError(
       "TRK_ERR_NO_CREDENTIALS",
-      `No API key for ${baseUrl}: none in TRACKSIDE_API_KEY, settings.apiKey or ${file}. Start the server once with \`trackside server\` (it writes the key there), or set TRACKSIDE_API_KEY.`,
+      `No API key for ${baseUrl}: none in TRACKSIDE_API_KEY, settings.apiKey or ${file}. Log in to a shared server with \`trackside login --base-url ${baseUrl}\`, start the local one once with \`trackside server\` (it writes its key there), or set TRACKSIDE_API_KEY.`,
       { baseUrl, file },
     ),
   unauthorized: () =>

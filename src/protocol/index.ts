@@ -9,6 +9,6 @@ export * from "./wal-format.js";
 export * from "./local-config.js";
 export * from "./api.js";
 export * from "./limits.js";
-export * from "./server-get.js";
+export * from "./server-request.js";
 export * from "./version.js";
 export * from "./process-alive.js";

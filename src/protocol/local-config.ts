@@ -84,6 +84,27 @@ export function writeCredential(baseUrl: string, credential: Credential, env: No
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const all = readAll(file);
   all[normalizeBaseUrl(baseUrl)] = credential;
+  replaceFile(file, all);
+  return file;
+}
+
+/**
+ * Removes a server's credential (`trackside logout`), keeping the others, with the same atomic
+ * write as {@link writeCredential}. False, with nothing written, when there was none.
+ * @throws TRK_ERR_CORRUPT_FILE, leaving the file as it is, when the existing file cannot be parsed.
+ */
+export function removeCredential(baseUrl: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const file = credentialsPath(env);
+  const all = readAll(file);
+  const url = normalizeBaseUrl(baseUrl);
+  if (!Object.hasOwn(all, url)) return false;
+  delete all[url];
+  replaceFile(file, all);
+  return true;
+}
+
+/** Writes the whole file as a 0600 temporary file renamed over the old one. */
+function replaceFile(file: string, all: CredentialsFile): void {
   const tmp = `${file}.${process.pid}.tmp`;
   // A temporary file left by a crashed writer with our pid is ours to replace; "wx" then never
   // writes through anything else that sits at that name.
@@ -96,7 +117,6 @@ export function writeCredential(baseUrl: string, credential: Credential, env: No
     rmSync(tmp, { force: true });
     throw err;
   }
-  return file;
 }
 
 /**

@@ -42,8 +42,8 @@ describe("resume", () => {
   });
 
   it("a key the server does not know: init() says TRK_ERR_UNAUTHORIZED, the server's own error", async () => {
-    // The entity named: init() then does not ask the server whose key it is, and the resume
-    // request is the first to meet the bad key.
+    // The entity named: init() does not ask the server whose key it is, but whether the key may
+    // log to that entity (entity-access.ts), and that request meets the bad key.
     const env = { ...t.env, TRACKSIDE_API_KEY: "not-a-key", TRACKSIDE_ENTITY: "someone" };
     const out = last((await runFixture("resume", env, ["allow", "badkey01", "1", "finish"])).stdout);
     expect(out).toMatchObject({ error: "TRK_ERR_UNAUTHORIZED" });

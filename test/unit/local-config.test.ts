@@ -8,7 +8,7 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { credentialsPath, readCredential, socketDir, socketDirPath, writeCredential } from "../../src/protocol/local-config.js";
+import { credentialsPath, readCredential, removeCredential, socketDir, socketDirPath, writeCredential } from "../../src/protocol/local-config.js";
 
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -53,6 +53,24 @@ describe("the credentials file", () => {
     expect(readCredential(B, env)?.apiKey).toBe("trk_b");
   });
 
+  it("removes one server's key (logout), keeping the others, 0600 and with no temporary file left; false when there was none", () => {
+    writeCredential(A, { apiKey: "trk_a", user: "alice" }, env);
+    writeCredential(B, { apiKey: "trk_b", user: "bob" }, env);
+    expect(removeCredential(`${A}/`, env)).toBe(true);
+    expect(readCredential(A, env)).toBeNull();
+    expect(readCredential(B, env)).toEqual({ apiKey: "trk_b", user: "bob" });
+    expect(statSync(credentialsPath(env)).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(home, ".trackside"))).toEqual(["credentials"]);
+    const before = readFileSync(credentialsPath(env), "utf8");
+    expect(removeCredential(A, env)).toBe(false);
+    expect(readFileSync(credentialsPath(env), "utf8")).toBe(before);
+  });
+
+  it("removing from a missing file is false and creates nothing", () => {
+    expect(removeCredential(A, env)).toBe(false);
+    expect(readdirSync(home)).toEqual([]);
+  });
+
   const corrupt: Array<[string, string, RegExp]> = [
     ["bad JSON", `{"${B}": {"apiKey": "trk_b", "user": "bob"},`, /not valid JSON/],
     ["an array", `[{"apiKey": "trk_b"}]`, /holds an array, not an object/],
@@ -70,6 +88,7 @@ describe("the credentials file", () => {
       expect(read.message).toMatch(why);
       const write = thrown(() => writeCredential(A, { apiKey: "trk_a", user: "alice" }, env));
       expect(write.code).toBe("TRK_ERR_CORRUPT_FILE");
+      expect(thrown(() => removeCredential(B, env)).code).toBe("TRK_ERR_CORRUPT_FILE");
       expect(readFileSync(file, "utf8")).toBe(text); // byte for byte
       expect(readdirSync(join(home, ".trackside"))).toEqual(["credentials"]);
     });
