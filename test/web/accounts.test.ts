@@ -3,9 +3,9 @@
  * through playwright-core) against a real server on port 0: a run's edit controls are offered
  * only to those who may edit it; the account page creates a key, shows it once and revokes it;
  * a team's admin adds a member by name; a project page names its entity and lets its
- * administrator set the default privacy of new runs. The owner (the server's first user, a site
- * admin) and an anonymous visitor each have a browser context of their own. Screenshots go to
- * test-output/screenshots/.
+ * administrator set the default privacy of new runs; the not-found page names who is signed
+ * in. The owner (the server's first user, a site admin) and an anonymous visitor each have a
+ * browser context of their own. Screenshots go to test-output/screenshots/.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -168,6 +168,17 @@ const field = (page: Page, label: string) => page.locator(`dd[data-field="${labe
     // bob is in the team for the server too: he may read it.
     const team = await ok<TeamView>(api("GET", "/teams/vision", bobKey));
     expect(team.members.map((m) => [m.user, m.role]).sort()).toEqual([[owner, "admin"], ["bob", "viewer"]].sort());
+  });
+
+  it("the not-found page names who is signed in", async () => {
+    for (const path of ["/nosuchentity", `/${owner}/shared/runs/nosuchrun`]) {
+      await mine.goto(server.url + path);
+      expect(await mine.locator("header").innerText()).toContain(`signed in as ${owner}`);
+      expect(await mine.locator("main").innerText()).toContain("sign in as someone else");
+      await anon.goto(server.url + path);
+      expect(await anon.locator("header").innerText()).toContain("Sign in");
+      expect(await anon.locator("header").innerText()).not.toContain("signed in as");
+    }
   });
 
   it("names a project's entity, and lets its administrator set the default privacy of new runs", async () => {
