@@ -33,6 +33,15 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 
 export const get = <T>(path: string) => call<T>("GET", path);
 export const patch = <T>(path: string, body: unknown) => call<T>("PATCH", path, body);
+export const post = <T>(path: string, body: unknown = {}) => call<T>("POST", path, body);
+export const put = <T>(path: string, body: unknown) => call<T>("PUT", path, body);
+export const del = <T>(path: string) => call<T>("DELETE", path);
+
+/** `/<entity>` or `/<entity>/<project>`: the app's page of an entity or a project, each part percent-encoded. */
+export function pageHref(entity: string, project?: string): string {
+  const e = encodeURIComponent;
+  return `/${e(entity)}${project === undefined ? "" : `/${e(project)}`}`;
+}
 
 /** `/runs/<entity>/<project>[/<id>]` with each part percent-encoded. */
 export function runsPath(entity: string, project: string, id?: string): string {

@@ -2,7 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { ProjectView } from "../../protocol/api";
 import { Header } from "../components/header";
-import { ApiError, get } from "../lib/api";
+import { ApiError, get, pageHref } from "../lib/api";
 import { formatTime } from "../lib/format";
 
 export function HomePage() {
@@ -42,7 +42,7 @@ export function HomePage() {
               {projects.map((p) => (
                 <tr key={`${p.entity}/${p.name}`}>
                   <td>
-                    <a href={`/${encodeURIComponent(p.entity)}/${encodeURIComponent(p.name)}`}>
+                    <a href={pageHref(p.entity, p.name)}>
                       {p.entity}/{p.name}
                     </a>
                   </td>

@@ -3,11 +3,14 @@
  * (`GET /api/v1/runs/:entity/:project?sort=&order=&state=&tag=&q=&limit=&offset=`), so a
  * project of 10,000 runs loads one page at a time. Config and summary columns are chosen from
  * the keys of the runs on the page; the choice is kept per project in localStorage. Runs ticked
- * in the table are compared in one chart of a chosen metric.
+ * in the table are compared in one chart of a chosen metric. The crumbs name the project's
+ * entity (a user or a team); its administrators set the default privacy of new runs here.
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { HistoryBucketsView, RunListItem, RunListPage } from "../../protocol/api";
 import type { RunState } from "../../protocol/records";
+import { DefaultPrivacy } from "../components/default-privacy";
+import { EntityCrumb } from "../components/entity-crumb";
 import { Header } from "../components/header";
 import { LineChart } from "../components/line-chart";
 import { bucketLine, bucketXs, fetchBuckets } from "../components/metric-chart";
@@ -105,11 +108,18 @@ export function ProjectPage({ entity, project }: { entity: string; project: stri
 
   return (
     <>
-      <Header crumbs={<span>{entity}/{project}</span>} />
+      <Header
+        crumbs={
+          <>
+            <EntityCrumb entity={entity} /> / {project}
+          </>
+        }
+      />
       <main>
         <h1>
           {entity}/{project}
         </h1>
+        <DefaultPrivacy entity={entity} project={project} />
         <div class="toolbar">
           <input type="search" aria-label="Search runs" placeholder="Search name, notes, tags…" value={text} onInput={(e) => setText(e.currentTarget.value)} />
           <select aria-label="State filter" value={state} onChange={(e) => setState(e.currentTarget.value)}>

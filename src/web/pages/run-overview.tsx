@@ -1,6 +1,8 @@
 /**
  * The Overview tab: every overview field of W&B's run page, then config, summary and artifacts.
- * Name, description, tags and privacy are edited in place and saved through PATCH.
+ * Name, description, tags and privacy are edited in place and saved through PATCH, by those who
+ * may edit the run (RunView.canEdit); everyone else sees them as text, with no control that the
+ * server would refuse.
  */
 import { useState } from "preact/hooks";
 import type { RunView } from "../../protocol/api";
@@ -20,22 +22,31 @@ function Field({ label, children }: { label: string; children: preact.ComponentC
   );
 }
 
-/** Text shown as is, with an Edit button that turns it into an input (a textarea when multiline). */
-function EditableText(props: { value: string; multiline?: boolean; label: string; onSave: (v: string) => Promise<void> }) {
+/**
+ * Text shown as is, with an Edit button that turns it into an input (a textarea when multiline);
+ * `onSave` null: text only.
+ */
+function EditableText(props: { value: string; multiline?: boolean; label: string; onSave: ((v: string) => Promise<void>) | null }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(props.value);
-  if (!editing) {
+  const onSave = props.onSave;
+  if (!editing || !onSave) {
     return (
       <span class="editable">
-        <span>{props.value || <span class="muted">—</span>}</span>{" "}
-        <button type="button" class="link" aria-label={`Edit ${props.label}`} onClick={() => (setDraft(props.value), setEditing(true))}>
-          Edit
-        </button>
+        <span>{props.value || <span class="muted">—</span>}</span>
+        {onSave ? (
+          <>
+            {" "}
+            <button type="button" class="link" aria-label={`Edit ${props.label}`} onClick={() => (setDraft(props.value), setEditing(true))}>
+              Edit
+            </button>
+          </>
+        ) : null}
       </span>
     );
   }
   const save = async () => {
-    await props.onSave(draft);
+    await onSave(draft);
     setEditing(false);
   };
   return (
@@ -53,8 +64,21 @@ function EditableText(props: { value: string; multiline?: boolean; label: string
   );
 }
 
-function Tags({ tags, onSave }: { tags: string[]; onSave: (t: string[]) => Promise<void> }) {
+/** The run's tags; with `onSave`, each has a remove button and a field adds one. */
+function Tags({ tags, onSave }: { tags: string[]; onSave: ((t: string[]) => Promise<void>) | null }) {
   const [draft, setDraft] = useState("");
+  if (!onSave) {
+    return (
+      <span class="tags">
+        {tags.length === 0 ? <span class="muted">—</span> : null}
+        {tags.map((t) => (
+          <span class="tag" key={t}>
+            {t}
+          </span>
+        ))}
+      </span>
+    );
+  }
   return (
     <span class="tags">
       {tags.map((t) => (
@@ -78,6 +102,11 @@ function Tags({ tags, onSave }: { tags: string[]; onSave: (t: string[]) => Promi
     </span>
   );
 }
+
+const PRIVACY: Record<RunView["privacy"], string> = {
+  private: "Private: only members can view",
+  public: "Public: anyone can view",
+};
 
 function KeyValues({ obj, name }: { obj: Record<string, unknown>; name: string }) {
   const keys = leafKeys(obj);
@@ -138,25 +167,31 @@ export function OverviewTab({ run, onChange }: { run: RunView; onChange: (r: Run
     }
   };
   const facts = runFacts(run.metadata);
+  // The server refuses edits of those who may not make them; the page offers none to them.
+  const edit = run.canEdit;
   return (
     <section class="overview">
       <Notices run={run} />
       {error ? <p class="error">{error}</p> : null}
       <dl class="facts">
         <Field label="Run name">
-          <EditableText label="Run name" value={run.name} onSave={(name) => save({ name })} />
+          <EditableText label="Run name" value={run.name} onSave={edit ? (name) => save({ name }) : null} />
         </Field>
         <Field label="Description">
-          <EditableText label="Description" multiline value={run.notes ?? ""} onSave={(notes) => save({ notes: notes === "" ? null : notes })} />
+          <EditableText label="Description" multiline value={run.notes ?? ""} onSave={edit ? (notes) => save({ notes: notes === "" ? null : notes }) : null} />
         </Field>
         <Field label="Privacy">
-          <select aria-label="Privacy" value={run.privacy} onChange={(e) => void save({ privacy: e.currentTarget.value as RunView["privacy"] })}>
-            <option value="private">Private</option>
-            <option value="public">Public</option>
-          </select>
+          {edit ? (
+            <select aria-label="Privacy" value={run.privacy} onChange={(e) => void save({ privacy: e.currentTarget.value as RunView["privacy"] })}>
+              <option value="private">{PRIVACY.private}</option>
+              <option value="public">{PRIVACY.public}</option>
+            </select>
+          ) : (
+            <span data-privacy={run.privacy}>{PRIVACY[run.privacy]}</span>
+          )}
         </Field>
         <Field label="Tags">
-          <Tags tags={run.tags} onSave={(tags) => save({ tags })} />
+          <Tags tags={run.tags} onSave={edit ? (tags) => save({ tags }) : null} />
         </Field>
         <Field label="Author">{run.author}</Field>
         <Field label="State">

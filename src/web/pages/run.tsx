@@ -1,9 +1,10 @@
 /** `/:entity/:project/runs/:id`: the run page with its tabs, live while the run runs. */
 import { useEffect, useState } from "preact/hooks";
 import type { RunView } from "../../protocol/api";
+import { EntityCrumb } from "../components/entity-crumb";
 import { Header } from "../components/header";
 import { StateBadge } from "../components/state-badge";
-import { get, runsPath } from "../lib/api";
+import { get, pageHref, runsPath } from "../lib/api";
 import { useRunVersion } from "../lib/live";
 import { ChartsTab } from "./run-charts";
 import { LogsTab } from "./run-logs";
@@ -32,16 +33,12 @@ export function RunPage({ entity, project, id }: { entity: string; project: stri
     u.searchParams.set("tab", t);
     history.replaceState(null, "", u);
   };
-  const projectHref = `/${encodeURIComponent(entity)}/${encodeURIComponent(project)}`;
   return (
     <>
       <Header
         crumbs={
           <>
-            <a href={projectHref}>
-              {entity}/{project}
-            </a>{" "}
-            / {run?.name ?? id}
+            <EntityCrumb entity={entity} /> / <a href={pageHref(entity, project)}>{project}</a> / {run?.name ?? id}
           </>
         }
       />
