@@ -65,7 +65,7 @@ export async function bootstrapLocalUser(store: Store, baseUrls: string[], now =
     // One new key serves every URL of this start: they all reach this same server.
     if (minted === null) {
       const key = mintApiKey();
-      await store.addApiKey(user.id, key.hash, key.prefix, now);
+      await store.addApiKey(user.id, key.hash, key.prefix, now, "written to ~/.trackside/credentials by the server");
       minted = key.key;
     }
     writeCredential(url, { apiKey: minted, user: user.name });

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MIGRATIONS, SqliteStore } from "../../src/server/index.js";
+import { migrate } from "../../src/server/sqlite-migrations.js";
 import { rows, runInfo, T0 } from "./helpers.js";
 
 let dir: string;
@@ -27,6 +28,28 @@ describe("SqliteStore", () => {
     expect(versions).toEqual(MIGRATIONS.map((m) => m.version));
     expect(await again.countUsers()).toBe(1);
     await again.close();
+  });
+
+  it("brings a database from before accounts up to date: its oldest user is a site admin, keys and runs stay", async () => {
+    const file = join(dir, "trackside.db");
+    const Database = (await import("better-sqlite3")).default;
+    const old = new Database(file);
+    migrate(old, MIGRATIONS.filter((m) => m.version <= 6));
+    old.prepare("INSERT INTO users (id, name, created_at) VALUES (1, 'alice', 0), (2, 'bob', 1)").run();
+    old.prepare("INSERT INTO entities (name, owner_user_id, created_at) VALUES ('alice', 1, 0), ('bob', 2, 1)").run();
+    old.prepare("INSERT INTO api_keys (user_id, hash, prefix, created_at) VALUES (2, 'bobhash', 'trk_bob-', 1)").run();
+    old.close();
+
+    const store = SqliteStore.open(file);
+    expect((await store.listUsers()).map((u) => [u.name, u.admin, u.disabledAt])).toEqual([
+      ["alice", true, null],
+      ["bob", false, null],
+    ]);
+    expect((await store.userByApiKeyHash("bobhash"))?.name).toBe("bob");
+    const bob = (await store.getEntity("bob"))!;
+    expect(bob.kind).toBe("user");
+    expect(await store.roleIn(bob, 2)).toBe("owner");
+    await store.close();
   });
 
   it("refuses a database written by a newer trackside", async () => {

@@ -26,7 +26,7 @@ export function DefaultPrivacy({ entity, project }: { entity: string; project: s
         <label>
           Default privacy of new runs{" "}
           <select aria-label="Default privacy of new runs" value={settings.defaultPrivacy} onChange={(e) => void change(e.currentTarget.value as Privacy)}>
-            <option value="private">Private: only members can view</option>
+            <option value="private">Private: only its owner or team can view</option>
             <option value="public">Public: anyone can view</option>
           </select>
         </label>

@@ -104,7 +104,7 @@ function Tags({ tags, onSave }: { tags: string[]; onSave: ((t: string[]) => Prom
 }
 
 const PRIVACY: Record<RunView["privacy"], string> = {
-  private: "Private: only members can view",
+  private: "Private: only its owner or team can view",
   public: "Public: anyone can view",
 };
 
