@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { decodeHistoryRow, SqliteStore } from "../../src/server/index.js";
-import { SqliteHistoryBuckets } from "../../src/server/sqlite-history-buckets.js";
+import { SqliteHistoryBuckets } from "../../src/server/sqlite/sqlite-history-buckets.js";
 import { makeRow, median, type Figure } from "./stats.js";
 
 const BATCH = 4096;

@@ -3,7 +3,7 @@ export { buildApp, type BuildAppOptions } from "./app.js";
 export { parsePublicUrl, startServer, type RunningServer, type StartServerOptions } from "./start-server.js";
 export { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
-export { SqliteStore } from "./sqlite-store.js";
+export { SqliteStore } from "./sqlite/sqlite-store.js";
 export {
   DEFAULT_HEARTBEAT_TIMEOUT_S,
   DEFAULT_SWEEP_INTERVAL_MS,
@@ -14,7 +14,7 @@ export {
   type Schedule,
   type SweeperOptions,
 } from "./liveness.js";
-export { MIGRATIONS, migrate, type Migration } from "./sqlite-migrations.js";
+export { MIGRATIONS, migrate, type Migration } from "./sqlite/sqlite-migrations.js";
 export { hashSecret, mintApiKey, mintToken, SESSION_COOKIE } from "./auth.js";
 export { encodeHistoryRow, decodeHistoryRow } from "./history-codec.js";
 export type * from "./store.js";

@@ -15,7 +15,7 @@ import { bootstrapLocalUser } from "./bootstrap.js";
 import type { ServerLimits } from "./limits.js";
 import { Sweeper } from "./liveness.js";
 import { allowedHosts } from "./origin.js";
-import { SqliteStore } from "./sqlite-store.js";
+import { SqliteStore } from "./sqlite/sqlite-store.js";
 
 export interface StartServerOptions {
   /** Interface to listen on; default 127.0.0.1 (this machine only). */

@@ -14,7 +14,7 @@ import type { RunView } from "../../src/protocol/api.js";
 import type { RunRecord } from "../../src/protocol/records.js";
 import Database from "better-sqlite3";
 import { MIGRATIONS, migrate, SqliteStore, staleRunError, startServer, Sweeper, type Schedule } from "../../src/server/index.js";
-import { SWEEP_SQL } from "../../src/server/sqlite-liveness.js";
+import { SWEEP_SQL } from "../../src/server/sqlite/sqlite-liveness.js";
 import { get, makeEnv, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 
 const TIMEOUT_S = 120;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MIGRATIONS, SqliteStore } from "../../src/server/index.js";
-import { migrate } from "../../src/server/sqlite-migrations.js";
+import { migrate } from "../../src/server/sqlite/sqlite-migrations.js";
 import { rows, runInfo, T0 } from "./helpers.js";
 
 let dir: string;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SqliteStore } from "../../src/server/index.js";
-import { WalCheckpointer } from "../../src/server/wal-checkpointer.js";
+import { WalCheckpointer } from "../../src/server/sqlite/wal-checkpointer.js";
 import { runInfo, T0 } from "./helpers.js";
 
 let dir: string;

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { HistoryBucketsView, RunEvent, RunListPage } from "../../src/protocol/api.js";
 import type { HistoryColumns } from "../../src/protocol/records.js";
-import { SqliteHistoryBuckets } from "../../src/server/sqlite-history-buckets.js";
+import { SqliteHistoryBuckets } from "../../src/server/sqlite/sqlite-history-buckets.js";
 import { get, makeEnv, msgpackBody, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 
 let env: TestEnv;

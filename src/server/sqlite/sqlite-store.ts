@@ -4,7 +4,7 @@
  * the asynchronous Store contract that a PostgreSQL backend will also meet.
  */
 import Database from "better-sqlite3";
-import type { HistoryRow, RunRecord } from "../protocol/records.js";
+import type { HistoryRow, RunRecord } from "../../protocol/records.js";
 import { SqliteAccounts } from "./sqlite-accounts.js";
 import { migrate } from "./sqlite-migrations.js";
 import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
@@ -41,7 +41,7 @@ import type {
   StoredUnknownKind,
   StoredUser,
   SystemMetricsQuery,
-} from "./store.js";
+} from "../store.js";
 
 /**
  * Store on a SQLite file, in WAL journal mode with synchronous=NORMAL: readers never block the

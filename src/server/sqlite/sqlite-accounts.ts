@@ -3,7 +3,7 @@
  * settings. The access rule itself is not here (access.ts decides from the roles this answers).
  */
 import type Database from "better-sqlite3";
-import { errors } from "../protocol/errors.js";
+import { errors } from "../../protocol/errors.js";
 import type {
   EntityRole,
   NewUser,
@@ -16,7 +16,7 @@ import type {
   StoredTeamMember,
   StoredUser,
   TeamRole,
-} from "./store.js";
+} from "../store.js";
 
 /** A key's last use is written at most this often: a busy upload must not write per request. */
 export const KEY_USE_RESOLUTION_MS = 60_000;

@@ -3,9 +3,9 @@
  * Kept apart from ingest: these run on the read path and may change shape with the web app.
  */
 import type Database from "better-sqlite3";
-import type { HistoryRow, JsonObject, RunState } from "../protocol/records.js";
-import { readStoredRow } from "./history-codec.js";
-import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "./store.js";
+import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
+import { readStoredRow } from "../history-codec.js";
+import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store.js";
 
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
