@@ -19,7 +19,7 @@ import { errors } from "../protocol/errors.js";
 import { validateEntity, validateProject, validateRunId } from "../protocol/ids.js";
 import type { AppContext } from "./app-context.js";
 import { closeAfterAnswer } from "./limits.js";
-import type { EntityRole, StoredEntity, StoredRun, StoredUser } from "./store.js";
+import type { EntityRole, StoredEntity, StoredRun, StoredUser } from "./store/store.js";
 
 export type Action = "read" | "write" | "administer";
 

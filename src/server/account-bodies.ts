@@ -5,7 +5,7 @@
 import { TEAM_ROLES, type Privacy, type TeamRole } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import { validateNewEntityName } from "../protocol/ids.js";
-import type { NewUser } from "./store.js";
+import type { NewUser } from "./store/store.js";
 
 /** Longest key label: a sentence, not a document. */
 export const MAX_KEY_LABEL = 200;

@@ -17,7 +17,7 @@ import { registerConnectionLimits, resolveLimits, serverOptionsOf, type ServerLi
 import { LiveEvents, registerLiveEvents } from "./live-events.js";
 import { registerHostCheck } from "./origin.js";
 import { registerWebRoutes } from "./routes-web.js";
-import type { Store } from "./store.js";
+import type { Store } from "./store/store.js";
 
 export interface BuildAppOptions {
   store: Store;

@@ -15,7 +15,7 @@ import { userInfo } from "node:os";
 import { entityFromUserName } from "../protocol/ids.js";
 import { readCredential, writeCredential } from "../protocol/local-config.js";
 import { hashSecret, mintApiKey } from "./auth.js";
-import type { Store, StoredUser } from "./store.js";
+import type { Store, StoredUser } from "./store/store.js";
 
 export interface BootstrapResult {
   /** The local user: the one named after the OS user, else the oldest. */

@@ -16,5 +16,5 @@ export {
 } from "./liveness.js";
 export { MIGRATIONS, migrate, type Migration } from "./sqlite/sqlite-migrations.js";
 export { hashSecret, mintApiKey, mintToken, SESSION_COOKIE } from "./auth.js";
-export { encodeHistoryRow, decodeHistoryRow } from "./history-codec.js";
-export type * from "./store.js";
+export { encodeHistoryRow, decodeHistoryRow } from "./store/history-codec.js";
+export type * from "./store/store.js";

@@ -10,7 +10,7 @@
  */
 import type { Logger } from "pino";
 import { errors } from "../protocol/errors.js";
-import type { Store } from "./store.js";
+import type { Store } from "./store/store.js";
 
 export const DEFAULT_HEARTBEAT_TIMEOUT_S = 120;
 export const DEFAULT_SWEEP_INTERVAL_MS = 10_000;

@@ -24,7 +24,7 @@ import { may, projectPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { mintApiKey } from "./auth.js";
 import type { LiveEvents } from "./live-events.js";
-import type { EntityRole, StoredEntity, StoredUser } from "./store.js";
+import type { EntityRole, StoredEntity, StoredUser } from "./store/store.js";
 import { toApiKeyView, toTeamMemberView, toUserView } from "./views.js";
 
 /** The entity a user logs to by default: their own. */

@@ -17,7 +17,7 @@ import { PACKAGE_VERSION } from "../protocol/version.js";
 import { may, projectPath, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { parseConsoleQuery, parseHistoryQuery, parseListRunsQuery, parseRunPatch, parseSystemMetricsQuery } from "./query-params.js";
-import type { EntityRole, StoredRun, StoredSystemSample } from "./store.js";
+import type { EntityRole, StoredRun, StoredSystemSample } from "./store/store.js";
 import { toProjectView, toRunListItem, toRunView } from "./views.js";
 
 /**

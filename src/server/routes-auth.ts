@@ -25,7 +25,7 @@ import {
 import { html, page, sendPage } from "./html.js";
 import type { LiveEvents } from "./live-events.js";
 import { FORM_TOKEN_FIELD, formToken, formTokenMatches, sameOriginEvidence } from "./origin.js";
-import type { StoredUser } from "./store.js";
+import type { StoredUser } from "./store/store.js";
 
 /** Form bodies for POST /login and /logout, parsed as flat string fields. */
 export function registerFormParser(app: FastifyInstance): void {

@@ -17,9 +17,9 @@ import { API_PREFIX, type HistoryBucketsView, type ProjectView } from "../protoc
 import { errors } from "../protocol/errors.js";
 import type { RouteAccess } from "./access.js";
 import type { AppContext } from "./app-context.js";
-import { MAX_BUCKETS } from "./history-buckets.js";
+import { MAX_BUCKETS } from "./store/history-buckets.js";
 import { html, page as htmlPage } from "./html.js";
-import type { HistoryAxis, HistoryBucketsQuery } from "./store.js";
+import type { HistoryAxis, HistoryBucketsQuery } from "./store/store.js";
 import { toProjectView } from "./views.js";
 
 /** dist/web, from dist/src/server (the built server) or from src/server (tests run the sources). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decode, encodeRecords } from "../../src/protocol/codec.js";
 import { historyRows, type HistoryColumns, type HistoryRecord, type Scalar } from "../../src/protocol/records.js";
-import { decodeHistoryRow, encodeHistoryColumns, encodeHistoryRow } from "../../src/server/history-codec.js";
+import { decodeHistoryRow, encodeHistoryColumns, encodeHistoryRow } from "../../src/server/store/history-codec.js";
 
 /** Every range msgpack writes a number in differently, and the values JSON cannot carry. */
 const NUMBERS = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bucketize, bucketizeAny, bucketizeSorted } from "../../src/server/history-buckets.js";
+import { bucketize, bucketizeAny, bucketizeSorted } from "../../src/server/store/history-buckets.js";
 
 /** A small seeded generator (mulberry32), so that a failure can be replayed. */
 function rng(seed: number): () => number {

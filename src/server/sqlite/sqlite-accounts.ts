@@ -16,7 +16,7 @@ import type {
   StoredTeamMember,
   StoredUser,
   TeamRole,
-} from "../store.js";
+} from "../store/store.js";
 
 /** A key's last use is written at most this often: a busy upload must not write per request. */
 export const KEY_USE_RESOLUTION_MS = 60_000;

@@ -23,10 +23,10 @@
  */
 import type Database from "better-sqlite3";
 import type { HistoryBucketsView } from "../../protocol/api.js";
-import { bucketize } from "../history-buckets.js";
-import { readChunk, readChunkDense } from "../history-chunks.js";
-import { readStoredRow } from "../history-codec.js";
-import type { HistoryAxis, HistoryBucketsQuery } from "../store.js";
+import { bucketize } from "../store/history-buckets.js";
+import { readChunk, readChunkDense } from "../store/history-chunks.js";
+import { readStoredRow } from "../store/history-codec.js";
+import type { HistoryAxis, HistoryBucketsQuery } from "../store/store.js";
 
 /** 256 MiB of cached columns: 16 bytes a point, so 16 million points (16 metrics of 1M steps). */
 const CACHE_BYTES = 256 * 1024 * 1024;

@@ -22,10 +22,10 @@ import { errors } from "../../protocol/errors.js";
 import type { ConsoleLine, RunInfo, RunRecord } from "../../protocol/records.js";
 import { seqSpan } from "../../protocol/records.js";
 import { isKnownKind } from "../../protocol/record-check.js";
-import { historyChunks } from "../history-chunks.js";
-import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../history-codec.js";
+import { historyChunks } from "../store/history-chunks.js";
+import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
 import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
-import type { IngestOutcome, IngestTarget } from "../store.js";
+import type { IngestOutcome, IngestTarget } from "../store/store.js";
 
 /**
  * Rows per multi-row INSERT: 64 x 5 = 320 bound parameters, far under SQLite's limit of 32,766.

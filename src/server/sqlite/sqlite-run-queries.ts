@@ -4,8 +4,8 @@
  */
 import type Database from "better-sqlite3";
 import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
-import { readStoredRow } from "../history-codec.js";
-import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store.js";
+import { readStoredRow } from "../store/history-codec.js";
+import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
 
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,

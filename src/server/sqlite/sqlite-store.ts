@@ -41,7 +41,7 @@ import type {
   StoredUnknownKind,
   StoredUser,
   SystemMetricsQuery,
-} from "../store.js";
+} from "../store/store.js";
 
 /**
  * Store on a SQLite file, in WAL journal mode with synchronous=NORMAL: readers never block the

@@ -4,8 +4,8 @@
  * All are served by their primary keys, (run, ...), so no index slows ingest.
  */
 import type Database from "better-sqlite3";
-import { decodeSample } from "../history-codec.js";
-import type { ConsoleQuery, StoredConsoleLine, StoredRefusals, StoredSystemSample, StoredUnknownKind, SystemMetricsQuery } from "../store.js";
+import { decodeSample } from "../store/history-codec.js";
+import type { ConsoleQuery, StoredConsoleLine, StoredRefusals, StoredSystemSample, StoredUnknownKind, SystemMetricsQuery } from "../store/store.js";
 
 /** Distinct refusal errors shown for a run: the page and `runs show` say "and N more". */
 const MAX_REASONS = 10;

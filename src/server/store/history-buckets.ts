@@ -3,7 +3,7 @@
  * min, max (so no spike disappears at any zoom), mean and the last point. One pass over the
  * points; independent of the store, which only has to hand over the x and y columns.
  */
-import type { HistoryBucketsView } from "../protocol/api.js";
+import type { HistoryBucketsView } from "../../protocol/api.js";
 import type { HistoryAxis } from "./store.js";
 
 /** At most this many buckets per request: a chart is at most a few thousand pixels wide. */

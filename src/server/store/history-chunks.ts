@@ -15,7 +15,7 @@
  * little-endian whatever the machine, so a database file moves between machines unchanged.
  */
 import { endianness } from "node:os";
-import type { HistoryRecord, Scalar } from "../protocol/records.js";
+import type { HistoryRecord, Scalar } from "../../protocol/records.js";
 
 export interface HistoryChunk {
   key: string;

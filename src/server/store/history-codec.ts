@@ -9,7 +9,7 @@
  */
 import { endianness } from "node:os";
 import { Packr, Unpackr } from "msgpackr";
-import type { HistoryColumns, HistoryRow, Scalar } from "../protocol/records.js";
+import type { HistoryColumns, HistoryRow, Scalar } from "../../protocol/records.js";
 
 const packr = new Packr({ useRecords: false });
 // Reads of stored rows never fail on a number: a 64-bit integer stored before uploads were

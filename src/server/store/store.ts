@@ -7,8 +7,8 @@
  * them into the API shapes of protocol/api.ts. Authorization is the HTTP layer's job: the store
  * answers what it is asked.
  */
-import type { EntityRole, HistoryBucketsView, Privacy, TeamRole } from "../protocol/api.js";
-import type { HistoryRow, JsonObject, RunRecord, RunState } from "../protocol/records.js";
+import type { EntityRole, HistoryBucketsView, Privacy, TeamRole } from "../../protocol/api.js";
+import type { HistoryRow, JsonObject, RunRecord, RunState } from "../../protocol/records.js";
 
 export type { EntityRole, Privacy, TeamRole };
 
