@@ -14,7 +14,7 @@
 import { userInfo } from "node:os";
 import { entityFromUserName } from "../protocol/ids.js";
 import { readCredential, writeCredential } from "../protocol/local-config.js";
-import { hashSecret, mintApiKey } from "./auth.js";
+import { hashSecret, mintApiKey } from "./http/auth.js";
 import type { Store, StoredUser } from "./store/store.js";
 
 export interface BootstrapResult {

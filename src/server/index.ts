@@ -1,7 +1,7 @@
 /** The tracking server: re-exports only (see app.ts for the composition root). */
-export { buildApp, type BuildAppOptions } from "./app.js";
+export { buildApp, type BuildAppOptions } from "./http/app.js";
 export { parsePublicUrl, startServer, type RunningServer, type StartServerOptions } from "./start-server.js";
-export { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
+export { DEFAULT_LIMITS, type ServerLimits } from "./http/limits.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
 export {
@@ -15,6 +15,6 @@ export {
   type SweeperOptions,
 } from "./liveness.js";
 export { MIGRATIONS, migrate, type Migration } from "./sqlite/sqlite-migrations.js";
-export { hashSecret, mintApiKey, mintToken, SESSION_COOKIE } from "./auth.js";
+export { hashSecret, mintApiKey, mintToken, SESSION_COOKIE } from "./http/auth.js";
 export { encodeHistoryRow, decodeHistoryRow } from "./store/history-codec.js";
 export type * from "./store/store.js";

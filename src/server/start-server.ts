@@ -10,11 +10,11 @@ import { pino, type LevelWithSilent } from "pino";
 import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/local-config.js";
 import { PACKAGE_VERSION } from "../protocol/version.js";
 import { errors } from "../protocol/errors.js";
-import { buildApp } from "./app.js";
+import { buildApp } from "./http/app.js";
 import { bootstrapLocalUser } from "./bootstrap.js";
-import type { ServerLimits } from "./limits.js";
+import type { ServerLimits } from "./http/limits.js";
 import { Sweeper } from "./liveness.js";
-import { allowedHosts } from "./origin.js";
+import { allowedHosts } from "./http/origin.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 
 export interface StartServerOptions {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCredential } from "../../src/protocol/local-config.js";
-import { mintApiKey } from "../../src/server/auth.js";
+import { mintApiKey } from "../../src/server/http/auth.js";
 import { startServer, type RunningServer } from "../../src/server/start-server.js";
 import { runInfo, T0 } from "./helpers.js";
 

@@ -11,7 +11,7 @@ import type { LightMyRequestResponse } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ApiKeyView, NewApiKeyView, NewUserView, TeamView, UserView } from "../../src/protocol/api.js";
 import { readCredential } from "../../src/protocol/local-config.js";
-import { mintApiKey } from "../../src/server/auth.js";
+import { mintApiKey } from "../../src/server/http/auth.js";
 import { startServer } from "../../src/server/start-server.js";
 import { codeOf, get, makeEnv, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 

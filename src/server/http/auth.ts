@@ -5,9 +5,9 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { errors } from "../protocol/errors.js";
+import { errors } from "../../protocol/errors.js";
 import { closeAfterAnswer } from "./limits.js";
-import type { Store, StoredUser } from "./store/store.js";
+import type { Store, StoredUser } from "../store/store.js";
 
 export const API_KEY_PREFIX = "trk_";
 export const SESSION_COOKIE = "trackside_session";

@@ -2,10 +2,10 @@
  * Parsing of query strings and the PATCH body, with messages that name the bad parameter.
  * Hand-written rather than JSON-schema: the messages are the product here, and there are few.
  */
-import { errors } from "../protocol/errors.js";
-import { MAX_NAME, MAX_NOTES, MAX_TAG, MAX_TAGS } from "../protocol/limits.js";
-import { FINAL_STATES, type RunState } from "../protocol/records.js";
-import type { ConsoleQuery, HistoryQuery, ListRunsQuery, RunPatch, RunSortField, SystemMetricsQuery } from "./store/store.js";
+import { errors } from "../../protocol/errors.js";
+import { MAX_NAME, MAX_NOTES, MAX_TAG, MAX_TAGS } from "../../protocol/limits.js";
+import { FINAL_STATES, type RunState } from "../../protocol/records.js";
+import type { ConsoleQuery, HistoryQuery, ListRunsQuery, RunPatch, RunSortField, SystemMetricsQuery } from "../store/store.js";
 
 const RUN_STATES: readonly RunState[] = ["running", ...FINAL_STATES];
 const SORT_FIELDS: readonly RunSortField[] = ["createdAt", "name", "state", "heartbeatAt", "duration", "author", "jobType", "group", "notes", "id", "tags"];

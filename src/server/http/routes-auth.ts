@@ -7,8 +7,8 @@
  * own account (login CSRF) and read what they then upload or view.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { API_PREFIX } from "../protocol/api.js";
-import { errors } from "../protocol/errors.js";
+import { API_PREFIX } from "../../protocol/api.js";
+import { errors } from "../../protocol/errors.js";
 import type { AppContext } from "./app-context.js";
 import {
   clearedSessionCookie,
@@ -25,7 +25,7 @@ import {
 import { html, page, sendPage } from "./html.js";
 import type { LiveEvents } from "./live-events.js";
 import { FORM_TOKEN_FIELD, formToken, formTokenMatches, sameOriginEvidence } from "./origin.js";
-import type { StoredUser } from "./store/store.js";
+import type { StoredUser } from "../store/store.js";
 
 /** Form bodies for POST /login and /logout, parsed as flat string fields. */
 export function registerFormParser(app: FastifyInstance): void {

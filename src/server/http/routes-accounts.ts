@@ -16,15 +16,15 @@ import {
   type TeamView,
   type UserView,
   type ViewerView,
-} from "../protocol/api.js";
-import { errors } from "../protocol/errors.js";
-import { validateEntity } from "../protocol/ids.js";
+} from "../../protocol/api.js";
+import { errors } from "../../protocol/errors.js";
+import { validateEntity } from "../../protocol/ids.js";
 import { parseKeyId, parseMemberRole, parseNewKey, parseNewTeam, parseNewUser, parseProjectSettings, parseUserChange } from "./account-bodies.js";
 import { may, projectPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { mintApiKey } from "./auth.js";
 import type { LiveEvents } from "./live-events.js";
-import type { EntityRole, StoredEntity, StoredUser } from "./store/store.js";
+import type { EntityRole, StoredEntity, StoredUser } from "../store/store.js";
 import { toApiKeyView, toTeamMemberView, toUserView } from "./views.js";
 
 /** The entity a user logs to by default: their own. */

@@ -11,10 +11,10 @@ import {
   type RunView,
   type TeamMemberView,
   type UserView,
-} from "../protocol/api.js";
-import { MAX_TIME_MS } from "../protocol/limits.js";
-import type { JsonObject } from "../protocol/records.js";
-import type { StoredApiKey, StoredProject, StoredRefusals, StoredRun, StoredTeamMember, StoredUnknownKind, StoredUser } from "./store/store.js";
+} from "../../protocol/api.js";
+import { MAX_TIME_MS } from "../../protocol/limits.js";
+import type { JsonObject } from "../../protocol/records.js";
+import type { StoredApiKey, StoredProject, StoredRefusals, StoredRun, StoredTeamMember, StoredUnknownKind, StoredUser } from "../store/store.js";
 
 /** What a run's page shows beside its fields: records of unknown kinds, and refused records. */
 export interface RunNotices {

@@ -2,10 +2,10 @@
  * The JSON bodies of the account, key, team and project-settings routes, checked field by field:
  * a coded 400 naming the field and what it takes, before anything is changed.
  */
-import { TEAM_ROLES, type Privacy, type TeamRole } from "../protocol/api.js";
-import { errors } from "../protocol/errors.js";
-import { validateNewEntityName } from "../protocol/ids.js";
-import type { NewUser } from "./store/store.js";
+import { TEAM_ROLES, type Privacy, type TeamRole } from "../../protocol/api.js";
+import { errors } from "../../protocol/errors.js";
+import { validateNewEntityName } from "../../protocol/ids.js";
+import type { NewUser } from "../store/store.js";
 
 /** Longest key label: a sentence, not a document. */
 export const MAX_KEY_LABEL = 200;

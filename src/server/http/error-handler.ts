@@ -9,9 +9,9 @@
  * unexpected is TRK_ERR_INTERNAL, logged with its stack but never shown to the client.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { ErrorBody } from "../protocol/api.js";
-import { errors, isTracksideError, type ErrorCode, type TracksideError } from "../protocol/errors.js";
-import { MAX_PROJECT } from "../protocol/limits.js";
+import type { ErrorBody } from "../../protocol/api.js";
+import { errors, isTracksideError, type ErrorCode, type TracksideError } from "../../protocol/errors.js";
+import { MAX_PROJECT } from "../../protocol/limits.js";
 import { html, page, sendPage } from "./html.js";
 import { INGEST_BODY_LIMIT } from "./routes-ingest.js";
 

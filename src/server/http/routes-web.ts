@@ -13,18 +13,18 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { API_PREFIX, type HistoryBucketsView, type ProjectView } from "../protocol/api.js";
-import { errors } from "../protocol/errors.js";
+import { API_PREFIX, type HistoryBucketsView, type ProjectView } from "../../protocol/api.js";
+import { errors } from "../../protocol/errors.js";
 import type { RouteAccess } from "./access.js";
 import type { AppContext } from "./app-context.js";
-import { MAX_BUCKETS } from "./store/history-buckets.js";
+import { MAX_BUCKETS } from "../store/history-buckets.js";
 import { html, page as htmlPage } from "./html.js";
-import type { HistoryAxis, HistoryBucketsQuery } from "./store/store.js";
+import type { HistoryAxis, HistoryBucketsQuery } from "../store/store.js";
 import { toProjectView } from "./views.js";
 
-/** dist/web, from dist/src/server (the built server) or from src/server (tests run the sources). */
+/** dist/web, from dist/src/server/http (the built server) or from src/server/http (tests run the sources). */
 export function defaultWebRoot(): string | null {
-  for (const rel of ["../../web/", "../../dist/web/"]) {
+  for (const rel of ["../../../web/", "../../../dist/web/"]) {
     const dir = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(`${dir}index.html`)) return dir;
   }

@@ -4,10 +4,10 @@
  * the port is 0, hence a function).
  */
 import type { FastifyRequest } from "fastify";
-import { errors } from "../protocol/errors.js";
+import { errors } from "../../protocol/errors.js";
 import type { Access } from "./access.js";
 import type { Principal } from "./auth.js";
-import type { Store, StoredEntity, StoredRun, StoredUser } from "./store/store.js";
+import type { Store, StoredEntity, StoredRun, StoredUser } from "../store/store.js";
 
 export class AppContext {
   readonly store: Store;

@@ -10,13 +10,13 @@
  * crashed by the sweeper is not announced either; the page finds out on its next fetch.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { API_PREFIX, type RunEvent } from "../protocol/api.js";
-import { errors } from "../protocol/errors.js";
+import { API_PREFIX, type RunEvent } from "../../protocol/api.js";
+import { errors } from "../../protocol/errors.js";
 import { mayReadRun, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { userOf, type Credential } from "./auth.js";
 import { clientAddress, DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
-import type { EntityRole, Store, StoredEntity, StoredRun, StoredUser } from "./store/store.js";
+import type { EntityRole, Store, StoredEntity, StoredRun, StoredUser } from "../store/store.js";
 
 /** A comment line every 15 s keeps proxies from closing an idle stream (many cut at 30 to 60 s). */
 const KEEPALIVE_MS = 15_000;

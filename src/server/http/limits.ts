@@ -8,7 +8,7 @@
 import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyHttpOptions, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { errors, type TracksideError } from "../protocol/errors.js";
+import { errors, type TracksideError } from "../../protocol/errors.js";
 
 export interface ServerLimits {
   /** ms for a request's headers to arrive, counted from the connection or the previous request. */

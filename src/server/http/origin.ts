@@ -14,7 +14,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { errors } from "../protocol/errors.js";
+import { errors } from "../../protocol/errors.js";
 import { parseCookies } from "./auth.js";
 import { closeAfterAnswer } from "./limits.js";
 

@@ -4,7 +4,7 @@
  * file and the log file.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { jsonReplacer } from "../protocol/api.js";
+import { jsonReplacer } from "../../protocol/api.js";
 import { AppContext } from "./app-context.js";
 import { registerAccessHook } from "./access.js";
 import { registerAuthHook } from "./auth.js";
@@ -17,7 +17,7 @@ import { registerConnectionLimits, resolveLimits, serverOptionsOf, type ServerLi
 import { LiveEvents, registerLiveEvents } from "./live-events.js";
 import { registerHostCheck } from "./origin.js";
 import { registerWebRoutes } from "./routes-web.js";
-import type { Store } from "./store/store.js";
+import type { Store } from "../store/store.js";
 
 export interface BuildAppOptions {
   store: Store;

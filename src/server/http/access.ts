@@ -15,11 +15,11 @@
  * read but not change is "forbidden".
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from "fastify";
-import { errors } from "../protocol/errors.js";
-import { validateEntity, validateProject, validateRunId } from "../protocol/ids.js";
+import { errors } from "../../protocol/errors.js";
+import { validateEntity, validateProject, validateRunId } from "../../protocol/ids.js";
 import type { AppContext } from "./app-context.js";
 import { closeAfterAnswer } from "./limits.js";
-import type { EntityRole, StoredEntity, StoredRun, StoredUser } from "./store/store.js";
+import type { EntityRole, StoredEntity, StoredRun, StoredUser } from "../store/store.js";
 
 export type Action = "read" | "write" | "administer";
 

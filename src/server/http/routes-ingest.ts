@@ -3,14 +3,14 @@
  * applied in one transaction; a resent body changes nothing (see sqlite-ingest.ts).
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { API_PREFIX, RECORDS_CONTENT_TYPE, WAL_FRAMES_CONTENT_TYPE, type IngestResult } from "../protocol/api.js";
-import { decodeUntrusted } from "../protocol/codec.js";
-import { scanFrames } from "../protocol/wal-format.js";
-import { errors } from "../protocol/errors.js";
-import type { RunRecord } from "../protocol/records.js";
+import { API_PREFIX, RECORDS_CONTENT_TYPE, WAL_FRAMES_CONTENT_TYPE, type IngestResult } from "../../protocol/api.js";
+import { decodeUntrusted } from "../../protocol/codec.js";
+import { scanFrames } from "../../protocol/wal-format.js";
+import { errors } from "../../protocol/errors.js";
+import type { RunRecord } from "../../protocol/records.js";
 import { runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
-import { flattenBatches, validateRecords } from "../protocol/record-check.js";
+import { flattenBatches, validateRecords } from "../../protocol/record-check.js";
 
 /** 64 MiB: a daemon's largest batch (4,096 rows of a few hundred metrics) fits with room to spare. */
 export const INGEST_BODY_LIMIT = 64 * 1024 * 1024;

@@ -10,14 +10,14 @@ import {
   type RunListItem,
   type RunView,
   type SystemMetricsView,
-} from "../protocol/api.js";
-import { errors } from "../protocol/errors.js";
-import type { JsonObject } from "../protocol/records.js";
-import { PACKAGE_VERSION } from "../protocol/version.js";
+} from "../../protocol/api.js";
+import { errors } from "../../protocol/errors.js";
+import type { JsonObject } from "../../protocol/records.js";
+import { PACKAGE_VERSION } from "../../protocol/version.js";
 import { may, projectPath, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { parseConsoleQuery, parseHistoryQuery, parseListRunsQuery, parseRunPatch, parseSystemMetricsQuery } from "./query-params.js";
-import type { EntityRole, StoredRun, StoredSystemSample } from "./store/store.js";
+import type { EntityRole, StoredRun, StoredSystemSample } from "../store/store.js";
 import { toProjectView, toRunListItem, toRunView } from "./views.js";
 
 /**
