@@ -1,4 +1,4 @@
-// Builds the web app (src/web) into dist/web, which the server serves (src/server/routes-web.ts).
+// Builds the web app (src/web) into dist/web, which the server serves (src/server/http/routes-web.ts).
 // JSX is Preact's through the tsconfig beside this file (jsxImportSource): no plugin needed.
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
