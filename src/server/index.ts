@@ -4,6 +4,7 @@ export { parsePublicUrl, startServer, type RunningServer, type StartServerOption
 export { DEFAULT_LIMITS, type ServerLimits } from "./http/limits.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
+export { PostgresStore } from "./postgres/postgres-store.js";
 export {
   DEFAULT_HEARTBEAT_TIMEOUT_S,
   DEFAULT_SWEEP_INTERVAL_MS,

@@ -1,0 +1,108 @@
+/**
+ * Downsampled history in PostgreSQL, from the column chunks only (every PostgreSQL run is
+ * ingested with them). As in SQLite (sqlite-history-buckets.ts), the x and y columns of one
+ * metric are kept in memory per (run, key, axis) and extended with only the chunks uploaded
+ * since; the cache is checked against the run's `last_seq` in the database on every request,
+ * so a replica never answers from stale memory, whichever replica took the upload.
+ */
+import type { Sql } from "postgres";
+import type { HistoryBucketsView } from "../../protocol/api.js";
+import { bucketize } from "../store/history-buckets.js";
+import { readChunk, readChunkDense } from "../store/history-chunks.js";
+import type { HistoryAxis, HistoryBucketsQuery } from "../store/store.js";
+
+/** 256 MiB of cached columns, as in SQLite: 16 bytes a point. */
+const CACHE_BYTES = 256 * 1024 * 1024;
+
+interface Columns {
+  xs: Float64Array;
+  ys: Float64Array;
+  n: number;
+  /** The run's last_seq when last read. */
+  seq: number;
+  /** The highest seq covered by the chunks read. */
+  covered: number;
+}
+
+const X_KEYS: Record<HistoryAxis, string> = { step: "_step", time: "_timestamp", runtime: "_runtime" };
+
+export class PostgresHistoryBuckets {
+  private readonly cache = new Map<string, Columns>();
+  private cachedBytes = 0;
+
+  constructor(private readonly sql: Sql) {}
+
+  async buckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBucketsView> {
+    const cols = await this.columns(runPk, q.key, q.x);
+    return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
+  }
+
+  private async columns(runPk: number, key: string, axis: HistoryAxis): Promise<Columns> {
+    const id = `${runPk}\u0000${axis}\u0000${key}`;
+    const [run] = await this.sql<{ last_seq: number }[]>`SELECT last_seq FROM runs WHERE pk = ${runPk}`;
+    const lastSeq = run?.last_seq ?? -1;
+    let cols = this.cache.get(id);
+    if (cols) {
+      this.cache.delete(id); // re-inserted below: Map order is the LRU order
+      this.cachedBytes -= cols.xs.byteLength * 2;
+    } else {
+      cols = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0, seq: -1, covered: -1 };
+    }
+    if (lastSeq > cols.seq) {
+      // Another request of the same chart may be extending the same entry: work on a copy, keep the longer.
+      const fresh = { ...cols };
+      await this.extendFromChunks(runPk, key, axis, fresh);
+      fresh.seq = lastSeq; // read before the chunks: a later upload is picked up next time
+      cols = fresh;
+    }
+    const existing = this.cache.get(id);
+    if (existing) this.cachedBytes -= existing.xs.byteLength * 2;
+    this.cache.set(id, cols);
+    this.cachedBytes += cols.xs.byteLength * 2;
+    for (const [k, c] of this.cache) {
+      if (this.cachedBytes <= CACHE_BYTES || k === id) break;
+      this.cache.delete(k);
+      this.cachedBytes -= c.xs.byteLength * 2;
+    }
+    return cols;
+  }
+
+  private async extendFromChunks(runPk: number, key: string, axis: HistoryAxis, cols: Columns): Promise<void> {
+    const rows = await this.sql<{ first_seq: number; n: number; ym: number; ydata: Buffer; xm: number; xdata: Buffer }[]>`
+      SELECT y.first_seq, y.n, y.m AS ym, y.data AS ydata, x.m AS xm, x.data AS xdata FROM history_chunks y
+      JOIN history_chunks x ON x.run_pk = y.run_pk AND x.key = ${X_KEYS[axis]} AND x.first_seq = y.first_seq
+      WHERE y.run_pk = ${runPk} AND y.key = ${key} AND y.first_seq > ${cols.covered} ORDER BY y.first_seq`;
+    let total = cols.n;
+    for (const r of rows) total += r.ym;
+    // Copies: the cached arrays may be shared with a request still bucketing them.
+    cols.xs = grown(cols.xs, cols.n, total);
+    cols.ys = grown(cols.ys, cols.n, total);
+    for (const { first_seq: firstSeq, n, ym, ydata, xm, xdata } of rows) {
+      const { values, offsets } = readChunk(n, ym, ydata);
+      const xs = readChunkDense(n, xm, xdata);
+      // Steps of this chunk at or below `covered` were read from an earlier chunk.
+      const skip = cols.covered - firstSeq + 1;
+      let c = cols.n;
+      for (let i = 0; i < ym; i++) {
+        const o = offsets ? offsets[i] : i;
+        if (o < skip) continue;
+        const x = xs[o];
+        if (Number.isNaN(x)) continue;
+        cols.xs[c] = x;
+        cols.ys[c] = values[i];
+        c++;
+      }
+      cols.n = c;
+      cols.covered = Math.max(cols.covered, firstSeq + n - 1);
+    }
+  }
+}
+
+/** A copy of the first `used` values in an array of at least `size` (doubling from 1,024). */
+function grown(a: Float64Array, used: number, size: number): Float64Array {
+  let length = Math.max(1024, a.length);
+  while (length < size) length *= 2;
+  const b = new Float64Array(length);
+  b.set(a.subarray(0, used));
+  return b;
+}

@@ -1,0 +1,174 @@
+/**
+ * Read queries over runs and history in PostgreSQL, and a person's edit of a run (the rules of
+ * sqlite-run-queries.ts). Text sorts use the "C" collation, so that runs sort by bytes as in
+ * SQLite whatever the database's locale; runs without a sort value go last either way.
+ */
+import type { Sql } from "postgres";
+import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
+import { readStoredRow } from "../store/history-codec.js";
+import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+
+const RUN_COLUMNS = `
+  r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
+  r.signal, r.error, r.created_at, r.heartbeat_at, r.finished_at, r.config, r.summary, r.metadata,
+  r.program, r.last_seq, r.sweeper_crashed_at, e.name AS entity, e.id AS entity_id, p.name AS project, u.name AS author`;
+const RUN_FROM = `
+  runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
+  JOIN users u ON u.id = r.author_user_id`;
+
+/** SQL of each sort field; `$now` is replaced by the parameter of the clock. */
+const SORT_COLUMNS: Record<RunSortField, string> = {
+  createdAt: "r.created_at",
+  name: `r.name COLLATE "C"`,
+  state: `r.state COLLATE "C"`,
+  heartbeatAt: "r.heartbeat_at",
+  duration: "(COALESCE(r.finished_at, CASE WHEN r.state = 'running' THEN $now ELSE r.heartbeat_at END) - r.created_at)",
+  author: `u.name COLLATE "C"`,
+  jobType: `r.job_type COLLATE "C"`,
+  group: `r.run_group COLLATE "C"`,
+  notes: `r.notes COLLATE "C"`,
+  id: `r.run_id COLLATE "C"`,
+  // The JSON text of the tag list, as SQLite sorts it.
+  tags: `r.tags::text COLLATE "C"`,
+};
+
+interface RunRow {
+  pk: number;
+  run_id: string;
+  name: string;
+  notes: string | null;
+  tags: string[];
+  run_group: string | null;
+  job_type: string | null;
+  privacy: Privacy;
+  state: RunState;
+  exit_code: number | null;
+  signal: string | null;
+  error: string | null;
+  created_at: number;
+  heartbeat_at: number | null;
+  finished_at: number | null;
+  config: JsonObject;
+  summary: JsonObject;
+  metadata: JsonObject;
+  program: JsonObject | null;
+  last_seq: number;
+  sweeper_crashed_at: number | null;
+  entity: string;
+  entity_id: number;
+  project: string;
+  author: string;
+}
+
+function toStoredRun(row: RunRow): StoredRun {
+  return {
+    pk: row.pk,
+    entity: row.entity,
+    entityId: row.entity_id,
+    project: row.project,
+    id: row.run_id,
+    name: row.name,
+    notes: row.notes,
+    tags: row.tags,
+    group: row.run_group,
+    jobType: row.job_type,
+    privacy: row.privacy,
+    author: row.author,
+    state: row.state,
+    exitCode: row.exit_code,
+    signal: row.signal,
+    error: row.error,
+    createdAt: row.created_at,
+    heartbeatAt: row.heartbeat_at,
+    finishedAt: row.finished_at,
+    config: row.config,
+    summary: row.summary,
+    metadata: row.metadata,
+    program: row.program,
+    lastSeq: row.last_seq,
+    sweeperCrashedAt: row.sweeper_crashed_at,
+  };
+}
+
+/** `%`, `_` and the escape character itself taken literally in a LIKE pattern. */
+export function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export class PostgresRunQueries {
+  constructor(private readonly sql: Sql) {}
+
+  async getRun(entity: string, project: string, runId: string): Promise<StoredRun | null> {
+    const rows = await this.sql.unsafe(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE e.name = $1 AND p.name = $2 AND r.run_id = $3`, [
+      entity,
+      project,
+      runId,
+    ]);
+    return rows.length > 0 ? toStoredRun(rows[0] as unknown as RunRow) : null;
+  }
+
+  async listRuns(entity: string, project: string, q: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null> {
+    const [found] = await this.sql<{ id: number }[]>`
+      SELECT p.id FROM projects p JOIN entities e ON e.id = p.entity_id WHERE e.name = ${entity} AND p.name = ${project}`;
+    if (!found) return null;
+    const params: unknown[] = [found.id];
+    const param = (v: unknown) => (params.push(v), `$${params.length}`);
+    const where = ["r.project_id = $1"];
+    if (q.state !== undefined) where.push(`r.state = ${param(q.state)}`);
+    if (q.publicOnly) where.push("r.privacy = 'public'");
+    if (q.tag !== undefined) where.push(`r.tags @> jsonb_build_array(${param(q.tag)}::text)`);
+    if (q.text !== undefined) {
+      const p = param(likePattern(q.text));
+      where.push(
+        `(r.name ILIKE ${p} OR r.run_id ILIKE ${p} OR r.notes ILIKE ${p} OR r.tags::text ILIKE ${p} OR r.run_group ILIKE ${p} OR r.job_type ILIKE ${p})`,
+      );
+    }
+    const whereSql = where.join(" AND ");
+    const filterParams = [...params];
+    const dir = q.descending ? "DESC" : "ASC";
+    let sortExpr: string;
+    if (q.sortJson) {
+      // A JSON null is no value, like a missing key (SQLite's json_extract gives NULL for both).
+      sortExpr = `NULLIF(r.${q.sortJson.column === "config" ? "config" : "summary"} #> ${param(q.sortJson.path)}::text[], 'null'::jsonb)`;
+    } else {
+      sortExpr = SORT_COLUMNS[q.sort].replace("$now", () => `${param(q.now ?? Date.now())}::bigint`);
+    }
+    const order = `${sortExpr} ${dir} NULLS LAST, r.pk ${dir}`;
+    const page = await this.sql.unsafe(
+      `SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE ${whereSql} ORDER BY ${order} LIMIT ${param(q.limit)} OFFSET ${param(q.offset)}`,
+      params as never[],
+    );
+    const [{ n }] = (await this.sql.unsafe(`SELECT COUNT(*) AS n FROM runs r WHERE ${whereSql}`, filterParams as never[])) as unknown as { n: number }[];
+    return { runs: (page as unknown as RunRow[]).map(toStoredRun), total: n };
+  }
+
+  async countHistory(runPk: number): Promise<number> {
+    const [{ n }] = await this.sql<{ n: number }[]>`SELECT COUNT(*) AS n FROM history WHERE run_pk = ${runPk}`;
+    return n;
+  }
+
+  async readHistory(runPk: number, q: HistoryQuery): Promise<HistoryRow[]> {
+    const rows = await this.sql<{ step: number; data: Buffer }[]>`
+      SELECT step, data FROM history
+      WHERE run_pk = ${runPk} AND step >= ${q.minStep ?? Number.MIN_SAFE_INTEGER} AND step <= ${q.maxStep ?? Number.MAX_SAFE_INTEGER}
+      ORDER BY seq LIMIT ${q.limit}`;
+    return rows.map(({ step, data }) => readStoredRow(data) ?? ({ _step: step } as HistoryRow));
+  }
+
+  /** A person's edit wins over every record applied so far (see sqlite-run-queries.ts). */
+  async patchRun(runPk: number, patch: RunPatch): Promise<void> {
+    const sets: string[] = [];
+    const values: unknown[] = [runPk];
+    const field = (col: string, seqCol: string | null, value: unknown, cast = "") => {
+      values.push(value);
+      sets.push(`${col} = $${values.length}${cast}`);
+      if (seqCol) sets.push(`${seqCol} = GREATEST(${seqCol}, last_seq)`);
+    };
+    if (patch.name !== undefined) field("name", "name_seq", patch.name);
+    if (patch.notes !== undefined) field("notes", "notes_seq", patch.notes);
+    if (patch.tags !== undefined) field("tags", "tags_seq", JSON.stringify(patch.tags), "::text::jsonb");
+    if (patch.privacy !== undefined) field("privacy", null, patch.privacy);
+    if (sets.length === 0) return;
+    await this.sql.unsafe(`UPDATE runs SET ${sets.join(", ")} WHERE pk = $1`, values as never[]);
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * The shared store: PostgreSQL through the `postgres` driver, for any number of stateless
+ * server replicas on one database (issue 15). It meets the same Store contract as SqliteStore,
+ * with the same rules (idempotent ingest by (run, seq), per-field newer-wins, atomic sweeps);
+ * the query files beside it say how each is kept when several replicas write at once.
+ */
+import type { Sql } from "postgres";
+import type { HistoryRow, RunRecord } from "../../protocol/records.js";
+import type {
+  ConsoleQuery,
+  EntityRole,
+  HistoryBuckets,
+  HistoryBucketsQuery,
+  HistoryQuery,
+  IngestOutcome,
+  IngestTarget,
+  ListRunsQuery,
+  NewUser,
+  Privacy,
+  RunPatch,
+  SessionKind,
+  Store,
+  StoredApiKey,
+  StoredConsoleLine,
+  StoredEntity,
+  StoredMembership,
+  StoredProject,
+  StoredProjectSettings,
+  StoredRefusals,
+  StoredRun,
+  StoredSystemSample,
+  StoredTeamMember,
+  StoredUnknownKind,
+  StoredUser,
+  SystemMetricsQuery,
+  TeamRole,
+} from "../store/store.js";
+import { PostgresAccounts } from "./postgres-accounts.js";
+import { connectPostgres } from "./postgres-connection.js";
+import { PostgresHistoryBuckets } from "./postgres-history-buckets.js";
+import { ingestPostgres } from "./postgres-ingest.js";
+import { heartbeatPostgres, sweepPostgres } from "./postgres-liveness.js";
+import { migratePostgres } from "./postgres-migrations.js";
+import { PostgresRunQueries } from "./postgres-run-queries.js";
+import { PostgresStreamQueries } from "./postgres-stream-queries.js";
+
+/**
+ * Store on a PostgreSQL database.
+ *
+ * @example
+ * const store = await PostgresStore.open("postgresql://trackside@db.example.com/trackside");
+ * const alice = await store.createUser("alice");
+ * await store.close();
+ */
+export class PostgresStore implements Store {
+  /** The connection pool (backend-specific tests query it directly). */
+  readonly sql: Sql;
+  private readonly accounts: PostgresAccounts;
+  private readonly runs: PostgresRunQueries;
+  private readonly streams: PostgresStreamQueries;
+  private readonly chart: PostgresHistoryBuckets;
+  private closing: Promise<void> | null = null;
+
+  private constructor(sql: Sql) {
+    this.sql = sql;
+    this.accounts = new PostgresAccounts(sql);
+    this.runs = new PostgresRunQueries(sql);
+    this.streams = new PostgresStreamQueries(sql);
+    this.chart = new PostgresHistoryBuckets(sql);
+  }
+
+  /**
+   * Connects and migrates the database to the newest schema (under an advisory lock: replicas
+   * starting at once apply each migration once). Fails, with the pool closed, when the
+   * database cannot be reached or migrated.
+   */
+  static async open(url: string, options: { max?: number } = {}): Promise<PostgresStore> {
+    const sql = connectPostgres(url, options);
+    try {
+      await migratePostgres(sql);
+    } catch (err) {
+      await sql.end({ timeout: 1 }).catch(() => undefined);
+      throw err;
+    }
+    return new PostgresStore(sql);
+  }
+
+  countUsers(): Promise<number> {
+    return this.accounts.countUsers();
+  }
+
+  createUser(name: string, now = Date.now(), details?: NewUser): Promise<StoredUser> {
+    return this.accounts.createUser(name, now, details);
+  }
+
+  getUserByName(name: string): Promise<StoredUser | null> {
+    return this.accounts.userByName(name);
+  }
+
+  listUsers(): Promise<StoredUser[]> {
+    return this.accounts.listUsers();
+  }
+
+  firstUser(): Promise<StoredUser | null> {
+    return this.accounts.firstUser();
+  }
+
+  updateUser(userId: number, change: { disabledAt?: number | null; admin?: boolean }): Promise<StoredUser> {
+    return this.accounts.updateUser(userId, change);
+  }
+
+  addApiKey(userId: number, keyHash: string, prefix: string, now = Date.now(), label: string | null = null): Promise<StoredApiKey> {
+    return this.accounts.addApiKey(userId, keyHash, prefix, now, label);
+  }
+
+  userByApiKeyHash(keyHash: string, now = Date.now()): Promise<StoredUser | null> {
+    return this.accounts.userByApiKeyHash(keyHash, now);
+  }
+
+  listApiKeys(userId: number): Promise<StoredApiKey[]> {
+    return this.accounts.listApiKeys(userId);
+  }
+
+  revokeApiKey(userId: number, keyId: number): Promise<string | null> {
+    return this.accounts.revokeApiKey(userId, keyId);
+  }
+
+  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now = Date.now()): Promise<void> {
+    return this.accounts.addSession(tokenHash, userId, kind, expiresAt, now);
+  }
+
+  userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {
+    return this.accounts.userBySession(tokenHash, kind, now);
+  }
+
+  consumeSession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {
+    return this.accounts.consumeSession(tokenHash, kind, now);
+  }
+
+  deleteSession(tokenHash: string): Promise<void> {
+    return this.accounts.deleteSession(tokenHash);
+  }
+
+  getEntity(name: string): Promise<StoredEntity | null> {
+    return this.accounts.getEntity(name);
+  }
+
+  ensureEntity(name: string, ownerUserId: number): Promise<StoredEntity> {
+    return this.accounts.ensureEntity(name, ownerUserId, Date.now());
+  }
+
+  entitiesOf(userId: number): Promise<StoredEntity[]> {
+    return this.accounts.entitiesOf(userId);
+  }
+
+  roleIn(entity: StoredEntity, userId: number): Promise<EntityRole | null> {
+    return this.accounts.roleIn(entity, userId);
+  }
+
+  createTeam(name: string, creatorUserId: number, now = Date.now()): Promise<StoredEntity> {
+    return this.accounts.createTeam(name, creatorUserId, now);
+  }
+
+  teamsOf(userId: number): Promise<StoredMembership[]> {
+    return this.accounts.teamsOf(userId);
+  }
+
+  teamMembers(teamId: number): Promise<StoredTeamMember[]> {
+    return this.accounts.teamMembers(teamId);
+  }
+
+  setTeamMember(teamId: number, userId: number, role: TeamRole, now = Date.now()): Promise<void> {
+    return this.accounts.setTeamMember(teamId, userId, role, now);
+  }
+
+  removeTeamMember(teamId: number, userId: number): Promise<boolean> {
+    return this.accounts.removeTeamMember(teamId, userId);
+  }
+
+  getProject(entity: string, project: string): Promise<StoredProjectSettings | null> {
+    return this.accounts.getProject(entity, project);
+  }
+
+  setProjectDefaultPrivacy(entityId: number, project: string, privacy: Privacy, now = Date.now()): Promise<void> {
+    return this.accounts.setProjectDefaultPrivacy(entityId, project, privacy, now);
+  }
+
+  listProjects(entity: string, publicOnly: boolean): Promise<StoredProject[]> {
+    return this.accounts.listProjects(entity, publicOnly);
+  }
+
+  ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome> {
+    return ingestPostgres(this.sql, target, records, now);
+  }
+
+  heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean> {
+    return heartbeatPostgres(this.sql, entity, project, runId, now);
+  }
+
+  sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
+    return sweepPostgres(this.sql, cutoff, now, error);
+  }
+
+  getRun(entity: string, project: string, runId: string): Promise<StoredRun | null> {
+    return this.runs.getRun(entity, project, runId);
+  }
+
+  listRuns(entity: string, project: string, query: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null> {
+    return this.runs.listRuns(entity, project, query);
+  }
+
+  countHistory(runPk: number): Promise<number> {
+    return this.runs.countHistory(runPk);
+  }
+
+  readHistory(runPk: number, query: HistoryQuery): Promise<HistoryRow[]> {
+    return this.runs.readHistory(runPk, query);
+  }
+
+  readSystemMetrics(runPk: number, query: SystemMetricsQuery): Promise<StoredSystemSample[]> {
+    return this.streams.readSystemMetrics(runPk, query);
+  }
+
+  systemMetricKeys(runPk: number): Promise<string[]> {
+    return this.streams.systemMetricKeys(runPk);
+  }
+
+  countConsole(runPk: number): Promise<number> {
+    return this.streams.countConsole(runPk);
+  }
+
+  readConsole(runPk: number, query: ConsoleQuery): Promise<StoredConsoleLine[]> {
+    return this.streams.readConsole(runPk, query);
+  }
+
+  tailConsole(runPk: number, count: number): Promise<StoredConsoleLine[]> {
+    return this.streams.tailConsole(runPk, count);
+  }
+
+  unknownRecordCounts(runPk: number): Promise<StoredUnknownKind[]> {
+    return this.streams.unknownRecordCounts(runPk);
+  }
+
+  refusals(runPk: number): Promise<StoredRefusals> {
+    return this.streams.refusals(runPk);
+  }
+
+  patchRun(runPk: number, patch: RunPatch): Promise<void> {
+    return this.runs.patchRun(runPk, patch);
+  }
+
+  historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets> {
+    return this.chart.buckets(runPk, query);
+  }
+
+  /** Closes the pool, letting queries under way finish (at most 5 s); idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.sql.end({ timeout: 5 });
+    return this.closing;
+  }
+}

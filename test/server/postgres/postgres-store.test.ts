@@ -1,0 +1,191 @@
+/**
+ * PostgresStore against a real throwaway cluster: migrations under the advisory lock, a run
+ * ingested and read back, and what replicas on one database do at once (the same batch through
+ * two stores, two sweeps). Backend-neutral behaviour is the contract suite's; raw SQL is here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunRecord } from "../../../src/protocol/records.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PostgresStore, SqliteStore } from "../../../src/server/index.js";
+import type { IngestTarget } from "../../../src/server/index.js";
+import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
+import { runInfo, T0 } from "../helpers.js";
+
+const bin = postgresOrSkip();
+
+/** The chart SQLite answers for the same records: the PostgreSQL answer must be the same. */
+async function sqliteChart(records: RunRecord[]) {
+  const dir = mkdtempSync(join(tmpdir(), "pg-vs-sqlite-"));
+  const store = SqliteStore.open(join(dir, "trackside.db"));
+  try {
+    const alice = await store.createUser("alice", T0);
+    await store.ingest({ entityId: (await store.getEntity("alice"))!.id, project: "mnist", runId: "r1", authorUserId: alice.id }, records, T0);
+    const run = (await store.getRun("alice", "mnist", "r1"))!;
+    return await store.historyBuckets(run.pk, { key: "loss", x: "step", buckets: 10 });
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(bin === null)("PostgresStore", () => {
+  let pg: PostgresCluster;
+  let dbs = 0;
+  const stores: PostgresStore[] = [];
+  beforeAll(async () => {
+    pg = await startPostgres(bin as string);
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await pg?.stop();
+  });
+
+  /** A fresh database, opened by `count` stores at once (as replicas starting together). */
+  async function open(count = 1): Promise<PostgresStore[]> {
+    const url = await pg.createDatabase(`t${++dbs}`);
+    const opened = await Promise.all(Array.from({ length: count }, () => PostgresStore.open(url, { max: 4 })));
+    stores.push(...opened);
+    return opened;
+  }
+
+  async function aliceTarget(store: PostgresStore, runId = "r1"): Promise<IngestTarget> {
+    const alice = (await store.getUserByName("alice")) ?? (await store.createUser("alice", T0));
+    const entity = (await store.getEntity("alice"))!;
+    return { entityId: entity.id, project: "mnist", runId, authorUserId: alice.id };
+  }
+
+  function batch(runId = "r1"): RunRecord[] {
+    const n = 500;
+    const steps = Float64Array.from({ length: n }, (_, i) => i);
+    return [
+      { k: "run", seq: 1, run: runInfo(runId, { tags: ["baseline"], config: { lr: 0.001, opt: { name: "adam" } } }) },
+      {
+        k: "history",
+        seq: 2,
+        n,
+        cols: {
+          _step: steps,
+          _timestamp: steps.map((s) => T0 + s * 1000),
+          _runtime: steps.slice(),
+          loss: steps.map((s) => (s === 7 ? NaN : 1 / (s + 1))),
+          phase: Array.from({ length: n }, (_, i) => (i % 2 ? "train" : "eval")),
+        },
+      },
+      { k: "summary", seq: 502, summary: { best: 0.5, nan: NaN } },
+      { k: "console", seq: 503, lines: [{ at: T0, stream: "stdout", text: "epoch 1 Done" }, { at: T0 + 1, stream: "stderr", text: "warn: 50% _x_" }] },
+      { k: "system", seq: 0, at: T0 + 5, values: { "system/cpu": 12.5, "system/mem": NaN } },
+      { k: "exit", seq: 505, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 600_000 },
+    ];
+  }
+
+  it("migrates an empty database once when two replicas open it at once", async () => {
+    const [a] = await open(2);
+    const versions = await a.sql`SELECT version FROM schema_migrations`;
+    expect(versions.map((r) => r.version)).toEqual([1]);
+  });
+
+  it("stores a run and reads it back with numbers for ids and times, NaN kept", async () => {
+    const [store] = await open();
+    const target = await aliceTarget(store);
+    const outcome = await store.ingest(target, batch(), T0 + 1000);
+    expect(outcome).toEqual({ records: 6, lastSeq: 505 });
+
+    const run = (await store.getRun("alice", "mnist", "r1"))!;
+    expect(typeof run.pk).toBe("number");
+    expect(run).toMatchObject({
+      entity: "alice",
+      entityId: target.entityId,
+      state: "finished",
+      exitCode: 0,
+      createdAt: T0,
+      heartbeatAt: T0 + 1000,
+      finishedAt: T0 + 600_000,
+      tags: ["baseline"],
+      config: { lr: 0.001, opt: { name: "adam" } },
+      summary: { best: 0.5, nan: "NaN" },
+      author: "alice",
+      lastSeq: 505,
+    });
+    expect(await store.countHistory(run.pk)).toBe(500);
+    const history = await store.readHistory(run.pk, { minStep: 5, maxStep: 8, limit: 10 });
+    expect(history.map((r) => r._step)).toEqual([5, 6, 7, 8]);
+    expect(history[2].loss).toBeNaN();
+    expect(history[1]).toMatchObject({ loss: 1 / 7, phase: "eval", _timestamp: T0 + 6000 });
+
+    const chart = await store.historyBuckets(run.pk, { key: "loss", x: "step", buckets: 10 });
+    // The same answer as SQLite gives for the same records (bucketing is shared code).
+    expect(chart).toEqual(await sqliteChart(batch()));
+
+    expect(await store.readConsole(run.pk, { after: -1, limit: 10, contains: "DONE" })).toEqual([
+      { seq: 503, at: T0, stream: "stdout", text: "epoch 1 Done" },
+    ]);
+    // % and _ are literal in a search, not wildcards.
+    expect((await store.readConsole(run.pk, { after: -1, limit: 10, contains: "50% _x" })).map((l) => l.seq)).toEqual([504]);
+    expect(await store.systemMetricKeys(run.pk)).toEqual(["system/cpu", "system/mem"]);
+    const [sample] = await store.readSystemMetrics(run.pk, { limit: 10 });
+    expect(sample.at).toBe(T0 + 5);
+    expect(sample.values["system/mem"]).toBeNaN();
+
+    const page = await store.listRuns("alice", "mnist", {
+      limit: 10,
+      offset: 0,
+      sort: "createdAt",
+      sortJson: { column: "summary", path: ["best"] },
+      descending: true,
+      publicOnly: false,
+      tag: "baseline",
+    });
+    expect(page?.total).toBe(1);
+    expect(page?.runs[0].id).toBe("r1");
+  });
+
+  it("keeps the newer value when an older record arrives after it", async () => {
+    const [store] = await open();
+    const target = await aliceTarget(store);
+    await store.ingest(target, [{ k: "run", seq: 1, run: runInfo("r1") }, { k: "config", seq: 5, config: { lr: 2 } }], T0);
+    await store.ingest(target, [{ k: "config", seq: 3, config: { lr: 1 } }], T0);
+    expect((await store.getRun("alice", "mnist", "r1"))!.config).toEqual({ lr: 2 });
+  });
+
+  it("applies the same batch reaching two replicas at once exactly once", async () => {
+    const [a, b] = await open(2);
+    // First in a new project (both create it), then a new run of an existing project (both create the run).
+    for (const runId of ["twice", "again"]) {
+      const target = await aliceTarget(a, runId);
+      const records = batch(runId);
+      const outcomes = await Promise.all([a.ingest(target, records, T0), b.ingest(target, records, T0)]);
+      expect(outcomes).toEqual([
+        { records: 6, lastSeq: 505 },
+        { records: 6, lastSeq: 505 },
+      ]);
+      const run = (await b.getRun("alice", "mnist", runId))!;
+      expect(await a.countHistory(run.pk)).toBe(500);
+      expect(await a.countConsole(run.pk)).toBe(2);
+      const [{ chunks }] = await a.sql`SELECT COUNT(*) AS chunks FROM history_chunks WHERE run_pk = ${run.pk}`;
+      expect(chunks).toBe(4); // _step, _timestamp, _runtime, loss: "phase" holds no numbers
+    }
+    const [{ n }] = await a.sql`SELECT COUNT(*) AS n FROM runs`;
+    expect(n).toBe(2);
+  });
+
+  it("marks each stale run crashed by one of two sweeping replicas", async () => {
+    const [a, b] = await open(2);
+    for (let i = 0; i < 20; i++) await a.ingest(await aliceTarget(a, `s${i}`), [{ k: "run", seq: 1, run: runInfo(`s${i}`) }], T0);
+    const counts = await Promise.all([a.sweepStaleRuns(T0 + 1, T0 + 2, "gone"), b.sweepStaleRuns(T0 + 1, T0 + 2, "gone")]);
+    expect(counts[0] + counts[1]).toBe(20);
+    expect((await b.getRun("alice", "mnist", "s3"))!).toMatchObject({ state: "crashed", error: "gone", sweeperCrashedAt: T0 + 2 });
+    // A heartbeat revives a run the sweeper guessed dead.
+    expect(await b.heartbeat("alice", "mnist", "s3", T0 + 3)).toBe(true);
+    expect((await a.getRun("alice", "mnist", "s3"))!).toMatchObject({ state: "running", error: null, sweeperCrashedAt: null });
+  });
+
+  it("refuses a second user of a taken name with TRK_ERR_CONFLICT", async () => {
+    const [a, b] = await open(2);
+    const results = await Promise.allSettled([a.createUser("carol", T0), b.createUser("carol", T0)]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect((failed.reason as { code: string }).code).toBe("TRK_ERR_CONFLICT");
+  });
+});
