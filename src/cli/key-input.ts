@@ -62,12 +62,19 @@ function checkKey(key: string, from: string): string {
   return key;
 }
 
-/** The first non-blank line of a stream that is not a terminal. */
+/**
+ * The first non-blank line of a stream that is not a terminal, as soon as it is complete: over
+ * `ssh host trackside login` stdin stays open after the key is typed, and waiting for its end
+ * would hang there.
+ */
 async function readFirstLine(input: NodeJS.ReadableStream): Promise<string> {
   let text = "";
   for await (const chunk of input) {
     text += typeof chunk === "string" ? chunk : (chunk as Buffer).toString("utf8");
     if (text.length > MAX_STDIN_BYTES) throw errors.tooLarge("The key read from stdin", `over ${MAX_STDIN_BYTES} bytes`, `${MAX_STDIN_BYTES} bytes`);
+    const lines = text.split(/\r?\n/);
+    const done = lines.slice(0, -1).find((line) => line.trim() !== ""); // the last part may be half a line
+    if (done !== undefined) return done;
   }
   return text.split(/\r?\n/).find((line) => line.trim() !== "") ?? "";
 }

@@ -69,6 +69,31 @@ describe("API keys", () => {
     expect((await get(env, "/api/v1/viewer", env.bobKey)).statusCode).toBe(200);
   });
 
+  it("revoking a key ends the browser sessions and login links made with it", async () => {
+    const key = (await send("POST", "/api/v1/keys", env.bobKey, { label: "leaked" })).json() as NewApiKeyView;
+    /** Signs a browser in through a login link minted with `auth` (a key or a cookie); its cookie. */
+    const signIn = async (auth: Record<string, string>): Promise<string> => {
+      const minted = await env.app.inject({ method: "POST", url: "/api/v1/auth/login-links", headers: { ...auth, "x-trackside": "1" } });
+      const token = new URL((minted.json() as { url: string }).url).searchParams.get("token")!;
+      const opened = await env.app.inject({ method: "GET", url: `/auth/link?token=${token}`, headers: { "sec-fetch-site": "none" } });
+      expect(opened.statusCode).toBe(303);
+      return String(opened.headers["set-cookie"]).split(";")[0];
+    };
+    const cookie = await signIn({ authorization: `Bearer ${key.key}` });
+    const second = await signIn({ cookie }); // a session made by that session: the same key's
+    const other = await signIn({ authorization: `Bearer ${env.bobKey}` });
+    const pending = await send("POST", "/api/v1/auth/login-links", key.key, {});
+    for (const c of [cookie, second, other]) expect((await get(env, "/api/v1/viewer", null, { cookie: c })).statusCode).toBe(200);
+
+    await send("DELETE", `/api/v1/keys/${key.id}`, env.bobKey);
+    expect((await get(env, "/api/v1/viewer", null, { cookie })).statusCode).toBe(401);
+    expect((await get(env, "/api/v1/viewer", null, { cookie: second })).statusCode).toBe(401);
+    const token = new URL((pending.json() as { url: string }).url).searchParams.get("token")!;
+    expect((await env.app.inject({ method: "GET", url: `/auth/link?token=${token}`, headers: { "sec-fetch-site": "none" } })).statusCode).toBe(400);
+    // Bob's other sign-ins are not touched.
+    expect((await get(env, "/api/v1/viewer", null, { cookie: other })).json()).toMatchObject({ user: "bob" });
+  });
+
   it("refuses bad labels and key ids with a coded 400", async () => {
     expect(codeOf(await send("POST", "/api/v1/keys", env.bobKey, { label: "a\nb" }))).toBe("TRK_ERR_BAD_REQUEST");
     expect(codeOf(await send("POST", "/api/v1/keys", env.bobKey, { label: "x".repeat(201) }))).toBe("TRK_ERR_TOO_LARGE");
@@ -105,7 +130,7 @@ describe("users", () => {
     expect((await env.store.listUsers()).map((u) => u.name)).toEqual(["alice", "bob"]);
   });
 
-  it("disabling a user stops their keys and sessions at once, keeps their runs, and enabling them again restores both", async () => {
+  it("disabling a user stops their keys and sessions at once, keeps their runs; enabling them again restores their keys, not their sessions", async () => {
     expect((await postRecords(env, "bob/p/bobrun01", [{ k: "run", seq: 0, run: runInfo("bobrun01", { entity: "bob", project: "p" }) }], env.bobKey)).statusCode).toBe(200);
     await send("PATCH", "/api/v1/runs/bob/p/bobrun01", env.bobKey, { privacy: "public" });
     const link = (await send("POST", "/api/v1/auth/login-links", env.bobKey, {})).json() as { url: string };
@@ -123,6 +148,14 @@ describe("users", () => {
 
     await send("PATCH", "/api/v1/users/bob", env.aliceKey, { disabled: false });
     expect((await get(env, "/api/v1/viewer", env.bobKey)).statusCode).toBe(200);
+    const reopened = await env.app.inject({ method: "GET", url: `/auth/link?token=${token}`, headers: { "sec-fetch-site": "none" } });
+    expect(reopened.statusCode).toBe(400);
+  });
+
+  it("refuses a name that differs from a taken one only in letter case", async () => {
+    await send("POST", "/api/v1/teams", env.bobKey, { name: "vision" });
+    for (const name of ["Bob", "VISION"]) expect(codeOf(await send("POST", "/api/v1/users", env.aliceKey, { name }))).toBe("TRK_ERR_CONFLICT");
+    expect(codeOf(await send("POST", "/api/v1/teams", env.bobKey, { name: "Alice" }))).toBe("TRK_ERR_CONFLICT");
   });
 
   it("never leaves the server without an enabled site admin", async () => {
@@ -156,8 +189,17 @@ describe("teams", () => {
     expect(codeOf(await send("PUT", "/api/v1/teams/vision/members/nobody", env.bobKey, { role: "member" }))).toBe("TRK_ERR_NOT_FOUND");
     expect(codeOf(await send("PUT", "/api/v1/teams/vision/members/alice", env.bobKey, { role: "owner" }))).toBe("TRK_ERR_BAD_REQUEST");
 
+    // A disabled admin does not count: the last enabled one still cannot step down.
+    await send("PUT", "/api/v1/teams/vision/members/alice", env.bobKey, { role: "admin" });
+    const carol = (await send("POST", "/api/v1/users", env.aliceKey, { name: "carol" })).json() as NewUserView;
+    await send("PUT", "/api/v1/teams/vision/members/carol", env.bobKey, { role: "admin" });
+    await send("PATCH", "/api/v1/users/carol", env.aliceKey, { disabled: true });
+    await send("PUT", "/api/v1/teams/vision/members/alice", env.bobKey, { role: "viewer" });
+    expect(codeOf(await send("DELETE", "/api/v1/teams/vision/members/bob", env.bobKey))).toBe("TRK_ERR_CONFLICT");
+    expect(carol.user.name).toBe("carol");
+
     const removed = await send("DELETE", "/api/v1/teams/vision/members/alice", env.bobKey);
-    expect((removed.json() as TeamView).members.map((m) => m.user)).toEqual(["bob"]);
+    expect((removed.json() as TeamView).members.map((m) => m.user)).toEqual(["bob", "carol"]);
     expect((await get(env, "/api/v1/teams/vision")).statusCode).toBe(404);
     expect(codeOf(await send("POST", "/api/v1/teams", env.aliceKey, { name: "alice" }))).toBe("TRK_ERR_CONFLICT");
   });

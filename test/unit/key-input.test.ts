@@ -60,6 +60,14 @@ describe("readApiKey", () => {
     expect(out.text()).toBe("");
   });
 
+  it("answers as soon as the first line of a pipe is complete, while the pipe stays open (ssh host trackside login)", async () => {
+    const input = new PassThrough();
+    const read = readApiKey({}, input, screen().stream);
+    input.write(`${KEY.slice(0, 20)}`);
+    input.write(`${KEY.slice(20)}\n`); // the pipe is never ended
+    expect(await read).toBe(KEY);
+  });
+
   it("prompts on a terminal and never echoes what is typed; backspace and Ctrl-U edit; raw mode is restored", async () => {
     const { input, modes } = terminal();
     const out = screen();

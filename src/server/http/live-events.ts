@@ -30,6 +30,8 @@ interface OpenStream {
   credential: Credential | null;
   /** The user who opened it, or null when anonymous. */
   userId: number | null;
+  /** The API key it was opened with, or whose session opened it (null: none). */
+  keyId: number | null;
   /** Events are checked and written in order, one after the other. */
   queue: Promise<void>;
   write(e: RunEvent): void;
@@ -76,6 +78,11 @@ export class LiveEvents {
     return viewer ? this.store.roleIn(stream.entity, viewer.id) : null;
   }
 
+  /** Ends at once every stream opened with the key or with a session made from it (it was revoked). */
+  endKey(keyId: number): void {
+    for (const stream of this.streams) if (stream.keyId === keyId) stream.end();
+  }
+
   /** Ends at once every stream a user opened (the user was disabled). */
   endUser(userId: number): void {
     for (const stream of this.streams) if (stream.userId === userId) stream.end();
@@ -93,7 +100,14 @@ export class LiveEvents {
    * closes. Over the limits (in all, or of this client: its user, or its address when
    * anonymous) it refuses with TRK_ERR_TOO_MANY before anything is written.
    */
-  stream(req: FastifyRequest, reply: FastifyReply, run: { pk: number; entity: StoredEntity }, credential: Credential | null, viewer: StoredUser | null): void {
+  stream(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    run: { pk: number; entity: StoredEntity },
+    credential: Credential | null,
+    viewer: StoredUser | null,
+    keyId: number | null,
+  ): void {
     const client = viewer ? `user:${viewer.id}` : `ip:${clientAddress(req.ip)}`;
     if (this.streams.size >= this.limits.maxStreams) throw errors.tooMany("live-event streams on this server", this.limits.maxStreams);
     const mine = this.perClient.get(client) ?? 0;
@@ -115,6 +129,7 @@ export class LiveEvents {
       client,
       credential,
       userId: viewer?.id ?? null,
+      keyId,
       queue: Promise.resolve(),
       write: (e) => {
         if (!ended) res.write(`event: run\ndata: ${JSON.stringify(e)}\n\n`);
@@ -157,7 +172,8 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
 
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/events`, { config: { access: "run:read" } }, async (req, reply) => {
     const { credential, user } = ctx.principal(req);
-    live.stream(req, reply, { pk: ctx.run(req).pk, entity: ctx.entity(req) }, credential, user);
+    const keyId = credential ? await ctx.store.credentialKeyId(credential.kind, credential.hash) : null;
+    live.stream(req, reply, { pk: ctx.run(req).pk, entity: ctx.entity(req) }, credential, user, keyId);
   });
 
   app.addHook("onResponse", async (req, reply) => {

@@ -98,7 +98,8 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext, liv
     const id = parseKeyId((req.params as { id: unknown }).id);
     const hash = await ctx.store.revokeApiKey(user.id, id);
     if (hash === null) throw errors.notFound(`API key ${id} of user ${user.name}`);
-    live.endCredential({ kind: "key", hash });
+    // Its browser sessions went with it (revokeApiKey); open streams of either end now.
+    live.endKey(id);
     return { ok: true };
   });
 

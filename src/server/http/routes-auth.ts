@@ -97,11 +97,14 @@ function logoutPage(token: string): string {
 const formRoute = { config: { html: true, auth: "none" as const, access: "anyone" as const } };
 
 export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, live: LiveEvents): void {
-  /** Starts a browser session for the user and sends the browser on to `next` (a checked path). */
-  async function startSession(reply: FastifyReply, user: StoredUser, next: string): Promise<FastifyReply> {
+  /**
+   * Starts a browser session for the user and sends the browser on to `next` (a checked path).
+   * `apiKeyId`: the key it was made with, whose revocation ends it too.
+   */
+  async function startSession(reply: FastifyReply, user: StoredUser, next: string, apiKeyId: number | null): Promise<FastifyReply> {
     const token = mintToken();
     const now = ctx.now();
-    await ctx.store.addSession(hashSecret(token), user.id, "session", now + SESSION_TTL_MS, now);
+    await ctx.store.addSession(hashSecret(token), user.id, "session", now + SESSION_TTL_MS, now, apiKeyId);
     return reply.header("set-cookie", sessionCookie(token, ctx.secureCookies())).redirect(next, 303);
   }
 
@@ -126,7 +129,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, live: 
     const key = typeof body.apiKey === "string" ? body.apiKey.trim() : "";
     const user = key ? await ctx.store.userByApiKeyHash(hashSecret(key)) : null;
     if (!user) return sendPage(reply, 401, loginPage(next, "That API key is not valid on this server.", formToken(req, reply, ctx.secureCookies())));
-    return startSession(reply, user, next);
+    return startSession(reply, user, next, await ctx.store.credentialKeyId("key", hashSecret(key)));
   });
 
   app.get("/logout", formRoute, async (req, reply) => sendPage(reply, 200, logoutPage(formToken(req, reply, ctx.secureCookies()))));
@@ -157,7 +160,10 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, live: 
     }
     const token = mintToken();
     const now = ctx.now();
-    await ctx.store.addSession(hashSecret(token), user.id, "login_link", now + LOGIN_LINK_TTL_MS, now);
+    // The link, and the session it makes, belong to the key behind this request (a session's own key).
+    const { credential } = ctx.principal(req);
+    const keyId = credential ? await ctx.store.credentialKeyId(credential.kind, credential.hash) : null;
+    await ctx.store.addSession(hashSecret(token), user.id, "login_link", now + LOGIN_LINK_TTL_MS, now, keyId);
     const nextPart = next === undefined ? "" : `&next=${encodeURIComponent(next as string)}`;
     return { url: `${ctx.publicBaseUrl()}/auth/link?token=${token}${nextPart}`, expiresAt: new Date(now + LOGIN_LINK_TTL_MS).toISOString() };
   });
@@ -176,8 +182,9 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, live: 
     if (typeof q.token !== "string") return sendPage(reply, 400, expiredLinkPage());
     const hash = hashSecret(q.token);
     if (req.headers["sec-fetch-site"] === "none") {
+      const keyId = await ctx.store.credentialKeyId("session", hash);
       const user = await ctx.store.consumeSession(hash, "login_link", ctx.now());
-      return user ? startSession(reply, user, next) : sendPage(reply, 400, expiredLinkPage());
+      return user ? startSession(reply, user, next, keyId) : sendPage(reply, 400, expiredLinkPage());
     }
     const user = await ctx.store.userBySession(hash, "login_link", ctx.now());
     if (!user) return sendPage(reply, 400, expiredLinkPage());
@@ -189,9 +196,12 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, live: 
     const next = body.next === undefined ? "/" : nextPathOf(body.next);
     if (next === null) return sendPage(reply, 400, badLinkPage());
     if (!checkForm(req)) throw errors.badOrigin("the sign-in form has expired or did not come from this server; open the link again");
-    const user = typeof body.token === "string" ? await ctx.store.consumeSession(hashSecret(body.token), "login_link", ctx.now()) : null;
+    if (typeof body.token !== "string") return sendPage(reply, 400, expiredLinkPage());
+    const hash = hashSecret(body.token);
+    const keyId = await ctx.store.credentialKeyId("session", hash);
+    const user = await ctx.store.consumeSession(hash, "login_link", ctx.now());
     if (!user) return sendPage(reply, 400, expiredLinkPage());
-    return startSession(reply, user, next);
+    return startSession(reply, user, next, keyId);
   });
 }
 

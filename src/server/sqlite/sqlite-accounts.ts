@@ -54,7 +54,10 @@ export class SqliteAccounts {
       keyHashOf: p("SELECT hash FROM api_keys WHERE id = ? AND user_id = ?").pluck(),
       deleteKey: p("DELETE FROM api_keys WHERE id = ?"),
 
-      insertSession: p("INSERT INTO sessions (token_hash, user_id, kind, expires_at, created_at) VALUES (?, ?, ?, ?, ?)"),
+      insertSession: p("INSERT INTO sessions (token_hash, user_id, kind, expires_at, created_at, api_key_id) VALUES (?, ?, ?, ?, ?, ?)"),
+      keyIdByHash: p("SELECT id FROM api_keys WHERE hash = ?").pluck(),
+      sessionKeyId: p("SELECT api_key_id FROM sessions WHERE token_hash = ?").pluck(),
+      deleteSessionsOf: p("DELETE FROM sessions WHERE user_id = ?"),
       userBySession: p(
         `SELECT ${USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = ? AND s.kind = ? AND s.expires_at > ? AND u.disabled_at IS NULL`,
@@ -63,6 +66,8 @@ export class SqliteAccounts {
       deleteExpiredSessions: p("DELETE FROM sessions WHERE expires_at <= ?"),
 
       entityByName: p(`SELECT ${ENTITY_COLUMNS} FROM entities e WHERE e.name = ?`),
+      // lower() folds ASCII only, which is all an entity name may hold (protocol/ids.ts).
+      nameTaken: p("SELECT 1 FROM entities WHERE lower(name) = lower(@n) UNION ALL SELECT 1 FROM users WHERE lower(name) = lower(@n) LIMIT 1").pluck(),
       insertEntity: p("INSERT INTO entities (name, owner_user_id, created_at, kind) VALUES (?, ?, ?, ?)"),
       entitiesOf: p(`
         SELECT ${ENTITY_COLUMNS} FROM entities e
@@ -82,7 +87,10 @@ export class SqliteAccounts {
         "INSERT INTO team_members (entity_id, user_id, role, added_at) VALUES (?, ?, ?, ?) ON CONFLICT (entity_id, user_id) DO UPDATE SET role = excluded.role",
       ),
       deleteMember: p("DELETE FROM team_members WHERE entity_id = ? AND user_id = ?"),
-      teamAdmins: p("SELECT COUNT(*) FROM team_members WHERE entity_id = ? AND role = 'admin'").pluck(),
+      // Only enabled admins count: a team whose admins are all disabled could not be run.
+      teamAdmins: p(
+        "SELECT COUNT(*) FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.entity_id = ? AND m.role = 'admin' AND u.disabled_at IS NULL",
+      ).pluck(),
 
       project: p(`
         SELECT e.name AS entity, p.name, p.default_privacy AS defaultPrivacy,
@@ -109,9 +117,12 @@ export class SqliteAccounts {
     })();
   }
 
-  /** Refuses a name a user or a team has, inside the caller's transaction. */
+  /**
+   * Refuses a name a user or a team has, inside the caller's transaction, in any case: "Bob"
+   * beside "bob" would pass for him in member lists and links.
+   */
   private claimName(name: string): void {
-    if (this.s.entityByName.get(name) || this.s.userByName.get(name)) {
+    if (this.s.nameTaken.get({ n: name })) {
       throw errors.conflict(`The name ${JSON.stringify(name)} is taken by a user or a team (they share one namespace)`, "Choose another name.");
     }
   }
@@ -136,6 +147,9 @@ export class SqliteAccounts {
   updateUser(userId: number, change: { disabledAt?: number | null; admin?: boolean }): StoredUser {
     return this.db.transaction(() => {
       if (change.disabledAt !== undefined) this.s.setDisabled.run(change.disabledAt, userId);
+      // A disabled user's sessions and login links go for good: enabling the user again brings
+      // back their keys, not a browser session someone else may hold.
+      if (change.disabledAt !== undefined && change.disabledAt !== null) this.s.deleteSessionsOf.run(userId);
       if (change.admin !== undefined) this.s.setAdmin.run(change.admin ? 1 : 0, userId);
       if ((this.s.activeAdmins.get() as number) === 0) {
         throw errors.conflict("That would leave the server without an enabled site admin", "Make another user an admin first.");
@@ -168,10 +182,15 @@ export class SqliteAccounts {
     })();
   }
 
-  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now: number): void {
+  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now: number, apiKeyId: number | null): void {
     // Sweeping on insert keeps the table small without a timer.
     this.s.deleteExpiredSessions.run(now);
-    this.s.insertSession.run(tokenHash, userId, kind, expiresAt, now);
+    this.s.insertSession.run(tokenHash, userId, kind, expiresAt, now, apiKeyId);
+  }
+
+  credentialKeyId(kind: "key" | "session", hash: string): number | null {
+    const id = (kind === "key" ? this.s.keyIdByHash.get(hash) : this.s.sessionKeyId.get(hash)) as number | null | undefined;
+    return id ?? null;
   }
 
   userBySession(tokenHash: string, kind: SessionKind, now: number): StoredUser | null {

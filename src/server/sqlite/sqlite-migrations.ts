@@ -251,6 +251,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
       CREATE INDEX team_members_by_user ON team_members (user_id);
 
+      -- The key a session or login link was made with (NULL: none, e.g. one made before this
+      -- column). Revoking the key deletes them: a leaked key turned into a browser session must
+      -- not outlive the key.
+      ALTER TABLE sessions ADD COLUMN api_key_id INTEGER REFERENCES api_keys(id) ON DELETE CASCADE;
+      CREATE INDEX sessions_by_key ON sessions (api_key_id) WHERE api_key_id IS NOT NULL;
+
       -- The privacy a project's new runs get; an edit of the run changes it afterwards.
       ALTER TABLE projects ADD COLUMN default_privacy TEXT NOT NULL DEFAULT 'private' CHECK (default_privacy IN ('private', 'public'));
     `,

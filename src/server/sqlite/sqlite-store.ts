@@ -151,8 +151,12 @@ export class SqliteStore implements Store {
     return this.accounts.revokeApiKey(userId, keyId);
   }
 
-  async addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now = Date.now()): Promise<void> {
-    this.accounts.addSession(tokenHash, userId, kind, expiresAt, now);
+  async addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now = Date.now(), apiKeyId: number | null = null): Promise<void> {
+    this.accounts.addSession(tokenHash, userId, kind, expiresAt, now, apiKeyId);
+  }
+
+  async credentialKeyId(kind: "key" | "session", hash: string): Promise<number | null> {
+    return this.accounts.credentialKeyId(kind, hash);
   }
 
   async userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {

@@ -250,7 +250,7 @@ export interface Store {
   countUsers(): Promise<number>;
   /**
    * Creates a user and the entity of the same name that it owns.
-   * @throws TRK_ERR_CONFLICT when a user or a team has the name already.
+   * @throws TRK_ERR_CONFLICT when a user or a team has the name already, in any letter case.
    */
   createUser(name: string, now?: number, details?: NewUser): Promise<StoredUser>;
   getUserByName(name: string): Promise<StoredUser | null>;
@@ -259,7 +259,8 @@ export interface Store {
   /** The oldest user: the local user of an embedded server. */
   firstUser(): Promise<StoredUser | null>;
   /**
-   * Disables (`disabledAt` a time) or enables (null) a user, or makes them a site admin or not.
+   * Disables (`disabledAt` a time; their sessions and login links are deleted) or enables (null)
+   * a user, or makes them a site admin or not.
    * @throws TRK_ERR_CONFLICT, changing nothing, when the server would be left with no enabled admin.
    */
   updateUser(userId: number, change: { disabledAt?: number | null; admin?: boolean }): Promise<StoredUser>;
@@ -272,9 +273,18 @@ export interface Store {
   userByApiKeyHash(keyHash: string, now?: number): Promise<StoredUser | null>;
   /** A user's keys, oldest first. */
   listApiKeys(userId: number): Promise<StoredApiKey[]>;
-  /** Deletes one of the user's keys; its hash, or null when the user has no such key. */
+  /**
+   * Deletes one of the user's keys, and the sessions and login links made with it; the key's
+   * hash, or null when the user has no such key.
+   */
   revokeApiKey(userId: number, keyId: number): Promise<string | null>;
-  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now?: number): Promise<void>;
+  /**
+   * Stores a session or login link by its token's hash, with the API key it was made with (or
+   * null): revoking that key deletes it (revokeApiKey), as disabling its user does (updateUser).
+   */
+  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now?: number, apiKeyId?: number | null): Promise<void>;
+  /** The id of the API key a credential is, or was made with (a session's, a login link's); null for none. */
+  credentialKeyId(kind: "key" | "session", hash: string): Promise<number | null>;
   /** The enabled user of a live session token of that kind, or null (expired, unknown, disabled). */
   userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null>;
   /** Deletes the token and returns its user if it was live: one use only. */
@@ -291,7 +301,7 @@ export interface Store {
   roleIn(entity: StoredEntity, userId: number): Promise<EntityRole | null>;
   /**
    * Creates a team entity with its creator as its admin.
-   * @throws TRK_ERR_CONFLICT when a user or a team has the name already.
+   * @throws TRK_ERR_CONFLICT when a user or a team has the name already, in any letter case.
    */
   createTeam(name: string, creatorUserId: number, now?: number): Promise<StoredEntity>;
   /** The teams a user belongs to, by name. */
