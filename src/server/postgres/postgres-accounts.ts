@@ -67,7 +67,9 @@ export class PostgresAccounts {
   }
 
   private async claimName(t: Sql, name: string): Promise<void> {
-    const taken = await t`SELECT 1 FROM entities WHERE name = ${name} UNION ALL SELECT 1 FROM users WHERE name = ${name}`;
+    // In any letter case (see sqlite-accounts.ts); the unique indexes on lower(name) back this up.
+    const taken = await t`SELECT 1 FROM entities WHERE lower(name COLLATE "C") = lower(${name} COLLATE "C")
+                          UNION ALL SELECT 1 FROM users WHERE lower(name COLLATE "C") = lower(${name} COLLATE "C")`;
     if (taken.length > 0) throw nameTaken(name);
   }
 
@@ -90,6 +92,8 @@ export class PostgresAccounts {
       // Serialises admin changes: two replicas each disabling one of the last two admins must not both succeed.
       await t`LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`;
       if (change.disabledAt !== undefined) await t`UPDATE users SET disabled_at = ${change.disabledAt} WHERE id = ${userId}`;
+      // A disabled user's sessions and login links go for good (as in sqlite-accounts.ts).
+      if (change.disabledAt !== undefined && change.disabledAt !== null) await t`DELETE FROM sessions WHERE user_id = ${userId}`;
       if (change.admin !== undefined) await t`UPDATE users SET is_admin = ${change.admin} WHERE id = ${userId}`;
       const [{ n }] = await t<{ n: number }[]>`SELECT COUNT(*) AS n FROM users WHERE is_admin AND disabled_at IS NULL`;
       if (n === 0) throw errors.conflict("That would leave the server without an enabled site admin", "Make another user an admin first.");
@@ -126,10 +130,20 @@ export class PostgresAccounts {
     return rows[0]?.hash ?? null;
   }
 
-  async addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now: number): Promise<void> {
+  async addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now: number, apiKeyId: number | null): Promise<void> {
     // Sweeping on insert keeps the table small without a timer.
     await this.sql`DELETE FROM sessions WHERE expires_at <= ${now}`;
-    await this.sql`INSERT INTO sessions (token_hash, user_id, kind, expires_at, created_at) VALUES (${tokenHash}, ${userId}, ${kind}, ${expiresAt}, ${now})`;
+    await this.sql`INSERT INTO sessions (token_hash, user_id, kind, expires_at, created_at, api_key_id)
+                   VALUES (${tokenHash}, ${userId}, ${kind}, ${expiresAt}, ${now}, ${apiKeyId})`;
+  }
+
+  /** The id of the API key a credential is, or was made with; null for none. */
+  async credentialKeyId(kind: "key" | "session", hash: string): Promise<number | null> {
+    const rows =
+      kind === "key"
+        ? await this.sql<{ id: number | null }[]>`SELECT id FROM api_keys WHERE hash = ${hash}`
+        : await this.sql<{ id: number | null }[]>`SELECT api_key_id AS id FROM sessions WHERE token_hash = ${hash}`;
+    return rows[0]?.id ?? null;
   }
 
   userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {
@@ -240,7 +254,10 @@ export class PostgresAccounts {
   }
 
   private async keepAnAdmin(t: Sql, teamId: number): Promise<void> {
-    const [{ n }] = await t<{ n: number }[]>`SELECT COUNT(*) AS n FROM team_members WHERE entity_id = ${teamId} AND role = 'admin'`;
+    // Only enabled admins count: a team whose admins are all disabled could not be run.
+    const [{ n }] = await t<{ n: number }[]>`
+      SELECT COUNT(*) AS n FROM team_members m JOIN users u ON u.id = m.user_id
+      WHERE m.entity_id = ${teamId} AND m.role = 'admin' AND u.disabled_at IS NULL`;
     if (n === 0) throw errors.conflict("That would leave the team without an admin", "Make another member an admin first.");
   }
 

@@ -125,8 +125,12 @@ export class PostgresStore implements Store {
     return this.accounts.revokeApiKey(userId, keyId);
   }
 
-  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now = Date.now()): Promise<void> {
-    return this.accounts.addSession(tokenHash, userId, kind, expiresAt, now);
+  addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now = Date.now(), apiKeyId: number | null = null): Promise<void> {
+    return this.accounts.addSession(tokenHash, userId, kind, expiresAt, now, apiKeyId);
+  }
+
+  credentialKeyId(kind: "key" | "session", hash: string): Promise<number | null> {
+    return this.accounts.credentialKeyId(kind, hash);
   }
 
   userBySession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {

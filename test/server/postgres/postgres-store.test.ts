@@ -187,5 +187,8 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
     expect((failed.reason as { code: string }).code).toBe("TRK_ERR_CONFLICT");
+    // In any letter case, for a team as for a user.
+    const carol = (await a.getUserByName("carol"))!;
+    await expect(b.createTeam("CAROL", carol.id, T0)).rejects.toMatchObject({ code: "TRK_ERR_CONFLICT" });
   });
 });
