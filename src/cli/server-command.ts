@@ -9,7 +9,9 @@ import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/lo
 import {
   DEFAULT_HEARTBEAT_TIMEOUT_S,
   MAX_HEARTBEAT_TIMEOUT_S,
+  parseDatabaseUrl,
   parsePublicUrl,
+  redactDatabaseUrl,
   startServer,
   type RunningServer,
   type StartServerOptions,
@@ -20,6 +22,7 @@ interface ServerOptions {
   host: string;
   port: string;
   dataDir?: string;
+  database?: string;
   heartbeatTimeout: string;
   publicUrl?: string;
   maxConnectionsPerClient?: string;
@@ -89,10 +92,14 @@ function untilSignal(): Promise<NodeJS.Signals> {
 export function registerServerCommand(program: Command, io: CommandIo = stdoutIo): void {
   program
     .command("server")
-    .description("run the tracking server in the foreground (SQLite; logs under <data-dir>/logs)")
+    .description("run the tracking server in the foreground (SQLite, or PostgreSQL with --database; logs under <data-dir>/logs)")
     .option("--host <host>", "interface to listen on (0.0.0.0 for every interface)", DEFAULT_HOST)
     .option("--port <port>", "port to listen on (0 picks a free one)", String(DEFAULT_PORT))
     .option("--data-dir <dir>", "database and logs (default: ~/.trackside/server)")
+    .option(
+      "--database <url>",
+      "a PostgreSQL database (postgresql://user:password@host:5432/db) instead of SQLite in the data dir; any number of servers may share it (default: TRACKSIDE_DATABASE_URL)",
+    )
     .option(
       "--heartbeat-timeout <seconds>",
       "mark a running run crashed after this long without a heartbeat (undone if it turns up again)",
@@ -111,10 +118,13 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       const dataDir = opts.dataDir ?? defaultServerDataDir();
       const perClient = parseCap(opts.maxConnectionsPerClient, "--max-connections-per-client");
       const streamsPerClient = parseCap(opts.maxStreamsPerClient, "--max-streams-per-client");
+      // An empty TRACKSIDE_DATABASE_URL means unset: SQLite, as without it.
+      const database = opts.database ?? (process.env.TRACKSIDE_DATABASE_URL || undefined);
       const server = await start({
         host: opts.host,
         port: parsePort(opts.port),
         dataDir,
+        ...(database === undefined ? {} : { database: parseDatabaseUrl(database, opts.database === undefined ? "TRACKSIDE_DATABASE_URL" : "--database") }),
         heartbeatTimeoutS: parseHeartbeatTimeout(opts.heartbeatTimeout),
         ...(opts.publicUrl === undefined ? {} : { publicBaseUrl: parsePublicUrl(opts.publicUrl, "--public-url") }),
         limits: {
@@ -123,7 +133,8 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
         },
       });
       const publicPart = server.publicUrl === server.url ? "" : `, public URL ${server.publicUrl}`;
-      io.out(`trackside server listening on ${server.url}${publicPart} (data: ${server.dataDir})\n`);
+      const where = database === undefined ? `data: ${server.dataDir}` : `database: ${redactDatabaseUrl(database)}, logs: ${server.dataDir}`;
+      io.out(`trackside server listening on ${server.url}${publicPart} (${where})\n`);
       await untilSignal();
       await server.close();
     });

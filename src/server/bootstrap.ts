@@ -12,6 +12,7 @@
  * prints as one line, and the file is left byte for byte as it was.
  */
 import { userInfo } from "node:os";
+import { isTracksideError } from "../protocol/errors.js";
 import { entityFromUserName } from "../protocol/ids.js";
 import { readCredential, writeCredential } from "../protocol/local-config.js";
 import { hashSecret, mintApiKey } from "./http/auth.js";
@@ -51,8 +52,14 @@ export async function bootstrapLocalUser(store: Store, baseUrls: string[], now =
   const name = entityFromUserName(osUserName());
   let createdUser = false;
   if ((await store.countUsers()) === 0) {
-    await store.createUser(name, now, { admin: true });
-    createdUser = true;
+    try {
+      await store.createUser(name, now, { admin: true });
+      createdUser = true;
+    } catch (err) {
+      // Another replica on the same database created the user between the count and here
+      // (servers started together on an empty PostgreSQL database): that user is the one.
+      if (!isTracksideError(err, "TRK_ERR_CONFLICT")) throw err;
+    }
   }
   const user = (await store.getUserByName(name)) ?? (await store.firstUser());
   if (!user) throw new Error("no user after bootstrap"); // unreachable: one was just created

@@ -5,6 +5,7 @@ export { DEFAULT_LIMITS, type ServerLimits } from "./http/limits.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
 export { PostgresStore } from "./postgres/postgres-store.js";
+export { parseDatabaseUrl, redactDatabaseUrl } from "./postgres/database-url.js";
 export {
   DEFAULT_HEARTBEAT_TIMEOUT_S,
   DEFAULT_SWEEP_INTERVAL_MS,

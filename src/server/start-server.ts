@@ -16,6 +16,9 @@ import type { ServerLimits } from "./http/limits.js";
 import { Sweeper } from "./liveness.js";
 import { allowedHosts } from "./http/origin.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
+import { PostgresStore } from "./postgres/postgres-store.js";
+import { parseDatabaseUrl, redactDatabaseUrl } from "./postgres/database-url.js";
+import type { Store } from "./store/store.js";
 
 export interface StartServerOptions {
   /** Interface to listen on; default 127.0.0.1 (this machine only). */
@@ -24,6 +27,12 @@ export interface StartServerOptions {
   port?: number;
   /** Where trackside.db and logs/ live; default ~/.trackside/server. Made mode 0700. */
   dataDir?: string;
+  /**
+   * A PostgreSQL URL (postgresql://user:password@host/db): the store is that database, shared
+   * with any other server process started on it, instead of <dataDir>/trackside.db (the logs
+   * stay under dataDir). `trackside server --database`, or TRACKSIDE_DATABASE_URL.
+   */
+  database?: string;
   /** Log level and file; default info, to <dataDir>/logs/server.log (never stdout). */
   log?: { level?: LevelWithSilent; file?: string };
   /**
@@ -49,7 +58,7 @@ export interface RunningServer {
   /** Stops listening, then closes the database and flushes the log; idempotent. */
   close(): Promise<void>;
   app: FastifyInstance;
-  store: SqliteStore;
+  store: Store;
   /** Marks runs crashed when their heartbeats stop; close() stops it. */
   sweeper: Sweeper;
   dataDir: string;
@@ -81,6 +90,20 @@ function baseUrlOf(host: string, port: number): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
+/** Opens (and migrates) the PostgreSQL store; a database that cannot be reached is a coded error naming it. */
+async function openPostgres(url: string): Promise<PostgresStore> {
+  try {
+    return await PostgresStore.open(url);
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    // Socket errors and PostgreSQL's own (a wrong password, no such database: classes 08, 28, 3D).
+    if (e.code && /^(E[A-Z]+|08...|28...|3D...)$/.test(e.code)) {
+      throw errors.invalidOption("--database", redactDatabaseUrl(url), `a PostgreSQL database this server can open (${e.code}: ${e.message ?? "no message"})`);
+    }
+    throw err;
+  }
+}
+
 /**
  * Starts the embedded tracking server.
  *
@@ -102,7 +125,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const root = pino({ level: options.log?.level ?? "info" }, destination);
   const logger = root.child({ component: "server" });
 
-  let store: SqliteStore | null = null;
+  const database = options.database === undefined ? undefined : parseDatabaseUrl(options.database);
+  let store: Store | null = null;
   let app: FastifyInstance | null = null;
   let sweeper: Sweeper | null = null;
   let url = "";
@@ -120,7 +144,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 
   try {
-    store = SqliteStore.open(join(dataDir, "trackside.db"));
+    store = database === undefined ? SqliteStore.open(join(dataDir, "trackside.db")) : await openPostgres(database);
     // Started before listen, so a bad timeout or interval fails the start, not a later sweep.
     sweeper = Sweeper.start({
       store,
@@ -149,6 +173,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         url,
         publicUrl,
         dataDir,
+        ...(database === undefined ? {} : { database: redactDatabaseUrl(database) }),
         version: PACKAGE_VERSION,
         user: boot.user.name,
         createdUser: boot.createdUser,

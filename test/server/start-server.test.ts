@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { entityFromUserName } from "../../src/protocol/ids.js";
 import { credentialsPath, readCredential } from "../../src/protocol/local-config.js";
-import { hashSecret, startServer, type RunningServer } from "../../src/server/index.js";
+import { hashSecret, startServer, type RunningServer, type SqliteStore } from "../../src/server/index.js";
 import { osUserName } from "../../src/server/bootstrap.js";
 
 let home: string;
@@ -47,7 +47,7 @@ describe("startServer", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ user, entity: user, email: null, admin: true, teams: [] }); // the first user is a site admin
 
-    const keys = server.store.db.prepare("SELECT hash, prefix FROM api_keys").all() as { hash: string; prefix: string }[];
+    const keys = (server.store as SqliteStore).db.prepare("SELECT hash, prefix FROM api_keys").all() as { hash: string; prefix: string }[];
     expect(keys).toEqual([{ hash: hashSecret(cred!.apiKey), prefix: cred!.apiKey.slice(0, 8) }]);
     await server.close();
     // Not in any table, nor anywhere in the files on disk.
