@@ -224,8 +224,12 @@ export interface RunListPage {
 
 /** A change to a run, pushed on `GET .../events` (server-sent events) as it happens. */
 export interface RunEvent {
-  /** `records`: an upload was applied; `patch`: a person edited the run. */
-  kind: "records" | "patch";
+  /**
+   * `records`: an upload was applied; `patch`: a person edited the run (both through this
+   * server); `change`: anything else that changed the run (an upload or edit through another
+   * server of the same database, the sweeper marking it crashed).
+   */
+  kind: "records" | "patch" | "change";
   lastSeq: number;
   state: RunState;
 }

@@ -4,10 +4,13 @@
  * changed. The event says only that something changed (and the run's state): the page asks the
  * ordinary read API for the new points and lines, so the privacy rules are applied in one place.
  *
- * Limitation: the hub is in-process. With several server replicas behind a load balancer, a
- * browser hears only of uploads that reached its own replica; a shared channel (PostgreSQL
- * LISTEN/NOTIFY, or a pub/sub) would carry the same events across replicas. A run marked
- * crashed by the sweeper is not announced either; the page finds out on its next fetch.
+ * Across servers: every change of a run raises its revision in the database (StoredRun.revision).
+ * While streams are open, the hub asks the store for their runs' revisions every `pollMs` (one
+ * lookup by key per run) and announces what changed, so a browser connected to one replica hears
+ * of an upload that another applied, and of a sweep, within about `pollMs`. Uploads and edits
+ * through this server are announced at once, and their revision is noted so the poll does not
+ * announce them twice. Polling, not PostgreSQL NOTIFY: a NOTIFY inside ingest transactions
+ * serialises their commits, and polling works the same on every store.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { API_PREFIX, type RunEvent } from "../../protocol/api.js";
@@ -20,10 +23,14 @@ import type { EntityRole, Store, StoredEntity, StoredRun, StoredUser } from "../
 
 /** A comment line every 15 s keeps proxies from closing an idle stream (many cut at 30 to 60 s). */
 const KEEPALIVE_MS = 15_000;
+/** How often open streams' runs are checked for changes made elsewhere: "within a second". */
+export const LIVE_POLL_MS = 500;
 
 /** One open stream: who opened it (asked again before each event) and how to end it. */
 interface OpenStream {
   runPk: number;
+  /** The run's path, to read it again when another server changed it. */
+  path: { entity: string; project: string; id: string };
   /** The run's entity, whose roles decide who may go on reading. */
   entity: StoredEntity;
   client: string;
@@ -48,12 +55,17 @@ interface OpenStream {
 export class LiveEvents {
   private readonly streams = new Set<OpenStream>();
   private readonly perClient = new Map<string, number>();
+  /** The revision last announced of each run with open streams. */
+  private readonly announced = new Map<number, number>();
+  private poller: ReturnType<typeof setInterval> | null = null;
+  private polling = false;
 
   /** `store` and `now` answer who a stream's credential is now; `limits` caps the streams. */
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
     private readonly limits: Pick<ServerLimits, "maxStreams" | "maxStreamsPerClient"> = DEFAULT_LIMITS,
+    private readonly pollMs = LIVE_POLL_MS,
   ) {}
 
   /**
@@ -61,6 +73,8 @@ export class LiveEvents {
    * run as it is now (`run`); a stream that may not is ended without the event.
    */
   publish(run: StoredRun, event: RunEvent): void {
+    const seen = this.announced.get(run.pk);
+    if (seen !== undefined) this.announced.set(run.pk, Math.max(seen, run.revision)); // only runs with streams are tracked
     for (const stream of this.streams) {
       if (stream.runPk !== run.pk) continue;
       stream.queue = stream.queue.then(async () => {
@@ -76,6 +90,30 @@ export class LiveEvents {
   private async roleNow(stream: OpenStream): Promise<EntityRole | null> {
     const viewer = await userOf(this.store, stream.credential, this.now());
     return viewer ? this.store.roleIn(stream.entity, viewer.id) : null;
+  }
+
+  /**
+   * Announces the changes other servers (or the sweeper) made to the runs of open streams: one
+   * revision lookup per run; a run whose revision went up is read again and published.
+   */
+  private async poll(): Promise<void> {
+    if (this.polling) return; // a slow database: the next tick waits for this one
+    this.polling = true;
+    try {
+      const paths = new Map<number, OpenStream["path"]>();
+      for (const s of this.streams) paths.set(s.runPk, s.path);
+      const revisions = await this.store.runRevisions([...paths.keys()]);
+      for (const [pk, revision] of revisions) {
+        if (revision <= (this.announced.get(pk) ?? revision)) continue;
+        const path = paths.get(pk)!;
+        const run = await this.store.getRun(path.entity, path.project, path.id);
+        if (run) this.publish(run, { kind: "change", lastSeq: run.lastSeq, state: run.state });
+      }
+    } catch {
+      // The database is away for a moment: streams go on, and the next tick asks again.
+    } finally {
+      this.polling = false;
+    }
   }
 
   /** Ends at once every stream opened with the key or with a session made from it (it was revoked). */
@@ -103,7 +141,7 @@ export class LiveEvents {
   stream(
     req: FastifyRequest,
     reply: FastifyReply,
-    run: { pk: number; entity: StoredEntity },
+    run: { pk: number; revision: number; entity: StoredEntity; path: OpenStream["path"] },
     credential: Credential | null,
     viewer: StoredUser | null,
     keyId: number | null,
@@ -125,6 +163,7 @@ export class LiveEvents {
     let ended = false;
     const stream: OpenStream = {
       runPk: run.pk,
+      path: run.path,
       entity: run.entity,
       client,
       credential,
@@ -139,6 +178,8 @@ export class LiveEvents {
         ended = true;
         clearInterval(timer);
         this.streams.delete(stream);
+        if (![...this.streams].some((s) => s.runPk === stream.runPk)) this.announced.delete(stream.runPk);
+        if (this.streams.size === 0) this.stopPolling();
         const left = (this.perClient.get(client) ?? 1) - 1;
         if (left === 0) this.perClient.delete(client);
         else this.perClient.set(client, left);
@@ -147,6 +188,12 @@ export class LiveEvents {
     };
     this.streams.add(stream);
     this.perClient.set(client, mine + 1);
+    // The page has just read the run: changes from here on are news.
+    if (!this.announced.has(run.pk)) this.announced.set(run.pk, run.revision);
+    if (!this.poller) {
+      this.poller = setInterval(() => void this.poll(), this.pollMs);
+      this.poller.unref();
+    }
     req.raw.on("close", stream.end);
     res.on("close", stream.end);
   }
@@ -156,9 +203,15 @@ export class LiveEvents {
     return this.streams.size;
   }
 
+  private stopPolling(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = null;
+  }
+
   /** Ends every open stream, so that the server can close (they would hold it open forever). */
   closeAll(): void {
     for (const stream of this.streams) stream.end();
+    this.stopPolling();
   }
 }
 
@@ -173,7 +226,9 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/events`, { config: { access: "run:read" } }, async (req, reply) => {
     const { credential, user } = ctx.principal(req);
     const keyId = credential ? await ctx.store.credentialKeyId(credential.kind, credential.hash) : null;
-    live.stream(req, reply, { pk: ctx.run(req).pk, entity: ctx.entity(req) }, credential, user, keyId);
+    const run = ctx.run(req);
+    const path = { entity: run.entity, project: run.project, id: run.id };
+    live.stream(req, reply, { pk: run.pk, revision: run.revision, entity: ctx.entity(req), path }, credential, user, keyId);
   });
 
   app.addHook("onResponse", async (req, reply) => {

@@ -82,7 +82,7 @@ export class SqliteIngest {
       // Any upload proves the run alive: it undoes a crash the sweeper guessed (after the exit
       // record of the same body, if any, has had its say).
       touch: p(
-        `UPDATE runs SET heartbeat_at = ?, last_seq = MAX(last_seq, ?), ${REVIVE_IF_SWEPT} WHERE pk = ? RETURNING last_seq`,
+        `UPDATE runs SET heartbeat_at = ?, last_seq = MAX(last_seq, ?), revision = revision + 1, ${REVIVE_IF_SWEPT} WHERE pk = ? RETURNING last_seq`,
       ).pluck(),
     };
     this.tx = db.transaction((target: IngestTarget, records: RunRecord[], now: number) => this.applyAll(target, records, now));

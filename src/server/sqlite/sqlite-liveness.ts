@@ -26,7 +26,7 @@ export const REVIVE_IF_SWEPT = `
  * runs_running_by_heartbeat (migration 2).
  */
 export const SWEEP_SQL = `
-  UPDATE runs SET state = 'crashed', error = @error, sweeper_crashed_at = @now
+  UPDATE runs SET state = 'crashed', error = @error, sweeper_crashed_at = @now, revision = revision + 1
   WHERE state = 'running' AND heartbeat_at < @cutoff`;
 
 /** Prepared liveness statements over one database (synchronous; SqliteStore wraps them in Promises). */
@@ -36,7 +36,7 @@ export class SqliteLiveness {
   constructor(db: Database.Database) {
     this.s = {
       heartbeat: db.prepare(`
-        UPDATE runs SET heartbeat_at = @now, ${REVIVE_IF_SWEPT}
+        UPDATE runs SET heartbeat_at = @now, revision = revision + (sweeper_crashed_at IS NOT NULL), ${REVIVE_IF_SWEPT}
         WHERE pk = (
           SELECT r.pk FROM runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
           WHERE e.name = @entity AND p.name = @project AND r.run_id = @runId)`),

@@ -261,6 +261,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE projects ADD COLUMN default_privacy TEXT NOT NULL DEFAULT 'private' CHECK (default_privacy IN ('private', 'public'));
     `,
   },
+  {
+    version: 8,
+    name: "a revision per run, for live events across servers",
+    sql: `
+      -- Goes up with every change a run page shows: an applied upload, an edit, a sweep, a
+      -- revival. A server holding live-event streams polls it (a cheap lookup by key), so a
+      -- browser connected to one server hears of uploads that another applied.
+      ALTER TABLE runs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /**

@@ -10,7 +10,7 @@ import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, Stor
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
   r.signal, r.error, r.created_at, r.heartbeat_at, r.finished_at, r.config, r.summary, r.metadata,
-  r.program, r.last_seq, r.sweeper_crashed_at, e.name AS entity, e.id AS entity_id, p.name AS project, u.name AS author`;
+  r.program, r.last_seq, r.sweeper_crashed_at, r.revision, e.name AS entity, e.id AS entity_id, p.name AS project, u.name AS author`;
 const RUN_FROM = `
   runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
   JOIN users u ON u.id = r.author_user_id`;
@@ -60,6 +60,7 @@ interface RunRow {
   metadata: string;
   program: string | null;
   last_seq: number;
+  revision: number;
   sweeper_crashed_at: number | null;
   entity: string;
   entity_id: number;
@@ -93,6 +94,7 @@ function toStoredRun(row: RunRow): StoredRun {
     metadata: JSON.parse(row.metadata) as JsonObject,
     program: row.program === null ? null : (JSON.parse(row.program) as JsonObject),
     lastSeq: row.last_seq,
+    revision: row.revision,
     sweeperCrashedAt: row.sweeper_crashed_at,
   };
 }
@@ -114,6 +116,7 @@ export class SqliteRunQueries {
       // Rows come in seq order, which is step order: the client refuses steps that go backwards.
       // That lets the primary key serve the query with no index on step to slow ingest down.
       history: db.prepare("SELECT step, data FROM history WHERE run_pk = ? AND step >= ? AND step <= ? ORDER BY seq LIMIT ?").raw(),
+      revisionOf: db.prepare("SELECT revision FROM runs WHERE pk = ?").pluck(),
     };
   }
 
@@ -207,6 +210,16 @@ export class SqliteRunQueries {
     if (patch.tags !== undefined) field("tags", "tags_seq", JSON.stringify(patch.tags));
     if (patch.privacy !== undefined) field("privacy", null, patch.privacy);
     if (sets.length === 0) return;
-    this.db.prepare(`UPDATE runs SET ${sets.join(", ")} WHERE pk = ?`).run(...values, runPk);
+    this.db.prepare(`UPDATE runs SET ${sets.join(", ")}, revision = revision + 1 WHERE pk = ?`).run(...values, runPk);
+  }
+
+  /** Each existing run's revision, by pk; one lookup per run by its primary key. */
+  runRevisions(runPks: number[]): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const pk of runPks) {
+      const revision = this.s.revisionOf.get(pk) as number | undefined;
+      if (revision !== undefined) out.set(pk, revision);
+    }
+    return out;
   }
 }

@@ -278,6 +278,10 @@ export class SqliteStore implements Store {
     return this.streams.refusals(runPk);
   }
 
+  async runRevisions(runPks: number[]): Promise<Map<number, number>> {
+    return this.runs.runRevisions(runPks);
+  }
+
   async patchRun(runPk: number, patch: RunPatch): Promise<void> {
     this.runs.patchRun(runPk, patch);
   }

@@ -109,6 +109,12 @@ export interface StoredRun {
   program: StoredProgram | null;
   lastSeq: number;
   /**
+   * Goes up with every change a run page shows: an applied upload, an edit (patchRun), a sweep
+   * that marks it crashed, a heartbeat that revives it. Servers poll it (runRevisions) to tell
+   * their live-event streams of changes that other servers applied.
+   */
+  revision: number;
+  /**
    * When the server's sweeper marked the run crashed for want of heartbeats, else null. Such a
    * crash is undone by anything the run sends later (a heartbeat, records, its exit record).
    */
@@ -364,6 +370,8 @@ export interface Store {
   unknownRecordCounts(runPk: number): Promise<StoredUnknownKind[]>;
   /** The daemon's refusal reports of the run, summed; `reports` 0 when there were none. */
   refusals(runPk: number): Promise<StoredRefusals>;
+  /** Each run's revision (StoredRun.revision) by pk; runs that do not exist are left out. */
+  runRevisions(runPks: number[]): Promise<Map<number, number>>;
   /** Applies a person's edit; it wins over every record already applied. */
   patchRun(runPk: number, patch: RunPatch): Promise<void>;
   /** One numeric history metric downsampled into buckets along x (see HistoryBuckets). */
