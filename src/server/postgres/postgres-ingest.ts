@@ -46,7 +46,7 @@ export async function ingestPostgres(sql: Sql, target: IngestTarget, records: Ru
     }
     await Promise.all(pending);
     const [row] = await t<{ last_seq: number }[]>`
-      UPDATE runs SET heartbeat_at = ${now}, last_seq = GREATEST(last_seq, ${maxSeq}), ${t.unsafe(REVIVE_IF_SWEPT)}
+      UPDATE runs SET heartbeat_at = ${now}, last_seq = GREATEST(last_seq, ${maxSeq}), revision = revision + 1, ${t.unsafe(REVIVE_IF_SWEPT)}
       WHERE pk = ${runPk} RETURNING last_seq`;
     return { records: records.length, lastSeq: row.last_seq };
   }) as Promise<IngestOutcome>;

@@ -17,7 +17,7 @@ export const REVIVE_IF_SWEPT = `
 /** Sets heartbeat_at and revives a run the sweeper marked crashed; false when the run does not exist. */
 export async function heartbeatPostgres(sql: Sql, entity: string, project: string, runId: string, now: number): Promise<boolean> {
   const rows = await sql`
-    UPDATE runs SET heartbeat_at = ${now}, ${sql.unsafe(REVIVE_IF_SWEPT)}
+    UPDATE runs SET heartbeat_at = ${now}, revision = revision + (CASE WHEN sweeper_crashed_at IS NULL THEN 0 ELSE 1 END), ${sql.unsafe(REVIVE_IF_SWEPT)}
     WHERE pk = (
       SELECT r.pk FROM runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
       WHERE e.name = ${entity} AND p.name = ${project} AND r.run_id = ${runId})
@@ -28,7 +28,7 @@ export async function heartbeatPostgres(sql: Sql, entity: string, project: strin
 /** Marks crashed every running run whose last heartbeat is before `cutoff`; returns how many this call marked. */
 export async function sweepPostgres(sql: Sql, cutoff: number, now: number, error: string): Promise<number> {
   const rows = await sql`
-    UPDATE runs SET state = 'crashed', error = ${error}, sweeper_crashed_at = ${now}
+    UPDATE runs SET state = 'crashed', error = ${error}, sweeper_crashed_at = ${now}, revision = revision + 1
     WHERE state = 'running' AND heartbeat_at < ${cutoff}
     RETURNING pk`;
   return rows.length;

@@ -11,7 +11,7 @@ import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, Stor
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
   r.signal, r.error, r.created_at, r.heartbeat_at, r.finished_at, r.config, r.summary, r.metadata,
-  r.program, r.last_seq, r.sweeper_crashed_at, e.name AS entity, e.id AS entity_id, p.name AS project, u.name AS author`;
+  r.program, r.last_seq, r.sweeper_crashed_at, r.revision, e.name AS entity, e.id AS entity_id, p.name AS project, u.name AS author`;
 const RUN_FROM = `
   runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
   JOIN users u ON u.id = r.author_user_id`;
@@ -53,6 +53,7 @@ interface RunRow {
   metadata: JsonObject;
   program: JsonObject | null;
   last_seq: number;
+  revision: number;
   sweeper_crashed_at: number | null;
   entity: string;
   entity_id: number;
@@ -86,6 +87,7 @@ function toStoredRun(row: RunRow): StoredRun {
     metadata: row.metadata,
     program: row.program,
     lastSeq: row.last_seq,
+    revision: row.revision,
     sweeperCrashedAt: row.sweeper_crashed_at,
   };
 }
@@ -169,6 +171,15 @@ export class PostgresRunQueries {
     if (patch.tags !== undefined) field("tags", "tags_seq", JSON.stringify(patch.tags), "::text::jsonb");
     if (patch.privacy !== undefined) field("privacy", null, patch.privacy);
     if (sets.length === 0) return;
-    await this.sql.unsafe(`UPDATE runs SET ${sets.join(", ")} WHERE pk = $1`, values as never[]);
+    await this.sql.unsafe(`UPDATE runs SET ${sets.join(", ")}, revision = revision + 1 WHERE pk = $1`, values as never[]);
+  }
+
+  /** Each existing run's revision, by pk: one query for all of them. */
+  async runRevisions(runPks: number[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (runPks.length === 0) return out;
+    const rows = await this.sql<{ pk: number; revision: number }[]>`SELECT pk, revision FROM runs WHERE pk = ANY(${runPks}::bigint[])`;
+    for (const r of rows) out.set(r.pk, r.revision);
+    return out;
   }
 }

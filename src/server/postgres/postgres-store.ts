@@ -249,6 +249,10 @@ export class PostgresStore implements Store {
     return this.streams.refusals(runPk);
   }
 
+  runRevisions(runPks: number[]): Promise<Map<number, number>> {
+    return this.runs.runRevisions(runPks);
+  }
+
   patchRun(runPk: number, patch: RunPatch): Promise<void> {
     return this.runs.patchRun(runPk, patch);
   }
