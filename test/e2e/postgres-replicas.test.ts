@@ -37,11 +37,14 @@ describe.skipIf(bin === null)("trackside server --database (PostgreSQL)", () => 
 
   it("shows a run logged through one replica, finished and charted, through the other after the first is killed", async () => {
     const url = pg.url.replace("postgres@", "postgres:secret@"); // trust auth: the password is not checked, only hidden
+    // Two hosts' worth of servers: each its own HOME (its own credentials file), one database.
     const t = makeEnv({ TRACKSIDE_DATABASE_URL: url });
-    // Both started at once: they migrate the empty database under its advisory lock.
-    const [first, second] = await Promise.all([server([], t.env), server(["--database", url], { ...t.env, TRACKSIDE_DATABASE_URL: "" })]);
-    // One local user, created by whichever started first; each replica wrote a key for its own URL.
-    const [a, b] = [readCredential(first, t.env), readCredential(second, t.env)];
+    const t2 = makeEnv();
+    // Both started at once: they migrate the empty database under its advisory lock, and both
+    // want to create the local user.
+    const [first, second] = await Promise.all([server([], t.env), server(["--database", url], t2.env)]);
+    // One local user, created by whichever started first; each server wrote a key for its own URL.
+    const [a, b] = [readCredential(first, t.env), readCredential(second, t2.env)];
     expect(a?.user).toBeTruthy();
     expect(b?.user).toBe(a?.user);
 
@@ -52,7 +55,7 @@ describe.skipIf(bin === null)("trackside server --database (PostgreSQL)", () => 
     servers[0].child.kill("SIGKILL");
     await servers[0].exited;
 
-    const viaSecond = { ...t.env, TRACKSIDE_BASE_URL: second };
+    const viaSecond = { ...t2.env, TRACKSIDE_BASE_URL: second };
     expect(await showRun(path, viaSecond)).toMatchObject({ state: "finished", historySteps: 1000 });
     const [entity, project, id] = path.split("/");
     const res = await fetch(`${second}/api/v1/runs/${entity}/${project}/${id}/history/buckets?key=m1&buckets=10`, {
