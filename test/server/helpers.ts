@@ -9,7 +9,7 @@ import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { encodeRecords } from "../../src/protocol/codec.js";
 import { RECORDS_CONTENT_TYPE } from "../../src/protocol/api.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
-import { buildApp, mintApiKey, SqliteStore } from "../../src/server/index.js";
+import { buildApp, encodeHistoryRow, mintApiKey, SqliteStore } from "../../src/server/index.js";
 
 export const BASE_URL = "http://trackside.test";
 export const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
@@ -140,3 +140,21 @@ export const PROBED_METADATA = {
   user: "alice",
   tracksideVersion: "0.1.0",
 };
+
+/**
+ * Turns a run into one from before migration 9, as an old database holds it: its history as wide
+ * rows (one msgpack blob per step, table `history`), read from nothing else, with no record
+ * index. Its chunks stay: runs from migrations 5 to 8 (history_chunks = 1) had both.
+ */
+export async function makeLegacyRun(store: SqliteStore, runPk: number, layout: 0 | 1 = 0): Promise<void> {
+  const db = store.db;
+  const records = db.prepare("SELECT first_seq, n FROM history_records WHERE run_pk = ? ORDER BY first_seq").all(runPk) as { first_seq: number; n: number }[];
+  const stored = await store.readHistory(runPk, { limit: Number.MAX_SAFE_INTEGER });
+  const insert = db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, ?, ?, ?, ?)");
+  let i = 0;
+  for (const r of records) {
+    for (let o = 0; o < r.n; o++, i++) insert.run(runPk, r.first_seq + o, stored[i]._step, stored[i]._timestamp, encodeHistoryRow(stored[i]));
+  }
+  db.prepare("DELETE FROM history_records WHERE run_pk = ?").run(runPk);
+  db.prepare("UPDATE runs SET history_chunks = ? WHERE pk = ?").run(layout, runPk);
+}

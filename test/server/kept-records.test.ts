@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { refusedSentence, type RunView } from "../../src/protocol/api.js";
 import { encodeRecords } from "../../src/protocol/codec.js";
 import type { RunRecord } from "../../src/protocol/records.js";
-import { codeOf, get, makeEnv, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
+import { codeOf, get, makeEnv, makeLegacyRun, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -106,6 +106,8 @@ describe("the daemon's refusal reports", () => {
 describe("stored rows that cannot be read", () => {
   it("do not make the history reads fail (a row stored before uploads were checked)", async () => {
     const run = await env.store.getRun("alice", "mnist", "a1b2c3d4");
+    // Only a run from before migration 9 has rows stored one blob per step.
+    await makeLegacyRun(env.store, run!.pk);
     // An array as a map key: what an unchecked upload could store, and the reader refuses.
     const bad = Buffer.from([0x83, 0xa5, ...Buffer.from("_step"), 0x02, 0x92, 0x01, 0x02, 0x01, 0xa1, 0x78, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     env.store.db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, 3, 2, ?, ?)").run(run!.pk, T0, bad);

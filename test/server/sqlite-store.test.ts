@@ -60,14 +60,16 @@ describe("SqliteStore", () => {
     expect(() => SqliteStore.open(file)).toThrow(/version 999/);
   });
 
-  it("stores history as one wide row per step", async () => {
+  it("stores history once, as column chunks with one index row per record, and no wide rows", async () => {
     const store = SqliteStore.open(join(dir, "trackside.db"));
     const alice = await store.createUser("alice", T0);
     const entity = (await store.getEntity("alice"))!;
     const target = { entityId: entity.id, project: "mnist", runId: "wide0001", authorUserId: alice.id };
     await store.ingest(target, [{ k: "run", seq: 0, run: runInfo("wide0001") }, { k: "history", seq: 1, rows: rows(0, 10, { a: 1, b: 2, c: 3 }) }], T0);
     const run = (await store.getRun("alice", "mnist", "wide0001"))!;
-    expect(store.db.prepare("SELECT COUNT(*) FROM history").pluck().get()).toBe(10);
+    expect(store.db.prepare("SELECT COUNT(*) FROM history").pluck().get()).toBe(0);
+    expect(store.db.prepare("SELECT COUNT(*) FROM history_chunks").pluck().get()).toBe(7);
+    expect(store.db.prepare("SELECT COUNT(*) FROM history_records").pluck().get()).toBe(1);
     const [row] = await store.readHistory(run.pk, { minStep: 4, maxStep: 4, limit: 10 });
     expect(row).toEqual({ _step: 4, _timestamp: T0 + 4000, _runtime: 4, loss: 1 / 5, a: 1, b: 2, c: 3 });
     await store.close();

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { HistoryBucketsView, RunEvent, RunListPage } from "../../src/protocol/api.js";
 import type { HistoryColumns } from "../../src/protocol/records.js";
 import { SqliteHistoryBuckets } from "../../src/server/sqlite/sqlite-history-buckets.js";
-import { get, makeEnv, msgpackBody, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
+import { get, makeEnv, makeLegacyRun, msgpackBody, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -105,8 +105,9 @@ describe("history chunks (history by column)", () => {
     await postRecords(env, path, msgpackBody([{ k: "history", seq: 1, n: 100, cols: columns(0, 100) }]));
     const pk = (await env.store.getRun("alice", "mnist", "chunks01"))!.pk;
     const db = env.store.db;
-    expect(db.prepare("SELECT key FROM history_chunks WHERE run_pk = ? AND first_seq = 1 ORDER BY key").pluck().all(pk)).toEqual(["_runtime", "_step", "_timestamp", "eval", "loss"]);
-    expect(db.prepare("SELECT COUNT(*) FROM history_chunks WHERE run_pk = ?").pluck().get(pk)).toBe(10);
+    // Every key has its chunk, the one that never holds a number too (its strings are kept there).
+    expect(db.prepare("SELECT key FROM history_chunks WHERE run_pk = ? AND first_seq = 1 ORDER BY key").pluck().all(pk)).toEqual(["_runtime", "_step", "_timestamp", "eval", "loss", "phase"]);
+    expect(db.prepare("SELECT COUNT(*) FROM history_chunks WHERE run_pk = ?").pluck().get(pk)).toBe(11);
     const queries = (["step", "time", "runtime"] as const).flatMap((x) => [
       { key: "loss", x, buckets: 7 },
       { key: "eval", x, buckets: 1000 },
@@ -119,7 +120,7 @@ describe("history chunks (history by column)", () => {
     expect(fromChunks[1].points).toBe(10 + 50); // eval: a number every 10 steps, then at each row
     expect(fromChunks[2].points).toBe(0); // never a number
     // A run from before the chunks: the same answers from the row blobs.
-    db.prepare("UPDATE runs SET history_chunks = 0 WHERE pk = ?").run(pk);
+    await makeLegacyRun(env.store, pk);
     expect(queries.map((q) => new SqliteHistoryBuckets(db).buckets(pk, q))).toEqual(fromChunks);
   });
 
@@ -127,7 +128,7 @@ describe("history chunks (history by column)", () => {
     const path = "alice/mnist/legacy01";
     await postRecords(env, path, [{ k: "run", seq: 0, run: runInfo("legacy01") }, { k: "history", seq: 1, rows: rows(0, 30) }]);
     const pk = (await env.store.getRun("alice", "mnist", "legacy01"))!.pk;
-    env.store.db.prepare("UPDATE runs SET history_chunks = 0 WHERE pk = ?").run(pk);
+    await makeLegacyRun(env.store, pk);
     env.store.db.prepare("DELETE FROM history_chunks WHERE run_pk = ?").run(pk);
     const points = async () => ((await get(env, `/api/v1/runs/${path}/history/buckets?key=loss`)).json() as HistoryBucketsView).points;
     expect(await points()).toBe(30);

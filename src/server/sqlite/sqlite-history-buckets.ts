@@ -1,9 +1,10 @@
 /**
- * Downsampled history in SQLite. History is stored twice: one msgpack map per step (the wide
- * rows, history-codec.ts), and by column, one chunk per history record and key
- * (history-chunks.ts, since migration 5). A chart request:
+ * Downsampled history in SQLite. History is stored by column, one chunk per history record and
+ * key (history-chunks.ts): since migration 9 the one copy (`runs.history_chunks = 2`); from
+ * migration 5 to 8 beside one msgpack map per step (the wide rows, history-codec.ts,
+ * `history_chunks = 1`); before, as wide rows only (`history_chunks = 0`). A chart request:
  *
- * - For a run ingested with chunks (`runs.history_chunks = 1`, every run created since
+ * - For a run ingested with chunks (`runs.history_chunks` 1 or 2, every run created since
  *   migration 5), reads only the chunks of the wanted key and of its x key (`_step`,
  *   `_timestamp` or `_runtime`), in seq order: 16 bytes a point instead of a blob a step.
  * - For a run created before migration 5, scans the wide rows' blobs for the key instead (no

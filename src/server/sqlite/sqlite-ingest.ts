@@ -1,9 +1,9 @@
 /**
  * Applies a batch of run records to SQLite in one transaction: the hot path of the server.
  *
- * Idempotence comes from two rules (protocol/records.ts): history rows and console lines are
- * keyed by (run, seq), system metrics samples by (run, time), all written with INSERT OR
- * REPLACE, so a resent row replaces itself; every other field is written only when the record's
+ * Idempotence comes from two rules (protocol/records.ts): history records (their column chunks
+ * and index row) are keyed by (run, first seq), console lines by (run, seq), system metrics
+ * samples by (run, time), all written with INSERT OR REPLACE, so a resent row replaces itself; every other field is written only when the record's
  * seq is newer than the seq stored beside that field, so a replayed older record changes
  * nothing. Both rules live in the SQL itself (`WHERE x_seq < ?`), which keeps them true whatever
  * order batches arrive in.
@@ -19,10 +19,11 @@ import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
 import { jsonReplacer } from "../../protocol/api.js";
 import { errors } from "../../protocol/errors.js";
-import type { ConsoleLine, RunInfo, RunRecord } from "../../protocol/records.js";
+import type { ConsoleLine, HistoryRecord, RunInfo, RunRecord } from "../../protocol/records.js";
 import { seqSpan } from "../../protocol/records.js";
 import { isKnownKind } from "../../protocol/record-check.js";
-import { historyChunks } from "../store/history-chunks.js";
+import { historyChunks, type HistoryChunk } from "../store/history-chunks.js";
+import { historyRecordIndex, recordKeys, sliceColumns, type HistoryRecordIndex, type StoredChunk } from "../store/history-rows.js";
 import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
 import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
@@ -32,6 +33,9 @@ import type { IngestOutcome, IngestTarget } from "../store/store.js";
  * Measured here (2 cores): about 8 % more rows/s than one row per statement call.
  */
 const HISTORY_CHUNK = 64;
+
+/** runs.history_chunks of a run whose column chunks are its only copy of history (migration 9). */
+export const CHUNKS_ONLY = 2;
 
 /** Prepared once per database: preparing per request would cost more than the inserts. */
 export class SqliteIngest {
@@ -45,12 +49,12 @@ export class SqliteIngest {
     this.s = {
       findProject: p("SELECT id FROM projects WHERE entity_id = ? AND name = ?").pluck(),
       insertProject: p("INSERT INTO projects (entity_id, name, created_at) VALUES (?, ?, ?)"),
-      findRun: p("SELECT pk FROM runs WHERE project_id = ? AND run_id = ?").pluck(),
+      findRun: p("SELECT pk, history_chunks FROM runs WHERE project_id = ? AND run_id = ?").raw(true),
       insertRun: p(
-        // history_chunks = 1: every history record of a new run gets its chunks (migration 5).
+        // history_chunks = 2: the column chunks are the run's one copy of its history (migration 9).
         // A new run takes its project's default privacy (migration 7).
         `INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at, history_chunks, privacy)
-         VALUES (?, ?, ?, ?, ?, ?, 1, (SELECT default_privacy FROM projects WHERE id = ?))`,
+         VALUES (?, ?, ?, ?, ?, ?, ${CHUNKS_ONLY}, (SELECT default_privacy FROM projects WHERE id = ?))`,
       ),
       name: guarded("name = @v", "name_seq"),
       notes: guarded("notes = @v", "notes_seq"),
@@ -73,7 +77,14 @@ export class SqliteIngest {
       ),
       history: p("INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES (?, ?, ?, ?, ?)"),
       historyChunk: p(`INSERT OR REPLACE INTO history (run_pk, seq, step, ts, data) VALUES ${Array(HISTORY_CHUNK).fill("(?, ?, ?, ?, ?)").join(", ")}`),
-      chunk: p("INSERT OR REPLACE INTO history_chunks (run_pk, key, first_seq, n, m, data) VALUES (?, ?, ?, ?, ?, ?)"),
+      chunk: p("INSERT OR REPLACE INTO history_chunks (run_pk, key, first_seq, n, m, data, extra) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      // The records a new one may overlap (history-rows.ts): the one before it, and those from its first seq to its last.
+      recordBefore: p("SELECT first_seq, n, keys FROM history_records WHERE run_pk = ? AND first_seq < ? ORDER BY first_seq DESC LIMIT 1").raw(),
+      recordsWithin: p("SELECT first_seq, n, keys FROM history_records WHERE run_pk = ? AND first_seq >= ? AND first_seq <= ? ORDER BY first_seq").raw(),
+      storedChunk: p("SELECT n, m, data, extra FROM history_chunks WHERE run_pk = ? AND key = ? AND first_seq = ?"),
+      record: p("INSERT OR REPLACE INTO history_records (run_pk, first_seq, n, min_step, max_step, keys) VALUES (?, ?, ?, ?, ?, ?)"),
+      dropRecord: p("DELETE FROM history_records WHERE run_pk = ? AND first_seq = ?"),
+      dropChunk: p("DELETE FROM history_chunks WHERE run_pk = ? AND key = ? AND first_seq = ?"),
       system: p("INSERT OR REPLACE INTO system_metrics (run_pk, at, data) VALUES (?, ?, ?)"),
       systemKey: p("INSERT OR IGNORE INTO system_metric_keys (run_pk, key) VALUES (?, ?)"),
       console: p("INSERT OR REPLACE INTO console_lines (run_pk, seq, at, stream, text) VALUES (?, ?, ?, ?, ?)"),
@@ -94,10 +105,10 @@ export class SqliteIngest {
   }
 
   private applyAll(target: IngestTarget, records: RunRecord[], now: number): IngestOutcome {
-    const runPk = this.findOrCreateRun(target, records, now);
+    const [runPk, layout] = this.findOrCreateRun(target, records, now);
     let maxSeq = -1;
     for (const r of records) {
-      this.applyOne(runPk, r);
+      this.applyOne(runPk, layout, r);
       // A record that takes no sequence number (the daemon's, or an empty batch) holds none; one
       // of an unknown kind takes one, unless it is the daemon's (seq 0).
       const span = isKnownKind(r.k) ? seqSpan(r) : r.seq === 0 ? 0 : 1;
@@ -107,7 +118,8 @@ export class SqliteIngest {
     return { records: records.length, lastSeq };
   }
 
-  private findOrCreateRun(target: IngestTarget, records: RunRecord[], now: number): number {
+  /** The run's pk and its history layout (runs.history_chunks). */
+  private findOrCreateRun(target: IngestTarget, records: RunRecord[], now: number): [number, number] {
     const runRecord = records.find((r): r is Extract<RunRecord, { k: "run" }> => r.k === "run");
     const where = `Run ${target.runId} in project ${target.project}`;
     let projectId = this.s.findProject.get(target.entityId, target.project) as number | undefined;
@@ -116,35 +128,25 @@ export class SqliteIngest {
       if (!runRecord) throw errors.notFound(where);
       projectId = Number(this.s.insertProject.run(target.entityId, target.project, now).lastInsertRowid);
     }
-    const pk = this.s.findRun.get(projectId, target.runId) as number | undefined;
-    if (pk !== undefined) return pk;
+    const found = this.s.findRun.get(projectId, target.runId) as [number, number] | undefined;
+    if (found !== undefined) return found;
     if (!runRecord) throw errors.notFound(where);
     const run = runRecord.run;
     // The row starts with every *_seq at -1; applying the run record then fills it in.
-    return Number(
-      this.s.insertRun.run(projectId, target.runId, run.name, target.authorUserId, run.createdAt, now, projectId).lastInsertRowid,
-    );
+    const pk = Number(this.s.insertRun.run(projectId, target.runId, run.name, target.authorUserId, run.createdAt, now, projectId).lastInsertRowid);
+    return [pk, CHUNKS_ONLY];
   }
 
-  private applyOne(pk: number, r: RunRecord): void {
+  private applyOne(pk: number, layout: number, r: RunRecord): void {
     const seq = r.seq;
     switch (r.k) {
       case "run":
         this.applyRun(pk, seq, r.run);
         return;
-      case "history": {
-        if ("cols" in r) {
-          // Validation made sure both columns are there and hold numbers.
-          const steps = r.cols._step as ArrayLike<number>;
-          this.insertRows(pk, seq, steps, r.cols._timestamp as ArrayLike<number>, encodeHistoryColumns(r.n, r.cols));
-        } else {
-          const rows = r.rows;
-          this.insertRows(pk, seq, rows.map((row) => row._step), rows.map((row) => row._timestamp), rows.map((row) => encodeHistoryRow(row)));
-        }
-        // The same steps by column, for charts (history-chunks.ts); a resent record replaces them.
-        for (const c of historyChunks(r)) this.s.chunk.run(pk, c.key, seq, c.n, c.m, c.data);
+      case "history":
+        if (layout === CHUNKS_ONLY) this.insertChunksOnly(pk, r);
+        else this.insertLegacy(pk, r);
         return;
-      }
       case "config":
         this.s.config.run({ pk, seq, v: toJson(r.config) });
         return;
@@ -187,6 +189,66 @@ export class SqliteIngest {
         this.s.unknown.run(pk, opaque.k, seq, seq === 0 ? opaqueTime(opaque.at, data) : 0, data);
       }
     }
+  }
+
+  /**
+   * A history record of a run that keeps it once, by column: its chunks, and its index row
+   * (history-rows.ts). Its steps replace those stored at the same seqs, as a resent wide row
+   * replaced itself: the records it overlaps give them up first.
+   */
+  private insertChunksOnly(pk: number, r: HistoryRecord): void {
+    const chunks = historyChunks(r);
+    if (chunks.length === 0) return; // no steps
+    const index = historyRecordIndex(r, chunks);
+    this.giveUpSteps(pk, r.seq, r.seq + index.n - 1);
+    this.writeRecord(pk, r.seq, chunks, index);
+  }
+
+  private writeRecord(pk: number, seq: number, chunks: HistoryChunk[], index: HistoryRecordIndex): void {
+    for (const c of chunks) this.s.chunk.run(pk, c.key, seq, c.n, c.m, c.data, c.extra);
+    this.s.record.run(pk, seq, index.n, index.minStep, index.maxStep, index.keys);
+  }
+
+  /**
+   * Takes seqs first..last out of the stored records: each record holding some is deleted and
+   * what it holds outside them written back (before them, at its own first seq; after them, at
+   * last + 1). The daemon's resend of a record is the same record: it is deleted, then written again.
+   */
+  private giveUpSteps(pk: number, first: number, last: number): void {
+    const before = this.s.recordBefore.get(pk, first) as [number, number, string] | undefined;
+    const overlapping = this.s.recordsWithin.all(pk, first, last) as [number, number, string][];
+    if (before && before[0] + before[1] > first) overlapping.unshift(before);
+    for (const [oldFirst, n, keysJson] of overlapping) {
+      const keys = recordKeys(keysJson);
+      const stored = keys.map((key) => this.s.storedChunk.get(pk, key, oldFirst) as StoredChunk | undefined);
+      for (const key of keys) this.s.dropChunk.run(pk, key, oldFirst);
+      this.s.dropRecord.run(pk, oldFirst);
+      const keep = (from: number, to: number) => {
+        if (from >= to) return;
+        const rest: HistoryRecord = { k: "history", seq: oldFirst + from, n: to - from, cols: sliceColumns(n, keys, stored, from, to) };
+        const chunks = historyChunks(rest);
+        this.writeRecord(pk, rest.seq, chunks, historyRecordIndex(rest, chunks));
+      };
+      keep(0, Math.min(n, first - oldFirst));
+      keep(Math.max(0, last + 1 - oldFirst), n);
+    }
+  }
+
+  /**
+   * A history record of a run from before migration 9: wide rows, which its reads use, and
+   * chunks, which its charts use when it has them all (history_chunks = 1).
+   */
+  private insertLegacy(pk: number, r: HistoryRecord): void {
+    const seq = r.seq;
+    if ("cols" in r) {
+      // Validation made sure both columns are there and hold numbers.
+      const steps = r.cols._step as ArrayLike<number>;
+      this.insertRows(pk, seq, steps, r.cols._timestamp as ArrayLike<number>, encodeHistoryColumns(r.n, r.cols));
+    } else {
+      const rows = r.rows;
+      this.insertRows(pk, seq, rows.map((row) => row._step), rows.map((row) => row._timestamp), rows.map((row) => encodeHistoryRow(row)));
+    }
+    for (const c of historyChunks(r)) this.s.chunk.run(pk, c.key, seq, c.n, c.m, c.data, c.extra);
   }
 
   /**

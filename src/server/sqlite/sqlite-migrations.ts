@@ -271,6 +271,31 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 9,
+    name: "history stored once, as column chunks",
+    sql: `
+      -- The column chunks become history's one copy for runs created from here on
+      -- (runs.history_chunks = 2): no wide row per step is written for them. A chunk now also
+      -- holds its key's values that are not numbers (history-chunks.ts): extra, msgpack
+      -- [offset, value, ...], NULL when there are none; a key that never holds a number gets a
+      -- chunk too. Runs from before keep their wide rows, read as before (history_chunks 0 or 1).
+      ALTER TABLE history_chunks ADD COLUMN extra BLOB;
+
+      -- One row per history record of such a run (history-rows.ts): its step count, its step
+      -- range (a read by step skips whole records) and its keys in order (JSON), which name the
+      -- chunks to read back a row. Keyed like the chunks, so a resent record replaces it.
+      CREATE TABLE history_records (
+        run_pk     INTEGER NOT NULL,
+        first_seq  INTEGER NOT NULL,
+        n          INTEGER NOT NULL,
+        min_step   REAL NOT NULL,
+        max_step   REAL NOT NULL,
+        keys       TEXT NOT NULL,
+        PRIMARY KEY (run_pk, first_seq)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

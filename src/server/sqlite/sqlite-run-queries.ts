@@ -5,6 +5,8 @@
 import type Database from "better-sqlite3";
 import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
 import { readStoredRow } from "../store/history-codec.js";
+import { HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
+import { CHUNKS_ONLY } from "./sqlite-ingest.js";
 import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
 
 const RUN_COLUMNS = `
@@ -31,6 +33,9 @@ const SORT_COLUMNS: Record<RunSortField, string> = {
   // The JSON text of the tag list: runs with the same tags sort together, untagged ones first.
   tags: "r.tags",
 };
+
+/** Index rows read per query of a chunked history read; a read of a few rows needs one page. */
+const RECORDS_PER_PAGE = 64;
 
 const NOT_NULL_SORTS = new Set<RunSortField>(["createdAt", "name", "state", "author", "id", "tags"]);
 
@@ -112,10 +117,22 @@ export class SqliteRunQueries {
       projectId: db
         .prepare("SELECT p.id FROM projects p JOIN entities e ON e.id = p.entity_id WHERE e.name = ? AND p.name = ?")
         .pluck(),
-      countHistory: db.prepare("SELECT COUNT(*) FROM history WHERE run_pk = ?").pluck(),
+      historyLayout: db.prepare("SELECT history_chunks FROM runs WHERE pk = ?").pluck(),
+      // Runs from before migration 9: the wide rows, one per step.
+      countRows: db.prepare("SELECT COUNT(*) FROM history WHERE run_pk = ?").pluck(),
       // Rows come in seq order, which is step order: the client refuses steps that go backwards.
       // That lets the primary key serve the query with no index on step to slow ingest down.
       history: db.prepare("SELECT step, data FROM history WHERE run_pk = ? AND step >= ? AND step <= ? ORDER BY seq LIMIT ?").raw(),
+      // Runs since: the steps of their records, which never overlap (history-rows.ts).
+      countSteps: db.prepare("SELECT coalesce(sum(n), 0) FROM history_records WHERE run_pk = ?").pluck(),
+      // A page of the records whose step range meets the query's, in seq order (the primary key).
+      records: db
+        .prepare(
+          `SELECT first_seq, n, keys FROM history_records
+           WHERE run_pk = ? AND first_seq > ? AND max_step >= ? AND min_step <= ? ORDER BY first_seq LIMIT ${RECORDS_PER_PAGE}`,
+        )
+        .raw(),
+      chunk: db.prepare("SELECT n, m, data, extra FROM history_chunks WHERE run_pk = ? AND key = ? AND first_seq = ?"),
       revisionOf: db.prepare("SELECT revision FROM runs WHERE pk = ?").pluck(),
     };
   }
@@ -178,10 +195,12 @@ export class SqliteRunQueries {
   }
 
   countHistory(runPk: number): number {
-    return this.s.countHistory.get(runPk) as number;
+    if (this.s.historyLayout.get(runPk) === CHUNKS_ONLY) return this.s.countSteps.get(runPk) as number;
+    return this.s.countRows.get(runPk) as number;
   }
 
   readHistory(runPk: number, q: HistoryQuery): HistoryRow[] {
+    if (this.s.historyLayout.get(runPk) === CHUNKS_ONLY) return this.readChunkedHistory(runPk, q);
     const rows = this.s.history.all(
       runPk,
       q.minStep ?? Number.MIN_SAFE_INTEGER,
@@ -190,6 +209,31 @@ export class SqliteRunQueries {
     ) as [number, Buffer][];
     // A row that cannot be read (stored before uploads were checked) keeps its step, no values.
     return rows.map(([step, data]) => readStoredRow(data) ?? ({ _step: step } as HistoryRow));
+  }
+
+  /** Rows built back from the column chunks (history-rows.ts), record by record until the limit. */
+  private readChunkedHistory(runPk: number, q: HistoryQuery): HistoryRow[] {
+    const out = new HistoryRowCollector(q);
+    const min = q.minStep ?? -Number.MAX_VALUE;
+    const max = q.maxStep ?? Number.MAX_VALUE;
+    let after = -1;
+    // Paged rather than iterated: other statements (the chunk lookups) run between pages.
+    while (!out.full) {
+      const page = this.s.records.all(runPk, after, min, max) as [number, number, string][];
+      for (const [firstSeq, n, keysJson] of page) {
+        after = firstSeq;
+        const stepChunk = this.s.chunk.get(runPk, "_step", firstSeq) as StoredChunk | undefined;
+        if (!stepChunk) continue;
+        const picked = out.pick(stepChunk);
+        if (picked.length === 0) continue;
+        const keys = recordKeys(keysJson);
+        const chunks = keys.map((key) => (key === "_step" ? stepChunk : (this.s.chunk.get(runPk, key, firstSeq) as StoredChunk | undefined)));
+        out.add(n, keys, chunks, picked);
+        if (out.full) break;
+      }
+      if (page.length < RECORDS_PER_PAGE) break;
+    }
+    return out.rows;
   }
 
   /**

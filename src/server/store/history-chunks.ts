@@ -1,20 +1,25 @@
 /**
  * History by column (table `history_chunks`, migration 5): per history record and per key, the
  * record's values of that key packed as binary, so that a chart reads one key's numbers instead
- * of scanning every step's msgpack blob.
+ * of scanning every step's msgpack blob. Since migration 9 the chunks are history's one stored
+ * copy (history-rows.ts builds rows back from them), so a chunk holds every value of its key.
  *
  * A chunk of a record of n steps whose key holds a number at m of them:
  *
- * - m = n (every step: a client's Float64Array column, always): n float64s, value i at step i.
- * - 0 < m < n: m float64s (the numbers, in step order), then m uint32s (the offset of each one's
- *   step within the record).
- * - m = 0 (the key never holds a number: strings, booleans, nulls): no chunk is written.
+ * - `data`, the numbers, for charts:
+ *   - m = n (every step: a client's Float64Array column, always): n float64s, value i at step i.
+ *   - m < n: m float64s (the numbers, in step order), then m uint32s (the offset of each one's
+ *     step within the record); empty when m = 0.
+ * - `extra`, the values that are not numbers (strings, booleans, null): a msgpack array
+ *   [offset, value, offset, value, ...] in step order; null when there are none. A key that never
+ *   holds a number has a chunk too (m = 0), since migration 9.
  *
- * A logged NaN or infinity is a number and is kept as such; a missing value or one that is not a
- * number (string, boolean, null) is left out, as the row-blob scanner left it out. Bytes are
- * little-endian whatever the machine, so a database file moves between machines unchanged.
+ * A logged NaN or infinity is a number and is kept as such, exactly; a missing value is in
+ * neither part. Bytes are little-endian whatever the machine, so a database file moves between
+ * machines unchanged.
  */
 import { endianness } from "node:os";
+import { Packr, Unpackr } from "msgpackr";
 import type { HistoryRecord, Scalar } from "../../protocol/records.js";
 
 export interface HistoryChunk {
@@ -24,16 +29,23 @@ export interface HistoryChunk {
   /** Steps holding a number for the key. */
   m: number;
   data: Buffer;
+  /** The values that are not numbers, as [offset, value] pairs (see above); null when none. */
+  extra: Buffer | null;
 }
+
+// Plain msgpack (no record extension), as history-codec.ts: readable by any msgpack library.
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, int64AsType: "number" });
 
 const LITTLE_ENDIAN = endianness() === "LE";
 
 /**
- * The chunks of one history record, one per key holding at least one number.
+ * The chunks of one history record, one per key, in the record's key order (a row-form record:
+ * the order in which its rows first name each key).
  *
  * @example
  * historyChunks({ k: "history", seq: 1, rows: [{ _step: 0, _timestamp: 0, _runtime: 0, loss: 1 }] })
- * // [{ key: "_step", n: 1, m: 1, data: <8 bytes> }, ..., { key: "loss", n: 1, m: 1, data: <8 bytes> }]
+ * // [{ key: "_step", n: 1, m: 1, data: <8 bytes>, extra: null }, ..., { key: "loss", n: 1, m: 1, data: <8 bytes>, extra: null }]
  */
 export function historyChunks(r: HistoryRecord): HistoryChunk[] {
   const out: HistoryChunk[] = [];
@@ -68,11 +80,17 @@ function encodeColumn(key: string, col: Float64Array | ArrayLike<Scalar | undefi
     // The common case, and free: the column's own bytes.
     const v = col.length === n ? col : col.subarray(0, n);
     const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-    return { key, n, m: n, data: LITTLE_ENDIAN ? bytes : swapped(bytes, n, 0) };
+    return { key, n, m: n, data: LITTLE_ENDIAN ? bytes : swapped(bytes, n, 0), extra: null };
   }
   let m = 0;
-  for (let i = 0; i < n; i++) if (typeof col[i] === "number") m++;
-  if (m === 0) return null;
+  let others: Array<number | Scalar> | null = null;
+  for (let i = 0; i < n; i++) {
+    const v = col[i];
+    if (typeof v === "number") m++;
+    else if (v !== undefined) (others ??= []).push(i, v);
+  }
+  if (m === 0 && others === null) return null; // the key has no value in this record at all
+  const extra = others === null ? null : Buffer.from(packr.pack(others));
   const ab = new ArrayBuffer(m < n ? 12 * m : 8 * m);
   const values = new Float64Array(ab, 0, m);
   const offsets = m < n ? new Uint32Array(ab, 8 * m, m) : null;
@@ -85,7 +103,20 @@ function encodeColumn(key: string, col: Float64Array | ArrayLike<Scalar | undefi
     j++;
   }
   const bytes = Buffer.from(ab);
-  return { key, n, m, data: LITTLE_ENDIAN ? bytes : swapped(bytes, m, offsets ? m : 0) };
+  return { key, n, m, data: LITTLE_ENDIAN ? bytes : swapped(bytes, m, offsets ? m : 0), extra };
+}
+
+/** A chunk's values that are not numbers, read back: offsets[i] holds values[i]. */
+export function readChunkExtra(extra: Uint8Array | null): { offsets: number[]; values: Scalar[] } {
+  const offsets: number[] = [];
+  const values: Scalar[] = [];
+  if (extra === null || extra.byteLength === 0) return { offsets, values };
+  const pairs = unpackr.unpack(extra) as Array<number | Scalar>;
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    offsets.push(pairs[i] as number);
+    values.push(pairs[i + 1]);
+  }
+  return { offsets, values };
 }
 
 /** A chunk read back: its numbers, and their offsets in the record (null: value i at step i). */
