@@ -23,7 +23,7 @@ import type { ConsoleLine, HistoryRecord, RunInfo, RunRecord } from "../../proto
 import { seqSpan } from "../../protocol/records.js";
 import { isKnownKind } from "../../protocol/record-check.js";
 import { historyChunks, type HistoryChunk } from "../store/history-chunks.js";
-import { historyRecordIndex, recordKeys, sliceColumns, type HistoryRecordIndex, type StoredChunk } from "../store/history-rows.js";
+import { CHUNKS_ONLY, historyRecordIndex, keptParts, recordKeys, type HistoryRecordIndex, type StoredChunk } from "../store/history-rows.js";
 import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
 import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
@@ -33,9 +33,6 @@ import type { IngestOutcome, IngestTarget } from "../store/store.js";
  * Measured here (2 cores): about 8 % more rows/s than one row per statement call.
  */
 const HISTORY_CHUNK = 64;
-
-/** runs.history_chunks of a run whose column chunks are its only copy of history (migration 9). */
-export const CHUNKS_ONLY = 2;
 
 /** Prepared once per database: preparing per request would cost more than the inserts. */
 export class SqliteIngest {
@@ -223,14 +220,7 @@ export class SqliteIngest {
       const stored = keys.map((key) => this.s.storedChunk.get(pk, key, oldFirst) as StoredChunk | undefined);
       for (const key of keys) this.s.dropChunk.run(pk, key, oldFirst);
       this.s.dropRecord.run(pk, oldFirst);
-      const keep = (from: number, to: number) => {
-        if (from >= to) return;
-        const rest: HistoryRecord = { k: "history", seq: oldFirst + from, n: to - from, cols: sliceColumns(n, keys, stored, from, to) };
-        const chunks = historyChunks(rest);
-        this.writeRecord(pk, rest.seq, chunks, historyRecordIndex(rest, chunks));
-      };
-      keep(0, Math.min(n, first - oldFirst));
-      keep(Math.max(0, last + 1 - oldFirst), n);
+      for (const part of keptParts(oldFirst, n, keys, stored, first, last)) this.writeRecord(pk, part.seq, part.chunks, part.index);
     }
   }
 

@@ -5,8 +5,7 @@
 import type Database from "better-sqlite3";
 import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
 import { readStoredRow } from "../store/history-codec.js";
-import { HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
-import { CHUNKS_ONLY } from "./sqlite-ingest.js";
+import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
 import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
 
 const RUN_COLUMNS = `

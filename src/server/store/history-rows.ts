@@ -17,8 +17,14 @@
  */
 import type { HistoryColumns, HistoryRecord, HistoryRow, Scalar } from "../../protocol/records.js";
 import type { HistoryChunk } from "./history-chunks.js";
-import { readChunk, readChunkDense, readChunkExtra } from "./history-chunks.js";
+import { historyChunks, readChunk, readChunkDense, readChunkExtra } from "./history-chunks.js";
 import type { HistoryQuery } from "./store.js";
+
+/**
+ * `runs.history_chunks` of a run whose column chunks are its one copy of history (SQLite
+ * migration 9, PostgreSQL migration 2). 0: wide rows only; 1: wide rows, and chunks for charts.
+ */
+export const CHUNKS_ONLY = 2;
 
 /** The index row of one history record (table `history_records`). */
 export interface HistoryRecordIndex {
@@ -90,6 +96,31 @@ export function sliceColumns(n: number, keys: string[], chunks: (StoredChunk | u
     cols[keys[k]] = column;
   }
   return cols;
+}
+
+/** A history record to write: its first seq, its chunks and its index row. */
+export interface RecordToWrite {
+  seq: number;
+  chunks: HistoryChunk[];
+  index: HistoryRecordIndex;
+}
+
+/**
+ * What a stored record (first seq `oldFirst`, n steps, `keys` and their `stored` chunks) keeps
+ * when a new record takes seqs first..last: its steps before them (at its own first seq) and
+ * after them (at last + 1), as records to write back once it is deleted; none when it is covered.
+ */
+export function keptParts(oldFirst: number, n: number, keys: string[], stored: (StoredChunk | undefined)[], first: number, last: number): RecordToWrite[] {
+  const out: RecordToWrite[] = [];
+  const keep = (from: number, to: number) => {
+    if (from >= to) return;
+    const rest: HistoryRecord = { k: "history", seq: oldFirst + from, n: to - from, cols: sliceColumns(n, keys, stored, from, to) };
+    const chunks = historyChunks(rest);
+    out.push({ seq: rest.seq, chunks, index: historyRecordIndex(rest, chunks) });
+  };
+  keep(0, Math.min(n, first - oldFirst));
+  keep(Math.max(0, last + 1 - oldFirst), n);
+  return out;
 }
 
 /**
