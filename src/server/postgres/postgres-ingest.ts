@@ -13,14 +13,20 @@
  *
  * Within the transaction the statements are pipelined (sent without waiting for each answer;
  * they still run in order on the one connection): a batch is a few round trips, not one per record.
+ *
+ * History is stored once, as column chunks with an index row per record (history-rows.ts), for
+ * runs created since migration 2. A history record that overlaps stored ones (a resend) takes
+ * their steps, which needs reads before writes: a batch is checked for overlaps once, and only a
+ * batch with some (rare: a retry) applies its history records one after the other.
  */
 import { createHash } from "node:crypto";
 import type { Sql } from "postgres";
 import { errors } from "../../protocol/errors.js";
 import type { ConsoleLine, HistoryRecord, RunInfo, RunRecord } from "../../protocol/records.js";
-import { seqSpan } from "../../protocol/records.js";
+import { historyLength, seqSpan } from "../../protocol/records.js";
 import { isKnownKind } from "../../protocol/record-check.js";
-import { historyChunks, readChunk } from "../store/history-chunks.js";
+import { historyChunks, readChunk, type HistoryChunk } from "../store/history-chunks.js";
+import { CHUNKS_ONLY, historyRecordIndex, keptParts, recordKeys, type HistoryRecordIndex, type StoredChunk } from "../store/history-rows.js";
 import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
 import { jsonReplacer } from "../../protocol/api.js";
@@ -36,11 +42,20 @@ export async function ingestPostgres(sql: Sql, target: IngestTarget, records: Ru
   return sql.begin(async (tx) => {
     const t = tx as unknown as Sql;
     const runPk = await findOrCreateRun(t, target, records, now);
-    await t`SELECT 1 FROM runs WHERE pk = ${runPk} FOR UPDATE`;
+    const [{ history_chunks: layout }] = await t<{ history_chunks: number }[]>`SELECT history_chunks FROM runs WHERE pk = ${runPk} FOR UPDATE`;
+    const once = layout === CHUNKS_ONLY;
+    const overlapping = once && (await overlapsAny(t, runPk, records));
     const pending: Pending[] = [];
     let maxSeq = -1;
     for (const r of records) {
-      applyOne(t, runPk, r, pending);
+      if (r.k === "history" && once) {
+        if (overlapping) {
+          // Reads must see what this batch wrote so far.
+          await Promise.all(pending.splice(0));
+          await giveUpSteps(t, runPk, r.seq, r.seq + historyLength(r) - 1);
+        }
+        insertHistoryOnce(t, runPk, r, pending);
+      } else applyOne(t, runPk, r, pending);
       const span = isKnownKind(r.k) ? seqSpan(r) : r.seq === 0 ? 0 : 1;
       if (span > 0) maxSeq = Math.max(maxSeq, r.seq + span - 1);
     }
@@ -67,9 +82,9 @@ async function findOrCreateRun(t: Sql, target: IngestTarget, records: RunRecord[
   if (!runRecord) throw errors.notFound(where);
   const run = runRecord.run;
   await t`
-    INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at, privacy)
+    INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at, privacy, history_chunks)
     VALUES (${project.id}, ${target.runId}, ${run.name}, ${target.authorUserId}, ${run.createdAt}, ${now},
-            (SELECT default_privacy FROM projects WHERE id = ${project.id}))
+            (SELECT default_privacy FROM projects WHERE id = ${project.id}), ${CHUNKS_ONLY})
     ON CONFLICT DO NOTHING`;
   const [created] = await t<{ pk: number }[]>`SELECT pk FROM runs WHERE project_id = ${project.id} AND run_id = ${target.runId}`;
   return created.pk;
@@ -160,7 +175,101 @@ function applyRun(t: Sql, pk: number, seq: number, run: RunInfo, pending: Pendin
   );
 }
 
-/** The wide rows (one per step) and the column chunks (one per key) of a history record. */
+/**
+ * Whether any history record of the batch overlaps a stored one or another of the batch. Two
+ * lookups by primary key: the stored record before the batch's first seq, and those within its span.
+ */
+async function overlapsAny(t: Sql, pk: number, records: RunRecord[]): Promise<boolean> {
+  const spans = records
+    .filter((r): r is HistoryRecord => r.k === "history")
+    .map((r) => [r.seq, r.seq + historyLength(r) - 1])
+    .filter(([first, last]) => last >= first)
+    .sort((a, b) => a[0] - b[0]);
+  if (spans.length === 0) return false;
+  for (let i = 1; i < spans.length; i++) if (spans[i][0] <= spans[i - 1][1]) return true;
+  const first = spans[0][0];
+  const last = Math.max(...spans.map((s) => s[1]));
+  const [before] = await t<{ end: number }[]>`
+    SELECT first_seq + n - 1 AS end FROM history_records WHERE run_pk = ${pk} AND first_seq < ${first} ORDER BY first_seq DESC LIMIT 1`;
+  if (before && before.end >= first) return true;
+  const within = await t<{ first_seq: number; n: number }[]>`
+    SELECT first_seq, n FROM history_records WHERE run_pk = ${pk} AND first_seq >= ${first} AND first_seq <= ${last}`;
+  return within.some((w) => spans.some(([a, b]) => w.first_seq <= b && w.first_seq + w.n - 1 >= a));
+}
+
+/** Takes seqs first..last out of the stored records, as sqlite-ingest.ts's giveUpSteps does. */
+async function giveUpSteps(t: Sql, pk: number, first: number, last: number): Promise<void> {
+  const overlapping = await t<{ first_seq: number; n: number; keys: string }[]>`
+    SELECT first_seq, n, keys FROM history_records WHERE run_pk = ${pk} AND first_seq >= ${first} AND first_seq <= ${last} ORDER BY first_seq`;
+  const [before] = await t<{ first_seq: number; n: number; keys: string }[]>`
+    SELECT first_seq, n, keys FROM history_records WHERE run_pk = ${pk} AND first_seq < ${first} ORDER BY first_seq DESC LIMIT 1`;
+  if (before && before.first_seq + before.n > first) overlapping.unshift(before);
+  for (const old of overlapping) {
+    const keys = recordKeys(old.keys);
+    const rows = await t<(StoredChunk & { key: string })[]>`
+      SELECT key, n, m, data, extra FROM history_chunks WHERE run_pk = ${pk} AND first_seq = ${old.first_seq} AND key = ANY(${keys}::text[])`;
+    const byKey = new Map(rows.map((r) => [r.key, r]));
+    await t`DELETE FROM history_chunks WHERE run_pk = ${pk} AND first_seq = ${old.first_seq} AND key = ANY(${keys}::text[])`;
+    await t`DELETE FROM history_records WHERE run_pk = ${pk} AND first_seq = ${old.first_seq}`;
+    const pending: Pending[] = [];
+    for (const part of keptParts(old.first_seq, old.n, keys, keys.map((k) => byKey.get(k)), first, last)) {
+      writeRecord(t, pk, part.seq, part.chunks, part.index, pending);
+    }
+    await Promise.all(pending);
+  }
+}
+
+/** A history record of a run that keeps it once (history-rows.ts): its chunks and its index row. */
+function insertHistoryOnce(t: Sql, pk: number, r: HistoryRecord, pending: Pending[]): void {
+  const chunks = historyChunks(r);
+  if (chunks.length === 0) return; // no steps
+  writeRecord(t, pk, r.seq, chunks, historyRecordIndex(r, chunks), pending);
+}
+
+function writeRecord(t: Sql, pk: number, seq: number, chunks: HistoryChunk[], index: HistoryRecordIndex, pending: Pending[]): void {
+  insertChunks(t, pk, seq, chunks, index.minStep, index.maxStep, pending);
+  pending.push(t`INSERT INTO history_records (run_pk, first_seq, n, min_step, max_step, keys)
+                 VALUES (${pk}, ${seq}, ${index.n}, ${index.minStep}, ${index.maxStep}, ${index.keys})
+                 ON CONFLICT (run_pk, first_seq) DO UPDATE SET n = excluded.n, min_step = excluded.min_step, max_step = excluded.max_step, keys = excluded.keys`);
+}
+
+/** The chunks of one record, with their step range and the min and max of their finite numbers. */
+function insertChunks(t: Sql, pk: number, seq: number, chunks: HistoryChunk[], firstStep: number, lastStep: number, pending: Pending[]): void {
+  if (chunks.length === 0) return;
+  const rows = chunks.map((c) => {
+    const { values } = readChunk(c.n, c.m, c.data);
+    let min = Infinity;
+    let max = -Infinity;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (Number.isFinite(v)) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+    }
+    const finite = min <= max;
+    return {
+      run_pk: pk,
+      key: c.key,
+      first_seq: seq,
+      n: c.n,
+      m: c.m,
+      first_step: firstStep,
+      last_step: lastStep,
+      min_value: finite ? min : null,
+      max_value: finite ? max : null,
+      data: c.data,
+      extra: c.extra,
+    };
+  });
+  const cols = ["run_pk", "key", "first_seq", "n", "m", "first_step", "last_step", "min_value", "max_value", "data", "extra"] as const;
+  pending.push(t`INSERT INTO history_chunks ${t(rows, ...cols)}
+                 ON CONFLICT (run_pk, key, first_seq) DO UPDATE SET n = excluded.n, m = excluded.m, first_step = excluded.first_step,
+                   last_step = excluded.last_step, min_value = excluded.min_value, max_value = excluded.max_value, data = excluded.data,
+                   extra = excluded.extra`);
+}
+
+/** A run from before migration 2: the wide rows (one per step) and the column chunks (one per key) of a history record. */
 function insertHistory(t: Sql, pk: number, r: HistoryRecord, pending: Pending[]): void {
   const seq = r.seq;
   let steps: ArrayLike<number>;
@@ -185,36 +294,7 @@ function insertHistory(t: Sql, pk: number, r: HistoryRecord, pending: Pending[])
                    ON CONFLICT (run_pk, seq) DO UPDATE SET step = excluded.step, ts = excluded.ts, data = excluded.data`);
   }
   if (n === 0) return;
-  const chunks = historyChunks(r).map((c) => {
-    const { values } = readChunk(c.n, c.m, c.data);
-    let min = Infinity;
-    let max = -Infinity;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (Number.isFinite(v)) {
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-    }
-    const finite = min <= max;
-    return {
-      run_pk: pk,
-      key: c.key,
-      first_seq: seq,
-      n: c.n,
-      m: c.m,
-      first_step: steps[0],
-      last_step: steps[n - 1],
-      min_value: finite ? min : null,
-      max_value: finite ? max : null,
-      data: c.data,
-    };
-  });
-  if (chunks.length === 0) return;
-  const cols = ["run_pk", "key", "first_seq", "n", "m", "first_step", "last_step", "min_value", "max_value", "data"] as const;
-  pending.push(t`INSERT INTO history_chunks ${t(chunks, ...cols)}
-                 ON CONFLICT (run_pk, key, first_seq) DO UPDATE SET n = excluded.n, m = excluded.m, first_step = excluded.first_step,
-                   last_step = excluded.last_step, min_value = excluded.min_value, max_value = excluded.max_value, data = excluded.data`);
+  insertChunks(t, pk, seq, historyChunks(r), steps[0], steps[n - 1], pending);
 }
 
 /** Line i of a console record takes seq + i. */

@@ -204,6 +204,31 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "history stored once, as column chunks (SQLite migration 9)",
+    sql: `
+      -- The column chunks become history's one copy for runs created from here on
+      -- (history_chunks = 2): no wide row per step is written for them. Runs from before keep
+      -- their wide rows and are read from them (1: wide rows, and chunks for charts).
+      ALTER TABLE runs ADD COLUMN history_chunks smallint NOT NULL DEFAULT 1;
+
+      -- A chunk's values that are not numbers (history-chunks.ts): msgpack [offset, value, ...].
+      ALTER TABLE history_chunks ADD COLUMN extra bytea;
+
+      -- One row per history record of such a run (history-rows.ts): its step count, its step
+      -- range and its keys in order (JSON text), which name the chunks a row is built from.
+      CREATE TABLE history_records (
+        run_pk     bigint NOT NULL,
+        first_seq  bigint NOT NULL,
+        n          integer NOT NULL,
+        min_step   double precision NOT NULL,
+        max_step   double precision NOT NULL,
+        keys       text NOT NULL,
+        PRIMARY KEY (run_pk, first_seq)
+      );
+    `,
+  },
 ];
 
 /**

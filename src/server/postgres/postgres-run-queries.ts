@@ -6,6 +6,7 @@
 import type { Sql } from "postgres";
 import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
 import { readStoredRow } from "../store/history-codec.js";
+import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
 import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
 
 const RUN_COLUMNS = `
@@ -15,6 +16,9 @@ const RUN_COLUMNS = `
 const RUN_FROM = `
   runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
   JOIN users u ON u.id = r.author_user_id`;
+
+/** Index rows read per query of a chunked history read (as in SQLite). */
+const RECORDS_PER_PAGE = 64;
 
 /** SQL of each sort field; `$now` is replaced by the parameter of the clock. */
 const SORT_COLUMNS: Record<RunSortField, string> = {
@@ -145,16 +149,69 @@ export class PostgresRunQueries {
   }
 
   async countHistory(runPk: number): Promise<number> {
-    const [{ n }] = await this.sql<{ n: number }[]>`SELECT COUNT(*) AS n FROM history WHERE run_pk = ${runPk}`;
+    // Runs since migration 2: the steps of their records, which never overlap (history-rows.ts).
+    const [{ n }] = await this.sql<{ n: number }[]>`
+      SELECT CASE WHEN (SELECT history_chunks FROM runs WHERE pk = ${runPk}) = ${CHUNKS_ONLY}
+        THEN (SELECT COALESCE(SUM(n), 0) FROM history_records WHERE run_pk = ${runPk})
+        ELSE (SELECT COUNT(*) FROM history WHERE run_pk = ${runPk}) END::bigint AS n`;
     return n;
   }
 
   async readHistory(runPk: number, q: HistoryQuery): Promise<HistoryRow[]> {
+    const [run] = await this.sql<{ history_chunks: number }[]>`SELECT history_chunks FROM runs WHERE pk = ${runPk}`;
+    if (run?.history_chunks === CHUNKS_ONLY) return this.readChunkedHistory(runPk, q);
     const rows = await this.sql<{ step: number; data: Buffer }[]>`
       SELECT step, data FROM history
       WHERE run_pk = ${runPk} AND step >= ${q.minStep ?? Number.MIN_SAFE_INTEGER} AND step <= ${q.maxStep ?? Number.MAX_SAFE_INTEGER}
       ORDER BY seq LIMIT ${q.limit}`;
     return rows.map(({ step, data }) => readStoredRow(data) ?? ({ _step: step } as HistoryRow));
+  }
+
+  /**
+   * Rows built back from the column chunks (history-rows.ts): per page of the records whose step
+   * range meets the query's, one query for their `_step` chunks and one for the chunks of those
+   * holding steps to return (pairs of key and first seq, each a lookup by primary key).
+   */
+  private async readChunkedHistory(runPk: number, q: HistoryQuery): Promise<HistoryRow[]> {
+    const out = new HistoryRowCollector(q);
+    const min = q.minStep ?? -Number.MAX_VALUE;
+    const max = q.maxStep ?? Number.MAX_VALUE;
+    let after = -1;
+    while (!out.full) {
+      const page = await this.sql<{ first_seq: number; n: number; keys: string }[]>`
+        SELECT first_seq, n, keys FROM history_records
+        WHERE run_pk = ${runPk} AND first_seq > ${after} AND max_step >= ${min} AND min_step <= ${max}
+        ORDER BY first_seq LIMIT ${RECORDS_PER_PAGE}`;
+      if (page.length === 0) break;
+      after = page[page.length - 1].first_seq;
+      const stepRows = await this.sql<(StoredChunk & { first_seq: number })[]>`
+        SELECT first_seq, n, m, data, extra FROM history_chunks
+        WHERE run_pk = ${runPk} AND key = '_step' AND first_seq = ANY(${page.map((r) => r.first_seq)}::bigint[])`;
+      const stepChunks = new Map(stepRows.map((c) => [c.first_seq, c]));
+      const wanted: { first_seq: number; n: number; keys: string[]; picked: number[] }[] = [];
+      let room = q.limit - out.rows.length;
+      for (const r of page) {
+        const stepChunk = stepChunks.get(r.first_seq);
+        if (!stepChunk || room <= 0) continue;
+        // pick() counts rows already collected; rows picked on this page are added below, so it is told the room left.
+        const picked = out.pick(stepChunk).slice(0, room);
+        if (picked.length === 0) continue;
+        room -= picked.length;
+        wanted.push({ first_seq: r.first_seq, n: r.n, keys: recordKeys(r.keys), picked });
+      }
+      if (wanted.length > 0) {
+        const keys = wanted.flatMap((w) => w.keys);
+        const seqs = wanted.flatMap((w) => w.keys.map(() => w.first_seq));
+        const chunks = await this.sql<(StoredChunk & { key: string; first_seq: number })[]>`
+          SELECT c.key, c.first_seq, c.n, c.m, c.data, c.extra
+          FROM unnest(${keys}::text[], ${seqs}::bigint[]) AS w(key, first_seq)
+          JOIN history_chunks c ON c.run_pk = ${runPk} AND c.key = w.key AND c.first_seq = w.first_seq`;
+        const byId = new Map(chunks.map((c) => [`${c.first_seq}\u0000${c.key}`, c]));
+        for (const w of wanted) out.add(w.n, w.keys, w.keys.map((k) => byId.get(`${w.first_seq}\u0000${k}`)), w.picked);
+      }
+      if (page.length < RECORDS_PER_PAGE) break;
+    }
+    return out.rows;
   }
 
   /** A person's edit wins over every record applied so far (see sqlite-run-queries.ts). */

@@ -4,16 +4,33 @@
  * two stores, two sweeps). Backend-neutral behaviour is the contract suite's; raw SQL is here.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunRecord } from "../../../src/protocol/records.js";
+import type { HistoryRecord, RunRecord } from "../../../src/protocol/records.js";
+import type { HistoryQuery } from "../../../src/server/store/store.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PostgresStore, SqliteStore } from "../../../src/server/index.js";
 import type { IngestTarget } from "../../../src/server/index.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
-import { runInfo, T0 } from "../helpers.js";
+import { rows, runInfo, T0 } from "../helpers.js";
 
 const bin = postgresOrSkip();
+
+/** What SQLite answers to these history reads of the same records: PostgreSQL must answer the same. */
+async function sqliteHistory(records: RunRecord[], queries: HistoryQuery[]) {
+  const dir = mkdtempSync(join(tmpdir(), "pg-vs-sqlite-"));
+  const store = SqliteStore.open(join(dir, "trackside.db"));
+  try {
+    const alice = await store.createUser("alice", T0);
+    const target = { entityId: (await store.getEntity("alice"))!.id, project: "mnist", runId: "h1", authorUserId: alice.id };
+    for (const r of records) await store.ingest(target, [r], T0);
+    const run = (await store.getRun("alice", "mnist", "h1"))!;
+    return { count: await store.countHistory(run.pk), reads: await Promise.all(queries.map((q) => store.readHistory(run.pk, q))) };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** The chart SQLite answers for the same records: the PostgreSQL answer must be the same. */
 async function sqliteChart(records: RunRecord[]) {
@@ -83,7 +100,7 @@ describe.skipIf(bin === null)("PostgresStore", () => {
   it("migrates an empty database once when two replicas open it at once", async () => {
     const [a] = await open(2);
     const versions = await a.sql`SELECT version FROM schema_migrations`;
-    expect(versions.map((r) => r.version)).toEqual([1]);
+    expect(versions.map((r) => r.version).sort()).toEqual([1, 2]);
   });
 
   it("stores a run and reads it back with numbers for ids and times, NaN kept", async () => {
@@ -164,10 +181,66 @@ describe.skipIf(bin === null)("PostgresStore", () => {
       expect(await a.countHistory(run.pk)).toBe(500);
       expect(await a.countConsole(run.pk)).toBe(2);
       const [{ chunks }] = await a.sql`SELECT COUNT(*) AS chunks FROM history_chunks WHERE run_pk = ${run.pk}`;
-      expect(chunks).toBe(4); // _step, _timestamp, _runtime, loss: "phase" holds no numbers
+      expect(chunks).toBe(5); // _step, _timestamp, _runtime, loss, and phase's strings
+      const [{ wide }] = await a.sql`SELECT COUNT(*) AS wide FROM history WHERE run_pk = ${run.pk}`;
+      expect(wide).toBe(0); // history stored once
     }
     const [{ n }] = await a.sql`SELECT COUNT(*) AS n FROM runs`;
     expect(n).toBe(2);
+  });
+
+  it("stores history once, as column chunks, and reads back what SQLite reads: strings, NaN, sparse keys, resends, overlaps", async () => {
+    const [store] = await open();
+    const target = await aliceTarget(store, "h1");
+    const s = Float64Array.from({ length: 6 }, (_, i) => 20 + i);
+    const records: RunRecord[] = [
+      { k: "run", seq: 0, run: runInfo("h1") },
+      ...Array.from({ length: 70 }, (_, i): HistoryRecord => ({ k: "history", seq: 1 + 2 * i, rows: rows(2 * i, 2, { b: i }) })),
+      {
+        k: "history",
+        seq: 150,
+        n: 6,
+        cols: {
+          _step: s,
+          _timestamp: s.map((v) => T0 + v),
+          _runtime: s.slice(),
+          loss: Float64Array.of(0.5, NaN, Infinity, -Infinity, -0, 1e308),
+          label: ["a", undefined, "b", null, "", "ü"],
+          mixed: [1, "one", true, null, NaN, undefined],
+          never: [undefined, undefined, undefined, undefined, undefined, undefined],
+        },
+      },
+      { k: "history", seq: 10, rows: rows(9, 5, { loss: 42 }) }, // overlaps three records
+      { k: "history", seq: 150, rows: rows(20, 2, { acc: 1 }) }, // shorter, at the same seq: the rest stays
+      { k: "history", seq: 1, rows: rows(0, 2, { b: 0 }) }, // a resend as it was
+    ];
+    for (const r of records) await store.ingest(target, [r], T0); // one batch each: overlaps across batches
+    const run = (await store.getRun("alice", "mnist", "h1"))!;
+    const queries: HistoryQuery[] = [{ limit: 1000 }, { limit: 3 }, { minStep: 8, maxStep: 14, limit: 100 }, { minStep: 100, limit: 5 }, { minStep: 19, limit: 100 }, { maxStep: -1, limit: 10 }];
+    const fromSqlite = await sqliteHistory(records, queries);
+    expect(await store.countHistory(run.pk)).toBe(fromSqlite.count);
+    expect(fromSqlite.count).toBe(146);
+    for (const [i, q] of queries.entries()) expect(await store.readHistory(run.pk, q), JSON.stringify(q)).toEqual(fromSqlite.reads[i]);
+    const [{ wide }] = await store.sql`SELECT COUNT(*) AS wide FROM history WHERE run_pk = ${run.pk}`;
+    expect(wide).toBe(0);
+    // The same batch again through one transaction: nothing changes.
+    await store.ingest(target, records.slice(1), T0);
+    expect(await store.readHistory(run.pk, queries[0])).toEqual(fromSqlite.reads[0]);
+  });
+
+  it("still reads a run from before migration 2 from its wide rows", async () => {
+    const [store] = await open();
+    const target = await aliceTarget(store, "old1");
+    await store.ingest(target, [{ k: "run", seq: 0, run: runInfo("old1") }], T0);
+    const run = (await store.getRun("alice", "mnist", "old1"))!;
+    await store.sql`UPDATE runs SET history_chunks = 1 WHERE pk = ${run.pk}`;
+    // Such a run goes on writing wide rows (and chunks for its charts).
+    await store.ingest(target, [{ k: "history", seq: 1, rows: rows(0, 5, { note: 1 }) }, { k: "history", seq: 6, rows: rows(5, 5) }], T0);
+    const [{ wide }] = await store.sql`SELECT COUNT(*) AS wide FROM history WHERE run_pk = ${run.pk}`;
+    expect(wide).toBe(10);
+    expect(await store.countHistory(run.pk)).toBe(10);
+    expect(await store.readHistory(run.pk, { minStep: 3, limit: 3 })).toEqual([...rows(3, 2, { note: 1 }), ...rows(5, 1)]);
+    expect((await store.historyBuckets(run.pk, { key: "loss", x: "step", buckets: 10 })).points).toBe(10);
   });
 
   it("marks each stale run crashed by one of two sweeping replicas", async () => {
