@@ -4,7 +4,9 @@
  * rows, in columns). Baseline, same run: the storage floor alone, i.e. the same rows, packed one msgpack
  * map per row beforehand, inserted with one prepared statement in 4,096-row transactions, no HTTP at all.
  * No issue sets a goal for it. DESIGN.md's "about 0.4 M wide rows/s" is SQLite alone storing each
- * step once; ingest also stores the column chunks that the chart query reads (web-queries.ts).
+ * step as a wide row; since history is stored once (migration 9) ingest writes no wide rows for a
+ * new run, only the column chunks that both row reads and charts use, and the baseline is the
+ * floor of the layout before it.
  *
  * Run: `npm run build && node dist/scripts/bench/server-ingest.js` (BENCH_ROWS, BENCH_SAMPLES).
  */
