@@ -4,7 +4,7 @@
  * with the same rules (idempotent ingest by (run, seq), per-field newer-wins, atomic sweeps);
  * the query files beside it say how each is kept when several replicas write at once.
  */
-import type { Sql } from "postgres";
+import type { ReservedSql, Sql } from "postgres";
 import type { HistoryRow, RunRecord } from "../../protocol/records.js";
 import type {
   ConsoleQuery,
@@ -39,7 +39,7 @@ import { PostgresAccounts } from "./postgres-accounts.js";
 import { connectPostgres } from "./postgres-connection.js";
 import { PostgresHistoryBuckets } from "./postgres-history-buckets.js";
 import { ingestPostgres } from "./postgres-ingest.js";
-import { heartbeatPostgres, sweepPostgres } from "./postgres-liveness.js";
+import { heartbeatPostgres, SWEEP_LOCK_KEY, sweepPostgres } from "./postgres-liveness.js";
 import { migratePostgres } from "./postgres-migrations.js";
 import { PostgresRunQueries } from "./postgres-run-queries.js";
 import { PostgresStreamQueries } from "./postgres-stream-queries.js";
@@ -60,6 +60,8 @@ export class PostgresStore implements Store {
   private readonly streams: PostgresStreamQueries;
   private readonly chart: PostgresHistoryBuckets;
   private closing: Promise<void> | null = null;
+  /** The connection that holds the sweeper's advisory lock, while this store holds it. */
+  private sweepLock: ReservedSql | null = null;
 
   private constructor(sql: Sql) {
     this.sql = sql;
@@ -201,6 +203,37 @@ export class PostgresStore implements Store {
     return heartbeatPostgres(this.sql, entity, project, runId, now);
   }
 
+  /**
+   * A session-level advisory lock on a connection of its own: held as long as that connection
+   * lives, released by PostgreSQL when it ends (this server closed, died, or lost its network).
+   * A holder checks its connection each time; a loser gives its connection back and tries again
+   * at its next sweep, so the sweeping moves to a live replica within one sweep interval.
+   */
+  async holdsSweepLock(): Promise<boolean> {
+    if (this.closing) return false;
+    if (this.sweepLock) {
+      try {
+        await this.sweepLock`SELECT 1`;
+        return true;
+      } catch {
+        this.sweepLock.release(); // the connection is gone, and the lock with it
+        this.sweepLock = null;
+      }
+    }
+    const conn = await this.sql.reserve();
+    try {
+      const [row] = await conn<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${SWEEP_LOCK_KEY}) AS locked`;
+      if (row.locked) {
+        this.sweepLock = conn;
+        return true;
+      }
+    } catch {
+      // The database is away for a moment: not the sweeper this time.
+    }
+    conn.release();
+    return false;
+  }
+
   sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
     return sweepPostgres(this.sql, cutoff, now, error);
   }
@@ -261,8 +294,10 @@ export class PostgresStore implements Store {
     return this.chart.buckets(runPk, query);
   }
 
-  /** Closes the pool, letting queries under way finish (at most 5 s); idempotent. */
+  /** Closes the pool, letting queries under way finish (at most 5 s), and so gives up the sweeper's lock; idempotent. */
   close(): Promise<void> {
+    this.sweepLock?.release();
+    this.sweepLock = null;
     this.closing ??= this.sql.end({ timeout: 5 });
     return this.closing;
   }

@@ -351,6 +351,13 @@ export interface Store {
    * run must be marked by one of them only.
    */
   sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number>;
+  /**
+   * Whether this server is the one that sweeps now: it holds, or has just taken, the database's
+   * one sweeper lock, which the holder's death (its connection gone) releases for another to
+   * take at its next try. Sweeps stay correct without it (sweepStaleRuns is atomic); the lock
+   * keeps N replicas from doing the same work N times. A one-process store answers true.
+   */
+  holdsSweepLock(): Promise<boolean>;
   getRun(entity: string, project: string, runId: string): Promise<StoredRun | null>;
   /** A page of a project's runs and how many match in all; null when the project does not exist. */
   listRuns(entity: string, project: string, query: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null>;

@@ -8,7 +8,8 @@ import type { RunRecord } from "../../../src/protocol/records.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PostgresStore, SqliteStore } from "../../../src/server/index.js";
+import { PostgresStore, SqliteStore, Sweeper } from "../../../src/server/index.js";
+import { SWEEP_LOCK_KEY } from "../../../src/server/postgres/postgres-liveness.js";
 import type { IngestTarget } from "../../../src/server/index.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
 import { runInfo, T0 } from "../helpers.js";
@@ -179,6 +180,27 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     // A heartbeat revives a run the sweeper guessed dead.
     expect(await b.heartbeat("alice", "mnist", "s3", T0 + 3)).toBe(true);
     expect((await a.getRun("alice", "mnist", "s3"))!).toMatchObject({ state: "running", error: null, sweeperCrashedAt: null });
+  });
+
+  it("lets one replica sweep at a time, and hands the sweeping to another when that one dies", async () => {
+    const [a, b] = await open(2);
+    for (let i = 0; i < 3; i++) await a.ingest(await aliceTarget(a, `l${i}`), [{ k: "run", seq: 1, run: runInfo(`l${i}`) }], T0);
+    /** Sweepers that sweep when told (the schedule is the test's), past their hold-back after start. */
+    const clock = { now: T0 + 10_000 };
+    const sweeper = (store: PostgresStore) => Sweeper.start({ store, heartbeatTimeoutS: 1, now: () => clock.now, schedule: () => () => undefined });
+    const [sa, sb] = [sweeper(a), sweeper(b)];
+    clock.now += 5_000;
+    expect(await a.holdsSweepLock()).toBe(true);
+    expect(await b.holdsSweepLock()).toBe(false);
+    expect([await sa.sweep(), await sb.sweep()]).toEqual([3, 0]);
+
+    // The holder's connection dies (its server was killed): the lock goes with it.
+    await b.sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = ${SWEEP_LOCK_KEY}`;
+    expect(await b.holdsSweepLock()).toBe(true);
+    expect(await a.holdsSweepLock()).toBe(false);
+    await a.ingest(await aliceTarget(a, "l9"), [{ k: "run", seq: 1, run: runInfo("l9") }], T0);
+    expect([await sa.sweep(), await sb.sweep()]).toEqual([0, 1]);
+    await Promise.all([sa.stop(), sb.stop()]);
   });
 
   it("refuses a second user of a taken name with TRK_ERR_CONFLICT", async () => {
