@@ -1,6 +1,7 @@
 /**
- * The embedded server as `trackside server` runs it: a SQLite file and a pino log under the
- * data directory, the app on a socket, and the local user's key in the credentials file.
+ * The server as `trackside server` runs it: a store (by default the SQLite file under the data
+ * directory), a pino log, the sweeper, the app on a socket, and the local user's key in the
+ * credentials file. Everything here goes through the `Store` interface, so any backend serves.
  */
 import { chmodSync, mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -16,6 +17,7 @@ import type { ServerLimits } from "./http/limits.js";
 import { Sweeper } from "./liveness.js";
 import { allowedHosts } from "./http/origin.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
+import type { Store } from "./store/store.js";
 
 export interface StartServerOptions {
   /** Interface to listen on; default 127.0.0.1 (this machine only). */
@@ -24,6 +26,12 @@ export interface StartServerOptions {
   port?: number;
   /** Where trackside.db and logs/ live; default ~/.trackside/server. Made mode 0700. */
   dataDir?: string;
+  /**
+   * The store to serve from, already open (a PostgreSQL one, say); default: the SQLite file
+   * `<dataDir>/trackside.db`. The server takes it over: close() closes it, and so does a start
+   * that fails. (The data directory still holds the log.)
+   */
+  store?: Store;
   /** Log level and file; default info, to <dataDir>/logs/server.log (never stdout). */
   log?: { level?: LevelWithSilent; file?: string };
   /**
@@ -49,7 +57,7 @@ export interface RunningServer {
   /** Stops listening, then closes the database and flushes the log; idempotent. */
   close(): Promise<void>;
   app: FastifyInstance;
-  store: SqliteStore;
+  store: Store;
   /** Marks runs crashed when their heartbeats stop; close() stops it. */
   sweeper: Sweeper;
   dataDir: string;
@@ -93,16 +101,22 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? DEFAULT_PORT;
   const dataDir = options.dataDir ?? defaultServerDataDir();
-  const publicUrl = options.publicBaseUrl === undefined ? undefined : parsePublicUrl(options.publicBaseUrl);
-  // The database holds key hashes and private runs: only its owner may open the directory.
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  chmodSync(dataDir, 0o700);
+  let publicUrl: string | undefined;
+  try {
+    publicUrl = options.publicBaseUrl === undefined ? undefined : parsePublicUrl(options.publicBaseUrl);
+    // The database holds key hashes and private runs: only its owner may open the directory.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+  } catch (err) {
+    await options.store?.close(); // taken over, as on any failed start
+    throw err;
+  }
   const logFile = options.log?.file ?? join(dataDir, "logs", "server.log");
   const destination = pino.destination({ dest: logFile, mkdir: true, sync: false });
   const root = pino({ level: options.log?.level ?? "info" }, destination);
   const logger = root.child({ component: "server" });
 
-  let store: SqliteStore | null = null;
+  let store: Store | null = options.store ?? null;
   let app: FastifyInstance | null = null;
   let sweeper: Sweeper | null = null;
   let url = "";
@@ -120,7 +134,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 
   try {
-    store = SqliteStore.open(join(dataDir, "trackside.db"));
+    store ??= SqliteStore.open(join(dataDir, "trackside.db"));
     // Started before listen, so a bad timeout or interval fails the start, not a later sweep.
     sweeper = Sweeper.start({
       store,
