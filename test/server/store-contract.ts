@@ -689,11 +689,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expect(b.count.reduce((s, c) => s + c, 0)).toBe(100);
         expect(b.min[0]).toBe(0);
         expect(b.max[5]).toBe(1000); // the spike survives
-        expect(Math.max(...b.max.filter((v): v is number => v !== null))).toBe(1000);
+        expect(Math.max(...b.max)).toBe(1000);
         expect(b.last[9]).toBe(99);
+        // The bucket of the NaN: counted, left out of min, max and mean; a bucket of only NaN has NaN there.
+        expect(b.count[7]).toBe(10);
+        expect([b.min[7], b.max[7]]).toEqual([71, 79]);
         const zoom = await store.historyBuckets(r.pk, { key: "loss", x: "step", buckets: 1000, from: 20, to: 29 });
         expect(zoom.points).toBe(10);
-        expect(zoom.min.filter((v) => v !== null)).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+        expect(zoom.min).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
         const byTime = await store.historyBuckets(r.pk, { key: "loss", x: "time", buckets: 5, from: T0 + 10_000, to: T0 + 19_000 });
         expect(byTime).toMatchObject({ x: "time", points: 10, x0: [T0 + 10_000, T0 + 11_800, T0 + 13_600, T0 + 15_400, T0 + 17_200] });
         const byRuntime = await store.historyBuckets(r.pk, { key: "loss", x: "runtime", buckets: 2, from: 0, to: 3 });
@@ -705,6 +708,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         const after = await store.historyBuckets(r.pk, { key: "loss", x: "step", buckets: 10 });
         expect(after.points).toBe(110);
         expect(after.min[9]).toBe(-5);
+        await send("run00001", [{ k: "history", seq: 111, rows: [{ _step: 500, _timestamp: T0 + 500_000, _runtime: 500, loss: NaN }] }]);
+        const nan = await store.historyBuckets(r.pk, { key: "loss", x: "step", buckets: 1, from: 500, to: 500 });
+        expect(nan).toMatchObject({ points: 1, nonFinite: 1, count: [1], min: [NaN], max: [NaN], mean: [NaN], last: [NaN] });
       });
     });
 

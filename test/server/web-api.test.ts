@@ -81,6 +81,27 @@ describe("history buckets", () => {
     expect((await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?key=loss", null)).statusCode).toBe(404);
     expect((await get(env, "/api/v1/runs/alice/mnist/buckets1/history/buckets?buckets=5")).statusCode).toBe(400);
   });
+
+  it("answers null where a bucket has no finite value, and for a last value that is not finite", async () => {
+    const loss = [NaN, Infinity, 1, 2, 3, -Infinity];
+    const data = rows(0, 6).map((r, i) => ({ ...r, loss: loss[i] }));
+    await postRecords(env, "alice/mnist/buckets2", msgpackBody([{ k: "run", seq: 0, run: runInfo("buckets2") }, { k: "history", seq: 1, rows: data }]));
+    const res = await get(env, "/api/v1/runs/alice/mnist/buckets2/history/buckets?key=loss&buckets=3");
+    expect(res.json()).toEqual({
+      key: "loss",
+      x: "step",
+      points: 6,
+      x0: [0, 5 / 3, 10 / 3],
+      x1: [5 / 3, 10 / 3, 5],
+      xLast: [1, 3, 5],
+      min: [null, 1, 3],
+      max: [null, 2, 3],
+      mean: [null, 1.5, 3],
+      last: [null, 2, null],
+      count: [2, 2, 2],
+      nonFinite: 3,
+    });
+  });
 });
 
 describe("history chunks (history by column)", () => {

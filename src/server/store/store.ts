@@ -20,7 +20,7 @@
  *   `\`) matching only itself: SQLite's `LIKE` with its wildcards escaped. (PostgreSQL's `ILIKE`
  *   folds letters outside ASCII as well; a backend must not.)
  */
-import type { EntityRole, HistoryBucketsView, Privacy, TeamRole } from "../../protocol/api.js";
+import type { EntityRole, Privacy, TeamRole } from "../../protocol/api.js";
 import type { HistoryRow, JsonObject, RunRecord, RunState } from "../../protocol/records.js";
 
 export type { EntityRole, Privacy, TeamRole };
@@ -200,8 +200,28 @@ export interface HistoryBucketsQuery {
   to?: number;
 }
 
-/** A metric downsampled along x: the API shape (protocol/api.ts), produced by the store. */
-export type HistoryBuckets = HistoryBucketsView;
+/**
+ * A metric downsampled along x into equal-width buckets (store/history-buckets.ts): per
+ * non-empty bucket, in x order, its range [x0, x1], how many points it holds, the min, max and
+ * mean of their finite values (NaN when it holds none), and its last point (x and y as logged).
+ * The HTTP layer answers it as the API's HistoryBucketsView (non-finite values as null).
+ */
+export interface HistoryBuckets {
+  key: string;
+  x: HistoryAxis;
+  /** Points of the metric in the range, before bucketing. */
+  points: number;
+  x0: number[];
+  x1: number[];
+  xLast: number[];
+  min: number[];
+  max: number[];
+  mean: number[];
+  last: number[];
+  count: number[];
+  /** Points whose value is NaN or infinite (counted, left out of min, max and mean). */
+  nonFinite: number;
+}
 
 export interface HistoryQuery {
   minStep?: number;
