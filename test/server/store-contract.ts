@@ -106,6 +106,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expect((await store.getEntity("vision"))!.kind).toBe("team");
       });
 
+      it("creates one user of a name when two requests race for it; the other gets TRK_ERR_CONFLICT", async () => {
+        const results = await Promise.allSettled([store.createUser("carol", T0), store.createUser("carol", T0)]);
+        expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        expect(results.find((r) => r.status === "rejected")).toMatchObject({ reason: { code: "TRK_ERR_CONFLICT" } });
+        expect((await store.listUsers()).filter((u) => u.name === "carol")).toHaveLength(1);
+      });
+
       it("disables and enables users, and refuses to leave no enabled site admin", async () => {
         expect(await store.updateUser(bob.id, { disabledAt: T0 + 5 })).toMatchObject({ name: "bob", disabledAt: T0 + 5 });
         expect((await store.getUserByName("bob"))!.disabledAt).toBe(T0 + 5);
@@ -344,6 +351,23 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expectNumbers(before, ["historyCount", "consoleCount"]);
         expect(await send("run00001", batch, T0 + 10)).toEqual(first);
         expect(await snapshot()).toEqual(before);
+      });
+
+      it("applies the same batch arriving twice at once (a retry through a load balancer) once, even the run's first", async () => {
+        const batch: RunRecord[] = [
+          { k: "run", seq: 0, run: runInfo("race0001") },
+          { k: "history", seq: 1, rows: rows(0, 50) },
+          { k: "console", seq: 51, lines: [{ at: T0, stream: "stdout", text: "hello" }] },
+          { k: "summary", seq: 52, summary: { acc: 1 } },
+        ];
+        const t = await target("race0001");
+        const outcomes = await Promise.all([store.ingest(t, batch, T0), store.ingest(t, batch, T0), store.ingest(t, batch, T0)]);
+        expect(outcomes.map((o) => o.lastSeq)).toEqual([52, 52, 52]);
+        const r = await run("race0001");
+        expect(await store.countHistory(r.pk)).toBe(50);
+        expect(await store.countConsole(r.pk)).toBe(1);
+        expect((await store.listRuns("alice", "mnist", PAGE))!.total).toBe(1);
+        expect(await store.listProjects("alice", false)).toHaveLength(1);
       });
 
       it("never lets an older record overwrite a newer field, in one batch or across batches", async () => {
