@@ -4,7 +4,7 @@
  * with the same rules (idempotent ingest by (run, seq), per-field newer-wins, atomic sweeps);
  * the query files beside it say how each is kept when several replicas write at once.
  */
-import type { ReservedSql, Sql } from "postgres";
+import type { Sql } from "postgres";
 import type { HistoryRow, RunRecord } from "../../protocol/records.js";
 import type {
   ConsoleQuery,
@@ -44,6 +44,16 @@ import { migratePostgres } from "./postgres-migrations.js";
 import { PostgresRunQueries } from "./postgres-run-queries.js";
 import { PostgresStreamQueries } from "./postgres-stream-queries.js";
 
+/** How long asking for the sweeper's lock may take before this server is not the sweeper this time. */
+const SWEEP_LOCK_TIMEOUT_MS = 5_000;
+
+/** `promise`, or a rejection after `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Store on a PostgreSQL database.
  *
@@ -60,10 +70,13 @@ export class PostgresStore implements Store {
   private readonly streams: PostgresStreamQueries;
   private readonly chart: PostgresHistoryBuckets;
   private closing: Promise<void> | null = null;
-  /** The connection that holds the sweeper's advisory lock, while this store holds it. */
-  private sweepLock: ReservedSql | null = null;
+  /** The one connection that holds (or asks for) the sweeper's advisory lock, opened on first use. */
+  private lockSql: Sql | null = null;
 
-  private constructor(sql: Sql) {
+  private constructor(
+    sql: Sql,
+    private readonly url: string,
+  ) {
     this.sql = sql;
     this.accounts = new PostgresAccounts(sql);
     this.runs = new PostgresRunQueries(sql);
@@ -84,7 +97,7 @@ export class PostgresStore implements Store {
       await sql.end({ timeout: 1 }).catch(() => undefined);
       throw err;
     }
-    return new PostgresStore(sql);
+    return new PostgresStore(sql, url);
   }
 
   countUsers(): Promise<number> {
@@ -204,34 +217,28 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * A session-level advisory lock on a connection of its own: held as long as that connection
-   * lives, released by PostgreSQL when it ends (this server closed, died, or lost its network).
-   * A holder checks its connection each time; a loser gives its connection back and tries again
-   * at its next sweep, so the sweeping moves to a live replica within one sweep interval.
+   * A session-level advisory lock on a connection of its own (a pool of one, apart from the
+   * store's): held as long as that connection lives, released by PostgreSQL when it ends (this
+   * server closed, died, or lost its network). Each call asks on that connection whether its
+   * session holds the lock, taking it if free: after a broken connection the pool opens a new
+   * one, which holds nothing until it takes the lock again. A loser tries again at its next
+   * sweep, so the sweeping moves to a live replica within one sweep interval.
    */
   async holdsSweepLock(): Promise<boolean> {
     if (this.closing) return false;
-    if (this.sweepLock) {
-      try {
-        await this.sweepLock`SELECT 1`;
-        return true;
-      } catch {
-        this.sweepLock.release(); // the connection is gone, and the lock with it
-        this.sweepLock = null;
-      }
-    }
-    const conn = await this.sql.reserve();
+    this.lockSql ??= connectPostgres(this.url, { max: 1 });
     try {
-      const [row] = await conn<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${SWEEP_LOCK_KEY}) AS locked`;
-      if (row.locked) {
-        this.sweepLock = conn;
-        return true;
-      }
+      const [row] = await withTimeout(
+        this.lockSql<{ locked: boolean }[]>`
+          SELECT CASE WHEN EXISTS (
+            SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = ${SWEEP_LOCK_KEY} AND pid = pg_backend_pid() AND granted)
+          THEN true ELSE pg_try_advisory_lock(${SWEEP_LOCK_KEY}) END AS locked`,
+        SWEEP_LOCK_TIMEOUT_MS,
+      );
+      return row.locked;
     } catch {
-      // The database is away for a moment: not the sweeper this time.
+      return false; // the database is away for a moment, or the connection broke: not the sweeper this time
     }
-    conn.release();
-    return false;
   }
 
   sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
@@ -296,9 +303,7 @@ export class PostgresStore implements Store {
 
   /** Closes the pool, letting queries under way finish (at most 5 s), and so gives up the sweeper's lock; idempotent. */
   close(): Promise<void> {
-    this.sweepLock?.release();
-    this.sweepLock = null;
-    this.closing ??= this.sql.end({ timeout: 5 });
+    this.closing ??= Promise.all([this.sql.end({ timeout: 5 }), this.lockSql?.end({ timeout: 5 })]).then(() => undefined);
     return this.closing;
   }
 }

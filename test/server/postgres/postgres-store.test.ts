@@ -195,7 +195,8 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     expect([await sa.sweep(), await sb.sweep()]).toEqual([3, 0]);
 
     // The holder's connection dies (its server was killed): the lock goes with it.
-    await b.sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = ${SWEEP_LOCK_KEY}`;
+    // (pg_terminate_backend with a timeout returns once that backend is gone, and its lock with it.)
+    await b.sql`SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' AND objid = ${SWEEP_LOCK_KEY}`;
     expect(await b.holdsSweepLock()).toBe(true);
     expect(await a.holdsSweepLock()).toBe(false);
     await a.ingest(await aliceTarget(a, "l9"), [{ k: "run", seq: 1, run: runInfo("l9") }], T0);
