@@ -5,6 +5,7 @@
  * the query files beside it say how each is kept when several replicas write at once.
  */
 import type { Sql } from "postgres";
+import { errors } from "../../protocol/errors.js";
 import type { HistoryRow, RunRecord } from "../../protocol/records.js";
 import type {
   ConsoleQuery,
@@ -46,6 +47,21 @@ import { PostgresStreamQueries } from "./postgres-stream-queries.js";
 
 /** How long asking for the sweeper's lock may take before this server is not the sweeper this time. */
 const SWEEP_LOCK_TIMEOUT_MS = 5_000;
+
+/**
+ * PostgreSQL's text and jsonb cannot hold the character U+0000, which SQLite stores: a body that
+ * carries one in a console line or a config, summary, name or tag string is refused whole with a
+ * coded 400 (the daemon sets it aside in the run's dead-letter file; the run goes on), never a
+ * 500. History values are stored as bytes and keep it.
+ */
+function refuseNul(err: unknown): never {
+  const code = (err as { code?: string } | null)?.code;
+  // 22021: "invalid byte sequence for encoding UTF8: 0x00" (text); 22P05: "unsupported Unicode escape sequence" (jsonb).
+  if (code === "22021" || code === "22P05") {
+    throw errors.badValue("(a string of this body)", "PostgreSQL cannot store the character U+0000 (NUL) in text; this server runs on PostgreSQL");
+  }
+  throw err;
+}
 
 /** `promise`, or a rejection after `ms`. */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -209,7 +225,7 @@ export class PostgresStore implements Store {
   }
 
   ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome> {
-    return ingestPostgres(this.sql, target, records, now);
+    return ingestPostgres(this.sql, target, records, now).catch(refuseNul);
   }
 
   heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean> {
@@ -294,7 +310,7 @@ export class PostgresStore implements Store {
   }
 
   patchRun(runPk: number, patch: RunPatch): Promise<void> {
-    return this.runs.patchRun(runPk, patch);
+    return this.runs.patchRun(runPk, patch).catch(refuseNul);
   }
 
   historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets> {

@@ -204,6 +204,23 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     await Promise.all([sa.stop(), sb.stop()]);
   });
 
+  it("refuses a NUL character in text with a coded TRK_ERR_BAD_VALUE, changing nothing; history keeps it", async () => {
+    const [a] = await open(1);
+    const target = await aliceTarget(a, "nul00001");
+    await a.ingest(target, [{ k: "run", seq: 1, run: runInfo("nul00001") }], T0);
+    const bad: RunRecord[][] = [
+      [{ k: "console", seq: 2, lines: [{ at: T0, stream: "stdout", text: "a\u0000b" }] }],
+      [{ k: "config", seq: 2, config: { s: "x\u0000y" } }],
+      [{ k: "summary", seq: 2, summary: { ["k\u0000"]: 1 } }],
+    ];
+    for (const records of bad) await expect(a.ingest(target, records, T0)).rejects.toMatchObject({ code: "TRK_ERR_BAD_VALUE" });
+    const run = (await a.getRun("alice", "mnist", "nul00001"))!;
+    expect(run.lastSeq).toBe(1);
+    expect(await a.countConsole(run.pk)).toBe(0);
+    await a.ingest(target, [{ k: "history", seq: 2, rows: [{ _step: 0, _timestamp: T0, _runtime: 0, note: "q\u0000" }] }], T0);
+    expect(await a.readHistory(run.pk, { limit: 10 })).toMatchObject([{ note: "q\u0000" }]);
+  });
+
   it("refuses a second user of a taken name with TRK_ERR_CONFLICT", async () => {
     const [a, b] = await open(2);
     const results = await Promise.allSettled([a.createUser("carol", T0), b.createUser("carol", T0)]);
