@@ -6,7 +6,9 @@
  *
  * Such a crash is only a guess (a network blip looks the same), so it repairs itself: anything
  * the run sends later revives it (see sqlite-liveness.ts). The sweep itself is one conditional
- * update in the store, so several server processes on one database may all run a sweeper.
+ * update in the store, so several server processes on one database could all sweep safely; the
+ * store's sweeper lock (Store.holdsSweepLock) has one of them do it, and moves to another within
+ * one sweep interval when that one dies.
  */
 import type { Logger } from "pino";
 import { errors } from "../protocol/errors.js";
@@ -111,6 +113,8 @@ export class Sweeper {
     const now = this.now();
     const timeoutMs = this.heartbeatTimeoutS * 1000;
     if (now - this.startedAt < timeoutMs) return 0;
+    // Of several servers on one database, the one holding the sweeper's lock sweeps.
+    if (!(await this.store.holdsSweepLock())) return 0;
     const cutoff = now - timeoutMs;
     const crashed = await this.store.sweepStaleRuns(cutoff, now, staleRunError(this.heartbeatTimeoutS));
     if (crashed > 0) {

@@ -1,6 +1,7 @@
 /**
- * The embedded server as `trackside server` runs it: a SQLite file and a pino log under the
- * data directory, the app on a socket, and the local user's key in the credentials file.
+ * The server as `trackside server` runs it: a store (by default the SQLite file under the data
+ * directory), a pino log, the sweeper, the app on a socket, and the local user's key in the
+ * credentials file. Everything here goes through the `Store` interface, so any backend serves.
  */
 import { chmodSync, mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -33,6 +34,12 @@ export interface StartServerOptions {
    * stay under dataDir). `trackside server --database`, or TRACKSIDE_DATABASE_URL.
    */
   database?: string;
+  /**
+   * The store to serve from, already open (any backend); it wins over `database`; default: the
+   * SQLite file `<dataDir>/trackside.db`. The server takes it over: close() closes it, and so does a start
+   * that fails. (The data directory still holds the log.)
+   */
+  store?: Store;
   /** Log level and file; default info, to <dataDir>/logs/server.log (never stdout). */
   log?: { level?: LevelWithSilent; file?: string };
   /**
@@ -116,17 +123,23 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? DEFAULT_PORT;
   const dataDir = options.dataDir ?? defaultServerDataDir();
-  const publicUrl = options.publicBaseUrl === undefined ? undefined : parsePublicUrl(options.publicBaseUrl);
-  // The database holds key hashes and private runs: only its owner may open the directory.
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  chmodSync(dataDir, 0o700);
+  let publicUrl: string | undefined;
+  try {
+    publicUrl = options.publicBaseUrl === undefined ? undefined : parsePublicUrl(options.publicBaseUrl);
+    // The database holds key hashes and private runs: only its owner may open the directory.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+  } catch (err) {
+    await options.store?.close(); // taken over, as on any failed start
+    throw err;
+  }
   const logFile = options.log?.file ?? join(dataDir, "logs", "server.log");
   const destination = pino.destination({ dest: logFile, mkdir: true, sync: false });
   const root = pino({ level: options.log?.level ?? "info" }, destination);
   const logger = root.child({ component: "server" });
 
   const database = options.database === undefined ? undefined : parseDatabaseUrl(options.database);
-  let store: Store | null = null;
+  let store: Store | null = options.store ?? null;
   let app: FastifyInstance | null = null;
   let sweeper: Sweeper | null = null;
   let url = "";
@@ -144,7 +157,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 
   try {
-    store = database === undefined ? SqliteStore.open(join(dataDir, "trackside.db")) : await openPostgres(database);
+    store ??= database === undefined ? SqliteStore.open(join(dataDir, "trackside.db")) : await openPostgres(database);
     // Started before listen, so a bad timeout or interval fails the start, not a later sweep.
     sweeper = Sweeper.start({
       store,

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { refusedSentence, type RunView } from "../../src/protocol/api.js";
 import { encodeRecords } from "../../src/protocol/codec.js";
 import type { RunRecord } from "../../src/protocol/records.js";
-import { codeOf, get, makeEnv, makeLegacyRun, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
+import { codeOf, get, makeEnv, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -38,13 +38,6 @@ describe("records of unknown kinds", () => {
     ]);
     expect(run.lastSeq).toBe(4);
     expect(run.historySteps).toBe(3);
-    // Kept whole: a later version reads them back.
-    const stored = env.store.db.prepare("SELECT kind, seq, at FROM unknown_records ORDER BY kind, at").all();
-    expect(stored).toEqual([
-      { kind: "gpu-topology", seq: 0, at: T0 + 1 },
-      { kind: "gpu-topology", seq: 0, at: T0 + 2 },
-      { kind: "media", seq: 3, at: 0 },
-    ]);
   });
 
   it("are still checked as values: an unknown kind cannot smuggle in what no read could return", async () => {
@@ -100,26 +93,5 @@ describe("the daemon's refusal reports", () => {
       expect(codeOf(res)).toBe("TRK_ERR_BAD_REQUEST");
     }
     expect((await view()).refused).toBeNull();
-  });
-});
-
-describe("stored rows that cannot be read", () => {
-  it("do not make the history reads fail (a row stored before uploads were checked)", async () => {
-    const run = await env.store.getRun("alice", "mnist", "a1b2c3d4");
-    // Only a run from before migration 9 has rows stored one blob per step.
-    await makeLegacyRun(env.store, run!.pk);
-    // An array as a map key: what an unchecked upload could store, and the reader refuses.
-    const bad = Buffer.from([0x83, 0xa5, ...Buffer.from("_step"), 0x02, 0x92, 0x01, 0x02, 0x01, 0xa1, 0x78, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-    env.store.db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, 3, 2, ?, ?)").run(run!.pk, T0, bad);
-    const big = Buffer.from([0x82, 0xa5, ...Buffer.from("_step"), 0x03, 0xa3, ...Buffer.from("big"), 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-    env.store.db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, 4, 3, ?, ?)").run(run!.pk, T0, big);
-    for (const url of [`/api/v1/runs/${PATH}/history`, `/api/v1/runs/${PATH}/history?keys=big`]) {
-      const res = await get(env, url);
-      expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
-      expect(res.json().rows).toHaveLength(4);
-    }
-    const rowsRead = (await get(env, `/api/v1/runs/${PATH}/history`)).json().rows;
-    expect(rowsRead[2]).toEqual({ _step: 2 });
-    expect(rowsRead[3].big).toBe(2 ** 64);
   });
 });

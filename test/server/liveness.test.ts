@@ -3,18 +3,14 @@
  * sends later undoes that guess. The clock and the timer are injected: no test sleeps.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerServerCommand } from "../../src/cli/server-command.js";
 import type { RunView } from "../../src/protocol/api.js";
 import type { RunRecord } from "../../src/protocol/records.js";
-import Database from "better-sqlite3";
-import { MIGRATIONS, migrate, SqliteStore, staleRunError, startServer, Sweeper, type Schedule } from "../../src/server/index.js";
-import { SWEEP_SQL } from "../../src/server/sqlite/sqlite-liveness.js";
+import { staleRunError, startServer, Sweeper, type Schedule } from "../../src/server/index.js";
 import { get, makeEnv, postRecords, rows, runInfo, T0, type TestEnv } from "./helpers.js";
 
 const TIMEOUT_S = 120;
@@ -71,14 +67,8 @@ async function post(id: string, records: RunRecord[]): Promise<void> {
   expect(res.statusCode, res.body).toBe(200);
 }
 
-/** The raw row: the marker and the state's seq, which the API does not show. */
-const rawRun = (id: string) =>
-  env.store.db.prepare("SELECT state, error, state_seq, sweeper_crashed_at FROM runs WHERE run_id = ?").get(id) as {
-    state: string;
-    error: string | null;
-    state_seq: number;
-    sweeper_crashed_at: number | null;
-  };
+/** The run as the store holds it: with the sweeper's marker, which the API does not show. */
+const storedRun = async (id: string) => (await env.store.getRun("alice", "mnist", id))!;
 
 /** Opens a run at T0 and lets the sweeper mark it crashed at T0 + timeout + 1 s. */
 async function sweptRun(id: string): Promise<void> {
@@ -107,7 +97,7 @@ describe("the sweeper", () => {
     // No end time: the duration runs to the last heartbeat.
     expect(run.durationSeconds).toBe(30);
     expect(SWEPT_ERROR).toBe("no heartbeat for 120 s (the daemon or its machine went away)");
-    expect(rawRun("stale001")).toMatchObject({ state_seq: 0, sweeper_crashed_at: T0 + 30_000 + TIMEOUT_MS + 1 });
+    expect((await storedRun("stale001")).sweeperCrashedAt).toBe(T0 + 30_000 + TIMEOUT_MS + 1);
     // Marked once: the next sweep finds nothing.
     expect(await sweeper.sweep()).toBe(0);
   });
@@ -185,7 +175,7 @@ describe("repair of a crash the sweeper guessed", () => {
     const run = await view("blip0001");
     expect(run).toMatchObject({ state: "running", error: null, exitCode: null, finishedAt: null });
     expect(run.heartbeatAt).toBe(new Date(T0 + TIMEOUT_MS + 5000).toISOString());
-    expect(rawRun("blip0001")).toMatchObject({ sweeper_crashed_at: null, state_seq: 0 });
+    expect((await storedRun("blip0001")).sweeperCrashedAt).toBeNull();
     // And it can be swept again, after another full timeout.
     at(2 * TIMEOUT_MS + 5000);
     expect(await sweeper.sweep()).toBe(0);
@@ -197,7 +187,7 @@ describe("repair of a crash the sweeper guessed", () => {
     await sweptRun("blip0002");
     await post("blip0002", [{ k: "history", seq: 1, rows: rows(0, 3) }, { k: "summary", seq: 4, summary: { loss: 0.3 } }]);
     expect(await view("blip0002")).toMatchObject({ state: "running", error: null, historySteps: 3, summary: { loss: 0.3 } });
-    expect(rawRun("blip0002").sweeper_crashed_at).toBeNull();
+    expect((await storedRun("blip0002")).sweeperCrashedAt).toBeNull();
   });
 
   it("a resent (old) record revives it too: any upload proves the daemon alive", async () => {
@@ -219,7 +209,7 @@ describe("repair of a crash the sweeper guessed", () => {
       finishedAt: new Date(T0 + 60_000).toISOString(),
       historySteps: 2,
     });
-    expect(rawRun("blip0004")).toMatchObject({ state_seq: 3, sweeper_crashed_at: null });
+    expect((await storedRun("blip0004")).sweeperCrashedAt).toBeNull();
     // A late heartbeat does not reopen an ended run.
     expect(await heartbeat("blip0004")).toBe(200);
     expect((await view("blip0004")).state).toBe("failed");
@@ -242,7 +232,7 @@ describe("repair of a crash the sweeper guessed", () => {
     expect(await view("dead0001")).toMatchObject({ state: "crashed", error, finishedAt: new Date(T0 + 20_000).toISOString() });
     at(10 * TIMEOUT_MS);
     expect(await sweeper.sweep()).toBe(0);
-    expect(rawRun("dead0001")).toMatchObject({ state: "crashed", error, sweeper_crashed_at: null });
+    expect(await storedRun("dead0001")).toMatchObject({ state: "crashed", error, sweeperCrashedAt: null });
   });
 
   it("a swept run that then reports its own crash keeps that crash against later heartbeats", async () => {
@@ -256,114 +246,10 @@ describe("repair of a crash the sweeper guessed", () => {
     await sweptRun("resume01");
     await post("resume01", [{ k: "run", seq: 5, run: runInfo("resume01", { name: "resumed" }) }]);
     expect(await view("resume01")).toMatchObject({ state: "running", error: null, name: "resumed" });
-    expect(rawRun("resume01")).toMatchObject({ state_seq: 5, sweeper_crashed_at: null });
-  });
-});
-
-describe("several servers on one database", () => {
-  const STALE = 40;
-  const FRESH = 5;
-
-  async function seed(): Promise<void> {
-    at(0);
-    for (let i = 0; i < STALE; i++) await open(`stale${String(i).padStart(3, "0")}`);
-    at(TIMEOUT_MS);
-    for (let i = 0; i < FRESH; i++) await open(`fresh${String(i).padStart(3, "0")}`);
-    at(TIMEOUT_MS + 1);
-  }
-
-  const states = () =>
-    env.store.db.prepare("SELECT state, COUNT(*) AS n FROM runs GROUP BY state ORDER BY state").all() as { state: string; n: number }[];
-
-  it("two stores sweeping the same file at once mark each stale run once", async () => {
-    await seed();
-    const other = SqliteStore.open(join(env.dir, "trackside.db"));
-    try {
-      const cutoff = env.clock.now - TIMEOUT_MS;
-      // Each store stamps its own sweep time, so the rows tell which one marked them.
-      const counts = await Promise.all([
-        env.store.sweepStaleRuns(cutoff, 1, SWEPT_ERROR),
-        other.sweepStaleRuns(cutoff, 2, SWEPT_ERROR),
-        env.store.sweepStaleRuns(cutoff, 1, SWEPT_ERROR),
-        other.sweepStaleRuns(cutoff, 2, SWEPT_ERROR),
-      ]);
-      expect(counts.reduce((a, b) => a + b, 0)).toBe(STALE);
-      const byMarker = env.store.db
-        .prepare("SELECT sweeper_crashed_at AS marker, COUNT(*) AS n FROM runs WHERE sweeper_crashed_at IS NOT NULL GROUP BY marker")
-        .all() as { marker: number; n: number }[];
-      const marked = (m: number) => byMarker.find((r) => r.marker === m)?.n ?? 0;
-      expect(marked(1)).toBe(counts[0] + counts[2]);
-      expect(marked(2)).toBe(counts[1] + counts[3]);
-      expect(states()).toEqual([
-        { state: "crashed", n: STALE },
-        { state: "running", n: FRESH },
-      ]);
-      // The other store sees the same state and revives through its own connection.
-      expect((await other.getRun("alice", "mnist", "stale000"))!.state).toBe("crashed");
-      expect(await other.heartbeat("alice", "mnist", "stale000", env.clock.now)).toBe(true);
-      expect(await view("stale000")).toMatchObject({ state: "running", error: null });
-    } finally {
-      await other.close();
-    }
-  });
-
-  it("two threads running the sweep on their own connections in parallel mark each stale run once", async () => {
-    await seed();
-    const file = join(env.dir, "trackside.db");
-    const cutoff = env.clock.now - TIMEOUT_MS;
-    // Both threads wait at a barrier, then run the store's sweep statement at the same moment.
-    const barrier = new Int32Array(new SharedArrayBuffer(4));
-    const sqlite = createRequire(import.meta.url).resolve("better-sqlite3");
-    const source = `
-      const { workerData, parentPort } = require("node:worker_threads");
-      const Database = require(workerData.sqlite);
-      const db = new Database(workerData.file);
-      db.pragma("busy_timeout = 5000");
-      const sweep = db.prepare(workerData.sql);
-      Atomics.add(workerData.barrier, 0, 1);
-      while (Atomics.load(workerData.barrier, 0) < 2) Atomics.wait(workerData.barrier, 0, Atomics.load(workerData.barrier, 0), 5);
-      const changes = sweep.run({ cutoff: workerData.cutoff, now: workerData.marker, error: workerData.error }).changes;
-      db.close();
-      parentPort.postMessage(changes);`;
-    const sweepIn = (marker: number) =>
-      new Promise<number>((resolve, reject) => {
-        const worker = new Worker(source, { eval: true, workerData: { sqlite, file, sql: SWEEP_SQL, barrier, cutoff, marker, error: SWEPT_ERROR } });
-        worker.once("message", resolve);
-        worker.once("error", reject);
-      });
-    const counts = await Promise.all([sweepIn(1), sweepIn(2)]);
-    expect(counts[0] + counts[1]).toBe(STALE);
-    const marked = env.store.db.prepare("SELECT COUNT(*) FROM runs WHERE sweeper_crashed_at = ?").pluck();
-    expect([marked.get(1), marked.get(2)]).toEqual(counts);
-    expect(states()).toEqual([
-      { state: "crashed", n: STALE },
-      { state: "running", n: FRESH },
-    ]);
-  });
-});
-
-describe("migration 2 on a database from before liveness", () => {
-  it("adds the marker to existing runs (NULL), and the sweep and repair work on them", async () => {
-    const file = join(env.dir, "old.db");
-    const old = new Database(file);
-    migrate(old, MIGRATIONS.filter((m) => m.version === 1));
-    old.exec(`
-      INSERT INTO users (id, name, created_at) VALUES (1, 'alice', 0);
-      INSERT INTO entities (id, name, owner_user_id, created_at) VALUES (1, 'alice', 1, 0);
-      INSERT INTO projects (id, entity_id, name, created_at) VALUES (1, 1, 'mnist', 0);
-      INSERT INTO runs (project_id, run_id, name, author_user_id, created_at, heartbeat_at, state_seq) VALUES (1, 'old00001', 'n', 1, 0, 0, 0);`);
-    old.close();
-
-    const store = SqliteStore.open(file);
-    try {
-      expect((await store.getRun("alice", "mnist", "old00001"))!).toMatchObject({ state: "running", sweeperCrashedAt: null });
-      expect(await store.sweepStaleRuns(1, 5, SWEPT_ERROR)).toBe(1);
-      expect((await store.getRun("alice", "mnist", "old00001"))!).toMatchObject({ state: "crashed", error: SWEPT_ERROR, sweeperCrashedAt: 5 });
-      expect(await store.heartbeat("alice", "mnist", "old00001", 6)).toBe(true);
-      expect((await store.getRun("alice", "mnist", "old00001"))!).toMatchObject({ state: "running", error: null, sweeperCrashedAt: null, heartbeatAt: 6 });
-    } finally {
-      await store.close();
-    }
+    expect((await storedRun("resume01")).sweeperCrashedAt).toBeNull();
+    // The resume's seq now guards the state: the exit record it replaced (seq 1 or older) cannot end the run again.
+    await post("resume01", [{ k: "exit", seq: 1, state: "failed", exitCode: 1, signal: null, error: "old", finishedAt: T0 }]);
+    expect((await view("resume01")).state).toBe("running");
   });
 });
 

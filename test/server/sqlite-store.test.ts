@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MIGRATIONS, SqliteStore } from "../../src/server/index.js";
 import { migrate } from "../../src/server/sqlite/sqlite-migrations.js";
-import { rows, runInfo, T0 } from "./helpers.js";
+import type { RunRecord } from "../../src/protocol/records.js";
+import { get, makeEnv, makeLegacyRun, postRecords, rows, runInfo, T0 } from "./helpers.js";
 
 let dir: string;
 beforeEach(() => {
@@ -86,5 +87,53 @@ describe("SqliteStore", () => {
     expect(await store.readHistory(run.pk, { limit: 2000 })).toEqual(sent);
     expect(run.lastSeq).toBe(1000);
     await store.close();
+  });
+});
+
+describe("records of unknown kinds in SQLite", () => {
+  it("are kept whole, keyed by seq, or by time for the daemon's (seq 0), so that a later version reads them back", async () => {
+    const store = SqliteStore.open(join(dir, "trackside.db"));
+    const alice = await store.createUser("alice", T0);
+    const entity = (await store.getEntity("alice"))!;
+    const target = { entityId: entity.id, project: "mnist", runId: "kept0001", authorUserId: alice.id };
+    const media = { k: "media", seq: 3, path: "images/0.png" } as unknown as RunRecord;
+    const probe = (at: number) => ({ k: "gpu-topology", seq: 0, at, links: [1, 2] }) as unknown as RunRecord;
+    await store.ingest(target, [{ k: "run", seq: 0, run: runInfo("kept0001") }, media, probe(T0 + 1)], T0);
+    await store.ingest(target, [media, probe(T0 + 1), probe(T0 + 2)], T0);
+    const stored = store.db.prepare("SELECT kind, seq, at FROM unknown_records ORDER BY kind, at").all();
+    expect(stored).toEqual([
+      { kind: "gpu-topology", seq: 0, at: T0 + 1 },
+      { kind: "gpu-topology", seq: 0, at: T0 + 2 },
+      { kind: "media", seq: 3, at: 0 },
+    ]);
+    await store.close();
+  });
+});
+
+describe("stored rows that cannot be read", () => {
+  it("do not make the history reads fail (a row stored before uploads were checked)", async () => {
+    const env = await makeEnv();
+    try {
+      const PATH = "alice/mnist/a1b2c3d4";
+      expect((await postRecords(env, PATH, [{ k: "run", seq: 0, run: runInfo("a1b2c3d4") }, { k: "history", seq: 1, rows: rows(0, 2) }])).statusCode).toBe(200);
+      const run = await env.store.getRun("alice", "mnist", "a1b2c3d4");
+      // Only a run from before migration 9 has rows stored one blob per step.
+      await makeLegacyRun(env.store, run!.pk);
+      // An array as a map key: what an unchecked upload could store, and the reader refuses.
+      const bad = Buffer.from([0x83, 0xa5, ...Buffer.from("_step"), 0x02, 0x92, 0x01, 0x02, 0x01, 0xa1, 0x78, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+      env.store.db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, 3, 2, ?, ?)").run(run!.pk, T0, bad);
+      const big = Buffer.from([0x82, 0xa5, ...Buffer.from("_step"), 0x03, 0xa3, ...Buffer.from("big"), 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+      env.store.db.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (?, 4, 3, ?, ?)").run(run!.pk, T0, big);
+      for (const url of [`/api/v1/runs/${PATH}/history`, `/api/v1/runs/${PATH}/history?keys=big`]) {
+        const res = await get(env, url);
+        expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+        expect(res.json().rows).toHaveLength(4);
+      }
+      const rowsRead = (await get(env, `/api/v1/runs/${PATH}/history`)).json().rows;
+      expect(rowsRead[2]).toEqual({ _step: 2 });
+      expect(rowsRead[3].big).toBe(2 ** 64);
+    } finally {
+      await env.close();
+    }
   });
 });

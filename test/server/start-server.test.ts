@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { entityFromUserName } from "../../src/protocol/ids.js";
 import { credentialsPath, readCredential } from "../../src/protocol/local-config.js";
-import { hashSecret, startServer, type RunningServer, type SqliteStore } from "../../src/server/index.js";
+import { hashSecret, SqliteStore, startServer, type RunningServer, type Store } from "../../src/server/index.js";
 import { osUserName } from "../../src/server/bootstrap.js";
 
 let home: string;
@@ -47,8 +47,10 @@ describe("startServer", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ user, entity: user, email: null, admin: true, teams: [] }); // the first user is a site admin
 
-    const keys = (server.store as SqliteStore).db.prepare("SELECT hash, prefix FROM api_keys").all() as { hash: string; prefix: string }[];
-    expect(keys).toEqual([{ hash: hashSecret(cred!.apiKey), prefix: cred!.apiKey.slice(0, 8) }]);
+    // The store finds the user by the key's hash, and keeps only its prefix to show.
+    const stored = (await server.store.userByApiKeyHash(hashSecret(cred!.apiKey)))!;
+    expect(stored.name).toBe(user);
+    expect((await server.store.listApiKeys(stored.id)).map((k) => k.prefix)).toEqual([cred!.apiKey.slice(0, 8)]);
     await server.close();
     // Not in any table, nor anywhere in the files on disk.
     for (const f of ["trackside.db", "trackside.db-wal"].map((n) => join(server.dataDir, n)).filter(existsSync)) {
@@ -103,5 +105,54 @@ describe("startServer", () => {
     await server.close();
     await server.close();
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+
+  it("serves from any Store it is given (here one seen only through the interface), and closes it", async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), "trackside-given-store-"));
+    const inner = SqliteStore.open(join(elsewhere, "given.db"));
+    // Only the Store interface reaches the server: every call goes through this wrapper.
+    const calls: string[] = [];
+    const given = new Proxy(inner as Store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    try {
+      const dataDir = join(home, ".trackside", "server");
+      const server = await startServer({ port: 0, dataDir, store: given, });
+      expect(server.store).toBe(given);
+      const { apiKey, user } = readCredential(server.url)!;
+      expect((await viewer(server.url, apiKey)).status).toBe(200);
+      expect(calls).toEqual(expect.arrayContaining(["countUsers", "createUser", "addApiKey", "userByApiKeyHash"]));
+      // The local user and its key live in the given store; no SQLite file in the data dir.
+      expect((await inner.getUserByName(user))!.admin).toBe(true);
+      expect(existsSync(join(dataDir, "trackside.db"))).toBe(false);
+      await server.close();
+      expect(calls).toContain("close");
+      await expect(inner.countUsers()).rejects.toThrow(); // closed
+    } finally {
+      await inner.close();
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("closes a given store when the start fails", async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), "trackside-given-store-"));
+    const inner = SqliteStore.open(join(elsewhere, "given.db"));
+    try {
+      await expect(startServer({ port: 0, dataDir: join(home, "server"), store: inner, publicBaseUrl: "ftp://x" })).rejects.toMatchObject({ code: "TRK_ERR_INVALID_OPTION" });
+      await expect(inner.countUsers()).rejects.toThrow();
+      const again = SqliteStore.open(join(elsewhere, "given.db"));
+      await expect(startServer({ port: 0, dataDir: join(home, "server"), store: again, heartbeatTimeoutS: 0 })).rejects.toMatchObject({ code: "TRK_ERR_INVALID_OPTION" });
+      await expect(again.countUsers()).rejects.toThrow();
+    } finally {
+      await inner.close();
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });

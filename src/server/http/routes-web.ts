@@ -20,7 +20,7 @@ import type { AppContext } from "./app-context.js";
 import { MAX_BUCKETS } from "../store/history-buckets.js";
 import { html, page as htmlPage } from "./html.js";
 import type { HistoryAxis, HistoryBucketsQuery } from "../store/store.js";
-import { toProjectView } from "./views.js";
+import { toHistoryBucketsView, toProjectView } from "./views.js";
 
 /** dist/web, from dist/src/server/http (the built server) or from src/server/http (tests run the sources). */
 export function defaultWebRoot(): string | null {
@@ -116,6 +116,6 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, options
 
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/history/buckets`, { config: { access: "run:read" } }, async (req): Promise<HistoryBucketsView> => {
     const q = parseBucketsQuery(req.query as Record<string, unknown>);
-    return ctx.store.historyBuckets(ctx.run(req).pk, q);
+    return toHistoryBucketsView(await ctx.store.historyBuckets(ctx.run(req).pk, q));
   });
 }

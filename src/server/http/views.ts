@@ -5,6 +5,7 @@
 import {
   runUrl,
   type ApiKeyView,
+  type HistoryBucketsView,
   type ProjectView,
   type RefusedView,
   type RunListItem,
@@ -14,7 +15,7 @@ import {
 } from "../../protocol/api.js";
 import { MAX_TIME_MS } from "../../protocol/limits.js";
 import type { JsonObject } from "../../protocol/records.js";
-import type { StoredApiKey, StoredProject, StoredRefusals, StoredRun, StoredTeamMember, StoredUnknownKind, StoredUser } from "../store/store.js";
+import type { HistoryBuckets, StoredApiKey, StoredProject, StoredRefusals, StoredRun, StoredTeamMember, StoredUnknownKind, StoredUser } from "../store/store.js";
 
 /** What a run's page shows beside its fields: records of unknown kinds, and refused records. */
 export interface RunNotices {
@@ -120,6 +121,26 @@ export function toUserView(u: StoredUser): UserView {
 
 export function toApiKeyView(k: StoredApiKey): ApiKeyView {
   return { id: k.id, label: k.label, prefix: k.prefix, createdAt: iso(k.createdAt) ?? EPOCH, lastUsedAt: iso(k.lastUsedAt) };
+}
+
+/** JSON has no NaN or infinities: a bucket value that is not a finite number is null. */
+const finiteOrNull = (values: number[]) => values.map((v) => (Number.isFinite(v) ? v : null));
+
+export function toHistoryBucketsView(b: HistoryBuckets): HistoryBucketsView {
+  return {
+    key: b.key,
+    x: b.x,
+    points: b.points,
+    x0: b.x0,
+    x1: b.x1,
+    xLast: b.xLast,
+    min: finiteOrNull(b.min),
+    max: finiteOrNull(b.max),
+    mean: finiteOrNull(b.mean),
+    last: finiteOrNull(b.last),
+    count: b.count,
+    nonFinite: b.nonFinite,
+  };
 }
 
 export function toTeamMemberView(m: StoredTeamMember): TeamMemberView {

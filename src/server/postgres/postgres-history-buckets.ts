@@ -6,10 +6,9 @@
  * so a replica never answers from stale memory, whichever replica took the upload.
  */
 import type { Sql } from "postgres";
-import type { HistoryBucketsView } from "../../protocol/api.js";
 import { bucketize } from "../store/history-buckets.js";
 import { readChunk, readChunkDense } from "../store/history-chunks.js";
-import type { HistoryAxis, HistoryBucketsQuery } from "../store/store.js";
+import type { HistoryAxis, HistoryBuckets, HistoryBucketsQuery } from "../store/store.js";
 
 /** 256 MiB of cached columns, as in SQLite: 16 bytes a point. */
 const CACHE_BYTES = 256 * 1024 * 1024;
@@ -32,7 +31,7 @@ export class PostgresHistoryBuckets {
 
   constructor(private readonly sql: Sql) {}
 
-  async buckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBucketsView> {
+  async buckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBuckets> {
     const cols = await this.columns(runPk, q.key, q.x);
     return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
   }

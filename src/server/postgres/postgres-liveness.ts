@@ -8,6 +8,12 @@
  */
 import type { Sql } from "postgres";
 
+/**
+ * The advisory lock the sweeping replica holds (PostgresStore.holdsSweepLock): one number of
+ * trackside's own, apart from the migrations' lock.
+ */
+export const SWEEP_LOCK_KEY = 0x7472_6b02; // "trk" 2
+
 /** SET clauses that undo a crash the sweeper guessed (as sqlite-liveness.ts's REVIVE_IF_SWEPT). */
 export const REVIVE_IF_SWEPT = `
   state = CASE WHEN sweeper_crashed_at IS NULL THEN state ELSE 'running' END,

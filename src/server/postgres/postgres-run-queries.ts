@@ -32,8 +32,10 @@ const SORT_COLUMNS: Record<RunSortField, string> = {
   group: `r.run_group COLLATE "C"`,
   notes: `r.notes COLLATE "C"`,
   id: `r.run_id COLLATE "C"`,
-  // The JSON text of the tag list, as SQLite sorts it.
-  tags: `r.tags::text COLLATE "C"`,
+  // Tag by tag, each by its UTF-8 bytes (hex digits sort as the bytes do), joined by a space,
+  // which sorts below every hex digit: a list before the longer lists it begins, [] first.
+  tags: `COALESCE((SELECT string_agg(encode(convert_to(t.v, 'UTF8'), 'hex'), ' ' ORDER BY t.i)
+                   FROM jsonb_array_elements_text(r.tags) WITH ORDINALITY AS t(v, i)), '') COLLATE "C"`,
 };
 
 interface RunRow {
@@ -101,6 +103,15 @@ export function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/**
+ * SQL: `column` holds the pattern `p` (a likePattern parameter), only the 26 ASCII letters
+ * matching in either case (the contract's rule, store.ts): lower() under the "C" collation folds
+ * ASCII only, where ILIKE would fold by the database's locale.
+ */
+export function containsSql(column: string, p: string): string {
+  return `lower(${column} COLLATE "C") LIKE lower(${p} COLLATE "C")`;
+}
+
 export class PostgresRunQueries {
   constructor(private readonly sql: Sql) {}
 
@@ -125,21 +136,33 @@ export class PostgresRunQueries {
     if (q.tag !== undefined) where.push(`r.tags @> jsonb_build_array(${param(q.tag)}::text)`);
     if (q.text !== undefined) {
       const p = param(likePattern(q.text));
+      const has = (column: string) => containsSql(column, p);
       where.push(
-        `(r.name ILIKE ${p} OR r.run_id ILIKE ${p} OR r.notes ILIKE ${p} OR r.tags::text ILIKE ${p} OR r.run_group ILIKE ${p} OR r.job_type ILIKE ${p})`,
+        `(${has("r.name")} OR ${has("r.run_id")} OR ${has("r.notes")} OR ${has("r.run_group")} OR ${has("r.job_type")}
+          OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.tags) AS t(v) WHERE ${has("t.v")}))`,
       );
     }
     const whereSql = where.join(" AND ");
     const filterParams = [...params];
     const dir = q.descending ? "DESC" : "ASC";
-    let sortExpr: string;
+    let order: string;
     if (q.sortJson) {
       // A JSON null is no value, like a missing key (SQLite's json_extract gives NULL for both).
-      sortExpr = `NULLIF(r.${q.sortJson.column === "config" ? "config" : "summary"} #> ${param(q.sortJson.path)}::text[], 'null'::jsonb)`;
+      const v = `NULLIF(r.${q.sortJson.column === "config" ? "config" : "summary"} #> ${param(q.sortJson.path)}::text[], 'null'::jsonb)`;
+      // Numbers (by value) before strings (by UTF-8 bytes), as in SQLite; jsonb's own order
+      // would put strings first. Other kinds after, in jsonb's order.
+      const kind = `CASE WHEN ${v} IS NULL THEN NULL WHEN jsonb_typeof(${v}) = 'number' THEN 0 WHEN jsonb_typeof(${v}) = 'string' THEN 1 ELSE 2 END`;
+      order = [
+        `${kind} ${dir} NULLS LAST`,
+        `(CASE WHEN jsonb_typeof(${v}) = 'number' THEN (${v} #>> '{}')::numeric END) ${dir}`,
+        `(CASE WHEN jsonb_typeof(${v}) = 'string' THEN (${v} #>> '{}') END) COLLATE "C" ${dir}`,
+        `${v} ${dir}`,
+        `r.pk ${dir}`,
+      ].join(", ");
     } else {
-      sortExpr = SORT_COLUMNS[q.sort].replace("$now", () => `${param(q.now ?? Date.now())}::bigint`);
+      const sortExpr = SORT_COLUMNS[q.sort].replace("$now", () => `${param(q.now ?? Date.now())}::bigint`);
+      order = `${sortExpr} ${dir} NULLS LAST, r.pk ${dir}`;
     }
-    const order = `${sortExpr} ${dir} NULLS LAST, r.pk ${dir}`;
     const page = await this.sql.unsafe(
       `SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE ${whereSql} ORDER BY ${order} LIMIT ${param(q.limit)} OFFSET ${param(q.offset)}`,
       params as never[],

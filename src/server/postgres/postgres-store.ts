@@ -5,6 +5,7 @@
  * the query files beside it say how each is kept when several replicas write at once.
  */
 import type { Sql } from "postgres";
+import { errors } from "../../protocol/errors.js";
 import type { HistoryRow, RunRecord } from "../../protocol/records.js";
 import type {
   ConsoleQuery,
@@ -39,10 +40,35 @@ import { PostgresAccounts } from "./postgres-accounts.js";
 import { connectPostgres } from "./postgres-connection.js";
 import { PostgresHistoryBuckets } from "./postgres-history-buckets.js";
 import { ingestPostgres } from "./postgres-ingest.js";
-import { heartbeatPostgres, sweepPostgres } from "./postgres-liveness.js";
+import { heartbeatPostgres, SWEEP_LOCK_KEY, sweepPostgres } from "./postgres-liveness.js";
 import { migratePostgres } from "./postgres-migrations.js";
 import { PostgresRunQueries } from "./postgres-run-queries.js";
 import { PostgresStreamQueries } from "./postgres-stream-queries.js";
+
+/** How long asking for the sweeper's lock may take before this server is not the sweeper this time. */
+const SWEEP_LOCK_TIMEOUT_MS = 5_000;
+
+/**
+ * PostgreSQL's text and jsonb cannot hold the character U+0000, which SQLite stores: a body that
+ * carries one in a console line or a config, summary, name or tag string is refused whole with a
+ * coded 400 (the daemon sets it aside in the run's dead-letter file; the run goes on), never a
+ * 500. History values are stored as bytes and keep it.
+ */
+function refuseNul(err: unknown): never {
+  const code = (err as { code?: string } | null)?.code;
+  // 22021: "invalid byte sequence for encoding UTF8: 0x00" (text); 22P05: "unsupported Unicode escape sequence" (jsonb).
+  if (code === "22021" || code === "22P05") {
+    throw errors.badValue("(a string of this body)", "PostgreSQL cannot store the character U+0000 (NUL) in text; this server runs on PostgreSQL");
+  }
+  throw err;
+}
+
+/** `promise`, or a rejection after `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Store on a PostgreSQL database.
@@ -60,8 +86,13 @@ export class PostgresStore implements Store {
   private readonly streams: PostgresStreamQueries;
   private readonly chart: PostgresHistoryBuckets;
   private closing: Promise<void> | null = null;
+  /** The one connection that holds (or asks for) the sweeper's advisory lock, opened on first use. */
+  private lockSql: Sql | null = null;
 
-  private constructor(sql: Sql) {
+  private constructor(
+    sql: Sql,
+    private readonly url: string,
+  ) {
     this.sql = sql;
     this.accounts = new PostgresAccounts(sql);
     this.runs = new PostgresRunQueries(sql);
@@ -82,7 +113,7 @@ export class PostgresStore implements Store {
       await sql.end({ timeout: 1 }).catch(() => undefined);
       throw err;
     }
-    return new PostgresStore(sql);
+    return new PostgresStore(sql, url);
   }
 
   countUsers(): Promise<number> {
@@ -194,11 +225,36 @@ export class PostgresStore implements Store {
   }
 
   ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome> {
-    return ingestPostgres(this.sql, target, records, now);
+    return ingestPostgres(this.sql, target, records, now).catch(refuseNul);
   }
 
   heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean> {
     return heartbeatPostgres(this.sql, entity, project, runId, now);
+  }
+
+  /**
+   * A session-level advisory lock on a connection of its own (a pool of one, apart from the
+   * store's): held as long as that connection lives, released by PostgreSQL when it ends (this
+   * server closed, died, or lost its network). Each call asks on that connection whether its
+   * session holds the lock, taking it if free: after a broken connection the pool opens a new
+   * one, which holds nothing until it takes the lock again. A loser tries again at its next
+   * sweep, so the sweeping moves to a live replica within one sweep interval.
+   */
+  async holdsSweepLock(): Promise<boolean> {
+    if (this.closing) return false;
+    this.lockSql ??= connectPostgres(this.url, { max: 1 });
+    try {
+      const [row] = await withTimeout(
+        this.lockSql<{ locked: boolean }[]>`
+          SELECT CASE WHEN EXISTS (
+            SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = ${SWEEP_LOCK_KEY} AND pid = pg_backend_pid() AND granted)
+          THEN true ELSE pg_try_advisory_lock(${SWEEP_LOCK_KEY}) END AS locked`,
+        SWEEP_LOCK_TIMEOUT_MS,
+      );
+      return row.locked;
+    } catch {
+      return false; // the database is away for a moment, or the connection broke: not the sweeper this time
+    }
   }
 
   sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
@@ -254,16 +310,16 @@ export class PostgresStore implements Store {
   }
 
   patchRun(runPk: number, patch: RunPatch): Promise<void> {
-    return this.runs.patchRun(runPk, patch);
+    return this.runs.patchRun(runPk, patch).catch(refuseNul);
   }
 
   historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets> {
     return this.chart.buckets(runPk, query);
   }
 
-  /** Closes the pool, letting queries under way finish (at most 5 s); idempotent. */
+  /** Closes the pool, letting queries under way finish (at most 5 s), and so gives up the sweeper's lock; idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.sql.end({ timeout: 5 });
+    this.closing ??= Promise.all([this.sql.end({ timeout: 5 }), this.lockSql?.end({ timeout: 5 })]).then(() => undefined);
     return this.closing;
   }
 }

@@ -34,9 +34,10 @@ export class PostgresStreamQueries {
 
   async readConsole(runPk: number, q: ConsoleQuery): Promise<StoredConsoleLine[]> {
     const rows = q.contains
-      ? // ILIKE: case-insensitive, as SQLite's LIKE is for ASCII letters (and, by the database's locale, beyond).
+      ? // ASCII letters in either case, nothing else folded (the contract's rule; see containsSql).
         await this.sql`SELECT seq, at, stream, text FROM console_lines
-                       WHERE run_pk = ${runPk} AND seq > ${q.after} AND text ILIKE ${likePattern(q.contains)} ORDER BY seq LIMIT ${q.limit}`
+                       WHERE run_pk = ${runPk} AND seq > ${q.after} AND lower(text COLLATE "C") LIKE lower(${likePattern(q.contains)} COLLATE "C")
+                       ORDER BY seq LIMIT ${q.limit}`
       : await this.sql`SELECT seq, at, stream, text FROM console_lines WHERE run_pk = ${runPk} AND seq > ${q.after} ORDER BY seq LIMIT ${q.limit}`;
     return [...rows] as unknown as StoredConsoleLine[];
   }

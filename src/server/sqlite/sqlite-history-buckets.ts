@@ -23,11 +23,10 @@
  * (a resend cut differently, from a hand-written body) gives only its steps after them.
  */
 import type Database from "better-sqlite3";
-import type { HistoryBucketsView } from "../../protocol/api.js";
 import { bucketize } from "../store/history-buckets.js";
 import { readChunk, readChunkDense } from "../store/history-chunks.js";
 import { readStoredRow } from "../store/history-codec.js";
-import type { HistoryAxis, HistoryBucketsQuery } from "../store/store.js";
+import type { HistoryAxis, HistoryBuckets, HistoryBucketsQuery } from "../store/store.js";
 
 /** 256 MiB of cached columns: 16 bytes a point, so 16 million points (16 metrics of 1M steps). */
 const CACHE_BYTES = 256 * 1024 * 1024;
@@ -180,7 +179,7 @@ export class SqliteHistoryBuckets {
     this.runState = db.prepare("SELECT last_seq, history_chunks FROM runs WHERE pk = ?").raw(true);
   }
 
-  buckets(runPk: number, q: HistoryBucketsQuery): HistoryBucketsView {
+  buckets(runPk: number, q: HistoryBucketsQuery): HistoryBuckets {
     const cols = this.columns(runPk, q.key, q.x);
     return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
   }

@@ -29,8 +29,10 @@ const SORT_COLUMNS: Record<RunSortField, string> = {
   group: "r.run_group",
   notes: "r.notes",
   id: "r.run_id",
-  // The JSON text of the tag list: runs with the same tags sort together, untagged ones first.
-  tags: "r.tags",
+  // Tag by tag, each by its UTF-8 bytes, a list before the longer lists it begins (so untagged
+  // runs first): each tag as the hex of its bytes (which keeps their order), joined by a space
+  // (which sorts below every hex digit). The JSON text would not do: `[]` sorts after `["a"]`.
+  tags: "COALESCE((SELECT group_concat(hex(value), ' ') FROM (SELECT value FROM json_each(r.tags) ORDER BY key)), '')",
 };
 
 /** Index rows read per query of a chunked history read; a read of a few rows needs one page. */
@@ -173,7 +175,8 @@ export class SqliteRunQueries {
         ...(q.text !== undefined
           ? [
               `(r.name LIKE @text ESCAPE '\\' OR r.run_id LIKE @text ESCAPE '\\' OR r.notes LIKE @text ESCAPE '\\'
-                OR r.tags LIKE @text ESCAPE '\\' OR r.run_group LIKE @text ESCAPE '\\' OR r.job_type LIKE @text ESCAPE '\\')`,
+                OR EXISTS (SELECT 1 FROM json_each(r.tags) WHERE json_each.value LIKE @text ESCAPE '\\')
+                OR r.run_group LIKE @text ESCAPE '\\' OR r.job_type LIKE @text ESCAPE '\\')`,
             ]
           : []),
       ].join(" AND ");

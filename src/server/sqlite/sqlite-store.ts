@@ -230,6 +230,11 @@ export class SqliteStore implements Store {
     return this.liveness.heartbeat(entity, project, runId, now);
   }
 
+  /** One file, one server: it always sweeps (a second process on the file would sweep atomically too). */
+  async holdsSweepLock(): Promise<boolean> {
+    return true;
+  }
+
   async sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
     return this.liveness.sweep(cutoff, now, error);
   }

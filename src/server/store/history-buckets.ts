@@ -3,8 +3,7 @@
  * min, max (so no spike disappears at any zoom), mean and the last point. One pass over the
  * points; independent of the store, which only has to hand over the x and y columns.
  */
-import type { HistoryBucketsView } from "../../protocol/api.js";
-import type { HistoryAxis } from "./store.js";
+import type { HistoryAxis, HistoryBuckets } from "./store.js";
 
 /** At most this many buckets per request: a chart is at most a few thousand pixels wide. */
 export const MAX_BUCKETS = 10_000;
@@ -30,7 +29,7 @@ export function bucketize(
   buckets: number,
   from = -Infinity,
   to = Infinity,
-): HistoryBucketsView {
+): HistoryBuckets {
   return ascending(xs, n) ? bucketizeSorted(key, axis, xs, ys, n, buckets, from, to) : bucketizeAny(key, axis, xs, ys, n, buckets, from, to);
 }
 
@@ -61,7 +60,7 @@ class Acc {
     this.xLast = new Float64Array(buckets);
   }
 
-  view(out: HistoryBucketsView, lo: number, hi: number, width: number): HistoryBucketsView {
+  view(out: HistoryBuckets, lo: number, hi: number, width: number): HistoryBuckets {
     for (let b = 0; b < this.buckets; b++) {
       if (this.count[b] === 0) continue;
       out.x0.push(lo + b * width);
@@ -69,22 +68,22 @@ class Acc {
       out.xLast.push(this.xLast[b]);
       out.count.push(this.count[b]);
       const f = this.finite[b];
-      out.min.push(f ? this.min[b] : null);
-      out.max.push(f ? this.max[b] : null);
-      out.mean.push(f ? this.sum[b] / f : null);
-      out.last.push(Number.isFinite(this.last[b]) ? this.last[b] : null);
+      out.min.push(f ? this.min[b] : NaN);
+      out.max.push(f ? this.max[b] : NaN);
+      out.mean.push(f ? this.sum[b] / f : NaN);
+      out.last.push(this.last[b]);
     }
     out.nonFinite = this.nonFinite;
     return out;
   }
 }
 
-function emptyView(key: string, axis: HistoryAxis, points: number): HistoryBucketsView {
+function emptyView(key: string, axis: HistoryAxis, points: number): HistoryBuckets {
   return { key, x: axis, points, x0: [], x1: [], xLast: [], min: [], max: [], mean: [], last: [], count: [], nonFinite: 0 };
 }
 
 /** Any order of x: two passes over the points (bounds, then buckets). */
-export function bucketizeAny(key: string, axis: HistoryAxis, xs: Float64Array, ys: Float64Array, n: number, buckets: number, from = -Infinity, to = Infinity): HistoryBucketsView {
+export function bucketizeAny(key: string, axis: HistoryAxis, xs: Float64Array, ys: Float64Array, n: number, buckets: number, from = -Infinity, to = Infinity): HistoryBuckets {
   let lo = Infinity;
   let hi = -Infinity;
   let points = 0;
@@ -128,7 +127,7 @@ export function bucketizeAny(key: string, axis: HistoryAxis, xs: Float64Array, y
  * never decreases as x grows) is past it, so every point lands where `bucketizeAny` puts it, and
  * each bucket's y are summed in the same order.
  */
-export function bucketizeSorted(key: string, axis: HistoryAxis, xs: Float64Array, ys: Float64Array, n: number, buckets: number, from = -Infinity, to = Infinity): HistoryBucketsView {
+export function bucketizeSorted(key: string, axis: HistoryAxis, xs: Float64Array, ys: Float64Array, n: number, buckets: number, from = -Infinity, to = Infinity): HistoryBuckets {
   const start = firstAbove(xs, 0, n, from, false);
   const end = firstAbove(xs, start, n, to, true);
   const out = emptyView(key, axis, end - start);

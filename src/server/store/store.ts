@@ -6,8 +6,21 @@
  * The store speaks in domain rows (times in ms since epoch, parsed JSON); the HTTP layer turns
  * them into the API shapes of protocol/api.ts. Authorization is the HTTP layer's job: the store
  * answers what it is asked.
+ *
+ * Rules every backend keeps, whatever its engine does by habit (test/server/store-contract.ts
+ * checks each of them):
+ * - Every number in an answer is a JS `number`: ids, primary keys, times, counts, seqs. A driver
+ *   that returns a bigint column or a COUNT as a string or a BigInt must convert it (all of
+ *   them stay below 2^53).
+ * - Text compares by its UTF-8 bytes (upper case before lower case, "é" after "z"), as SQLite's
+ *   BINARY collation and PostgreSQL's `COLLATE "C"` do; never by a locale.
+ * - A text search (`ListRunsQuery.text`, `ConsoleQuery.contains`) matches where the searched
+ *   text holds the query as a substring, comparing character by character, with the 26 ASCII
+ *   letters matching in either case and every other character (letters outside ASCII, `%`, `_`,
+ *   `\`) matching only itself: SQLite's `LIKE` with its wildcards escaped. (PostgreSQL's `ILIKE`
+ *   folds letters outside ASCII as well; a backend must not.)
  */
-import type { EntityRole, HistoryBucketsView, Privacy, TeamRole } from "../../protocol/api.js";
+import type { EntityRole, Privacy, TeamRole } from "../../protocol/api.js";
 import type { HistoryRow, JsonObject, RunRecord, RunState } from "../../protocol/records.js";
 
 export type { EntityRole, Privacy, TeamRole };
@@ -83,7 +96,7 @@ export type StoredProgram = JsonObject;
 
 /** One run with every stored field. */
 export interface StoredRun {
-  /** The store's own key; stable for the life of the run. */
+  /** The store's own key (a JS number, whatever the column type); stable for the life of the run, growing with creation. */
   pk: number;
   entity: string;
   entityId: number;
@@ -147,17 +160,33 @@ export type RunSortField =
   | "id"
   | "tags";
 
+/**
+ * A page of a project's runs. The order: by the sort value in the chosen direction; runs without
+ * a value (a NULL field, no such config or summary key, a JSON null) last in either direction;
+ * ties in the order the runs were created (the store's key), in the same direction. Text fields
+ * compare by UTF-8 bytes; `tags` compares the lists tag by tag, a list before the longer lists it
+ * begins (so untagged runs come first); `duration` is as views.ts computes it (to the end, to
+ * `now` while running, else to the last heartbeat).
+ */
 export interface ListRunsQuery {
   limit: number;
   offset: number;
   state?: RunState;
   sort: RunSortField;
-  /** Sort by a config or summary value instead of `sort` (a dotted path into nested objects). */
+  /**
+   * Sort by a config or summary value instead of `sort`: `path` holds the keys from the top down
+   * (a key may itself hold a dot). Numbers compare by value and come before strings (by UTF-8
+   * bytes); the order of booleans, objects and arrays among them is not part of the contract.
+   */
   sortJson?: { column: "config" | "summary"; path: string[] };
   descending: boolean;
-  /** Only runs carrying this tag. */
+  /** Only runs carrying this tag (exactly). */
   tag?: string;
-  /** Only runs whose name, id, notes, tags, group or job type contain this text (case-insensitive). */
+  /**
+   * Only runs whose name, id, notes, group, job type or one of whose tags contains this text,
+   * ASCII letters in either case (see "text search" above). Within one tag only: the brackets,
+   * quotes and commas of however a backend keeps the list never match.
+   */
   text?: string;
   /** The clock for sorting by duration (a running run's duration grows with it). */
   now?: number;
@@ -177,8 +206,28 @@ export interface HistoryBucketsQuery {
   to?: number;
 }
 
-/** A metric downsampled along x: the API shape (protocol/api.ts), produced by the store. */
-export type HistoryBuckets = HistoryBucketsView;
+/**
+ * A metric downsampled along x into equal-width buckets (store/history-buckets.ts): per
+ * non-empty bucket, in x order, its range [x0, x1], how many points it holds, the min, max and
+ * mean of their finite values (NaN when it holds none), and its last point (x and y as logged).
+ * The HTTP layer answers it as the API's HistoryBucketsView (non-finite values as null).
+ */
+export interface HistoryBuckets {
+  key: string;
+  x: HistoryAxis;
+  /** Points of the metric in the range, before bucketing. */
+  points: number;
+  x0: number[];
+  x1: number[];
+  xLast: number[];
+  min: number[];
+  max: number[];
+  mean: number[];
+  last: number[];
+  count: number[];
+  /** Points whose value is NaN or infinite (counted, left out of min, max and mean). */
+  nonFinite: number;
+}
 
 export interface HistoryQuery {
   minStep?: number;
@@ -203,7 +252,7 @@ export interface ConsoleQuery {
   /** Lines with a seq above this one; -1 for the first line on. */
   after: number;
   limit: number;
-  /** Only lines holding this text (ASCII letters match in either case). */
+  /** Only lines holding this text: the 26 ASCII letters match in either case, every other character only itself (see "text search" above). */
   contains?: string;
 }
 
@@ -243,8 +292,8 @@ export interface RunPatch {
 export type SessionKind = "session" | "login_link";
 
 /**
- * The tracking server's storage. Implementations: `SqliteStore` (sqlite-store.ts). A second
- * backend must pass the same contract tests.
+ * The tracking server's storage. Implementations: `SqliteStore` (sqlite/sqlite-store.ts). Every
+ * backend passes the same contract suite, `runStoreContract` in test/server/store-contract.ts.
  *
  * @example
  * const store = await SqliteStore.open("/tmp/trackside.db");
@@ -351,6 +400,13 @@ export interface Store {
    * run must be marked by one of them only.
    */
   sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number>;
+  /**
+   * Whether this server is the one that sweeps now: it holds, or has just taken, the database's
+   * one sweeper lock, which the holder's death (its connection gone) releases for another to
+   * take at its next try. Sweeps stay correct without it (sweepStaleRuns is atomic); the lock
+   * keeps N replicas from doing the same work N times. A one-process store answers true.
+   */
+  holdsSweepLock(): Promise<boolean>;
   getRun(entity: string, project: string, runId: string): Promise<StoredRun | null>;
   /** A page of a project's runs and how many match in all; null when the project does not exist. */
   listRuns(entity: string, project: string, query: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null>;

@@ -9,7 +9,8 @@ import type { HistoryQuery } from "../../../src/server/store/store.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PostgresStore, SqliteStore } from "../../../src/server/index.js";
+import { PostgresStore, SqliteStore, Sweeper } from "../../../src/server/index.js";
+import { SWEEP_LOCK_KEY } from "../../../src/server/postgres/postgres-liveness.js";
 import type { IngestTarget } from "../../../src/server/index.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
 import { rows, runInfo, T0 } from "../helpers.js";
@@ -252,6 +253,45 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     // A heartbeat revives a run the sweeper guessed dead.
     expect(await b.heartbeat("alice", "mnist", "s3", T0 + 3)).toBe(true);
     expect((await a.getRun("alice", "mnist", "s3"))!).toMatchObject({ state: "running", error: null, sweeperCrashedAt: null });
+  });
+
+  it("lets one replica sweep at a time, and hands the sweeping to another when that one dies", async () => {
+    const [a, b] = await open(2);
+    for (let i = 0; i < 3; i++) await a.ingest(await aliceTarget(a, `l${i}`), [{ k: "run", seq: 1, run: runInfo(`l${i}`) }], T0);
+    /** Sweepers that sweep when told (the schedule is the test's), past their hold-back after start. */
+    const clock = { now: T0 + 10_000 };
+    const sweeper = (store: PostgresStore) => Sweeper.start({ store, heartbeatTimeoutS: 1, now: () => clock.now, schedule: () => () => undefined });
+    const [sa, sb] = [sweeper(a), sweeper(b)];
+    clock.now += 5_000;
+    expect(await a.holdsSweepLock()).toBe(true);
+    expect(await b.holdsSweepLock()).toBe(false);
+    expect([await sa.sweep(), await sb.sweep()]).toEqual([3, 0]);
+
+    // The holder's connection dies (its server was killed): the lock goes with it.
+    // (pg_terminate_backend with a timeout returns once that backend is gone, and its lock with it.)
+    await b.sql`SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' AND objid = ${SWEEP_LOCK_KEY}`;
+    expect(await b.holdsSweepLock()).toBe(true);
+    expect(await a.holdsSweepLock()).toBe(false);
+    await a.ingest(await aliceTarget(a, "l9"), [{ k: "run", seq: 1, run: runInfo("l9") }], T0);
+    expect([await sa.sweep(), await sb.sweep()]).toEqual([0, 1]);
+    await Promise.all([sa.stop(), sb.stop()]);
+  });
+
+  it("refuses a NUL character in text with a coded TRK_ERR_BAD_VALUE, changing nothing; history keeps it", async () => {
+    const [a] = await open(1);
+    const target = await aliceTarget(a, "nul00001");
+    await a.ingest(target, [{ k: "run", seq: 1, run: runInfo("nul00001") }], T0);
+    const bad: RunRecord[][] = [
+      [{ k: "console", seq: 2, lines: [{ at: T0, stream: "stdout", text: "a\u0000b" }] }],
+      [{ k: "config", seq: 2, config: { s: "x\u0000y" } }],
+      [{ k: "summary", seq: 2, summary: { ["k\u0000"]: 1 } }],
+    ];
+    for (const records of bad) await expect(a.ingest(target, records, T0)).rejects.toMatchObject({ code: "TRK_ERR_BAD_VALUE" });
+    const run = (await a.getRun("alice", "mnist", "nul00001"))!;
+    expect(run.lastSeq).toBe(1);
+    expect(await a.countConsole(run.pk)).toBe(0);
+    await a.ingest(target, [{ k: "history", seq: 2, rows: [{ _step: 0, _timestamp: T0, _runtime: 0, note: "q\u0000" }] }], T0);
+    expect(await a.readHistory(run.pk, { limit: 10 })).toMatchObject([{ note: "q\u0000" }]);
   });
 
   it("refuses a second user of a taken name with TRK_ERR_CONFLICT", async () => {
