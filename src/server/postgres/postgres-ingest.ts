@@ -206,8 +206,12 @@ async function giveUpSteps(t: Sql, pk: number, first: number, last: number): Pro
   if (before && before.first_seq + before.n > first) overlapping.unshift(before);
   for (const old of overlapping) {
     const keys = recordKeys(old.keys);
-    const rows = await t<(StoredChunk & { key: string })[]>`
-      SELECT key, n, m, data, extra FROM history_chunks WHERE run_pk = ${pk} AND first_seq = ${old.first_seq} AND key = ANY(${keys}::text[])`;
+    // A record wholly taken (a resend of it) keeps nothing: its chunks need not be read.
+    const whole = old.first_seq >= first && old.first_seq + old.n - 1 <= last;
+    const rows = whole
+      ? []
+      : await t<(StoredChunk & { key: string })[]>`
+          SELECT key, n, m, data, extra FROM history_chunks WHERE run_pk = ${pk} AND first_seq = ${old.first_seq} AND key = ANY(${keys}::text[])`;
     const byKey = new Map(rows.map((r) => [r.key, r]));
     await t`DELETE FROM history_chunks WHERE run_pk = ${pk} AND first_seq = ${old.first_seq} AND key = ANY(${keys}::text[])`;
     await t`DELETE FROM history_records WHERE run_pk = ${pk} AND first_seq = ${old.first_seq}`;

@@ -1,11 +1,11 @@
 /**
  * Applies a batch of run records to SQLite in one transaction: the hot path of the server.
  *
- * Idempotence comes from two rules (protocol/records.ts): history records (their column chunks
- * and index row) are keyed by (run, first seq), console lines by (run, seq), system metrics
- * samples by (run, time), all written with INSERT OR REPLACE, so a resent row replaces itself; every other field is written only when the record's
- * seq is newer than the seq stored beside that field, so a replayed older record changes
- * nothing. Both rules live in the SQL itself (`WHERE x_seq < ?`), which keeps them true whatever
+ * Idempotence comes from two rules (protocol/records.ts): history steps, console lines and
+ * system metrics samples are keyed by (run, seq) (history by column: a record's chunks and
+ * index row by its first seq, see history-rows.ts on records that overlap) or by (run, time),
+ * so a resent row replaces itself; every other field is written only when the record's seq is
+ * newer than the seq stored beside that field, so a replayed older record changes nothing. Both rules live in the SQL itself (`WHERE x_seq < ?`), which keeps them true whatever
  * order batches arrive in.
  *
  * The daemon's own records (a metadata probe, system samples, refusal reports) carry seq 0,
@@ -217,9 +217,12 @@ export class SqliteIngest {
     if (before && before[0] + before[1] > first) overlapping.unshift(before);
     for (const [oldFirst, n, keysJson] of overlapping) {
       const keys = recordKeys(keysJson);
-      const stored = keys.map((key) => this.s.storedChunk.get(pk, key, oldFirst) as StoredChunk | undefined);
+      // A record wholly taken (the daemon's resend) keeps nothing: its chunks need not be read.
+      const whole = oldFirst >= first && oldFirst + n - 1 <= last;
+      const stored = whole ? [] : keys.map((key) => this.s.storedChunk.get(pk, key, oldFirst) as StoredChunk | undefined);
       for (const key of keys) this.s.dropChunk.run(pk, key, oldFirst);
       this.s.dropRecord.run(pk, oldFirst);
+      if (whole) continue;
       for (const part of keptParts(oldFirst, n, keys, stored, first, last)) this.writeRecord(pk, part.seq, part.chunks, part.index);
     }
   }
