@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MIGRATIONS, SqliteStore } from "../../src/server/index.js";
+import { encodeHistoryRow, MIGRATIONS, SqliteStore } from "../../src/server/index.js";
+import { historyChunks } from "../../src/server/store/history-chunks.js";
 import { migrate } from "../../src/server/sqlite/sqlite-migrations.js";
 import type { RunRecord } from "../../src/protocol/records.js";
 import { get, makeEnv, makeLegacyRun, postRecords, rows, runInfo, T0 } from "./helpers.js";
@@ -50,6 +51,37 @@ describe("SqliteStore", () => {
     const bob = (await store.getEntity("bob"))!;
     expect(bob.kind).toBe("user");
     expect(await store.roleIn(bob, 2)).toBe("owner");
+    await store.close();
+  });
+
+  it("brings a database with history from migration 8 up to date: its runs are read from their wide rows and go on writing them", async () => {
+    const file = join(dir, "trackside.db");
+    const Database = (await import("better-sqlite3")).default;
+    const old = new Database(file);
+    migrate(old, MIGRATIONS.filter((m) => m.version <= 8));
+    old.prepare("INSERT INTO users (id, name, created_at, is_admin) VALUES (1, 'alice', 0, 1)").run();
+    old.prepare("INSERT INTO entities (id, name, owner_user_id, created_at) VALUES (1, 'alice', 1, 0)").run();
+    old.prepare("INSERT INTO projects (id, entity_id, name, created_at) VALUES (1, 1, 'mnist', 0)").run();
+    // What ingest wrote from migration 5 to 8: wide rows, and chunks (numbers only) for the charts.
+    old.prepare("INSERT INTO runs (pk, project_id, run_id, name, author_user_id, created_at, history_chunks, last_seq) VALUES (1, 1, 'old00001', 'old', 1, ?, 1, 3)").run(T0);
+    const sent = rows(0, 3).map((r, i) => ({ ...r, phase: i ? "train" : null }));
+    const insert = old.prepare("INSERT INTO history (run_pk, seq, step, ts, data) VALUES (1, ?, ?, ?, ?)");
+    sent.forEach((r, i) => insert.run(1 + i, r._step, r._timestamp, encodeHistoryRow(r)));
+    for (const c of historyChunks({ k: "history", seq: 1, rows: sent })) {
+      if (c.m > 0) old.prepare("INSERT INTO history_chunks (run_pk, key, first_seq, n, m, data) VALUES (1, ?, 1, ?, ?, ?)").run(c.key, c.n, c.m, c.data);
+    }
+    old.close();
+
+    const store = SqliteStore.open(file);
+    const run = (await store.getRun("alice", "mnist", "old00001"))!;
+    expect(await store.countHistory(run.pk)).toBe(3);
+    expect(await store.readHistory(run.pk, { limit: 10 })).toEqual(sent);
+    const alice = (await store.getEntity("alice"))!;
+    const more = rows(3, 2).map((r) => ({ ...r, phase: "eval" }));
+    await store.ingest({ entityId: alice.id, project: "mnist", runId: "old00001", authorUserId: 1 }, [{ k: "history", seq: 4, rows: more }], T0);
+    expect(store.db.prepare("SELECT COUNT(*) FROM history WHERE run_pk = ?").pluck().get(run.pk)).toBe(5);
+    expect(await store.readHistory(run.pk, { minStep: 2, limit: 10 })).toEqual([sent[2], ...more]);
+    expect((await store.historyBuckets(run.pk, { key: "loss", x: "step", buckets: 10 })).points).toBe(5);
     await store.close();
   });
 
