@@ -45,9 +45,18 @@ const STREAMS = new Set(["stdout", "stderr"]);
 type Obj = Record<string, unknown>;
 
 const isStringOrNull = (v: unknown) => v === null || typeof v === "string";
-const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 /** A time in ms that a Date can hold (MAX_TIME_MS), so that every read can show it. */
 const isTimeMs = (v: unknown): v is number => typeof v === "number" && v >= -MAX_TIME_MS && v <= MAX_TIME_MS;
+/**
+ * A time the server keeps in a column of its own (a run's start and end, a line's or a sample's
+ * time): whole ms, as Date.now() gives them. A database's integer column cannot hold 0.5 ms, and
+ * both backends must take the same records.
+ */
+const isWholeTimeMs = (v: unknown): v is number => Number.isSafeInteger(v) && isTimeMs(v);
+/** A step: a whole number, as the client counts them (history is indexed and ranged by it). */
+const isStep = (v: unknown): v is number => Number.isSafeInteger(v);
+/** Exit codes are 32-bit integers on every system (Node's process.exitCode is one too). */
+const isExitCode = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= -(2 ** 31) && (v as number) < 2 ** 31;
 
 /** True for the kinds this version of trackside applies; the rest are stored opaque. */
 export function isKnownKind(kind: string): boolean {
@@ -264,10 +273,10 @@ function checkRecord(r: Obj, runId: string): string | null {
       return r.tags === undefined ? null : checkTags(r.tags, "tags");
     case "exit":
       if (!RUN_STATES.includes(r.state as RunState)) return `state ${show(r.state)} is not one of ${RUN_STATES.join(", ")}`;
-      if (r.exitCode !== null && !Number.isSafeInteger(r.exitCode)) return "exitCode is not an integer or null";
+      if (r.exitCode !== null && !isExitCode(r.exitCode)) return "exitCode is not a 32-bit integer or null";
       if (!isStringOrNull(r.signal)) return "signal is not a string or null";
       if (!isStringOrNull(r.error)) return "error is not a string or null";
-      if (!isTimeMs(r.finishedAt)) return "finishedAt is not a time in ms (within a Date's range)";
+      if (!isWholeTimeMs(r.finishedAt)) return "finishedAt is not a whole time in ms (within a Date's range)";
       return null;
     case "refused":
       return checkRefused(r);
@@ -299,7 +308,7 @@ function checkRunInfo(r: Obj, runId: string): string | null {
   if (run.group !== null && run.group.length > MAX_GROUP) throw tooLarge("The run's group", `${run.group.length} characters`, MAX_GROUP);
   if (!isStringOrNull(run.jobType)) return "run.jobType is not a string or null";
   if (run.jobType !== null && run.jobType.length > MAX_JOB_TYPE) throw tooLarge("The run's job type", `${run.jobType.length} characters`, MAX_JOB_TYPE);
-  if (!isTimeMs(run.createdAt)) return "run.createdAt is not a time in ms (within a Date's range)";
+  if (!isWholeTimeMs(run.createdAt)) return "run.createdAt is not a whole time in ms (within a Date's range)";
   const config = checkObjectField(run, "config");
   if (config !== null) return `run.${config}`;
   const program = checkObjectField(run, "program");
@@ -308,7 +317,7 @@ function checkRunInfo(r: Obj, runId: string): string | null {
 
 function checkSystem(r: Obj): string | null {
   if (r.seq !== 0) return "seq is not 0 (system samples are the daemon's, keyed by their time)";
-  if (!isTimeMs(r.at)) return "at is not a time in ms (within a Date's range)";
+  if (!isWholeTimeMs(r.at)) return "at is not a whole time in ms (within a Date's range)";
   const values = objectOf(r.values, ["values"]);
   if (values === null) return "values is not an object";
   r.values = values;
@@ -330,7 +339,7 @@ function checkConsole(lines: unknown): string | null {
     const line = objectOf(lines[i], ["lines", i]);
     if (line === null) return `line ${i} is not an object`;
     lines[i] = line;
-    if (!isTimeMs(line.at)) return `line ${i}: at is not a time in ms`;
+    if (!isWholeTimeMs(line.at)) return `line ${i}: at is not a whole time in ms`;
     if (typeof line.stream !== "string" || !STREAMS.has(line.stream)) return `line ${i}: stream ${show(line.stream)} is not "stdout" or "stderr"`;
     if (typeof line.text !== "string") return `line ${i}: text is not a string`;
     if (line.text.length > MAX_CONSOLE_LINE) throw tooLarge(`Console line ${i}`, `${line.text.length} characters`, `${MAX_CONSOLE_LINE} (split it)`);
@@ -346,7 +355,7 @@ function checkRows(r: Obj): string | null {
     const row = objectOf(rows[i], ["rows", i]);
     if (row === null) return `row ${i} is not an object`;
     if (row !== rows[i]) rows[i] = row;
-    if (!isFiniteNumber(row._step)) return `row ${i} has no numeric _step`;
+    if (!isStep(row._step)) return `row ${i} has no whole-number _step`;
     if (!isTimeMs(row._timestamp)) return `row ${i} has no numeric _timestamp`;
     let count = 0;
     for (const key in row) {
@@ -386,8 +395,8 @@ function checkColumns(r: Obj): string | null {
   for (const key of ["_step", "_timestamp"]) {
     const col = cols[key] as ArrayLike<unknown> | undefined;
     if (!col) return `no ${key} column`;
-    const ok = key === "_timestamp" ? isTimeMs : isFiniteNumber;
-    for (let i = 0; i < (n as number); i++) if (!ok(col[i])) return `step ${i} has no numeric ${key}`;
+    const ok = key === "_timestamp" ? isTimeMs : isStep;
+    for (let i = 0; i < (n as number); i++) if (!ok(col[i])) return `step ${i} has no ${key === "_step" ? "whole-number" : "numeric"} ${key}`;
   }
   // More columns than a row may hold keys: count each step's values (only then, it costs n x keys).
   if (keys > MAX_ROW_KEYS) {
@@ -403,7 +412,7 @@ function checkColumns(r: Obj): string | null {
 
 function checkRefused(r: Obj): string | null {
   if (r.seq !== 0) return "seq is not 0 (refusal reports are the daemon's, keyed by their time)";
-  if (!isTimeMs(r.at)) return "at is not a time in ms (within a Date's range)";
+  if (!isWholeTimeMs(r.at)) return "at is not a whole time in ms (within a Date's range)";
   if (!Number.isSafeInteger(r.records) || (r.records as number) < 0) return "records is not a non-negative integer";
   if (!Number.isSafeInteger(r.bytes) || (r.bytes as number) < 0) return "bytes is not a non-negative integer";
   if (typeof r.error !== "string") return "error is not a string";
@@ -419,7 +428,7 @@ function checkRefused(r: Obj): string | null {
 function checkUnknown(r: Obj): string | null {
   const kind = r.k as string;
   if (kind.length > MAX_KIND) return `kind is ${kind.length} characters long (at most ${MAX_KIND})`;
-  if (r.at !== undefined && !isTimeMs(r.at)) return "at is not a time in ms (within a Date's range)";
+  if (r.at !== undefined && !isWholeTimeMs(r.at)) return "at is not a whole time in ms (within a Date's range)";
   let spent = 0;
   for (const key in r) {
     if (key === "k" || key === "seq") continue;

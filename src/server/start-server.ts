@@ -138,7 +138,6 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const root = pino({ level: options.log?.level ?? "info" }, destination);
   const logger = root.child({ component: "server" });
 
-  const database = options.database === undefined ? undefined : parseDatabaseUrl(options.database);
   let store: Store | null = options.store ?? null;
   let app: FastifyInstance | null = null;
   let sweeper: Sweeper | null = null;
@@ -157,6 +156,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 
   try {
+    // Inside the try: a bad URL closes a given store and the log, as any failed start does.
+    const database = options.database === undefined ? undefined : parseDatabaseUrl(options.database);
     store ??= database === undefined ? SqliteStore.open(join(dataDir, "trackside.db")) : await openPostgres(database);
     // Started before listen, so a bad timeout or interval fails the start, not a later sweep.
     sweeper = Sweeper.start({

@@ -156,7 +156,7 @@ describe("privacy", () => {
 describe("malformed records", () => {
   const bad: [string, unknown, RegExp][] = [
     ["system with a seq", { k: "system", seq: 3, at: T0, values: {} }, /seq is not 0/],
-    ["system without at", { k: "system", seq: 0, values: { "system/cpu": 1 } }, /at is not a time in ms/],
+    ["system without at", { k: "system", seq: 0, values: { "system/cpu": 1 } }, /at is not a whole time in ms/],
     ["system values not numbers", { k: "system", seq: 0, at: T0, values: { "system/cpu": "high" } }, /value of "system\/cpu" is not a number/],
     ["system values not an object", { k: "system", seq: 0, at: T0, values: [1] }, /values is not an object/],
     ["console without lines", { k: "console", seq: 1 }, /lines is not an array/],

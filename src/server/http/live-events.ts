@@ -196,6 +196,9 @@ export class LiveEvents {
     }
     req.raw.on("close", stream.end);
     res.on("close", stream.end);
+    // The browser may have gone while the checks before this ran (each a database round trip):
+    // its "close" has fired already, and the stream would stay counted for good.
+    if (req.raw.destroyed || res.destroyed || res.socket?.destroyed === true) stream.end();
   }
 
   /** How many browsers are listening (to any run). */

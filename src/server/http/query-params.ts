@@ -32,12 +32,27 @@ function intParam(q: Query, name: string, fallback: number, min: number, max: nu
   return n;
 }
 
-function optionalNumber(q: Query, name: string): number | undefined {
+/**
+ * An inclusive bound of a range over whole numbers (steps, ms): a lower bound rounds up, an
+ * upper one down, and both are clamped to safe integers, so `minStep=0.5` means 1 and `1e30`
+ * means "no bound" on every backend (a database's integer parameter would refuse either).
+ */
+function optionalBound(q: Query, name: string, side: "min" | "max"): number | undefined {
   const raw = q[name];
   if (raw === undefined || raw === "") return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n)) throw errors.badRequest(`${name}=${String(raw)} is not a number`);
-  return n;
+  if (Number.isNaN(n)) throw errors.badRequest(`${name}=${String(raw)} is not a number`);
+  const whole = side === "min" ? Math.ceil(n) : Math.floor(n);
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, whole));
+}
+
+/** A text parameter, refused when it holds U+0000, which no database's text can hold. */
+function textParam(q: Query, name: string): string | undefined {
+  const raw = q[name];
+  if (raw === undefined || raw === "") return undefined;
+  const text = String(raw);
+  if (text.includes("\u0000")) throw errors.badRequest(`${name} holds the character U+0000, which no stored text holds`);
+  return text;
 }
 
 /**
@@ -74,9 +89,9 @@ export function parseListRunsQuery(q: Query, publicOnly: boolean): ListRunsQuery
   } else {
     throw errors.badRequest(`sort=${sortRaw} is not one of ${SORT_FIELDS.join(", ")}, config.<key> or summary.<key> (prefix "-" for descending)`);
   }
-  const text = q.q === undefined || q.q === "" ? undefined : String(q.q);
+  const text = textParam(q, "q");
   if (text !== undefined && text.length > MAX_RUNS_QUERY) throw errors.badRequest(`q is longer than ${MAX_RUNS_QUERY} characters`);
-  const tag = q.tag === undefined || q.tag === "" ? undefined : String(q.tag);
+  const tag = textParam(q, "tag");
   return {
     limit: intParam(q, "limit", 50, 1, MAX_RUNS_LIMIT),
     offset: intParam(q, "offset", 0, 0, Number.MAX_SAFE_INTEGER),
@@ -103,8 +118,8 @@ function keysParam(q: Query): string[] | null {
 export function parseHistoryQuery(q: Query): HistoryQuery & { keys: string[] | null } {
   return {
     keys: keysParam(q),
-    minStep: optionalNumber(q, "minStep"),
-    maxStep: optionalNumber(q, "maxStep"),
+    minStep: optionalBound(q, "minStep", "min"),
+    maxStep: optionalBound(q, "maxStep", "max"),
     limit: intParam(q, "limit", 10_000, 1, MAX_HISTORY_LIMIT),
   };
 }
@@ -119,8 +134,8 @@ export function parseHistoryQuery(q: Query): HistoryQuery & { keys: string[] | n
 export function parseSystemMetricsQuery(q: Query): SystemMetricsQuery & { keys: string[] | null } {
   return {
     keys: keysParam(q),
-    from: optionalNumber(q, "from"),
-    to: optionalNumber(q, "to"),
+    from: optionalBound(q, "from", "min"),
+    to: optionalBound(q, "to", "max"),
     limit: intParam(q, "limit", 10_000, 1, MAX_SYSTEM_LIMIT),
   };
 }
@@ -130,7 +145,7 @@ export function parseSystemMetricsQuery(q: Query): SystemMetricsQuery & { keys: 
  * first), at most `limit`, holding the text `q` when given. Or `?tail=n`: the last n lines.
  */
 export function parseConsoleQuery(q: Query): ConsoleQuery & { tail?: number } {
-  const contains = q.q === undefined || q.q === "" ? undefined : String(q.q);
+  const contains = textParam(q, "q");
   if (contains !== undefined && contains.length > MAX_CONSOLE_QUERY) throw errors.badRequest(`q is longer than ${MAX_CONSOLE_QUERY} characters`);
   const tail = q.tail === undefined || q.tail === "" ? undefined : intParam(q, "tail", 0, 1, MAX_CONSOLE_LIMIT);
   if (tail !== undefined && (contains !== undefined || (q.after !== undefined && q.after !== ""))) {

@@ -49,17 +49,23 @@ import { PostgresStreamQueries } from "./postgres-stream-queries.js";
 const SWEEP_LOCK_TIMEOUT_MS = 5_000;
 
 /**
- * PostgreSQL's text and jsonb cannot hold the character U+0000, which SQLite stores: a body that
- * carries one in a console line or a config, summary, name or tag string is refused whole with a
- * coded 400 (the daemon sets it aside in the run's dead-letter file; the run goes on), never a
- * 500. History values are stored as bytes and keep it.
+ * What PostgreSQL's text and jsonb cannot hold and SQLite stores: the character U+0000 (NUL),
+ * and a lone UTF-16 surrogate in a JSON string. A body that carries one in a console line or a
+ * config, summary, name or tag string is refused whole with a coded 400 (the daemon sets it
+ * aside in the run's dead-letter file; the run goes on), never a 500. History values are stored
+ * as bytes and keep both. The record checks already refuse numbers a column could not hold
+ * (fractional steps and times); a value that still gets past them is refused the same way.
  */
-function refuseNul(err: unknown): never {
-  const code = (err as { code?: string } | null)?.code;
-  // 22021: "invalid byte sequence for encoding UTF8: 0x00" (text); 22P05: "unsupported Unicode escape sequence" (jsonb).
-  if (code === "22021" || code === "22P05") {
-    throw errors.badValue("(a string of this body)", "PostgreSQL cannot store the character U+0000 (NUL) in text; this server runs on PostgreSQL");
-  }
+const UNSTORABLE: Record<string, string> = {
+  "22021": "PostgreSQL cannot store the character U+0000 (NUL) in text",
+  "22P05": "PostgreSQL cannot store the character U+0000 (NUL) in a JSON string",
+  "22P02": "PostgreSQL cannot read a value of this body in its column (a lone UTF-16 surrogate in a JSON string, or a number of the wrong kind)",
+  "22003": "a number of this body is out of the range of its PostgreSQL column",
+};
+
+function refuseUnstorable(err: unknown): never {
+  const why = UNSTORABLE[(err as { code?: string } | null)?.code ?? ""];
+  if (why) throw errors.badValue("(a value of this body)", `${why}; this server runs on PostgreSQL`);
   throw err;
 }
 
@@ -225,7 +231,7 @@ export class PostgresStore implements Store {
   }
 
   ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome> {
-    return ingestPostgres(this.sql, target, records, now).catch(refuseNul);
+    return ingestPostgres(this.sql, target, records, now).catch(refuseUnstorable);
   }
 
   heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean> {
@@ -242,7 +248,7 @@ export class PostgresStore implements Store {
    */
   async holdsSweepLock(): Promise<boolean> {
     if (this.closing) return false;
-    this.lockSql ??= connectPostgres(this.url, { max: 1 });
+    this.lockSql ??= connectPostgres(this.url, { max: 1, holdsLock: true });
     try {
       const [row] = await withTimeout(
         this.lockSql<{ locked: boolean }[]>`
@@ -310,7 +316,7 @@ export class PostgresStore implements Store {
   }
 
   patchRun(runPk: number, patch: RunPatch): Promise<void> {
-    return this.runs.patchRun(runPk, patch).catch(refuseNul);
+    return this.runs.patchRun(runPk, patch).catch(refuseUnstorable);
   }
 
   historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets> {

@@ -4,6 +4,7 @@
  * (an upload, an edit, a sweep), through the run's revision in the database.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -90,5 +91,34 @@ describe.skipIf(bin === null)("replicas on PostgreSQL", () => {
     } finally {
       stream.close();
     }
+  });
+});
+
+describe.skipIf(bin === null)("a live stream on PostgreSQL", () => {
+  it("is not counted when its browser left while the server was still checking it", async () => {
+    const server = await startServer({ port: 0, dataDir: join(home, "server"), database: await pg!.createDatabase("gone"), limits: { maxStreamsPerClient: 2 } });
+    servers.push(server);
+    const { apiKey: key, user } = readCredential(server.url)!;
+    const created = await fetch(`${server.url}/api/v1/runs/${user}/p/gone0001/records`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify([{ k: "run", seq: 0, run: runInfo("gone0001", { entity: user, project: "p" }) }]),
+    });
+    expect(created.status).toBe(200);
+    const { hostname, port } = new URL(server.url);
+    // Each asks for the stream and hangs up at once, while the key and the run are looked up
+    // (round trips to the database): more than the two streams the client may hold.
+    for (let i = 0; i < 6; i++) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(Number(port), hostname, () => {
+          socket.write(`GET /api/v1/runs/${user}/p/gone0001/events HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${key}\r\n\r\n`);
+          setImmediate(() => socket.destroy());
+        });
+        socket.on("close", () => resolve());
+        socket.on("error", () => resolve());
+      });
+    }
+    const stream = await listen(`${server.url}/api/v1/runs/${user}/p/gone0001/events`, key);
+    stream.close();
   });
 });
