@@ -54,8 +54,7 @@ interface PgColumn {
 }
 
 /**
- * The tables to copy, parents before children, and the SQLite tables that have rows and no
- * place in PostgreSQL (the caller refuses those).
+ * The tables to copy, parents before children (run streams after runs).
  *
  * @throws TRK_ERR_COPY_MISMATCH for a column that cannot be moved (see above).
  */
