@@ -7,9 +7,10 @@
  *   even while a server still writes to it (what it writes afterwards is not copied).
  * - Rows go in batches, each in its own PostgreSQL transaction, with `ON CONFLICT DO NOTHING`:
  *   a copy that was interrupted is simply run again, and rows already there are skipped.
- * - A skipped row is read back and compared with the source: a target holding other data under
- *   the same key (another server's, or a source that changed since the interrupted copy) is
- *   refused with TRK_ERR_COPY_MISMATCH naming the table, and that batch is rolled back.
+ * - Before anything is written, every row the target already holds must be in the source as it
+ *   is (copy-check.ts): a target holding other data (another server's, or a source that changed
+ *   since the interrupted copy) is refused with TRK_ERR_COPY_MISMATCH naming the table. A row
+ *   that the INSERT skips is compared again, in case something wrote to the target meanwhile.
  * - At the end every table's row count is compared with the source's, and each identity
  *   sequence is set past the highest copied id, so that rows made afterwards get new ids.
  */
@@ -22,8 +23,9 @@ import { PostgresStore } from "../postgres/postgres-store.js";
 import { redactDatabaseUrl } from "../postgres/database-url.js";
 import { MIGRATIONS } from "../sqlite/sqlite-migrations.js";
 import { readChunk } from "../store/history-chunks.js";
+import { checkTarget } from "./copy-check.js";
 import { copyPlan, quote, type CopyTable } from "./copy-schema.js";
-import { canonical, DERIVED, placeholder, toParam, type SourceLookup } from "./copy-values.js";
+import { canonical, differingColumn, placeholder, rowValues, type SourceLookup } from "./copy-values.js";
 
 /** Rows per batch: big enough that a round trip is cheap per row, small enough that a rerun repeats little. */
 const DEFAULT_BATCH_ROWS = 2000;
@@ -131,6 +133,8 @@ async function copyAll(db: Database.Database, sql: Sql, options: CopyOptions): P
     const counts = new Map(plan.map((t) => [t.name, (db.prepare(`SELECT count(*) AS n FROM ${quote(t.name)}`).get() as { n: number }).n]));
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     const lookup = sourceLookup(db);
+    // What the target holds already must be an earlier copy of this source: checked before any write.
+    await checkTarget(db, sql, plan, lookup);
     const results: CopyTableResult[] = [];
     let done = 0;
     for (const table of plan) {
@@ -184,8 +188,7 @@ async function copyTable(db: Database.Database, sql: Sql, table: CopyTable, look
  * differs from its source row rolls the batch back with TRK_ERR_COPY_MISMATCH.
  */
 async function insertBatch(sql: Sql, table: CopyTable, page: Record<string, unknown>[], lookup: SourceLookup): Promise<number> {
-  const derived = DERIVED[table.name] ?? {};
-  const values = page.map((row) => table.columns.map((c) => toParam(c.inSource ? row[c.name] : derived[c.name].derive(row, lookup), c.type)));
+  const values = page.map((row) => rowValues(table.name, table.columns, row, lookup));
   const params: unknown[] = [];
   const tuples = values.map((row) => `(${row.map((v, i) => (params.push(v), placeholder(params.length, table.columns[i].type))).join(", ")})`);
   const columnList = table.columns.map((c) => quote(c.name)).join(", ");
@@ -219,11 +222,8 @@ async function checkSkipped(t: Sql, table: CopyTable, page: Record<string, unkno
     const theirs = byKey.get(keyOf(row));
     // Not there under its key: another unique column (a name) took it.
     if (!theirs) throw errors.copyMismatch(table.name, `the row (${keyText}) conflicts with another row already there (a name or key hash taken)`);
-    table.columns.forEach((c, i) => {
-      if (canonical(mine[i], c.type) !== canonical(theirs[c.name], c.type)) {
-        throw errors.copyMismatch(table.name, `the row (${keyText}) is already there with another ${c.name}`);
-      }
-    });
+    const differs = differingColumn(table.columns, mine, theirs);
+    if (differs) throw errors.copyMismatch(table.name, `the row (${keyText}) is already there with another ${differs}`);
   }
 }
 

@@ -104,3 +104,17 @@ export const DERIVED: Record<string, Record<string, Derived>> = {
     max_value: { from: CHUNK, derive: (row) => statsOf(row).max },
   },
 };
+
+/** A SQLite row as the parameters of its PostgreSQL row, in the order of `columns` (derived ones made). */
+export function rowValues(table: string, columns: readonly { name: string; type: string; inSource: boolean }[], row: Row, source: SourceLookup): unknown[] {
+  const derived = DERIVED[table] ?? {};
+  return columns.map((c) => toParam(c.inSource ? row[c.name] : derived[c.name].derive(row, source), c.type));
+}
+
+/** The first column whose value differs between a row's parameters (rowValues) and the stored PostgreSQL row, or null. */
+export function differingColumn(columns: readonly { name: string; type: string }[], mine: unknown[], theirs: Row): string | null {
+  for (let i = 0; i < columns.length; i++) {
+    if (canonical(mine[i], columns[i].type) !== canonical(theirs[columns[i].name], columns[i].type)) return columns[i].name;
+  }
+  return null;
+}

@@ -188,12 +188,14 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(again.tables.every((t) => t.inserted === 0)).toBe(true);
     expect(await digest(store.sql)).toEqual(before);
 
-    // A row the source does not have: the counts no longer agree, and the table is named.
+    // A row the source does not have: refused before anything is written, naming the table.
     await store.sql`INSERT INTO console_lines (run_pk, seq, at, stream, text) VALUES (1, 999, ${T0}, 'stdout', 'not from SQLite')`;
+    const withExtra = await digest(store.sql);
     await expect(copySqliteToPostgres({ from: source.dir, to: url })).rejects.toMatchObject({
       code: "TRK_ERR_COPY_MISMATCH",
-      message: expect.stringMatching(/table console_lines: 3 row\(s\) in PostgreSQL after the copy, 2 in SQLite/),
+      message: expect.stringMatching(/table console_lines: the row \(run_pk=1, seq=999\) is in PostgreSQL but not in SQLite/),
     });
+    expect(await digest(store.sql)).toEqual(withExtra);
   });
 
   it("refuses a target holding other data under the same ids, naming the table, and mixes nothing in", async () => {
@@ -207,6 +209,18 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect((await store.listUsers()).map((u) => u.name)).toEqual(["carol"]);
     const [{ n }] = await store.sql<{ n: number }[]>`SELECT count(*)::bigint AS n FROM runs`;
     expect(n).toBe(0);
+
+    // The difference in a table copied late (console lines come after users, runs, history):
+    // found before the first write, so not one user or run of the source is mixed in.
+    const late = await pg.createDatabase("late");
+    const other = await target(late);
+    await other.store.sql`INSERT INTO console_lines (run_pk, seq, at, stream, text) VALUES (1, 21, ${T0 + 1}, 'stdout', 'epoch 1 of another server')`;
+    await expect(copySqliteToPostgres({ from: source.dir, to: late })).rejects.toMatchObject({
+      code: "TRK_ERR_COPY_MISMATCH",
+      message: expect.stringMatching(/table console_lines: the row \(run_pk=1, seq=21\) is already there with another text/),
+    });
+    const [{ users }] = await other.store.sql<{ users: number }[]>`SELECT count(*)::bigint AS users FROM users`;
+    expect(users).toBe(0);
   });
 
   it("refuses a directory without a server database, with a coded error naming it", async () => {
