@@ -212,8 +212,13 @@ async function checkSkipped(t: Sql, table: CopyTable, page: Record<string, unkno
   const skipped = page.map((row, i) => ({ row, values: values[i] })).filter(({ row }) => !wrote.has(keyOf(row)));
   const params: unknown[] = [];
   const tuples = skipped.map(({ row }) => `(${table.key.map((k) => (params.push(row[k]), placeholder(params.length, keyType(k)))).join(", ")})`);
+  // A join with the keys as a VALUES list: the planner probes the primary key once per key
+  // (a row-value IN list of 2,000 keys was compared against every row of the table, measured
+  // 0.6 ms per row on a rerun over 400,000 history rows).
+  const keyNames = table.key.map((k, i) => `k${i}`);
   const there = await t.unsafe<Record<string, unknown>[]>(
-    `SELECT ${table.columns.map((c) => quote(c.name)).join(", ")} FROM ${quote(table.name)} WHERE (${table.key.map(quote).join(", ")}) IN (${tuples.join(", ")})`,
+    `SELECT ${table.columns.map((c) => `t.${quote(c.name)}`).join(", ")} FROM ${quote(table.name)} t
+     JOIN (VALUES ${tuples.join(", ")}) AS v(${keyNames.join(", ")}) ON ${table.key.map((k, i) => `t.${quote(k)} = v.${keyNames[i]}`).join(" AND ")}`,
     params as never[],
   );
   const byKey = new Map(there.map((r) => [keyOf(r), r]));
