@@ -61,7 +61,8 @@ function progressBar(stream: NodeJS.WriteStream): { update: (p: CopyProgress) =>
     update(p) {
       const finished = p.tableDone === p.tableRows;
       if (!tty) {
-        if (finished) stream.write(`copied ${p.table}: ${p.tableRows} rows (${p.done} of ${p.total})\n`);
+        if (finished && p.phase === "copy") stream.write(`copied ${p.table}: ${p.tableRows} rows (${p.done} of ${p.total})\n`);
+        if (finished && p.phase === "check") stream.write(`checked ${p.table}: ${p.tableRows} rows already in the target, as in the source\n`);
         return;
       }
       const now = Date.now();
@@ -69,7 +70,7 @@ function progressBar(stream: NodeJS.WriteStream): { update: (p: CopyProgress) =>
       drawn = now;
       const share = p.total === 0 ? 1 : p.done / p.total;
       const full = Math.round(share * BAR_WIDTH);
-      stream.write(`\r\x1b[K[${"#".repeat(full)}${"-".repeat(BAR_WIDTH - full)}] ${Math.floor(share * 100)}% ${p.table} ${p.tableDone}/${p.tableRows}`);
+      stream.write(`\r\x1b[K[${"#".repeat(full)}${"-".repeat(BAR_WIDTH - full)}] ${Math.floor(share * 100)}% ${p.phase === "check" ? "checking" : "copying"} ${p.table} ${p.tableDone}/${p.tableRows}`);
       shown = true;
     },
     end() {

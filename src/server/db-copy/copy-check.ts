@@ -22,14 +22,20 @@ const PAGE_ROWS = 2000;
  * @example
  * await checkTarget(db, sql, plan, lookup); // returns: the target is empty or a part of the source
  */
-export async function checkTarget(db: Database.Database, sql: Sql, plan: CopyTable[], lookup: SourceLookup): Promise<void> {
+export async function checkTarget(
+  db: Database.Database,
+  sql: Sql,
+  plan: CopyTable[],
+  lookup: SourceLookup,
+  progress: (table: string, checked: number, rows: number) => void = () => undefined,
+): Promise<void> {
   for (const table of plan) {
     const [{ n }] = await sql.unsafe<{ n: number }[]>(`SELECT count(*)::bigint AS n FROM ${quote(table.name)}`);
-    if (n > 0) await checkTable(db, sql, table, lookup);
+    if (n > 0) await checkTable(db, sql, table, lookup, (checked) => progress(table.name, checked, n));
   }
 }
 
-async function checkTable(db: Database.Database, sql: Sql, table: CopyTable, lookup: SourceLookup): Promise<void> {
+async function checkTable(db: Database.Database, sql: Sql, table: CopyTable, lookup: SourceLookup, progress: (checked: number) => void): Promise<void> {
   const keyList = table.key.map(quote).join(", ");
   const columnList = table.columns.map((c) => quote(c.name)).join(", ");
   const keyType = (k: string) => table.columns.find((c) => c.name === k)!.type;
@@ -38,6 +44,7 @@ async function checkTable(db: Database.Database, sql: Sql, table: CopyTable, loo
   );
   const afterKey = `(${keyList}) > (${table.key.map((k, i) => placeholder(i + 1, keyType(k))).join(", ")})`;
   let last: unknown[] | null = null;
+  let checked = 0;
   for (;;) {
     const page: Record<string, unknown>[] = await sql.unsafe(
       `SELECT ${columnList} FROM ${quote(table.name)} ${last ? `WHERE ${afterKey}` : ""} ORDER BY ${keyList} LIMIT ${PAGE_ROWS}`,
@@ -51,6 +58,8 @@ async function checkTable(db: Database.Database, sql: Sql, table: CopyTable, loo
       const differs = differingColumn(table.columns, rowValues(table.name, table.columns, source, lookup), theirs);
       if (differs) throw errors.copyMismatch(table.name, `the row (${keyText}) is already there with another ${differs}`);
     }
+    checked += page.length;
+    progress(checked);
     if (page.length < PAGE_ROWS) return;
     const end = page[page.length - 1];
     last = table.key.map((k) => end[k]);

@@ -33,6 +33,8 @@ const DEFAULT_BATCH_ROWS = 2000;
 const MAX_PARAMS = 60_000;
 
 export interface CopyProgress {
+  /** "check": reading back what the target holds already (a rerun); "copy": writing rows. */
+  phase: "check" | "copy";
   table: string;
   /** Rows of this table handled so far (copied now, or found already there), and its total. */
   tableDone: number;
@@ -134,13 +136,15 @@ async function copyAll(db: Database.Database, sql: Sql, options: CopyOptions): P
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     const lookup = sourceLookup(db);
     // What the target holds already must be an earlier copy of this source: checked before any write.
-    await checkTarget(db, sql, plan, lookup);
+    await checkTarget(db, sql, plan, lookup, (table, checked, rows) =>
+      options.onProgress?.({ phase: "check", table, tableDone: checked, tableRows: rows, done: checked, total: rows }),
+    );
     const results: CopyTableResult[] = [];
     let done = 0;
     for (const table of plan) {
       const rows = counts.get(table.name)!;
       const inserted = await copyTable(db, sql, table, lookup, options.batchRows ?? DEFAULT_BATCH_ROWS, (tableDone) =>
-        options.onProgress?.({ table: table.name, tableDone, tableRows: rows, done: done + tableDone, total }),
+        options.onProgress?.({ phase: "copy", table: table.name, tableDone, tableRows: rows, done: done + tableDone, total }),
       );
       done += rows;
       results.push({ table: table.name, rows, inserted });

@@ -6,11 +6,13 @@
  * target changes nothing; a target holding other data is refused with a coded error naming the
  * table.
  */
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import type { Sql } from "postgres";
 import type { RunRecord } from "../../../src/protocol/records.js";
-import { buildApp, copySqliteToPostgres, PostgresStore, type CopyResult } from "../../../src/server/index.js";
+import { buildApp, copySqliteToPostgres, migrate, MIGRATIONS, PostgresStore, type CopyResult } from "../../../src/server/index.js";
 import { CLI, makeEnv as makeProcessEnv, start } from "../../helpers/processes.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
 import { BASE_URL, get, makeEnv, msgpackBody, postRecords, rows, runInfo, T0, type TestEnv } from "../helpers.js";
@@ -131,6 +133,12 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(copied.stdout).toMatch(/every count verified/);
     expect(copied.stderr).toMatch(/copied history_chunks: \d+ rows/); // progress, a line per table off a terminal
     expect(copied.stdout + copied.stderr).not.toContain("secret");
+    // Run again: it finds its own rows there, checks them, and writes none.
+    const again = await start([CLI, "db", "copy", "--from", source.dir], { ...t.env, TRACKSIDE_DATABASE_URL: url }).exited;
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/checked users: 2 rows already in the target/);
+    expect(again.stdout).toMatch(/^users\s+2\s+0$/m);
+    expect(again.stdout).toMatch(/^history\s+\d+\s+0$/m);
 
     const { app } = await target(pg.url);
     const keys = { alice: source.aliceKey, bob: source.bobKey };
@@ -223,10 +231,18 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(users).toBe(0);
   });
 
-  it("refuses a directory without a server database, with a coded error naming it", async () => {
+  it("refuses a directory without a server database, or with one of an older schema, with a coded error naming it", async () => {
     const t = makeProcessEnv();
     const res = await start([CLI, "db", "copy", "--from", t.home, "--to", pg.url], t.env).exited;
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/TRK_ERR_INVALID_OPTION: Invalid option --from=.*trackside\.db/);
+    // A database an older trackside wrote: the server of this version migrates it first.
+    const old = new Database(join(t.home, "trackside.db"));
+    migrate(old, MIGRATIONS.slice(0, -1));
+    old.close();
+    await expect(copySqliteToPostgres({ from: t.home, to: pg.url })).rejects.toMatchObject({
+      code: "TRK_ERR_INVALID_OPTION",
+      message: expect.stringMatching(/it is at \d+\): start `trackside server --data-dir .*` of this version once/),
+    });
   });
 });
