@@ -31,6 +31,10 @@ import { canonical, differingColumn, placeholder, rowValues, type SourceLookup }
 const DEFAULT_BATCH_ROWS = 2000;
 /** PostgreSQL takes at most 65,535 parameters per statement. */
 const MAX_PARAMS = 60_000;
+/** Bytes of a batch, about: a few times this is held in memory at once (read, parameters, the query). */
+const BATCH_BYTES = 8 * 1024 * 1024;
+/** Rows of a table's first page, before its rows' size is known. */
+const FIRST_PAGE_ROWS = 100;
 
 export interface CopyProgress {
   /** "check": reading back what the target holds already (a rerun); "copy": writing rows. */
@@ -174,17 +178,30 @@ async function copyTable(db: Database.Database, sql: Sql, table: CopyTable, look
   let inserted = 0;
   let done = 0;
   let last: unknown[] | null = null;
+  // Rows of blob tables can be large (a history chunk of a long record, an opaque record): the
+  // first page is small, and later ones hold about BATCH_BYTES by the rows seen so far.
+  let limit = Math.min(perBatch, FIRST_PAGE_ROWS);
+  let bytes = 0;
   progress(0);
   for (;;) {
-    const page = (last === null ? first.all(perBatch) : after.all(...last, perBatch)) as Record<string, unknown>[];
+    const page = (last === null ? first.all(limit) : after.all(...last, limit)) as Record<string, unknown>[];
     if (page.length === 0) break;
     inserted += await insertBatch(sql, table, page, lookup);
     done += page.length;
     progress(done);
     const end = page[page.length - 1];
     last = table.key.map((k) => end[k]);
+    for (const row of page) bytes += rowBytes(row);
+    limit = Math.max(1, Math.min(perBatch, Math.floor(BATCH_BYTES / Math.max(1, bytes / done))));
   }
   return inserted;
+}
+
+/** About how many bytes a row takes on the wire. */
+function rowBytes(row: Record<string, unknown>): number {
+  let n = 0;
+  for (const v of Object.values(row)) n += Buffer.isBuffer(v) ? v.length : typeof v === "string" ? v.length : 8;
+  return n;
 }
 
 /**
