@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { PACKAGE_VERSION, isTracksideError } from "../protocol/index.js";
 import { registerDaemonCommand } from "./daemon-command.js";
+import { registerDbCommands } from "./db-command.js";
 import { registerKeysCommands } from "./keys-command.js";
 import { registerLoginCommands } from "./login-command.js";
 import { registerLogsCommand } from "./logs-command.js";
@@ -28,6 +29,7 @@ registerLoginCommands(program);
 registerUsersCommands(program);
 registerKeysCommands(program);
 registerTeamsCommands(program);
+registerDbCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // The message may carry stored or server-sent text (a run's name, the server's own message):

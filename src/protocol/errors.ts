@@ -68,6 +68,7 @@ export const ERROR_CODES = [
   "TRK_ERR_SYNC_INCOMPLETE",
   "TRK_ERR_RECORDS_REFUSED",
   "TRK_ERR_CONFLICT",
+  "TRK_ERR_COPY_MISMATCH",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -276,6 +277,12 @@ export const errors = {
     ),
   conflict: (what: string, fix: string) =>
     new TracksideError("TRK_ERR_CONFLICT", `${what}; nothing was changed. ${fix}`),
+  copyMismatch: (table: string, what: string) =>
+    new TracksideError(
+      "TRK_ERR_COPY_MISMATCH",
+      `The copy's target does not match its source in table ${table}: ${what}. The target holds another server's data, or the source changed since an interrupted copy (a server still running on it): stop the server, drop and create the target database again, and copy into the empty database.`,
+      { table },
+    ),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),
 } satisfies Record<string, (...args: never[]) => TracksideError>;

@@ -7,6 +7,13 @@ export { SqliteStore } from "./sqlite/sqlite-store.js";
 export { PostgresStore } from "./postgres/postgres-store.js";
 export { parseDatabaseUrl, redactDatabaseUrl } from "./postgres/database-url.js";
 export {
+  copySqliteToPostgres,
+  type CopyOptions,
+  type CopyProgress,
+  type CopyResult,
+  type CopyTableResult,
+} from "./db-copy/copy-to-postgres.js";
+export {
   DEFAULT_HEARTBEAT_TIMEOUT_S,
   DEFAULT_SWEEP_INTERVAL_MS,
   MAX_HEARTBEAT_TIMEOUT_S,
