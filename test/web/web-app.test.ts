@@ -181,21 +181,9 @@ const rowNames = () => page.locator("table.runs tbody tr td:nth-child(2)").allIn
     await page.goto(`${server.url}/${entity}/mnist/runs/live0001?tab=charts`);
     await page.waitForSelector('figure[data-chart="loss"] canvas');
     expect(await page.locator('figure[data-chart="loss"]').getAttribute("data-points")).toBe("10");
-    // What the server kept without applying (issue #13): a refusal report of the daemon's, and a
-  // record of a kind this server does not know (a newer daemon's).
-  await post(`${entity}/mnist/done0001`, [
-    { k: "refused", seq: 0, at: T0 + 5, records: 12, bytes: 1200, error: "TRK_ERR_BAD_VALUE: Cannot store the value of \"big\"" },
-    { k: "gpu-topology", seq: 0, at: T0 + 6, links: [] } as unknown as RunRecord,
-  ]);
-  await post(`${entity}/mnist/live0001`, [{ k: "history", seq: 11, rows: history(10, 15) }]);
+    await post(`${entity}/mnist/live0001`, [{ k: "history", seq: 11, rows: history(10, 15) }]);
     await expect.poll(() => page.locator('figure[data-chart="loss"]').getAttribute("data-points"), { timeout: 10_000 }).toBe("25");
-    // What the server kept without applying (issue #13): a refusal report of the daemon's, and a
-  // record of a kind this server does not know (a newer daemon's).
-  await post(`${entity}/mnist/done0001`, [
-    { k: "refused", seq: 0, at: T0 + 5, records: 12, bytes: 1200, error: "TRK_ERR_BAD_VALUE: Cannot store the value of \"big\"" },
-    { k: "gpu-topology", seq: 0, at: T0 + 6, links: [] } as unknown as RunRecord,
-  ]);
-  await post(`${entity}/mnist/live0001`, [{ k: "exit", seq: 26, state: "crashed", exitCode: null, signal: null, error: "gone", finishedAt: T0 + 60_000 }]);
+    await post(`${entity}/mnist/live0001`, [{ k: "exit", seq: 26, state: "crashed", exitCode: null, signal: null, error: "gone", finishedAt: T0 + 60_000 }]);
     await expect.poll(() => page.locator("h1 .badge").innerText(), { timeout: 10_000 }).toBe("crashed");
     await page.screenshot({ path: join(SHOTS, "run-live.png"), fullPage: true });
   });
