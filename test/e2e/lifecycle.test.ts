@@ -2,9 +2,10 @@
  * Crash-consistent runs: every way a process can end gives the state, exit code and signal of
  * DESIGN.md's table, and the server holds exactly the records the client accepted (after a
  * client SIGKILL: everything the daemon acknowledged), none twice. Dead daemons and an
- * unreachable server cost nothing but delay.
+ * unreachable server cost nothing but delay. The kill matrix (SIGKILL of the client and of the
+ * daemon) is test/e2e/kill-matrix.ts, run here on SQLite and in lifecycle-postgres.test.ts on
+ * PostgreSQL.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -18,10 +19,10 @@ import {
   spawnedDaemonPids,
   start,
   startServer,
-  walHistorySteps,
   type TestEnv,
   type TestServer,
 } from "../helpers/processes.js";
+import { finalRun as finalRunOf, killMatrix, range, storedSteps as storedStepsOf } from "./kill-matrix.js";
 
 let server: TestServer;
 let t: TestEnv;
@@ -31,25 +32,8 @@ afterAll(() => server?.stop());
 
 const FIXTURES = join(import.meta.dirname, "../fixtures");
 
-/** The steps the server stores for a run, in order, through the read API. */
-async function storedSteps(path: string, srv: TestServer = server): Promise<number[]> {
-  const creds = JSON.parse(readFileSync(join(t.home, ".trackside", "credentials"), "utf8")) as Record<string, { apiKey: string }>;
-  const key = creds[srv.url].apiKey;
-  const [entity, project, id] = path.split("/");
-  const res = await fetch(`${srv.url}/api/v1/runs/${entity}/${project}/${id}/history?keys=_step&limit=100000`, { headers: { authorization: `Bearer ${key}` } });
-  expect(res.status).toBe(200);
-  const body = (await res.json()) as { rows: Array<{ _step: number }> };
-  return body.rows.map((r) => r._step);
-}
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-
-async function finalRun(path: string): Promise<Record<string, unknown>> {
-  return eventually(`run ${path} reaches a final state`, async () => {
-    const v = await showRun(path, t.env);
-    return v.state !== "running" ? v : undefined;
-  }, 15_000);
-}
+const storedSteps = (path: string, srv: TestServer = server): Promise<number[]> => storedStepsOf(t, srv, path);
+const finalRun = (path: string): Promise<Record<string, unknown>> => finalRunOf(t, path);
 
 describe("exit paths", () => {
   it.each([
@@ -75,52 +59,8 @@ describe("exit paths", () => {
   });
 });
 
-describe("SIGKILL of the client at random points (20 trials)", () => {
-  it("leaves each run crashed within 2 s, holding exactly what the daemon acknowledged, none twice", async () => {
-    const trial = async (): Promise<void> => {
-      const p = start([join(FIXTURES, "long.mjs"), "5000", "2"], t.env);
-      const m = await p.waitFor(/\{"ready":true.*\}/);
-      const info = JSON.parse(m[0]) as { path: string; dir: string };
-      await new Promise((r) => setTimeout(r, Math.random() * 400)); // a random point in the loop
-      const killedAt = Date.now();
-      p.child.kill("SIGKILL");
-      await p.exited;
-      const run = await eventually("crashed", async () => {
-        const v = await showRun(info.path, t.env);
-        return v.state === "crashed" ? v : undefined;
-      }, 10_000);
-      // The daemon stamps the crash when it notices it: within 2 s of the kill (the upload and
-      // our polling through the CLI come on top, and are not part of the guarantee).
-      expect(Date.parse(String(run.finishedAt)) - killedAt).toBeLessThan(2000);
-      const acknowledged = walHistorySteps(info.dir);
-      expect(await storedSteps(info.path)).toEqual(acknowledged);
-      expect(acknowledged).toEqual(range(acknowledged.length));
-      expect(run.historySteps).toBe(acknowledged.length);
-    };
-    for (let batch = 0; batch < 4; batch++) await Promise.all(range(5).map(trial));
-  }, 180_000);
-});
-
-describe("SIGKILL of the daemon mid-run (10 trials)", () => {
-  it("is noticed, a new daemon takes over the WAL, and every step arrives once", async () => {
-    const trial = async (): Promise<void> => {
-      // A daemon of its own: trials that ran at once would otherwise share (and kill) one.
-      const env = makeEnv({ HOME: t.home, TRACKSIDE_BASE_URL: server.url });
-      const p = start([join(FIXTURES, "long.mjs"), "3000", "10"], env.env);
-      const m = await p.waitFor(/\{"ready":true.*\}/);
-      const info = JSON.parse(m[0]) as { path: string; daemon: string };
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 800));
-      process.kill(daemonPid(info.daemon), "SIGKILL");
-      const done = await p.exited;
-      expect(done.code, done.stderr).toBe(0);
-      expect(done.stderr).toContain("the daemon was lost");
-      const run = await finalRun(info.path);
-      expect(run).toMatchObject({ state: "finished", historySteps: 3000 });
-      expect(await storedSteps(info.path)).toEqual(range(3000));
-    };
-    for (let batch = 0; batch < 2; batch++) await Promise.all(range(5).map(trial));
-  }, 180_000);
-});
+// The kill matrix, on SQLite (lifecycle-postgres.test.ts runs it on PostgreSQL): a server of its own.
+killMatrix({ name: "SQLite", database: async () => undefined });
 
 describe("signals to the daemon", () => {
   it("SIGINT is ignored: the daemon stays and the run finishes normally", async () => {

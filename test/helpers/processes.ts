@@ -141,19 +141,34 @@ export interface TestServer {
   url: string;
   port: number;
   dataDir: string;
+  /** The PostgreSQL URL it serves from (`--database`), or undefined: SQLite in dataDir. */
+  database: string | undefined;
   running: Running;
   stop(): Promise<void>;
 }
 
-/** `trackside server` on a loopback port (a free one by default) with its own data dir. */
-export async function startServer(env: NodeJS.ProcessEnv, opts: { port?: number; dataDir?: string } = {}): Promise<TestServer> {
+export interface ServerOptions {
+  port?: number;
+  dataDir?: string;
+  /** A PostgreSQL URL for `--database`; without it the store is SQLite in dataDir. */
+  database?: string;
+}
+
+/**
+ * `trackside server` on a loopback port (a free one by default) with its own data dir, on
+ * SQLite or, given `database`, on that PostgreSQL database. The same port, data dir and
+ * database start it again on the same store.
+ */
+export async function startServer(env: NodeJS.ProcessEnv, opts: ServerOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "trk-data-"));
-  const running = start([CLI, "server", "--port", String(opts.port ?? 0), "--data-dir", dataDir], env);
+  const database = opts.database === undefined ? [] : ["--database", opts.database];
+  const running = start([CLI, "server", "--port", String(opts.port ?? 0), "--data-dir", dataDir, ...database], env);
   const m = await running.waitFor(/listening on (http:\/\/\S+)/);
   return {
     url: m[1],
     port: Number(new URL(m[1]).port),
     dataDir,
+    database: opts.database,
     running,
     async stop() {
       if (running.child.exitCode === null) running.child.kill("SIGTERM");
@@ -162,10 +177,10 @@ export async function startServer(env: NodeJS.ProcessEnv, opts: { port?: number;
   };
 }
 
-/** A fresh environment with its own server, the environment pointing at it: one per test file. */
-export async function serverWithEnv(): Promise<{ t: TestEnv; server: TestServer }> {
+/** A fresh environment with its own server (SQLite, or PostgreSQL given `database`), the environment pointing at it: one per test file. */
+export async function serverWithEnv(opts: { database?: string } = {}): Promise<{ t: TestEnv; server: TestServer }> {
   const t = makeEnv();
-  const server = await startServer(t.env);
+  const server = await startServer(t.env, opts);
   t.env.TRACKSIDE_BASE_URL = server.url;
   return { t, server };
 }
