@@ -37,12 +37,16 @@ export function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", gr
   });
 }
 
-/** `trackside server --port 0` in a child process; its bootstrap writes the key under `home`. */
-export async function startServerProcess(root: string): Promise<BenchServer> {
-  const home = mkdtempSync(join(root, "home-"));
-  const dataDir = join(home, "server");
+/**
+ * `trackside server --port 0` in a child process; its bootstrap writes the key under `home`.
+ * `database`: a PostgreSQL URL (`--database`); `home`: share one with another replica of the
+ * same database (the second finds the local user there and its key works on both).
+ */
+export async function startServerProcess(root: string, opts: { database?: string; home?: string } = {}): Promise<BenchServer> {
+  const home = opts.home ?? mkdtempSync(join(root, "home-"));
+  const dataDir = mkdtempSync(join(home, "server-"));
   const env = { ...process.env, HOME: home };
-  const child = spawn(process.execPath, [CLI, "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, ...(opts.database ? ["--database", opts.database] : [])], { env, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -59,12 +63,23 @@ export async function startServerProcess(root: string): Promise<BenchServer> {
     child.once("exit", (code) => reject(new Error(`trackside server exited with ${code}: ${err}`)));
   });
   child.stdout!.resume();
-  const cred = readCredential(url, { HOME: home });
+  const cred = readCredential(url, { HOME: home }) ?? (opts.home ? readAnyCredential(home) : undefined);
   if (!cred) {
     await stop(child);
     throw new Error(`no credential for ${url} under ${home}`);
   }
   return { url, apiKey: cred.apiKey, user: cred.user, home, pid: child.pid!, close: () => stop(child) };
+}
+
+/** The first credential under `home` (a replica started after another reuses its key). */
+function readAnyCredential(home: string): { apiKey: string; user: string } | undefined {
+  const file = join(home, ".trackside", "credentials");
+  try {
+    const all = JSON.parse(readFileSync(file, "utf8")) as Record<string, { apiKey: string; user: string }>;
+    return Object.values(all)[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /**

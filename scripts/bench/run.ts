@@ -11,7 +11,10 @@ import { benchDaemonRss } from "./daemon-rss.js";
 import { benchEmptyRun } from "./empty-run.js";
 import { benchEndToEnd } from "./end-to-end.js";
 import { benchInit } from "./init-latency.js";
+import { benchLoadTest } from "./load-test.js";
 import { benchLogThroughput } from "./log-throughput.js";
+import { benchRunsPage } from "./runs-page.js";
+import { benchReplicaIngest } from "./replica-ingest.js";
 import { benchServerIngest } from "./server-ingest.js";
 import { table, type Figure } from "./stats.js";
 import { benchStatsCost } from "./stats-cost.js";
@@ -34,6 +37,9 @@ const benches = {
   benchEmptyRun,
   benchWandbProfile,
   benchDaemonRss,
+  benchRunsPage,
+  benchReplicaIngest,
+  benchLoadTest,
 } satisfies Record<string, (...args: number[]) => Promise<Figure[]>>;
 type BenchName = keyof typeof benches;
 

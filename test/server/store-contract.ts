@@ -649,6 +649,25 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expect((await ids({ sortJson: { column: "summary", path: ["acc"] }, descending: true }))[0]).toBe("r4");
       });
 
+      it("pages a config or summary sort across the runs without the value, filtered too, and follows runs that arrive or change after it", async () => {
+        await seed();
+        const sort = { sortJson: { column: "summary" as const, path: ["acc"] }, descending: true };
+        const pages = async (q: Partial<ListRunsQuery>, size: number) => {
+          const out: string[] = [];
+          for (let offset = 0; offset < 6; offset += size) out.push(...(await ids({ ...q, limit: size, offset })));
+          return out;
+        };
+        expect(await pages(sort, 1)).toEqual(["r2", "r3", "r1", "r4"]);
+        expect(await pages(sort, 3)).toEqual(["r2", "r3", "r1", "r4"]);
+        expect(await pages({ ...sort, state: "running" }, 1)).toEqual(["r3", "r4"]);
+        expect(await pages({ ...sort, descending: false }, 2)).toEqual(["r1", "r3", "r2", "r4"]);
+        // A run created after the first sort by the path, and one whose value goes away.
+        await store.ingest(await target("r5", "mnist", "alice", alice), [{ k: "run", seq: 0, run: runInfo("r5", { createdAt: T0 + 5 }) }, { k: "summary", seq: 1, summary: { acc: 0.8 } }], T0 + 50);
+        await send("r3", [{ k: "summary", seq: 2, summary: { loss: 1 } }]);
+        expect(await pages(sort, 2)).toEqual(["r2", "r5", "r1", "r4", "r3"]);
+        expect((await list({ ...sort, limit: 1, offset: 4 })).total).toBe(5);
+      });
+
       it("filters by state, tag, text and privacy; total counts every match; pages with limit and offset", async () => {
         await seed();
         expect(await list({ state: "running" })).toMatchObject({ total: 2 });

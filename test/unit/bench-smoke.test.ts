@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { findPostgresBin } from "../helpers/postgres.js";
 import { ROOT } from "../helpers/processes.js";
 
 // The benchmarks stay out of `npm test`, but run here at a tiny size so that they cannot rot.
@@ -13,5 +14,24 @@ describe("benchmarks (smoke size)", () => {
     const rows = r.stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| figure") && !l.startsWith("| ---"));
     expect(rows.map((l) => l.split("|")[1].trim().split(" ")[0])).toEqual(["log()", "log()", "cold", "warm", "server", "system", "history-buckets", "history-buckets", "readHistory:", "runs-table", "end-to-end", "empty-run", "empty-run", ...wandbRows, "daemon-rss", "daemon-rss"]);
     for (const row of rows) expect(row).toMatch(/\| \d+\.\d\dx \|/);
+  });
+
+  // Issue 15's benchmarks, SQLite beside PostgreSQL (its figures left out where it is not installed).
+  it("run the store benchmarks (runs-table page, ingest through replicas, load test) at a tiny size", { timeout: 150_000 }, () => {
+    const pg = findPostgresBin() !== null;
+    const one = (name: string, args: number[]) => {
+      const r = spawnSync(process.execPath, ["dist/scripts/bench/run.js", "--one", name, JSON.stringify(args)], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const figures = JSON.parse(r.stdout.trim().split("\n").pop()!) as { name: string; value: number; baseline: number }[];
+      for (const f of figures) expect(Number.isFinite(f.value) && Number.isFinite(f.baseline), f.name).toBe(true);
+      return figures;
+    };
+    const pages = one("benchRunsPage", [1, 120]);
+    expect(pages.filter((f) => f.name.includes("SQLite"))).toHaveLength(3);
+    expect(pages.filter((f) => f.name.includes("PostgreSQL"))).toHaveLength(pg ? 3 : 0);
+    expect(one("benchReplicaIngest", [8192, 1]).map((f) => f.name.includes("two replicas"))).toEqual(pg ? [false, false, true] : [false]);
+    const load = one("benchLoadTest", [3, 10, 1]);
+    expect(load).toHaveLength(pg ? 4 : 0);
+    if (pg) expect(load[0].value, "rows lost").toBe(0);
   });
 });

@@ -296,6 +296,45 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 10,
+    name: "runs table sorted by config and summary values through an index",
+    sql: `
+      -- The config and summary paths a project's runs table has been sorted by
+      -- (sqlite-sort-values.ts); path is json_extract's, as the runs query builds it.
+      CREATE TABLE run_sort_paths (
+        id          INTEGER PRIMARY KEY,
+        project_id  INTEGER NOT NULL REFERENCES projects(id),
+        source      TEXT NOT NULL CHECK (source IN ('config', 'summary')),
+        path        TEXT NOT NULL,
+        UNIQUE (project_id, source, path)
+      );
+
+      -- Each run's value at each such path (NULL: none), in SQLite's order by the index.
+      CREATE TABLE run_sort_values (
+        path_id  INTEGER NOT NULL,
+        run_pk   INTEGER NOT NULL,
+        value,
+        PRIMARY KEY (path_id, run_pk)
+      ) WITHOUT ROWID;
+      CREATE INDEX run_sort_values_by_value ON run_sort_values (path_id, value, run_pk);
+
+      -- Kept current here rather than in ingest: one lookup of the project's few paths per write.
+      CREATE TRIGGER runs_sort_values_insert AFTER INSERT ON runs BEGIN
+        INSERT OR REPLACE INTO run_sort_values (path_id, run_pk, value)
+          SELECT id, NEW.pk, json_extract(CASE source WHEN 'config' THEN NEW.config ELSE NEW.summary END, path)
+          FROM run_sort_paths WHERE project_id = NEW.project_id;
+      END;
+      CREATE TRIGGER runs_sort_values_update AFTER UPDATE OF config, summary ON runs BEGIN
+        INSERT OR REPLACE INTO run_sort_values (path_id, run_pk, value)
+          SELECT id, NEW.pk, json_extract(CASE source WHEN 'config' THEN NEW.config ELSE NEW.summary END, path)
+          FROM run_sort_paths WHERE project_id = NEW.project_id;
+      END;
+      CREATE TRIGGER runs_sort_values_delete AFTER DELETE ON runs BEGIN
+        DELETE FROM run_sort_values WHERE run_pk = OLD.pk AND path_id IN (SELECT id FROM run_sort_paths WHERE project_id = OLD.project_id);
+      END;
+    `,
+  },
 ];
 
 /**

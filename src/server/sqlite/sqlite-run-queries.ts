@@ -7,6 +7,7 @@ import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js
 import { readStoredRow } from "../store/history-codec.js";
 import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
 import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import { SqliteSortValues } from "./sqlite-sort-values.js";
 
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
@@ -105,14 +106,32 @@ function toStoredRun(row: RunRow): StoredRun {
   };
 }
 
+/** The conditions of a runs page's filters on `r`, beyond its project (bound as @state, @tag, @text). */
+function runFilters(q: ListRunsQuery): string[] {
+  return [
+    ...(q.state !== undefined ? ["r.state = @state"] : []),
+    ...(q.publicOnly ? ["r.privacy = 'public'"] : []),
+    ...(q.tag !== undefined ? ["EXISTS (SELECT 1 FROM json_each(r.tags) WHERE json_each.value = @tag)"] : []),
+    ...(q.text !== undefined
+      ? [
+          `(r.name LIKE @text ESCAPE '\\' OR r.run_id LIKE @text ESCAPE '\\' OR r.notes LIKE @text ESCAPE '\\'
+            OR EXISTS (SELECT 1 FROM json_each(r.tags) WHERE json_each.value LIKE @text ESCAPE '\\')
+            OR r.run_group LIKE @text ESCAPE '\\' OR r.job_type LIKE @text ESCAPE '\\')`,
+        ]
+      : []),
+  ];
+}
+
 /** Prepared read statements over one database (synchronous; SqliteStore wraps them in Promises). */
 export class SqliteRunQueries {
   private readonly db: Database.Database;
   private readonly listCache = new Map<string, { page: Database.Statement; count: Database.Statement; usesNow: boolean }>();
   private readonly s;
+  private readonly sortValues: SqliteSortValues;
 
   constructor(db: Database.Database) {
     this.db = db;
+    this.sortValues = new SqliteSortValues(db);
     this.s = {
       getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE e.name = ? AND p.name = ? AND r.run_id = ?`),
       projectId: db
@@ -135,6 +154,7 @@ export class SqliteRunQueries {
         .raw(),
       chunk: db.prepare("SELECT n, m, data, extra FROM history_chunks WHERE run_pk = ? AND key = ? AND first_seq = ?"),
       revisionOf: db.prepare("SELECT revision FROM runs WHERE pk = ?").pluck(),
+      runsByPk: db.prepare(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE r.pk IN (SELECT value FROM json_each(?))`),
     };
   }
 
@@ -152,10 +172,21 @@ export class SqliteRunQueries {
     if (q.tag !== undefined) params.tag = q.tag;
     if (q.text !== undefined) params.text = `%${q.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const filters = { ...params };
-    if (q.sortJson) params.jsonPath = jsonPath(q.sortJson.path);
+    const total = count.get(filters) as number;
+    if (q.sortJson) {
+      const path = jsonPath(q.sortJson.path);
+      const pathId = this.sortValues.pathId(projectId, q.sortJson.column, path);
+      if (pathId !== null) {
+        const { projectId: _, ...rest } = filters;
+        const pks = this.sortValues.pagePks(pathId, q, runFilters(q), rest);
+        const byPk = new Map((this.s.runsByPk.all(JSON.stringify(pks)) as RunRow[]).map((r) => [r.pk, r]));
+        return { runs: pks.map((pk) => toStoredRun(byPk.get(pk)!)), total };
+      }
+      params.jsonPath = path;
+    }
     if (usesNow) params.now = q.now ?? Date.now();
     const rows = page.all({ ...params, limit: q.limit, offset: q.offset }) as RunRow[];
-    return { runs: rows.map(toStoredRun), total: count.get(filters) as number };
+    return { runs: rows.map(toStoredRun), total };
   }
 
   /**
@@ -167,19 +198,7 @@ export class SqliteRunQueries {
     const key = [q.sort, q.sortJson?.column, q.descending, q.state !== undefined, q.tag !== undefined, q.text !== undefined, q.publicOnly].join(":");
     let st = this.listCache.get(key);
     if (!st) {
-      const where = [
-        "r.project_id = @projectId",
-        ...(q.state !== undefined ? ["r.state = @state"] : []),
-        ...(q.publicOnly ? ["r.privacy = 'public'"] : []),
-        ...(q.tag !== undefined ? ["EXISTS (SELECT 1 FROM json_each(r.tags) WHERE json_each.value = @tag)"] : []),
-        ...(q.text !== undefined
-          ? [
-              `(r.name LIKE @text ESCAPE '\\' OR r.run_id LIKE @text ESCAPE '\\' OR r.notes LIKE @text ESCAPE '\\'
-                OR EXISTS (SELECT 1 FROM json_each(r.tags) WHERE json_each.value LIKE @text ESCAPE '\\')
-                OR r.run_group LIKE @text ESCAPE '\\' OR r.job_type LIKE @text ESCAPE '\\')`,
-            ]
-          : []),
-      ].join(" AND ");
+      const where = ["r.project_id = @projectId", ...runFilters(q)].join(" AND ");
       const dir = q.descending ? "DESC" : "ASC";
       const sortExpr = q.sortJson ? `json_extract(r.${q.sortJson.column}, @jsonPath)` : SORT_COLUMNS[q.sort];
       // Runs without the value (no such config key, no end yet) go last whichever the direction;

@@ -1,0 +1,180 @@
+/**
+ * Ingest through `trackside server` child processes, SQLite beside PostgreSQL in one run:
+ * history rows per second of RUNS runs uploading at once (each its bodies one after the other,
+ * as a daemon's uploader does: 16 column records of 4,096 rows of 10 scalars per POST), through
+ * one server and, on PostgreSQL, through two replicas of one database (a run's successive
+ * bodies alternate between them, as a round-robin load balancer sends them). SQLite serves one
+ * process per file, so it has no two-replica figure.
+ *
+ * Baseline, same run and backend: insert-only, i.e. the rows straight into its history tables.
+ * The chunk and record rows the server stored for those runs are read back, and inserted again
+ * under other run keys with plain INSERTs, one transaction per upload body's worth (16 records),
+ * the runs at once on PostgreSQL (a connection each), one after the other on SQLite (one writer).
+ * Goal (issue 15): ingest at least 0.8x of that baseline on either backend.
+ *
+ * Alone: `npm run build && node dist/scripts/bench/run.js --one benchReplicaIngest '[1000000,3]'`.
+ */
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import postgres from "postgres";
+import { benchBackends, benchDir } from "./backends.js";
+import { bodies, postBodies } from "./server-ingest.js";
+import { startServerProcess, type BenchServer } from "./procs.js";
+import { median, type Figure } from "./stats.js";
+
+/** Runs uploading at once: a few daemons' worth, so that two replicas have work side by side. */
+const RUNS = 4;
+const RECORDS_PER_TX = 16;
+
+type Row = Record<string, unknown>;
+
+/** Uploads every run's bodies, the runs at once, body j of run i to servers[(i + j) % servers.length]. */
+async function upload(servers: BenchServer[], runIds: string[], payloads: Buffer[][]): Promise<number> {
+  const { apiKey, user } = servers[0];
+  const t0 = performance.now();
+  await Promise.all(
+    runIds.map(async (runId, i) => {
+      for (let j = 0; j < payloads[i].length; j++) await postBodies(servers[(i + j) % servers.length].url, apiKey, user, runId, [payloads[i][j]]);
+    }),
+  );
+  return performance.now() - t0;
+}
+
+/** Groups of RECORDS_PER_TX records' rows (chunks and index rows), as one upload body stores them. */
+function groups(records: Row[], chunks: Row[]): { records: Row[]; chunks: Row[] }[] {
+  const bySeq = new Map<number, Row[]>();
+  for (const c of chunks) {
+    const seq = Number(c.first_seq);
+    if (!bySeq.has(seq)) bySeq.set(seq, []);
+    bySeq.get(seq)!.push(c);
+  }
+  const out: { records: Row[]; chunks: Row[] }[] = [];
+  for (let i = 0; i < records.length; i += RECORDS_PER_TX) {
+    const rs = records.slice(i, i + RECORDS_PER_TX);
+    out.push({ records: rs, chunks: rs.flatMap((r) => bySeq.get(Number(r.first_seq)) ?? []) });
+  }
+  return out;
+}
+
+async function sqliteFloor(file: string, runPks: number[]): Promise<number> {
+  const db = new Database(file);
+  try {
+    const cols = (t: string) => (db.prepare(`SELECT name FROM pragma_table_info('${t}')`).pluck().all() as string[]).filter((c) => c !== "run_pk");
+    const chunkCols = cols("history_chunks");
+    const recordCols = cols("history_records");
+    const insChunk = db.prepare(`INSERT INTO history_chunks (run_pk, ${chunkCols.join(", ")}) VALUES (@run_pk, ${chunkCols.map((c) => `@${c}`).join(", ")})`);
+    const insRecord = db.prepare(`INSERT INTO history_records (run_pk, ${recordCols.join(", ")}) VALUES (@run_pk, ${recordCols.map((c) => `@${c}`).join(", ")})`);
+    const work = runPks.map((pk) =>
+      groups(db.prepare("SELECT * FROM history_records WHERE run_pk = ? ORDER BY first_seq").all(pk) as Row[], db.prepare("SELECT * FROM history_chunks WHERE run_pk = ?").all(pk) as Row[]),
+    );
+    const tx = db.transaction((g: { records: Row[]; chunks: Row[] }, runPk: number) => {
+      for (const r of g.records) insRecord.run({ ...r, run_pk: runPk });
+      for (const c of g.chunks) insChunk.run({ ...c, run_pk: runPk });
+    });
+    const t0 = performance.now();
+    work.forEach((gs, i) => gs.forEach((g) => tx(g, -1 - i)));
+    return performance.now() - t0;
+  } finally {
+    db.close();
+  }
+}
+
+async function postgresFloor(url: string, runPks: number[]): Promise<number> {
+  const sql = postgres(url, { max: runPks.length, onnotice: () => undefined });
+  try {
+    const work = await Promise.all(
+      runPks.map(async (pk) => groups(await sql<Row[]>`SELECT * FROM history_records WHERE run_pk = ${pk} ORDER BY first_seq`, await sql<Row[]>`SELECT * FROM history_chunks WHERE run_pk = ${pk}`)),
+    );
+    const t0 = performance.now();
+    await Promise.all(
+      work.map(async (gs, i) => {
+        for (const g of gs) {
+          await sql.begin(async (tx) => {
+            const t = tx as unknown as typeof sql;
+            await t`INSERT INTO history_records ${t(g.records.map((r) => ({ ...r, run_pk: -1 - i })))}`;
+            await t`INSERT INTO history_chunks ${t(g.chunks.map((c) => ({ ...c, run_pk: -1 - i })))}`;
+          });
+        }
+      }),
+    );
+    return performance.now() - t0;
+  } finally {
+    await sql.end();
+  }
+}
+
+export async function benchReplicaIngest(rows: number, samples: number): Promise<Figure[]> {
+  const root = benchDir("replica-ingest");
+  const backends = await benchBackends(root);
+  const perRun = Math.ceil(rows / RUNS);
+  const total = perRun * RUNS;
+  const results = new Map<string, { one: number[]; two: number[]; floor: number[] }>();
+  try {
+    for (let s = 0; s < samples; s++) {
+      for (const backend of backends) {
+        const r = results.get(backend.name) ?? { one: [], two: [], floor: [] };
+        results.set(backend.name, r);
+        for (const replicas of backend.name === "PostgreSQL" ? [1, 2] : [1]) {
+          const { dataDir, database } = await backend.fresh(`ingest${replicas}`);
+          const first = await startServerProcess(dataDir, { database });
+          const servers = [first];
+          try {
+            if (replicas === 2) servers.push(await startServerProcess(dataDir, { database, home: first.home }));
+            const runIds = Array.from({ length: RUNS }, (_, i) => `ingest${s}r${i}`);
+            const payloads = runIds.map((id) => bodies(id, perRun));
+            const ms = await upload(servers, runIds, payloads);
+            (replicas === 1 ? r.one : r.two).push(total / (ms / 1000));
+            // Every row stored? (a figure for rows that were refused would mean nothing)
+            for (const id of runIds) {
+              const res = await fetch(`${first.url}/api/v1/runs/${first.user}/bench/${id}`, { headers: { authorization: `Bearer ${first.apiKey}` } });
+              const view = (await res.json()) as { historySteps?: number };
+              if (view.historySteps !== perRun) throw new Error(`${backend.name}: run ${id} has ${view.historySteps} steps, expected ${perRun}`);
+            }
+          } finally {
+            for (const server of servers) await server.close();
+          }
+          if (replicas > 1) continue;
+          // The floor, on the same database, after the servers have stopped (nothing else writes).
+          const floorMs = database === undefined ? await sqliteFloor(sqliteFile(first.home), sqlitePks(first.home)) : await postgresFloor(database, await postgresPks(database));
+          r.floor.push(total / (floorMs / 1000));
+        }
+      }
+    }
+  } finally {
+    for (const b of backends) await b.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+  const figures: Figure[] = [];
+  const n = total.toLocaleString("en");
+  for (const [name, r] of results) {
+    const floor = { baseline: median(r.floor), baselineName: `insert-only: the same chunk and record rows straight into ${name}'s history tables`, unit: "rows/s", better: "higher" as const, samples, goal: ">= 0.80x" };
+    figures.push({ name: `ingest (HTTP) of ${n} rows in ${RUNS} runs at once, ${name}, one server`, value: median(r.one), ...floor });
+    if (r.two.length > 0) figures.push({ name: `ingest (HTTP) of ${n} rows in ${RUNS} runs at once, ${name}, two replicas of one database`, value: median(r.two), ...floor });
+  }
+  return figures;
+}
+
+/** The SQLite file of the one server started under `home` (its data dir is `home/server-*`). */
+function sqliteFile(home: string): string {
+  const dir = readdirSync(home).find((d) => d.startsWith("server-"))!;
+  return join(home, dir, "trackside.db");
+}
+
+function sqlitePks(home: string): number[] {
+  const db = new Database(sqliteFile(home), { readonly: true });
+  try {
+    return db.prepare("SELECT pk FROM runs WHERE run_id LIKE 'ingest%' ORDER BY pk").pluck().all() as number[];
+  } finally {
+    db.close();
+  }
+}
+
+async function postgresPks(url: string): Promise<number[]> {
+  const sql = postgres(url, { max: 1, onnotice: () => undefined });
+  try {
+    return (await sql<{ pk: number }[]>`SELECT pk FROM runs WHERE run_id LIKE 'ingest%' ORDER BY pk`).map((r) => Number(r.pk));
+  } finally {
+    await sql.end();
+  }
+}

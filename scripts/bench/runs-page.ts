@@ -1,0 +1,178 @@
+/**
+ * A page of the runs table of a large project, through HTTP as the web app asks for it:
+ * `GET /api/v1/runs/:entity/:project?sort=-summary.acc&limit=50` (the first page, and the one
+ * at the middle of the project), on SQLite and on PostgreSQL in the same run. Baseline, same
+ * run and database: the default page, newest first (served by the index on creation time).
+ *
+ * The project is filled in bulk with SQL (one run is ingested to make its project; the others
+ * are copies with their own id, times, config, summary and ~1.2 KB of metadata), since filling
+ * 100,000 runs through ingest would take minutes and is not what is measured. One run in ten has
+ * no `acc` (they go last, as a crashed run's would). PostgreSQL's statistics are refreshed
+ * (ANALYZE) after the fill, as autovacuum does after a bulk insert.
+ *
+ * Alone: `npm run build && node dist/scripts/bench/run.js --one benchRunsPage '[5,10000,100000]'`.
+ */
+import { rmSync } from "node:fs";
+import Database from "better-sqlite3";
+import postgres from "postgres";
+import type { RunInfo } from "../../src/protocol/records.js";
+import { readCredential } from "../../src/protocol/local-config.js";
+import { startServer } from "../../src/server/index.js";
+import { benchBackends, benchDir, type BenchBackend } from "./backends.js";
+import { median, type Figure } from "./stats.js";
+
+const PROJECT = "big";
+/** Config paths never sorted by before, one per project size (fill() sets them). */
+const FRESH_PATHS = ["lr", "epochs", "batch", "optimizer"];
+
+function templateRun(id: string): RunInfo {
+  return {
+    id, entity: "", project: PROJECT, name: "template", notes: null, tags: [], group: null, jobType: null, config: {}, createdAt: 1.7e12,
+    program: { executable: "node", args: ["train.js"], cwd: "/", pid: 1, host: "bench", nodeVersion: process.version, os: process.platform, tracksideVersion: "0" },
+  };
+}
+
+/** Adds runs `from + 1` to `to` to the project by SQL; the template run gives project, author and program. */
+async function fill(database: string | undefined, dataDir: string, from: number, to: number, templatePk: number): Promise<void> {
+  if (database === undefined) {
+    // The server holds the file open in WAL mode: a second connection may write to it.
+    const db = new Database(`${dataDir}/trackside.db`);
+    db.pragma("busy_timeout = 10000");
+    db.prepare(
+      `INSERT INTO runs (project_id, run_id, name, tags, author_user_id, state, created_at, heartbeat_at, finished_at, config, summary, metadata, program)
+       WITH RECURSIVE s(i) AS (SELECT @from + 1 UNION ALL SELECT i + 1 FROM s WHERE i < @to)
+       SELECT t.project_id, printf('r%07d', i), 'run-' || i, '[]', t.author_user_id, 'finished',
+         t.created_at + i * 1000, t.created_at + i * 1000 + 60000, t.created_at + i * 1000 + 60000,
+         json_object('lr', 1.0 / (i + 1), 'batch', 32 + (i % 4) * 32, 'optimizer', 'adam', 'epochs', 10 + i % 5,
+                     'model', json_object('layers', 2 + i % 6, 'width', 128 * (1 + i % 4))),
+         CASE WHEN i % 10 = 0 THEN json_object('loss', 1.0 / (i + 1), 'epoch', 9)
+              ELSE json_object('acc', ((i * 7919) % 100000) / 100000.0, 'loss', 1.0 / (i + 1), 'epoch', 9, 'lr_final', 1e-5) END,
+         json_object('host', 'bench-host-' || (i % 16), 'gpu', json_array('H100', 'H100'), 'git', json_object('commit', hex(randomblob(20)), 'remote', 'git@example.com:lab/models.git'),
+                     'args', json_array('--epochs', '10'), 'notes', printf('%.1000c', 'x')),
+         t.program
+       FROM s, runs t WHERE t.pk = @templatePk`,
+    ).run({ from, to, templatePk });
+    db.close();
+    return;
+  }
+  const sql = postgres(database, { max: 1, onnotice: () => undefined });
+  try {
+    await sql`
+      INSERT INTO runs (project_id, run_id, name, tags, author_user_id, state, created_at, heartbeat_at, finished_at, config, summary, metadata, program)
+      SELECT t.project_id, 'r' || lpad(i::text, 7, '0'), 'run-' || i, '[]', t.author_user_id, 'finished',
+        t.created_at + i * 1000, t.created_at + i * 1000 + 60000, t.created_at + i * 1000 + 60000,
+        jsonb_build_object('lr', 1.0 / (i + 1), 'batch', 32 + (i % 4) * 32, 'optimizer', 'adam', 'epochs', 10 + i % 5,
+                           'model', jsonb_build_object('layers', 2 + i % 6, 'width', 128 * (1 + i % 4))),
+        CASE WHEN i % 10 = 0 THEN jsonb_build_object('loss', 1.0 / (i + 1), 'epoch', 9)
+             ELSE jsonb_build_object('acc', ((i * 7919) % 100000) / 100000.0, 'loss', 1.0 / (i + 1), 'epoch', 9, 'lr_final', 1e-5) END,
+        jsonb_build_object('host', 'bench-host-' || (i % 16), 'gpu', jsonb_build_array('H100', 'H100'),
+                           'git', jsonb_build_object('commit', md5(i::text) || md5((-i)::text), 'remote', 'git@example.com:lab/models.git'),
+                           'args', jsonb_build_array('--epochs', '10'), 'notes', repeat('x', 1000)),
+        t.program
+      FROM generate_series(${from + 1}::int, ${to}::int) AS i, runs t WHERE t.pk = ${templatePk}`;
+    await sql`ANALYZE runs`;
+  } finally {
+    await sql.end();
+  }
+}
+
+async function timeGet(url: string, apiKey: string, samples: number, expectRuns: number): Promise<number> {
+  const once = async () => {
+    const t0 = performance.now();
+    const res = await fetch(url, { headers: { authorization: `Bearer ${apiKey}` } });
+    const body = (await res.json()) as { runs?: unknown[] };
+    const ms = performance.now() - t0;
+    if (!res.ok || body.runs?.length !== expectRuns) throw new Error(`GET ${url}: HTTP ${res.status}, ${body.runs?.length} runs`);
+    return ms;
+  };
+  await once(); // the statement prepared, the pages in the cache: a page as a user paging through gets it
+  const out: number[] = [];
+  for (let s = 0; s < samples; s++) out.push(await once());
+  return median(out);
+}
+
+interface PageTimes {
+  /** The first page sorted by a path no page was sorted by before: the one-time copy of its values on SQLite (sqlite-sort-values.ts). */
+  firstEver: number;
+  first: number;
+  middle: number;
+  newest: number;
+}
+
+/** Times the pages of one backend at each project size (runs are added between sizes). */
+async function measure(backend: BenchBackend, sizes: number[], samples: number): Promise<PageTimes[]> {
+  const { dataDir, database } = await backend.fresh("runs-page");
+  const server = await startServer({ port: 0, dataDir, database, log: { level: "warn" } });
+  try {
+    const { apiKey, user } = readCredential(server.url)!;
+    const entity = (await server.store.getEntity(user))!;
+    const author = (await server.store.getUserByName(user))!;
+    await server.store.ingest({ entityId: entity.id, project: PROJECT, runId: "template", authorUserId: author.id }, [{ k: "run", seq: 0, run: templateRun("template") }], Date.now());
+    const templatePk = (await server.store.getRun(user, PROJECT, "template"))!.pk;
+    const base = `${server.url}/api/v1/runs/${user}/${PROJECT}`;
+    const out: PageTimes[] = [];
+    let have = 0;
+    for (const [i, size] of sizes.entries()) {
+      // Cumulative: the larger project is the smaller one and more runs (the template makes one more).
+      await fill(database, dataDir, have, size - 1, templatePk);
+      have = size - 1;
+      const t0 = performance.now();
+      const res = await fetch(`${base}?sort=config.${FRESH_PATHS[i % FRESH_PATHS.length]}&limit=50`, { headers: { authorization: `Bearer ${apiKey}` } });
+      if (!res.ok) throw new Error(`first sort: HTTP ${res.status}`);
+      await res.arrayBuffer();
+      out.push({
+        firstEver: performance.now() - t0,
+        first: await timeGet(`${base}?sort=-summary.acc&limit=50`, apiKey, samples, 50),
+        middle: await timeGet(`${base}?sort=-summary.acc&limit=50&offset=${Math.floor(size / 2)}`, apiKey, samples, 50),
+        newest: await timeGet(`${base}?limit=50`, apiKey, samples, 50),
+      });
+    }
+    return out;
+  } finally {
+    await server.close();
+  }
+}
+
+/** One figure per backend, project size and page (first, middle), beside the newest-first page. */
+export async function benchRunsPage(samples: number, ...sizes: number[]): Promise<Figure[]> {
+  const root = benchDir("runs-page");
+  const savedHome = process.env.HOME;
+  process.env.HOME = root; // the bootstrap writes its credentials file here, not in the real home
+  const backends = await benchBackends(root);
+  const figures: Figure[] = [];
+  try {
+    for (const backend of backends) {
+      const times = await measure(backend, sizes, samples);
+      sizes.forEach((runs, i) => {
+        const t = times[i];
+        const n = runs.toLocaleString("en");
+        for (const [page, ms] of [["first page", t.first], [`offset ${Math.floor(runs / 2).toLocaleString("en")}`, t.middle]] as const) {
+          figures.push({
+          name: `runs-table page (HTTP): ${n} runs, ${backend.name}, sort by summary.acc, ${page}`,
+          value: ms,
+          baseline: t.newest,
+          baselineName: "the first page newest first, same database",
+          unit: "ms",
+          better: "lower",
+          samples,
+          goal: runs >= 100_000 ? "< 50 ms" : "",
+          });
+        }
+        figures.push({
+          name: `runs-table page (HTTP): ${n} runs, ${backend.name}, the first page sorted by a config value no page was sorted by before (one request)`,
+          value: t.firstEver,
+          baseline: t.newest,
+          baselineName: "the first page newest first, same database",
+          unit: "ms",
+          better: "lower",
+          samples: 1,
+        });
+      });
+    }
+  } finally {
+    for (const b of backends) await b.close();
+    process.env.HOME = savedHome;
+    rmSync(root, { recursive: true, force: true });
+  }
+  return figures;
+}
