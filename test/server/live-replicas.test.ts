@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import type { RunEvent } from "../../src/protocol/api.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../src/server/start-server.js";
 import { rows, runInfo } from "./helpers.js";
+import { listen } from "../helpers/live-events.js";
 
 let home: string;
 let savedHome: string | undefined;
@@ -26,29 +26,6 @@ afterEach(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-/** The events of a stream, as they arrive; `next()` resolves with the next one. */
-async function listen(url: string, key: string): Promise<{ next(): Promise<RunEvent>; close(): void }> {
-  const abort = new AbortController();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${key}` }, signal: abort.signal });
-  expect(res.status).toBe(200);
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  return {
-    async next() {
-      for (;;) {
-        const m = /event: run\ndata: (.*)\n\n/.exec(buffer);
-        if (m) {
-          buffer = buffer.slice(m.index + m[0].length);
-          return JSON.parse(m[1]) as RunEvent;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error("the stream ended");
-        buffer += value;
-      }
-    },
-    close: () => abort.abort(),
-  };
-}
 
 it("a stream on one server hears of an upload, an edit and a sweep that another server applied", async () => {
   const dataDir = join(home, "server");

@@ -7,7 +7,7 @@
  * SQLite keeps JSON as text, booleans as 0/1, and integers of any size in one type; PostgreSQL
  * has jsonb, boolean and bigint. Everything else (text, blobs, numbers) moves as it is.
  */
-import { readChunk } from "../store/history-chunks.js";
+import { chunkRange } from "../store/history-chunks.js";
 
 /** PostgreSQL types a parameter can be cast to by name (information_schema's data_type). */
 const CASTABLE = new Set(["bigint", "integer", "smallint", "text", "boolean", "bytea", "double precision", "real", "numeric", "jsonb", "json"]);
@@ -72,17 +72,7 @@ const chunkStats = new WeakMap<Row, { min: number | null; max: number | null }>(
 function statsOf(row: Row): { min: number | null; max: number | null } {
   let stats = chunkStats.get(row);
   if (!stats) {
-    const { values } = readChunk(row.n as number, row.m as number, row.data as Uint8Array);
-    let min = Infinity;
-    let max = -Infinity;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (Number.isFinite(v)) {
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-    }
-    stats = min <= max ? { min, max } : { min: null, max: null };
+    stats = chunkRange(row.n as number, row.m as number, row.data as Uint8Array);
     chunkStats.set(row, stats);
   }
   return stats;

@@ -25,7 +25,7 @@ import { errors } from "../../protocol/errors.js";
 import type { ConsoleLine, HistoryRecord, RunInfo, RunRecord } from "../../protocol/records.js";
 import { historyLength, seqSpan } from "../../protocol/records.js";
 import { isKnownKind } from "../../protocol/record-check.js";
-import { historyChunks, readChunk, type HistoryChunk } from "../store/history-chunks.js";
+import { chunkRange, historyChunks, type HistoryChunk } from "../store/history-chunks.js";
 import { CHUNKS_ONLY, historyRecordIndex, keptParts, recordKeys, type HistoryRecordIndex, type StoredChunk } from "../store/history-rows.js";
 import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
@@ -241,17 +241,7 @@ function writeRecord(t: Sql, pk: number, seq: number, chunks: HistoryChunk[], in
 function insertChunks(t: Sql, pk: number, seq: number, chunks: HistoryChunk[], firstStep: number, lastStep: number, pending: Pending[]): void {
   if (chunks.length === 0) return;
   const rows = chunks.map((c) => {
-    const { values } = readChunk(c.n, c.m, c.data);
-    let min = Infinity;
-    let max = -Infinity;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (Number.isFinite(v)) {
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-    }
-    const finite = min <= max;
+    const { min, max } = chunkRange(c.n, c.m, c.data);
     return {
       run_pk: pk,
       key: c.key,
@@ -260,8 +250,8 @@ function insertChunks(t: Sql, pk: number, seq: number, chunks: HistoryChunk[], f
       m: c.m,
       first_step: firstStep,
       last_step: lastStep,
-      min_value: finite ? min : null,
-      max_value: finite ? max : null,
+      min_value: min,
+      max_value: max,
       data: c.data,
       extra: c.extra,
     };

@@ -139,6 +139,24 @@ export function readChunk(n: number, m: number, data: Uint8Array): ChunkValues {
   };
 }
 
+/**
+ * The least and greatest finite number of a stored chunk, or nulls when it holds none: what
+ * PostgreSQL keeps beside each chunk (and `db copy` fills in) so a query can skip it by value.
+ */
+export function chunkRange(n: number, m: number, data: Uint8Array): { min: number | null; max: number | null } {
+  const { values } = readChunk(n, m, data);
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isFinite(v)) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  return min <= max ? { min, max } : { min: null, max: null };
+}
+
 /** A stored chunk as n values, one per step of the record, NaN where the step holds no number. */
 export function readChunkDense(n: number, m: number, data: Uint8Array): Float64Array {
   const { values, offsets } = readChunk(n, m, data);

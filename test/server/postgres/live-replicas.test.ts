@@ -8,11 +8,11 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { RunEvent } from "../../../src/protocol/api.js";
 import { readCredential } from "../../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../../src/server/start-server.js";
 import { rows, runInfo } from "../helpers.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
+import { listen } from "../../helpers/live-events.js";
 
 const bin = postgresOrSkip();
 let pg: PostgresCluster | undefined;
@@ -35,29 +35,6 @@ afterEach(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-/** The events of a stream, as they arrive; `next()` resolves with the next one. */
-async function listen(url: string, key: string): Promise<{ next(): Promise<RunEvent>; close(): void }> {
-  const abort = new AbortController();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${key}` }, signal: abort.signal });
-  expect(res.status).toBe(200);
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  return {
-    async next() {
-      for (;;) {
-        const m = /event: run\ndata: (.*)\n\n/.exec(buffer);
-        if (m) {
-          buffer = buffer.slice(m.index + m[0].length);
-          return JSON.parse(m[1]) as RunEvent;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error("the stream ended");
-        buffer += value;
-      }
-    },
-    close: () => abort.abort(),
-  };
-}
 
 describe.skipIf(bin === null)("replicas on PostgreSQL", () => {
   it("a stream on one server hears of an upload, an edit and a sweep that another server applied", async () => {
