@@ -4,6 +4,11 @@
  * metric are kept in memory per (run, key, axis) and extended with only the chunks uploaded
  * since; the cache is checked against the run's `last_seq` in the database on every request,
  * so a replica never answers from stale memory, whichever replica took the upload.
+ *
+ * A zoom on the step axis of a chart this replica has not cached reads only the chunks whose
+ * step range (kept beside each chunk) meets the zoom, not the whole metric: a cold zoom into a
+ * long run costs the chunks it shows. It is not cached; the whole-run view that usually comes
+ * first fills the cache, and zooms after it are answered from memory.
  */
 import type { Sql } from "postgres";
 import { bucketize } from "../store/history-buckets.js";
@@ -32,12 +37,28 @@ export class PostgresHistoryBuckets {
   constructor(private readonly sql: Sql) {}
 
   async buckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBuckets> {
+    const zoomed = q.x === "step" && (q.from !== undefined || q.to !== undefined);
+    if (zoomed && !this.cache.has(cacheId(runPk, q.key, q.x))) return this.zoomedBuckets(runPk, q);
     const cols = await this.columns(runPk, q.key, q.x);
     return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
   }
 
+  /** A step-axis zoom from the chunks that meet it only (steps are whole numbers: the range rounds outward). */
+  private async zoomedBuckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBuckets> {
+    const from = q.from === undefined ? Number.MIN_SAFE_INTEGER : Math.max(Number.MIN_SAFE_INTEGER, Math.floor(q.from));
+    const to = q.to === undefined ? Number.MAX_SAFE_INTEGER : Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(q.to));
+    const rows = await this.sql<ChunkPair[]>`
+      SELECT y.first_seq, y.n, y.m AS ym, y.data AS ydata, x.m AS xm, x.data AS xdata FROM history_chunks y
+      JOIN history_chunks x ON x.run_pk = y.run_pk AND x.key = '_step' AND x.first_seq = y.first_seq
+      WHERE y.run_pk = ${runPk} AND y.key = ${q.key} AND y.last_step >= ${from} AND y.first_step <= ${to}
+      ORDER BY y.first_seq`;
+    const cols: Columns = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0, seq: -1, covered: -1 };
+    appendChunks(cols, rows);
+    return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
+  }
+
   private async columns(runPk: number, key: string, axis: HistoryAxis): Promise<Columns> {
-    const id = `${runPk}\u0000${axis}\u0000${key}`;
+    const id = cacheId(runPk, key, axis);
     const [run] = await this.sql<{ last_seq: number }[]>`SELECT last_seq FROM runs WHERE pk = ${runPk}`;
     const lastSeq = run?.last_seq ?? -1;
     let cols = this.cache.get(id);
@@ -67,33 +88,49 @@ export class PostgresHistoryBuckets {
   }
 
   private async extendFromChunks(runPk: number, key: string, axis: HistoryAxis, cols: Columns): Promise<void> {
-    const rows = await this.sql<{ first_seq: number; n: number; ym: number; ydata: Buffer; xm: number; xdata: Buffer }[]>`
+    const rows = await this.sql<ChunkPair[]>`
       SELECT y.first_seq, y.n, y.m AS ym, y.data AS ydata, x.m AS xm, x.data AS xdata FROM history_chunks y
       JOIN history_chunks x ON x.run_pk = y.run_pk AND x.key = ${X_KEYS[axis]} AND x.first_seq = y.first_seq
       WHERE y.run_pk = ${runPk} AND y.key = ${key} AND y.first_seq > ${cols.covered} ORDER BY y.first_seq`;
-    let total = cols.n;
-    for (const r of rows) total += r.ym;
-    // Copies: the cached arrays may be shared with a request still bucketing them.
-    cols.xs = grown(cols.xs, cols.n, total);
-    cols.ys = grown(cols.ys, cols.n, total);
-    for (const { first_seq: firstSeq, n, ym, ydata, xm, xdata } of rows) {
-      const { values, offsets } = readChunk(n, ym, ydata);
-      const xs = readChunkDense(n, xm, xdata);
-      // Steps of this chunk at or below `covered` were read from an earlier chunk.
-      const skip = cols.covered - firstSeq + 1;
-      let c = cols.n;
-      for (let i = 0; i < ym; i++) {
-        const o = offsets ? offsets[i] : i;
-        if (o < skip) continue;
-        const x = xs[o];
-        if (Number.isNaN(x)) continue;
-        cols.xs[c] = x;
-        cols.ys[c] = values[i];
-        c++;
-      }
-      cols.n = c;
-      cols.covered = Math.max(cols.covered, firstSeq + n - 1);
+    appendChunks(cols, rows);
+  }
+}
+
+/** A metric's chunk with the x chunk of the same record. */
+interface ChunkPair {
+  first_seq: number;
+  n: number;
+  ym: number;
+  ydata: Buffer;
+  xm: number;
+  xdata: Buffer;
+}
+
+const cacheId = (runPk: number, key: string, axis: HistoryAxis): string => `${runPk}\u0000${axis}\u0000${key}`;
+
+/** Appends the points of chunks in seq order to `cols` (copies: the arrays may be shared with a request still bucketing them). */
+function appendChunks(cols: Columns, rows: readonly ChunkPair[]): void {
+  let total = cols.n;
+  for (const r of rows) total += r.ym;
+  cols.xs = grown(cols.xs, cols.n, total);
+  cols.ys = grown(cols.ys, cols.n, total);
+  for (const { first_seq: firstSeq, n, ym, ydata, xm, xdata } of rows) {
+    const { values, offsets } = readChunk(n, ym, ydata);
+    const xs = readChunkDense(n, xm, xdata);
+    // Steps of this chunk at or below `covered` were read from an earlier chunk.
+    const skip = cols.covered - firstSeq + 1;
+    let c = cols.n;
+    for (let i = 0; i < ym; i++) {
+      const o = offsets ? offsets[i] : i;
+      if (o < skip) continue;
+      const x = xs[o];
+      if (Number.isNaN(x)) continue;
+      cols.xs[c] = x;
+      cols.ys[c] = values[i];
+      c++;
     }
+    cols.n = c;
+    cols.covered = Math.max(cols.covered, firstSeq + n - 1);
   }
 }
 

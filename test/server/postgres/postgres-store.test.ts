@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { PostgresStore, SqliteStore, Sweeper } from "../../../src/server/index.js";
 import { SWEEP_LOCK_KEY } from "../../../src/server/postgres/postgres-liveness.js";
 import type { IngestTarget } from "../../../src/server/index.js";
+import type { HistoryBucketsQuery } from "../../../src/server/store/store.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
 import { rows, runInfo, T0 } from "../helpers.js";
 
@@ -35,13 +36,17 @@ async function sqliteHistory(records: RunRecord[], queries: HistoryQuery[]) {
 
 /** The chart SQLite answers for the same records: the PostgreSQL answer must be the same. */
 async function sqliteChart(records: RunRecord[]) {
+  return sqliteChartOf(records, { key: "loss", x: "step", buckets: 10 });
+}
+
+async function sqliteChartOf(records: RunRecord[], query: HistoryBucketsQuery) {
   const dir = mkdtempSync(join(tmpdir(), "pg-vs-sqlite-"));
   const store = SqliteStore.open(join(dir, "trackside.db"));
   try {
     const alice = await store.createUser("alice", T0);
     await store.ingest({ entityId: (await store.getEntity("alice"))!.id, project: "mnist", runId: "r1", authorUserId: alice.id }, records, T0);
     const run = (await store.getRun("alice", "mnist", "r1"))!;
-    return await store.historyBuckets(run.pk, { key: "loss", x: "step", buckets: 10 });
+    return await store.historyBuckets(run.pk, query);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -292,6 +297,25 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     expect(await a.countConsole(run.pk)).toBe(0);
     await a.ingest(target, [{ k: "history", seq: 2, rows: [{ _step: 0, _timestamp: T0, _runtime: 0, note: "q\u0000" }] }], T0);
     expect(await a.readHistory(run.pk, { limit: 10 })).toMatchObject([{ note: "q\u0000" }]);
+  });
+
+  it("answers a cold zoom on the step axis from the chunks that meet it only, as SQLite answers it", async () => {
+    const url = await pg.createDatabase(`t${++dbs}`);
+    const a = await PostgresStore.open(url, { max: 2 });
+    stores.push(a);
+    const records: RunRecord[] = [{ k: "run", seq: 1, run: runInfo("zoom0001") }];
+    for (let r = 0; r < 10; r++) records.push({ k: "history", seq: 2 + r * 100, rows: rows(r * 100, 100) });
+    await a.ingest(await aliceTarget(a, "zoom0001"), records, T0);
+    const run = (await a.getRun("alice", "mnist", "zoom0001"))!;
+    const zoom = { key: "loss", x: "step" as const, buckets: 20, from: 350, to: 420.5 };
+    const sqlite = await sqliteChartOf(records.map((r) => (r.k === "run" ? { ...r, run: runInfo("r1") } : r)), zoom);
+    // Damage a chunk far outside the zoom: a read of the whole metric would fail on it.
+    await a.sql`UPDATE history_chunks SET data = '\\x00'::bytea WHERE run_pk = ${run.pk} AND key = 'loss' AND first_seq = 802`;
+    const fresh = await PostgresStore.open(url, { max: 2 }); // another replica: nothing cached
+    stores.push(fresh);
+    expect(await fresh.historyBuckets(run.pk, zoom)).toEqual(sqlite);
+    // The whole run does read it (and says so): the skipping above was real.
+    await expect(fresh.historyBuckets(run.pk, { key: "loss", x: "step", buckets: 20 })).rejects.toThrow(/history chunk/);
   });
 
   it("refuses a second user of a taken name with TRK_ERR_CONFLICT", async () => {
