@@ -10,7 +10,8 @@
  * The cluster trades durability for speed (fsync off): a test database never outlives its run.
  */
 import { execFile as execFileCb } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, chownSync, readFileSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, chownSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -114,7 +115,17 @@ export async function startPostgres(bin: string, name = "trackside"): Promise<Po
   let started = false;
   try {
     if (isRoot()) chownSync(dir, pgUid(), pgGid());
-    await pgExec(bin, "initdb", ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
+    // A password for TCP, where any local user could otherwise connect as the superuser while
+    // the tests run; only the 0700 socket directory, the server's own user's, is trusted.
+    const password = randomBytes(24).toString("hex");
+    const pwfile = join(dir, "pwfile");
+    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    if (isRoot()) chownSync(pwfile, pgUid(), pgGid());
+    await pgExec(bin, "initdb", [
+      "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", `--pwfile=${pwfile}`,
+      "-E", "UTF8", "--locale=C", "--no-sync",
+    ]);
+    rmSync(pwfile);
     const port = await freePort();
     await execMkdir(sockets);
     const opts = [
@@ -132,7 +143,7 @@ export async function startPostgres(bin: string, name = "trackside"): Promise<Po
       throw new Error(`${err.message}\n--- server.log ---\n${existsSync(log) ? readFileSync(log, "utf8") : "(none)"}`);
     });
     started = true;
-    const urlOf = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
+    const urlOf = (db: string) => `postgres://postgres:${password}@127.0.0.1:${port}/${db}`;
     const createDatabase = async (db: string) => {
       const admin = postgres(urlOf("postgres"), { max: 1, onnotice: () => undefined });
       try {

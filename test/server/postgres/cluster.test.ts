@@ -17,4 +17,15 @@ describe.skipIf(bin === null)("test PostgreSQL cluster", () => {
     await sql.end();
     expect(row).toEqual({ db: "trackside", two: 2 });
   });
+
+  it("refuses a connection over TCP without its password: no other local user gets in as the superuser", async () => {
+    const url = new URL(pg.url);
+    url.password = "";
+    const sql = postgres(url.toString(), { max: 1, connect_timeout: 5 });
+    try {
+      await expect(sql`SELECT 1`).rejects.toMatchObject({ code: expect.stringMatching(/^28/) }); // invalid_authorization
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
 });
