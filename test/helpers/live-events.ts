@@ -4,6 +4,9 @@
  */
 import { expect } from "vitest";
 import type { RunEvent } from "../../src/protocol/api.js";
+import { readCredential } from "../../src/protocol/local-config.js";
+import type { RunningServer } from "../../src/server/start-server.js";
+import { rows, runInfo } from "../server/helpers.js";
 
 export async function listen(url: string, key: string): Promise<{ next(): Promise<RunEvent>; close(): void }> {
   const abort = new AbortController();
@@ -26,4 +29,35 @@ export async function listen(url: string, key: string): Promise<{ next(): Promis
     },
     close: () => abort.abort(),
   };
+}
+
+/**
+ * Two servers on one database, as replicas behind a load balancer: a stream opened on `b` hears
+ * of an upload, an edit and a sweep applied through `a` (the live-replicas tests of each backend).
+ */
+export async function expectStreamHearsOtherReplica(a: RunningServer, b: RunningServer): Promise<void> {
+  const { apiKey: key, user } = readCredential(a.url)!;
+  const post = (server: RunningServer, path: string, method: string, body: unknown) =>
+    fetch(`${server.url}/api/v1/runs/${user}/p/rep00001${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  expect((await post(a, "/records", "POST", [{ k: "run", seq: 0, run: runInfo("rep00001", { entity: user, project: "p" }) }])).status).toBe(200);
+
+  const stream = await listen(`${b.url}/api/v1/runs/${user}/p/rep00001/events`, key);
+  try {
+    expect((await post(a, "/records", "POST", [{ k: "history", seq: 1, rows: rows(0, 3) }])).status).toBe(200);
+    expect(await stream.next()).toEqual({ kind: "change", lastSeq: 3, state: "running" });
+
+    expect((await post(a, "", "PATCH", { name: "renamed" })).status).toBe(200);
+    expect(await stream.next()).toMatchObject({ kind: "change", state: "running" });
+    expect((await (await fetch(`${b.url}/api/v1/runs/${user}/p/rep00001`, { headers: { authorization: `Bearer ${key}` } })).json()).name).toBe("renamed");
+
+    // The sweeper of either server marks it crashed: the stream hears that too.
+    expect(await a.store.sweepStaleRuns(Date.now() + 1, Date.now(), "no heartbeat")).toBe(1);
+    expect(await stream.next()).toMatchObject({ kind: "change", state: "crashed" });
+  } finally {
+    stream.close();
+  }
 }

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { readCredential } from "../../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../../src/server/start-server.js";
-import { rows, runInfo } from "../helpers.js";
+import { runInfo } from "../helpers.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
-import { listen } from "../../helpers/live-events.js";
+import { expectStreamHearsOtherReplica, listen } from "../../helpers/live-events.js";
 
 const bin = postgresOrSkip();
 let pg: PostgresCluster | undefined;
@@ -43,31 +43,7 @@ describe.skipIf(bin === null)("replicas on PostgreSQL", () => {
     servers.push(a);
     const b = await startServer({ port: 0, dataDir: join(home, "server-b"), database: pg!.url });
     servers.push(b);
-    const key = readCredential(a.url)!.apiKey;
-    const user = readCredential(a.url)!.user;
-    const post = (server: RunningServer, path: string, method: string, body: unknown) =>
-      fetch(`${server.url}/api/v1/runs/${user}/p/rep00001${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-    expect((await post(a, "/records", "POST", [{ k: "run", seq: 0, run: runInfo("rep00001", { entity: user, project: "p" }) }])).status).toBe(200);
-
-    const stream = await listen(`${b.url}/api/v1/runs/${user}/p/rep00001/events`, key);
-    try {
-      expect((await post(a, "/records", "POST", [{ k: "history", seq: 1, rows: rows(0, 3) }])).status).toBe(200);
-      expect(await stream.next()).toEqual({ kind: "change", lastSeq: 3, state: "running" });
-
-      expect((await post(a, "", "PATCH", { name: "renamed" })).status).toBe(200);
-      expect(await stream.next()).toMatchObject({ kind: "change", state: "running" });
-      expect((await (await fetch(`${b.url}/api/v1/runs/${user}/p/rep00001`, { headers: { authorization: `Bearer ${key}` } })).json()).name).toBe("renamed");
-
-      // The sweeper of either server marks it crashed: the stream hears that too.
-      expect(await a.store.sweepStaleRuns(Date.now() + 1, Date.now(), "no heartbeat")).toBe(1);
-      expect(await stream.next()).toMatchObject({ kind: "change", state: "crashed" });
-    } finally {
-      stream.close();
-    }
+    await expectStreamHearsOtherReplica(a, b);
   });
 });
 
