@@ -12,33 +12,17 @@
  */
 import type { Sql } from "postgres";
 import { bucketize } from "../store/history-buckets.js";
-import { readChunk, readChunkDense } from "../store/history-chunks.js";
+import { appendChunk, ColumnCache, columnsId, emptyColumns, reserve, X_KEYS, type Columns } from "../store/history-columns.js";
 import type { HistoryAxis, HistoryBuckets, HistoryBucketsQuery } from "../store/store.js";
 
-/** 256 MiB of cached columns, as in SQLite: 16 bytes a point. */
-const CACHE_BYTES = 256 * 1024 * 1024;
-
-interface Columns {
-  xs: Float64Array;
-  ys: Float64Array;
-  n: number;
-  /** The run's last_seq when last read. */
-  seq: number;
-  /** The highest seq covered by the chunks read. */
-  covered: number;
-}
-
-const X_KEYS: Record<HistoryAxis, string> = { step: "_step", time: "_timestamp", runtime: "_runtime" };
-
 export class PostgresHistoryBuckets {
-  private readonly cache = new Map<string, Columns>();
-  private cachedBytes = 0;
+  private readonly cache = new ColumnCache();
 
   constructor(private readonly sql: Sql) {}
 
   async buckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBuckets> {
     const zoomed = q.x === "step" && (q.from !== undefined || q.to !== undefined);
-    if (zoomed && !this.cache.has(cacheId(runPk, q.key, q.x))) return this.zoomedBuckets(runPk, q);
+    if (zoomed && !this.cache.has(columnsId(runPk, q.key, q.x))) return this.zoomedBuckets(runPk, q);
     const cols = await this.columns(runPk, q.key, q.x);
     return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
   }
@@ -52,22 +36,16 @@ export class PostgresHistoryBuckets {
       JOIN history_chunks x ON x.run_pk = y.run_pk AND x.key = '_step' AND x.first_seq = y.first_seq
       WHERE y.run_pk = ${runPk} AND y.key = ${q.key} AND y.last_step >= ${from} AND y.first_step <= ${to}
       ORDER BY y.first_seq`;
-    const cols: Columns = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0, seq: -1, covered: -1 };
+    const cols = emptyColumns();
     appendChunks(cols, rows);
     return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
   }
 
   private async columns(runPk: number, key: string, axis: HistoryAxis): Promise<Columns> {
-    const id = cacheId(runPk, key, axis);
+    const id = columnsId(runPk, key, axis);
     const [run] = await this.sql<{ last_seq: number }[]>`SELECT last_seq FROM runs WHERE pk = ${runPk}`;
     const lastSeq = run?.last_seq ?? -1;
-    let cols = this.cache.get(id);
-    if (cols) {
-      this.cache.delete(id); // re-inserted below: Map order is the LRU order
-      this.cachedBytes -= cols.xs.byteLength * 2;
-    } else {
-      cols = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0, seq: -1, covered: -1 };
-    }
+    let cols = this.cache.take(id) ?? emptyColumns();
     if (lastSeq > cols.seq) {
       // Another request of the same chart may be extending the same entry: work on a copy, keep the longer.
       const fresh = { ...cols };
@@ -75,15 +53,7 @@ export class PostgresHistoryBuckets {
       fresh.seq = lastSeq; // read before the chunks: a later upload is picked up next time
       cols = fresh;
     }
-    const existing = this.cache.get(id);
-    if (existing) this.cachedBytes -= existing.xs.byteLength * 2;
-    this.cache.set(id, cols);
-    this.cachedBytes += cols.xs.byteLength * 2;
-    for (const [k, c] of this.cache) {
-      if (this.cachedBytes <= CACHE_BYTES || k === id) break;
-      this.cache.delete(k);
-      this.cachedBytes -= c.xs.byteLength * 2;
-    }
+    this.cache.put(id, cols);
     return cols;
   }
 
@@ -106,39 +76,10 @@ interface ChunkPair {
   xdata: Buffer;
 }
 
-const cacheId = (runPk: number, key: string, axis: HistoryAxis): string => `${runPk}\u0000${axis}\u0000${key}`;
-
-/** Appends the points of chunks in seq order to `cols` (copies: the arrays may be shared with a request still bucketing them). */
+/** Appends the points of chunks in seq order to `cols`, in new arrays: the cached ones may be shared with a request still bucketing them. */
 function appendChunks(cols: Columns, rows: readonly ChunkPair[]): void {
   let total = cols.n;
   for (const r of rows) total += r.ym;
-  cols.xs = grown(cols.xs, cols.n, total);
-  cols.ys = grown(cols.ys, cols.n, total);
-  for (const { first_seq: firstSeq, n, ym, ydata, xm, xdata } of rows) {
-    const { values, offsets } = readChunk(n, ym, ydata);
-    const xs = readChunkDense(n, xm, xdata);
-    // Steps of this chunk at or below `covered` were read from an earlier chunk.
-    const skip = cols.covered - firstSeq + 1;
-    let c = cols.n;
-    for (let i = 0; i < ym; i++) {
-      const o = offsets ? offsets[i] : i;
-      if (o < skip) continue;
-      const x = xs[o];
-      if (Number.isNaN(x)) continue;
-      cols.xs[c] = x;
-      cols.ys[c] = values[i];
-      c++;
-    }
-    cols.n = c;
-    cols.covered = Math.max(cols.covered, firstSeq + n - 1);
-  }
-}
-
-/** A copy of the first `used` values in an array of at least `size` (doubling from 1,024). */
-function grown(a: Float64Array, used: number, size: number): Float64Array {
-  let length = Math.max(1024, a.length);
-  while (length < size) length *= 2;
-  const b = new Float64Array(length);
-  b.set(a.subarray(0, used));
-  return b;
+  reserve(cols, total, true);
+  for (const r of rows) appendChunk(cols, r.first_seq, r.n, r.ym, r.ydata, r.xm, r.xdata);
 }
