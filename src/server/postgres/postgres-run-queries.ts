@@ -4,10 +4,11 @@
  * SQLite whatever the database's locale; runs without a sort value go last either way.
  */
 import type { Sql } from "postgres";
-import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
+import type { HistoryRow } from "../../protocol/records.js";
 import { readStoredRow } from "../store/history-codec.js";
 import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
-import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import { storedRunOf, type RunRow as RunRowOf } from "../store/run-row.js";
+import type { HistoryQuery, ListRunsQuery, RunPatch, RunSortField, StoredRun } from "../store/store.js";
 
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
@@ -38,65 +39,10 @@ const SORT_COLUMNS: Record<RunSortField, string> = {
                    FROM jsonb_array_elements_text(r.tags) WITH ORDINALITY AS t(v, i)), '') COLLATE "C"`,
 };
 
-interface RunRow {
-  pk: number;
-  run_id: string;
-  name: string;
-  notes: string | null;
-  tags: string[];
-  run_group: string | null;
-  job_type: string | null;
-  privacy: Privacy;
-  state: RunState;
-  exit_code: number | null;
-  signal: string | null;
-  error: string | null;
-  created_at: number;
-  heartbeat_at: number | null;
-  finished_at: number | null;
-  config: JsonObject;
-  summary: JsonObject;
-  metadata: JsonObject;
-  program: JsonObject | null;
-  last_seq: number;
-  revision: number;
-  sweeper_crashed_at: number | null;
-  entity: string;
-  entity_id: number;
-  project: string;
-  author: string;
-}
+/** A run row as PostgreSQL gives it: the jsonb columns parsed by the driver. */
+type RunRow = RunRowOf<unknown>;
 
-function toStoredRun(row: RunRow): StoredRun {
-  return {
-    pk: row.pk,
-    entity: row.entity,
-    entityId: row.entity_id,
-    project: row.project,
-    id: row.run_id,
-    name: row.name,
-    notes: row.notes,
-    tags: row.tags,
-    group: row.run_group,
-    jobType: row.job_type,
-    privacy: row.privacy,
-    author: row.author,
-    state: row.state,
-    exitCode: row.exit_code,
-    signal: row.signal,
-    error: row.error,
-    createdAt: row.created_at,
-    heartbeatAt: row.heartbeat_at,
-    finishedAt: row.finished_at,
-    config: row.config,
-    summary: row.summary,
-    metadata: row.metadata,
-    program: row.program,
-    lastSeq: row.last_seq,
-    revision: row.revision,
-    sweeperCrashedAt: row.sweeper_crashed_at,
-  };
-}
+const toStoredRun = (row: RunRow): StoredRun => storedRunOf(row, (value) => value);
 
 /** `%`, `_` and the escape character itself taken literally in a LIKE pattern. */
 export function likePattern(text: string): string {

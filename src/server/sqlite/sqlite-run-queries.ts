@@ -3,10 +3,11 @@
  * Kept apart from ingest: these run on the read path and may change shape with the web app.
  */
 import type Database from "better-sqlite3";
-import type { HistoryRow, JsonObject, RunState } from "../../protocol/records.js";
+import type { HistoryRow } from "../../protocol/records.js";
 import { readStoredRow } from "../store/history-codec.js";
 import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
-import type { HistoryQuery, ListRunsQuery, Privacy, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import { storedRunOf, type RunRow as RunRowOf } from "../store/run-row.js";
+import type { HistoryQuery, ListRunsQuery, RunPatch, RunSortField, StoredRun } from "../store/store.js";
 import { SqliteSortValues } from "./sqlite-sort-values.js";
 
 const RUN_COLUMNS = `
@@ -46,65 +47,10 @@ export function jsonPath(path: string[]): string {
   return "$" + path.map((seg) => `."${seg}"`).join("");
 }
 
-interface RunRow {
-  pk: number;
-  run_id: string;
-  name: string;
-  notes: string | null;
-  tags: string;
-  run_group: string | null;
-  job_type: string | null;
-  privacy: Privacy;
-  state: RunState;
-  exit_code: number | null;
-  signal: string | null;
-  error: string | null;
-  created_at: number;
-  heartbeat_at: number | null;
-  finished_at: number | null;
-  config: string;
-  summary: string;
-  metadata: string;
-  program: string | null;
-  last_seq: number;
-  revision: number;
-  sweeper_crashed_at: number | null;
-  entity: string;
-  entity_id: number;
-  project: string;
-  author: string;
-}
+/** A run row as SQLite gives it: the JSON columns as text. */
+type RunRow = RunRowOf<string>;
 
-function toStoredRun(row: RunRow): StoredRun {
-  return {
-    pk: row.pk,
-    entity: row.entity,
-    entityId: row.entity_id,
-    project: row.project,
-    id: row.run_id,
-    name: row.name,
-    notes: row.notes,
-    tags: JSON.parse(row.tags) as string[],
-    group: row.run_group,
-    jobType: row.job_type,
-    privacy: row.privacy,
-    author: row.author,
-    state: row.state,
-    exitCode: row.exit_code,
-    signal: row.signal,
-    error: row.error,
-    createdAt: row.created_at,
-    heartbeatAt: row.heartbeat_at,
-    finishedAt: row.finished_at,
-    config: JSON.parse(row.config) as JsonObject,
-    summary: JSON.parse(row.summary) as JsonObject,
-    metadata: JSON.parse(row.metadata) as JsonObject,
-    program: row.program === null ? null : (JSON.parse(row.program) as JsonObject),
-    lastSeq: row.last_seq,
-    revision: row.revision,
-    sweeperCrashedAt: row.sweeper_crashed_at,
-  };
-}
+const toStoredRun = (row: RunRow): StoredRun => storedRunOf(row, (text) => JSON.parse(text));
 
 /** The conditions of a runs page's filters on `r`, beyond its project (bound as @state, @tag, @text). */
 function runFilters(q: ListRunsQuery): string[] {
