@@ -9,6 +9,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { EntityView, ProjectView, TeamRole, TeamView } from "../../protocol/api";
 import { ConfirmButton } from "../components/confirm-button";
 import { Header } from "../components/header";
+import { ProjectsTable } from "../components/projects-table";
 import { del, get, pageHref, put } from "../lib/api";
 import { formatTime } from "../lib/format";
 
@@ -49,26 +50,7 @@ export function EntityPage({ entity }: { entity: string }) {
         ) : projects.length === 0 ? (
           <p class="muted">No projects you can see.</p>
         ) : (
-          <table class="grid projects">
-            <thead>
-              <tr>
-                <th>Project</th>
-                <th>Runs</th>
-                <th>Last run</th>
-              </tr>
-            </thead>
-            <tbody>
-              {projects.map((p) => (
-                <tr key={p.name}>
-                  <td>
-                    <a href={pageHref(p.entity, p.name)}>{p.name}</a>
-                  </td>
-                  <td>{p.runCount}</td>
-                  <td>{formatTime(p.lastRunAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ProjectsTable projects={projects} showEntity={false} class="grid projects" />
         )}
       </main>
     </>

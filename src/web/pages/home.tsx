@@ -2,8 +2,8 @@
 import { useEffect, useState } from "preact/hooks";
 import type { ProjectView } from "../../protocol/api";
 import { Header } from "../components/header";
-import { ApiError, get, pageHref } from "../lib/api";
-import { formatTime } from "../lib/format";
+import { ProjectsTable } from "../components/projects-table";
+import { ApiError, get } from "../lib/api";
 
 export function HomePage() {
   const [projects, setProjects] = useState<ProjectView[] | null>(null);
@@ -30,28 +30,7 @@ export function HomePage() {
             No projects yet. Start a run with <code>trackside.init({'{'} project: "my-project" {'}'})</code>.
           </p>
         ) : (
-          <table class="grid">
-            <thead>
-              <tr>
-                <th>Project</th>
-                <th>Runs</th>
-                <th>Last run</th>
-              </tr>
-            </thead>
-            <tbody>
-              {projects.map((p) => (
-                <tr key={`${p.entity}/${p.name}`}>
-                  <td>
-                    <a href={pageHref(p.entity, p.name)}>
-                      {p.entity}/{p.name}
-                    </a>
-                  </td>
-                  <td>{p.runCount}</td>
-                  <td>{formatTime(p.lastRunAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ProjectsTable projects={projects} showEntity />
         )}
       </main>
     </>
