@@ -5,10 +5,12 @@
  * since; the cache is checked against the run's `last_seq` in the database on every request,
  * so a replica never answers from stale memory, whichever replica took the upload.
  *
- * A zoom on the step axis of a chart this replica has not cached reads only the chunks whose
- * step range (kept beside each chunk) meets the zoom, not the whole metric: a cold zoom into a
- * long run costs the chunks it shows. It is not cached; the whole-run view that usually comes
- * first fills the cache, and zooms after it are answered from memory.
+ * A zoom of a chart this replica has not cached reads only the records whose x range meets the
+ * zoom, not the whole metric: on the step axis the step range kept beside each chunk, on the time
+ * and runtime axes the min and max kept beside the record's `_timestamp` or `_runtime` chunk. A
+ * cold zoom into a long run costs the chunks it shows (PostgreSQL keeps large `bytea` values out
+ * of line, so a skipped chunk's data is never read). It is not cached; the whole-run view that
+ * usually comes first fills the cache, and zooms after it are answered from memory.
  */
 import type { Sql } from "postgres";
 import { bucketize } from "../store/history-buckets.js";
@@ -21,20 +23,28 @@ export class PostgresHistoryBuckets {
   constructor(private readonly sql: Sql) {}
 
   async buckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBuckets> {
-    const zoomed = q.x === "step" && (q.from !== undefined || q.to !== undefined);
+    const zoomed = q.from !== undefined || q.to !== undefined;
     if (zoomed && !this.cache.has(columnsId(runPk, q.key, q.x))) return this.zoomedBuckets(runPk, q);
     const cols = await this.columns(runPk, q.key, q.x);
     return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
   }
 
-  /** A step-axis zoom from the chunks that meet it only (steps are whole numbers: the range rounds outward). */
+  /**
+   * A zoom from the records whose x range meets it only. Steps are whole numbers: a step range
+   * rounds outward. The x chunk's min and max are of its finite numbers, and times are always
+   * finite, so a record whose times all lie outside the zoom has nothing to show in it.
+   */
   private async zoomedBuckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBuckets> {
-    const from = q.from === undefined ? Number.MIN_SAFE_INTEGER : Math.max(Number.MIN_SAFE_INTEGER, Math.floor(q.from));
-    const to = q.to === undefined ? Number.MAX_SAFE_INTEGER : Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(q.to));
+    const whole = q.x === "step";
+    const lo = q.from === undefined ? Number.MIN_SAFE_INTEGER : Math.max(Number.MIN_SAFE_INTEGER, whole ? Math.floor(q.from) : q.from);
+    const hi = q.to === undefined ? Number.MAX_SAFE_INTEGER : Math.min(Number.MAX_SAFE_INTEGER, whole ? Math.ceil(q.to) : q.to);
+    const meets = whole
+      ? this.sql`y.last_step >= ${lo} AND y.first_step <= ${hi}`
+      : this.sql`x.max_value >= ${lo} AND x.min_value <= ${hi}`;
     const rows = await this.sql<ChunkPair[]>`
       SELECT y.first_seq, y.n, y.m AS ym, y.data AS ydata, x.m AS xm, x.data AS xdata FROM history_chunks y
-      JOIN history_chunks x ON x.run_pk = y.run_pk AND x.key = '_step' AND x.first_seq = y.first_seq
-      WHERE y.run_pk = ${runPk} AND y.key = ${q.key} AND y.last_step >= ${from} AND y.first_step <= ${to}
+      JOIN history_chunks x ON x.run_pk = y.run_pk AND x.key = ${X_KEYS[q.x]} AND x.first_seq = y.first_seq
+      WHERE y.run_pk = ${runPk} AND y.key = ${q.key} AND ${meets}
       ORDER BY y.first_seq`;
     const cols = emptyColumns();
     appendChunks(cols, rows);

@@ -299,7 +299,11 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     expect(await a.readHistory(run.pk, { limit: 10 })).toMatchObject([{ note: "q\u0000" }]);
   });
 
-  it("answers a cold zoom on the step axis from the chunks that meet it only, as SQLite answers it", async () => {
+  it.each([
+    { x: "step" as const, from: 350, to: 420.5 },
+    { x: "time" as const, from: T0 + 350_000, to: T0 + 420_500 },
+    { x: "runtime" as const, from: 350, to: 420.5 },
+  ])("answers a cold zoom on the $x axis from the records that meet it only, as SQLite answers it", async ({ x, from, to }) => {
     const url = await pg.createDatabase(`t${++dbs}`);
     const a = await PostgresStore.open(url, { max: 2 });
     stores.push(a);
@@ -307,15 +311,16 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     for (let r = 0; r < 10; r++) records.push({ k: "history", seq: 2 + r * 100, rows: rows(r * 100, 100) });
     await a.ingest(await aliceTarget(a, "zoom0001"), records, T0);
     const run = (await a.getRun("alice", "mnist", "zoom0001"))!;
-    const zoom = { key: "loss", x: "step" as const, buckets: 20, from: 350, to: 420.5 };
+    const zoom = { key: "loss", x, buckets: 20, from, to };
     const sqlite = await sqliteChartOf(records.map((r) => (r.k === "run" ? { ...r, run: runInfo("r1") } : r)), zoom);
+    expect(sqlite.count.reduce((a, b) => a + b, 0)).toBe(71); // steps 350..420
     // Damage a chunk far outside the zoom: a read of the whole metric would fail on it.
     await a.sql`UPDATE history_chunks SET data = '\\x00'::bytea WHERE run_pk = ${run.pk} AND key = 'loss' AND first_seq = 802`;
     const fresh = await PostgresStore.open(url, { max: 2 }); // another replica: nothing cached
     stores.push(fresh);
     expect(await fresh.historyBuckets(run.pk, zoom)).toEqual(sqlite);
     // The whole run does read it (and says so): the skipping above was real.
-    await expect(fresh.historyBuckets(run.pk, { key: "loss", x: "step", buckets: 20 })).rejects.toThrow(/history chunk/);
+    await expect(fresh.historyBuckets(run.pk, { key: "loss", x, buckets: 20 })).rejects.toThrow(/history chunk/);
   });
 
   it("refuses a second user of a taken name with TRK_ERR_CONFLICT", async () => {
