@@ -12,12 +12,20 @@
  * the runs at once on PostgreSQL (a connection each), one after the other on SQLite (one writer).
  * Goal (issue 15): ingest at least 0.8x of that baseline on either backend.
  *
+ * Beside them, for SQLite, where the time goes: the same bodies decoded, checked and stored by a
+ * SqliteStore in this process (no HTTP, no second process), and stored alone (decoded and
+ * checked before the clock starts).
+ *
  * Alone: `npm run build && node dist/scripts/bench/run.js --one benchReplicaIngest '[1000000,3]'`.
  */
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import postgres from "postgres";
+import { decodeUntrusted } from "../../src/protocol/codec.js";
+import { flattenBatches, validateRecords } from "../../src/protocol/record-check.js";
+import type { RunRecord } from "../../src/protocol/records.js";
+import { SqliteStore } from "../../src/server/index.js";
 import { benchBackends, benchDir } from "./backends.js";
 import { bodies, postBodies } from "./server-ingest.js";
 import { startServerProcess, type BenchServer } from "./procs.js";
@@ -104,12 +112,42 @@ async function postgresFloor(url: string, runPks: number[]): Promise<number> {
   }
 }
 
+/**
+ * The bodies through a SqliteStore in this process, the runs' bodies interleaved: ms of decode +
+ * check + ingest, and of ingest alone (the same bodies decoded and checked beforehand).
+ */
+async function sqliteInProcess(dir: string, runIds: string[], payloads: Buffer[][]): Promise<{ all: number; store: number }> {
+  const time = async (file: string, prepare: boolean): Promise<number> => {
+    const store = SqliteStore.open(join(dir, file));
+    try {
+      const user = await store.createUser("bench", Date.now());
+      const entity = (await store.getEntity("bench"))!;
+      const targets = runIds.map((runId) => ({ entityId: entity.id, project: "bench", runId, authorUserId: user.id }));
+      const decode = (body: Buffer, runId: string) => validateRecords(flattenBatches(decodeUntrusted(body)), runId);
+      const ready: RunRecord[][][] = prepare ? payloads.map((bs, i) => bs.map((b) => decode(b, runIds[i]))) : [];
+      const longest = Math.max(...payloads.map((p) => p.length));
+      const t0 = performance.now();
+      for (let j = 0; j < longest; j++) {
+        for (let i = 0; i < runIds.length; i++) {
+          if (j >= payloads[i].length) continue;
+          await store.ingest(targets[i], prepare ? ready[i][j] : decode(payloads[i][j], runIds[i]), Date.now());
+        }
+      }
+      return performance.now() - t0;
+    } finally {
+      await store.close();
+    }
+  };
+  return { all: await time("all.db", false), store: await time("store.db", true) };
+}
+
 export async function benchReplicaIngest(rows: number, samples: number): Promise<Figure[]> {
   const root = benchDir("replica-ingest");
   const backends = await benchBackends(root);
   const perRun = Math.ceil(rows / RUNS);
   const total = perRun * RUNS;
   const results = new Map<string, { one: number[]; two: number[]; floor: number[] }>();
+  const inProcess = { all: [] as number[], store: [] as number[] };
   try {
     for (let s = 0; s < samples; s++) {
       for (const backend of backends) {
@@ -138,6 +176,12 @@ export async function benchReplicaIngest(rows: number, samples: number): Promise
           // The floor, on the same database, after the servers have stopped (nothing else writes).
           const floorMs = database === undefined ? await sqliteFloor(sqliteFile(first.home), sqlitePks(first.home)) : await postgresFloor(database, await postgresPks(database));
           r.floor.push(total / (floorMs / 1000));
+          if (database === undefined) {
+            const runIds = Array.from({ length: RUNS }, (_, i) => `inproc${s}r${i}`);
+            const ms = await sqliteInProcess(dataDir, runIds, runIds.map((id) => bodies(id, perRun)));
+            inProcess.all.push(total / (ms.all / 1000));
+            inProcess.store.push(total / (ms.store / 1000));
+          }
         }
       }
     }
@@ -150,6 +194,11 @@ export async function benchReplicaIngest(rows: number, samples: number): Promise
   for (const [name, r] of results) {
     const floor = { baseline: median(r.floor), baselineName: `insert-only: the same chunk and record rows straight into ${name}'s history tables`, unit: "rows/s", better: "higher" as const, samples, goal: ">= 0.80x" };
     figures.push({ name: `ingest (HTTP) of ${n} rows in ${RUNS} runs at once, ${name}, one server`, value: median(r.one), ...floor });
+    if (name === "SQLite" && inProcess.all.length > 0) {
+      const { goal: _goal, ...noGoal } = floor;
+      figures.push({ name: `the same bodies decoded, checked and stored by a SqliteStore in the bench's process (no HTTP), SQLite`, value: median(inProcess.all), ...noGoal });
+      figures.push({ name: `the same records stored by a SqliteStore alone (decoded and checked beforehand), SQLite`, value: median(inProcess.store), ...noGoal });
+    }
     if (r.two.length > 0) figures.push({ name: `ingest (HTTP) of ${n} rows in ${RUNS} runs at once, ${name}, two replicas of one database`, value: median(r.two), ...floor });
   }
   return figures;
