@@ -1,13 +1,14 @@
 /**
  * W&B's real Python SDK for the compatibility tests: a virtual environment built by
  * `../shared/tools/wandb-python-venv.sh` from this machine's local Python package index, once per
- * machine (about 8 s), cached under the OS temp dir by the script's content. Where the script or
+ * machine (about 8 s), cached by the script's content under TRACKSIDE_TEST_CACHE (the temp dir the
+ * test run started with: temp-root.ts), else the OS temp dir. Where the script or
  * the index is missing the tests using it are skipped with a warning; under CI=true a machine that
  * has the index must run them.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -37,12 +38,14 @@ export function wandbPythonOrSkip(): string | null {
     return (cached = null);
   }
   const hash = createHash("sha256").update(readFileSync(script)).digest("hex").slice(0, 12);
-  const dir = join(tmpdir(), `trackside-wandb-venv-${hash}`);
+  const cache = process.env.TRACKSIDE_TEST_CACHE ?? tmpdir();
+  mkdirSync(cache, { recursive: true });
+  const dir = join(cache, `wandb-venv-${hash}`);
   const python = join(dir, "bin", "python");
   if (existsSync(join(dir, ".complete"))) return (cached = python);
   // Built in a directory of its own and renamed into place, so that two test files building at
   // once, or a build killed half-way, never leave a venv others would use.
-  const building = mkdtempSync(join(tmpdir(), "trackside-wandb-venv-build-"));
+  const building = mkdtempSync(join(cache, "wandb-venv-build-"));
   const built = spawnSync("bash", [script, building], { encoding: "utf8" });
   if (built.status === 3) {
     rmSync(building, { recursive: true, force: true });
