@@ -74,28 +74,38 @@ function wandbFile(path: string): string {
   return join(full, files[0]);
 }
 
-/** The decoded records of `file` before any damage, and the damage. Progress on stderr for big files. */
-function readRecords(file: string): { records: WandbRecord[]; damage: LogDamage | null; bytes: number } {
+/**
+ * The run in `file`, gathered from its records before any damage, and the damage. The records
+ * are decoded one at a time as they are gathered: a run of 100,000 steps holds 300,000 of them.
+ * Progress on stderr for big files.
+ */
+function readRun(file: string): { run: WandbRun; records: number; damage: LogDamage | null; bytes: number } {
   const buf = readFileSync(file);
   if (!hasWandbHeader(buf)) throw errors.corruptFile(file, "not a W&B transaction log (its first bytes are not `:W&B` and version 0); nothing was imported");
   const log = readWandbLog(buf);
-  const records: WandbRecord[] = [];
   let damage = log.damage;
+  let decodedCount = 0;
   const big = log.records.length > 50_000;
   let nextReport = Date.now() + 2000;
-  for (const [i, r] of log.records.entries()) {
-    try {
-      records.push(decodeWandbRecord(r.bytes));
-    } catch (err) {
-      damage = { offset: r.offset, why: `a record whose CRC-32 holds but is not a W&B Record of wandb ${WANDB_SCHEMA_VERSION}'s schema (${(err as Error).message})` };
-      break;
-    }
-    if (big && Date.now() > nextReport) {
-      say(`reading ${basename(file)}: ${i + 1} of ${log.records.length} records`);
-      nextReport = Date.now() + 2000;
+  function* decoded(): Generator<WandbRecord> {
+    for (const r of log.records) {
+      let record: WandbRecord;
+      try {
+        record = decodeWandbRecord(r.bytes);
+      } catch (err) {
+        damage = { offset: r.offset, why: `a record whose CRC-32 holds but is not a W&B Record of wandb ${WANDB_SCHEMA_VERSION}'s schema (${(err as Error).message})` };
+        return;
+      }
+      decodedCount++;
+      if (big && Date.now() > nextReport) {
+        say(`reading ${basename(file)}: ${decodedCount} of ${log.records.length} records`);
+        nextReport = Date.now() + 2000;
+      }
+      yield record;
     }
   }
-  return { records, damage, bytes: buf.length };
+  const run = gatherWandbRun(decoded());
+  return { run, records: decodedCount, damage, bytes: buf.length };
 }
 
 /** The run's frames back to back, as a WAL in memory for the uploader. */
@@ -111,12 +121,11 @@ function inMemoryWal(batches: RunRecord[][]): Buffer {
 async function importWandbRun(path: string, opts: ImportOptions): Promise<void> {
   const file = wandbFile(path);
   const started = Date.now();
-  const { records, damage, bytes } = readRecords(file);
+  const { run, records, damage, bytes } = readRun(file);
   const damageText = damage ? `at byte ${damage.offset}: ${damage.why}` : null;
   if (damage && !opts.partial) {
-    throw errors.corruptFile(file, `damaged ${damageText}. Nothing was imported. \`--partial\` imports the ${records.length} records before the damage and marks the run crashed`);
+    throw errors.corruptFile(file, `damaged ${damageText}. Nothing was imported. \`--partial\` imports the ${records} records before the damage and marks the run crashed`);
   }
-  const run = gatherWandbRun(records);
   if (!run.runId) throw errors.corruptFile(file, `no run record${damageText ? ` before the damage ${damageText}` : ""}; nothing was imported`);
   const id = validateRunId(run.runId);
   const connection = signedInConnection(opts);
@@ -129,7 +138,7 @@ async function importWandbRun(path: string, opts: ImportOptions): Promise<void> 
   const batches = wandbRunRecords(run, entity, project, { noExit });
   const wal = inMemoryWal(batches);
   const runPath = `${entity}/${project}/${id}`;
-  if (Date.now() - started > 2000 || wal.length > 8e6) say(`read ${records.length} records of ${runPath} (${(bytes / 1e6).toFixed(1)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (Date.now() - started > 2000 || wal.length > 8e6) say(`read ${records} records of ${runPath} (${(bytes / 1e6).toFixed(1)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const synced = await upload(file, wal, connection, entity, project, id, Number(opts.timeout) * 1000);
   if (!synced) return;
   const state = run.exit ? batches[batches.length - 1].find((r) => r.k === "exit") : null;
@@ -141,7 +150,7 @@ async function importWandbRun(path: string, opts: ImportOptions): Promise<void> 
   );
   reportLeftOut(run);
   if (damage) {
-    const err = errors.corruptFile(file, `damaged ${damageText}. The ${records.length} records before the damage were imported (--partial); the rest of the file was not read, and the run ends crashed`);
+    const err = errors.corruptFile(file, `damaged ${damageText}. The ${records} records before the damage were imported (--partial); the rest of the file was not read, and the run ends crashed`);
     say(`trackside: ${err.code}: ${err.message}`);
     process.exitCode = 1;
   }

@@ -51,8 +51,8 @@ function apply(target: JsonObject, updates: WandbItem[] | undefined, removes: Wa
   for (const item of removes ?? []) deletePath(target, itemPath(item));
 }
 
-/** Gathers the W&B records `records` (in file order) into one run. */
-export function gatherWandbRun(records: WandbRecord[]): WandbRun {
+/** Gathers the W&B records `records` (in file order; an iterable, so that a big file is decoded as it is gathered) into one run. */
+export function gatherWandbRun(records: Iterable<WandbRecord>): WandbRun {
   const run: WandbRun = {
     runId: "",
     entity: null,
