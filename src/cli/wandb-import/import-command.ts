@@ -119,6 +119,8 @@ function inMemoryWal(batches: RunRecord[][]): Buffer {
 }
 
 async function importWandbRun(path: string, opts: ImportOptions): Promise<void> {
+  const timeoutS = Number(opts.timeout);
+  if (!(timeoutS > 0)) throw errors.invalidOption("--timeout", opts.timeout, "a number of seconds above 0");
   const file = wandbFile(path);
   const started = Date.now();
   const { run, records, damage, bytes } = readRun(file);
@@ -139,7 +141,7 @@ async function importWandbRun(path: string, opts: ImportOptions): Promise<void> 
   const wal = inMemoryWal(batches);
   const runPath = `${entity}/${project}/${id}`;
   if (Date.now() - started > 2000 || wal.length > 8e6) say(`read ${records} records of ${runPath} (${(bytes / 1e6).toFixed(1)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  const synced = await upload(file, wal, connection, entity, project, id, Number(opts.timeout) * 1000);
+  const synced = await upload(file, wal, connection, entity, project, id, timeoutS * 1000);
   if (!synced) return;
   const state = run.exit ? batches[batches.length - 1].find((r) => r.k === "exit") : null;
   const ending = state && state.k === "exit" ? `${state.state}${state.exitCode ? ` (exit code ${state.exitCode})` : ""}` : "crashed (no exit record)";
