@@ -2,11 +2,13 @@
  * W&B's Python SDK (wandb 0.30 from the local package index, unmodified) against a real
  * `trackside server`, pointed at it by WANDB_BASE_URL and WANDB_API_KEY alone: a run with a
  * name, notes, tags, nested config and 120 steps that exits 0, and one that exits with code 3.
- * `runs show --json` and `trackside logs` show what the script logged and printed. Skipped with a
+ * `runs show --json` and `trackside logs` show what the script logged and printed (a progress bar
+ * as its last state), and its system metrics are the run's; a run SIGKILLed is marked crashed once
+ * its heartbeats stop. Skipped with a
  * warning where the machine has no local package index (test/helpers/wandb-python.ts).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,11 +33,20 @@ function spawnPython(script: string, args: string[], url: string, key: string) {
 
 /** Runs the script with W&B pointed at the server; it ends with `exitCode`. */
 function runScript(exitCode: number): Promise<Finished> {
-  const child = spawnPython(SCRIPT, [String(exitCode)], server.url, readCredential(server.url, t.env)!.apiKey);
+  return finished(spawnPython(SCRIPT, [String(exitCode)], server.url, readCredential(server.url, t.env)!.apiKey));
+}
+
+/** Runs Python with `args` (a script or `-m wandb ...`) in `cwd` with `extra` environment, to its end. */
+function runPython(args: string[], cwd: string, extra: NodeJS.ProcessEnv): Promise<Finished> {
+  const env = { PATH: process.env.PATH, HOME: cwd, WANDB_DIR: cwd, WANDB_BASE_URL: server.url, WANDB_API_KEY: readCredential(server.url, t.env)!.apiKey, ...extra };
+  return finished(spawn(python!, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] }));
+}
+
+function finished(child: ReturnType<typeof spawn>): Promise<Finished> {
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d));
-  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  child.stdout!.on("data", (d: Buffer) => (stdout += d));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d));
   const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
   return new Promise((resolve) =>
     child.on("close", (code, signal) => {
@@ -53,7 +64,7 @@ describe.skipIf(python === null)("W&B's Python SDK", () => {
     await server?.stop();
   });
 
-  it("logs a run that exits 0 (finished) and one that exits 3 (failed), with name, notes, tags, plain config, summary and console", async () => {
+  it("logs a run that exits 0 (finished) and one that exits 3 (failed), with name, notes, tags, plain config, summary, console and system metrics", async () => {
     const [ok, failed] = await Promise.all([runScript(0), runScript(3)]);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(failed.code, failed.stdout + failed.stderr).toBe(3);
@@ -77,7 +88,39 @@ describe.skipIf(python === null)("W&B's Python SDK", () => {
       expect(logs.stdout).toContain("hello from stdout");
       expect(logs.stdout).toContain("hello from stderr");
       expect(logs.stdout).toContain(`RUN ${path}`);
+      // The progress bar redrawn with \r is one line, at its last state.
+      expect(logs.stdout).toContain("progress 100%");
+      expect(logs.stdout).not.toContain("progress  40%");
+      // W&B's system metrics, under trackside's system/ keys.
+      const key = readCredential(server.url, t.env)!.apiKey;
+      const system = (await (await fetch(`${server.url}/api/v1/runs/${path}/system`, { headers: { authorization: `Bearer ${key}` } })).json()) as { keys: string[] };
+      expect(system.keys).toEqual(expect.arrayContaining(["system/cpu", "system/proc.memory.rssMB"]));
     }
+  });
+  it('resumes an existing run with resume="allow": the second process adds its steps after the first\'s', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "trk-wandb-resume-"));
+    const script = join(ROOT, "test/fixtures/wandb/python-resume.py");
+    const first = await runPython([script, "0"], cwd, {});
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const second = await runPython([script, "10"], cwd, {});
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.stdout).toContain("resumed=True");
+    const path = /RUN (\S+)/.exec(second.stdout)![1];
+    const run = await showRun(path, t.env);
+    expect(run).toMatchObject({ state: "finished", historySteps: 20, config: { phase: 10 }, summary: { _step: 19 } });
+  });
+
+  it("`wandb sync` of an offline run directory uploads it as a finished run", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "trk-wandb-offline-"));
+    const offline = await runPython([SCRIPT, "0"], cwd, { WANDB_MODE: "offline" });
+    expect(offline.code, offline.stdout + offline.stderr).toBe(0);
+    const id = /RUN \S*\/wbpy\/(\S+)/.exec(offline.stdout)![1];
+    const dir = join(cwd, "wandb", readdirSync(join(cwd, "wandb")).find((d) => d.startsWith("offline-run-"))!);
+    const sync = await runPython(["-m", "wandb", "sync", dir], cwd, {});
+    expect(sync.code, sync.stdout + sync.stderr).toBe(0);
+    const user = readCredential(server.url, t.env)!.user;
+    const run = await showRun(`${user}/wbpy/${id}`, t.env);
+    expect(run).toMatchObject({ state: "finished", name: "py-exit-0", historySteps: 120, config: { lr: 0.001 }, summary: { best_acc: 0.97 } });
   });
 });
 
