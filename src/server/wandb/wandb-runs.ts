@@ -37,6 +37,18 @@ export interface WandbTarget extends IngestTarget {
 
 const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/**
+ * The run record's `program`: W&B tells only the program and the host, so the other fields stay
+ * out rather than empty (an empty executable would show as a command `''`; the overview reads
+ * each field as optional, cli/metadata-facts.ts). The record check asks only for an object.
+ */
+function programOf(input: UpsertInput, existing: StoredRun | null): RunInfo["program"] {
+  const program: JsonObject = { ...(existing?.program ?? {}) };
+  if (input.program) program.executable = input.program;
+  if (input.host) program.host = input.host;
+  return program as RunInfo["program"];
+}
+
 export class WandbRuns {
   constructor(
     private readonly store: Store,
@@ -80,7 +92,7 @@ export class WandbRuns {
         jobType: input.jobType ?? existing?.jobType ?? null,
         config: split?.config ?? existing?.config ?? {},
         createdAt: existing?.createdAt ?? now,
-        program: { executable: input.program ?? "", args: [], cwd: "", pid: 0, host: input.host ?? "", nodeVersion: "", os: "", tracksideVersion: "" },
+        program: programOf(input, existing),
         ...(existing ? { resumed: true } : {}),
       };
       records.push({ k: "run", seq: seq++, run });
