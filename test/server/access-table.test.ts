@@ -90,7 +90,7 @@ const CASES: Case[] = [
   { method: "POST", route: "/api/v1/teams", path: () => "/api/v1/teams", body: () => ({ name: `team-${++uniq}` }), expect: SIGNED_IN },
   { method: "POST", route: "/api/v1/auth/login-links", path: () => "/api/v1/auth/login-links", body: () => ({}), expect: SIGNED_IN },
   // W&B's clients (docs/wandb.md): GraphQL needs a key, then each operation applies the rule to
-  // what it touches (test/wandb/routes.test.ts); an upload URL is its own capability.
+  // what it touches (test/wandb/routes-suite.ts); an upload URL is its own capability.
   { method: "POST", route: "/graphql", path: () => "/graphql", body: () => ({ operationName: "Viewer", query: "", variables: {} }), expect: SIGNED_IN },
   { method: "PUT", route: "/files/uploads/:token", path: () => "/files/uploads/forged.token", body: () => ({}), expect: same(all(403)) },
   // Accounts.
