@@ -83,6 +83,10 @@ describe.skipIf(python === null)("W&B's Python SDK", () => {
         metadata: { python: expect.stringMatching(/^CPython 3/) },
       });
       expect(Object.keys(run.config as object).sort()).toEqual(["layers", "lr", "optimizer"]);
+      // The overview's environment, from W&B's metadata.
+      const overview = await cli(["runs", "show", path], t.env);
+      expect(overview.stdout).toMatch(/Python:\s+CPython 3/);
+      expect(overview.stdout).toMatch(/Command:\s+\S*python-run\.py \d/);
       const logs = await cli(["logs", path], t.env);
       expect(logs.code, logs.stderr).toBe(0);
       expect(logs.stdout).toContain("hello from stdout");
