@@ -72,6 +72,8 @@ export function metadataFacts(meta: JsonObject): Fact[] {
     ["User", str(meta.user)],
     ["OS", formatOs(meta.os) ?? str(program?.os)],
     ["Node.js", str(meta.node) ?? str(meta.nodeVersion) ?? str(program?.nodeVersion)],
+    // W&B's Python SDK's runs (server/wandb/metadata.ts): "CPython 3.11.7".
+    ["Python", str(meta.python)],
     ["Command", formatCommand(program)],
     ["Working dir", str(program?.cwd)],
     ["Git remote", git ? str(git.remote) : null],

@@ -89,6 +89,10 @@ const CASES: Case[] = [
   { method: "GET", route: "/api/v1/teams", path: () => "/api/v1/teams", expect: SIGNED_IN },
   { method: "POST", route: "/api/v1/teams", path: () => "/api/v1/teams", body: () => ({ name: `team-${++uniq}` }), expect: SIGNED_IN },
   { method: "POST", route: "/api/v1/auth/login-links", path: () => "/api/v1/auth/login-links", body: () => ({}), expect: SIGNED_IN },
+  // W&B's clients (docs/wandb.md): GraphQL needs a key, then each operation applies the rule to
+  // what it touches (test/wandb/routes-suite.ts); an upload URL is its own capability.
+  { method: "POST", route: "/graphql", path: () => "/graphql", body: () => ({ operationName: "Viewer", query: "", variables: {} }), expect: SIGNED_IN },
+  { method: "PUT", route: "/files/uploads/:token", path: () => "/files/uploads/forged.token", body: () => ({}), expect: same(all(403)) },
   // Accounts.
   { method: "GET", route: "/api/v1/users", path: () => "/api/v1/users", expect: SITE_ADMIN },
   { method: "POST", route: "/api/v1/users", path: () => "/api/v1/users", body: () => ({ name: `user-${++uniq}` }), expect: SITE_ADMIN },
@@ -99,6 +103,7 @@ const CASES: Case[] = [
   { method: "GET", route: "/:entity", path: (t) => `/${t.entity}`, expect: ANYONE_SEES_ENTITY },
   { method: "POST", route: "/api/v1/runs/:entity/:project/:id/records", path: (t) => `${run(t)}/records`, body: () => [], expect: UPLOAD },
   { method: "POST", route: "/api/v1/runs/:entity/:project/:id/heartbeat", path: (t) => `${run(t)}/heartbeat`, body: () => ({}), expect: UPLOAD },
+  { method: "POST", route: "/files/:entity/:project/:id/file_stream", path: (t) => `/files/${t.entity}/${t.project}/${t.id}/file_stream`, body: () => ({}), expect: UPLOAD },
   // The team.
   { method: "GET", route: "/api/v1/teams/:team", path: (t) => `/api/v1/teams/${t.entity}`, expect: TEAM_READ },
   {

@@ -18,6 +18,7 @@ import { LiveEvents, registerLiveEvents } from "./live-events.js";
 import { registerHostCheck } from "./origin.js";
 import { registerWebRoutes } from "./routes-web.js";
 import type { Store } from "../store/store.js";
+import { registerWandbRoutes } from "../wandb/index.js";
 
 export interface BuildAppOptions {
   store: Store;
@@ -89,6 +90,8 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerIngestRoutes(app, ctx);
   registerAuthRoutes(app, ctx, live);
   registerLiveEvents(app, ctx, live);
+  // W&B's clients at the root (docs/wandb.md); before the web routes, whose /:entity/... patterns are GETs.
+  registerWandbRoutes(app, ctx);
   registerWebRoutes(app, ctx, { webRoot: options.webRoot });
   return app;
 }

@@ -1,5 +1,5 @@
 /**
- * Who is asking: API keys (Bearer) for programs, a session cookie for browsers. Secrets are
+ * Who is asking: API keys (Bearer, or HTTP Basic `api:KEY` as W&B's clients send them) for programs, a session cookie for browsers. Secrets are
  * stored only as sha256 hashes, so a copy of the database grants nobody access. sha256 without
  * a salt is enough here because every secret is 32 random bytes, not a password to brute-force.
  */
@@ -97,6 +97,25 @@ export function clearedSessionCookie(secure: boolean): string {
 /** What a request presents to say who it is: an API key or a session cookie, by its hash. */
 export type Credential = { kind: "key"; hash: string } | { kind: "session"; hash: string };
 
+function bearerKey(header: string): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? null;
+}
+
+/**
+ * The key of HTTP Basic credentials with the user `api`: how W&B's clients send their key
+ * (`Basic base64("api:" + key)`, docs/wandb.md), so that they log into trackside unmodified.
+ * Any other user name is refused rather than ignored: it is no credential trackside knows.
+ */
+function basicKey(header: string): string | null {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return null;
+  const decoded = Buffer.from(m[1], "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0 || decoded.slice(0, colon) !== "api") return null;
+  const key = decoded.slice(colon + 1);
+  return key.length > 0 ? key : null;
+}
+
 /**
  * The credential a request presents, or null for an anonymous one. A malformed Authorization
  * header is TRK_ERR_UNAUTHORIZED, not anonymous: falling back would turn a typo into a
@@ -105,9 +124,9 @@ export type Credential = { kind: "key"; hash: string } | { kind: "session"; hash
 export function credentialOf(req: FastifyRequest): Credential | null {
   const header = req.headers.authorization;
   if (header !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw errors.unauthorized();
-    return { kind: "key", hash: hashSecret(m[1]) };
+    const key = bearerKey(header) ?? basicKey(header);
+    if (key === null) throw errors.unauthorized();
+    return { kind: "key", hash: hashSecret(key) };
   }
   const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
   return token ? { kind: "session", hash: hashSecret(token) } : null;

@@ -1,0 +1,3 @@
+export { registerWandbRoutes, WANDB_BODY_LIMIT, WANDB_UPLOAD_LIMIT, type WandbRouteOptions } from "./routes.js";
+export { parseLenientJson } from "./lenient-json.js";
+export { splitConfig, wrapConfig } from "./config-shape.js";
