@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { benchChartQuery } from "./chart-query.js";
 import { benchDaemonRss } from "./daemon-rss.js";
 import { benchEmptyRun } from "./empty-run.js";
 import { benchEndToEnd } from "./end-to-end.js";
@@ -40,6 +41,7 @@ const benches = {
   benchRunsPage,
   benchReplicaIngest,
   benchLoadTest,
+  benchChartQuery,
 } satisfies Record<string, (...args: number[]) => Promise<Figure[]>>;
 type BenchName = keyof typeof benches;
 

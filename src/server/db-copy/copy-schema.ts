@@ -14,8 +14,12 @@ import type { Sql } from "postgres";
 import { errors } from "../../protocol/errors.js";
 import { DERIVED } from "./copy-values.js";
 
-/** Bookkeeping of each backend's own migrations: never copied. */
-const NOT_COPIED = new Set(["schema_migrations"]);
+/**
+ * Never copied: each backend's own bookkeeping of migrations, and the runs-table sort index
+ * (SQLite migration 10, PostgreSQL migration 3), which each backend keeps in its own shape and
+ * fills again from the runs the first time a page is sorted by a path.
+ */
+const NOT_COPIED = new Set(["schema_migrations", "run_sort_paths", "run_sort_values"]);
 
 /**
  * SQLite columns that PostgreSQL has no place for, on purpose. runs.history_chunks says whether a

@@ -1,7 +1,9 @@
 /**
  * Read queries over runs and history in PostgreSQL, and a person's edit of a run (the rules of
  * sqlite-run-queries.ts). Text sorts use the "C" collation, so that runs sort by bytes as in
- * SQLite whatever the database's locale; runs without a sort value go last either way.
+ * SQLite whatever the database's locale; runs without a sort value go last either way. A sort
+ * by a config or summary value reads its index (postgres-sort-values.ts) while the project has
+ * at most 32 such paths, and is this file's plain query beyond them, with the same answer.
  */
 import type { Sql } from "postgres";
 import type { HistoryRow } from "../../protocol/records.js";
@@ -9,6 +11,7 @@ import { readStoredRow } from "../store/history-codec.js";
 import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
 import { storedRunOf, type RunRow as RunRowOf } from "../store/run-row.js";
 import type { HistoryQuery, ListRunsQuery, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import { PostgresSortValues, type RunFilters } from "./postgres-sort-values.js";
 
 const RUN_COLUMNS = `
   r.pk, r.run_id, r.name, r.notes, r.tags, r.run_group, r.job_type, r.privacy, r.state, r.exit_code,
@@ -39,6 +42,9 @@ const SORT_COLUMNS: Record<RunSortField, string> = {
                    FROM jsonb_array_elements_text(r.tags) WITH ORDINALITY AS t(v, i)), '') COLLATE "C"`,
 };
 
+/** Sort fields whose value is never NULL (no NULLS clause: see listRuns). */
+const NOT_NULL_SORTS = new Set<RunSortField>(["createdAt", "name", "state", "author", "id", "tags"]);
+
 /** A run row as PostgreSQL gives it: the jsonb columns parsed by the driver. */
 type RunRow = RunRowOf<unknown>;
 
@@ -58,8 +64,29 @@ export function containsSql(column: string, p: string): string {
   return `lower(${column} COLLATE "C") LIKE lower(${p} COLLATE "C")`;
 }
 
+/** A runs page's conditions on `r` beyond its project, with their values bound through `param`. */
+function runFilters(q: ListRunsQuery, param: (value: unknown) => string): string[] {
+  const where: string[] = [];
+  if (q.state !== undefined) where.push(`r.state = ${param(q.state)}`);
+  if (q.publicOnly) where.push("r.privacy = 'public'");
+  if (q.tag !== undefined) where.push(`r.tags @> jsonb_build_array(${param(q.tag)}::text)`);
+  if (q.text !== undefined) {
+    const p = param(likePattern(q.text));
+    const has = (column: string) => containsSql(column, p);
+    where.push(
+      `(${has("r.name")} OR ${has("r.run_id")} OR ${has("r.notes")} OR ${has("r.run_group")} OR ${has("r.job_type")}
+        OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.tags) AS t(v) WHERE ${has("t.v")}))`,
+    );
+  }
+  return where;
+}
+
 export class PostgresRunQueries {
-  constructor(private readonly sql: Sql) {}
+  private readonly sortValues: PostgresSortValues;
+
+  constructor(private readonly sql: Sql) {
+    this.sortValues = new PostgresSortValues(sql);
+  }
 
   async getRun(entity: string, project: string, runId: string): Promise<StoredRun | null> {
     const rows = await this.sql.unsafe(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE e.name = $1 AND p.name = $2 AND r.run_id = $3`, [
@@ -71,32 +98,34 @@ export class PostgresRunQueries {
   }
 
   async listRuns(entity: string, project: string, q: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null> {
-    const [found] = await this.sql<{ id: number }[]>`
-      SELECT p.id FROM projects p JOIN entities e ON e.id = p.entity_id WHERE e.name = ${entity} AND p.name = ${project}`;
+    const [found] = await this.sql<{ id: number; run_count: number }[]>`
+      SELECT p.id, p.run_count FROM projects p JOIN entities e ON e.id = p.entity_id WHERE e.name = ${entity} AND p.name = ${project}`;
     if (!found) return null;
+    const filters: RunFilters = (param) => runFilters(q, param);
+    // Without filters, the count the triggers keep (migration 3); with them, a count of the matches.
+    let total = found.run_count;
     const params: unknown[] = [found.id];
     const param = (v: unknown) => (params.push(v), `$${params.length}`);
-    const where = ["r.project_id = $1"];
-    if (q.state !== undefined) where.push(`r.state = ${param(q.state)}`);
-    if (q.publicOnly) where.push("r.privacy = 'public'");
-    if (q.tag !== undefined) where.push(`r.tags @> jsonb_build_array(${param(q.tag)}::text)`);
-    if (q.text !== undefined) {
-      const p = param(likePattern(q.text));
-      const has = (column: string) => containsSql(column, p);
-      where.push(
-        `(${has("r.name")} OR ${has("r.run_id")} OR ${has("r.notes")} OR ${has("r.run_group")} OR ${has("r.job_type")}
-          OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.tags) AS t(v) WHERE ${has("t.v")}))`,
-      );
+    const conditions = filters(param);
+    const whereSql = ["r.project_id = $1", ...conditions].join(" AND ");
+    if (conditions.length > 0) {
+      [{ n: total }] = (await this.sql.unsafe(`SELECT COUNT(*) AS n FROM runs r WHERE ${whereSql}`, params as never[])) as unknown as { n: number }[];
     }
-    const whereSql = where.join(" AND ");
-    const filterParams = [...params];
     const dir = q.descending ? "DESC" : "ASC";
     let order: string;
     if (q.sortJson) {
+      const pathId = await this.sortValues.pathId(found.id, q.sortJson.column, q.sortJson.path);
+      if (pathId !== null) {
+        const pks = await this.sortValues.pagePks(pathId, q, filters);
+        const rows = pks.length === 0 ? [] : ((await this.sql.unsafe(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE r.pk = ANY($1::bigint[])`, [pks] as never[])) as unknown as RunRow[]);
+        const byPk = new Map(rows.map((r) => [r.pk, r]));
+        return { runs: pks.flatMap((pk) => (byPk.has(pk) ? [toStoredRun(byPk.get(pk)!)] : [])), total };
+      }
+      // Past the cap of paths: the plain query, sorting the project's runs by their JSON.
       // A JSON null is no value, like a missing key (SQLite's json_extract gives NULL for both).
       const v = `NULLIF(r.${q.sortJson.column === "config" ? "config" : "summary"} #> ${param(q.sortJson.path)}::text[], 'null'::jsonb)`;
       // Numbers (by value) before strings (by UTF-8 bytes), as in SQLite; jsonb's own order
-      // would put strings first. Other kinds after, in jsonb's order.
+      // would put strings first. Other kinds after, in jsonb's order. (run_sort_key keeps it.)
       const kind = `CASE WHEN ${v} IS NULL THEN NULL WHEN jsonb_typeof(${v}) = 'number' THEN 0 WHEN jsonb_typeof(${v}) = 'string' THEN 1 ELSE 2 END`;
       order = [
         `${kind} ${dir} NULLS LAST`,
@@ -107,14 +136,17 @@ export class PostgresRunQueries {
       ].join(", ");
     } else {
       const sortExpr = SORT_COLUMNS[q.sort].replace("$now", () => `${param(q.now ?? Date.now())}::bigint`);
-      order = `${sortExpr} ${dir} NULLS LAST, r.pk ${dir}`;
+      // Runs without the value go last either way; columns that are never NULL skip the NULLS
+      // clause, so that an index in either direction serves the order: newest first, the page
+      // is read from runs_by_project_created (0.3 ms at 100,000 runs) instead of sorting every
+      // run (54 ms): PostgreSQL does not see that NULLS LAST changes nothing on a NOT NULL column.
+      order = `${sortExpr} ${dir}${NOT_NULL_SORTS.has(q.sort) ? "" : " NULLS LAST"}, r.pk ${dir}`;
     }
     const page = await this.sql.unsafe(
       `SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE ${whereSql} ORDER BY ${order} LIMIT ${param(q.limit)} OFFSET ${param(q.offset)}`,
       params as never[],
     );
-    const [{ n }] = (await this.sql.unsafe(`SELECT COUNT(*) AS n FROM runs r WHERE ${whereSql}`, filterParams as never[])) as unknown as { n: number }[];
-    return { runs: (page as unknown as RunRow[]).map(toStoredRun), total: n };
+    return { runs: (page as unknown as RunRow[]).map(toStoredRun), total };
   }
 
   async countHistory(runPk: number): Promise<number> {

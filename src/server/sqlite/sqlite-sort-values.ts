@@ -12,13 +12,8 @@
  * the value, each part by value and then pk in the page's direction.
  */
 import type Database from "better-sqlite3";
+import { MAX_SORT_PATHS_PER_PROJECT } from "../store/sort-paths.js";
 import type { ListRunsQuery } from "../store/store.js";
-
-/**
- * Paths kept per project: each one costs every summary (or config) update of the project's runs
- * a row write. Sorts by more paths than this fall back to the plain query (correct, slower).
- */
-export const MAX_SORT_PATHS_PER_PROJECT = 32;
 
 export class SqliteSortValues {
   private readonly s;
