@@ -16,6 +16,7 @@ import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js"
 import { registerConnectionLimits, resolveLimits, serverOptionsOf, type ServerLimits } from "./limits.js";
 import { LiveEvents, registerLiveEvents } from "./live-events.js";
 import { registerHostCheck } from "./origin.js";
+import { registerViewRoutes } from "./routes-views.js";
 import { registerWebRoutes } from "./routes-web.js";
 import type { Store } from "../store/store.js";
 
@@ -89,6 +90,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerIngestRoutes(app, ctx);
   registerAuthRoutes(app, ctx, live);
   registerLiveEvents(app, ctx, live);
+  registerViewRoutes(app, ctx);
   registerWebRoutes(app, ctx, { webRoot: options.webRoot });
   return app;
 }
