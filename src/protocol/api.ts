@@ -110,6 +110,21 @@ export interface ProjectSettingsView {
   canAdminister: boolean;
 }
 
+/**
+ * `/api/v1/views/:entity/:project`: a named, saved state of a project's workspace, one user's
+ * own. `state` is the web app's (visible runs, panels, grouping, table sort and filters); the
+ * server only keeps it. At most one view per user and project is the default.
+ */
+export interface SavedView {
+  id: string;
+  name: string;
+  state: Record<string, unknown>;
+  isDefault: boolean;
+  /** ms since epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface ProjectView {
   entity: string;
   name: string;

@@ -43,6 +43,15 @@ const ANYONE_SEES_ENTITY = same(all(200));
 const TEAM_READ = same({ anonymous: 404, other: 404, siteAdmin: 404, viewer: 200, member: 200, admin: 200, owner: 404 });
 const TEAM_ADMINISTER = same({ anonymous: 401, other: 404, siteAdmin: 404, viewer: 403, member: 403, admin: 200, owner: 404 });
 const SIGNED_IN = same({ ...all(200), anonymous: 401 });
+/** One's own things in a project (saved views): signed in, and the project readable. */
+const OWN_IN_PROJECT: Expect = {
+  private: { anonymous: 401, other: 404, siteAdmin: 404, viewer: 200, member: 200, admin: 200, owner: 200 },
+  public: { ...all(200), anonymous: 401 },
+};
+const ownStatus = (ok: number): Expect => ({
+  private: { ...OWN_IN_PROJECT.private, viewer: ok, member: ok, admin: ok, owner: ok },
+  public: { ...all(ok), anonymous: 401 },
+});
 const SITE_ADMIN = same({ ...all(403), anonymous: 401, siteAdmin: 200 });
 
 /** What one request of the table touches. */
@@ -132,6 +141,23 @@ const CASES: Case[] = [
     body: () => ({ defaultPrivacy: "private" }),
     expect: ADMINISTER,
   },
+  // One's own saved views of the project (nobody holds view 999999: not found to anyone who may ask).
+  { method: "GET", route: "/api/v1/views/:entity/:project", path: (t) => `/api/v1/views/${t.entity}/${t.project}`, expect: OWN_IN_PROJECT },
+  {
+    method: "POST",
+    route: "/api/v1/views/:entity/:project",
+    path: (t) => `/api/v1/views/${t.entity}/${t.project}`,
+    body: () => ({ name: `view-${++uniq}`, state: {} }),
+    expect: ownStatus(201),
+  },
+  {
+    method: "PUT",
+    route: "/api/v1/views/:entity/:project/:id",
+    path: (t) => `/api/v1/views/${t.entity}/${t.project}/999999`,
+    body: () => ({ name: "renamed" }),
+    expect: ownStatus(404),
+  },
+  { method: "DELETE", route: "/api/v1/views/:entity/:project/:id", path: (t) => `/api/v1/views/${t.entity}/${t.project}/999999`, expect: ownStatus(404) },
   // The run.
   { method: "GET", route: "/:entity/:project/runs/:id", path: (t) => `/${t.entity}/${t.project}/runs/${t.id}`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id", path: run, expect: READ },

@@ -16,7 +16,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
-import type { IngestTarget, ListRunsQuery, RunSortField, Store, StoredRun, StoredUser } from "../../src/server/store/store.js";
+import type { IngestTarget, ListRunsQuery, RunSortField, Store, StoredRun, StoredUser, ViewScope } from "../../src/server/store/store.js";
 import { rows, runInfo, T0 } from "./helpers.js";
 
 export interface ContractStore {
@@ -300,6 +300,56 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expectNumbers(all[0], ["runCount", "lastRunAt"]);
         expect(await store.listProjects("alice", true)).toEqual([{ entity: "alice", name: "newer", runCount: 1, lastRunAt: T0 + 20 }]);
         expect(await store.listProjects("bob", false)).toEqual([]);
+      });
+    });
+
+    describe("saved views", () => {
+      it("keeps each user's views of a project apart, by name, with numbers for ids and times and the state as given", async () => {
+        const entity = (await store.getEntity("alice"))!;
+        const mine: ViewScope = { userId: alice.id, entityId: entity.id, project: "mnist" };
+        const state = { runs: ["a", "b"], panels: [{ keys: ["loss"], x: "step", smoothing: 0.6 }], "é": null, n: 1e-7 };
+        const b = await store.createView(mine, { name: "b view", state, isDefault: false }, T0);
+        const a = await store.createView(mine, { name: "a view", state: {}, isDefault: true }, T0 + 1);
+        expect(b).toEqual({ id: b.id, name: "b view", state, isDefault: false, createdAt: T0, updatedAt: T0 });
+        expectNumbers(b, ["id", "createdAt", "updatedAt"]);
+        expect((await store.listViews(mine)).map((v) => v.name)).toEqual(["a view", "b view"]);
+        // Another user, or another project of the same entity, sees none of them.
+        expect(await store.listViews({ ...mine, userId: bob.id })).toEqual([]);
+        expect(await store.listViews({ ...mine, project: "cifar" })).toEqual([]);
+        // ... and cannot change or delete them by id.
+        expect(await store.updateView({ ...mine, userId: bob.id }, a.id, { name: "x" }, T0)).toBeNull();
+        expect(await store.deleteView({ ...mine, project: "cifar" }, a.id)).toBe(false);
+        // The same name is free for another user.
+        await store.createView({ ...mine, userId: bob.id }, { name: "a view", state: {}, isDefault: true }, T0);
+        expect((await store.listViews(mine)).find((v) => v.isDefault)?.id).toBe(a.id);
+      });
+
+      it("refuses a name the user already has there, on create and rename, and changes nothing", async () => {
+        const entity = (await store.getEntity("alice"))!;
+        const mine: ViewScope = { userId: alice.id, entityId: entity.id, project: "mnist" };
+        const one = await store.createView(mine, { name: "one", state: { a: 1 }, isDefault: false }, T0);
+        const two = await store.createView(mine, { name: "two", state: { a: 2 }, isDefault: false }, T0);
+        await expect(store.createView(mine, { name: "one", state: {}, isDefault: true }, T0)).rejects.toMatchObject({ code: "TRK_ERR_CONFLICT" });
+        await expect(store.updateView(mine, two.id, { name: "one", isDefault: true }, T0)).rejects.toMatchObject({ code: "TRK_ERR_CONFLICT" });
+        expect(await store.listViews(mine)).toEqual([one, two]);
+      });
+
+      it("keeps at most one default per user and project, changes only the fields given, and deletes", async () => {
+        const entity = (await store.getEntity("alice"))!;
+        const mine: ViewScope = { userId: alice.id, entityId: entity.id, project: "mnist" };
+        const one = await store.createView(mine, { name: "one", state: { a: 1 }, isDefault: true }, T0);
+        const two = await store.createView(mine, { name: "two", state: { a: 2 }, isDefault: true }, T0);
+        const defaults = async () => (await store.listViews(mine)).filter((v) => v.isDefault).map((v) => v.name);
+        expect(await defaults()).toEqual(["two"]);
+        const changed = await store.updateView(mine, one.id, { isDefault: true }, T0 + 5);
+        expect(changed).toEqual({ ...one, isDefault: true, updatedAt: T0 + 5 });
+        expect(await defaults()).toEqual(["one"]);
+        const renamed = await store.updateView(mine, two.id, { name: "deux", state: { b: [1, 2] } }, T0 + 6);
+        expect(renamed).toEqual({ ...two, name: "deux", state: { b: [1, 2] }, isDefault: false, updatedAt: T0 + 6 });
+        expect(await store.deleteView(mine, one.id)).toBe(true);
+        expect(await store.deleteView(mine, one.id)).toBe(false);
+        expect(await store.updateView(mine, one.id, { name: "gone" }, T0)).toBeNull();
+        expect((await store.listViews(mine)).map((v) => v.name)).toEqual(["deux"]);
       });
     });
 

@@ -49,6 +49,8 @@ export function mayReadRun(run: Pick<StoredRun, "privacy">, role: EntityRole | n
  * - `entity:read`: `:entity`, as anyone may see it (its public projects).
  * - `entity:write`: logging runs to `:entity` (the run may not exist yet).
  * - `project:read` / `project:administer`: `:entity/:project`.
+ * - `project:own`: the asker's own things in `:entity/:project` (saved views): signed in, and
+ *   the project readable by them.
  * - `run:read` / `run:write`: `:entity/:project/:id`.
  * - `team:read` / `team:administer`: the team `:team`.
  */
@@ -60,6 +62,7 @@ export type RouteAccess =
   | "entity:write"
   | "project:read"
   | "project:administer"
+  | "project:own"
   | "run:read"
   | "run:write"
   | "team:read"
@@ -73,6 +76,7 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   "entity:write",
   "project:read",
   "project:administer",
+  "project:own",
   "run:read",
   "run:write",
   "team:read",
@@ -163,7 +167,10 @@ export async function resolveAccess(ctx: AppContext, rule: RouteAccess, params: 
     case "entity:write":
       return writableEntity(ctx, validateEntity(p.entity), signedIn(user));
     case "project:read":
-    case "project:administer": {
+    case "project:administer":
+    case "project:own": {
+      // Whose things they are comes first: anonymous is asked to sign in, whatever the project.
+      if (rule === "project:own") signedIn(user);
       const path = projectPath(params);
       const [entity, project] = await Promise.all([ctx.store.getEntity(path.entity), ctx.store.getProject(path.entity, path.project)]);
       const role = entity ? await roleOf(ctx, entity, user) : null;

@@ -16,6 +16,7 @@ import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js"
 import { registerConnectionLimits, resolveLimits, serverOptionsOf, type ServerLimits } from "./limits.js";
 import { LiveEvents, registerLiveEvents } from "./live-events.js";
 import { registerHostCheck } from "./origin.js";
+import { registerViewRoutes } from "./routes-views.js";
 import { registerWebRoutes } from "./routes-web.js";
 import type { Store } from "../store/store.js";
 import { registerWandbRoutes } from "../wandb/index.js";
@@ -90,6 +91,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerIngestRoutes(app, ctx);
   registerAuthRoutes(app, ctx, live);
   registerLiveEvents(app, ctx, live);
+  registerViewRoutes(app, ctx);
   // W&B's clients at the root (docs/wandb.md); before the web routes, whose /:entity/... patterns are GETs.
   registerWandbRoutes(app, ctx);
   registerWebRoutes(app, ctx, { webRoot: options.webRoot });

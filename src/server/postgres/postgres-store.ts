@@ -6,7 +6,7 @@
  */
 import type { Sql } from "postgres";
 import { errors } from "../../protocol/errors.js";
-import type { HistoryRow, RunRecord } from "../../protocol/records.js";
+import type { HistoryRow, JsonObject, RunRecord } from "../../protocol/records.js";
 import type {
   ConsoleQuery,
   EntityRole,
@@ -33,6 +33,9 @@ import type {
   StoredTeamMember,
   StoredUnknownKind,
   StoredUser,
+  StoredView,
+  ViewChange,
+  ViewScope,
   SystemMetricsQuery,
   TeamRole,
 } from "../store/store.js";
@@ -44,6 +47,7 @@ import { heartbeatPostgres, SWEEP_LOCK_KEY, sweepPostgres } from "./postgres-liv
 import { migratePostgres } from "./postgres-migrations.js";
 import { PostgresRunQueries } from "./postgres-run-queries.js";
 import { PostgresStreamQueries } from "./postgres-stream-queries.js";
+import { PostgresViews } from "./postgres-views.js";
 
 /** How long asking for the sweeper's lock may take before this server is not the sweeper this time. */
 const SWEEP_LOCK_TIMEOUT_MS = 5_000;
@@ -91,6 +95,7 @@ export class PostgresStore implements Store {
   private readonly runs: PostgresRunQueries;
   private readonly streams: PostgresStreamQueries;
   private readonly chart: PostgresHistoryBuckets;
+  private readonly views: PostgresViews;
   private closing: Promise<void> | null = null;
   /** The one connection that holds (or asks for) the sweeper's advisory lock, opened on first use. */
   private lockSql: Sql | null = null;
@@ -104,6 +109,7 @@ export class PostgresStore implements Store {
     this.runs = new PostgresRunQueries(sql);
     this.streams = new PostgresStreamQueries(sql);
     this.chart = new PostgresHistoryBuckets(sql);
+    this.views = new PostgresViews(sql);
   }
 
   /**
@@ -324,6 +330,22 @@ export class PostgresStore implements Store {
   }
 
   /** Closes the pool, letting queries under way finish (at most 5 s), and so gives up the sweeper's lock; idempotent. */
+  listViews(scope: ViewScope): Promise<StoredView[]> {
+    return this.views.list(scope);
+  }
+
+  createView(scope: ViewScope, view: { name: string; state: JsonObject; isDefault: boolean }, now = Date.now()): Promise<StoredView> {
+    return this.views.create(scope, view, now).catch(refuseUnstorable);
+  }
+
+  updateView(scope: ViewScope, id: number, change: ViewChange, now = Date.now()): Promise<StoredView | null> {
+    return this.views.update(scope, id, change, now).catch(refuseUnstorable);
+  }
+
+  deleteView(scope: ViewScope, id: number): Promise<boolean> {
+    return this.views.delete(scope, id);
+  }
+
   close(): Promise<void> {
     this.closing ??= Promise.all([this.sql.end({ timeout: 5 }), this.lockSql?.end({ timeout: 5 })]).then(() => undefined);
     return this.closing;

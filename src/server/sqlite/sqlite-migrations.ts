@@ -335,6 +335,28 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 11,
+    name: "saved views of a project's workspace, per user",
+    sql: `
+      -- A user's named workspace states of a project (routes-views.ts); state is the web app's
+      -- JSON, kept as text. The project is its name: a view may outlive the project's last run.
+      CREATE TABLE saved_views (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id),
+        entity_id   INTEGER NOT NULL REFERENCES entities(id),
+        project     TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        is_default  INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (user_id, entity_id, project, name)
+      );
+      -- At most one default per user and project, whatever a buggy caller does.
+      CREATE UNIQUE INDEX saved_views_one_default ON saved_views (user_id, entity_id, project) WHERE is_default = 1;
+    `,
+  },
 ];
 
 /**

@@ -4,7 +4,7 @@
  * the asynchronous Store contract that a PostgreSQL backend will also meet.
  */
 import Database from "better-sqlite3";
-import type { HistoryRow, RunRecord } from "../../protocol/records.js";
+import type { HistoryRow, JsonObject, RunRecord } from "../../protocol/records.js";
 import { SqliteAccounts } from "./sqlite-accounts.js";
 import { migrate } from "./sqlite-migrations.js";
 import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
@@ -40,8 +40,12 @@ import type {
   StoredSystemSample,
   StoredUnknownKind,
   StoredUser,
+  StoredView,
+  ViewChange,
+  ViewScope,
   SystemMetricsQuery,
 } from "../store/store.js";
+import { SqliteViews } from "./sqlite-views.js";
 
 /**
  * Store on a SQLite file, in WAL journal mode with synchronous=NORMAL: readers never block the
@@ -64,6 +68,7 @@ export class SqliteStore implements Store {
   private readonly buckets: SqliteHistoryBuckets;
   private readonly checkpointer: WalCheckpointer;
   private readonly accounts: SqliteAccounts;
+  private readonly views: SqliteViews;
   private readonly s;
   private closed = false;
 
@@ -76,6 +81,7 @@ export class SqliteStore implements Store {
     this.liveness = new SqliteLiveness(db);
     this.buckets = new SqliteHistoryBuckets(db);
     this.accounts = new SqliteAccounts(db);
+    this.views = new SqliteViews(db);
     this.s = {
       // Without publicOnly every project is listed; with it, only those holding a public run,
       // so that a project of private runs stays invisible to other people.
@@ -301,6 +307,22 @@ export class SqliteStore implements Store {
   }
 
   /** Closes the database; idempotent. */
+  async listViews(scope: ViewScope): Promise<StoredView[]> {
+    return this.views.list(scope);
+  }
+
+  async createView(scope: ViewScope, view: { name: string; state: JsonObject; isDefault: boolean }, now = Date.now()): Promise<StoredView> {
+    return this.views.create(scope, view, now);
+  }
+
+  async updateView(scope: ViewScope, id: number, change: ViewChange, now = Date.now()): Promise<StoredView | null> {
+    return this.views.update(scope, id, change, now);
+  }
+
+  async deleteView(scope: ViewScope, id: number): Promise<boolean> {
+    return this.views.delete(scope, id);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -288,6 +288,30 @@ export interface RunPatch {
   privacy?: Privacy;
 }
 
+/** Whose saved views, of which project: a user's own, in an entity's project. */
+export interface ViewScope {
+  userId: number;
+  entityId: number;
+  project: string;
+}
+
+/** A saved view of a project's workspace (protocol/api.ts SavedView). */
+export interface StoredView {
+  id: number;
+  name: string;
+  state: JsonObject;
+  isDefault: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What a change of a saved view sets; fields left out keep their value. */
+export interface ViewChange {
+  name?: string;
+  state?: JsonObject;
+  isDefault?: boolean;
+}
+
 /** What a session or login-link token is for. */
 export type SessionKind = "session" | "login_link";
 
@@ -433,5 +457,21 @@ export interface Store {
   /** One numeric history metric downsampled into buckets along x (see HistoryBuckets). */
   historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets>;
 
+  // saved views (a user's own, per project)
+  /** The scope's views, by name. */
+  listViews(scope: ViewScope): Promise<StoredView[]>;
+  /**
+   * Saves a new view; a default one clears the scope's other default.
+   * @throws TRK_ERR_CONFLICT when the user already has a view of that name there.
+   */
+  createView(scope: ViewScope, view: { name: string; state: JsonObject; isDefault: boolean }, now?: number): Promise<StoredView>;
+  /**
+   * Changes a view of the scope (null: it has none of that id); setting it default clears the
+   * scope's other default.
+   * @throws TRK_ERR_CONFLICT when renamed to a name the user already has there.
+   */
+  updateView(scope: ViewScope, id: number, change: ViewChange, now?: number): Promise<StoredView | null>;
+  /** Deletes a view of the scope; false when it has none of that id. */
+  deleteView(scope: ViewScope, id: number): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -22,9 +22,16 @@ export interface RunFacts {
   os: string | null;
   node: string | null;
   command: string | null;
+  /** The program that ran the script (node, bun, ...), as a path. */
+  executable: string | null;
   hardware: string | null;
   trackside: string | null;
   git: string | null;
+  gitBranch: string | null;
+  gitRemote: string | null;
+  gitCommit: string | null;
+  /** Whether the working tree had uncommitted changes when the run started; null: unknown. */
+  gitDirty: boolean | null;
 }
 
 export function runFacts(meta: Obj): RunFacts {
@@ -35,8 +42,13 @@ export function runFacts(meta: Obj): RunFacts {
     os: formatOs(meta.os) ?? str(program?.os),
     node: str(meta.node) ?? str(meta.nodeVersion) ?? str(program?.nodeVersion),
     command: formatCommand(program),
+    executable: str(program?.executable),
     hardware: hardware(meta),
     trackside: str(meta.tracksideVersion) ?? str(program?.tracksideVersion),
     git: git ? joined([str(git.remote), str(git.commit)]) : null,
+    gitBranch: git ? str(git.branch) : null,
+    gitRemote: git ? str(git.remote) : null,
+    gitCommit: git ? str(git.commit) : null,
+    gitDirty: git && typeof git.dirty === "boolean" ? git.dirty : null,
   };
 }

@@ -10,19 +10,35 @@ export function LogsTab({ run, version }: { run: RunView; version: number }) {
   const [q, setQ] = useState("");
   const [query, setQuery] = useState("");
   const after = useRef(-1);
+  // Fetches run one after another: two at once (the first fetch and a live event's, when the tab
+  // opens on a running run) both read from the same `after` and showed every line twice.
+  const queue = useRef<Promise<void>>(Promise.resolve());
+  // Bumped by a reset (another search): a fetch queued before it has nothing left to add.
+  const generation = useRef(0);
   const base = `${runsPath(run.entity, run.project, run.id)}/console`;
 
-  /** Fetches every line after the last one held, page by page. */
-  const more = async (reset: boolean) => {
-    if (reset) after.current = -1;
-    const got: ConsoleLineView[] = [];
-    for (;;) {
-      const page = await get<ConsoleView>(`${base}${qs({ after: after.current, limit: PAGE, q: query })}`);
-      got.push(...page.lines);
-      if (page.lines.length) after.current = page.lines[page.lines.length - 1].seq;
-      if (page.next === null) break;
-    }
-    setLines((old) => (reset ? got : [...old, ...got]));
+  /** Fetches every line after the last one held, page by page, once the fetch before it is done. */
+  const more = (reset: boolean) => {
+    if (reset) generation.current += 1;
+    const gen = generation.current;
+    queue.current = queue.current.then(async () => {
+      if (gen !== generation.current) return;
+      if (reset) after.current = -1;
+      const got: ConsoleLineView[] = [];
+      for (;;) {
+        const page = await get<ConsoleView>(`${base}${qs({ after: after.current, limit: PAGE, q: query })}`);
+        if (gen !== generation.current) return;
+        got.push(...page.lines);
+        if (page.lines.length) after.current = page.lines[page.lines.length - 1].seq;
+        if (page.next === null) break;
+      }
+      setLines((old) => {
+        if (reset) return got;
+        // Only lines past the last one shown: a line is never shown twice, whatever the order of answers.
+        const last = old.length ? old[old.length - 1].seq : -1;
+        return got.length ? [...old, ...got.filter((l) => l.seq > last)] : old;
+      });
+    }).catch(() => undefined); // a failed fetch leaves the lines as they were; the next event retries
   };
   useEffect(() => {
     const t = setTimeout(() => setQuery(q), 250);

@@ -33,7 +33,8 @@ function EditableText(props: { value: string; multiline?: boolean; label: string
   if (!editing || !onSave) {
     return (
       <span class="editable">
-        <span>{props.value || <span class="muted">—</span>}</span>
+        {/* A description keeps its line breaks and indentation, as written. */}
+        <span class={props.multiline ? "multiline" : undefined}>{props.value || <span class="muted">—</span>}</span>
         {onSave ? (
           <>
             {" "}
@@ -103,6 +104,42 @@ function Tags({ tags, onSave }: { tags: string[]; onSave: ((t: string[]) => Prom
   );
 }
 
+/**
+ * A button that puts `text` on the clipboard and says so for a moment. The clipboard API needs a
+ * secure context (https or localhost); elsewhere a hidden textarea and execCommand still copy.
+ */
+function CopyButton({ text, label }: { text: string; label: string }) {
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const area = document.createElement("textarea");
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    setCopied(true);
+    setTimeout(() => setCopied(false), 1500);
+  };
+  return (
+    // The word comes from the CSS (style.css, button.copy), so that selecting or reading the
+    // field's text gives the value alone; the label names the button for assistive technology.
+    <button type="button" class={copied ? "link copy copied" : "link copy"} aria-label={label} title={label} onClick={() => void copy()} />
+  );
+}
+
+/**
+ * `_timestamp` is the time of the last logged step, in seconds since epoch (W&B's unit; ms when
+ * a client sent ms): shown as a date, not as 1714564890.
+ */
+function summaryValue(key: string, v: unknown): string {
+  if (key === "_timestamp" && typeof v === "number" && Number.isFinite(v) && v > 0) return formatTime(v < 1e11 ? v * 1000 : v);
+  return formatValue(v);
+}
+
 const PRIVACY: Record<RunView["privacy"], string> = {
   private: "Private: only its owner or team can view",
   public: "Public: anyone can view",
@@ -117,7 +154,7 @@ function KeyValues({ obj, name }: { obj: Record<string, unknown>; name: string }
         {keys.map((k) => (
           <tr key={k}>
             <th>{k}</th>
-            <td>{formatValue(atPath(obj, k))}</td>
+            <td>{name === "Summary" ? summaryValue(k, atPath(obj, k)) : formatValue(atPath(obj, k))}</td>
           </tr>
         ))}
       </tbody>
@@ -204,14 +241,32 @@ export function OverviewTab({ run, onChange }: { run: RunView; onChange: (r: Run
         <Field label="Duration">{formatDuration(run.durationSeconds)}</Field>
         <Field label="Run path">
           <code>{run.path}</code>
+          <CopyButton text={run.path} label="Copy run path" />
         </Field>
         <Field label="Host">{facts.host}</Field>
         <Field label="OS">{facts.os}</Field>
         <Field label="Node.js version">{facts.node}</Field>
-        <Field label="Command">{facts.command ? <code>{facts.command}</code> : null}</Field>
+        <Field label="Executable">{facts.executable ? <code>{facts.executable}</code> : null}</Field>
+        <Field label="Command">
+          {facts.command ? (
+            <>
+              <code>{facts.command}</code>
+              <CopyButton text={facts.command} label="Copy command" />
+            </>
+          ) : null}
+        </Field>
         <Field label="Hardware">{facts.hardware}</Field>
         <Field label="trackside version">{facts.trackside}</Field>
-        {facts.git ? <Field label="Git">{facts.git}</Field> : null}
+        {facts.gitCommit ? (
+          <>
+            <Field label="Git branch">{facts.gitBranch}</Field>
+            <Field label="Git remote">{facts.gitRemote}</Field>
+            <Field label="Git commit">
+              <code>{facts.gitCommit}</code>
+              {facts.gitDirty ? <span class="warn"> (uncommitted changes)</span> : facts.gitDirty === false ? <span class="muted"> (clean)</span> : null}
+            </Field>
+          </>
+        ) : null}
         <Field label="Job type">{run.jobType}</Field>
         <Field label="Group">{run.group}</Field>
         <Field label="History steps">{run.historySteps.toLocaleString("en")}</Field>

@@ -38,6 +38,7 @@ const QUESTIONS: [string, "alice" | "bob"][] = [
   ["/api/v1/teams/lab", "bob"],
   ["/api/v1/users", "alice"],
   ["/api/v1/keys", "bob"],
+  ["/api/v1/views/alice/mnist", "alice"],
   ["/api/v1/viewer/projects", "alice"],
 ];
 
@@ -75,6 +76,8 @@ async function fillSource(env: TestEnv): Promise<string> {
     { k: "run", seq: 0, run: runInfo("r3", { entity: "lab", project: "cifar" }) },
     { k: "history", seq: 1, rows: rows(0, 10, { acc: 0.5 }) },
   ], env.bobKey);
+  const view = { name: "losses", state: { panels: [{ keys: ["loss"] }], runs: ["r1", "r2"] }, isDefault: true };
+  expect((await env.app.inject({ method: "POST", url: "/api/v1/views/alice/mnist", headers: as(env.aliceKey), payload: view })).statusCode).toBe(201);
   const link = await env.app.inject({ method: "POST", url: "/api/v1/auth/login-links", headers: { authorization: `Bearer ${env.aliceKey}` } });
   expect(link.statusCode).toBe(200);
   return new URL((link.json() as { url: string }).url).searchParams.get("token")!;
@@ -133,6 +136,7 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(copied.code, copied.stderr).toBe(0);
     expect(copied.stdout).toMatch(/^users\s+2\s+2$/m);
     expect(copied.stdout).toMatch(/^console_lines\s+2\s+2$/m);
+    expect(copied.stdout).toMatch(/^saved_views\s+1\s+1$/m);
     expect(copied.stdout).toMatch(/every count verified/);
     expect(copied.stderr).toMatch(/copied history_chunks: \d+ rows/); // progress, a line per table off a terminal
     expect(copied.stdout + copied.stderr).not.toContain("secret");
