@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { PG_MIGRATIONS } from "../../../src/server/postgres/postgres-migrations.js";
 import { PostgresStore, SqliteStore, Sweeper } from "../../../src/server/index.js";
 import { SWEEP_LOCK_KEY } from "../../../src/server/postgres/postgres-liveness.js";
-import { PG_MIGRATIONS } from "../../../src/server/postgres/postgres-migrations.js";
 import type { IngestTarget } from "../../../src/server/index.js";
 import type { HistoryBucketsQuery } from "../../../src/server/store/store.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
