@@ -335,6 +335,19 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 12,
+    name: "server secrets kept in the database (PostgreSQL migration 5)",
+    sql: `
+      -- Secrets every server process on the database shares (store.ts, serverSecret): a secret
+      -- held in one process's memory would make a URL it signed useless at another replica.
+      CREATE TABLE server_secrets (
+        name        TEXT PRIMARY KEY,
+        secret      BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /**
