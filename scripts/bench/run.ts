@@ -20,6 +20,7 @@ import { benchServerIngest } from "./server-ingest.js";
 import { table, type Figure } from "./stats.js";
 import { benchStatsCost } from "./stats-cost.js";
 import { benchWandbProfile } from "./wandb-profile.js";
+import { benchWandbSideBySide } from "./wandb-side-by-side.js";
 import { benchWebQueries } from "./web-queries.js";
 
 const smoke = process.env.BENCH_SMOKE === "1";
@@ -37,6 +38,7 @@ const benches = {
   benchEndToEnd,
   benchEmptyRun,
   benchWandbProfile,
+  benchWandbSideBySide,
   benchDaemonRss,
   benchRunsPage,
   benchReplicaIngest,

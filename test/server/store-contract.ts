@@ -605,6 +605,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
       });
     });
 
+    describe("server secrets", () => {
+      it("makes a secret of 32 random bytes once and answers it again, even to callers asking at once; each name has its own", async () => {
+        const first = await Promise.all([store.serverSecret("wandb-upload-urls"), store.serverSecret("wandb-upload-urls"), store.serverSecret("wandb-upload-urls")]);
+        expect(first[0].length).toBe(32);
+        expect(first[1].equals(first[0]) && first[2].equals(first[0])).toBe(true);
+        expect((await store.serverSecret("wandb-upload-urls")).equals(first[0])).toBe(true);
+        const other = await store.serverSecret("another");
+        expect(other.length).toBe(32);
+        expect(other.equals(first[0])).toBe(false);
+      });
+    });
+
     describe("patchRun", () => {
       it("wins over every record applied before it; a newer record still applies", async () => {
         await open("run00001");

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { findPostgresBin } from "../helpers/postgres.js";
 import { ROOT } from "../helpers/processes.js";
+import { wandbPythonOrSkip } from "../helpers/wandb-python.js";
 
 // The benchmarks stay out of `npm test`, but run here at a tiny size so that they cannot rot.
 describe("benchmarks (smoke size)", () => {
@@ -39,5 +40,16 @@ describe("benchmarks (smoke size)", () => {
       "chart query warm (cached columns), SQLite",
       ...(pg ? ["chart query cold, PostgreSQL", "chart query warm (cached columns), PostgreSQL"] : []),
     ]);
+  });
+
+  // Issue 17's side by side: W&B's Python SDK beside trackside, online and offline (no figures,
+  // with a warning, where the SDK cannot be had).
+  it("run W&B's Python SDK beside trackside at a tiny size", { timeout: 150_000 }, () => {
+    const python = wandbPythonOrSkip();
+    const r = spawnSync(process.execPath, ["dist/scripts/bench/run.js", "--one", "benchWandbSideBySide", "[2,5,100,1]"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const figures = JSON.parse(r.stdout.trim().split("\n").pop()!) as { name: string; value: number; baseline: number }[];
+    expect(figures.map((f) => f.name.split(",")[0])).toEqual(python === null ? [] : ["side-by-side: 2 processes × 5 steps × 100 floats", "side-by-side: 1 process", "side-by-side: 1 process"]);
+    for (const f of figures) expect(f.value > 0 && f.baseline > 0, f.name).toBe(true);
   });
 });

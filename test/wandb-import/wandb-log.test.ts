@@ -6,7 +6,7 @@
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { WANDB_HEADER, gatherWandbRun, readWandbLog, wandbRecordType, wandbRunRecords, type WandbRecord } from "../../src/cli/wandb-import/index.js";
-import { parseWandbJson } from "../../src/cli/wandb-import/wandb-values.js";
+import { parseWandbJson } from "../../src/protocol/wandb-mapping.js";
 
 const BLOCK = 32 * 1024;
 

@@ -1,17 +1,17 @@
 /** W&B's JSON lines: bare NaN and ±Infinity are numbers; the same words inside strings stay text. */
 import { describe, expect, it } from "vitest";
-import { parseLenientJson } from "../../src/server/wandb/lenient-json.js";
+import { parseWandbJson } from "../../src/protocol/wandb-mapping.js";
 import { splitConfig, wrapConfig } from "../../src/server/wandb/config-shape.js";
 
-describe("parseLenientJson", () => {
+describe("parseWandbJson", () => {
   it("reads bare NaN, Infinity and -Infinity as numbers, and leaves them alone inside strings", () => {
-    expect(parseLenientJson('{"a":NaN,"b":Infinity,"c":-Infinity,"d":[NaN,1],"e":1e+09}')).toEqual({ a: NaN, b: Infinity, c: -Infinity, d: [NaN, 1], e: 1e9 });
-    expect(parseLenientJson('{"NaN":"Infinity and \\"NaN\\"","x":-1}')).toEqual({ NaN: 'Infinity and "NaN"', x: -1 });
+    expect(parseWandbJson('{"a":NaN,"b":Infinity,"c":-Infinity,"d":[NaN,1],"e":1e+09}')).toEqual({ a: NaN, b: Infinity, c: -Infinity, d: [NaN, 1], e: 1e9 });
+    expect(parseWandbJson('{"NaN":"Infinity and \\"NaN\\"","x":-1}')).toEqual({ NaN: 'Infinity and "NaN"', x: -1 });
   });
 
   it("still refuses what is not JSON", () => {
-    expect(() => parseLenientJson('{"a":nan}')).toThrow(SyntaxError);
-    expect(() => parseLenientJson('{"a":NaNx}')).toThrow(SyntaxError);
+    expect(() => parseWandbJson('{"a":nan}')).toThrow(SyntaxError);
+    expect(() => parseWandbJson('{"a":NaNx}')).toThrow(SyntaxError);
   });
 });
 

@@ -6,7 +6,8 @@
 import { PACKAGE_VERSION } from "../../protocol/version.js";
 import type { JsonObject, RunInfo, RunRecord } from "../../protocol/records.js";
 import type { WandbRun } from "./wandb-run.js";
-import { stateOfExitCode } from "./wandb-values.js";
+import { wandbExitState } from "../../protocol/wandb-mapping.js";
+import { wandbMetadata } from "../../protocol/wandb-metadata.js";
 
 /** Rows or lines per record: a few hundred KB of msgpack, far under the server's body limit. */
 const CHUNK = 1000;
@@ -17,23 +18,17 @@ export interface Ending {
   noExit: string;
 }
 
-/** What the run's metadata says: W&B's environment record in trackside's overview fields, and W&B's own fields kept. */
+/**
+ * What the run's metadata says: W&B's environment record in trackside's overview fields, read as
+ * the server reads a client's `wandb-metadata.json` (protocol/wandb-metadata.ts), and where the
+ * run came from, with W&B's own fields kept.
+ */
 function metadata(run: WandbRun): JsonObject {
   const env = run.environment ?? {};
-  const s = (v: unknown) => (typeof v === "string" && v !== "" ? v : null);
-  const n = (v: unknown) => (typeof v === "number" ? v : null);
-  const git = env.git as { remote_url?: string; commit?: string } | undefined;
-  const memory = env.memory as { total?: number } | undefined;
+  const facts = wandbMetadata(env);
   return {
-    host: s(env.host) ?? run.host,
-    os: s(env.os),
-    python: s(env.python),
-    program: { executable: s(env.executable) ?? s(env.program), args: Array.isArray(env.args) ? env.args : [], cwd: s(env.root) },
-    git: git ? { commit: s(git.commit), remote: s(git.remote_url) } : null,
-    cpu: { physicalCores: n(env.cpu_count), logicalCores: n(env.cpu_count_logical) },
-    memory: memory?.total ? { totalMB: Math.round(memory.total / 2 ** 20) } : null,
-    gpuCount: n(env.gpu_count) ?? 0,
-    user: s(env.username),
+    ...facts,
+    ...(facts.host === undefined && run.host ? { host: run.host } : {}),
     importedFrom: { tracker: "wandb", sdkVersion: run.sdkVersion, runId: run.runId, entity: run.entity, project: run.project },
     wandb: { environment: env, config: run.wandbConfig },
   };
@@ -91,7 +86,8 @@ export function wandbRunRecords(run: WandbRun, entity: string, project: string, 
   if (run.summary) last.push({ k: "summary", seq: seq++, summary: run.summary });
   const finishedAt = Math.max(run.lastSeenAt ?? createdAt, createdAt + (run.exit?.runtimeS ?? 0) * 1000);
   if (run.exit) {
-    last.push({ k: "exit", seq: seq++, state: stateOfExitCode(run.exit.code), exitCode: run.exit.code, signal: null, error: null, finishedAt });
+    const { state, error } = wandbExitState(run.exit.code);
+    last.push({ k: "exit", seq: seq++, state, exitCode: run.exit.code, signal: null, error, finishedAt });
   } else {
     last.push({ k: "exit", seq: seq++, state: "crashed", exitCode: null, signal: null, error: ending.noExit, finishedAt });
   }

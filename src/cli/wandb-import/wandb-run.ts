@@ -5,7 +5,8 @@
  */
 import type { ConsoleLine, HistoryRow, JsonObject, Scalar } from "../../protocol/records.js";
 import type { WandbItem, WandbRecord } from "./wandb-schema.js";
-import { deletePath, flattenValue, isPlainObject, itemPath, parseWandbJson, setPath, timestampMs } from "./wandb-values.js";
+import { flattenWandbValue, parseWandbJson, WANDB_OWN_KEY, wandbSummary, wandbTimeMs } from "../../protocol/wandb-mapping.js";
+import { deletePath, isPlainObject, itemPath, setPath, timestampMs } from "./wandb-values.js";
 
 /** The longest console line the server takes (docs/api.md); a longer one is cut into pieces of this size. */
 const MAX_CONSOLE_TEXT = 65_536;
@@ -133,13 +134,10 @@ export function gatherWandbRun(records: Iterable<WandbRecord>): WandbRun {
     }
   }
   consoleText.end();
-  const { _wandb, ...userConfig } = config;
+  const { [WANDB_OWN_KEY]: own, ...userConfig } = config;
   run.config = userConfig;
-  run.wandbConfig = isPlainObject(_wandb) ? _wandb : null;
-  if (summary) {
-    delete summary._wandb;
-    run.summary = summary;
-  }
+  run.wandbConfig = isPlainObject(own) ? own : null;
+  if (summary) run.summary = wandbSummary(summary);
   return run;
 }
 
@@ -153,10 +151,10 @@ function historyRow(h: NonNullable<WandbRecord["history"]>, index: number, leave
     const path = itemPath(item);
     const value = parseWandbJson(item.value_json ?? "null");
     if (path.length === 1 && path[0] === "_step" && typeof value === "number") step = value;
-    else if (path.length === 1 && path[0] === "_timestamp" && typeof value === "number") timestamp = Math.round(value * 1000);
+    else if (path.length === 1 && path[0] === "_timestamp" && typeof value === "number") timestamp = wandbTimeMs(value, 0);
     else if (path.length === 1 && path[0] === "_runtime" && typeof value === "number") runtime = value;
     else
-      for (const cell of flattenValue(path.join("."), value)) {
+      for (const cell of flattenWandbValue(path.join("."), value)) {
         if ("media" in cell) leave(`media:${cell.media}`);
         else row[cell.key] = cell.value;
       }

@@ -358,6 +358,19 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE UNIQUE INDEX saved_views_one_default ON saved_views (user_id, entity_id, project) WHERE is_default;
     `,
   },
+  {
+    version: 5,
+    name: "server secrets kept in the database (SQLite migration 12)",
+    sql: `
+      -- Secrets every replica shares (store.ts, serverSecret): a secret held in one process's
+      -- memory would make a URL it signed useless at another replica.
+      CREATE TABLE server_secrets (
+        name        text PRIMARY KEY,
+        secret      bytea NOT NULL,
+        created_at  bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

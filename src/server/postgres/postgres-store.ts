@@ -4,6 +4,7 @@
  * with the same rules (idempotent ingest by (run, seq), per-field newer-wins, atomic sweeps);
  * the query files beside it say how each is kept when several replicas write at once.
  */
+import { randomBytes } from "node:crypto";
 import type { Sql } from "postgres";
 import { errors } from "../../protocol/errors.js";
 import type { HistoryRow, JsonObject, RunRecord } from "../../protocol/records.js";
@@ -267,6 +268,17 @@ export class PostgresStore implements Store {
     } catch {
       return false; // the database is away for a moment, or the connection broke: not the sweeper this time
     }
+  }
+
+  /**
+   * Two statements, not one: of two replicas inserting at once, the second's ON CONFLICT waits for
+   * the first to commit and inserts nothing, and its SELECT (a new snapshot) then reads the
+   * first's bytes; a single INSERT ... RETURNING would return nothing to the second.
+   */
+  async serverSecret(name: string): Promise<Buffer> {
+    await this.sql`INSERT INTO server_secrets (name, secret, created_at) VALUES (${name}, ${randomBytes(32)}, ${Date.now()}) ON CONFLICT (name) DO NOTHING`;
+    const [row] = await this.sql<{ secret: Buffer }[]>`SELECT secret FROM server_secrets WHERE name = ${name}`;
+    return Buffer.from(row.secret);
   }
 
   sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {

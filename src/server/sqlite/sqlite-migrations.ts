@@ -357,6 +357,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX saved_views_one_default ON saved_views (user_id, entity_id, project) WHERE is_default = 1;
     `,
   },
+  {
+    version: 12,
+    name: "server secrets kept in the database (PostgreSQL migration 5)",
+    sql: `
+      -- Secrets every server process on the database shares (store.ts, serverSecret): a secret
+      -- held in one process's memory would make a URL it signed useless at another replica.
+      CREATE TABLE server_secrets (
+        name        TEXT PRIMARY KEY,
+        secret      BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

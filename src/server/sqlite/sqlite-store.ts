@@ -3,6 +3,7 @@
  * synchronously; every method still returns a Promise so that the routes are written against
  * the asynchronous Store contract that a PostgreSQL backend will also meet.
  */
+import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
 import type { HistoryRow, JsonObject, RunRecord } from "../../protocol/records.js";
 import { SqliteAccounts } from "./sqlite-accounts.js";
@@ -239,6 +240,13 @@ export class SqliteStore implements Store {
   /** One file, one server: it always sweeps (a second process on the file would sweep atomically too). */
   async holdsSweepLock(): Promise<boolean> {
     return true;
+  }
+
+  /** INSERT OR IGNORE: of two processes on the file asking first, the second keeps the first's bytes. */
+  async serverSecret(name: string): Promise<Buffer> {
+    this.db.prepare("INSERT OR IGNORE INTO server_secrets (name, secret, created_at) VALUES (?, ?, ?)").run(name, randomBytes(32), Date.now());
+    const row = this.db.prepare("SELECT secret FROM server_secrets WHERE name = ?").get(name) as { secret: Buffer };
+    return Buffer.from(row.secret);
   }
 
   async sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {

@@ -431,6 +431,13 @@ export interface Store {
    * keeps N replicas from doing the same work N times. A one-process store answers true.
    */
   holdsSweepLock(): Promise<boolean>;
+  /**
+   * The server's secret of that name (one per use, e.g. "wandb-upload-urls"): 32 random bytes,
+   * made by the first server that asks and kept in the database, so that every replica on the
+   * database gets the same bytes (a URL one signed, another accepts). Two servers asking first at
+   * once both get the one that was stored.
+   */
+  serverSecret(name: string): Promise<Buffer>;
   getRun(entity: string, project: string, runId: string): Promise<StoredRun | null>;
   /** A page of a project's runs and how many match in all; null when the project does not exist. */
   listRuns(entity: string, project: string, query: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null>;

@@ -11,8 +11,8 @@
  * - system samples are keyed by their time, as the daemon's are.
  */
 import { errors } from "../../protocol/errors.js";
-import type { ConsoleLine, HistoryRow, JsonObject, RunRecord, RunState, Scalar } from "../../protocol/records.js";
-import { parseLenientJson } from "./lenient-json.js";
+import type { ConsoleLine, HistoryRow, JsonObject, RunRecord, Scalar } from "../../protocol/records.js";
+import { flattenWandbValue, parseWandbJson, WANDB_OWN_KEY, wandbExitState, wandbSummary, wandbTimeMs } from "../../protocol/wandb-mapping.js";
 
 /** The files of a file_stream body that trackside reads; others (a newer client's) are ignored. */
 export const HISTORY_FILE = "wandb-history.jsonl";
@@ -66,7 +66,7 @@ export function checkFileStreamBody(body: unknown): FileStreamBody {
 function lineObject(file: string, line: number, text: string): JsonObject {
   let value: unknown;
   try {
-    value = parseLenientJson(text);
+    value = parseWandbJson(text);
   } catch (err) {
     throw errors.badRequest(`line ${line} of ${file} is not JSON (${(err as Error).message})`);
   }
@@ -74,32 +74,17 @@ function lineObject(file: string, line: number, text: string): JsonObject {
   return value;
 }
 
-/** W&B's `_timestamp` (seconds, a float) in whole ms; `fallback` when it has none. */
-function timestampMs(v: unknown, fallback: number): number {
-  return typeof v === "number" && Number.isFinite(v) ? Math.round(v * 1000) : fallback;
-}
-
-/**
- * A history line's values, nested objects flattened to `a.b` (as W&B's app names them). Media
- * and other rich values (objects with `_type`) and lists have no place in a history row: they
- * are left out (docs/wandb.md, "What does not work").
- */
-function flattenValues(into: Record<string, Scalar>, obj: JsonObject, prefix: string): void {
-  for (const [key, v] of Object.entries(obj)) {
-    if (v === null || typeof v === "number" || typeof v === "string" || typeof v === "boolean") into[prefix + key] = v;
-    else if (isObject(v) && !("_type" in v)) flattenValues(into, v, `${prefix}${key}.`);
-  }
-}
-
 /** History line `line` as a trackside row: `_step` from the row (the line number if it has none), `_timestamp` in ms. */
 export function historyRow(text: string, line: number, now: number): HistoryRow {
   const obj = lineObject(HISTORY_FILE, line, text);
-  const { _step, _timestamp, _runtime, _wandb, ...rest } = obj;
-  void _wandb; // W&B's own bookkeeping, not a metric
+  const { _step, _timestamp, _runtime, [WANDB_OWN_KEY]: _own, ...rest } = obj;
+  void _own; // W&B's own bookkeeping, not a metric
   const row: Record<string, Scalar> = {};
-  flattenValues(row, rest, "");
+  // Media and other rich values (objects with `_type`) have no place in a history row: left out
+  // (docs/wandb.md, "What does not work").
+  for (const [key, v] of Object.entries(rest)) for (const cell of flattenWandbValue(key, v)) if (!("media" in cell)) row[cell.key] = cell.value;
   const step = typeof _step === "number" && Number.isSafeInteger(_step) && _step >= 0 ? _step : line;
-  return { ...row, _step: step, _timestamp: timestampMs(_timestamp, now), _runtime: typeof _runtime === "number" && Number.isFinite(_runtime) ? _runtime : 0 };
+  return { ...row, _step: step, _timestamp: wandbTimeMs(_timestamp, now), _runtime: typeof _runtime === "number" && Number.isFinite(_runtime) ? _runtime : 0 };
 }
 
 /** An events line as a system sample: `system.cpu` becomes `system/cpu`; null when it holds no number. */
@@ -110,7 +95,7 @@ export function systemSample(text: string, line: number, now: number): Extract<R
     if (key.startsWith("system.") && typeof v === "number") values[`system/${key.slice("system.".length)}`] = v;
   }
   if (Object.keys(values).length === 0) return null;
-  return { k: "system", seq: 0, at: timestampMs(obj._timestamp, now), values };
+  return { k: "system", seq: 0, at: wandbTimeMs(obj._timestamp, now), values };
 }
 
 /** `[ERROR ]<UTC time, microseconds, no Z>[ [label]] <text>`: W&B's console line. */
@@ -122,13 +107,6 @@ export function consoleLine(text: string, now: number): ConsoleLine {
   if (!m) return { at: now, stream: "stdout", text };
   const at = Date.parse(`${m[2].slice(0, 23)}Z`);
   return { at: Number.isFinite(at) ? at : now, stream: m[1] ? "stderr" : "stdout", text: text.slice(m[0].length) };
-}
-
-/** How a W&B exit code ends a run: 0 finished, 255 (Python's KeyboardInterrupt) killed, else failed. */
-export function exitState(exitcode: number): { state: RunState; error: string | null } {
-  if (exitcode === 0) return { state: "finished", error: null };
-  if (exitcode === 255) return { state: "killed", error: "interrupted (W&B exit code 255: KeyboardInterrupt)" };
-  return { state: "failed", error: null };
 }
 
 /**
@@ -158,15 +136,11 @@ export function fileStreamRecords(body: FileStreamBody, nextSeq: number, now: nu
   if (summary && summary.content.length > 0) {
     // The whole summary each time: the last line is the newest.
     const last = summary.content.length - 1;
-    const { _wandb, ...values } = lineObject(SUMMARY_FILE, summary.offset + last, summary.content[last]);
-    void _wandb;
-    // trackside's times are ms, as in history rows.
-    if (typeof values._timestamp === "number") values._timestamp = timestampMs(values._timestamp, now);
-    records.push({ k: "summary", seq: seq++, summary: values });
+    records.push({ k: "summary", seq: seq++, summary: wandbSummary(lineObject(SUMMARY_FILE, summary.offset + last, summary.content[last])) });
   }
   if (body.complete) {
     const exitCode = body.exitcode ?? 0;
-    const { state, error } = exitState(exitCode);
+    const { state, error } = wandbExitState(exitCode);
     records.push({ k: "exit", seq: seq++, state, exitCode, signal: null, error, finishedAt: now });
   }
   return records;

@@ -187,6 +187,6 @@ async function createRunFiles(ctx: AppContext, signer: UploadSigner, vars: JsonO
   return {
     runID: `${entityName}/${project}/${runId}`,
     uploadHeaders: [],
-    files: files.map((name) => ({ name, uploadUrl: `${base}${WANDB_UPLOAD_PREFIX}/${signer.sign({ entity: entityName, project, runId, file: name, expiresAt })}` })),
+    files: await Promise.all(files.map(async (name) => ({ name, uploadUrl: `${base}${WANDB_UPLOAD_PREFIX}/${await signer.sign({ entity: entityName, project, runId, file: name, expiresAt })}` }))),
   };
 }

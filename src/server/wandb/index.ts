@@ -1,3 +1,2 @@
 export { registerWandbRoutes, WANDB_BODY_LIMIT, WANDB_UPLOAD_LIMIT, type WandbRouteOptions } from "./routes.js";
-export { parseLenientJson } from "./lenient-json.js";
 export { splitConfig, wrapConfig } from "./config-shape.js";

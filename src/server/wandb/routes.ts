@@ -15,7 +15,7 @@ import type { AppContext } from "../http/app-context.js";
 import { classify } from "../http/error-handler.js";
 import { answerGraphql, type GraphqlReply } from "./graphql.js";
 import { FILE_STREAM_PATH, GRAPHQL_PATH, WANDB_UPLOAD_PREFIX } from "./paths.js";
-import { UploadSigner } from "./upload-token.js";
+import { UPLOAD_SECRET_NAME, UploadSigner } from "./upload-token.js";
 import { WandbRuns } from "./wandb-runs.js";
 
 /**
@@ -28,7 +28,7 @@ export const WANDB_BODY_LIMIT = 32 * 1024 * 1024;
 export const WANDB_UPLOAD_LIMIT = 64 * 1024 * 1024;
 
 export interface WandbRouteOptions {
-  /** The secret of upload URLs; random per process when left out (docs/wandb.md: replicas). */
+  /** The secret of upload URLs; the database's (shared by every replica) when left out. */
   uploadSecret?: Buffer;
 }
 
@@ -41,7 +41,7 @@ function wandbStatus(err: unknown): { status: number; error: TracksideError } {
 /** Registers W&B's routes in a scope of their own (their body parsers and error answers stay there). */
 export function registerWandbRoutes(app: FastifyInstance, ctx: AppContext, options: WandbRouteOptions = {}): void {
   const runs = new WandbRuns(ctx.store, ctx.now);
-  const signer = new UploadSigner(options.uploadSecret);
+  const signer = new UploadSigner(options.uploadSecret ?? (() => ctx.store.serverSecret(UPLOAD_SECRET_NAME)));
   void app.register(async (scope) => {
     scope.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
       const { status, error } = wandbStatus(err);
@@ -79,7 +79,7 @@ export function registerWandbRoutes(app: FastifyInstance, ctx: AppContext, optio
       // anyone, auth none: the URL is the capability (upload-token.ts), handed out by CreateRunFiles
       // only to someone the access rule let write to the run's entity.
       uploads.put(`${WANDB_UPLOAD_PREFIX}/:token`, { config: { access: "anyone", auth: "none" }, bodyLimit: WANDB_UPLOAD_LIMIT }, async (req) => {
-        const grant = signer.verify((req.params as { token: string }).token, ctx.now());
+        const grant = await signer.verify((req.params as { token: string }).token, ctx.now());
         const entity = await ctx.store.getEntity(grant.entity);
         if (!entity) throw errors.notFound(`Entity ${grant.entity}`);
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);

@@ -4,8 +4,11 @@
  * URL itself is the capability: which run and file it may write, until when, with an HMAC of the
  * server's secret. It is handed out only after the access rule allowed the asker to write to the
  * run's entity.
+ *
+ * The secret is the database's (Store.serverSecret), not the process's: behind a load balancer
+ * the PUT may reach another replica than the one that handed the URL out.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { errors } from "../../protocol/errors.js";
 
 /** An hour: a run's files are uploaded right after CreateRunFiles, retries included. */
@@ -20,32 +23,47 @@ export interface UploadGrant {
   expiresAt: number;
 }
 
-/** Signs and checks upload tokens with one secret (random per server process unless given). */
-export class UploadSigner {
-  private readonly secret: Buffer;
+/** The name of the upload URLs' secret in the database (Store.serverSecret). */
+export const UPLOAD_SECRET_NAME = "wandb-upload-urls";
 
-  constructor(secret: Buffer = randomBytes(32)) {
-    this.secret = secret;
+/**
+ * Signs and checks upload tokens with one secret, fetched once on first use (a failed fetch, the
+ * database away for a moment, is asked again next time).
+ *
+ * @example
+ * const signer = new UploadSigner(() => store.serverSecret(UPLOAD_SECRET_NAME));
+ * const token = await signer.sign({ entity: "alice", project: "p", runId: "r1", file: "config.yaml", expiresAt });
+ */
+export class UploadSigner {
+  private readonly loadSecret: () => Promise<Buffer>;
+  private secret: Promise<Buffer> | null = null;
+
+  constructor(secret: Buffer | (() => Promise<Buffer>)) {
+    this.loadSecret = Buffer.isBuffer(secret) ? () => Promise.resolve(secret) : secret;
   }
 
-  private mac(payload: string): Buffer {
-    return createHmac("sha256", this.secret).update(payload).digest();
+  private async mac(payload: string): Promise<Buffer> {
+    this.secret ??= this.loadSecret().catch((err: unknown) => {
+      this.secret = null;
+      throw err;
+    });
+    return createHmac("sha256", await this.secret).update(payload).digest();
   }
 
   /** A token for the URL path: base64url JSON, a dot, base64url HMAC. */
-  sign(grant: UploadGrant): string {
+  async sign(grant: UploadGrant): Promise<string> {
     const payload = Buffer.from(JSON.stringify([grant.entity, grant.project, grant.runId, grant.file, grant.expiresAt])).toString("base64url");
-    return `${payload}.${this.mac(payload).toString("base64url")}`;
+    return `${payload}.${(await this.mac(payload)).toString("base64url")}`;
   }
 
   /**
    * The grant of a token.
-   * @throws TRK_ERR_FORBIDDEN for a token this server did not sign, or one that expired.
+   * @throws TRK_ERR_FORBIDDEN for a token no server of this database signed, or one that expired.
    */
-  verify(token: string, now: number): UploadGrant {
+  async verify(token: string, now: number): Promise<UploadGrant> {
     const [payload, mac] = token.split(".");
     const given = Buffer.from(mac ?? "", "base64url");
-    const want = this.mac(payload ?? "");
+    const want = await this.mac(payload ?? "");
     if (!payload || given.length !== want.length || !timingSafeEqual(given, want)) {
       throw errors.forbidden("uploading with a URL this server did not sign", "Ask for a new upload URL (W&B's client does so at the next run).");
     }

@@ -13,8 +13,8 @@ import { errors } from "../../protocol/errors.js";
 import type { IngestTarget, Store, StoredRun } from "../store/store.js";
 import { splitConfig } from "./config-shape.js";
 import { checkFileStreamBody, fileStreamRecords } from "./file-stream.js";
-import { environmentOf, wandbMetadata } from "./metadata.js";
-import { parseLenientJson } from "./lenient-json.js";
+import { environmentOf, wandbMetadata } from "../../protocol/wandb-metadata.js";
+import { parseWandbJson } from "../../protocol/wandb-mapping.js";
 
 /** What an UpsertBucket may set; null: not sent (W&B's clients send only what changed). */
 export interface UpsertInput {
@@ -139,7 +139,7 @@ export class WandbRuns {
     if (file !== "wandb-metadata.json") return;
     let env: unknown;
     try {
-      env = parseLenientJson(bytes.toString("utf8"));
+      env = parseWandbJson(bytes.toString("utf8"));
     } catch (err) {
       throw errors.badRequest(`wandb-metadata.json is not JSON (${(err as Error).message})`);
     }

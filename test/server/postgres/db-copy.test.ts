@@ -2,7 +2,7 @@
  * `trackside db copy` (issue 15, point 6): a SQLite server with two users, a team, runs with
  * history, console output, system metrics, a refused report, a record of an unknown kind and a
  * login link, copied into PostgreSQL, answers every API question the same there, and its keys
- * and links work there. An interrupted copy run again completes; a copy run again on a finished
+ * and links work there, and signs W&B upload URLs with the same secret. An interrupted copy run again completes; a copy run again on a finished
  * target changes nothing; a target holding other data is refused with a coded error naming the
  * table.
  */
@@ -13,6 +13,7 @@ import type { FastifyInstance } from "fastify";
 import type { Sql } from "postgres";
 import type { RunRecord } from "../../../src/protocol/records.js";
 import { buildApp, copySqliteToPostgres, migrate, MIGRATIONS, PostgresStore, type CopyResult } from "../../../src/server/index.js";
+import { UPLOAD_SECRET_NAME } from "../../../src/server/wandb/upload-token.js";
 import { CLI, makeEnv as makeProcessEnv, start } from "../../helpers/processes.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
 import { BASE_URL, get, makeEnv, msgpackBody, postRecords, rows, runInfo, T0, type TestEnv } from "../helpers.js";
@@ -80,6 +81,8 @@ async function fillSource(env: TestEnv): Promise<string> {
   expect((await env.app.inject({ method: "POST", url: "/api/v1/views/alice/mnist", headers: as(env.aliceKey), payload: view })).statusCode).toBe(201);
   const link = await env.app.inject({ method: "POST", url: "/api/v1/auth/login-links", headers: { authorization: `Bearer ${env.aliceKey}` } });
   expect(link.statusCode).toBe(200);
+  // The secret of W&B's upload URLs (made at the first CreateRunFiles).
+  await env.store.serverSecret(UPLOAD_SECRET_NAME);
   return new URL((link.json() as { url: string }).url).searchParams.get("token")!;
 }
 
@@ -100,12 +103,14 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
   let pg: PostgresCluster;
   let source: TestEnv;
   let linkToken: string;
+  let uploadSecret: Buffer;
   const expected = new Map<string, unknown>();
   const opened: { close(): Promise<unknown> }[] = [];
 
   beforeAll(async () => {
     [pg, source] = await Promise.all([startPostgres(bin as string), makeEnv()]);
     linkToken = await fillSource(source);
+    uploadSecret = await source.store.serverSecret(UPLOAD_SECRET_NAME);
     const keys = { alice: source.aliceKey, bob: source.bobKey };
     for (const [url, who] of QUESTIONS) {
       const res = await get(source, url, keys[who]);
@@ -131,7 +136,7 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
 
   it("copies through the CLI, and a server on PostgreSQL answers as the SQLite one did, with the same keys and login link", async () => {
     const t = makeProcessEnv();
-    const url = pg.url.replace("postgres@", "postgres:secret@"); // trust auth: only hidden
+    const url = pg.url.replace("postgres@", "postgres:pw-hidden@"); // trust auth: only hidden
     const copied = await start([CLI, "db", "copy", "--from", source.dir, "--to", url], t.env).exited;
     expect(copied.code, copied.stderr).toBe(0);
     expect(copied.stdout).toMatch(/^users\s+2\s+2$/m);
@@ -139,7 +144,7 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(copied.stdout).toMatch(/^saved_views\s+1\s+1$/m);
     expect(copied.stdout).toMatch(/every count verified/);
     expect(copied.stderr).toMatch(/copied history_chunks: \d+ rows/); // progress, a line per table off a terminal
-    expect(copied.stdout + copied.stderr).not.toContain("secret");
+    expect(copied.stdout + copied.stderr).not.toContain("pw-hidden");
     // Run again: it finds its own rows there, checks them, and writes none.
     const again = await start([CLI, "db", "copy", "--from", source.dir], { ...t.env, TRACKSIDE_DATABASE_URL: url }).exited;
     expect(again.code, again.stderr).toBe(0);
@@ -147,7 +152,9 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(again.stdout).toMatch(/^users\s+2\s+0$/m);
     expect(again.stdout).toMatch(/^history\s+\d+\s+0$/m);
 
-    const { app } = await target(pg.url);
+    const { app, store } = await target(pg.url);
+    // Upload URLs a W&B client got from the SQLite server are good on PostgreSQL's.
+    expect((await store.serverSecret(UPLOAD_SECRET_NAME)).equals(uploadSecret)).toBe(true);
     const keys = { alice: source.aliceKey, bob: source.bobKey };
     for (const [url, who] of QUESTIONS) {
       const res = await app.inject({ method: "GET", url, headers: { authorization: `Bearer ${keys[who]}` } });

@@ -3,8 +3,12 @@
  * `_wandb.e.<writer>`) as trackside's run metadata, in the fields its overview shows
  * (cli/metadata-facts.ts): host, OS, command, git, CPU, memory, GPUs. What has no trackside field
  * (the Python version, W&B's own keys) is kept beside them, under `python` and `wandb`.
+ *
+ * Shared by the server's W&B routes (the JSON file a client uploads) and `trackside import wandb`
+ * (the same facts in the `.wandb` file's environment record, protobuf's field names), so that a
+ * run's overview reads the same whichever way it came (wandb-mapping.ts).
  */
-import type { JsonObject } from "../../protocol/records.js";
+import type { JsonObject } from "./records.js";
 
 const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
@@ -42,7 +46,7 @@ export function wandbMetadata(env: JsonObject): JsonObject {
     os: str(env.os),
     python: str(env.python),
     program: program ? { executable: program, args: Array.isArray(env.args) ? env.args.map(String) : [], cwd: str(env.root) ?? "" } : undefined,
-    git: git ? defined({ remote: str(pick(git, "remote", "remoteUrl")), commit: str(git.commit) }) : undefined,
+    git: git ? defined({ remote: str(pick(git, "remote", "remoteUrl", "remote_url")), commit: str(git.commit) }) : undefined,
     cpu: defined({ physicalCores: num(pick(env, "cpu_count", "cpuCount")), logicalCores: num(pick(env, "cpu_count_logical", "cpuCountLogical")) }),
     memory: memory === undefined ? undefined : { totalMB: Math.round(memory / MB) },
     disk: root ? defined({ path: "/", totalGB: gb(root.total), usedGB: gb(root.used) }) : undefined,
