@@ -1,0 +1,131 @@
+/**
+ * One panel of the workspace: one or more metrics of every visible run in one chart, each run in
+ * its own colour, or each group as its mean line with a min-max band (and its members faintly,
+ * when asked). Each (run, metric) pair fetches its own series, so that when one run logs a point
+ * only that run's series in each panel asks the server again: one request per panel.
+ */
+import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
+import type { RunListItem } from "../../../protocol/api";
+import type { ChartControls, PanelState } from "../../lib/url-state";
+import { aggregate, groupRuns } from "./grouping";
+import { colorFor, LineChart, useRunSeries, type ChartSeries, type SeriesData } from "./stand-ins";
+
+const AXIS_LABEL = { step: "Step", time: "Wall time", runtime: "Runtime (s)" } as const;
+
+interface Props {
+  entity: string;
+  project: string;
+  panel: PanelState;
+  runs: RunListItem[];
+  groupBy: string;
+  members: boolean;
+  /** The workspace's controls; the panel's own override them. */
+  controls: ChartControls;
+  versions: Map<string, number>;
+  onChange: (p: PanelState) => void;
+  onRemove: () => void;
+  onMove: (by: -1 | 1) => void;
+}
+
+/** Fetches one run's metric and hands it up; draws nothing. */
+function Source(props: { entity: string; project: string; run: string; metric: string; x: ChartControls["x"]; zoom: [number, number] | null; version: number; onData: (k: string, d: SeriesData) => void }) {
+  const { data } = useRunSeries(props.entity, props.project, props.run, props.metric, props.x ?? "step", props.zoom, props.version);
+  useEffect(() => {
+    if (data) props.onData(`${props.run}\u0000${props.metric}`, data);
+  }, [data]);
+  return null;
+}
+
+export function Panel({ entity, project, panel, runs, groupBy, members, controls, versions, onChange, onRemove, onMove }: Props) {
+  const c = { ...controls, ...Object.fromEntries(Object.entries(panel).filter(([k, v]) => ["x", "smoothing", "logY", "ignoreOutliers"].includes(k) && v !== undefined)) } as ChartControls;
+  const x = c.x ?? "step";
+  const [data, setData] = useState(() => new Map<string, SeriesData>());
+  const onData = useCallback((k: string, d: SeriesData) => setData((m) => new Map(m).set(k, d)), []);
+  const many = panel.metrics.length > 1;
+  const zoom = panel.zoom ?? null;
+
+  const series = useMemo(() => {
+    const out: ChartSeries[] = [];
+    for (const metric of panel.metrics) {
+      const name = (s: string) => (many ? `${s} · ${metric}` : s);
+      if (groupBy) {
+        for (const [g, rs] of groupRuns(runs, groupBy)) {
+          const ds = rs.map((r) => data.get(`${r.id}\u0000${metric}`)).filter((d): d is SeriesData => !!d);
+          if (!ds.length) continue;
+          const a = aggregate(ds);
+          const id = `group:${groupBy}=${g}`;
+          out.push({ id, label: name(`${g} (${rs.length})`), color: colorFor(id), xs: a.xs, ys: a.ys, min: a.min, max: a.max });
+          if (members) rs.forEach((r) => {
+            const d = data.get(`${r.id}\u0000${metric}`);
+            if (d) out.push({ id: r.id, label: name(r.name), color: colorFor(r.id), xs: d.xs, ys: d.ys, faint: true });
+          });
+        }
+      } else {
+        for (const r of runs) {
+          const d = data.get(`${r.id}\u0000${metric}`);
+          if (d) out.push({ id: r.id, label: name(r.name), color: colorFor(r.id), xs: d.xs, ys: d.ys, ...(d.points > d.xs.length ? { min: d.min, max: d.max } : {}) });
+        }
+      }
+    }
+    return out;
+  }, [data, runs, groupBy, members, panel.metrics.join("\u0000")]);
+  const points = runs.reduce((s, r) => s + panel.metrics.reduce((t, m) => t + (data.get(`${r.id}\u0000${m}`)?.points ?? 0), 0), 0);
+  const title = panel.metrics.join(", ");
+
+  return (
+    <div class={`panel span-${panel.span ?? 1}`} data-panel={title}>
+      {runs.flatMap((r) =>
+        panel.metrics.map((m) => <Source key={`${r.id}/${m}/${x}`} entity={entity} project={project} run={r.id} metric={m} x={x} zoom={zoom} version={versions.get(r.id) ?? 0} onData={onData} />),
+      )}
+      <div class="panel-bar">
+        <button type="button" class="link" aria-label={`Move ${title} earlier`} onClick={() => onMove(-1)}>◀</button>
+        <button type="button" class="link" aria-label={`Move ${title} later`} onClick={() => onMove(1)}>▶</button>
+        <button type="button" class="link" aria-label={`Resize ${title}`} onClick={() => onChange({ ...panel, span: (panel.span ?? 1) === 1 ? 2 : 1 })}>{(panel.span ?? 1) === 1 ? "Wider" : "Narrower"}</button>
+        <details class="panel-settings">
+          <summary aria-label={`Settings of ${title}`}>⚙</summary>
+          <div class="menu">
+            <label>
+              Metrics <input aria-label={`Metrics of ${title}`} value={panel.metrics.join(", ")} onChange={(e) => onChange({ ...panel, metrics: e.currentTarget.value.split(",").map((s) => s.trim()).filter(Boolean) })} />
+            </label>
+            <label>
+              x{" "}
+              <select aria-label={`x axis of ${title}`} value={panel.x ?? ""} onChange={(e) => onChange({ ...panel, x: (e.currentTarget.value || undefined) as PanelState["x"], zoom: null })}>
+                <option value="">Workspace's</option>
+                {(Object.keys(AXIS_LABEL) as (keyof typeof AXIS_LABEL)[]).map((a) => <option key={a} value={a}>{AXIS_LABEL[a]}</option>)}
+              </select>
+            </label>
+            <label>
+              Smoothing <input type="number" min={0} max={0.99} step={0.05} aria-label={`Smoothing of ${title}`} value={panel.smoothing ?? ""} onChange={(e) => onChange({ ...panel, smoothing: e.currentTarget.value === "" ? undefined : Number(e.currentTarget.value) })} />
+            </label>
+            <label>
+              <input type="checkbox" aria-label={`Log scale of ${title}`} checked={c.logY ?? false} onChange={(e) => onChange({ ...panel, logY: e.currentTarget.checked })} /> Log scale
+            </label>
+            <label>
+              <input type="checkbox" aria-label={`Ignore outliers of ${title}`} checked={c.ignoreOutliers ?? false} onChange={(e) => onChange({ ...panel, ignoreOutliers: e.currentTarget.checked })} /> Ignore outliers
+            </label>
+          </div>
+        </details>
+        <button type="button" class="link" aria-label={`Remove ${title}`} onClick={onRemove}>✕</button>
+      </div>
+      <LineChart
+        title={title}
+        series={series}
+        xLabel={AXIS_LABEL[x]}
+        yLabel={title}
+        time={x === "time"}
+        smoothing={c.smoothing ?? 0}
+        logY={c.logY}
+        ignoreOutliers={c.ignoreOutliers}
+        points={points}
+        onZoom={(a, b) => onChange({ ...panel, zoom: [a, b] })}
+      />
+      {zoom ? <button type="button" class="link" onClick={() => onChange({ ...panel, zoom: null })}>Reset zoom</button> : null}
+      {/* The drawn values, for people who read numbers and for tests: one item per series. */}
+      <ul class="series-data" hidden>
+        {series.map((s) => (
+          <li key={s.id} data-series={s.label} data-color={s.color} data-xs={JSON.stringify(s.xs)} data-ys={JSON.stringify(s.ys)} data-min={s.min ? JSON.stringify(s.min) : undefined} data-max={s.max ? JSON.stringify(s.max) : undefined} />
+        ))}
+      </ul>
+    </div>
+  );
+}
