@@ -100,9 +100,9 @@ describeBackends(
       entity = cred.user;
       for (const [i, r] of RUNS.entries()) {
         await post(`${entity}/ws/${r.id}`, [
-          { k: "run", seq: 0, run: info(r.id, r.name, T0 + i * 1000, { opt: r.opt, lr: 0.001 * (i + 1) }) },
+          { k: "run", seq: 0, run: info(r.id, r.name, T0 + i * 1000, { opt: r.opt, lr: 0.001 * (i + 1), _internal: "x" }) },
           { k: "history", seq: 1, rows: rows(r.scale, 0, 20) },
-          { k: "summary", seq: 21, summary: { loss: loss(r.scale, 19), acc: 19 / (100 * r.scale) } },
+          { k: "summary", seq: 21, summary: { loss: loss(r.scale, 19), acc: 19 / (100 * r.scale), best: 0.5 + i / 10, _wandb: { runtime: 60 } } },
           { k: "exit", seq: 22, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 60_000 },
         ]);
       }
@@ -125,7 +125,29 @@ describeBackends(
       // Each run keeps its colour in every panel.
       const colors = async (p: string) => Object.fromEntries(await page.locator(`[data-panel="${p}"] ul.series-data li`).evaluateAll((lis) => lis.map((li) => [li.getAttribute("data-series"), li.getAttribute("data-color")])));
       expect(await colors("acc")).toEqual(await colors("loss"));
+      // A key with a summary value but no history says so instead of drawing an empty chart.
+      await expect.poll(() => page.locator('[data-panel="best"] [data-history-less]').innerText()).toContain("sgd-one: 0.7");
       if (backend.name === "SQLite") await page.screenshot({ path: join(SHOTS, "workspace.png"), fullPage: true });
+    });
+
+    it("tags many runs at once, keeps the name column in view and hides _-prefixed keys", async () => {
+      await page.locator('input[aria-label="Select adam-one"]').check();
+      await page.locator('input[aria-label="Select adam-two"]').check();
+      await page.fill('input[aria-label="Tag for selected runs"]', "keep");
+      await page.click('button:has-text("Add tag")');
+      const tagsOf = (name: string) => page.locator("table.runs tbody tr", { hasText: name }).locator(".tag").allInnerTexts();
+      await expect.poll(() => tagsOf("adam-two")).toEqual(["keep"]);
+      expect(await tagsOf("adam-one")).toEqual(["keep"]);
+      expect(await tagsOf("sgd-one")).toEqual([]);
+      await page.fill('input[aria-label="Tag for selected runs"]', "keep");
+      await page.click('button:has-text("Remove tag")');
+      await expect.poll(() => tagsOf("adam-one")).toEqual([]);
+      expect(await page.locator('th[data-column="name"]').evaluate((th) => getComputedStyle(th).position)).toBe("sticky");
+      await page.click("details.columns summary");
+      const keys = await page.locator("details.columns label").allInnerTexts();
+      expect(keys.map((k) => k.trim())).toContain("config.opt");
+      expect(keys.some((k) => k.includes("_"))).toBe(false);
+      await page.click("details.columns summary");
     });
 
     it("groups by a config key: each group's mean line and band equal the members' mean, min and max at each step", async () => {
@@ -200,12 +222,13 @@ describeBackends(
       const live = async () => (await seriesOf("loss")).find((s) => s.label === "live-one")?.xs.length ?? 0;
       await expect.poll(live).toBe(10);
       const panels = await page.locator("[data-panel]").count();
-      expect(panels).toBe(2);
+      expect(panels).toBe(3);
       const charts: string[] = [];
       page.on("request", (r) => r.url().includes("/history/buckets") && charts.push(r.url()));
       await post(`${entity}/ws/wslive01`, [{ k: "history", seq: 12, rows: rows(5, 10, 1) }]);
       await expect.poll(live).toBe(11);
-      expect(await page.locator("[data-panel] canvas").count()).toBe(panels);
+      // Still drawn: the two charts, and the summary-only key's note.
+      expect(await page.locator("[data-panel] canvas").count()).toBe(2);
       expect(charts.length, charts.join("\n")).toBeLessThanOrEqual(panels);
       expect(charts.every((u) => u.includes("wslive01")), charts.join("\n")).toBe(true);
     });

@@ -2,10 +2,13 @@
  * One panel of the workspace: one or more metrics of every visible run in one chart, each run in
  * its own colour, or each group as its mean line with a min-max band (and its members faintly,
  * when asked). Each (run, metric) pair fetches its own series, so that when one run logs a point
- * only that run's series in each panel asks the server again: one request per panel.
+ * only that run's series in each panel asks the server again: one request per panel. A panel
+ * fetches nothing until it first comes near the viewport, so a workspace of many panels costs
+ * the server only what a person can see.
  */
-import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { RunListItem } from "../../../protocol/api";
+import { formatValue } from "../../lib/format";
 import type { ChartControls, PanelState } from "../../lib/url-state";
 import { aggregate, groupRuns } from "./grouping";
 import { colorFor, LineChart, useRunSeries, type ChartSeries, type SeriesData } from "./stand-ins";
@@ -42,6 +45,14 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
   const [data, setData] = useState(() => new Map<string, SeriesData>());
   const onData = useCallback((k: string, d: SeriesData) => setData((m) => new Map(m).set(k, d)), []);
   const many = panel.metrics.length > 1;
+  const box = useRef<HTMLDivElement>(null);
+  const [seen, setSeen] = useState(false);
+  useEffect(() => {
+    if (seen || !box.current) return;
+    const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && setSeen(true), { rootMargin: "200px" });
+    io.observe(box.current);
+    return () => io.disconnect();
+  }, [seen]);
   const zoom = panel.zoom ?? null;
 
   const series = useMemo(() => {
@@ -71,10 +82,13 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
   }, [data, runs, groupBy, members, panel.metrics.join("\u0000")]);
   const points = runs.reduce((s, r) => s + panel.metrics.reduce((t, m) => t + (data.get(`${r.id}\u0000${m}`)?.points ?? 0), 0), 0);
   const title = panel.metrics.join(", ");
+  // Every (run, metric) series has come: the panel is drawn (data-ready, for tests and benchmarks).
+  const ready = seen && runs.every((r) => panel.metrics.every((m) => data.has(`${r.id}\u0000${m}`)));
+  const historyLess = ready && runs.length > 0 && points === 0;
 
   return (
-    <div class={`panel span-${panel.span ?? 1}`} data-panel={title}>
-      {runs.flatMap((r) =>
+    <div ref={box} class={`panel span-${panel.span ?? 1}`} data-panel={title} data-ready={ready ? "true" : "false"}>
+      {!seen ? null : runs.flatMap((r) =>
         panel.metrics.map((m) => <Source key={`${r.id}/${m}/${x}`} entity={entity} project={project} run={r.id} metric={m} x={x} zoom={zoom} version={versions.get(r.id) ?? 0} onData={onData} />),
       )}
       <div class="panel-bar">
@@ -107,18 +121,24 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
         </details>
         <button type="button" class="link" aria-label={`Remove ${title}`} onClick={onRemove}>✕</button>
       </div>
-      <LineChart
-        title={title}
-        series={series}
-        xLabel={AXIS_LABEL[x]}
-        yLabel={title}
-        time={x === "time"}
-        smoothing={c.smoothing ?? 0}
-        logY={c.logY}
-        ignoreOutliers={c.ignoreOutliers}
-        points={points}
-        onZoom={(a, b) => onChange({ ...panel, zoom: [a, b] })}
-      />
+      {historyLess ? (
+        <p class="muted" data-history-less>
+          {title}: no history logged, only a summary value ({runs.map((r) => `${r.name}: ${panel.metrics.map((m) => formatValue(r.summary[m])).join(", ")}`).join("; ")}).
+        </p>
+      ) : (
+        <LineChart
+          title={title}
+          series={series}
+          xLabel={AXIS_LABEL[x]}
+          yLabel={title}
+          time={x === "time"}
+          smoothing={c.smoothing ?? 0}
+          logY={c.logY}
+          ignoreOutliers={c.ignoreOutliers}
+          points={points}
+          onZoom={(a, b) => onChange({ ...panel, zoom: [a, b] })}
+        />
+      )}
       {zoom ? <button type="button" class="link" onClick={() => onChange({ ...panel, zoom: null })}>Reset zoom</button> : null}
       {/* The drawn values, for people who read numbers and for tests: one item per series. */}
       <ul class="series-data" hidden>
