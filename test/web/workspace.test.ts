@@ -185,6 +185,18 @@ describeBackends(
       await expect.poll(async () => (await seriesOf("loss")).length).toBe(3);
     });
 
+    it("draws a metric against another logged metric as x, and keeps the choice in the URL", async () => {
+      await page.selectOption('select[aria-label="x axis"]', "metric:acc");
+      const one = async () => (await seriesOf("loss")).find((s) => s.label === "adam-one");
+      const r = RUNS[0];
+      await expect.poll(async () => (await one())?.xs.length).toBe(20);
+      const s = (await one())!;
+      expect(s.xs).toEqual(Array.from({ length: 20 }, (_, i) => i / (100 * r.scale)));
+      expect(s.ys).toEqual(Array.from({ length: 20 }, (_, i) => loss(r.scale, i)));
+      expect(JSON.parse(new URL(page.url()).searchParams.get("ws")!).controls.x).toBe("metric:acc");
+      await page.selectOption('select[aria-label="x axis"]', "step");
+    });
+
     it("saves a view that survives a reload and opens from its URL in a fresh browser session", async (ctx) => {
       // The saved-views API is RUNPAGE's part of issue 16; until it is merged the route is missing.
       const probe = await fetch(`${server.url}/api/v1/views/${entity}/ws`, { headers: { authorization: `Bearer ${key}` } });

@@ -7,7 +7,18 @@
  */
 import { useLayoutEffect, useState } from "preact/hooks";
 
-export type Axis = "step" | "time" | "runtime";
+/** The x axis: step, wall time, relative time, or `metric:<key>` (a logged metric as x). */
+export type Axis = "step" | "time" | "runtime" | `metric:${string}`;
+
+/** The x axis as the series hook takes it. */
+export function xAxisOf(a: Axis): "step" | "time" | "runtime" | { key: string } {
+  return a.startsWith("metric:") ? { key: a.slice(7) } : (a as "step" | "time" | "runtime");
+}
+
+/** The axis title. */
+export function axisLabel(a: Axis): string {
+  return a === "step" ? "Step" : a === "time" ? "Wall time" : a === "runtime" ? "Relative time (s)" : a.slice(7);
+}
 
 /** Chart controls; a panel's own override the workspace's where set. */
 export interface ChartControls {

@@ -9,11 +9,11 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { RunListItem } from "../../../protocol/api";
 import { formatValue } from "../../lib/format";
-import type { ChartControls, PanelState } from "../../lib/url-state";
+import { axisLabel, xAxisOf, type Axis, type ChartControls, type PanelState } from "../../lib/url-state";
+import { AxisOptions } from "./axis-options";
 import { aggregate, groupRuns } from "./grouping";
 import { colorFor, LineChart, useRunSeries, type ChartSeries, type SeriesData } from "./stand-ins";
 
-const AXIS_LABEL = { step: "Step", time: "Wall time", runtime: "Runtime (s)" } as const;
 
 interface Props {
   entity: string;
@@ -25,6 +25,8 @@ interface Props {
   /** The workspace's controls; the panel's own override them. */
   controls: ChartControls;
   versions: Map<string, number>;
+  /** Metrics offered as an x axis. */
+  allMetrics: string[];
   onChange: (p: PanelState) => void;
   onRemove: () => void;
   onMove: (by: -1 | 1) => void;
@@ -32,16 +34,16 @@ interface Props {
 
 /** Fetches one run's metric and hands it up; draws nothing. */
 function Source(props: { entity: string; project: string; run: string; metric: string; x: ChartControls["x"]; zoom: [number, number] | null; version: number; onData: (k: string, d: SeriesData) => void }) {
-  const { data } = useRunSeries(props.entity, props.project, props.run, props.metric, props.x ?? "step", props.zoom, props.version);
+  const { data } = useRunSeries(props.entity, props.project, props.run, props.metric, xAxisOf(props.x ?? "step"), props.zoom, props.version);
   useEffect(() => {
     if (data) props.onData(`${props.run}\u0000${props.metric}`, data);
   }, [data]);
   return null;
 }
 
-export function Panel({ entity, project, panel, runs, groupBy, members, controls, versions, onChange, onRemove, onMove }: Props) {
+export function Panel({ entity, project, panel, runs, groupBy, members, controls, versions, allMetrics, onChange, onRemove, onMove }: Props) {
   const c = { ...controls, ...Object.fromEntries(Object.entries(panel).filter(([k, v]) => ["x", "smoothing", "logY", "ignoreOutliers"].includes(k) && v !== undefined)) } as ChartControls;
-  const x = c.x ?? "step";
+  const x: Axis = c.x ?? "step";
   const [data, setData] = useState(() => new Map<string, SeriesData>());
   const onData = useCallback((k: string, d: SeriesData) => setData((m) => new Map(m).set(k, d)), []);
   const many = panel.metrics.length > 1;
@@ -105,7 +107,7 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
               x{" "}
               <select aria-label={`x axis of ${title}`} value={panel.x ?? ""} onChange={(e) => onChange({ ...panel, x: (e.currentTarget.value || undefined) as PanelState["x"], zoom: null })}>
                 <option value="">Workspace's</option>
-                {(Object.keys(AXIS_LABEL) as (keyof typeof AXIS_LABEL)[]).map((a) => <option key={a} value={a}>{AXIS_LABEL[a]}</option>)}
+                <AxisOptions metrics={allMetrics} />
               </select>
             </label>
             <label>
@@ -129,7 +131,7 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
         <LineChart
           title={title}
           series={series}
-          xLabel={AXIS_LABEL[x]}
+          xLabel={axisLabel(x)}
           yLabel={title}
           time={x === "time"}
           smoothing={c.smoothing ?? 0}

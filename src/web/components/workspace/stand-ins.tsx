@@ -8,8 +8,8 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import type { HistoryBucketsView, RunEvent } from "../../../protocol/api";
-import { API, get, qs, runsPath } from "../../lib/api";
+import type { HistoryBucketsView, HistoryView, RunEvent } from "../../../protocol/api";
+import { API, get, num, qs, runsPath } from "../../lib/api";
 import { smooth } from "../line-chart";
 
 export type XAxis = "step" | "time" | "runtime" | { key: string };
@@ -58,8 +58,26 @@ export function useRunSeries(entity: string, project: string, runId: string, key
   const [data, setData] = useState<SeriesData | null>(null);
   const [error, setError] = useState<string | null>(null);
   const axis = typeof x === "string" ? x : "step";
+  const xKey = typeof x === "string" ? null : x.key;
   useEffect(() => {
     let live = true;
+    if (xKey !== null) {
+      // A metric as x: the rows holding both keys (the first 10,000), in the order of x.
+      get<HistoryView>(`${runsPath(entity, project, runId)}/history${qs({ keys: `${key},${xKey}`, limit: 10_000 })}`).then(
+        (h) => {
+          if (!live) return;
+          const pairs = h.rows.map((r) => [num(r[xKey]), num(r[key])] as const).filter((p): p is readonly [number, number] => p[0] !== null && Number.isFinite(p[0]) && p[1] !== null);
+          pairs.sort((a, b) => a[0] - b[0]);
+          const ys = pairs.map((p) => p[1]);
+          setData({ xs: pairs.map((p) => p[0]), ys, min: ys, max: ys, points: pairs.length });
+          setError(null);
+        },
+        (e: Error) => live && setError(e.message),
+      );
+      return () => {
+        live = false;
+      };
+    }
     const range = zoom ? { from: axis === "time" ? zoom[0] * 1000 : zoom[0], to: axis === "time" ? zoom[1] * 1000 : zoom[1] } : {};
     get<HistoryBucketsView>(`${runsPath(entity, project, runId)}/history/buckets${qs({ key, x: axis, buckets: 1000, ...range })}`).then(
       (b) => {
@@ -73,7 +91,7 @@ export function useRunSeries(entity: string, project: string, runId: string, key
     return () => {
       live = false;
     };
-  }, [entity, project, runId, key, axis, zoom?.[0], zoom?.[1], version]);
+  }, [entity, project, runId, key, axis, xKey, zoom?.[0], zoom?.[1], version]);
   return { data, error };
 }
 

@@ -7,6 +7,7 @@
 import { useMemo } from "preact/hooks";
 import type { RunListItem } from "../../../protocol/api";
 import type { Axis, PanelState, WorkspaceState } from "../../lib/url-state";
+import { AxisOptions } from "./axis-options";
 import { Panel } from "./panel";
 
 interface Props {
@@ -50,9 +51,7 @@ export function Workspace({ entity, project, state, update, runs, configKeys, ta
         <label>
           x{" "}
           <select aria-label="x axis" value={ctl.x ?? "step"} onChange={(e) => update({ controls: { ...ctl, x: e.currentTarget.value as Axis } })}>
-            <option value="step">Step</option>
-            <option value="runtime">Relative time</option>
-            <option value="time">Wall time</option>
+            <AxisOptions metrics={metrics} />
           </select>
         </label>
         <label>
@@ -123,6 +122,7 @@ export function Workspace({ entity, project, state, update, runs, configKeys, ta
                       members={state.members}
                       controls={ctl}
                       versions={versions}
+                      allMetrics={metrics}
                       onChange={(np) => setPanels(panels.map((q) => (q === p ? np : q)))}
                       onRemove={() => setPanels(panels.filter((q) => q !== p))}
                       onMove={(by) => {
