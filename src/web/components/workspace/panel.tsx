@@ -32,11 +32,14 @@ interface Props {
   onMove: (by: -1 | 1) => void;
 }
 
+/** A series' key in the panel: with the x axis, so that a new axis never draws the old axis' data. */
+const seriesKey = (run: string, metric: string, x: Axis) => `${run}\u0000${metric}\u0000${x}`;
+
 /** Fetches one run's metric and hands it up; draws nothing. */
 function Source(props: { entity: string; project: string; run: string; metric: string; x: ChartControls["x"]; zoom: [number, number] | null; version: number; onData: (k: string, d: SeriesData) => void }) {
   const { data } = useRunSeries(props.entity, props.project, props.run, props.metric, xAxisOf(props.x ?? "step"), props.zoom, props.version);
   useEffect(() => {
-    if (data) props.onData(`${props.run}\u0000${props.metric}`, data);
+    if (data) props.onData(seriesKey(props.run, props.metric, props.x ?? "step"), data);
   }, [data]);
   return null;
 }
@@ -63,29 +66,29 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
       const name = (s: string) => (many ? `${s} · ${metric}` : s);
       if (groupBy) {
         for (const [g, rs] of groupRuns(runs, groupBy)) {
-          const ds = rs.map((r) => data.get(`${r.id}\u0000${metric}`)).filter((d): d is SeriesData => !!d);
+          const ds = rs.map((r) => data.get(seriesKey(r.id, metric, x))).filter((d): d is SeriesData => !!d);
           if (!ds.length) continue;
           const a = aggregate(ds);
           const id = `group:${groupBy}=${g}`;
           out.push({ id, label: name(`${g} (${rs.length})`), color: colorFor(id), xs: a.xs, ys: a.ys, min: a.min, max: a.max });
           if (members) rs.forEach((r) => {
-            const d = data.get(`${r.id}\u0000${metric}`);
+            const d = data.get(seriesKey(r.id, metric, x));
             if (d) out.push({ id: r.id, label: name(r.name), color: colorFor(r.id), xs: d.xs, ys: d.ys, faint: true });
           });
         }
       } else {
         for (const r of runs) {
-          const d = data.get(`${r.id}\u0000${metric}`);
+          const d = data.get(seriesKey(r.id, metric, x));
           if (d) out.push({ id: r.id, label: name(r.name), color: colorFor(r.id), xs: d.xs, ys: d.ys, ...(d.points > d.xs.length ? { min: d.min, max: d.max } : {}) });
         }
       }
     }
     return out;
-  }, [data, runs, groupBy, members, panel.metrics.join("\u0000")]);
-  const points = runs.reduce((s, r) => s + panel.metrics.reduce((t, m) => t + (data.get(`${r.id}\u0000${m}`)?.points ?? 0), 0), 0);
+  }, [data, runs, groupBy, members, x, panel.metrics.join("\u0000")]);
+  const points = runs.reduce((s, r) => s + panel.metrics.reduce((t, m) => t + (data.get(seriesKey(r.id, m, x))?.points ?? 0), 0), 0);
   const title = panel.metrics.join(", ");
   // Every (run, metric) series has come: the panel is drawn (data-ready, for tests and benchmarks).
-  const ready = seen && runs.every((r) => panel.metrics.every((m) => data.has(`${r.id}\u0000${m}`)));
+  const ready = seen && runs.every((r) => panel.metrics.every((m) => data.has(seriesKey(r.id, m, x))));
   const historyLess = ready && runs.length > 0 && points === 0;
 
   return (
