@@ -185,7 +185,40 @@ describeBackends(
       await expect.poll(async () => (await seriesOf("loss")).length).toBe(3);
     });
 
+    it("adds a panel of two metrics, widens and reorders it, and sections panels by key prefix", async () => {
+      await post(`${entity}/ws2/wsprefx1`, [
+        { k: "run", seq: 0, run: { ...info("wsprefx1", "prefixed", T0, {}), project: "ws2" } },
+        { k: "history", seq: 1, rows: [0, 1, 2].map((s) => ({ _step: s, _timestamp: T0 + s, _runtime: s, "train/loss": 1 / (s + 1), "val/loss": 2 / (s + 1), "system/cpu": 10 + s })) },
+        { k: "summary", seq: 4, summary: { "train/loss": 1 / 3, "val/loss": 2 / 3, "system/cpu": 12 } },
+      ]);
+      await page.goto(`${server.url}/${entity}/ws2`);
+      await page.waitForSelector('[data-panel="train/loss"] canvas');
+      const sections = () => page.locator("details.section").evaluateAll((ds) => ds.map((d) => [d.getAttribute("data-section"), (d as HTMLDetailsElement).open]));
+      expect(await sections()).toEqual([["train", true], ["val", true], ["system", false]]);
+      expect(await page.locator('[data-panel="system/cpu"]').count()).toBe(0);
+      await page.locator('details.section[data-section="system"] > summary').click();
+      await page.waitForSelector('[data-panel="system/cpu"] canvas');
+
+      await page.fill('input[aria-label="Add panel"]', "train/loss, val/loss");
+      await page.press('input[aria-label="Add panel"]', "Enter");
+      const both = page.locator('[data-panel="train/loss, val/loss"]');
+      await expect.poll(async () => (await both.locator("ul.series-data li").evaluateAll((lis) => lis.map((li) => li.getAttribute("data-series")))).sort()).toEqual(["prefixed · train/loss", "prefixed · val/loss"]);
+      await page.click('button[aria-label="Resize train/loss, val/loss"]');
+      expect(await both.getAttribute("class")).toContain("span-2");
+      const inTrain = () => page.locator('details.section[data-section="train"] [data-panel]').evaluateAll((ps) => ps.map((p) => p.getAttribute("data-panel")));
+      expect(await inTrain()).toEqual(["train/loss", "train/loss, val/loss"]);
+      await page.click('button[aria-label="Move train/loss, val/loss earlier"]');
+      await expect.poll(inTrain).toEqual(["train/loss, val/loss", "train/loss"]);
+      await page.reload();
+      await page.waitForSelector('[data-panel="train/loss, val/loss"] canvas');
+      expect(await inTrain()).toEqual(["train/loss, val/loss", "train/loss"]);
+      expect(await page.locator('[data-panel="train/loss, val/loss"]').getAttribute("class")).toContain("span-2");
+      expect(await sections()).toEqual([["train", true], ["val", true], ["system", true]]);
+    });
+
     it("draws a metric against another logged metric as x, and keeps the choice in the URL", async () => {
+      await page.goto(`${server.url}/${entity}/ws`);
+      await page.waitForSelector('[data-panel="loss"] canvas');
       await page.selectOption('select[aria-label="x axis"]', "metric:acc");
       const one = async () => (await seriesOf("loss")).find((s) => s.label === "adam-one");
       const r = RUNS[0];

@@ -126,8 +126,10 @@ export function Workspace({ entity, project, state, update, runs, configKeys, ta
                       onChange={(np) => setPanels(panels.map((q) => (q === p ? np : q)))}
                       onRemove={() => setPanels(panels.filter((q) => q !== p))}
                       onMove={(by) => {
-                        const j = i + by;
-                        if (j < 0 || j >= panels.length) return;
+                        // Swaps with its neighbour in the same section (other sections' panels lie between in the list).
+                        const other = ps[ps.indexOf(p) + by];
+                        if (!other) return;
+                        const j = panels.indexOf(other);
                         const next = [...panels];
                         [next[i], next[j]] = [next[j], next[i]];
                         setPanels(next);
