@@ -275,6 +275,11 @@ describeBackends(
       expect(await page.locator("[data-panel] canvas").count()).toBe(2);
       expect(charts.length, charts.join("\n")).toBeLessThanOrEqual(panels);
       expect(charts.every((u) => u.includes("wslive01")), charts.join("\n")).toBe(true);
+      // The table follows too: the run's end shows without a reload (its refresh is coalesced, at most one per 2 s).
+      const stateOf = () => page.locator('tr[data-run="wslive01"] .badge').innerText();
+      expect(await stateOf()).toBe("running");
+      await post(`${entity}/ws/wslive01`, [{ k: "exit", seq: 13, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 20_000 }]);
+      await expect.poll(stateOf, { timeout: 10_000 }).toBe("finished");
     });
   },
   { skip: !runBrowser },

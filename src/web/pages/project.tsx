@@ -35,10 +35,10 @@ function useDebounced<T>(value: T, ms: number): T {
 /**
  * The table follows the runs' events (state, summary; durations tick on their own) at most once
  * per this many ms: a live workspace of 10 runs logging each second would otherwise fetch the
- * whole table (up to PAGE runs with their config and summary) 10 times a second, where the
+ * whole table (up to PAGE runs with their config and summary) 10 times a second (measured in docs/BENCHMARKS.md), where the
  * panels ask only for the new points of the run that changed.
  */
-const TABLE_REFRESH_MS = 5000;
+const TABLE_REFRESH_MS = 2000;
 
 /** `value`, updated at most once per `ms`: the first change after a quiet spell waits `ms` and takes all changes since. */
 function useCoalesced<T>(value: T, ms: number): T {
