@@ -162,6 +162,10 @@ describeBackends(
         expect(adam.min![step]).toBeCloseTo(Math.min(...members), 12);
         expect(adam.max![step]).toBeCloseTo(Math.max(...members), 12);
       }
+      // Optionally each member too, behind its group's line.
+      await page.check('input[aria-label="Show members"]');
+      await expect.poll(async () => (await seriesOf("loss")).map((s) => s.label).sort()).toEqual(["adam (2)", "adam-one", "adam-two", "sgd (1)", "sgd-one"]);
+      await page.uncheck('input[aria-label="Show members"]');
       // The grouping is in the URL: a reload shows the same.
       expect(new URL(page.url()).searchParams.get("ws")).toContain("config.opt");
       await page.reload();
