@@ -119,11 +119,18 @@ describeBackends(
     it("opens to a workspace whose loss panel draws every run, named in its legend, with nothing selected", async () => {
       await page.waitForSelector('[data-panel="loss"] canvas');
       await expect.poll(async () => (await seriesOf("loss")).map((s) => s.label).sort()).toEqual(["adam-one", "adam-two", "sgd-one"]);
-      const legend = await page.locator('[data-panel="loss"] .u-legend .u-series th').allInnerTexts();
-      for (const r of RUNS) expect(legend.map((t) => t.trim())).toContain(r.name);
-      expect(await page.locator('[data-panel="acc"] canvas').count()).toBe(1);
+      // The chart draws after the data came (an effect): wait for its legend to name the three.
+      const legend = async () => (await page.locator('[data-panel="loss"] .u-legend .u-series th').allInnerTexts()).map((t) => t.trim());
+      await expect
+        .poll(async () => {
+          const l = await legend();
+          return RUNS.map((r) => r.name).filter((n) => !l.includes(n));
+        })
+        .toEqual([]);
+      await expect.poll(() => page.locator('[data-panel="acc"] canvas').count()).toBe(1);
       // Each run keeps its colour in every panel.
       const colors = async (p: string) => Object.fromEntries(await page.locator(`[data-panel="${p}"] ul.series-data li`).evaluateAll((lis) => lis.map((li) => [li.getAttribute("data-series"), li.getAttribute("data-color")])));
+      await expect.poll(async () => Object.keys(await colors("acc")).length).toBe(3);
       expect(await colors("acc")).toEqual(await colors("loss"));
       // A key with a summary value but no history says so instead of drawing an empty chart.
       await expect.poll(() => page.locator('[data-panel="best"] [data-history-less]').innerText()).toContain("sgd-one: 0.7");
@@ -208,7 +215,7 @@ describeBackends(
       const both = page.locator('[data-panel="train/loss, val/loss"]');
       await expect.poll(async () => (await both.locator("ul.series-data li").evaluateAll((lis) => lis.map((li) => li.getAttribute("data-series")))).sort()).toEqual(["prefixed · train/loss", "prefixed · val/loss"]);
       await page.click('button[aria-label="Resize train/loss, val/loss"]');
-      expect(await both.getAttribute("class")).toContain("span-2");
+      await expect.poll(() => both.getAttribute("class")).toContain("span-2");
       const inTrain = () => page.locator('details.section[data-section="train"] [data-panel]').evaluateAll((ps) => ps.map((p) => p.getAttribute("data-panel")));
       expect(await inTrain()).toEqual(["train/loss", "train/loss, val/loss"]);
       await page.click('button[aria-label="Move train/loss, val/loss earlier"]');
