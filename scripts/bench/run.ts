@@ -22,6 +22,8 @@ import { benchStatsCost } from "./stats-cost.js";
 import { benchWandbProfile } from "./wandb-profile.js";
 import { benchWandbSideBySide } from "./wandb-side-by-side.js";
 import { benchWebQueries } from "./web-queries.js";
+import { benchWorkspaceLive } from "./workspace-live.js";
+import { benchWorkspaceLoad } from "./workspace-load.js";
 
 const smoke = process.env.BENCH_SMOKE === "1";
 const START = "<!-- bench:start (written by npm run bench) -->";
@@ -44,6 +46,8 @@ const benches = {
   benchReplicaIngest,
   benchLoadTest,
   benchChartQuery,
+  benchWorkspaceLive,
+  benchWorkspaceLoad,
 } satisfies Record<string, (...args: number[]) => Promise<Figure[]>>;
 type BenchName = keyof typeof benches;
 
@@ -77,6 +81,9 @@ figures.push(...isolated("benchEndToEnd", rows, Math.min(samples, 3)));
 figures.push(...isolated("benchEmptyRun", samples));
 figures.push(...isolated("benchWandbProfile", smoke ? 2 : 10, smoke ? 10 : 100, samples));
 figures.push(...isolated("benchDaemonRss", rows, Math.min(samples, 3)));
+// Issue 16: the project workspace in Chromium (left out with a warning where it is not installed).
+figures.push(...isolated("benchWorkspaceLoad", smoke ? 12 : 50, smoke ? 2 : 20, smoke ? 1500 : 100_000, Math.min(samples, 3)));
+figures.push(...isolated("benchWorkspaceLive", smoke ? 2 : 10, smoke ? 1 : 60));
 
 const out = table(figures);
 console.log(out);
