@@ -5,7 +5,7 @@
  * saved view at all; saving keeps it by name. Hidden when signed out (the API answers 401).
  */
 import { useEffect, useState } from "preact/hooks";
-import type { SavedView } from "./views-api";
+import type { SavedView } from "../../../protocol/api";
 import { del, get, post, put } from "../../lib/api";
 import { writeState, type WorkspaceState } from "../../lib/url-state";
 
