@@ -230,6 +230,8 @@ export interface RunEvent {
    * server of the same database, the sweeper marking it crashed).
    */
   kind: "records" | "patch" | "change";
+  /** The run's id (a project's stream carries every run's events). */
+  id: string;
   lastSeq: number;
   state: RunState;
 }
