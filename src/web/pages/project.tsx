@@ -13,6 +13,7 @@ import { DefaultPrivacy } from "../components/default-privacy";
 import { EntityCrumb } from "../components/entity-crumb";
 import { Header } from "../components/header";
 import { LineChart } from "../components/line-chart";
+import { colorFor } from "../lib/colors";
 import { bucketLine, bucketXs, fetchBuckets } from "../components/metric-chart";
 import { StateBadge } from "../components/state-badge";
 import { get, qs, runsPath } from "../lib/api";
@@ -215,16 +216,12 @@ function Compare({ entity, project, runs }: { entity: string; project: string; r
   }, [entity, project, runs, key]);
   const chart = useMemo(() => {
     if (!data) return null;
-    // One shared x (uPlot aligns series): the union of the runs' x, each run null where it has none.
-    const xs = [...new Set(data.flatMap(bucketXs))].sort((a, b) => a - b);
-    const at = new Map(xs.map((x, i) => [x, i]));
+    // Each run keeps its own x; the chart aligns them.
     const series = data.map((b, i) => {
-      const values: (number | null)[] = new Array(xs.length).fill(null);
-      const line = bucketLine(b);
-      bucketXs(b).forEach((x, j) => (values[at.get(x)!] = line[j]));
-      return { label: runs[i]?.name ?? b.key, values };
+      const id = runs[i]?.id ?? b.key;
+      return { id, label: runs[i]?.name ?? b.key, color: colorFor(id), xs: bucketXs(b), ys: bucketLine(b) };
     });
-    return { xs, series, points: data.reduce((s, b) => s + b.points, 0) };
+    return { series, points: data.reduce((s, b) => s + b.points, 0) };
   }, [data]);
   return (
     <section class="compare">
@@ -240,7 +237,7 @@ function Compare({ entity, project, runs }: { entity: string; project: string; r
               </option>
             ))}
           </select>
-          {chart ? <LineChart title={key} xs={chart.xs} series={chart.series} xLabel="Step" points={chart.points} /> : null}
+          {chart ? <LineChart title={key} series={chart.series} xLabel="Step" points={chart.points} /> : null}
         </>
       )}
     </section>
