@@ -68,14 +68,16 @@ describe.skipIf(!runBrowser)("run charts in Chromium", () => {
       { k: "summary", seq: 41, summary: { loss: 1 / 40, lr: lrAt(39), best_acc: 0.97 } },
       { k: "exit", seq: 42, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 60_000 },
     ]);
-    // System samples as the daemon sends them: four cores, and ~23,340 MB of memory available.
+    // System samples as the daemon sends them: four cores (the fourth in every other sample only:
+    // series with different x), and ~23,340 MB of memory available.
     const samples: RunRecord[] = Array.from({ length: 12 }, (_, i) => ({
       k: "system" as const,
       seq: 0 as const,
       at: T0 + i * 10_000,
-      values: { "system/cpu": 20 + i, "system/memory.availableMB": 23_300 + i * 7, ...Object.fromEntries([0, 1, 2, 3].map((c) => [`system/cpu.${c}.percent`, 10 * c + i])) },
+      values: { "system/cpu": 20 + i, "system/memory.availableMB": 23_300 + i * 7, ...Object.fromEntries([0, 1, 2, 3].filter((c) => c < 3 || i % 2 === 0).map((c) => [`system/cpu.${c}.percent`, 10 * c + i])) },
     }));
     await post("done0001", samples);
+    await post("long0001", [{ k: "run", seq: 0, run: info("long0001", "long-lynx-3") }, { k: "history", seq: 1, rows: history(0, 3000) }]);
     await post("live0001", [{ k: "run", seq: 0, run: info("live0001", "live-heron-2") }, { k: "history", seq: 1, rows: history(0, 10) }]);
 
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
@@ -169,11 +171,36 @@ describe.skipIf(!runBrowser)("run charts in Chromium", () => {
     await page.waitForSelector("figure[data-chart] canvas");
     const titles = await page.locator("figure[data-chart]").evaluateAll((els) => els.map((e) => e.getAttribute("data-chart")));
     expect(titles).toEqual(["CPU utilization (%)", "CPU utilization per core (%)", "Memory available (MB)"]);
-    expect(await chart("CPU utilization per core (%)").getAttribute("data-series")).toBe("4");
+    const cores = chart("CPU utilization per core (%)");
+    expect(await cores.getAttribute("data-series")).toBe("4");
+    expect(await cores.getAttribute("data-points")).toBe(String(12 * 3 + 6));
+    expect(await cores.locator(".u-legend").innerText()).toMatch(/cpu 0[\s\S]*cpu 1[\s\S]*cpu 2[\s\S]*cpu 3/);
+    const tip = await hover("CPU utilization per core (%)");
+    expect(tip[0]).toMatch(/^Wall time: 2024-05-01 12:0\d:\d\d$/);
+    expect(tip.slice(1).map((l) => l.split(":")[0])).toEqual(["cpu 0", "cpu 1", "cpu 2", "cpu 3"]);
     expect(await chart("Memory available (MB)").getAttribute("data-points")).toBe("12");
     expect(await drawnAtLeftEdge("Memory available (MB)")).toBe(false);
     const ticks = JSON.parse((await chart("Memory available (MB)").getAttribute("data-y-ticks"))!) as string[];
     for (const t of ticks) expect(t).toMatch(/^23,3\d\d$/);
+  });
+
+  it("zooms into a long run by dragging, and then draws every point of the range", async () => {
+    await page.goto(`${server.url}/${entity}/charts/runs/long0001?tab=charts`);
+    await page.waitForSelector('figure[data-chart="loss"] canvas');
+    expect(await chart("loss").getAttribute("data-points")).toBe("3000");
+    expect(Number(await chart("loss").getAttribute("data-drawn"))).toBeLessThanOrEqual(1000); // merged into buckets
+    const box = (await chart("loss").locator(".u-over").boundingBox())!;
+    const zoomed = page.waitForRequest((r) => r.url().includes("history/buckets") && r.url().includes("key=loss") && r.url().includes("from="));
+    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.45, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    const url = new URL((await zoomed).url());
+    const [from, to] = [Number(url.searchParams.get("from")), Number(url.searchParams.get("to"))];
+    const inRange = Math.floor(to) - Math.ceil(from) + 1;
+    await expect.poll(() => chart("loss").getAttribute("data-points")).toBe(String(inRange));
+    expect(inRange).toBeGreaterThan(50);
+    expect(await chart("loss").getAttribute("data-drawn")).toBe(String(inRange)); // every point, none merged
   });
 
   it("fetches only the new points of a live run: one request per chart for a new point", async () => {

@@ -219,9 +219,10 @@ export function LineChart(props: LineChartProps) {
     });
     return () => plot.destroy();
   }, [props.series, props.time, props.height, props.smoothing, props.logY, props.ignoreOutliers, props.xLabel, props.yLabel, props.title]);
-  const points = props.points ?? props.series.reduce((n, s) => n + s.xs.length, 0);
+  const drawn = props.series.reduce((n, s) => n + s.xs.length, 0);
+  const points = props.points ?? drawn;
   return (
-    <figure ref={fig} class="chart" data-chart={props.title} data-points={points} data-series={props.series.length}>
+    <figure ref={fig} class="chart" data-chart={props.title} data-points={points} data-drawn={drawn} data-series={props.series.length}>
       <figcaption>
         <strong>{props.title}</strong>
         {props.points !== undefined ? <span class="muted"> · {props.points.toLocaleString("en")} points</span> : null}
