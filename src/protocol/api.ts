@@ -202,6 +202,8 @@ export interface HistoryBucketsView {
   key: string;
   /** The x axis: `_step`, the wall time `_timestamp` (ms) or `_runtime` (s). */
   x: "step" | "time" | "runtime";
+  /** With `?xKey=`: the logged metric used as x (x0, x1 and xLast are its values; pairs by step). */
+  xKey?: string;
   /** Points of the metric in the range, before bucketing. */
   points: number;
   x0: number[];
