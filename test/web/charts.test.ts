@@ -184,6 +184,19 @@ describe.skipIf(!runBrowser)("run charts in Chromium", () => {
     for (const t of ticks) expect(t).toMatch(/^23,3\d\d$/);
   });
 
+  it("draws a metric against another logged metric as x", async () => {
+    await page.goto(`${server.url}/${entity}/charts/runs/done0001?tab=charts`);
+    await page.waitForSelector('figure[data-chart="loss"] canvas');
+    await page.selectOption('select[aria-label="x axis"]', "key:lr");
+    await expect.poll(() => chart("loss").locator('[data-axis="x"]').innerText()).toBe("lr");
+    await page.waitForSelector('figure[data-chart="loss"] canvas');
+    expect(await chart("loss").getAttribute("data-points")).toBe("40");
+    const lines = await hover("loss");
+    const lr = Number(/^lr: ([\d.e-]+)/.exec(lines[0])![1]);
+    const step = Math.round((0.0021 - lr) / 0.0000275); // lr's step, from how lr was logged
+    expect(Number(/: ([\d.]+)$/.exec(lines[1])![1])).toBeCloseTo(1 / (step + 1), 5);
+  });
+
   it("zooms into a long run by dragging, and then draws every point of the range", async () => {
     await page.goto(`${server.url}/${entity}/charts/runs/long0001?tab=charts`);
     await page.waitForSelector('figure[data-chart="loss"] canvas');

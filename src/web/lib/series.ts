@@ -8,7 +8,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { HistoryBucketsView } from "../../protocol/api";
 import { get, qs, runsPath } from "./api";
 
-/** `{ key }`: a logged metric as x (not served yet: the buckets query takes step, time and runtime). */
+/** `{ key }`: another logged metric as x (paired by step on the server: `?xKey=`). */
 export type XAxis = "step" | "time" | "runtime" | { key: string };
 
 export interface SeriesData {
@@ -32,11 +32,11 @@ export const axisName = (x: XAxis): string => (typeof x === "string" ? x : `key:
 export const axisLabel = (x: XAxis): string => (typeof x === "string" ? AXIS_LABEL[x] : x.key);
 
 function fetchBuckets(entity: string, project: string, id: string, key: string, x: XAxis, from?: number, to?: number): Promise<HistoryBucketsView> {
-  if (typeof x !== "string") return Promise.reject(new Error(`a metric (${x.key}) as x is not served yet`));
   // The page's time axis is in seconds; the server's is in ms.
   const scale = x === "time" ? 1000 : 1;
+  const axis = typeof x === "string" ? { x } : { x: "step", xKey: x.key };
   return get<HistoryBucketsView>(
-    `${runsPath(entity, project, id)}/history/buckets${qs({ key, x, buckets: BUCKETS, from: from === undefined ? undefined : from * scale, to: to === undefined ? undefined : to * scale })}`,
+    `${runsPath(entity, project, id)}/history/buckets${qs({ key, ...axis, buckets: BUCKETS, from: from === undefined ? undefined : from * scale, to: to === undefined ? undefined : to * scale })}`,
   );
 }
 
@@ -120,17 +120,19 @@ export function useRunSeries(
   }, [tag]);
 
   // A live bump: only the points after the last one held (a zoomed chart shows a fixed range).
+  // Against another metric, x need not grow with the steps: the whole series again, still one request.
   useEffect(() => {
     const h = heldRef.current;
     if (!h || h.tag !== tag || version <= h.version || zoom !== null || busy.current) return;
     busy.current = true;
-    const last = h.data.xs.length > 0 ? h.data.xs[h.data.xs.length - 1] : undefined;
-    fetchBuckets(entity, project, runId, key, x, last === undefined ? undefined : after(last)).then(
+    const whole = typeof x !== "string" || h.data.xs.length === 0;
+    const last = h.data.xs[h.data.xs.length - 1];
+    fetchBuckets(entity, project, runId, key, x, whole ? undefined : after(last)).then(
       (b) => {
         busy.current = false;
         // Kept even if the version moved on meanwhile: the next bump asks from its end.
         const more = toSeriesData(b);
-        setHeld((cur) => (cur && cur.tag === tag ? { tag, data: append(cur.data, more), version } : cur));
+        setHeld((cur) => (cur && cur.tag === tag ? { tag, data: whole ? more : append(cur.data, more), version } : cur));
       },
       () => {
         busy.current = false;

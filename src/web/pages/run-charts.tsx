@@ -1,5 +1,6 @@
 /**
- * The Charts tab: one chart per history metric, x by step, relative time or wall time; search;
+ * The Charts tab: one chart per history metric, x by step, relative time, wall time or another
+ * logged metric; search;
  * EMA smoothing (the raw line stays drawn faintly behind), log y, outlier-ignoring y range. A
  * key that only the summary holds shows its value, not an empty chart.
  */
@@ -7,9 +8,12 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import type { HistoryView, RunView } from "../../protocol/api";
 import { MetricChart } from "../components/metric-chart";
 import { get, qs, runsPath } from "../lib/api";
-import { AXIS_LABEL } from "../lib/series";
+import { AXIS_LABEL, axisName, type XAxis } from "../lib/series";
 
 type Axis = keyof typeof AXIS_LABEL;
+
+/** The x select's value of an axis ("step", or "key:<metric>") and back. */
+const parseAxis = (v: string): XAxis => (v.startsWith("key:") ? { key: v.slice(4) } : (v as Axis));
 
 /**
  * Metric keys: those of the first rows and of the summary (a metric may start late; its summary
@@ -35,7 +39,7 @@ export function useMetricKeys(run: RunView): string[] | null {
 
 export function ChartsTab({ run, version }: { run: RunView; version: number }) {
   const keys = useMetricKeys(run);
-  const [x, setX] = useState<Axis>("step");
+  const [x, setX] = useState<XAxis>("step");
   const [search, setSearch] = useState("");
   const [smoothing, setSmoothing] = useState(0);
   const [logY, setLogY] = useState(false);
@@ -48,12 +52,19 @@ export function ChartsTab({ run, version }: { run: RunView; version: number }) {
         <input type="search" aria-label="Search metrics" placeholder="Search metrics" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
         <label>
           x{" "}
-          <select aria-label="x axis" value={x} onChange={(e) => setX(e.currentTarget.value as Axis)}>
+          <select aria-label="x axis" value={axisName(x)} onChange={(e) => setX(parseAxis(e.currentTarget.value))}>
             {(Object.keys(AXIS_LABEL) as Axis[]).map((a) => (
               <option value={a} key={a}>
                 {AXIS_LABEL[a]}
               </option>
             ))}
+            <optgroup label="Metric">
+              {keys.map((k) => (
+                <option value={`key:${k}`} key={k}>
+                  {k}
+                </option>
+              ))}
+            </optgroup>
           </select>
         </label>
         <label>
