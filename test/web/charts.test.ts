@@ -182,6 +182,17 @@ describe.skipIf(!runBrowser)("run charts in Chromium", () => {
     expect(await drawnAtLeftEdge("Memory available (MB)")).toBe(false);
     const ticks = JSON.parse((await chart("Memory available (MB)").getAttribute("data-y-ticks"))!) as string[];
     for (const t of ticks) expect(t).toMatch(/^23,3\d\d$/);
+    // Time labels never overlap: each, at the chart's 12 px font, fits in its share of the width.
+    const mem = chart("Memory available (MB)");
+    const xTicks = (JSON.parse((await mem.getAttribute("data-x-ticks"))!) as string[]).filter((t) => t !== "");
+    const plotWidth = (await mem.locator(".u-over").boundingBox())!.width;
+    const widest = await page.evaluate((labels) => {
+      const ctx = document.createElement("canvas").getContext("2d")!;
+      ctx.font = "12px system-ui, -apple-system, sans-serif";
+      return Math.max(...labels.flatMap((l) => l.split("\n")).map((l) => ctx.measureText(l).width));
+    }, xTicks);
+    expect(xTicks.length).toBeGreaterThan(1);
+    expect(widest * xTicks.length).toBeLessThan(plotWidth);
   });
 
   it("draws a metric against another logged metric as x", async () => {

@@ -194,11 +194,13 @@ export function LineChart(props: LineChartProps) {
       cursor: { drag: { x: true, y: false, setScale: false } },
       hooks: {
         setCursor: [showTip],
-        // The y labels as drawn (on the canvas), for people's tools and tests to read.
+        // The axis labels as drawn (on the canvas), for people's tools and tests to read.
         draw: [
           (u) => {
-            const drawn = (u.axes[1] as uPlot.Axis & { _values?: string[] | null })._values;
-            if (fig.current && drawn) fig.current.dataset.yTicks = JSON.stringify(drawn);
+            const labels = (i: number) => (u.axes[i] as uPlot.Axis & { _values?: string[] | null })._values;
+            const [xTicks, yTicks] = [labels(0), labels(1)];
+            if (fig.current && xTicks) fig.current.dataset.xTicks = JSON.stringify(xTicks);
+            if (fig.current && yTicks) fig.current.dataset.yTicks = JSON.stringify(yTicks);
           },
         ],
         setSelect: [
