@@ -217,6 +217,8 @@ export interface HistoryBucketsView {
   key: string;
   /** The x axis: `_step`, the wall time `_timestamp` (ms) or `_runtime` (s). */
   x: "step" | "time" | "runtime";
+  /** With `?xKey=`: the logged metric used as x (x0, x1 and xLast are its values; pairs by step). */
+  xKey?: string;
   /** Points of the metric in the range, before bucketing. */
   points: number;
   x0: number[];
@@ -245,6 +247,8 @@ export interface RunEvent {
    * server of the same database, the sweeper marking it crashed).
    */
   kind: "records" | "patch" | "change";
+  /** The run's id (a project's stream carries every run's events). */
+  id: string;
   lastSeq: number;
   state: RunState;
 }

@@ -48,7 +48,7 @@ export async function expectStreamHearsOtherReplica(a: RunningServer, b: Running
   const stream = await listen(`${b.url}/api/v1/runs/${user}/p/rep00001/events`, key);
   try {
     expect((await post(a, "/records", "POST", [{ k: "history", seq: 1, rows: rows(0, 3) }])).status).toBe(200);
-    expect(await stream.next()).toEqual({ kind: "change", lastSeq: 3, state: "running" });
+    expect(await stream.next()).toEqual({ kind: "change", id: "rep00001", lastSeq: 3, state: "running" });
 
     expect((await post(a, "", "PATCH", { name: "renamed" })).status).toBe(200);
     expect(await stream.next()).toMatchObject({ kind: "change", state: "running" });

@@ -134,6 +134,7 @@ const CASES: Case[] = [
   { method: "GET", route: "/:entity/:project", path: (t) => `/${t.entity}/${t.project}`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project", path: (t) => `/api/v1/runs/${t.entity}/${t.project}`, expect: READ },
   { method: "GET", route: "/api/v1/projects/:entity/:project", path: (t) => `/api/v1/projects/${t.entity}/${t.project}`, expect: READ },
+  { method: "GET", route: "/api/v1/runs/:entity/:project/events", path: (t) => `/api/v1/runs/${t.entity}/${t.project}/events`, expect: READ },
   {
     method: "PATCH",
     route: "/api/v1/projects/:entity/:project",

@@ -828,7 +828,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
       it("buckets a metric: min and max per bucket (no spike lost), a zoom range, each axis, and new uploads", async () => {
         await open("run00001");
         // loss = step, except a spike at step 55 and a NaN at step 70.
-        const hist = rows(0, 100).map((r) => ({ ...r, loss: r._step === 55 ? 1000 : r._step === 70 ? NaN : r._step, phase: "train" }));
+        const hist = rows(0, 100).map((r) => ({ ...r, loss: r._step === 55 ? 1000 : r._step === 70 ? NaN : r._step, phase: "train", ...(r._step % 2 === 0 ? { half: r._step / 2 } : {}) }));
         await send("run00001", [{ k: "history", seq: 1, rows: hist }]);
         const r = await run("run00001");
         const b = await store.historyBuckets(r.pk, { key: "loss", x: "step", buckets: 10 });
@@ -851,6 +851,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expect(byTime).toMatchObject({ x: "time", points: 10, x0: [T0 + 10_000, T0 + 11_800, T0 + 13_600, T0 + 15_400, T0 + 17_200] });
         const byRuntime = await store.historyBuckets(r.pk, { key: "loss", x: "runtime", buckets: 2, from: 0, to: 3 });
         expect(byRuntime).toMatchObject({ points: 4, min: [0, 2], max: [1, 3] });
+        // Another metric as x: loss against half (logged on even steps only), paired by step; the odd steps are left out.
+        const vsMetric = await store.historyBuckets(r.pk, { key: "loss", x: "step", xKey: "half", buckets: 1000, from: 10, to: 12 });
+        expect(vsMetric).toMatchObject({ key: "loss", xKey: "half", points: 3, xLast: [10, 11, 12], last: [20, 22, 24] });
+        expect((await store.historyBuckets(r.pk, { key: "loss", x: "step", xKey: "nope", buckets: 10 })).points).toBe(0);
         expect((await store.historyBuckets(r.pk, { key: "phase", x: "step", buckets: 10 })).points).toBe(0);
         expect((await store.historyBuckets(r.pk, { key: "nope", x: "step", buckets: 10 })).points).toBe(0);
         // A chart that refreshes sees what was uploaded since.

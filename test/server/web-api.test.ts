@@ -120,16 +120,16 @@ describe("live events", () => {
     let text = "";
     while (!text.includes("\n\n")) text += new TextDecoder().decode((await reader.read()).value);
     const event = JSON.parse(/data: (.*)/.exec(text)![1]) as RunEvent;
-    expect(event).toEqual({ kind: "records", lastSeq: 1, state: "crashed" });
+    expect(event).toEqual({ kind: "records", id: "live0001", lastSeq: 1, state: "crashed" });
     ac.abort();
   });
 
-  /** Listens on a socket and opens the run's event stream; resolves once it is subscribed. */
-  async function openStream(id: string, headers: Record<string, string>) {
+  /** Listens on a socket and opens the run's event stream (null: the project's); resolves once it is subscribed. */
+  async function openStream(id: string | null, headers: Record<string, string>) {
     if (!env.app.server.listening) await env.app.listen({ port: 0, host: "127.0.0.1" });
     const base = `http://127.0.0.1:${(env.app.server.address() as AddressInfo).port}`;
     const ac = new AbortController();
-    const res = await fetch(`${base}/api/v1/runs/alice/mnist/${id}/events`, { headers, signal: ac.signal });
+    const res = await fetch(`${base}/api/v1/runs/alice/mnist/${id === null ? "" : `${id}/`}events`, { headers, signal: ac.signal });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain("retry:");
@@ -170,6 +170,23 @@ describe("live events", () => {
 
   const patch = (id: string, body: object) =>
     env.app.inject({ method: "PATCH", url: `/api/v1/runs/alice/mnist/${id}`, headers: { authorization: `Bearer ${env.aliceKey}` }, payload: body });
+
+  it("tells a project's stream of every run its viewer may read, and never of another's private run", async () => {
+    await postRecords(env, "alice/mnist/proj0001", [{ k: "run", seq: 0, run: runInfo("proj0001") }]);
+    await postRecords(env, "alice/mnist/proj0002", [{ k: "run", seq: 0, run: runInfo("proj0002") }]);
+    expect((await patch("proj0001", { privacy: "public" })).statusCode).toBe(200);
+    // Anonymous: sees the public run's upload, not the private run's before it.
+    const anonymous = await openStream(null, {});
+    const owner = await openStream(null, { authorization: `Bearer ${env.aliceKey}` });
+    expect((await postRecords(env, "alice/mnist/proj0002", rowsBatch(1))).statusCode).toBe(200);
+    expect((await postRecords(env, "alice/mnist/proj0001", rowsBatch(1))).statusCode).toBe(200);
+    expect(await anonymous.nextEvent()).toEqual({ kind: "records", id: "proj0001", lastSeq: 1, state: "running" });
+    // The owner hears both, in order.
+    expect(await owner.nextEvent()).toMatchObject({ kind: "records", id: "proj0002" });
+    expect(await owner.nextEvent()).toMatchObject({ kind: "records", id: "proj0001" });
+    anonymous.close();
+    owner.close();
+  });
 
   it("ends an anonymous stream when its run is made private, without passing on that or any later event", async () => {
     await postRecords(env, "alice/mnist/live0002", [{ k: "run", seq: 0, run: runInfo("live0002") }]);

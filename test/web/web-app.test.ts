@@ -207,10 +207,10 @@ describeBackends(
     it("shows a chart per system metric, the console output, and finds a line", async () => {
       await page.goto(`${server.url}/${entity}/mnist/runs/done0002`);
       await page.getByRole("tab", { name: "System" }).click();
-      await page.waitForSelector('figure[data-chart="system/cpu"] canvas');
-      expect(await page.locator("figure[data-chart]").evaluateAll((els) => els.map((e) => e.getAttribute("data-chart")))).toEqual(["system/cpu", "system/gpu.0.temp", "system/memory"]);
-      expect(await page.locator('figure[data-chart="system/cpu"]').getAttribute("data-points")).toBe("12");
-      expect(await page.locator('figure[data-chart="system/gpu.0.temp"]').getAttribute("data-points")).toBe("6");
+      await page.waitForSelector('figure[data-chart="CPU utilization (%)"] canvas');
+      expect(await page.locator("figure[data-chart]").evaluateAll((els) => els.map((e) => e.getAttribute("data-chart")))).toEqual(["CPU utilization (%)", "GPU temperature (°C)", "memory"]);
+      expect(await page.locator('figure[data-chart="CPU utilization (%)"]').getAttribute("data-points")).toBe("12");
+      expect(await page.locator('figure[data-chart="GPU temperature (°C)"]').getAttribute("data-points")).toBe("6");
       expect(new URL(page.url()).searchParams.get("tab")).toBe("system");
       await shot("run-system.png", true);
 

@@ -15,7 +15,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { API_PREFIX, type RunEvent } from "../../protocol/api.js";
 import { errors } from "../../protocol/errors.js";
-import { mayReadRun, runPath } from "./access.js";
+import { mayReadRun, projectPath, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { userOf, type Credential } from "./auth.js";
 import { clientAddress, DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
@@ -28,10 +28,11 @@ export const LIVE_POLL_MS = 500;
 
 /** One open stream: who opened it (asked again before each event) and how to end it. */
 interface OpenStream {
-  runPk: number;
-  /** The run's path, to read it again when another server changed it. */
+  /** The run it follows; null for a project's stream, which follows every run of `project`. */
+  runPk: number | null;
+  /** The run's path, to read it again when another server changed it (a project stream: id ""). */
   path: { entity: string; project: string; id: string };
-  /** The run's entity, whose roles decide who may go on reading. */
+  /** The entity, whose roles decide who may go on reading. */
   entity: StoredEntity;
   client: string;
   credential: Credential | null;
@@ -76,12 +77,14 @@ export class LiveEvents {
     const seen = this.announced.get(run.pk);
     if (seen !== undefined) this.announced.set(run.pk, Math.max(seen, run.revision)); // only runs with streams are tracked
     for (const stream of this.streams) {
-      if (stream.runPk !== run.pk) continue;
+      const project = stream.runPk === null;
+      if (project ? stream.entity.id !== run.entityId || stream.path.project !== run.project : stream.runPk !== run.pk) continue;
       stream.queue = stream.queue.then(async () => {
         // A public run is anyone's; only a private one needs the viewer and their role, asked afresh.
         const role = run.privacy === "public" ? null : await this.roleNow(stream).catch(() => null);
         if (mayReadRun(run, role)) stream.write(event);
-        else stream.end();
+        // A project's stream skips the runs its viewer may not read (others' private runs) and goes on.
+        else if (!project) stream.end();
       });
     }
   }
@@ -101,13 +104,13 @@ export class LiveEvents {
     this.polling = true;
     try {
       const paths = new Map<number, OpenStream["path"]>();
-      for (const s of this.streams) paths.set(s.runPk, s.path);
+      for (const s of this.streams) if (s.runPk !== null) paths.set(s.runPk, s.path);
       const revisions = await this.store.runRevisions([...paths.keys()]);
       for (const [pk, revision] of revisions) {
         if (revision <= (this.announced.get(pk) ?? revision)) continue;
         const path = paths.get(pk)!;
         const run = await this.store.getRun(path.entity, path.project, path.id);
-        if (run) this.publish(run, { kind: "change", lastSeq: run.lastSeq, state: run.state });
+        if (run) this.publish(run, { kind: "change", id: run.id, lastSeq: run.lastSeq, state: run.state });
       }
     } catch {
       // The database is away for a moment: streams go on, and the next tick asks again.
@@ -141,7 +144,7 @@ export class LiveEvents {
   stream(
     req: FastifyRequest,
     reply: FastifyReply,
-    run: { pk: number; revision: number; entity: StoredEntity; path: OpenStream["path"] },
+    run: { pk: number | null; revision: number; entity: StoredEntity; path: OpenStream["path"] },
     credential: Credential | null,
     viewer: StoredUser | null,
     keyId: number | null,
@@ -178,7 +181,7 @@ export class LiveEvents {
         ended = true;
         clearInterval(timer);
         this.streams.delete(stream);
-        if (![...this.streams].some((s) => s.runPk === stream.runPk)) this.announced.delete(stream.runPk);
+        if (stream.runPk !== null && ![...this.streams].some((s) => s.runPk === stream.runPk)) this.announced.delete(stream.runPk);
         if (this.streams.size === 0) this.stopPolling();
         const left = (this.perClient.get(client) ?? 1) - 1;
         if (left === 0) this.perClient.delete(client);
@@ -189,7 +192,7 @@ export class LiveEvents {
     this.streams.add(stream);
     this.perClient.set(client, mine + 1);
     // The page has just read the run: changes from here on are news.
-    if (!this.announced.has(run.pk)) this.announced.set(run.pk, run.revision);
+    if (run.pk !== null && !this.announced.has(run.pk)) this.announced.set(run.pk, run.revision);
     if (!this.poller) {
       this.poller = setInterval(() => void this.poll(), this.pollMs);
       this.poller.unref();
@@ -234,6 +237,17 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
     live.stream(req, reply, { pk: run.pk, revision: run.revision, entity: ctx.entity(req), path }, credential, user, keyId);
   });
 
+  // A whole project's stream, for pages that draw many runs (the workspace, a run page): one
+  // connection instead of one per run. Each event is sent only if the viewer may read its run.
+  // It hears changes made through this server; changes applied by other replicas reach it on
+  // the next upload through this one (the revision poll follows single runs' streams only).
+  app.get(`${API_PREFIX}/runs/:entity/:project/events`, { config: { access: "project:read" } }, async (req, reply) => {
+    const { credential, user } = ctx.principal(req);
+    const keyId = credential ? await ctx.store.credentialKeyId(credential.kind, credential.hash) : null;
+    const path = { ...projectPath(req.params), id: "" };
+    live.stream(req, reply, { pk: null, revision: 0, entity: ctx.entity(req), path }, credential, user, keyId);
+  });
+
   app.addHook("onResponse", async (req, reply) => {
     if (reply.statusCode !== 200 || live.listening === 0) return;
     const route = req.routeOptions.url;
@@ -241,7 +255,7 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
     if (!kind) return;
     const path = runPath(req.params);
     const run = await ctx.store.getRun(path.entity, path.project, path.id);
-    if (run) live.publish(run, { kind, lastSeq: run.lastSeq, state: run.state });
+    if (run) live.publish(run, { kind, id: run.id, lastSeq: run.lastSeq, state: run.state });
   });
 
   app.addHook("preClose", async () => live.closeAll());

@@ -52,7 +52,7 @@ function sendShell(reply: FastifyReply, shell: string): FastifyReply {
 
 const AXES: readonly HistoryAxis[] = ["step", "time", "runtime"];
 
-/** `?key=&x=&buckets=&from=&to=` of a downsampled history request. */
+/** `?key=&x=&xKey=&buckets=&from=&to=` of a downsampled history request. */
 export function parseBucketsQuery(q: Record<string, unknown>): HistoryBucketsQuery {
   const key = typeof q.key === "string" ? q.key : "";
   if (key === "") throw errors.badRequest("key is missing: name the metric to downsample (key=loss)");
@@ -69,7 +69,8 @@ export function parseBucketsQuery(q: Record<string, unknown>): HistoryBucketsQue
   if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
     throw errors.badRequest(`buckets=${String(q.buckets)} is not an integer from 1 to ${MAX_BUCKETS}`);
   }
-  return { key, x, buckets, from: num("from"), to: num("to") };
+  const xKey = typeof q.xKey === "string" && q.xKey !== "" ? q.xKey : undefined;
+  return { key, x, ...(xKey === undefined ? {} : { xKey }), buckets, from: num("from"), to: num("to") };
 }
 
 export interface WebRoutesOptions {

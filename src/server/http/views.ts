@@ -130,6 +130,7 @@ export function toHistoryBucketsView(b: HistoryBuckets): HistoryBucketsView {
   return {
     key: b.key,
     x: b.x,
+    ...(b.xKey === undefined ? {} : { xKey: b.xKey }),
     points: b.points,
     x0: b.x0,
     x1: b.x1,

@@ -15,6 +15,7 @@
 import type { Sql } from "postgres";
 import { bucketize } from "../store/history-buckets.js";
 import { appendChunk, ColumnCache, columnsId, emptyColumns, reserve, X_KEYS, type Columns } from "../store/history-columns.js";
+import { joinOnStep } from "../store/history-join.js";
 import type { HistoryAxis, HistoryBuckets, HistoryBucketsQuery } from "../store/store.js";
 
 export class PostgresHistoryBuckets {
@@ -23,6 +24,11 @@ export class PostgresHistoryBuckets {
   constructor(private readonly sql: Sql) {}
 
   async buckets(runPk: number, q: HistoryBucketsQuery): Promise<HistoryBuckets> {
+    if (q.xKey !== undefined) {
+      const x = await this.columns(runPk, q.xKey, "step");
+      const j = joinOnStep(x, await this.columns(runPk, q.key, "step"));
+      return { ...bucketize(q.key, "step", j.xs, j.ys, j.n, q.buckets, q.from, q.to), xKey: q.xKey };
+    }
     const zoomed = q.from !== undefined || q.to !== undefined;
     if (zoomed && !this.cache.has(columnsId(runPk, q.key, q.x))) return this.zoomedBuckets(runPk, q);
     const cols = await this.columns(runPk, q.key, q.x);

@@ -26,6 +26,7 @@ import type Database from "better-sqlite3";
 import { bucketize } from "../store/history-buckets.js";
 import { appendChunk, ColumnCache, columnsId, emptyColumns, reserve, X_KEYS, type Columns } from "../store/history-columns.js";
 import { readStoredRow } from "../store/history-codec.js";
+import { joinOnStep } from "../store/history-join.js";
 import type { HistoryAxis, HistoryBuckets, HistoryBucketsQuery } from "../store/store.js";
 
 const utf8 = new TextEncoder();
@@ -162,6 +163,11 @@ export class SqliteHistoryBuckets {
   }
 
   buckets(runPk: number, q: HistoryBucketsQuery): HistoryBuckets {
+    if (q.xKey !== undefined) {
+      const x = this.columns(runPk, q.xKey, "step");
+      const j = joinOnStep(x, this.columns(runPk, q.key, "step"));
+      return { ...bucketize(q.key, "step", j.xs, j.ys, j.n, q.buckets, q.from, q.to), xKey: q.xKey };
+    }
     const cols = this.columns(runPk, q.key, q.x);
     return bucketize(q.key, q.x, cols.xs, cols.ys, cols.n, q.buckets, q.from, q.to);
   }

@@ -200,6 +200,8 @@ export type HistoryAxis = "step" | "time" | "runtime";
 export interface HistoryBucketsQuery {
   key: string;
   x: HistoryAxis;
+  /** Another logged metric as x (overrides `x`): `key` paired with it at equal steps (store/history-join.ts). */
+  xKey?: string;
   buckets: number;
   /** Inclusive x range (a zoom); the whole run when left out. */
   from?: number;
@@ -215,6 +217,8 @@ export interface HistoryBucketsQuery {
 export interface HistoryBuckets {
   key: string;
   x: HistoryAxis;
+  /** The metric used as x, when one was asked for (x and the x ranges are its values then). */
+  xKey?: string;
   /** Points of the metric in the range, before bucketing. */
   points: number;
   x0: number[];

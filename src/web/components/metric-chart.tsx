@@ -1,21 +1,19 @@
 /**
  * One history metric of one run as a chart, downsampled by the server
- * (`GET .../history/buckets`): the line is each bucket's mean (the point itself where a bucket
- * holds one), the band its min and max. Dragging zooms in and fetches that range again, at full
- * resolution once it holds fewer points than buckets.
+ * (`GET .../history/buckets`, through useRunSeries): the line is each bucket's mean (the point
+ * itself where a bucket holds one), the band its min and max. Dragging zooms in and fetches that
+ * range again, at full resolution once it holds fewer points than buckets. A key with no history
+ * point but a summary value shows that value instead of an empty chart.
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { HistoryBucketsView } from "../../protocol/api";
 import { get, qs, runsPath } from "../lib/api";
-import { LineChart, smooth } from "./line-chart";
+import { colorFor } from "../lib/colors";
+import { axisLabel, axisName, BUCKETS, useRunSeries, type XAxis } from "../lib/series";
+import { LineChart, type ChartSeries } from "./line-chart";
 
-export type Axis = "step" | "time" | "runtime";
-export const AXIS_LABEL: Record<Axis, string> = { step: "Step", time: "Wall time", runtime: "Runtime (s)" };
-
-/** Buckets per chart: about one per horizontal pixel of a wide chart. */
-export const BUCKETS = 1000;
-
-export function fetchBuckets(entity: string, project: string, id: string, key: string, x: Axis, zoom: [number, number] | null) {
+/** One run's buckets of a metric on the step axis (the project page's compare chart). */
+export function fetchBuckets(entity: string, project: string, id: string, key: string, x: "step" | "time" | "runtime", zoom: [number, number] | null) {
   const range = zoom ? { from: x === "time" ? zoom[0] * 1000 : zoom[0], to: x === "time" ? zoom[1] * 1000 : zoom[1] } : {};
   return get<HistoryBucketsView>(`${runsPath(entity, project, id)}/history/buckets${qs({ key, x, buckets: BUCKETS, ...range })}`);
 }
@@ -25,43 +23,62 @@ export const bucketXs = (b: HistoryBucketsView) => (b.x === "time" ? b.xLast.map
 /** The line: the point itself for a bucket of one, else the mean. */
 export const bucketLine = (b: HistoryBucketsView) => b.count.map((c, i) => (c === 1 ? b.last[i] : b.mean[i]));
 
-interface Props {
+export interface ChartControls {
+  x: XAxis;
+  smoothing: number;
+  logY: boolean;
+  ignoreOutliers: boolean;
+}
+
+interface Props extends ChartControls {
   entity: string;
   project: string;
   id: string;
+  /** The run's display name (legend and tooltip). */
+  runName: string;
   metric: string;
-  x: Axis;
-  smoothing: number;
-  /** Goes up when the run changed: refetch. */
+  /** The run's summary value of the metric, shown when it has no history point. */
+  summary?: unknown;
+  /** Goes up when the run changed: fetch the new points. */
   version: number;
 }
 
-export function MetricChart({ entity, project, id, metric, x, smoothing, version }: Props) {
-  const [data, setData] = useState<HistoryBucketsView | null>(null);
+export function MetricChart({ entity, project, id, runName, metric, summary, x, smoothing, logY, ignoreOutliers, version }: Props) {
   const [zoom, setZoom] = useState<[number, number] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => setZoom(null), [x]);
-  useEffect(() => {
-    let live = true;
-    fetchBuckets(entity, project, id, metric, x, zoom).then(
-      (b) => live && setData(b),
-      (e: Error) => live && setError(e.message),
-    );
-    return () => {
-      live = false;
-    };
-  }, [entity, project, id, metric, x, zoom, version]);
-  const xs = useMemo(() => (data ? bucketXs(data) : []), [data]);
-  const series = useMemo(() => {
-    if (!data) return [];
-    const merged = data.count.some((c) => c > 1);
-    return [{ label: metric, values: smooth(bucketLine(data), smoothing), ...(merged ? { min: data.min, max: data.max } : {}) }];
-  }, [data, smoothing, metric]);
+  useEffect(() => setZoom(null), [axisName(x)]);
+  const { data, error } = useRunSeries(entity, project, id, metric, x, zoom, version);
+  const series = useMemo<ChartSeries[]>(
+    () => (data ? [{ id, label: runName, color: colorFor(id), xs: data.xs, ys: data.ys, ...(data.min.length ? { min: data.min, max: data.max } : {}) }] : []),
+    [data, id, runName],
+  );
   if (error) return <p class="error">{metric}: {error}</p>;
-  if (!data) return <figure class="chart loading">{metric}…</figure>;
+  if (!data) return <figure class="chart loading" data-chart-loading={metric}>{metric}…</figure>;
+  if (data.points === 0 && zoom === null && typeof summary === "number") {
+    return (
+      <figure class="chart summary-only" data-chart={metric} data-points={0}>
+        <figcaption>
+          <strong>{metric}</strong> <span class="muted">· summary only, no history</span>
+        </figcaption>
+        <p class="summary-value" data-summary={metric}>
+          {summary.toLocaleString("en", { maximumSignificantDigits: 8 })}
+        </p>
+      </figure>
+    );
+  }
   return (
     <div class="chart-box">
-      <LineChart title={metric} xs={xs} series={series} time={x === "time"} xLabel={AXIS_LABEL[x]} points={data.points} onZoom={(a, b) => setZoom([a, b])} />
+      <LineChart
+        title={metric}
+        series={series}
+        time={x === "time"}
+        xLabel={axisLabel(x)}
+        yLabel={metric}
+        smoothing={smoothing}
+        logY={logY}
+        ignoreOutliers={ignoreOutliers}
+        points={data.points}
+        onZoom={(a, b) => setZoom([a, b])}
+      />
       {zoom ? (
         <button type="button" class="link" onClick={() => setZoom(null)}>
           Reset zoom

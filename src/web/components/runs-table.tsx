@@ -11,7 +11,7 @@ import { patch, runsPath } from "../lib/api";
 import { atPath, formatDuration, formatTime, formatValue } from "../lib/format";
 import type { WorkspaceState } from "../lib/url-state";
 import { groupRuns } from "./workspace/grouping";
-import { colorFor } from "./workspace/stand-ins";
+import { colorFor } from "../lib/colors";
 import { StateBadge } from "./state-badge";
 
 interface Column {

@@ -33,3 +33,40 @@ export function useRunVersion(entity: string, project: string, id: string, enabl
   }, [entity, project, id, enabled, minGapMs]);
   return [version, last];
 }
+
+/**
+ * One stream for a whole project (`GET .../runs/:entity/:project/events`): a map run id ->
+ * version that goes up (coalesced to one bump per run per `minGapMs`) when that run changed. A
+ * page that draws many runs opens this once, instead of a stream per run or per chart.
+ */
+export function useProjectVersions(entity: string, project: string, enabled: boolean, minGapMs = 500): Map<string, number> {
+  const [versions, setVersions] = useState<Map<string, number>>(() => new Map());
+  useEffect(() => {
+    if (!enabled) return;
+    const source = new EventSource(`${API}${runsPath(entity, project)}/events`);
+    const pending = new Set<string>();
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let lastAt = 0;
+    const flush = () => {
+      timer = null;
+      lastAt = Date.now();
+      const ids = [...pending];
+      pending.clear();
+      setVersions((old) => {
+        const next = new Map(old);
+        for (const id of ids) next.set(id, (next.get(id) ?? 0) + 1);
+        return next;
+      });
+    };
+    source.addEventListener("run", (e) => {
+      pending.add((JSON.parse((e as MessageEvent<string>).data) as RunEvent).id);
+      if (timer) return;
+      timer = setTimeout(flush, Math.max(0, minGapMs - (Date.now() - lastAt)));
+    });
+    return () => {
+      source.close();
+      if (timer) clearTimeout(timer);
+    };
+  }, [entity, project, enabled, minGapMs]);
+  return versions;
+}

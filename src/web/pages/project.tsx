@@ -12,7 +12,7 @@ import { DefaultPrivacy } from "../components/default-privacy";
 import { EntityCrumb } from "../components/entity-crumb";
 import { Header } from "../components/header";
 import { RunsTable } from "../components/runs-table";
-import { useProjectVersions } from "../components/workspace/stand-ins";
+import { useProjectVersions } from "../lib/live";
 import { ViewsBar } from "../components/workspace/views-bar";
 import { Workspace } from "../components/workspace/workspace";
 import { get, qs, runsPath } from "../lib/api";
@@ -66,8 +66,7 @@ export function ProjectPage({ entity, project }: { entity: string; project: stri
   const [edits, setEdits] = useState(0);
   const q = useDebounced(state.q, 250);
   const tagQ = useDebounced(state.tag, 250);
-  const running = useMemo(() => (page?.runs ?? []).filter((r) => r.state === "running").map((r) => r.id), [page]);
-  const versions = useProjectVersions(entity, project, true, running);
+  const versions = useProjectVersions(entity, project, true);
   const changes = useCoalesced([...versions.values()].reduce((a, b) => a + b, 0), TABLE_REFRESH_MS);
 
   useEffect(() => {

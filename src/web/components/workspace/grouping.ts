@@ -7,7 +7,7 @@
  */
 import type { RunListItem } from "../../../protocol/api";
 import { atPath } from "../../lib/format";
-import type { SeriesData } from "./stand-ins";
+import type { SeriesData } from "../../lib/series";
 
 /** The group a run falls in for `by`; "(none)" when it has no value there. */
 export function groupOf(run: RunListItem, by: string): string {

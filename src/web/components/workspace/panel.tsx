@@ -12,7 +12,9 @@ import { formatValue } from "../../lib/format";
 import { axisLabel, xAxisOf, type Axis, type ChartControls, type PanelState } from "../../lib/url-state";
 import { AxisOptions } from "./axis-options";
 import { aggregate, groupRuns } from "./grouping";
-import { colorFor, LineChart, useRunSeries, type ChartSeries, type SeriesData } from "./stand-ins";
+import { colorFor } from "../../lib/colors";
+import { useRunSeries, type SeriesData } from "../../lib/series";
+import { LineChart, type ChartSeries } from "../line-chart";
 
 
 interface Props {
