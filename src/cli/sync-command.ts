@@ -12,7 +12,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
-import { Uploader, countRecords, type Refusal } from "../daemon/index.js";
+import { countRecords } from "../daemon/index.js";
 import {
   DEFAULT_BASE_URL,
   FRAME_HEADER_BYTES,
@@ -26,6 +26,7 @@ import {
 } from "../protocol/index.js";
 import { printable } from "./output.js";
 import { readRunDir, type ReadFrame } from "./run-dir-reader.js";
+import { uploadWal } from "./upload-wal.js";
 
 /**
  * One line for the terminal. What it names comes from files and from the server (a run's path,
@@ -89,30 +90,9 @@ async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutM
   // The upload reads a copy in memory of the readable frames, back to back as in a WAL.
   const wal = Buffer.concat([WAL_MAGIC, ...frames.map((f) => f.bytes)]);
   const origin = frameIndex(frames);
-  const refusals: Refusal[] = [];
   const log = pino({ base: { runId: info.id, component: "sync" }, level: verbose ? "info" : "silent" }, pino.destination(2));
-  const uploader = new Uploader({
-    walPath: contents.walPath,
-    target: { baseUrl, apiKey, entity: info.entity, project: info.project, runId: info.id },
-    log,
-    readAt: (into, offset, length, position) => wal.copy(into, offset, position, Math.min(wal.length, position + length)),
-    offsetPath: null,
-    deadLetter: null,
-    onRefused: (refusal) => void refusals.push(refusal),
-  });
-  uploader.start(wal.length);
-  const tty = process.stderr.isTTY;
-  const progress = setInterval(() => {
-    const s = uploader.status();
-    const pct = Math.floor((100 * s.uploadedBytes) / wal.length);
-    const line = `syncing ${path}: ${pct}% (${(s.uploadedBytes / 1e6).toFixed(1)} of ${(wal.length / 1e6).toFixed(1)} MB)`;
-    process.stderr.write(tty ? `\r${printable(line)}` : `${printable(line)}\n`);
-  }, tty ? 200 : 2000);
-  const synced = await uploader.drain(timeoutMs);
-  clearInterval(progress);
-  const status = uploader.status();
-  await uploader.close();
-  if (tty) process.stderr.write("\r\x1b[K");
+  const target = { baseUrl, apiKey, entity: info.entity, project: info.project, runId: info.id };
+  const { synced, status, refusals } = await uploadWal({ wal, walPath: contents.walPath, target, log, verb: "syncing", timeoutMs });
   if (!synced) {
     say(
       `trackside: could not sync ${path}: ${status.fatalError ?? `${(status.pendingBytes / 1e6).toFixed(1)} MB still not uploaded after ${timeoutMs / 1000} s`}. Run the same command again; nothing is sent twice.`,

@@ -16,7 +16,6 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
-import { Uploader, type Refusal } from "../../daemon/index.js";
 import { runUrl, type ViewerView } from "../../protocol/api.js";
 import { errors } from "../../protocol/errors.js";
 import { validateEntity, validateProject, validateRunId } from "../../protocol/ids.js";
@@ -26,6 +25,7 @@ import { encodeRecords } from "../../protocol/codec.js";
 import { WAL_MAGIC, frameHeader } from "../../protocol/wal-format.js";
 import { ApiClient, BASE_URL_HELP, signedInConnection } from "../api-client.js";
 import { printable } from "../output.js";
+import { uploadWal } from "../upload-wal.js";
 import { hasWandbHeader, readWandbLog, type LogDamage } from "./wandb-log-reader.js";
 import { gatherWandbRun, type WandbRun } from "./wandb-run.js";
 import { WANDB_SCHEMA_VERSION, decodeWandbRecord, type WandbRecord } from "./wandb-schema.js";
@@ -169,35 +169,8 @@ function reportLeftOut(run: WandbRun): void {
 /** Uploads the in-memory WAL with the daemon's uploader; false (after saying why) when it did not all go. */
 async function upload(file: string, wal: Buffer, connection: { baseUrl: string; apiKey: string }, entity: string, project: string, runId: string, timeoutMs: number): Promise<boolean> {
   const path = `${entity}/${project}/${runId}`;
-  const refusals: Refusal[] = [];
-  const uploader = new Uploader({
-    walPath: `(import of ${path})`,
-    target: { baseUrl: connection.baseUrl, apiKey: connection.apiKey, entity, project, runId },
-    log: pino({ level: "silent" }),
-    readAt: (into, offset, length, position) => wal.copy(into, offset, position, Math.min(wal.length, position + length)),
-    offsetPath: null,
-    deadLetter: null,
-    onRefused: (refusal) => void refusals.push(refusal),
-  });
-  uploader.start(wal.length);
-  const tty = process.stderr.isTTY;
-  const progress = setInterval(
-    () => {
-      const s = uploader.status();
-      const line = `importing ${path}: ${Math.floor((100 * s.uploadedBytes) / wal.length)}% (${(s.uploadedBytes / 1e6).toFixed(1)} of ${(wal.length / 1e6).toFixed(1)} MB)`;
-      process.stderr.write(tty ? `\r${printable(line)}` : `${printable(line)}\n`);
-    },
-    tty ? 200 : 2000,
-  );
-  let synced: boolean;
-  try {
-    synced = await uploader.drain(timeoutMs);
-  } finally {
-    clearInterval(progress);
-    if (tty) process.stderr.write("\r\x1b[K");
-  }
-  const status = uploader.status();
-  await uploader.close();
+  const target = { baseUrl: connection.baseUrl, apiKey: connection.apiKey, entity, project, runId };
+  const { synced, status } = await uploadWal({ wal, walPath: `(import of ${path})`, target, log: pino({ level: "silent" }), verb: "importing", timeoutMs });
   if (!synced) {
     const why = status.fatalError ?? `${(status.pendingBytes / 1e6).toFixed(1)} MB still not uploaded after ${timeoutMs / 1000} s`;
     say(`trackside: could not import ${path}: ${why}. Run the same command again; nothing is stored twice.`);
