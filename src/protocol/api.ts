@@ -232,6 +232,17 @@ export interface HistoryBucketsView {
   nonFinite: number;
 }
 
+/**
+ * One metric of several runs of a project downsampled in one request
+ * (`GET /api/v1/runs/:entity/:project/history/buckets?runs=a,b`): each run's buckets as
+ * `HistoryBucketsView`, by run id. A requested run that does not exist or that the asker may not
+ * read is listed in `notFound` (the two are not told apart).
+ */
+export interface HistoryBucketsBatchView {
+  runs: Record<string, HistoryBucketsView>;
+  notFound: string[];
+}
+
 /** A page of a project's runs (`GET /api/v1/runs/:entity/:project`). */
 export interface RunListPage {
   runs: RunListItem[];

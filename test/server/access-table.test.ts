@@ -163,6 +163,8 @@ const CASES: Case[] = [
   { method: "GET", route: "/:entity/:project/runs/:id", path: (t) => `/${t.entity}/${t.project}/runs/${t.id}`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id", path: run, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/history", path: (t) => `${run(t)}/history`, expect: READ },
+  // The batched route lets in whoever may see the project, then answers each run by the run's rule (batch-buckets.test.ts).
+  { method: "GET", route: "/api/v1/runs/:entity/:project/history/buckets", path: (t) => `/api/v1/runs/${t.entity}/${t.project}/history/buckets?key=loss&runs=${t.id}`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/history/buckets", path: (t) => `${run(t)}/history/buckets?key=loss`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/system", path: (t) => `${run(t)}/system`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/console", path: (t) => `${run(t)}/console`, expect: READ },

@@ -137,6 +137,16 @@ describeBackends(
       if (backend.name === "SQLite") await page.screenshot({ path: join(SHOTS, "workspace.png"), fullPage: true });
     });
 
+    it("draws each panel's runs from one chart request, not one per run", async () => {
+      const charts: string[] = [];
+      page.on("request", (r) => r.url().includes("/history/buckets") && charts.push(decodeURIComponent(r.url())));
+      await page.reload();
+      await expect.poll(() => page.locator("[data-panel][data-ready=true]").count()).toBe(3);
+      // Three panels, one of them (a summary-only key) with no history: three requests, not nine.
+      expect(charts.length, charts.join("\n")).toBe(3);
+      for (const url of charts) for (const r of RUNS) expect(url).toContain(r.id);
+    });
+
     it("tags many runs at once, keeps the name column in view and hides _-prefixed keys", async () => {
       await page.locator('input[aria-label="Select adam-one"]').check();
       await page.locator('input[aria-label="Select adam-two"]').check();

@@ -13,9 +13,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { API_PREFIX, type HistoryBucketsView, type ProjectView } from "../../protocol/api.js";
+import { API_PREFIX, type HistoryBucketsBatchView, type HistoryBucketsView, type ProjectView } from "../../protocol/api.js";
 import { errors } from "../../protocol/errors.js";
-import type { RouteAccess } from "./access.js";
+import { validateRunId } from "../../protocol/ids.js";
+import { mayReadRun, projectPath, type RouteAccess } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { MAX_BUCKETS } from "../store/history-buckets.js";
 import { html, page as htmlPage } from "./html.js";
@@ -73,6 +74,35 @@ export function parseBucketsQuery(q: Record<string, unknown>): HistoryBucketsQue
   return { key, x, ...(xKey === undefined ? {} : { xKey }), buckets, from: num("from"), to: num("to") };
 }
 
+/**
+ * At most this many runs in one batched buckets request: a workspace shows the latest 10 runs by
+ * default and a person compares a few dozen at most; 100 runs of 1,000 buckets is about 15 MB of
+ * JSON, as much as one answer should be. The app splits a longer list into several requests.
+ */
+export const MAX_BATCH_RUNS = 100;
+
+/**
+ * `?runs=a,b&key=&x=&xKey=&buckets=&from=&to=` of a batched buckets request: the runs, and the
+ * query for each (`from` is one number for all, or a comma list with one entry per run, an empty
+ * entry meaning none: a live refresh asks each run for the points after the last one it holds).
+ */
+export function parseBatchBucketsQuery(q: Record<string, unknown>): { runs: string[]; queries: HistoryBucketsQuery[] } {
+  const raw = typeof q.runs === "string" ? q.runs : "";
+  if (raw === "") throw errors.badRequest("runs is missing: name the runs, comma-separated (runs=a1b2c3d4,e5f6g7h8)");
+  const runs = raw.split(",").map((id) => validateRunId(id));
+  if (new Set(runs).size !== runs.length) throw errors.badRequest(`runs=${raw} names a run twice: name each run once`);
+  if (runs.length > MAX_BATCH_RUNS) {
+    throw errors.badRequest(`runs names ${runs.length} runs, more than ${MAX_BATCH_RUNS} in one request: split them into several requests`);
+  }
+  const froms = typeof q.from === "string" && q.from.includes(",") ? q.from.split(",") : null;
+  if (froms && froms.length !== runs.length) {
+    throw errors.badRequest(`from has ${froms.length} entries for ${runs.length} runs: give one number for all, or one entry per run (empty for none)`);
+  }
+  const base = parseBucketsQuery({ ...q, from: froms ? undefined : q.from });
+  const queries = runs.map((_, i) => (froms ? parseBucketsQuery({ ...q, from: froms[i] }) : base));
+  return { runs, queries };
+}
+
 export interface WebRoutesOptions {
   /** Where the built app lies (index.html and assets/); null or missing: a page says to build it. */
   webRoot?: string | null;
@@ -118,5 +148,21 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, options
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/history/buckets`, { config: { access: "run:read" } }, async (req): Promise<HistoryBucketsView> => {
     const q = parseBucketsQuery(req.query as Record<string, unknown>);
     return toHistoryBucketsView(await ctx.store.historyBuckets(ctx.run(req).pk, q));
+  });
+
+  // One panel's runs in one request: the project's rule lets the request in, then each run is
+  // checked as `run:read` checks it (a run the asker may not read is "not found", like a missing one).
+  app.get(`${API_PREFIX}/runs/:entity/:project/history/buckets`, { config: { access: "project:read" } }, async (req): Promise<HistoryBucketsBatchView> => {
+    const { entity, project } = projectPath(req.params);
+    const { runs, queries } = parseBatchBucketsQuery(req.query as Record<string, unknown>);
+    const role = ctx.access(req).role;
+    const found = await Promise.all(runs.map((id) => ctx.store.getRun(entity, project, id)));
+    const out: HistoryBucketsBatchView = { runs: {}, notFound: [] };
+    for (let i = 0; i < runs.length; i++) {
+      const run = found[i];
+      if (!run || !mayReadRun(run, role)) out.notFound.push(runs[i]);
+      else out.runs[runs[i]] = toHistoryBucketsView(await ctx.store.historyBuckets(run.pk, queries[i]));
+    }
+    return out;
   });
 }

@@ -31,13 +31,16 @@ export const AXIS_LABEL = { step: "Step", runtime: "Relative time (s)", time: "W
 export const axisName = (x: XAxis): string => (typeof x === "string" ? x : `key:${x.key}`);
 export const axisLabel = (x: XAxis): string => (typeof x === "string" ? AXIS_LABEL[x] : x.key);
 
-function fetchBuckets(entity: string, project: string, id: string, key: string, x: XAxis, from?: number, to?: number): Promise<HistoryBucketsView> {
+/** The query of a buckets request for the axis and range, in the server's units. */
+export function bucketsQuery(key: string, x: XAxis, from?: number, to?: number): Record<string, string | number | undefined> {
   // The page's time axis is in seconds; the server's is in ms.
   const scale = x === "time" ? 1000 : 1;
   const axis = typeof x === "string" ? { x } : { x: "step", xKey: x.key };
-  return get<HistoryBucketsView>(
-    `${runsPath(entity, project, id)}/history/buckets${qs({ key, ...axis, buckets: BUCKETS, from: from === undefined ? undefined : from * scale, to: to === undefined ? undefined : to * scale })}`,
-  );
+  return { key, ...axis, buckets: BUCKETS, from: from === undefined ? undefined : from * scale, to: to === undefined ? undefined : to * scale };
+}
+
+function fetchBuckets(entity: string, project: string, id: string, key: string, x: XAxis, from?: number, to?: number): Promise<HistoryBucketsView> {
+  return get<HistoryBucketsView>(`${runsPath(entity, project, id)}/history/buckets${qs(bucketsQuery(key, x, from, to))}`);
 }
 
 /** A view's columns as the chart draws them. */
@@ -54,7 +57,7 @@ export function toSeriesData(b: HistoryBucketsView): SeriesData {
 }
 
 /** `a` followed by the points of `b` (min/max kept only while both have bands or neither does). */
-function append(a: SeriesData, b: SeriesData): SeriesData {
+export function append(a: SeriesData, b: SeriesData): SeriesData {
   const banded = a.min.length > 0 || b.min.length > 0;
   const band = (d: SeriesData, which: "min" | "max") => (d.min.length > 0 ? d[which] : d.ys);
   return {
@@ -67,7 +70,7 @@ function append(a: SeriesData, b: SeriesData): SeriesData {
 }
 
 /** The least x above `x` that the store tells apart from it (the buckets query's `from` is inclusive). */
-const after = (x: number): number => x + Math.max(Math.abs(x) * 1e-15, 1e-12);
+export const after = (x: number): number => x + Math.max(Math.abs(x) * 1e-15, 1e-12);
 
 interface Held {
   /** What the data was fetched for: a change of any of them throws it away (never drawn on the wrong axis). */

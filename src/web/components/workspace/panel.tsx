@@ -1,8 +1,8 @@
 /**
  * One panel of the workspace: one or more metrics of every visible run in one chart, each run in
  * its own colour, or each group as its mean line with a min-max band (and its members faintly,
- * when asked). Each (run, metric) pair fetches its own series, so that when one run logs a point
- * only that run's series in each panel asks the server again: one request per panel. A panel
+ * when asked). Each metric fetches every run's series in one request (usePanelSeries), and when a
+ * run logs a point only that run's new points are asked for: one request per panel. A panel
  * fetches nothing until it first comes near the viewport, so a workspace of many panels costs
  * the server only what a person can see.
  */
@@ -13,7 +13,8 @@ import { axisLabel, xAxisOf, type Axis, type ChartControls, type PanelState } fr
 import { AxisOptions } from "./axis-options";
 import { aggregate, groupRuns } from "./grouping";
 import { colorFor } from "../../lib/colors";
-import { useRunSeries, type SeriesData } from "../../lib/series";
+import { usePanelSeries } from "../../lib/panel-series";
+import type { SeriesData } from "../../lib/series";
 import { LineChart, type ChartSeries } from "../line-chart";
 
 
@@ -37,11 +38,11 @@ interface Props {
 /** A series' key in the panel: with the x axis, so that a new axis never draws the old axis' data. */
 const seriesKey = (run: string, metric: string, x: Axis) => `${run}\u0000${metric}\u0000${x}`;
 
-/** Fetches one run's metric and hands it up; draws nothing. */
-function Source(props: { entity: string; project: string; run: string; metric: string; x: ChartControls["x"]; zoom: [number, number] | null; version: number; onData: (k: string, d: SeriesData) => void }) {
-  const { data } = useRunSeries(props.entity, props.project, props.run, props.metric, xAxisOf(props.x ?? "step"), props.zoom, props.version);
+/** Fetches one metric of every run in one request and hands the series up; draws nothing. */
+function Source(props: { entity: string; project: string; runs: string[]; metric: string; x: ChartControls["x"]; zoom: [number, number] | null; versions: Map<string, number>; onData: (ds: [string, SeriesData][]) => void }) {
+  const { data } = usePanelSeries(props.entity, props.project, props.runs, props.metric, xAxisOf(props.x ?? "step"), props.zoom, props.versions);
   useEffect(() => {
-    if (data) props.onData(seriesKey(props.run, props.metric, props.x ?? "step"), data);
+    if (data.size > 0) props.onData([...data].map(([run, d]) => [seriesKey(run, props.metric, props.x ?? "step"), d]));
   }, [data]);
   return null;
 }
@@ -50,7 +51,7 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
   const c = { ...controls, ...Object.fromEntries(Object.entries(panel).filter(([k, v]) => ["x", "smoothing", "logY", "ignoreOutliers"].includes(k) && v !== undefined)) } as ChartControls;
   const x: Axis = c.x ?? "step";
   const [data, setData] = useState(() => new Map<string, SeriesData>());
-  const onData = useCallback((k: string, d: SeriesData) => setData((m) => new Map(m).set(k, d)), []);
+  const onData = useCallback((ds: [string, SeriesData][]) => setData((m) => new Map([...m, ...ds])), []);
   const many = panel.metrics.length > 1;
   const box = useRef<HTMLDivElement>(null);
   const [seen, setSeen] = useState(false);
@@ -61,6 +62,7 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
     return () => io.disconnect();
   }, [seen]);
   const zoom = panel.zoom ?? null;
+  const runIds = useMemo(() => runs.map((r) => r.id), [runs.map((r) => r.id).join(",")]);
 
   const series = useMemo(() => {
     const out: ChartSeries[] = [];
@@ -95,9 +97,7 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
 
   return (
     <div ref={box} class={`panel span-${panel.span ?? 1}`} data-panel={title} data-ready={ready ? "true" : "false"}>
-      {!seen ? null : runs.flatMap((r) =>
-        panel.metrics.map((m) => <Source key={`${r.id}/${m}/${x}`} entity={entity} project={project} run={r.id} metric={m} x={x} zoom={zoom} version={versions.get(r.id) ?? 0} onData={onData} />),
-      )}
+      {!seen ? null : panel.metrics.map((m) => <Source key={`${m}/${x}`} entity={entity} project={project} runs={runIds} metric={m} x={x} zoom={zoom} versions={versions} onData={onData} />)}
       <div class="panel-bar">
         <button type="button" class="link" aria-label={`Move ${title} earlier`} onClick={() => onMove(-1)}>◀</button>
         <button type="button" class="link" aria-label={`Move ${title} later`} onClick={() => onMove(1)}>▶</button>
