@@ -78,16 +78,13 @@ describeBackends(
       return { context, page };
     }
 
-    /** The series a panel draws, as its hidden data list reads them. */
+    /** The series a panel draws, as its hidden data list holds them (the values as a property of each item: panel.tsx). */
     const seriesOf = (panel: string) =>
       page.locator(`[data-panel="${panel}"] ul.series-data li`).evaluateAll((lis) =>
-        lis.map((li) => ({
-          label: li.getAttribute("data-series")!,
-          xs: JSON.parse(li.getAttribute("data-xs")!) as number[],
-          ys: JSON.parse(li.getAttribute("data-ys")!) as number[],
-          min: li.hasAttribute("data-min") ? (JSON.parse(li.getAttribute("data-min")!) as number[]) : null,
-          max: li.hasAttribute("data-max") ? (JSON.parse(li.getAttribute("data-max")!) as number[]) : null,
-        })),
+        lis.map((li) => {
+          const v = (li as unknown as { seriesValues: { xs: number[]; ys: number[]; min: number[] | null; max: number[] | null } }).seriesValues;
+          return { label: li.getAttribute("data-series")!, xs: v.xs, ys: v.ys, min: v.min, max: v.max };
+        }),
       );
 
     beforeAll(async () => {
