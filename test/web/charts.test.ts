@@ -141,8 +141,9 @@ describe.skipIf(!runBrowser)("run charts in Chromium", () => {
     await page.goto(`${server.url}/${entity}/charts/runs/done0001?tab=charts`);
     await page.waitForSelector('figure[data-chart="loss"] canvas');
     await page.locator('input[aria-label="Smoothing"]').fill("0.9");
-    await page.waitForSelector('figure[data-chart="loss"] canvas');
-    const lines = await hover("loss");
+    // The chart is redrawn smoothed after the input: wait for a tooltip that says so.
+    let lines: string[] = [];
+    await expect.poll(async () => (lines = await hover("loss"))[1], { timeout: 10_000 }).toMatch(/\(raw /);
     const step = Number(/Step: (\d+)/.exec(lines[0])![1]);
     const m = /^steady-otter-1: ([\d.]+) \(raw ([\d.]+)\)$/.exec(lines[1]);
     expect(m, lines.join(" | ")).not.toBeNull();
