@@ -9,7 +9,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { HistoryBucketsBatchView } from "../../protocol/api";
 import { get, qs, runsPath } from "./api";
-import { after, append, axisName, bucketsQuery, toSeriesData, type SeriesData, type XAxis } from "./series";
+import { after, append, axisName, BUCKETS, bucketsQuery, toSeriesData, type SeriesData, type XAxis } from "./series";
 
 /** The server's cap on runs per request (MAX_BATCH_RUNS): a longer list is split. */
 export const RUNS_PER_REQUEST = 100;
@@ -27,8 +27,16 @@ interface Held {
   runs: ReadonlyMap<string, HeldRun>;
 }
 
-/** One request per RUNS_PER_REQUEST runs; `from` per run (undefined: from the start, or the zoom's start). */
-async function fetchMany(entity: string, project: string, key: string, x: XAxis, runs: string[], from: (number | undefined)[], to?: number): Promise<Map<string, SeriesData>> {
+/**
+ * Buckets per run when a panel draws `runs` runs: about PANEL_POINTS in all, from 250 to
+ * BUCKETS (1,000) per run. Ten runs get 1,000 each; fifty overlaid lines in a half-width panel
+ * look the same at 500 and cost the server, the wire and the browser half as much.
+ */
+export const PANEL_POINTS = 25_000;
+export const bucketsPerRun = (runs: number): number => Math.max(250, Math.min(BUCKETS, Math.floor(PANEL_POINTS / Math.max(1, runs))));
+
+/** One request per RUNS_PER_REQUEST runs, `buckets` per run; `from` per run (undefined: from the start, or the zoom's start). */
+async function fetchMany(entity: string, project: string, key: string, x: XAxis, runs: string[], from: (number | undefined)[], to: number | undefined, buckets: number): Promise<Map<string, SeriesData>> {
   const out = new Map<string, SeriesData>();
   const scale = x === "time" ? 1000 : 1;
   const parts: Promise<void>[] = [];
@@ -36,7 +44,7 @@ async function fetchMany(entity: string, project: string, key: string, x: XAxis,
     const ids = runs.slice(i, i + RUNS_PER_REQUEST);
     const froms = from.slice(i, i + RUNS_PER_REQUEST);
     const same = froms.every((f) => f === froms[0]);
-    const q = bucketsQuery(key, x, same ? froms[0] : undefined, to);
+    const q = bucketsQuery(key, x, same ? froms[0] : undefined, to, buckets);
     // One from for all, or one entry per run (empty: none); the server scales nothing itself.
     const fromParam = same ? q.from : froms.map((f) => (f === undefined ? "" : String(f * scale))).join(",");
     parts.push(
@@ -96,7 +104,8 @@ export function usePanelSeries(
     const asked = new Map(ids.map((id) => [id, versionOf(id)]));
     const req = { tag };
     inflight.current = req;
-    fetchMany(entity, project, key, x, ids, from, zoom?.[1]).then(
+    // The panel's resolution follows how many runs it shows, not how many this request asks for.
+    fetchMany(entity, project, key, x, ids, from, zoom?.[1], bucketsPerRun(runIds.length)).then(
       (got) => {
         if (inflight.current === req) inflight.current = null;
         // Kept even if a version moved on meanwhile: the next bump asks from its end.

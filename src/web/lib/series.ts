@@ -32,11 +32,11 @@ export const axisName = (x: XAxis): string => (typeof x === "string" ? x : `key:
 export const axisLabel = (x: XAxis): string => (typeof x === "string" ? AXIS_LABEL[x] : x.key);
 
 /** The query of a buckets request for the axis and range, in the server's units. */
-export function bucketsQuery(key: string, x: XAxis, from?: number, to?: number): Record<string, string | number | undefined> {
+export function bucketsQuery(key: string, x: XAxis, from?: number, to?: number, buckets = BUCKETS): Record<string, string | number | undefined> {
   // The page's time axis is in seconds; the server's is in ms.
   const scale = x === "time" ? 1000 : 1;
   const axis = typeof x === "string" ? { x } : { x: "step", xKey: x.key };
-  return { key, ...axis, buckets: BUCKETS, from: from === undefined ? undefined : from * scale, to: to === undefined ? undefined : to * scale };
+  return { key, ...axis, buckets, from: from === undefined ? undefined : from * scale, to: to === undefined ? undefined : to * scale };
 }
 
 function fetchBuckets(entity: string, project: string, id: string, key: string, x: XAxis, from?: number, to?: number): Promise<HistoryBucketsView> {
