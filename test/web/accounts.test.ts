@@ -9,22 +9,20 @@
  * test/helpers/backends.ts), one browser serving both. Screenshots (of the SQLite run only: the
  * pages are the same) go to test-output/screenshots/.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { NewUserView, ProjectSettingsView, TeamView } from "../../src/protocol/api.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { describeBackends } from "../helpers/backends.js";
-import { ROOT } from "../helpers/processes.js";
+import { browserOrSkip, launchChromium, SHOTS } from "../helpers/browser.js";
 
-const SHOTS = join(ROOT, "test-output", "screenshots");
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
-const CHROMIUM = "/usr/bin/chromium";
-const runBrowser = existsSync(CHROMIUM) || process.env.CI === "true";
+const runBrowser = browserOrSkip("test/web/accounts");
 
 let browser: Browser;
 
@@ -32,10 +30,7 @@ let browser: Browser;
 beforeAll(async () => {
   if (!runBrowser) return;
   mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(() => browser?.close());

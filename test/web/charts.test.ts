@@ -6,19 +6,18 @@
  * that keeps the raw data, a wall-time switch that never shows the old data on a date axis,
  * readable system charts with a series per core, and a live tab that fetches only new points.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page, type Route } from "playwright-core";
+import type { Browser, BrowserContext, Page, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
+import { browserOrSkip, launchChromium } from "../helpers/browser.js";
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
-const CHROMIUM = "/usr/bin/chromium";
-const runBrowser = existsSync(CHROMIUM) || process.env.CI === "true";
-if (!runBrowser) console.warn(`test/web/charts skipped: no ${CHROMIUM} (install it with: apt-get install -y chromium)`);
+const runBrowser = browserOrSkip("test/web/charts");
 
 /** `lr` decays from 0.0021 to 0.0010: ticks 0.0001 apart, which a 3-decimal label repeats. */
 const lrAt = (i: number) => 0.0021 - i * 0.0000275;
@@ -51,10 +50,7 @@ describe.skipIf(!runBrowser)("run charts in Chromium", () => {
   });
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-    });
+    browser = await launchChromium();
     savedHome = process.env.HOME;
     home = mkdtempSync(join(tmpdir(), "trackside-charts-"));
     process.env.HOME = home;

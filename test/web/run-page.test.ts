@@ -5,19 +5,18 @@
  * dirty flag, copy buttons for the run path and the command, `_timestamp` as a date, multi-line
  * descriptions). The Charts and System tabs are test/web/charts.test.ts's.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
+import { browserOrSkip, launchChromium } from "../helpers/browser.js";
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
-const CHROMIUM = "/usr/bin/chromium";
-const runBrowser = existsSync(CHROMIUM) || process.env.CI === "true";
-if (!runBrowser) console.warn(`test/web/run-page skipped: no ${CHROMIUM} (install it with: apt-get install -y chromium)`);
+const runBrowser = browserOrSkip("test/web/run-page");
 
 describe.skipIf(!runBrowser)("run page", () => {
   let home: string;
@@ -58,10 +57,7 @@ describe.skipIf(!runBrowser)("run page", () => {
     const cred = readCredential(server.url)!;
     key = cred.apiKey;
     entity = cred.user;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
     page = await context.newPage();

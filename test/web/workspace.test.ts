@@ -7,22 +7,19 @@
  * session; a point logged by a running run appears without a reload, for at most one chart
  * request per visible panel.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { describeBackends } from "../helpers/backends.js";
-import { ROOT } from "../helpers/processes.js";
+import { browserOrSkip, launchChromium, SHOTS } from "../helpers/browser.js";
 
-const SHOTS = join(ROOT, "test-output", "screenshots");
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
-const CHROMIUM = "/usr/bin/chromium";
-const runBrowser = existsSync(CHROMIUM) || process.env.CI === "true";
-if (!runBrowser) console.warn(`test/web skipped: no ${CHROMIUM} (install it with: apt-get install -y chromium)`);
+const runBrowser = browserOrSkip("test/web/workspace");
 
 /** Each run's logged values: different per run, so that a group's mean, min and max differ. */
 const RUNS = [
@@ -38,10 +35,7 @@ let browser: Browser;
 beforeAll(async () => {
   if (!runBrowser) return;
   mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 afterAll(() => browser?.close());
 

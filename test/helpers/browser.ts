@@ -1,0 +1,28 @@
+/**
+ * Debian's Chromium for the web tests, driven by playwright-core (no browser download). Where it
+ * is not installed a file's browser tests are skipped with a warning; under CI=true they run (and
+ * fail to launch, saying so): .ci/run installs it.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser } from "playwright-core";
+import { ROOT } from "./processes.js";
+
+export const CHROMIUM = "/usr/bin/chromium";
+/** Where the tests' screenshots go (for people; nothing compares them). */
+export const SHOTS = join(ROOT, "test-output", "screenshots");
+
+/** Whether this machine runs the browser tests of `file`; warns once for the file when not. */
+export function browserOrSkip(file: string): boolean {
+  const run = existsSync(CHROMIUM) || process.env.CI === "true";
+  if (!run) console.warn(`${file} skipped: no ${CHROMIUM} (install it with: apt-get install -y chromium)`);
+  return run;
+}
+
+/** A headless Chromium with nothing that reaches beyond loopback (no updates, sync or background traffic). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+  });
+}
