@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, it } from "vitest";
 import { startServer, type RunningServer } from "../../src/server/start-server.js";
-import { expectStreamHearsOtherReplica } from "../helpers/live-events.js";
+import { expectProjectStreamHearsOtherReplica, expectStreamHearsOtherReplica } from "../helpers/live-events.js";
 
 let home: string;
 let savedHome: string | undefined;
@@ -31,4 +31,13 @@ it("a stream on one server hears of an upload, an edit and a sweep that another 
   const b = await startServer({ port: 0, dataDir });
   servers.push(b);
   await expectStreamHearsOtherReplica(a, b);
+});
+
+it("a project's stream on one server hears of each upload, edit and sweep that another server applied, once", async () => {
+  const dataDir = join(home, "server");
+  const a = await startServer({ port: 0, dataDir });
+  servers.push(a);
+  const b = await startServer({ port: 0, dataDir });
+  servers.push(b);
+  await expectProjectStreamHearsOtherReplica(a, b);
 });

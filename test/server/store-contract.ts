@@ -443,6 +443,31 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expect([...revisions]).toEqual([[r3.pk, r3.revision]]);
       });
 
+      it("answers the revisions of a project's runs changed lately (the project stream's poll), not others'", async () => {
+        await open("lat00001");
+        await open("lat00002");
+        await open("lat00003", {}, T0, "other");
+        const alice0 = (await store.getRun("alice", "mnist", "lat00001"))!;
+        const recent = async () => new Map((await store.recentRunRevisions(alice0.entityId, "mnist", 60_000)).map((r) => [r.pk, r]));
+        const seen = await recent();
+        const [r1, r2] = [await run("lat00001"), await run("lat00002")];
+        expect(seen.get(r1.pk)).toEqual({ pk: r1.pk, id: "lat00001", revision: r1.revision });
+        expect(seen.get(r2.pk)).toEqual({ pk: r2.pk, id: "lat00002", revision: r2.revision });
+        expect(seen.has((await run("lat00003", "other")).pk)).toBe(false); // another project's run
+        // Each kind of change shows there at the run's new revision: an upload, an edit, a sweep.
+        await send("lat00001", [{ k: "history", seq: 1, rows: rows(0, 2) }], T0 + 1);
+        expect((await recent()).get(r1.pk)?.revision).toBe((await run("lat00001")).revision);
+        await store.patchRun(r2.pk, { name: "edited" });
+        expect((await recent()).get(r2.pk)?.revision).toBe((await run("lat00002")).revision);
+        await store.sweepStaleRuns(T0 + 10_000, T0 + 10_001, "gone");
+        const swept = await recent();
+        expect(swept.get(r1.pk)?.revision).toBe((await run("lat00001")).revision);
+        expect(swept.get(r1.pk)!.revision).toBeGreaterThan(r1.revision + 1);
+        // Only what changed within the window: one that ends before any of these changes holds none.
+        expect((await store.recentRunRevisions(alice0.entityId, "mnist", -60_000)).length).toBe(0);
+        expect((await store.recentRunRevisions(alice0.entityId, "no-such-project", 60_000)).length).toBe(0);
+      });
+
       it("says whether this store is the one that sweeps (alone on its database, it is)", async () => {
         expect(await store.holdsSweepLock()).toBe(true);
         expect(await store.holdsSweepLock()).toBe(true);

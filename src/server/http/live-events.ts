@@ -9,7 +9,11 @@
  * lookup by key per run) and announces what changed, so a browser connected to one replica hears
  * of an upload that another applied, and of a sweep, within about `pollMs`. Uploads and edits
  * through this server are announced at once, and their revision is noted so the poll does not
- * announce them twice. Polling, not PostgreSQL NOTIFY: a NOTIFY inside ingest transactions
+ * announce them twice. A project's stream is polled by the project: the store answers the
+ * revisions of its runs changed in the last PROJECT_CHANGE_WINDOW_MS by the database's clock (one
+ * index range, whatever the number of runs), and a run is announced when its revision is above
+ * the one last announced; a run that left the window is forgotten, since it can come back only
+ * with a new change. Polling, not PostgreSQL NOTIFY: a NOTIFY inside ingest transactions
  * serialises their commits, and polling works the same on every store.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -19,12 +23,30 @@ import { mayReadRun, projectPath, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { userOf, type Credential } from "./auth.js";
 import { clientAddress, DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
-import type { EntityRole, Store, StoredEntity, StoredRun, StoredUser } from "../store/store.js";
+import type { EntityRole, RecentRunRevision, Store, StoredEntity, StoredRun, StoredUser } from "../store/store.js";
 
 /** A comment line every 15 s keeps proxies from closing an idle stream (many cut at 30 to 60 s). */
 const KEEPALIVE_MS = 15_000;
 /** How often open streams' runs are checked for changes made elsewhere: "within a second". */
 export const LIVE_POLL_MS = 500;
+/**
+ * How far back a project's poll looks (database clock): many polls' worth, so that a change is
+ * seen although a poll came late (a slow database) or the change's transaction committed a
+ * moment after it stamped the run.
+ */
+export const PROJECT_CHANGE_WINDOW_MS = 10_000;
+
+/** A project followed by open streams: the revision last announced of its runs changed lately. */
+interface ProjectWatch {
+  entityId: number;
+  entity: string;
+  project: string;
+  /** By run pk: the revision announced, and the poll that last saw it (older ones are forgotten). */
+  seen: Map<number, { revision: number; poll: number }>;
+}
+
+/** Which streams an event goes to: all of the run's, or only its own streams, or only its project's. */
+type Audience = "all" | "run" | "project";
 
 /** One open stream: who opened it (asked again before each event) and how to end it. */
 interface OpenStream {
@@ -58,6 +80,10 @@ export class LiveEvents {
   private readonly perClient = new Map<string, number>();
   /** The revision last announced of each run with open streams. */
   private readonly announced = new Map<number, number>();
+  /** The projects with open streams, by `${entityId}/${project}`. */
+  private readonly projects = new Map<string, ProjectWatch>();
+  /** Counts polls, to forget the project runs a poll no longer saw. */
+  private pollNo = 0;
   private poller: ReturnType<typeof setInterval> | null = null;
   private polling = false;
 
@@ -73,11 +99,17 @@ export class LiveEvents {
    * Tells every stream of the run about a change, each only if its viewer may still read the
    * run as it is now (`run`); a stream that may not is ended without the event.
    */
-  publish(run: StoredRun, event: RunEvent): void {
+  publish(run: StoredRun, event: RunEvent, audience: Audience = "all"): void {
     const seen = this.announced.get(run.pk);
-    if (seen !== undefined) this.announced.set(run.pk, Math.max(seen, run.revision)); // only runs with streams are tracked
+    if (seen !== undefined && audience !== "project") this.announced.set(run.pk, Math.max(seen, run.revision)); // only runs with streams are tracked
+    const watch = audience === "run" ? undefined : this.projects.get(projectKey(run.entityId, run.project));
+    if (watch) {
+      const was = watch.seen.get(run.pk)?.revision ?? run.revision;
+      watch.seen.set(run.pk, { revision: Math.max(was, run.revision), poll: this.pollNo });
+    }
     for (const stream of this.streams) {
       const project = stream.runPk === null;
+      if (project ? audience === "run" : audience === "project") continue;
       if (project ? stream.entity.id !== run.entityId || stream.path.project !== run.project : stream.runPk !== run.pk) continue;
       stream.queue = stream.queue.then(async () => {
         // A public run is anyone's; only a private one needs the viewer and their role, asked afresh.
@@ -102,6 +134,7 @@ export class LiveEvents {
   private async poll(): Promise<void> {
     if (this.polling) return; // a slow database: the next tick waits for this one
     this.polling = true;
+    const pollNo = ++this.pollNo;
     try {
       const paths = new Map<number, OpenStream["path"]>();
       for (const s of this.streams) if (s.runPk !== null) paths.set(s.runPk, s.path);
@@ -110,12 +143,36 @@ export class LiveEvents {
         if (revision <= (this.announced.get(pk) ?? revision)) continue;
         const path = paths.get(pk)!;
         const run = await this.store.getRun(path.entity, path.project, path.id);
-        if (run) this.publish(run, { kind: "change", id: run.id, lastSeq: run.lastSeq, state: run.state });
+        if (run) this.publish(run, { kind: "change", id: run.id, lastSeq: run.lastSeq, state: run.state }, "run");
       }
+      for (const watch of [...this.projects.values()]) await this.pollProject(watch, pollNo);
     } catch {
       // The database is away for a moment: streams go on, and the next tick asks again.
     } finally {
       this.polling = false;
+    }
+  }
+
+  /**
+   * Announces to a project's streams its runs whose revision went up since last announced: one
+   * query for the runs changed lately, then a read of each run that changed.
+   */
+  private async pollProject(watch: ProjectWatch, pollNo: number): Promise<void> {
+    const recent = await this.store.recentRunRevisions(watch.entityId, watch.project, PROJECT_CHANGE_WINDOW_MS);
+    if (this.projects.get(projectKey(watch.entityId, watch.project)) !== watch) return; // its last stream ended meanwhile
+    const changed: string[] = [];
+    for (const { pk, id, revision } of recent) {
+      const seen = watch.seen.get(pk);
+      // A run not seen lately changed now (it has entered the window); one seen, if its revision went up.
+      if (!seen || seen.revision < revision) changed.push(id);
+      watch.seen.set(pk, { revision: Math.max(seen?.revision ?? revision, revision), poll: pollNo });
+    }
+    // Runs that left the window: forgotten, as they come back only with a new change. One
+    // announced by this server during this poll keeps its mark (poll), whatever the query saw.
+    for (const [pk, seen] of watch.seen) if (seen.poll < pollNo) watch.seen.delete(pk);
+    for (const id of changed) {
+      const run = await this.store.getRun(watch.entity, watch.project, id);
+      if (run) this.publish(run, { kind: "change", id: run.id, lastSeq: run.lastSeq, state: run.state }, "project");
     }
   }
 
@@ -144,7 +201,7 @@ export class LiveEvents {
   stream(
     req: FastifyRequest,
     reply: FastifyReply,
-    run: { pk: number | null; revision: number; entity: StoredEntity; path: OpenStream["path"] },
+    run: { pk: number | null; revision: number; entity: StoredEntity; path: OpenStream["path"]; recent?: RecentRunRevision[] },
     credential: Credential | null,
     viewer: StoredUser | null,
     keyId: number | null,
@@ -182,6 +239,9 @@ export class LiveEvents {
         clearInterval(timer);
         this.streams.delete(stream);
         if (stream.runPk !== null && ![...this.streams].some((s) => s.runPk === stream.runPk)) this.announced.delete(stream.runPk);
+        if (stream.runPk === null && ![...this.streams].some((s) => s.runPk === null && s.entity.id === stream.entity.id && s.path.project === stream.path.project)) {
+          this.projects.delete(projectKey(stream.entity.id, stream.path.project));
+        }
         if (this.streams.size === 0) this.stopPolling();
         const left = (this.perClient.get(client) ?? 1) - 1;
         if (left === 0) this.perClient.delete(client);
@@ -193,6 +253,12 @@ export class LiveEvents {
     this.perClient.set(client, mine + 1);
     // The page has just read the run: changes from here on are news.
     if (run.pk !== null && !this.announced.has(run.pk)) this.announced.set(run.pk, run.revision);
+    // A project's runs changed lately, as the page has just read them: from here on too.
+    const key = projectKey(run.entity.id, run.path.project);
+    if (run.pk === null && !this.projects.has(key)) {
+      const seen = new Map((run.recent ?? []).map((r) => [r.pk, { revision: r.revision, poll: this.pollNo }]));
+      this.projects.set(key, { entityId: run.entity.id, entity: run.path.entity, project: run.path.project, seen });
+    }
     if (!this.poller) {
       this.poller = setInterval(() => void this.poll(), this.pollMs);
       this.poller.unref();
@@ -221,6 +287,10 @@ export class LiveEvents {
   }
 }
 
+function projectKey(entityId: number, project: string): string {
+  return `${entityId}/${project}`;
+}
+
 /**
  * `GET .../events`, and the hooks that publish: an applied upload (the records route answered
  * 200) and a PATCH. Runs after the reply is sent, so an upload never waits for browsers.
@@ -239,13 +309,15 @@ export function registerLiveEvents(app: FastifyInstance, ctx: AppContext, live: 
 
   // A whole project's stream, for pages that draw many runs (the workspace, a run page): one
   // connection instead of one per run. Each event is sent only if the viewer may read its run.
-  // It hears changes made through this server; changes applied by other replicas reach it on
-  // the next upload through this one (the revision poll follows single runs' streams only).
+  // Changes applied by other replicas (and sweeps) reach it through the poll of the project's
+  // runs changed lately; those changed just before it opened are the baseline, not news.
   app.get(`${API_PREFIX}/runs/:entity/:project/events`, { config: { access: "project:read" } }, async (req, reply) => {
     const { credential, user } = ctx.principal(req);
     const keyId = credential ? await ctx.store.credentialKeyId(credential.kind, credential.hash) : null;
     const path = { ...projectPath(req.params), id: "" };
-    live.stream(req, reply, { pk: null, revision: 0, entity: ctx.entity(req), path }, credential, user, keyId);
+    const entity = ctx.entity(req);
+    const recent = await ctx.store.recentRunRevisions(entity.id, path.project, PROJECT_CHANGE_WINDOW_MS);
+    live.stream(req, reply, { pk: null, revision: 0, entity, path, recent }, credential, user, keyId);
   });
 
   app.addHook("onResponse", async (req, reply) => {

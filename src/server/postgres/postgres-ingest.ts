@@ -30,7 +30,7 @@ import { CHUNKS_ONLY, historyRecordIndex, keptParts, recordKeys, type HistoryRec
 import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
 import { jsonReplacer } from "../../protocol/api.js";
-import { REVIVE_IF_SWEPT } from "./postgres-liveness.js";
+import { MARK_CHANGED, REVIVE_IF_SWEPT } from "./postgres-liveness.js";
 
 /** History rows per INSERT: 5 parameters each, far under PostgreSQL's 65,535 per statement. */
 const ROWS_PER_INSERT = 4096;
@@ -61,7 +61,7 @@ export async function ingestPostgres(sql: Sql, target: IngestTarget, records: Ru
     }
     await Promise.all(pending);
     const [row] = await t<{ last_seq: number }[]>`
-      UPDATE runs SET heartbeat_at = ${now}, last_seq = GREATEST(last_seq, ${maxSeq}), revision = revision + 1, ${t.unsafe(REVIVE_IF_SWEPT)}
+      UPDATE runs SET heartbeat_at = ${now}, last_seq = GREATEST(last_seq, ${maxSeq}), ${t.unsafe(MARK_CHANGED)}, ${t.unsafe(REVIVE_IF_SWEPT)}
       WHERE pk = ${runPk} RETURNING last_seq`;
     return { records: records.length, lastSeq: row.last_seq };
   }) as Promise<IngestOutcome>;

@@ -371,6 +371,17 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: "when each run last changed, for projects' live events across replicas (SQLite migration 13)",
+    sql: `
+      -- The database's clock (ms) at a run's last revision. A replica holding a project's
+      -- live-event stream asks for the project's runs changed in the last seconds (one range of
+      -- this index), instead of every run's revision: a project may hold 100,000.
+      ALTER TABLE runs ADD COLUMN changed_at bigint NOT NULL DEFAULT 0;
+      CREATE INDEX runs_by_change ON runs (project_id, changed_at);
+    `,
+  },
 ];
 
 /**

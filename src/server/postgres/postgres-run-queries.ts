@@ -10,7 +10,8 @@ import type { HistoryRow } from "../../protocol/records.js";
 import { readStoredRow } from "../store/history-codec.js";
 import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
 import { storedRunOf, type RunRow as RunRowOf } from "../store/run-row.js";
-import type { HistoryQuery, ListRunsQuery, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import type { HistoryQuery, ListRunsQuery, RecentRunRevision, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import { DB_NOW_MS, MARK_CHANGED } from "./postgres-liveness.js";
 import { PostgresSortValues, type RunFilters } from "./postgres-sort-values.js";
 
 const RUN_COLUMNS = `
@@ -229,7 +230,7 @@ export class PostgresRunQueries {
     if (patch.tags !== undefined) field("tags", "tags_seq", JSON.stringify(patch.tags), "::text::jsonb");
     if (patch.privacy !== undefined) field("privacy", null, patch.privacy);
     if (sets.length === 0) return;
-    await this.sql.unsafe(`UPDATE runs SET ${sets.join(", ")}, revision = revision + 1 WHERE pk = $1`, values as never[]);
+    await this.sql.unsafe(`UPDATE runs SET ${sets.join(", ")}, ${MARK_CHANGED} WHERE pk = $1`, values as never[]);
   }
 
   /** Each existing run's revision, by pk: one query for all of them. */
@@ -239,5 +240,15 @@ export class PostgresRunQueries {
     const rows = await this.sql<{ pk: number; revision: number }[]>`SELECT pk, revision FROM runs WHERE pk = ANY(${runPks}::bigint[])`;
     for (const r of rows) out.set(r.pk, r.revision);
     return out;
+  }
+
+  /** The revisions of the project's runs that changed in the last `windowMs` (database clock), by pk: one range of runs_by_change. */
+  async recentRunRevisions(entityId: number, project: string, windowMs: number): Promise<RecentRunRevision[]> {
+    const rows = await this.sql.unsafe<RecentRunRevision[]>(
+      `SELECT r.pk, r.run_id AS id, r.revision FROM runs r
+       WHERE r.project_id = (SELECT id FROM projects WHERE entity_id = $1 AND name = $2) AND r.changed_at >= ${DB_NOW_MS} - $3`,
+      [entityId, project, windowMs] as never[],
+    );
+    return rows.map((r) => ({ pk: r.pk, id: r.id, revision: r.revision }));
   }
 }

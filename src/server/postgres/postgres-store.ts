@@ -28,6 +28,7 @@ import type {
   StoredMembership,
   StoredProject,
   StoredProjectSettings,
+  RecentRunRevision,
   StoredRefusals,
   StoredRun,
   StoredSystemSample,
@@ -331,6 +332,10 @@ export class PostgresStore implements Store {
 
   runRevisions(runPks: number[]): Promise<Map<number, number>> {
     return this.runs.runRevisions(runPks);
+  }
+
+  recentRunRevisions(entityId: number, project: string, windowMs: number): Promise<RecentRunRevision[]> {
+    return this.runs.recentRunRevisions(entityId, project, windowMs);
   }
 
   patchRun(runPk: number, patch: RunPatch): Promise<void> {

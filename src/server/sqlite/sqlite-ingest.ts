@@ -25,7 +25,7 @@ import { isKnownKind } from "../../protocol/record-check.js";
 import { historyChunks, type HistoryChunk } from "../store/history-chunks.js";
 import { CHUNKS_ONLY, historyRecordIndex, keptParts, recordKeys, type HistoryRecordIndex, type StoredChunk } from "../store/history-rows.js";
 import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
-import { REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
+import { MARK_CHANGED, REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
 
 /**
@@ -90,7 +90,7 @@ export class SqliteIngest {
       // Any upload proves the run alive: it undoes a crash the sweeper guessed (after the exit
       // record of the same body, if any, has had its say).
       touch: p(
-        `UPDATE runs SET heartbeat_at = ?, last_seq = MAX(last_seq, ?), revision = revision + 1, ${REVIVE_IF_SWEPT} WHERE pk = ? RETURNING last_seq`,
+        `UPDATE runs SET heartbeat_at = ?, last_seq = MAX(last_seq, ?), ${MARK_CHANGED}, ${REVIVE_IF_SWEPT} WHERE pk = ? RETURNING last_seq`,
       ).pluck(),
     };
     this.tx = db.transaction((target: IngestTarget, records: RunRecord[], now: number) => this.applyAll(target, records, now));

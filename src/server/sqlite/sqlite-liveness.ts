@@ -10,6 +10,18 @@
 import type Database from "better-sqlite3";
 
 /**
+ * The database's clock in ms, for runs.changed_at (migration 13): one clock for every server on
+ * the file, whatever each process's clock says.
+ */
+export const DB_NOW_MS = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+/**
+ * SET clauses of every change a run page shows: the revision goes up (live events poll it) and
+ * changed_at says when (a project's stream asks for the runs changed lately).
+ */
+export const MARK_CHANGED = `revision = revision + 1, changed_at = ${DB_NOW_MS}`;
+
+/**
  * SET clauses that undo a crash the sweeper guessed: the run is `running` again and the
  * sweeper's error text is gone. A no-op for any other run (a crash that an exit record reported
  * has `sweeper_crashed_at` NULL and stays crashed). Every expression reads the row as it was
@@ -26,7 +38,7 @@ export const REVIVE_IF_SWEPT = `
  * runs_running_by_heartbeat (migration 2).
  */
 export const SWEEP_SQL = `
-  UPDATE runs SET state = 'crashed', error = @error, sweeper_crashed_at = @now, revision = revision + 1
+  UPDATE runs SET state = 'crashed', error = @error, sweeper_crashed_at = @now, ${MARK_CHANGED}
   WHERE state = 'running' AND heartbeat_at < @cutoff`;
 
 /** Prepared liveness statements over one database (synchronous; SqliteStore wraps them in Promises). */
@@ -36,7 +48,8 @@ export class SqliteLiveness {
   constructor(db: Database.Database) {
     this.s = {
       heartbeat: db.prepare(`
-        UPDATE runs SET heartbeat_at = @now, revision = revision + (sweeper_crashed_at IS NOT NULL), ${REVIVE_IF_SWEPT}
+        UPDATE runs SET heartbeat_at = @now, revision = revision + (sweeper_crashed_at IS NOT NULL),
+          changed_at = CASE WHEN sweeper_crashed_at IS NULL THEN changed_at ELSE ${DB_NOW_MS} END, ${REVIVE_IF_SWEPT}
         WHERE pk = (
           SELECT r.pk FROM runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id
           WHERE e.name = @entity AND p.name = @project AND r.run_id = @runId)`),

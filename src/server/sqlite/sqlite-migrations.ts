@@ -370,6 +370,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 13,
+    name: "when each run last changed, for projects' live events across servers (PostgreSQL migration 6)",
+    sql: `
+      -- The database's clock (ms) at a run's last revision (migration 8). A server holding a
+      -- project's live-event stream asks for the project's runs changed in the last seconds
+      -- (one range of this index), instead of every run's revision: a project may hold 100,000.
+      ALTER TABLE runs ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX runs_by_change ON runs (project_id, changed_at);
+    `,
+  },
 ];
 
 /**

@@ -7,7 +7,8 @@ import type { HistoryRow } from "../../protocol/records.js";
 import { readStoredRow } from "../store/history-codec.js";
 import { CHUNKS_ONLY, HistoryRowCollector, recordKeys, type StoredChunk } from "../store/history-rows.js";
 import { storedRunOf, type RunRow as RunRowOf } from "../store/run-row.js";
-import type { HistoryQuery, ListRunsQuery, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import type { HistoryQuery, ListRunsQuery, RecentRunRevision, RunPatch, RunSortField, StoredRun } from "../store/store.js";
+import { DB_NOW_MS, MARK_CHANGED } from "./sqlite-liveness.js";
 import { SqliteSortValues } from "./sqlite-sort-values.js";
 
 const RUN_COLUMNS = `
@@ -100,6 +101,11 @@ export class SqliteRunQueries {
         .raw(),
       chunk: db.prepare("SELECT n, m, data, extra FROM history_chunks WHERE run_pk = ? AND key = ? AND first_seq = ?"),
       revisionOf: db.prepare("SELECT revision FROM runs WHERE pk = ?").pluck(),
+      // One range of runs_by_change (migration 13).
+      recentRevisions: db.prepare(
+        `SELECT r.pk, r.run_id AS id, r.revision FROM runs r
+         WHERE r.project_id = (SELECT id FROM projects WHERE entity_id = ? AND name = ?) AND r.changed_at >= ${DB_NOW_MS} - ?`,
+      ),
       runsByPk: db.prepare(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE r.pk IN (SELECT value FROM json_each(?))`),
     };
   }
@@ -221,7 +227,7 @@ export class SqliteRunQueries {
     if (patch.tags !== undefined) field("tags", "tags_seq", JSON.stringify(patch.tags));
     if (patch.privacy !== undefined) field("privacy", null, patch.privacy);
     if (sets.length === 0) return;
-    this.db.prepare(`UPDATE runs SET ${sets.join(", ")}, revision = revision + 1 WHERE pk = ?`).run(...values, runPk);
+    this.db.prepare(`UPDATE runs SET ${sets.join(", ")}, ${MARK_CHANGED} WHERE pk = ?`).run(...values, runPk);
   }
 
   /** Each existing run's revision, by pk; one lookup per run by its primary key. */
@@ -232,5 +238,10 @@ export class SqliteRunQueries {
       if (revision !== undefined) out.set(pk, revision);
     }
     return out;
+  }
+
+  /** The revisions of the project's runs that changed in the last `windowMs` (database clock), by pk. */
+  recentRunRevisions(entityId: number, project: string, windowMs: number): RecentRunRevision[] {
+    return this.s.recentRevisions.all(entityId, project, windowMs) as RecentRunRevision[];
   }
 }

@@ -36,6 +36,7 @@ import type {
   StoredEntity,
   StoredConsoleLine,
   StoredProject,
+  RecentRunRevision,
   StoredRefusals,
   StoredRun,
   StoredSystemSample,
@@ -299,6 +300,10 @@ export class SqliteStore implements Store {
 
   async runRevisions(runPks: number[]): Promise<Map<number, number>> {
     return this.runs.runRevisions(runPks);
+  }
+
+  async recentRunRevisions(entityId: number, project: string, windowMs: number): Promise<RecentRunRevision[]> {
+    return this.runs.recentRunRevisions(entityId, project, windowMs);
   }
 
   async patchRun(runPk: number, patch: RunPatch): Promise<void> {

@@ -95,6 +95,14 @@ export interface StoredProject {
 export type StoredProgram = JsonObject;
 
 /** One run with every stored field. */
+/** A run of a project that changed lately, and its revision now (Store.recentRunRevisions). */
+export interface RecentRunRevision {
+  pk: number;
+  /** The run's id in its project, to read it. */
+  id: string;
+  revision: number;
+}
+
 export interface StoredRun {
   /** The store's own key (a JS number, whatever the column type); stable for the life of the run, growing with creation. */
   pk: number;
@@ -463,6 +471,13 @@ export interface Store {
   refusals(runPk: number): Promise<StoredRefusals>;
   /** Each run's revision (StoredRun.revision) by pk; runs that do not exist are left out. */
   runRevisions(runPks: number[]): Promise<Map<number, number>>;
+  /**
+   * The revisions, by pk, of the project's runs whose last change (an applied upload, an edit, a
+   * sweep, a revival) was at most `windowMs` ago by the database's clock: what a server holding
+   * a project's live-event stream polls, at the cost of the runs that changed lately, not of
+   * every run of the project. Empty when the project does not exist.
+   */
+  recentRunRevisions(entityId: number, project: string, windowMs: number): Promise<RecentRunRevision[]>;
   /** Applies a person's edit; it wins over every record already applied. */
   patchRun(runPk: number, patch: RunPatch): Promise<void>;
   /** One numeric history metric downsampled into buckets along x (see HistoryBuckets). */

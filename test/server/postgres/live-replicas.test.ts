@@ -12,7 +12,7 @@ import { readCredential } from "../../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../../src/server/start-server.js";
 import { runInfo } from "../helpers.js";
 import { postgresOrSkip, startPostgres, type PostgresCluster } from "../../helpers/postgres.js";
-import { expectStreamHearsOtherReplica, listen } from "../../helpers/live-events.js";
+import { expectProjectStreamHearsOtherReplica, expectStreamHearsOtherReplica, listen } from "../../helpers/live-events.js";
 
 const bin = postgresOrSkip();
 let pg: PostgresCluster | undefined;
@@ -44,6 +44,15 @@ describe.skipIf(bin === null)("replicas on PostgreSQL", () => {
     const b = await startServer({ port: 0, dataDir: join(home, "server-b"), database: pg!.url });
     servers.push(b);
     await expectStreamHearsOtherReplica(a, b);
+  });
+
+  it("a project's stream on one server hears of each upload, edit and sweep that another server applied, once", async () => {
+    const database = await pg!.createDatabase("project_stream");
+    const a = await startServer({ port: 0, dataDir: join(home, "server"), database });
+    servers.push(a);
+    const b = await startServer({ port: 0, dataDir: join(home, "server-b"), database });
+    servers.push(b);
+    await expectProjectStreamHearsOtherReplica(a, b);
   });
 });
 
