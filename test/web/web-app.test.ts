@@ -205,6 +205,15 @@ describeBackends(
       expect(await page.locator("figure[data-chart]").evaluateAll((els) => els.map((e) => e.getAttribute("data-chart")))).toEqual(["CPU utilization (%)", "GPU temperature (°C)", "memory"]);
       expect(await page.locator('figure[data-chart="CPU utilization (%)"]').getAttribute("data-points")).toBe("12");
       expect(await page.locator('figure[data-chart="GPU temperature (°C)"]').getAttribute("data-points")).toBe("6");
+      // Each chart's y labels say the values of their grid lines: evenly spaced once read back
+      // (CPU 12.5-23.5 % has ticks 2.5 apart; labels of fewer decimals read 13, 15, 18, 20).
+      for (const title of ["CPU utilization (%)", "GPU temperature (°C)", "memory"]) {
+        const ticks = page.locator(`figure[data-chart="${title}"]`);
+        await expect.poll(() => ticks.getAttribute("data-y-ticks")).not.toBeNull();
+        const labels = JSON.parse((await ticks.getAttribute("data-y-ticks"))!) as string[];
+        const gaps = labels.slice(1).map((l, i) => Number(l.replace(/,/g, "")) - Number(labels[i].replace(/,/g, "")));
+        expect(gaps.every((g) => Math.abs(g - gaps[0]) < 1e-9), `${title}: ${labels.join(" ")}`).toBe(true);
+      }
       expect(new URL(page.url()).searchParams.get("tab")).toBe("system");
       await shot("run-system.png", true);
 

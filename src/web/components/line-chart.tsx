@@ -68,7 +68,9 @@ export function ema(values: (number | null)[], weight: number): (number | null)[
  * twice), grouped thousands, and exponents for the very large and very small.
  */
 export function tickLabels(values: number[], incr: number): string[] {
-  const decimals = Math.max(0, Math.min(12, -Math.floor(Math.log10(Math.abs(incr) || 1) + 1e-9)));
+  let decimals = Math.max(0, Math.min(12, -Math.floor(Math.log10(Math.abs(incr) || 1) + 1e-9)));
+  // Enough for the spacing itself: ticks 2.5 apart read 12.5, 15.0, 17.5, never 13, 15, 18.
+  while (decimals < 12 && Math.abs(incr * 10 ** decimals - Math.round(incr * 10 ** decimals)) > 1e-6) decimals++;
   return values.map((v) => {
     if (v === null || !Number.isFinite(v)) return "";
     const a = Math.abs(v);
