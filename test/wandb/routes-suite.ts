@@ -186,6 +186,17 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       }
     });
 
+    it("keeps an ended run ended when an upsert only edits it (run.update(), a retry), and reopens it on a resume", async () => {
+      await fileStream("alice/wb/abc12345", { complete: true, exitcode: 0 });
+      await upsert({ name: "abc12345", project: "wb", entity: "alice", tags: ["late"], notes: "edited" });
+      expect(await run()).toMatchObject({ state: "finished", exitCode: 0, tags: ["late"], notes: "edited" });
+      // W&B's resume asks RunResumeStatus first; its upsert opens the run again.
+      const status = await graphql("RunResumeStatus", { entity: "alice", project: "wb", name: "abc12345" });
+      expect((status.json() as { data: { model: { bucket: { name: string } } } }).data.model.bucket.name).toBe("abc12345");
+      await upsert({ name: "abc12345", project: "wb", entity: "alice" });
+      expect(await run()).toMatchObject({ state: "running", tags: ["late"] });
+    });
+
     it("takes an empty body as a heartbeat that repairs a crash the sweeper guessed", async () => {
       env.clock.now = T0 + 600_000;
       expect(await env.store.sweepStaleRuns(T0 + 1, env.clock.now, "no heartbeat")).toBe(1);

@@ -73,7 +73,7 @@ export async function answerGraphql(ctx: AppContext, runs: WandbRuns, signer: Up
     case "UpsertBucket":
       return { data: { upsertBucket: await upsertBucket(ctx, runs, vars, user) } };
     case "RunResumeStatus":
-      return { data: { model: await resumeStatus(ctx, vars, user) } };
+      return { data: { model: await resumeStatus(ctx, runs, vars, user) } };
     case "CreateRunFiles":
       return { data: { createRunFiles: await createRunFiles(ctx, signer, vars, user) } };
     default:
@@ -129,7 +129,7 @@ async function upsertBucket(ctx: AppContext, runs: WandbRuns, vars: JsonObject, 
 }
 
 /** RunResumeStatus: the run as a resume needs it, or null when there is none the asker may see. */
-async function resumeStatus(ctx: AppContext, vars: JsonObject, user: StoredUser): Promise<JsonObject | null> {
+async function resumeStatus(ctx: AppContext, runs: WandbRuns, vars: JsonObject, user: StoredUser): Promise<JsonObject | null> {
   const entity = optString(vars.entity) ?? user.name;
   const project = optString(vars.project) ?? "uncategorized";
   let access;
@@ -140,6 +140,8 @@ async function resumeStatus(ctx: AppContext, vars: JsonObject, user: StoredUser)
     throw err;
   }
   const run = access.run!;
+  // The upsert that follows is a resume: it may reopen the run if it ended.
+  runs.resumeAskedFor(`${entity}/${project}/${run.id}`);
   const wandb = isObject(run.metadata.wandb) ? run.metadata.wandb : {};
   const [history, consoleLines] = await Promise.all([ctx.store.countHistory(run.pk), ctx.store.countConsole(run.pk)]);
   const tail = history > 0 ? await ctx.store.readHistory(run.pk, { minStep: 0, limit: history }) : [];
