@@ -5,6 +5,7 @@
  * console rewrites, NaN, the latest summary, exit codes, heartbeats against the sweeper, upload
  * URLs, and no 5xx. Run by routes.sqlite.test.ts and routes.postgres.test.ts.
  */
+import { connect, type AddressInfo } from "node:net";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildApp, mintApiKey } from "../../src/server/index.js";
@@ -80,6 +81,37 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
     const res = await get(`/api/v1/runs/${path}`);
     expect(res.statusCode).toBe(200);
     return res.json() as Record<string, unknown>;
+  }
+
+  /**
+   * A PUT of a forged URL over a real socket, declaring 50 MiB and sending 1 KiB: the 403 must
+   * come without the rest of the body (before the fix the server waited for it: no answer).
+   */
+  async function forgedUploadIsRefusedAtOnce(url: string): Promise<void> {
+    await env.app.listen({ port: 0, host: "127.0.0.1" });
+    const port = (env.app.server.address() as AddressInfo).port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1");
+      let got = "";
+      const deadline = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no answer within 5 s; got ${JSON.stringify(got)}`));
+      }, 5000);
+      socket.on("connect", () => socket.write(`PUT ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${50 * 1024 * 1024}\r\n\r\n${"x".repeat(1024)}`));
+      socket.on("data", (chunk: Buffer) => {
+        got += chunk.toString("latin1");
+        if (/\r\n\r\n/.test(got)) {
+          clearTimeout(deadline);
+          socket.destroy();
+          resolve(got);
+        }
+      });
+      socket.on("error", (err) => {
+        clearTimeout(deadline);
+        reject(err);
+      });
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 403 /);
   }
 
   const line = (step: number, extra = "") => `{"loss":${1 / (step + 1)},"_step":${step},"_runtime":${step / 10},"_timestamp":${T0 / 1000 + step}${extra}}`;
@@ -235,6 +267,7 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       const forged = url("requirements.txt").replace(/.$/, (c) => (c === "A" ? "B" : "A"));
       const refused = await env.app.inject({ method: "PUT", url: forged, payload: "x" });
       expect(refused.statusCode).toBe(403);
+      await forgedUploadIsRefusedAtOnce(forged);
       // Bob may not log to alice: no URLs for him.
       const bobs = await graphql("CreateRunFiles", { entity: "alice", project: "wb", run: "abc12345", files }, env.bobKey);
       expect(bobs.json()).toMatchObject({ data: null, errors: [{ extensions: { code: "TRK_ERR_FORBIDDEN" } }] });
