@@ -166,6 +166,11 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       expect((await run("alice/wb/jsrun001")).config).toEqual({ a: 1, nested: { value: 2 } });
     });
 
+    it("UpsertBucket reads bare NaN and Infinity in the config and summary, as W&B's Go core writes them", async () => {
+      await upsert({ name: "abc12345", project: "wb", entity: "alice", config: '{"a":{"value":NaN},"b":{"value":-Infinity}}', summaryMetrics: '{"a":Infinity,"b":1}' });
+      expect(await run()).toMatchObject({ config: { a: "NaN", b: "-Infinity" }, summary: { a: "Infinity", b: 1 } });
+    });
+
     it("refuses an entity the key may not log to, as a GraphQL error naming the fix", async () => {
       const res = await graphql("UpsertBucket", { name: "abc12345", project: "wb", entity: "bob" });
       expect(res.statusCode).toBe(200);

@@ -9,6 +9,7 @@ import { errors } from "../../protocol/errors.js";
 import { generateRunId, validateEntity, validateProject, validateRunId } from "../../protocol/ids.js";
 import { generateRunName } from "../../protocol/names.js";
 import type { JsonObject } from "../../protocol/records.js";
+import { parseWandbJson } from "../../protocol/wandb-mapping.js";
 import { resolveAccess, writableEntity } from "../http/access.js";
 import type { AppContext } from "../http/app-context.js";
 import type { StoredUser } from "../store/store.js";
@@ -91,13 +92,14 @@ async function upsertBucket(ctx: AppContext, runs: WandbRuns, vars: JsonObject, 
   const entity = (await writableEntity(ctx, entityName, user)).entity!;
   let config: JsonObject | null = null;
   if (typeof vars.config === "string" && vars.config !== "") {
-    const parsed: unknown = JSON.parse(vars.config);
+    // W&B's Go core writes bare NaN and Infinity in these JSON strings, as in file_stream lines.
+    const parsed: unknown = parseWandbJson(vars.config);
     if (!isObject(parsed)) throw errors.badRequest("config is not a JSON object");
     config = parsed;
   }
   let summary: JsonObject | null = null;
   if (typeof vars.summaryMetrics === "string" && vars.summaryMetrics !== "") {
-    const parsed: unknown = JSON.parse(vars.summaryMetrics);
+    const parsed: unknown = parseWandbJson(vars.summaryMetrics);
     if (isObject(parsed)) summary = parsed;
   }
   const tags = Array.isArray(vars.tags) ? vars.tags.filter((t): t is string => typeof t === "string" && t !== "") : null;
