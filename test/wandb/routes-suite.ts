@@ -195,6 +195,26 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       expect(rows.rows[0]).toMatchObject({ _timestamp: T0, bad: "NaN", inf: "-Infinity", "train.acc": 0.5 });
     });
 
+    it("takes one odd value without failing the body: a _timestamp outside a Date's range is the server's now, a value nested 5,000 deep is JSON text past 32 levels", async () => {
+      env.clock.now = T0 + 5000;
+      const deep = '{"a":'.repeat(5000) + "1" + "}".repeat(5000);
+      const body = {
+        files: {
+          "wandb-history.jsonl": { offset: 0, content: [`{"loss":1,"_step":0,"_runtime":0,"_timestamp":1e300}`, `{"_step":1,"_runtime":1,"_timestamp":${T0 / 1000},"deep":${deep}}`] },
+          "wandb-events.jsonl": { offset: 0, content: ['{"system.cpu":12.5,"_timestamp":-1e300}'] },
+        },
+      };
+      const res = await fileStream("alice/wb/abc12345", body);
+      expect(res.statusCode, res.body).toBe(200);
+      const rows = ((await get("/api/v1/runs/alice/wb/abc12345/history")).json() as { rows: Record<string, unknown>[] }).rows;
+      expect(rows[0]).toMatchObject({ _step: 0, loss: 1, _timestamp: T0 + 5000 });
+      const deepKey = Object.keys(rows[1]).find((k) => k.startsWith("deep."))!;
+      expect(deepKey).toBe(`deep${".a".repeat(32)}`);
+      expect(rows[1][deepKey]).toBe('{"a":'.repeat(32) + '"…"' + "}".repeat(32));
+      const system = (await get("/api/v1/runs/alice/wb/abc12345/system")).json() as { rows: Record<string, unknown>[] };
+      expect(system.rows).toEqual([{ at: T0 + 5000, "system/cpu": 12.5 }]);
+    });
+
     it("rewrites a console line sent again at its offset (a progress bar), marks ERROR lines stderr, and keeps the latest summary", async () => {
       const out = (offset: number, content: string[], summary: string) => ({
         files: { "output.log": { offset, content }, "wandb-summary.json": { offset: 0, content: [summary] } },
