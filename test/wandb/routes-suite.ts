@@ -293,6 +293,11 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       const refused = await env.app.inject({ method: "PUT", url: forged, payload: "x" });
       expect(refused.statusCode).toBe(403);
       await forgedUploadIsRefusedAtOnce(forged);
+      // A name outside the run, or a list with something else than names, is refused whole.
+      for (const bad of [["ok.txt", "../../etc/passwd"], ["/etc/passwd"], ["media/../../x"], ["ok.txt", 3]]) {
+        const answer = await graphql("CreateRunFiles", { entity: "alice", project: "wb", run: "abc12345", files: bad });
+        expect(answer.json(), JSON.stringify(bad)).toMatchObject({ data: null, errors: [{ extensions: { code: "TRK_ERR_BAD_REQUEST" } }] });
+      }
       // Bob may not log to alice: no URLs for him.
       const bobs = await graphql("CreateRunFiles", { entity: "alice", project: "wb", run: "abc12345", files }, env.bobKey);
       expect(bobs.json()).toMatchObject({ data: null, errors: [{ extensions: { code: "TRK_ERR_FORBIDDEN" } }] });

@@ -177,6 +177,21 @@ function toWandbRow(row: JsonObject): JsonObject {
   return { ...row, _timestamp: typeof row._timestamp === "number" ? row._timestamp / 1000 : row._timestamp };
 }
 
+/**
+ * CreateRunFiles' file names, each a relative path inside the run (`media/images/a.png`): one
+ * that is absolute or steps out with `..` is refused, and so is a list with anything but names,
+ * since W&B's Go client matches URLs to files by count and skips every upload when they differ.
+ */
+function runFileNames(files: unknown): string[] {
+  if (files === undefined || files === null) return [];
+  if (!Array.isArray(files) || !files.every((f): f is string => typeof f === "string")) throw errors.badRequest("files must be a list of file names");
+  for (const name of files) {
+    const absolute = /^[/\\]/.test(name) || /^[A-Za-z]:[/\\]/.test(name);
+    if (name === "" || absolute || name.split(/[/\\]/).includes("..")) throw errors.badRequest(`file name ${JSON.stringify(name)} is not a relative path inside the run`);
+  }
+  return files;
+}
+
 /** CreateRunFiles: a signed upload URL per file, in the order asked (the client matches them by count). */
 async function createRunFiles(ctx: AppContext, signer: UploadSigner, vars: JsonObject, user: StoredUser): Promise<JsonObject> {
   const entityName = validateEntity(optString(vars.entity) ?? user.name);
@@ -185,7 +200,7 @@ async function createRunFiles(ctx: AppContext, signer: UploadSigner, vars: JsonO
   await writableEntity(ctx, entityName, user);
   const run = await ctx.store.getRun(entityName, project, runId);
   if (!run) throw errors.notFound(`Run ${entityName}/${project}/${runId}`);
-  const files = Array.isArray(vars.files) ? vars.files.filter((f): f is string => typeof f === "string") : [];
+  const files = runFileNames(vars.files);
   const expiresAt = ctx.now() + UPLOAD_URL_TTL_MS;
   const base = ctx.publicBaseUrl();
   return {
