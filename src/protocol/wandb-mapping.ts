@@ -68,6 +68,26 @@ const isPlainObject = (v: unknown): v is JsonObject => typeof v === "object" && 
 /** W&B's bookkeeping key in a config, a summary or a history row: never a user's value. */
 export const WANDB_OWN_KEY = "_wandb";
 
+/**
+ * How deep a logged value flattens into `a.b.c` keys; deeper, the rest is one cell of JSON text.
+ * A value nested thousands deep (JSON.parse takes it) would otherwise overflow the stack here.
+ */
+const MAX_FLATTEN_DEPTH = 32;
+
+/**
+ * JSON text of `value` down to `depth` levels, deeper levels as `"…"`: JSON.stringify itself
+ * recurses, and overflows the stack on a value nested thousands deep.
+ */
+function cappedJson(value: unknown, depth: number): string {
+  if (Array.isArray(value)) return depth <= 0 ? '"…"' : `[${value.map((v) => cappedJson(v, depth - 1)).join(",")}]`;
+  if (isPlainObject(value)) {
+    if (depth <= 0) return '"…"';
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${cappedJson(v, depth - 1)}`).join(",")}}`;
+  }
+  // As JSON.stringify writes them: NaN, the infinities and undefined as null.
+  return JSON.stringify(value) ?? "null";
+}
+
 /** What a logged value became in a history row: a cell, or left out because trackside cannot chart it (a W&B media object). */
 export type WandbCell = { key: string; value: Scalar } | { key: string; media: string };
 
@@ -80,21 +100,32 @@ export type WandbCell = { key: string; value: Scalar } | { key: string; media: s
  * @example
  * flattenWandbValue("nested", { x: 1, y: [1, 2] }) // [{key: "nested.x", value: 1}, {key: "nested.y", value: "[1,2]"}]
  */
-export function flattenWandbValue(key: string, value: unknown, out: WandbCell[] = []): WandbCell[] {
-  if (isPlainObject(value)) {
+export function flattenWandbValue(key: string, value: unknown, out: WandbCell[] = [], depth = 0): WandbCell[] {
+  if (isPlainObject(value) && depth >= MAX_FLATTEN_DEPTH) {
+    out.push({ key, value: cappedJson(value, MAX_FLATTEN_DEPTH) });
+  } else if (isPlainObject(value)) {
     if (typeof value._type === "string") out.push({ key, media: value._type });
-    else for (const [k, v] of Object.entries(value)) flattenWandbValue(`${key}.${k}`, v, out);
+    else for (const [k, v] of Object.entries(value)) flattenWandbValue(`${key}.${k}`, v, out, depth + 1);
   } else if (Array.isArray(value)) {
-    out.push({ key, value: JSON.stringify(value) });
+    out.push({ key, value: cappedJson(value, MAX_FLATTEN_DEPTH) });
   } else if (typeof value === "number" || typeof value === "string" || typeof value === "boolean" || value === null) {
     out.push({ key, value });
   }
   return out;
 }
 
-/** W&B's `_timestamp` (seconds since the epoch, a float) in trackside's whole ms; `fallback` when it is not a finite number. */
+/** The largest time a Date holds, in ms either side of the epoch (ECMAScript's time range). */
+const MAX_TIME_MS = 8.64e15;
+
+/**
+ * W&B's `_timestamp` (seconds since the epoch, a float) in trackside's whole ms; `fallback` when
+ * it is not a finite number or lies outside a Date's range (1e300: the record check refuses it,
+ * and with it the whole request).
+ */
 export function wandbTimeMs<T>(seconds: unknown, fallback: T): number | T {
-  return typeof seconds === "number" && Number.isFinite(seconds) ? Math.round(seconds * 1000) : fallback;
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return fallback;
+  const ms = Math.round(seconds * 1000);
+  return Math.abs(ms) <= MAX_TIME_MS ? ms : fallback;
 }
 
 /**

@@ -5,6 +5,7 @@
  * console rewrites, NaN, the latest summary, exit codes, heartbeats against the sweeper, upload
  * URLs, and no 5xx. Run by routes.sqlite.test.ts and routes.postgres.test.ts.
  */
+import { connect, type AddressInfo } from "node:net";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildApp, mintApiKey } from "../../src/server/index.js";
@@ -82,6 +83,37 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
     return res.json() as Record<string, unknown>;
   }
 
+  /**
+   * A PUT of a forged URL over a real socket, declaring 50 MiB and sending 1 KiB: the 403 must
+   * come without the rest of the body (before the fix the server waited for it: no answer).
+   */
+  async function forgedUploadIsRefusedAtOnce(url: string): Promise<void> {
+    await env.app.listen({ port: 0, host: "127.0.0.1" });
+    const port = (env.app.server.address() as AddressInfo).port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1");
+      let got = "";
+      const deadline = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no answer within 5 s; got ${JSON.stringify(got)}`));
+      }, 5000);
+      socket.on("connect", () => socket.write(`PUT ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${50 * 1024 * 1024}\r\n\r\n${"x".repeat(1024)}`));
+      socket.on("data", (chunk: Buffer) => {
+        got += chunk.toString("latin1");
+        if (/\r\n\r\n/.test(got)) {
+          clearTimeout(deadline);
+          socket.destroy();
+          resolve(got);
+        }
+      });
+      socket.on("error", (err) => {
+        clearTimeout(deadline);
+        reject(err);
+      });
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+  }
+
   const line = (step: number, extra = "") => `{"loss":${1 / (step + 1)},"_step":${step},"_runtime":${step / 10},"_timestamp":${T0 / 1000 + step}${extra}}`;
 
   describe("W&B's auth and GraphQL", () => {
@@ -134,6 +166,11 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       expect((await run("alice/wb/jsrun001")).config).toEqual({ a: 1, nested: { value: 2 } });
     });
 
+    it("UpsertBucket reads bare NaN and Infinity in the config and summary, as W&B's Go core writes them", async () => {
+      await upsert({ name: "abc12345", project: "wb", entity: "alice", config: '{"a":{"value":NaN},"b":{"value":-Infinity}}', summaryMetrics: '{"a":Infinity,"b":1}' });
+      expect(await run()).toMatchObject({ config: { a: "NaN", b: "-Infinity" }, summary: { a: "Infinity", b: 1 } });
+    });
+
     it("refuses an entity the key may not log to, as a GraphQL error naming the fix", async () => {
       const res = await graphql("UpsertBucket", { name: "abc12345", project: "wb", entity: "bob" });
       expect(res.statusCode).toBe(200);
@@ -156,6 +193,26 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       const rows = (await get("/api/v1/runs/alice/wb/abc12345/history")).json() as { rows: Record<string, unknown>[] };
       expect(rows.rows.map((r) => r._step)).toEqual([0, 1, 2, 3]);
       expect(rows.rows[0]).toMatchObject({ _timestamp: T0, bad: "NaN", inf: "-Infinity", "train.acc": 0.5 });
+    });
+
+    it("takes one odd value without failing the body: a _timestamp outside a Date's range is the server's now, a value nested 5,000 deep is JSON text past 32 levels", async () => {
+      env.clock.now = T0 + 5000;
+      const deep = '{"a":'.repeat(5000) + "1" + "}".repeat(5000);
+      const body = {
+        files: {
+          "wandb-history.jsonl": { offset: 0, content: [`{"loss":1,"_step":0,"_runtime":0,"_timestamp":1e300}`, `{"_step":1,"_runtime":1,"_timestamp":${T0 / 1000},"deep":${deep}}`] },
+          "wandb-events.jsonl": { offset: 0, content: ['{"system.cpu":12.5,"_timestamp":-1e300}'] },
+        },
+      };
+      const res = await fileStream("alice/wb/abc12345", body);
+      expect(res.statusCode, res.body).toBe(200);
+      const rows = ((await get("/api/v1/runs/alice/wb/abc12345/history")).json() as { rows: Record<string, unknown>[] }).rows;
+      expect(rows[0]).toMatchObject({ _step: 0, loss: 1, _timestamp: T0 + 5000 });
+      const deepKey = Object.keys(rows[1]).find((k) => k.startsWith("deep."))!;
+      expect(deepKey).toBe(`deep${".a".repeat(32)}`);
+      expect(rows[1][deepKey]).toBe('{"a":'.repeat(32) + '"…"' + "}".repeat(32));
+      const system = (await get("/api/v1/runs/alice/wb/abc12345/system")).json() as { rows: Record<string, unknown>[] };
+      expect(system.rows).toEqual([{ at: T0 + 5000, "system/cpu": 12.5 }]);
     });
 
     it("rewrites a console line sent again at its offset (a progress bar), marks ERROR lines stderr, and keeps the latest summary", async () => {
@@ -184,6 +241,17 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
         await fileStream(`alice/wb/${id}`, { complete: true, exitcode: code });
         expect(await run(`alice/wb/${id}`)).toMatchObject({ state, exitCode: code });
       }
+    });
+
+    it("keeps an ended run ended when an upsert only edits it (run.update(), a retry), and reopens it on a resume", async () => {
+      await fileStream("alice/wb/abc12345", { complete: true, exitcode: 0 });
+      await upsert({ name: "abc12345", project: "wb", entity: "alice", tags: ["late"], notes: "edited" });
+      expect(await run()).toMatchObject({ state: "finished", exitCode: 0, tags: ["late"], notes: "edited" });
+      // W&B's resume asks RunResumeStatus first; its upsert opens the run again.
+      const status = await graphql("RunResumeStatus", { entity: "alice", project: "wb", name: "abc12345" });
+      expect((status.json() as { data: { model: { bucket: { name: string } } } }).data.model.bucket.name).toBe("abc12345");
+      await upsert({ name: "abc12345", project: "wb", entity: "alice" });
+      expect(await run()).toMatchObject({ state: "running", tags: ["late"] });
     });
 
     it("takes an empty body as a heartbeat that repairs a crash the sweeper guessed", async () => {
@@ -224,6 +292,12 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
       const forged = url("requirements.txt").replace(/.$/, (c) => (c === "A" ? "B" : "A"));
       const refused = await env.app.inject({ method: "PUT", url: forged, payload: "x" });
       expect(refused.statusCode).toBe(403);
+      await forgedUploadIsRefusedAtOnce(forged);
+      // A name outside the run, or a list with something else than names, is refused whole.
+      for (const bad of [["ok.txt", "../../etc/passwd"], ["/etc/passwd"], ["media/../../x"], ["ok.txt", 3]]) {
+        const answer = await graphql("CreateRunFiles", { entity: "alice", project: "wb", run: "abc12345", files: bad });
+        expect(answer.json(), JSON.stringify(bad)).toMatchObject({ data: null, errors: [{ extensions: { code: "TRK_ERR_BAD_REQUEST" } }] });
+      }
       // Bob may not log to alice: no URLs for him.
       const bobs = await graphql("CreateRunFiles", { entity: "alice", project: "wb", run: "abc12345", files }, env.bobKey);
       expect(bobs.json()).toMatchObject({ data: null, errors: [{ extensions: { code: "TRK_ERR_FORBIDDEN" } }] });

@@ -9,6 +9,7 @@ import { errors } from "../../protocol/errors.js";
 import { generateRunId, validateEntity, validateProject, validateRunId } from "../../protocol/ids.js";
 import { generateRunName } from "../../protocol/names.js";
 import type { JsonObject } from "../../protocol/records.js";
+import { parseWandbJson } from "../../protocol/wandb-mapping.js";
 import { resolveAccess, writableEntity } from "../http/access.js";
 import type { AppContext } from "../http/app-context.js";
 import type { StoredUser } from "../store/store.js";
@@ -73,7 +74,7 @@ export async function answerGraphql(ctx: AppContext, runs: WandbRuns, signer: Up
     case "UpsertBucket":
       return { data: { upsertBucket: await upsertBucket(ctx, runs, vars, user) } };
     case "RunResumeStatus":
-      return { data: { model: await resumeStatus(ctx, vars, user) } };
+      return { data: { model: await resumeStatus(ctx, runs, vars, user) } };
     case "CreateRunFiles":
       return { data: { createRunFiles: await createRunFiles(ctx, signer, vars, user) } };
     default:
@@ -91,13 +92,14 @@ async function upsertBucket(ctx: AppContext, runs: WandbRuns, vars: JsonObject, 
   const entity = (await writableEntity(ctx, entityName, user)).entity!;
   let config: JsonObject | null = null;
   if (typeof vars.config === "string" && vars.config !== "") {
-    const parsed: unknown = JSON.parse(vars.config);
+    // W&B's Go core writes bare NaN and Infinity in these JSON strings, as in file_stream lines.
+    const parsed: unknown = parseWandbJson(vars.config);
     if (!isObject(parsed)) throw errors.badRequest("config is not a JSON object");
     config = parsed;
   }
   let summary: JsonObject | null = null;
   if (typeof vars.summaryMetrics === "string" && vars.summaryMetrics !== "") {
-    const parsed: unknown = JSON.parse(vars.summaryMetrics);
+    const parsed: unknown = parseWandbJson(vars.summaryMetrics);
     if (isObject(parsed)) summary = parsed;
   }
   const tags = Array.isArray(vars.tags) ? vars.tags.filter((t): t is string => typeof t === "string" && t !== "") : null;
@@ -129,7 +131,7 @@ async function upsertBucket(ctx: AppContext, runs: WandbRuns, vars: JsonObject, 
 }
 
 /** RunResumeStatus: the run as a resume needs it, or null when there is none the asker may see. */
-async function resumeStatus(ctx: AppContext, vars: JsonObject, user: StoredUser): Promise<JsonObject | null> {
+async function resumeStatus(ctx: AppContext, runs: WandbRuns, vars: JsonObject, user: StoredUser): Promise<JsonObject | null> {
   const entity = optString(vars.entity) ?? user.name;
   const project = optString(vars.project) ?? "uncategorized";
   let access;
@@ -140,6 +142,8 @@ async function resumeStatus(ctx: AppContext, vars: JsonObject, user: StoredUser)
     throw err;
   }
   const run = access.run!;
+  // The upsert that follows is a resume: it may reopen the run if it ended.
+  runs.resumeAskedFor(`${entity}/${project}/${run.id}`);
   const wandb = isObject(run.metadata.wandb) ? run.metadata.wandb : {};
   const [history, consoleLines] = await Promise.all([ctx.store.countHistory(run.pk), ctx.store.countConsole(run.pk)]);
   const tail = history > 0 ? await ctx.store.readHistory(run.pk, { minStep: 0, limit: history }) : [];
@@ -173,6 +177,21 @@ function toWandbRow(row: JsonObject): JsonObject {
   return { ...row, _timestamp: typeof row._timestamp === "number" ? row._timestamp / 1000 : row._timestamp };
 }
 
+/**
+ * CreateRunFiles' file names, each a relative path inside the run (`media/images/a.png`): one
+ * that is absolute or steps out with `..` is refused, and so is a list with anything but names,
+ * since W&B's Go client matches URLs to files by count and skips every upload when they differ.
+ */
+function runFileNames(files: unknown): string[] {
+  if (files === undefined || files === null) return [];
+  if (!Array.isArray(files) || !files.every((f): f is string => typeof f === "string")) throw errors.badRequest("files must be a list of file names");
+  for (const name of files) {
+    const absolute = /^[/\\]/.test(name) || /^[A-Za-z]:[/\\]/.test(name);
+    if (name === "" || absolute || name.split(/[/\\]/).includes("..")) throw errors.badRequest(`file name ${JSON.stringify(name)} is not a relative path inside the run`);
+  }
+  return files;
+}
+
 /** CreateRunFiles: a signed upload URL per file, in the order asked (the client matches them by count). */
 async function createRunFiles(ctx: AppContext, signer: UploadSigner, vars: JsonObject, user: StoredUser): Promise<JsonObject> {
   const entityName = validateEntity(optString(vars.entity) ?? user.name);
@@ -181,7 +200,7 @@ async function createRunFiles(ctx: AppContext, signer: UploadSigner, vars: JsonO
   await writableEntity(ctx, entityName, user);
   const run = await ctx.store.getRun(entityName, project, runId);
   if (!run) throw errors.notFound(`Run ${entityName}/${project}/${runId}`);
-  const files = Array.isArray(vars.files) ? vars.files.filter((f): f is string => typeof f === "string") : [];
+  const files = runFileNames(vars.files);
   const expiresAt = ctx.now() + UPLOAD_URL_TTL_MS;
   const base = ctx.publicBaseUrl();
   return {

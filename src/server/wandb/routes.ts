@@ -15,7 +15,7 @@ import type { AppContext } from "../http/app-context.js";
 import { classify } from "../http/error-handler.js";
 import { answerGraphql, type GraphqlReply } from "./graphql.js";
 import { FILE_STREAM_PATH, GRAPHQL_PATH, WANDB_UPLOAD_PREFIX } from "./paths.js";
-import { UPLOAD_SECRET_NAME, UploadSigner } from "./upload-token.js";
+import { UPLOAD_SECRET_NAME, UploadSigner, type UploadGrant } from "./upload-token.js";
 import { WandbRuns } from "./wandb-runs.js";
 
 /**
@@ -78,8 +78,14 @@ export function registerWandbRoutes(app: FastifyInstance, ctx: AppContext, optio
       uploads.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: WANDB_UPLOAD_LIMIT }, (_req, body, done) => done(null, body));
       // anyone, auth none: the URL is the capability (upload-token.ts), handed out by CreateRunFiles
       // only to someone the access rule let write to the run's entity.
-      uploads.put(`${WANDB_UPLOAD_PREFIX}/:token`, { config: { access: "anyone", auth: "none" }, bodyLimit: WANDB_UPLOAD_LIMIT }, async (req) => {
-        const grant = await signer.verify((req.params as { token: string }).token, ctx.now());
+      // The token is checked in onRequest, before any byte of the body is read: a forged or
+      // expired URL gets its 403 at once, not after up to 64 MiB were buffered.
+      const grants = new WeakMap<FastifyRequest, UploadGrant>();
+      const onRequest = async (req: FastifyRequest): Promise<void> => {
+        grants.set(req, await signer.verify((req.params as { token: string }).token, ctx.now()));
+      };
+      uploads.put(`${WANDB_UPLOAD_PREFIX}/:token`, { config: { access: "anyone", auth: "none" }, bodyLimit: WANDB_UPLOAD_LIMIT, onRequest }, async (req) => {
+        const grant = grants.get(req)!;
         const entity = await ctx.store.getEntity(grant.entity);
         if (!entity) throw errors.notFound(`Entity ${grant.entity}`);
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);

@@ -49,7 +49,18 @@ function programOf(input: UpsertInput, existing: StoredRun | null): RunInfo["pro
   return program as RunInfo["program"];
 }
 
+/** How long a RunResumeStatus stands for the upsert that follows it (W&B's client sends it at once). */
+const RESUME_WINDOW_MS = 10 * 60_000;
+
 export class WandbRuns {
+  /**
+   * Runs whose resume a client asked for (RunResumeStatus), by path, with when. Only such an
+   * upsert reopens an ended run: W&B also upserts ended runs without resuming (the public API's
+   * `run.update()`, a late retry, `wandb sync` again), and those must not undo the end. Kept in
+   * memory: the client asks and upserts within a second, on one connection.
+   */
+  private readonly resumeAsked = new Map<string, number>();
+
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
@@ -67,8 +78,23 @@ export class WandbRuns {
     await this.store.ingest({ entityId: t.entityId, project: t.project, runId: t.runId, authorUserId: t.authorUserId }, validateRecords(records, t.runId), this.now());
   }
 
+  /** Notes that a client asked to resume the run at `path` (`entity/project/id`). */
+  resumeAskedFor(path: string): void {
+    const now = this.now();
+    for (const [key, at] of this.resumeAsked) if (now - at > RESUME_WINDOW_MS) this.resumeAsked.delete(key);
+    this.resumeAsked.set(path, now);
+  }
+
+  /** Whether a resume of `path` was asked for lately; the ask is used up. */
+  private takeResume(path: string): boolean {
+    const at = this.resumeAsked.get(path);
+    this.resumeAsked.delete(path);
+    return at !== undefined && this.now() - at <= RESUME_WINDOW_MS;
+  }
+
   /**
-   * UpsertBucket: creates the run, reopens one that ended (a resume), or updates it. The config
+   * UpsertBucket: creates the run, reopens one that ended when its resume was asked for, or
+   * updates it (an ended run keeps its state and exit code). The config
    * is the whole config each time (it replaces); `_wandb` goes to the metadata, and its
    * environment facts (`e.<writer>`) to the overview's fields.
    */
@@ -78,8 +104,10 @@ export class WandbRuns {
     const split = input.config ? splitConfig(input.config) : null;
     let seq = existing ? Math.max(existing.lastSeq + 1, 1) : 1;
     const records: RunRecord[] = [];
-    // A run that ended by its own word opens again (W&B's resume); one the sweeper guessed crashed revives with any upload.
-    const reopen = existing !== null && FINAL_STATES.includes(existing.state) && existing.sweeperCrashedAt === null;
+    // A run that ended by its own word opens again only when resumed (RunResumeStatus came first);
+    // one the sweeper guessed crashed revives with any upload.
+    const resumed = this.takeResume(`${t.entity}/${t.project}/${t.runId}`);
+    const reopen = resumed && existing !== null && FINAL_STATES.includes(existing.state) && existing.sweeperCrashedAt === null;
     if (!existing || reopen) {
       const run: RunInfo = {
         id: t.runId,
