@@ -1,11 +1,13 @@
 /**
- * Debian's Chromium for the web tests, driven by playwright-core (no browser download). Where it
+ * Debian's Chromium for the web tests, and how they seed runs on their server, driven by playwright-core (no browser download). Where it
  * is not installed a file's browser tests are skipped with a warning; under CI=true they run (and
  * fail to launch, saying so): .ci/run installs it.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
+import { expect } from "vitest";
+import type { RunRecord } from "../../src/protocol/records.js";
 import { ROOT } from "./processes.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -25,4 +27,17 @@ export function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
   });
+}
+
+/**
+ * Uploads records (JSON) to a real server's run `entity/project/id`, as the web tests seed
+ * their runs; fails the test with the server's answer unless it is a 200.
+ */
+export async function postRecords(baseUrl: string, apiKey: string, path: string, records: RunRecord[]): Promise<void> {
+  const res = await fetch(`${baseUrl}/api/v1/runs/${path}/records`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify(records),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
 }

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
-import { browserOrSkip, launchChromium } from "../helpers/browser.js";
+import { browserOrSkip, launchChromium, postRecords } from "../helpers/browser.js";
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 const runBrowser = browserOrSkip("test/web/charts");
@@ -38,12 +38,7 @@ describe.skipIf(!runBrowser)("run charts in Chromium", () => {
   let page: Page;
 
   async function post(id: string, records: RunRecord[]) {
-    const res = await fetch(`${server.url}/api/v1/runs/${entity}/charts/${id}/records`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify(records),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
+    await postRecords(server.url, key, `${entity}/charts/${id}`, records);
   }
   const info = (id: string, name: string): RunInfo => ({ id, entity, project: "charts", name, notes: null, tags: [], group: null, jobType: null, config: {}, createdAt: T0,
     program: { executable: "/usr/bin/node", args: ["train.js"], cwd: "/w", pid: 1, host: "box", nodeVersion: "v20.11.0", os: "linux", tracksideVersion: "0.1.0" },

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
-import { browserOrSkip, launchChromium } from "../helpers/browser.js";
+import { browserOrSkip, launchChromium, postRecords } from "../helpers/browser.js";
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 const runBrowser = browserOrSkip("test/web/run-page");
@@ -29,12 +29,7 @@ describe.skipIf(!runBrowser)("run page", () => {
   let entity: string;
 
   async function post(id: string, records: RunRecord[]) {
-    const res = await fetch(`${server.url}/api/v1/runs/${entity}/mnist/${id}/records`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify(records),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
+    await postRecords(server.url, key, `${entity}/mnist/${id}`, records);
   }
 
   function info(id: string, over: Partial<RunInfo> = {}): RunInfo {

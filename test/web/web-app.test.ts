@@ -16,7 +16,7 @@ import { readCredential } from "../../src/protocol/local-config.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { describeBackends } from "../helpers/backends.js";
-import { browserOrSkip, launchChromium, SHOTS } from "../helpers/browser.js";
+import { browserOrSkip, launchChromium, postRecords, SHOTS } from "../helpers/browser.js";
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 
@@ -55,12 +55,7 @@ describeBackends(
     };
 
     async function post(path: string, records: RunRecord[]) {
-      const res = await fetch(`${server.url}/api/v1/runs/${path}/records`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        body: JSON.stringify(records),
-      });
-      expect(res.status, await res.clone().text()).toBe(200);
+      await postRecords(server.url, key, path, records);
     }
 
     function info(id: string, over: Partial<RunInfo> = {}): RunInfo {

@@ -16,7 +16,7 @@ import { readCredential } from "../../src/protocol/local-config.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { describeBackends } from "../helpers/backends.js";
-import { browserOrSkip, launchChromium, SHOTS } from "../helpers/browser.js";
+import { browserOrSkip, launchChromium, postRecords, SHOTS } from "../helpers/browser.js";
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 const runBrowser = browserOrSkip("test/web/workspace");
@@ -51,12 +51,7 @@ describeBackends(
     let page: Page;
 
     async function post(path: string, records: RunRecord[]) {
-      const res = await fetch(`${server.url}/api/v1/runs/${path}/records`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        body: JSON.stringify(records),
-      });
-      expect(res.status, await res.clone().text()).toBe(200);
+      await postRecords(server.url, key, path, records);
     }
     const info = (id: string, name: string, createdAt: number, config: Record<string, unknown>): RunInfo => ({
       id, entity, project: "ws", name, notes: null, tags: [], group: null, jobType: null, config, createdAt,
