@@ -10,6 +10,7 @@ import { encodeRecords } from "../../src/protocol/codec.js";
 import { RECORDS_CONTENT_TYPE } from "../../src/protocol/api.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { buildApp, encodeHistoryRow, mintApiKey, SqliteStore } from "../../src/server/index.js";
+import type { Store } from "../../src/server/store/store.js";
 
 export const BASE_URL = "http://trackside.test";
 export const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
@@ -24,9 +25,8 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function makeEnv(): Promise<TestEnv> {
-  const dir = mkdtempSync(join(tmpdir(), "trackside-server-test-"));
-  const store = SqliteStore.open(join(dir, "trackside.db"));
+/** An app on `store` driven by a fake clock at T0, with users alice and bob and a key each. */
+export async function appWithUsers(store: Store): Promise<{ app: FastifyInstance; clock: { now: number }; aliceKey: string; bobKey: string }> {
   const clock = { now: T0 };
   const app = buildApp({ store, publicBaseUrl: BASE_URL, now: () => clock.now });
   const keyFor = async (name: string) => {
@@ -35,8 +35,13 @@ export async function makeEnv(): Promise<TestEnv> {
     await store.addApiKey(user.id, key.hash, key.prefix, clock.now);
     return key.key;
   };
-  const aliceKey = await keyFor("alice");
-  const bobKey = await keyFor("bob");
+  return { app, clock, aliceKey: await keyFor("alice"), bobKey: await keyFor("bob") };
+}
+
+export async function makeEnv(): Promise<TestEnv> {
+  const dir = mkdtempSync(join(tmpdir(), "trackside-server-test-"));
+  const store = SqliteStore.open(join(dir, "trackside.db"));
+  const { app, clock, aliceKey, bobKey } = await appWithUsers(store);
   return {
     dir,
     store,

@@ -8,11 +8,9 @@
 import { connect, type AddressInfo } from "node:net";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildApp, mintApiKey } from "../../src/server/index.js";
 import type { Store } from "../../src/server/store/store.js";
+import { appWithUsers, BASE_URL, T0 } from "../server/helpers.js";
 
-const BASE_URL = "http://trackside.test";
-const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 
 interface TestEnv {
   store: Store;
@@ -32,16 +30,7 @@ export function runWandbRoutesSuite(makeStore: MakeStore): void {
   beforeEach(async () => {
     const made = await makeStore();
     closeStore = made.close;
-    const clock = { now: T0 };
-    const store = made.store;
-    const app = buildApp({ store, publicBaseUrl: BASE_URL, now: () => clock.now });
-    const keyFor = async (name: string) => {
-      const user = await store.createUser(name, clock.now);
-      const key = mintApiKey();
-      await store.addApiKey(user.id, key.hash, key.prefix, clock.now);
-      return key.key;
-    };
-    env = { store, app, clock, aliceKey: await keyFor("alice"), bobKey: await keyFor("bob") };
+    env = { store: made.store, ...(await appWithUsers(made.store)) };
   });
   afterEach(async () => {
     await env.app.close();
