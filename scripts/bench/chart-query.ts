@@ -18,7 +18,7 @@ import type { RunInfo } from "../../src/protocol/records.js";
 import { PostgresStore, SqliteStore } from "../../src/server/index.js";
 import type { Store } from "../../src/server/store/store.js";
 import { benchBackends, benchDir } from "./backends.js";
-import { makeRow, median, type Figure } from "./stats.js";
+import { historyColumns, median, type Figure } from "./stats.js";
 
 const BATCH = 4096;
 
@@ -40,15 +40,7 @@ async function fill(store: Store, rows: number): Promise<number> {
   await store.ingest(target, [{ k: "run", seq: 0, run: RUN }], Date.now());
   for (let start = 0; start < rows; start += BATCH) {
     const n = Math.min(BATCH, rows - start);
-    const cols: Record<string, Float64Array> = { _step: new Float64Array(n), _timestamp: new Float64Array(n), _runtime: new Float64Array(n) };
-    for (const k of Object.keys(makeRow(0))) cols[k] = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const s = start + i;
-      cols._step[i] = s;
-      cols._timestamp[i] = 1.7e12 + s;
-      cols._runtime[i] = s / 1000;
-      for (const [k, v] of Object.entries(makeRow(s))) cols[k][i] = v;
-    }
+    const cols = historyColumns(start, n);
     await store.ingest(target, [{ k: "history", seq: 1 + start, n, cols }], Date.now());
   }
   return (await store.getRun("bench", "charts", RUN.id))!.pk;

@@ -11,7 +11,7 @@
 import postgres from "postgres";
 import type { HistoryRow, RunRecord } from "../../src/protocol/records.js";
 import { encodeHistoryRow, PostgresStore } from "../../src/server/index.js";
-import { makeRow, median, table, type Figure } from "./stats.js";
+import { historyColumns, median, table, type Figure } from "./stats.js";
 
 const CLIENT_BATCH = 4096;
 const RECORDS_PER_BATCH = 16;
@@ -21,15 +21,7 @@ function batches(n: number): RunRecord[][] {
   let cur: RunRecord[] = [];
   for (let start = 0; start < n; start += CLIENT_BATCH) {
     const len = Math.min(CLIENT_BATCH, n - start);
-    const cols: Record<string, Float64Array> = { _step: new Float64Array(len), _timestamp: new Float64Array(len), _runtime: new Float64Array(len) };
-    for (const k of Object.keys(makeRow(0))) cols[k] = new Float64Array(len);
-    for (let i = 0; i < len; i++) {
-      const s = start + i;
-      cols._step[i] = s;
-      cols._timestamp[i] = 1.7e12 + s;
-      cols._runtime[i] = s / 1000;
-      for (const [k, v] of Object.entries(makeRow(s))) cols[k][i] = v;
-    }
+    const cols = historyColumns(start, len);
     cur.push({ k: "history", seq: 1 + start, n: len, cols });
     if (cur.length === RECORDS_PER_BATCH) {
       out.push(cur);

@@ -50,3 +50,20 @@ export function rows10(n: number, offset = 0): Record<string, number>[] {
 export function makeRow(s: number): Record<string, number> {
   return { m0: s, m1: s * 0.5, m2: s * 0.25, m3: 1 / (s + 1), m4: s % 7, m5: s * 1.5, m6: s * 2.5, m7: s * 3.5, m8: -s, m9: s + 0.125 };
 }
+
+/**
+ * Steps start..start+n-1 as the client sends them, in columns: `_step`, `_timestamp`
+ * (1.7e12 + step ms), `_runtime` (step / 1000 s) and makeRow's ten metrics.
+ */
+export function historyColumns(start: number, n: number): Record<string, Float64Array> {
+  const cols: Record<string, Float64Array> = { _step: new Float64Array(n), _timestamp: new Float64Array(n), _runtime: new Float64Array(n) };
+  for (const k of Object.keys(makeRow(0))) cols[k] = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = start + i;
+    cols._step[i] = s;
+    cols._timestamp[i] = 1.7e12 + s;
+    cols._runtime[i] = s / 1000;
+    for (const [k, v] of Object.entries(makeRow(s))) cols[k][i] = v;
+  }
+  return cols;
+}

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import type { RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { decodeHistoryRow, encodeHistoryRow, SqliteStore } from "../../src/server/index.js";
 import { SqliteHistoryBuckets } from "../../src/server/sqlite/sqlite-history-buckets.js";
-import { makeRow, median, type Figure } from "./stats.js";
+import { historyColumns, median, type Figure } from "./stats.js";
 
 const BATCH = 4096;
 
@@ -57,15 +57,7 @@ export async function benchWebQueries(rows: number, runs: number, samples: numbe
     await store.ingest(target("longrun1"), [{ k: "run", seq: 0, run: runInfo("longrun1", 0) }], Date.now());
     for (let start = 0; start < rows; start += BATCH) {
       const n = Math.min(BATCH, rows - start);
-      const cols: Record<string, Float64Array> = { _step: new Float64Array(n), _timestamp: new Float64Array(n), _runtime: new Float64Array(n) };
-      for (const k of Object.keys(makeRow(0))) cols[k] = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const s = start + i;
-        cols._step[i] = s;
-        cols._timestamp[i] = 1.7e12 + s;
-        cols._runtime[i] = s / 1000;
-        for (const [k, v] of Object.entries(makeRow(s))) cols[k][i] = v;
-      }
+      const cols = historyColumns(start, n);
       await store.ingest(target("longrun1"), [{ k: "history", seq: 1 + start, n, cols }], Date.now());
     }
     // Timed at rest: not while the background WAL checkpoint of the ingest above still copies pages.
