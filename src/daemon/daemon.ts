@@ -217,8 +217,11 @@ export class Daemon {
           return void this.finish(identity, msg.id, this.owned(who, msg.runPath), msg.timeoutMs);
         case "status": {
           const { pendingRecords, pendingBytes, error, refused } = this.owned(who, msg.runPath).pending(false);
-          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, error, refused });
+          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, pendingArtifacts: 0, error, refused });
         }
+        case "artifact":
+        case "artifact-wait":
+          throw errors.internal("this daemon does not upload artifacts yet");
         case "ping":
           return this.reply(identity, { t: "ok", id: msg.id });
         case "bye":
@@ -314,7 +317,7 @@ export class Daemon {
     try {
       const outcome = await stream.finish(timeoutMs);
       stream.finishAnswered = true;
-      this.reply(identity, { t: "finished", id, runPath: stream.path, ...outcome });
+      this.reply(identity, { t: "finished", id, runPath: stream.path, pendingArtifacts: 0, ...outcome });
     } catch (err) {
       this.reply(identity, { t: "error", id, error: toWire(err) });
     }

@@ -2,6 +2,7 @@
  * Shapes of the HTTP API (docs/api.md). The server produces them; the CLI and the web app read
  * them. Non-finite numbers travel in JSON as the strings "NaN", "Infinity" and "-Infinity".
  */
+import type { ArtifactVersionSummary } from "./artifacts.js";
 import type { JsonObject, RunState } from "./records.js";
 
 export const API_PREFIX = "/api/v1";
@@ -176,6 +177,10 @@ export interface RunView extends RunListItem {
   unknownRecords: { kind: string; count: number }[];
   /** What the server refused of the run's uploads, as the daemon reported it; null when nothing was. */
   refused: RefusedView | null;
+  /** The artifact versions this run logged, in the order it first logged them (present once the server keeps artifacts). */
+  artifactOutputs?: ArtifactVersionSummary[];
+  /** The artifact versions this run used, in the order it first used them. */
+  artifactInputs?: ArtifactVersionSummary[];
 }
 
 /**

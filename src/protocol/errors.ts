@@ -69,6 +69,8 @@ export const ERROR_CODES = [
   "TRK_ERR_RECORDS_REFUSED",
   "TRK_ERR_CONFLICT",
   "TRK_ERR_COPY_MISMATCH",
+  "TRK_ERR_INVALID_ARTIFACT",
+  "TRK_ERR_DIGEST_MISMATCH",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -282,6 +284,14 @@ export const errors = {
       "TRK_ERR_COPY_MISMATCH",
       `The copy's target does not match its source in table ${table}: ${what}. The target holds another server's data, or the source changed since an interrupted copy (a server still running on it): stop the server, drop and create the target database again, and copy into the empty database.`,
       { table },
+    ),
+  invalidArtifact: (what: string, why: string, fix: string) =>
+    new TracksideError("TRK_ERR_INVALID_ARTIFACT", `Invalid artifact ${what}: ${why}. ${fix}`, { artifact: what }),
+  digestMismatch: (what: string, want: string, got: string) =>
+    new TracksideError(
+      "TRK_ERR_DIGEST_MISMATCH",
+      `The bytes of ${what} do not match their digest: expected sha256 ${want}, got ${got}. The file changed after it was logged, or the copy was damaged on the way; nothing was kept of it. Download or log it again.`,
+      { want, got },
     ),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),

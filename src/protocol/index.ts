@@ -12,3 +12,5 @@ export * from "./limits.js";
 export * from "./server-request.js";
 export * from "./version.js";
 export * from "./process-alive.js";
+export * from "./artifacts.js";
+export * from "./artifact-digest.js";

@@ -8,6 +8,7 @@
 import { basename, isAbsolute, normalize } from "node:path";
 import { errors, show } from "./errors.js";
 import { validateEntity, validateProject, validateRunId } from "./ids.js";
+import { QUEUE_ENTRY_PATTERN } from "./artifacts.js";
 import { assertNever, type ClientMessage, type RunOpenSettings } from "./messages.js";
 import type { RunInfo } from "./records.js";
 
@@ -61,6 +62,15 @@ export function checkClientMessage(m: Obj & { t: ClientMessage["t"]; id: number 
       return m as ClientMessage;
     case "status":
       runPath(m, t);
+      return m as ClientMessage;
+    case "artifact":
+    case "artifact-wait":
+      runPath(m, t);
+      // The entry names a file in the run directory: nothing but the queue's own names.
+      if (typeof m.entry !== "string" || !QUEUE_ENTRY_PATTERN.test(m.entry)) throw errors.badFrame(`${t} with entry ${show(m.entry)}, not a queue entry name`);
+      if (t === "artifact-wait" && (typeof m.timeoutMs !== "number" || !(m.timeoutMs >= 0 && m.timeoutMs <= MAX_TIMEOUT_MS))) {
+        throw errors.badFrame(`artifact-wait with timeoutMs ${show(m.timeoutMs)} (0 to ${MAX_TIMEOUT_MS})`);
+      }
       return m as ClientMessage;
     case "ping":
     case "bye":

@@ -45,6 +45,14 @@ export type ClientMessage =
   | { t: "records"; id: number; runPath: string; first: number; last: number; exit?: boolean }
   | { t: "finish"; id: number; runPath: string; timeoutMs: number }
   | { t: "status"; id: number; runPath: string }
+  /**
+   * Hands the daemon an artifact queue entry (protocol/artifacts.ts, ArtifactQueueEntry) that the
+   * client has written to `<runDir>/artifacts/queue/<entry>.json`; answered `ok` once the daemon
+   * holds it. From then on the daemon uploads it, whatever becomes of the client.
+   */
+  | { t: "artifact"; id: number; runPath: string; entry: string }
+  /** Waits up to `timeoutMs` for an entry to reach the server; answered `artifact-done`. */
+  | { t: "artifact-wait"; id: number; runPath: string; entry: string; timeoutMs: number }
   | { t: "ping"; id: number }
   | { t: "bye"; id: number };
 
@@ -92,13 +100,22 @@ export type DaemonMessage =
    */
   | { t: "ack"; id: number; runPath: string; seq: number; refused?: BatchRefusal }
   /** `refused`: what the server refused and the daemon set aside (null when nothing was). */
-  | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; error: string | null; refused: RefusedSummary | null }
-  /** What the run still has to upload (answers "status"; finish() shows it while it waits). */
-  | { t: "progress"; id: number; runPath: string; pendingRecords: number; pendingBytes: number; error: string | null; refused: RefusedSummary | null }
+  | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; pendingArtifacts: number; error: string | null; refused: RefusedSummary | null }
+  /**
+   * What the run still has to upload (answers "status"; finish() shows it while it waits).
+   * `pendingBytes` counts the WAL's bytes and the artifact bytes not yet stored by the server;
+   * `pendingArtifacts` the artifact queue entries not yet on the server.
+   */
+  | { t: "progress"; id: number; runPath: string; pendingRecords: number; pendingBytes: number; pendingArtifacts: number; error: string | null; refused: RefusedSummary | null }
+  /**
+   * Answers "artifact-wait": the version the server gave the entry (a `log`) or recorded (a
+   * `use`); or `error`, why it never will; both null when it is still pending at the timeout.
+   */
+  | { t: "artifact-done"; id: number; runPath: string; entry: string; version: number | null; error: string | null }
   | { t: "error"; id: number; error: WireError };
 
 export type ClientMessageType = ClientMessage["t"];
-export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ["hello", "open", "records", "finish", "status", "ping", "bye"];
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ["hello", "open", "records", "finish", "status", "artifact", "artifact-wait", "ping", "bye"];
 
 /** Unreachable: a switch over a union ends with it, so that a new member fails to compile there. */
 export function assertNever(value: never): never {

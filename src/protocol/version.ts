@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 export const ALREADY_RUNNING_EXIT = 3;
 
 /** Bumped on any incompatible change to the client <-> daemon messages or the WAL records. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * The directory of trackside's package.json, found from this module: dist/src/protocol/ (tsc's
