@@ -16,7 +16,7 @@ import { ARTIFACT_PART_BYTES, type BlobUploadPlan } from "../../protocol/artifac
 import { errors } from "../../protocol/errors.js";
 import type { BlobBytes, BlobScope, BlobStore, StoredBytes } from "./blob-store.js";
 import { concatFiles, writeBody } from "./hashed-write.js";
-import { bareEtag, blobUrl, checkPartNumber, partCount, partSize, partUrl } from "./upload-parts.js";
+import { bareEtag, blobUrl, checkPartNumber, missingOf, partCount, partSize, partUrl } from "./upload-parts.js";
 
 /** An upload id: 32 hex characters (128 random bits); it names a directory, so nothing else passes. */
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
@@ -89,17 +89,7 @@ export class FilesystemBlobStore implements BlobStore, BlobBytes {
   }
 
   async missing(scope: BlobScope, digests: string[]): Promise<string[]> {
-    const asked = [...new Set(digests)];
-    const absent = new Array<boolean>(asked.length).fill(false);
-    let next = 0;
-    const worker = async () => {
-      while (next < asked.length) {
-        const i = next++;
-        absent[i] = !(await this.has(scope, asked[i]));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, asked.length) }, worker));
-    return asked.filter((_, i) => absent[i]);
+    return missingOf(digests, STAT_CONCURRENCY, (digest) => this.has(scope, digest));
   }
 
   /** The upload's plan as written when it began, or null when there is none of that id for this blob. */

@@ -22,7 +22,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ARTIFACT_PART_BYTES, type BlobUploadPlan } from "../../protocol/artifacts.js";
 import { errors } from "../../protocol/errors.js";
 import type { BlobScope, BlobStore } from "./blob-store.js";
-import { partCount } from "./upload-parts.js";
+import { missingOf, partCount } from "./upload-parts.js";
 
 /** HEAD requests at once when answering `missing` (each is a round trip to the bucket). */
 const HEAD_CONCURRENCY = 16;
@@ -102,17 +102,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async missing(scope: BlobScope, digests: string[]): Promise<string[]> {
-    const asked = [...new Set(digests)];
-    const absent = new Array<boolean>(asked.length).fill(false);
-    let next = 0;
-    const worker = async () => {
-      while (next < asked.length) {
-        const i = next++;
-        absent[i] = (await this.head(scope, asked[i])) === null;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, asked.length) }, worker));
-    return asked.filter((_, i) => absent[i]);
+    return missingOf(digests, HEAD_CONCURRENCY, async (digest) => (await this.head(scope, digest)) !== null);
   }
 
   async planUpload(scope: BlobScope, digest: string, size: number, uploadId: string | null): Promise<BlobUploadPlan> {

@@ -55,3 +55,21 @@ export const blobUrl = blobPath;
 /** The URL (under `apiBase`) of one part of a filesystem upload. */
 export const partUrl = (apiBase: string, scope: BlobScope, digest: string, uploadId: string, number: number): string =>
   `${blobPath(apiBase, scope, digest)}/uploads/${encodeURIComponent(uploadId)}/parts/${number}`;
+
+/**
+ * The digests (each once, in the order asked) for which `stored` answers false, asking up to
+ * `concurrency` at a time: one stat or HEAD per digest, never all of a 10,000-file manifest at once.
+ */
+export async function missingOf(digests: string[], concurrency: number, stored: (digest: string) => Promise<boolean>): Promise<string[]> {
+  const asked = [...new Set(digests)];
+  const absent = new Array<boolean>(asked.length).fill(false);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < asked.length) {
+      const i = next++;
+      absent[i] = !(await stored(asked[i]));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, asked.length) }, worker));
+  return asked.filter((_, i) => absent[i]);
+}

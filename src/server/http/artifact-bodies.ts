@@ -23,6 +23,7 @@ import { errors } from "../../protocol/errors.js";
 import { validateEntity, validateProject, validateRunId } from "../../protocol/ids.js";
 import { MAX_DEPTH, MAX_NOTES, MAX_OBJECT_BYTES, objectCost } from "../../protocol/limits.js";
 import type { JsonObject } from "../../protocol/records.js";
+import { fieldsOf } from "./body-fields.js";
 
 /** Aliases one call may give a version: a handful in practice ("best", "production"); 100 is a list nobody reads. */
 export const MAX_ARTIFACT_ALIASES = 100;
@@ -30,17 +31,6 @@ export const MAX_ARTIFACT_ALIASES = 100;
 export const MAX_REFERENCE_URI = 8 * 1024;
 /** The schemes of references, as the client's addReference takes them (client/artifact.ts). */
 const REFERENCE_SCHEMES = new Set(["s3:", "gs:", "https:", "http:", "file:"]);
-
-type Obj = Record<string, unknown>;
-
-/** `value` as an object with only the allowed fields (TRK_ERR_BAD_REQUEST otherwise); `what` names it. */
-function fieldsOf(value: unknown, allowed: readonly string[], what: string): Obj {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw errors.badRequest(`${what} is not a JSON object`);
-  const o = value as Obj;
-  const extra = Object.keys(o).find((k) => !allowed.includes(k));
-  if (extra !== undefined) throw errors.badRequest(`unknown field ${JSON.stringify(extra)} in ${what} (allowed: ${allowed.join(", ")})`);
-  return o;
-}
 
 function arrayOf(value: unknown, what: string): unknown[] {
   if (!Array.isArray(value)) throw errors.badRequest(`${what} must be an array`);

@@ -25,18 +25,10 @@ import type { AppContext } from "./app-context.js";
 import { closeAfterAnswer } from "./limits.js";
 import type { BlobBytes, BlobScope } from "../blobs/blob-store.js";
 import { checkDigest, MAX_MISSING_DIGESTS, MAX_UPLOAD_PARTS } from "../blobs/upload-parts.js";
+import { fieldsOf } from "./body-fields.js";
 
 const BLOBS = `${API_PREFIX}/artifacts/:entity/:project/blobs`;
 const write = { config: { access: "entity:write" as const } };
-
-/** The body as an object with only the allowed fields (TRK_ERR_BAD_REQUEST otherwise). */
-function fieldsOf(body: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw errors.badRequest("the body is not a JSON object");
-  const b = body as Record<string, unknown>;
-  const extra = Object.keys(b).find((k) => !allowed.includes(k));
-  if (extra !== undefined) throw errors.badRequest(`unknown field ${JSON.stringify(extra)} (allowed: ${allowed.join(", ")})`);
-  return b;
-}
 
 /** `{ digests }`: sha256 digests, at most MAX_MISSING_DIGESTS (ask in batches). */
 export function parseMissingBody(body: unknown): string[] {

@@ -17,17 +17,9 @@ import { projectPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { MAX_VIEW_NAME, MAX_VIEW_STATE_BYTES } from "../store/saved-views.js";
 import type { StoredView, ViewChange, ViewScope } from "../store/store.js";
+import { fieldsOf } from "./body-fields.js";
 
 const own = { config: { access: "project:own" as const } };
-
-/** The body as an object with only the allowed fields (TRK_ERR_BAD_REQUEST otherwise). */
-function fieldsOf(body: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw errors.badRequest("the body is not a JSON object");
-  const b = body as Record<string, unknown>;
-  const extra = Object.keys(b).find((k) => !allowed.includes(k));
-  if (extra !== undefined) throw errors.badRequest(`unknown field ${JSON.stringify(extra)} (allowed: ${allowed.join(", ")})`);
-  return b;
-}
 
 function viewName(value: unknown): string {
   if (typeof value !== "string" || /[\u0000-\u001f\u007f]/.test(value) || value.trim() === "") {
