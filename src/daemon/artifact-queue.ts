@@ -252,6 +252,7 @@ export class ArtifactQueue {
 
   /** Waits `ms` (the backoff), or less when the queue is closed meanwhile. */
   private async sleep(ms: number): Promise<void> {
+    if (this.closed) return; // closed while the request that failed was under way
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
       this.wakeUp = () => {
