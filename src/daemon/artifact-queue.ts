@@ -217,6 +217,7 @@ export class ArtifactQueue {
           log,
           requestTimeoutMs: this.opts.requestTimeoutMs ?? 30_000,
           progress: head.progress,
+          stopped: () => this.closed,
         },
         entry,
       );

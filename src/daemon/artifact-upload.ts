@@ -44,7 +44,11 @@ export interface EntryContext {
   requestTimeoutMs: number;
   /** The bytes of blobs the server does not have yet, as this entry learns them. */
   progress: { remaining: number };
+  /** True once the queue is closing: no further request is begun (the entry is left for a successor). */
+  stopped: () => boolean;
 }
+
+const STOPPED: Exclude<EntryOutcome, { kind: "done" }> = { kind: "retry", why: "the queue is closing" };
 
 /** Does one entry, start to end; never throws for the network (a retry), only for the local disk. */
 export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry): Promise<EntryOutcome> {
@@ -135,6 +139,7 @@ const ABSOLUTE = /^https?:\/\//i;
  */
 async function putPart(ctx: EntryContext, url: string, file: string, start: number, length: number): Promise<Step<string>> {
   const { baseUrl, apiKey, caFile } = ctx.target;
+  if (ctx.stopped()) return STOPPED;
   const presigned = ABSOLUTE.test(url);
   const headers: Record<string, string> = { "content-type": "application/octet-stream" };
   if (!presigned && apiKey) headers.authorization = `Bearer ${apiKey}`;
@@ -161,6 +166,7 @@ function partTimeout(ctx: EntryContext, length: number): number {
 }
 
 async function postJson<T>(ctx: EntryContext, route: string, body: unknown): Promise<Step<T>> {
+  if (ctx.stopped()) return STOPPED;
   const { baseUrl, apiKey, entity, project, caFile } = ctx.target;
   const url = `${baseUrl}${API_PREFIX}/artifacts/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/${route}`;
   const headers: Record<string, string> = { "content-type": "application/json" };

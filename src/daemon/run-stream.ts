@@ -83,6 +83,8 @@ export class RunStream {
   /** The run has its final state in the WAL (an exit record went through, or it was marked crashed). */
   ended = false;
   private closed = false;
+  /** The log has said that the run waits for its artifacts (once). */
+  private waitingSaid = false;
   /** The metadata probe has delivered (or failed): a short run must not end before it does. */
   private probed = false;
   /** The client has had its answer to finish(): no request for this run comes any more. */
@@ -351,7 +353,13 @@ export class RunStream {
     if (!this.uploader) return true;
     const s = this.uploader.status();
     if (s.fatalError !== null) return true;
-    return s.pendingBytes === 0 && this.artifacts.idle;
+    if (s.pendingBytes > 0) return false;
+    if (this.artifacts.idle) return true;
+    if (!this.waitingSaid) {
+      this.waitingSaid = true;
+      this.log.info({ pendingArtifacts: this.artifacts.status().entries }, "run ended and uploaded; kept open for its artifact queue");
+    }
+    return false;
   }
 
   /** Takes an artifact queue entry the client wrote (the `artifact` message). */

@@ -8,12 +8,14 @@
  * what is pending; an offline run's queue is uploaded by `trackside sync`, which writes nothing.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeRecords, type ArtifactVersionDetail, type DaemonMessage, type RunOpenSettings } from "../../src/protocol/index.js";
-import { CLI, cli, eventually, serverWithEnv, showRun, start, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { encodeRecords, type ArtifactVersionDetail, type DaemonMessage, type RunOpenSettings, type RunView } from "../../src/protocol/index.js";
+import { CLI, ROOT, cli, eventually, serverWithEnv, start, type Running, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { RawClient, openSettings, outcome } from "../helpers/raw-daemon.js";
 import { fingerprint, localUser } from "../helpers/run-dir.js";
 import { writeLogEntry } from "../helpers/artifact-queue.js";
@@ -39,6 +41,38 @@ afterAll(async () => {
   }
   await server?.stop();
 });
+
+const DAEMON_MAIN = join(ROOT, "dist/daemon/main.cjs");
+
+/**
+ * An HTTP proxy in front of `target` that holds every request under `prefix` until release():
+ * the server is slow for artifacts only.
+ */
+async function holdingProxy(target: string, prefix: string): Promise<{ url: string; release(): void; close(): Promise<void> }> {
+  let released = false;
+  const held: (() => void)[] = [];
+  const proxy = createServer((req, res) => {
+    const forward = (): void => {
+      const out = httpRequest(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      out.on("error", () => res.destroy());
+      req.pipe(out);
+    };
+    if (!released && req.url?.startsWith(prefix)) held.push(forward);
+    else forward();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    release() {
+      released = true;
+      for (const f of held.splice(0)) f();
+    },
+    close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
+  };
+}
 
 /** A standalone daemon on a fresh ipc socket. */
 async function daemon(): Promise<{ address: string; proc: Running }> {
@@ -82,6 +116,13 @@ async function version(name: string, alias: string): Promise<ArtifactVersionDeta
   return (await res.json()) as ArtifactVersionDetail;
 }
 
+/** GET /api/v1/runs/<path>: the run's view. */
+async function runView(path: string): Promise<RunView> {
+  const res = await fetch(`${server.url}/api/v1/runs/${path}`, { headers: { authorization: `Bearer ${user.apiKey}` } });
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  return (await res.json()) as RunView;
+}
+
 /** A file of a version, downloaded from the URL the server gave. */
 async function download(url: string): Promise<Buffer> {
   const absolute = /^https?:/.test(url);
@@ -93,23 +134,34 @@ async function download(url: string): Promise<Buffer> {
 const files = { "train.csv": Buffer.from("x,y\n1,2\n3,4\n"), "labels/names.txt": Buffer.from("cat\ndog\n") };
 
 describe("the daemon uploads artifacts", () => {
-  it("uploads an artifact it took although the user's process is SIGKILLed right after, and keeps the run until it is done", async () => {
-    const { address } = await daemon();
+  it("uploads an artifact it took although the user's process is SIGKILLed right after: the spawned daemon keeps the run open until it is done, then leaves", async () => {
+    // The artifact routes are held back (a proxy in front of the server) until the run has ended
+    // and its WAL is uploaded: the one moment a daemon that forgot its queue would close the run
+    // and leave with the artifact not uploaded.
+    const proxy = await holdingProxy(server.url, "/api/v1/artifacts/");
+    const dir = mkdtempSync(join(tmpdir(), "trk-art-"));
+    const address = `ipc://${join(dir, "d.sock")}`;
+    const spawned = start([DAEMON_MAIN, "--listen", address, "--ready-file", join(dir, "d.json"), "--spawned", "--log-file", join(dir, "d.log")], t.env);
+    running.push(spawned);
+    await eventually("the daemon is ready", () => (existsSync(join(dir, "d.json")) ? true : undefined));
     const victim = userProcess();
-    const s = settings("artkill1", victim.pid!);
+    const s = settings("artkill1", victim.pid!, { baseUrl: proxy.url });
     const { c, runPath } = await openRun(address, s);
     const { entry, digest } = writeLogEntry(s.runDir, "killed-set", files, ["first"]);
     expect(outcome(await c.request({ t: "artifact", runPath, entry }))).toBe("ok");
     victim.kill("SIGKILL"); // the moment logArtifact() resolved
+    await eventually("the run is crashed on the server", async () => ((await runView(runPath)).state === "crashed" ? true : undefined));
+    await eventually("the daemon keeps the run open for its artifact", () => (readFileSync(join(s.runDir, "logs", "daemon.log"), "utf8").includes("kept open for its artifact queue") ? true : undefined));
+    expect(spawned.child.exitCode).toBeNull();
+    proxy.release();
     const v = await eventually("the version is on the server", () => version("killed-set", "v0"), 20_000);
     expect(v).toMatchObject({ version: 0, digest, fileCount: 2, aliases: ["first", "latest"] });
     for (const f of v.files) expect(await download(f.url)).toEqual(files[f.path as keyof typeof files]);
     expect(JSON.parse(readFileSync(join(s.runDir, "artifacts", "queue", `${entry}.done.json`), "utf8"))).toEqual({ version: 0, error: null });
-    const run = await eventually("the run is crashed", async () => {
-      const r = await showRun(runPath, t.env);
-      return r.state === "crashed" ? r : undefined;
-    });
-    expect(run.artifactOutputs).toEqual([expect.objectContaining({ name: "killed-set", version: "v0" })]);
+    expect((await runView(runPath)).artifactOutputs).toEqual([expect.objectContaining({ name: "killed-set", version: 0, digest })]);
+    // Its work done, the spawned daemon leaves by itself.
+    expect((await spawned.exited).code).toBe(0);
+    await proxy.close();
   });
 
   it("a successor daemon uploads the entries its predecessor left in the queue", async () => {
@@ -166,13 +218,14 @@ describe("the daemon uploads artifacts", () => {
     expect(await c.request({ t: "finish", runPath, timeoutMs: 100 })).toMatchObject({ t: "finished", synced: false, pendingArtifacts: 1 });
     expect(await c.request({ t: "artifact-wait", runPath, entry, timeoutMs: 10_000 })).toMatchObject({ t: "artifact-done", version: null, error: null });
     expect(await version("offline-set", "v0")).toBeUndefined();
-    const before = fingerprint(s.runDir);
+    // What sync could write is in artifacts/ (results, upload state); the WAL's part is sync.test.ts's.
+    const artifacts = (f: Record<string, string>) => Object.fromEntries(Object.entries(f).filter(([k]) => k.startsWith("artifacts/")));
+    const before = artifacts(fingerprint(s.runDir));
     const r = await cli(["sync", s.runDir], t.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("artifact offline-set:v0");
     expect(await version("offline-set", "v0")).toMatchObject({ digest, fileCount: 2 });
-    // The daemon's log may have grown meanwhile: the rest of the directory is as it was.
-    const logs = (f: Record<string, string>) => Object.fromEntries(Object.entries(f).filter(([k]) => !k.startsWith("logs/")));
-    expect(logs(fingerprint(s.runDir))).toEqual(logs(before));
+    expect(artifacts(fingerprint(s.runDir))).toEqual(before);
+    expect(Object.keys(before)).toHaveLength(3); // the entry and its two blobs: nothing more came
   });
 });
