@@ -8,6 +8,9 @@
  * sent again each time, which the server's idempotence makes harmless. It exits non-zero when it
  * skipped an unreadable range (TRK_ERR_SYNC_INCOMPLETE), when the server refused records
  * (TRK_ERR_RECORDS_REFUSED), or when not everything was uploaded in time.
+ *
+ * After the WAL, the run's artifact queue (`artifacts/queue/`): every entry a daemon has not
+ * marked done, uploaded as a daemon would (upload-artifacts.ts), with nothing written back.
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
@@ -26,6 +29,7 @@ import {
 } from "../protocol/index.js";
 import { printable } from "./output.js";
 import { readRunDir, type ReadFrame } from "./run-dir-reader.js";
+import { uploadArtifacts } from "./upload-artifacts.js";
 import { uploadWal } from "./upload-wal.js";
 
 /**
@@ -81,6 +85,7 @@ function frameIndex(frames: ReadFrame[]): Map<number, ReadFrame> {
 }
 
 async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutMs: number, verbose: boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
   const contents = readRunDir(dir);
   const { info, frames, unreadable } = contents;
   for (const r of unreadable) say(`trackside: ${r.file}: skipped bytes ${r.offset}..${r.offset + r.bytes} (${r.bytes} bytes): ${r.why}`);
@@ -115,5 +120,12 @@ async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutM
     const err = errors.syncIncomplete(dir, unreadable.length);
     say(`trackside: ${err.code}: ${err.message}`);
   }
-  return refused === null && unreadable.length === 0;
+  // The artifact queue goes after the WAL: its versions name the run, which is now on the server.
+  const artifacts = await uploadArtifacts({ runDir: dir, target, log, timeoutMs: Math.max(0, deadline - Date.now()) });
+  for (const line of artifacts.uploaded) process.stdout.write(`${printable(line)}\n`);
+  for (const line of artifacts.refused) say(`trackside: ${line}`);
+  if (artifacts.pending > 0) {
+    say(`trackside: could not sync ${artifacts.pending} artifact(s) of ${path} within ${timeoutMs / 1000} s. Run the same command again; nothing is sent twice.`);
+  }
+  return refused === null && unreadable.length === 0 && artifacts.done && artifacts.refused.length === 0;
 }

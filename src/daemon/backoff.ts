@@ -64,7 +64,7 @@ export function classifyAnswer(status: number, text: string): UploadAnswer {
 }
 
 /** The coded error of a trackside answer (`{ error: { code, message } }`), or the status and an excerpt of any other. */
-function serverError(status: number, text: string): { code: string | null; message: string } {
+export function serverError(status: number, text: string): { code: string | null; message: string } {
   try {
     const e = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } } | null)?.error;
     if (e && typeof e.code === "string" && typeof e.message === "string") return { code: e.code, message: e.message.slice(0, 1000) };

@@ -216,12 +216,15 @@ export class Daemon {
         case "finish":
           return void this.finish(identity, msg.id, this.owned(who, msg.runPath), msg.timeoutMs);
         case "status": {
-          const { pendingRecords, pendingBytes, error, refused } = this.owned(who, msg.runPath).pending(false);
-          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, pendingArtifacts: 0, error, refused });
+          const { pendingRecords, pendingBytes, pendingArtifacts, error, refused } = this.owned(who, msg.runPath).pending(false);
+          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, pendingArtifacts, error, refused });
         }
         case "artifact":
+          // The entry is read and held before the answer: from the `ok` on, the client may die.
+          this.owned(who, msg.runPath).artifact(msg.entry);
+          return this.reply(identity, { t: "ok", id: msg.id });
         case "artifact-wait":
-          throw errors.internal("this daemon does not upload artifacts yet");
+          return void this.artifactWait(identity, msg.id, this.owned(who, msg.runPath), msg.entry, msg.timeoutMs);
         case "ping":
           return this.reply(identity, { t: "ok", id: msg.id });
         case "bye":
@@ -317,7 +320,17 @@ export class Daemon {
     try {
       const outcome = await stream.finish(timeoutMs);
       stream.finishAnswered = true;
-      this.reply(identity, { t: "finished", id, runPath: stream.path, pendingArtifacts: 0, ...outcome });
+      this.reply(identity, { t: "finished", id, runPath: stream.path, ...outcome });
+    } catch (err) {
+      this.reply(identity, { t: "error", id, error: toWire(err) });
+    }
+  }
+
+  /** Answers `artifact-wait` when the entry is done, or with both fields null at the timeout. */
+  private async artifactWait(identity: Buffer, id: number, stream: RunStream, entry: string, timeoutMs: number): Promise<void> {
+    try {
+      const result = await stream.artifacts.wait(entry, timeoutMs);
+      this.reply(identity, { t: "artifact-done", id, runPath: stream.path, entry, version: result?.version ?? null, error: result?.error ?? null });
     } catch (err) {
       this.reply(identity, { t: "error", id, error: toWire(err) });
     }

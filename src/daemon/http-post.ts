@@ -49,6 +49,11 @@ function extraCa(file: string | undefined): string | null {
   }
 }
 
+/** The request function and keep-alive agent for `url` (http, or https trusting `caFile` beside Node's roots). */
+export async function transportFor(url: URL, caFile: string | undefined): Promise<{ request: typeof httpRequest; agent: Agent }> {
+  return url.protocol === "https:" ? secure(caFile) : plain();
+}
+
 export interface PostResult {
   status: number;
   headers: IncomingHttpHeaders;
@@ -61,7 +66,7 @@ export interface PostResult {
  */
 export async function post(url: string, headers: Record<string, string>, body: Uint8Array | null, timeoutMs: number, caFile?: string): Promise<PostResult> {
   const target = new URL(url);
-  const { request, agent } = target.protocol === "https:" ? await secure(caFile) : plain();
+  const { request, agent } = await transportFor(target, caFile);
   const options: RequestOptions = { method: "POST", headers: { ...headers, "content-length": String(body?.byteLength ?? 0) }, agent };
   return new Promise((resolve, reject) => {
     const req = request(

@@ -28,6 +28,7 @@ import {
   type RunRecord,
   type RunState,
 } from "../protocol/index.js";
+import { ArtifactQueue } from "./artifact-queue.js";
 import { DeadLetter, NOT_IN_WAL, countRecords, type Refusal } from "./dead-letter.js";
 import { checkBatch, lastStepOf } from "./batch-check.js";
 import type { SystemMonitor } from "./system-monitor.js";
@@ -44,7 +45,10 @@ const PROBE_ALIGN_MS = 250;
 export interface FinishOutcome {
   synced: boolean;
   pendingRecords: number;
+  /** The WAL's bytes and the artifact bytes the server does not have yet. */
   pendingBytes: number;
+  /** Artifact queue entries not yet done. */
+  pendingArtifacts: number;
   error: string | null;
   /** What the daemon (at its door) or the server refused for good, set aside in the dead-letter file. */
   refused: RefusedSummary | null;
@@ -85,6 +89,8 @@ export class RunStream {
   finishAnswered = false;
   private readonly wal: WalWriter;
   private readonly uploader: Uploader | null;
+  /** The run's artifact uploads (artifact-queue.ts); an offline run's only counts its entries. */
+  readonly artifacts: ArtifactQueue;
   /** Where refused batches and frames go: the daemon's (refuse) and the uploader's alike. */
   private readonly deadLetter: DeadLetter;
   /** The last refusal report's time: the server keys reports by it, so each gets its own. */
@@ -117,21 +123,30 @@ export class RunStream {
     this.lastSeq = Math.max(settings.firstSeq - 1, found.seq, this.deadLetter.lastSeq(), carried?.lastSeq ?? 0);
     this.lastStep = Math.max(found.step, carried?.lastStep ?? -1);
     this.firstSeq = Math.max(settings.firstSeq, (carried?.lastSeq ?? 0) + 1);
+    const target = { baseUrl: settings.baseUrl, apiKey: settings.apiKey, entity: settings.run.entity, project: settings.run.project, runId: this.runId, caFile: settings.caFile };
     this.uploader =
       settings.mode === "online"
         ? new Uploader({
             walPath: this.wal.path,
-            target: { baseUrl: settings.baseUrl, apiKey: settings.apiKey, entity: settings.run.entity, project: settings.run.project, runId: this.runId, caFile: settings.caFile },
+            target,
             log: this.log.child({ component: "uploader" }),
             deadLetter: this.deadLetter,
             onRefused: (refusal, report) => this.reportRefusal(refusal, report),
+            // The run is on the server once its first frame (the run record) is.
+            onUploaded: () => this.artifacts.runExists(),
           })
         : null;
+    // Artifacts go once the run is on the server: at once for a run whose WAL a predecessor
+    // daemon began to upload.
+    const runExists = (this.uploader?.status().uploadedBytes ?? 0) > WAL_MAGIC.length;
+    this.artifacts = new ArtifactQueue({ runDir: settings.runDir, target, log: this.log.child({ component: "artifacts" }), upload: settings.mode === "online", runExists });
     daemonLog.info({ runId: this.runId, runDir: settings.runDir, mode: settings.mode }, "run opened");
   }
 
   start(): void {
     this.uploader?.start(this.wal.end);
+    // Entries a predecessor daemon left (it died), or a client queued before the daemon took the run.
+    this.artifacts.start();
     void this.startProbes()
       .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "metadata or system probe failed"))
       .finally(() => (this.probed = true));
@@ -298,10 +313,15 @@ export class RunStream {
     return this.wal.end;
   }
 
-  /** Syncs the WAL and waits up to timeoutMs for the upload; what is left keeps uploading. */
+  /**
+   * Syncs the WAL and waits up to timeoutMs for the upload, the WAL's and then the artifacts'
+   * (a version names the run, which the WAL makes); what is left keeps uploading.
+   */
   async finish(timeoutMs: number): Promise<FinishOutcome> {
+    const deadline = Date.now() + timeoutMs;
     await this.wal.syncInPool();
-    const synced = this.uploader ? await this.uploader.drain(timeoutMs) : false;
+    let synced = this.uploader ? await this.uploader.drain(timeoutMs) : false;
+    if (synced) synced = await this.artifacts.drain(Math.max(0, deadline - Date.now()));
     return this.pending(synced);
   }
 
@@ -309,21 +329,34 @@ export class RunStream {
     const status = this.uploader?.status();
     const uploaded = status?.uploadedBytes ?? 0;
     if (this.uploader) this.frames = this.frames.filter((f) => f.end > uploaded);
+    const artifacts = this.artifacts.status();
     return {
       synced,
       pendingRecords: this.frames.reduce((n, f) => n + f.records, 0),
-      pendingBytes: status ? status.pendingBytes : this.wal.end,
-      error: status?.fatalError ?? null,
+      pendingBytes: (status ? status.pendingBytes : this.wal.end) + artifacts.bytes,
+      pendingArtifacts: artifacts.entries,
+      error: status?.fatalError ?? artifacts.fatalError,
       refused: this.deadLetter.refused(),
     };
   }
 
-  /** True once the run has ended and the server holds all of it (or it is offline). */
+  /**
+   * True once the run has ended and the server holds all of it, its artifacts too (or it is
+   * offline). Until then the daemon keeps the stream, whether or not its client lives: a process
+   * killed right after logArtifact() still gets its artifact uploaded. An upload stopped for good
+   * (the WAL's fatal error: the run will never be on the server) settles it, as for the records.
+   */
   get settled(): boolean {
     if (!this.ended || !this.probed) return false;
     if (!this.uploader) return true;
     const s = this.uploader.status();
-    return s.pendingBytes === 0 || s.fatalError !== null;
+    if (s.fatalError !== null) return true;
+    return s.pendingBytes === 0 && this.artifacts.idle;
+  }
+
+  /** Takes an artifact queue entry the client wrote (the `artifact` message). */
+  artifact(entry: string): void {
+    this.artifacts.add(entry);
   }
 
   /**
@@ -418,7 +451,7 @@ export class RunStream {
     this.closed = true;
     this.monitor?.close();
     if (this.heartbeat) clearInterval(this.heartbeat);
-    await this.uploader?.close();
+    await Promise.all([this.uploader?.close(), this.artifacts.close()]);
     this.wal.close();
     this.log.info("stream closed");
     closeSync(this.logFd); // a shared daemon serves run after run

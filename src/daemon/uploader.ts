@@ -56,6 +56,8 @@ export interface UploaderOptions {
    * end when it appended a report there, so that drain() waits for the report too.
    */
   onRefused?: (refusal: Refusal, report: boolean) => number | void;
+  /** Called with the new uploaded offset after each body the server took (the artifact queue waits for the run's first). */
+  onUploaded?: (uploadedBytes: number) => void;
 }
 
 export interface UploadStatus {
@@ -212,6 +214,7 @@ export class Uploader {
     this.uploaded = end;
     if (this.narrow && end >= this.narrow.until) this.narrow = null;
     if (this.offsetPath) writeFileSync(this.offsetPath, String(end));
+    this.opts.onUploaded?.(end);
     for (const w of [...this.waiters]) w();
   }
 
