@@ -99,8 +99,9 @@ export async function logArtifact(ctx: ArtifactRunContext, a: Artifact, opts: { 
   if (ctx.runDir !== null) {
     entry = newEntryName();
     await writeQueueEntry(ctx.runDir, entry, { kind: "log", manifest: staged.manifest, digest: staged.digest, aliases });
-    // Offline, nothing is sent: `trackside sync` uploads the queue with the run.
-    if (ctx.mode === "online" && ctx.channel) await handOver(ctx, ctx.channel, entry);
+    // Offline too: the daemon uploads nothing then, but counts it for finish(); `trackside sync`
+    // uploads the queue with the run.
+    if (ctx.channel) await handOver(ctx, ctx.channel, entry);
   }
   let version: Promise<string> | null = null;
   return {
