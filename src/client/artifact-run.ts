@@ -164,9 +164,9 @@ async function handOver(ctx: ArtifactRunContext, channel: DaemonChannel, entry: 
 }
 
 async function waitFor(ctx: ArtifactRunContext, name: string, entry: string, timeoutMs: number): Promise<string> {
-  if (ctx.mode !== "online" || ctx.runDir === null) {
-    const where = ctx.runDir ?? "nowhere (a disabled run keeps nothing)";
-    throw errors.invalidOption("mode", ctx.mode, `"online" for wait(): an ${ctx.mode} run's artifact ${name} gets its version from the server, when \`trackside sync ${ctx.runDir ?? "<run-dir>"}\` uploads it (it is staged in ${where})`);
+  if (ctx.runDir === null) throw errors.invalidOption("mode", ctx.mode, `"online" for wait(): a disabled run keeps nothing, so artifact ${name} gets no version`);
+  if (ctx.mode !== "online") {
+    throw errors.invalidOption("mode", ctx.mode, `"online" for wait(): an offline run's artifact ${name} is staged in ${ctx.runDir} and gets its version from the server when \`trackside sync ${ctx.runDir}\` uploads it`);
   }
   // The daemon's verdict stays in the run directory: read there, it outlives the run's channel.
   const done = await readDone(ctx.runDir, entry);

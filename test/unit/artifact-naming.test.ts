@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { artifact } from "../../src/client/artifact.js";
 import { logArtifact, useArtifact, type ArtifactRunContext } from "../../src/client/artifact-run.js";
+import { queueDir } from "../../src/client/artifact-staging.js";
 
 let dir: string;
 
@@ -131,5 +132,26 @@ describe("logArtifact and useArtifact refuse at the call", () => {
     const e = await rejection(logged.wait());
     expect(e.code).toBe("TRK_ERR_INVALID_OPTION");
     expect(e.message).toContain(`trackside sync ${runDir}`);
+  });
+});
+
+describe("wait()", () => {
+  it("answers from the daemon's <entry>.done.json once the run has ended: the version, or the coded refusal", async () => {
+    const runDir = mkdtempSync(join(tmpdir(), "trk-art-run-"));
+    let ended = false;
+    const online: ArtifactRunContext = { ...ctx("online", runDir), ended: () => ended };
+    const a = artifact("m", "model").addFile(join(dir, "model.pt"));
+    const first = await logArtifact(online, a);
+    const second = await logArtifact(online, a);
+    ended = true;
+    const pending = await rejection(first.wait());
+    expect(pending.code).toBe("TRK_ERR_REQUEST_TIMEOUT");
+    expect(pending.message).toContain("the daemon goes on uploading it");
+    writeFileSync(join(queueDir(runDir), `${first.entry}.done.json`), JSON.stringify({ version: 4, error: null }));
+    writeFileSync(join(queueDir(runDir), `${second.entry}.done.json`), JSON.stringify({ version: null, error: "TRK_ERR_FORBIDDEN: Not allowed: log to e/p; nothing was changed." }));
+    expect(await first.wait()).toBe("m:v4");
+    const refused = await rejection(second.wait());
+    expect(refused.code).toBe("TRK_ERR_FORBIDDEN");
+    expect(refused.message).toBe("Not allowed: log to e/p; nothing was changed.");
   });
 });
