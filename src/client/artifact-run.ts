@@ -26,6 +26,8 @@ import type { DaemonChannel } from "./daemon-channel.js";
 
 /** How long `wait()` waits by default: as long as finish() does by default. */
 const DEFAULT_WAIT_MS = 60_000;
+/** The longest wait() the daemon takes (message-check.ts): a day. */
+const MAX_WAIT_MS = 86_400_000;
 /** How long useArtifact() waits for the server's answer. */
 const RESOLVE_TIMEOUT_MS = 30_000;
 
@@ -112,6 +114,9 @@ export async function logArtifact(ctx: ArtifactRunContext, a: Artifact, opts: { 
     fileCount: staged.fileCount,
     entry,
     wait(timeoutMs = DEFAULT_WAIT_MS) {
+      if (typeof timeoutMs !== "number" || !(timeoutMs >= 0) || timeoutMs > MAX_WAIT_MS) {
+        return Promise.reject(errors.invalidOption("wait() timeoutMs", timeoutMs, `a number of milliseconds from 0 to ${MAX_WAIT_MS} (a day)`));
+      }
       // A version once given stays given; a failed wait may be tried again.
       version ??= waitFor(ctx, a.name, entry, timeoutMs).catch((err: unknown) => {
         version = null;

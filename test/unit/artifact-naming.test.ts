@@ -143,6 +143,7 @@ describe("wait()", () => {
     const a = artifact("m", "model").addFile(join(dir, "model.pt"));
     const first = await logArtifact(online, a);
     const second = await logArtifact(online, a);
+    expect((await rejection(first.wait(-1))).code).toBe("TRK_ERR_INVALID_OPTION");
     ended = true;
     const pending = await rejection(first.wait());
     expect(pending.code).toBe("TRK_ERR_REQUEST_TIMEOUT");
