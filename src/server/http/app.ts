@@ -11,6 +11,7 @@ import { registerAuthHook } from "./auth.js";
 import { frameworkErrors, installErrorHandlers, MAX_PARAM_LENGTH } from "./error-handler.js";
 import { registerAccountRoutes } from "./routes-accounts.js";
 import { registerApiRoutes } from "./routes-api.js";
+import { registerArtifactRoutes } from "./routes-artifacts.js";
 import { registerBlobRoutes } from "./routes-blobs.js";
 import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
 import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
@@ -100,6 +101,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerAuthRoutes(app, ctx, live);
   registerLiveEvents(app, ctx, live);
   registerViewRoutes(app, ctx);
+  registerArtifactRoutes(app, ctx);
   // W&B's clients at the root (docs/wandb.md); before the web routes, whose /:entity/... patterns are GETs.
   registerWandbRoutes(app, ctx);
   registerWebRoutes(app, ctx, { webRoot: options.webRoot });
