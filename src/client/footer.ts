@@ -25,8 +25,9 @@ export function formatFooter(run: Run, r: FinishResult): string {
     lines.push(`synced; view it at ${run.url}`);
   } else {
     const mb = (r.pendingBytes / 1e6).toFixed(1);
+    const artifacts = r.pendingArtifacts ? ` and ${r.pendingArtifacts} artifact${r.pendingArtifacts === 1 ? "" : "s"}` : "";
     lines.push(
-      `${r.pendingRecords} records (${mb} MB) not uploaded yet; the daemon keeps trying in the background.`,
+      `${r.pendingRecords} records${artifacts} (${mb} MB) not uploaded yet; the daemon keeps trying in the background.`,
       `check with: trackside runs show ${run.path}   (data is safe in ${run.dir})`,
       `view it at ${run.url}`,
     );

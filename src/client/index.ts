@@ -8,6 +8,8 @@
  */
 export { init, finish, active as run } from "./init.js";
 export { Run, type FinishResult } from "./run.js";
+export { artifact, Artifact, type ArtifactOptions } from "./artifact.js";
+export type { LoggedArtifact, UsedArtifact } from "./artifact-run.js";
 export type { InitOptions, AdvancedSettings, Mode, ResumeMode } from "./settings.js";
 export type { LogOptions } from "./history.js";
 export type { Config, Summary } from "./run-state.js";

@@ -13,6 +13,8 @@ import { createConfig, createSummary, type Config, type Summary } from "./run-st
 import { checkTags, limited, type Settings } from "./settings.js";
 import { formatFooter, refusedWarning } from "./footer.js";
 import { forgetRun, type ResumePoint } from "./resume.js";
+import type { Artifact } from "./artifact.js";
+import { logArtifact, useArtifact, type ArtifactRunContext, type LoggedArtifact, type UsedArtifact } from "./artifact-run.js";
 
 /** What finish() reports. */
 export interface FinishResult {
@@ -22,6 +24,8 @@ export interface FinishResult {
   synced: boolean;
   pendingRecords: number;
   pendingBytes: number;
+  /** Artifact versions and uses not on the server yet (offline: all of them, for `trackside sync`). */
+  pendingArtifacts: number;
   /**
    * What the server refused for good (a value or record it will never accept): set aside in the
    * run's dead-letter file, past which the rest was uploaded. Null when nothing was refused.
@@ -62,6 +66,8 @@ export class Run {
   private finishing: Promise<FinishResult> | null = null;
   private consoleSink: ((line: ConsoleLine) => void) | null = null;
   private ended = false;
+  /** The artifact calls, one after another: their queue entries are made, and so worked, in call order. */
+  private artifactWork: Promise<unknown> = Promise.resolve();
 
   /** @internal Use trackside.init(). */
   constructor(parts: RunParts) {
@@ -218,6 +224,59 @@ export class Run {
     if (problems !== null) for (const p of problems) this.problem(p);
   }
 
+  /**
+   * Stages the artifact's files in the run directory (hard links, else copies), writes its
+   * manifest for the daemon and hands it over; resolves once they are safe there. The daemon
+   * uploads it even if this process dies right after; `wait()` gives the version (`"name:v3"`).
+   * Until the upload, rewrite none of its files in place (a new file, or a rename over it, is fine):
+   * a hard link shares their bytes.
+   * @throws TRK_ERR_INVALID_ARTIFACT for a file removed since it was added, or a bad alias.
+   * @example
+   * const data = trackside.artifact("mnist", "dataset").addDir("./data");
+   * const logged = await run.logArtifact(data, { aliases: ["best"] });
+   * console.log(await logged.wait()); // "mnist:v0"
+   */
+  logArtifact(artifact: Artifact, opts?: { aliases?: string[] }): Promise<LoggedArtifact> {
+    return this.artifactCall(() => logArtifact(this.artifactContext(), artifact, opts));
+  }
+
+  /**
+   * Records that this run uses a version, and returns it: `"name"` or `"name:latest"`, `"name:v3"`,
+   * `"name:best"`, or `"entity/project/name:alias"` for another project's. Needs the server (an
+   * online run): the alias is resolved to a version number now.
+   * @throws TRK_ERR_NOT_FOUND for no such version; TRK_ERR_INVALID_ARTIFACT for a malformed
+   *   reference; TRK_ERR_INVALID_OPTION in an offline or disabled run.
+   * @example
+   * const data = await run.useArtifact("mnist:latest");
+   * const dir = await data.download(); // ./artifacts/mnist-v3
+   */
+  useArtifact(ref: string): Promise<UsedArtifact> {
+    return this.artifactCall(() => useArtifact(this.artifactContext(), ref));
+  }
+
+  private artifactCall<T>(call: () => Promise<T>): Promise<T> {
+    if (this.finishing || this.ended) return Promise.reject(errors.runFinished(this.id));
+    const p = this.artifactWork.then(call);
+    this.artifactWork = p.catch(() => {});
+    return p;
+  }
+
+  private artifactContext(): ArtifactRunContext {
+    const s = this.parts.settings;
+    return {
+      entity: this.entity,
+      project: this.project,
+      runId: this.id,
+      runPath: this.path,
+      mode: this.mode,
+      runDir: this.dir,
+      channel: this.parts.channel,
+      baseUrl: s.baseUrl,
+      apiKey: s.apiKey,
+      ended: () => this.ended,
+    };
+  }
+
   private problem(err: TracksideError): void {
     if (this.parts.settings.strict) throw err;
     this.parts.notices.warn(err);
@@ -238,8 +297,10 @@ export class Run {
     this.history.commit();
     this.stopConsole(null);
     this.queue.add({ k: "exit", state, exitCode, signal: null, error: null, finishedAt: Date.now() });
-    let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0, refused: null };
+    let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0, pendingArtifacts: 0, refused: null };
     const channel = this.parts.channel;
+    // Artifacts logged but not awaited are handed to the daemon before it hears of the finish.
+    await this.artifactWork;
     if (channel) {
       try {
         await this.queue.flush();
@@ -247,7 +308,7 @@ export class Run {
         try {
           const reply = await channel.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
           if (reply.t === "finished") {
-            result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes, refused: reply.refused ?? this.refusedByDaemon() };
+            result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes, pendingArtifacts: reply.pendingArtifacts ?? 0, refused: reply.refused ?? this.refusedByDaemon() };
           }
         } finally {
           progress.stop();
@@ -272,7 +333,7 @@ export class Run {
 
   /**
    * While finish() waits on the upload for more than a second, a line on the terminal says what
-   * is left (records and bytes), refreshed every second.
+   * is left (records, artifacts and bytes), refreshed every second.
    */
   private showProgress(channel: DaemonChannel): { stop(): void } {
     const started = Date.now();
@@ -284,7 +345,7 @@ export class Run {
         .then((m) => {
           if (m.t !== "progress" || timer === null) return;
           const secs = Math.round((Date.now() - started) / 1000);
-          const line = `finishing run ${this._name}: uploading ${m.pendingRecords} records (${(m.pendingBytes / 1e6).toFixed(1)} MB) left, ${secs} s${m.error ? ` (${m.error})` : ""}`;
+          const line = progressLine(this._name, m, secs);
           if (tty) process.stderr.write(`\r\x1b[Ktrackside: ${line}`);
           else this.parts.notices.info(line);
           shown = true;
@@ -357,6 +418,12 @@ const DEAD_LETTER_FILE = "dead-letter.wal";
 /** A program argument within the string limit: the daemon refuses the run record with a longer one. */
 function cutArg(arg: string): string {
   return arg.length > MAX_STRING_VALUE ? `${arg.slice(0, MAX_STRING_VALUE - 64)} [trackside: argument cut, ${arg.length} characters]` : arg;
+}
+
+/** finish()'s progress line: what is left to upload (artifacts only when there are some). */
+export function progressLine(name: string, m: { pendingRecords: number; pendingBytes: number; pendingArtifacts?: number; error: string | null }, secs: number): string {
+  const artifacts = m.pendingArtifacts ? ` and ${m.pendingArtifacts} artifact${m.pendingArtifacts === 1 ? "" : "s"}` : "";
+  return `finishing run ${name}: uploading ${m.pendingRecords} records${artifacts} (${(m.pendingBytes / 1e6).toFixed(1)} MB) left, ${secs} s${m.error ? ` (${m.error})` : ""}`;
 }
 
 function mb(bytes: number): string {

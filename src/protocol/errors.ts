@@ -293,6 +293,12 @@ export const errors = {
       `The bytes of ${what} do not match their digest: expected sha256 ${want}, got ${got}. The file changed after it was logged, or the copy was damaged on the way; nothing was kept of it. Download or log it again.`,
       { want, got },
     ),
+  artifactPending: (what: string, why: string) =>
+    new TracksideError(
+      "TRK_ERR_REQUEST_TIMEOUT",
+      `Artifact ${what} is not on the server yet: ${why}. It is safe in the run directory and the daemon goes on uploading it (finish() waits for it and shows its progress); call wait() again, with a longer timeout, to wait for its version.`,
+      { artifact: what },
+    ),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),
 } satisfies Record<string, (...args: never[]) => TracksideError>;
