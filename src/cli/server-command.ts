@@ -8,7 +8,9 @@ import { errors } from "../protocol/errors.js";
 import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/local-config.js";
 import {
   DEFAULT_HEARTBEAT_TIMEOUT_S,
+  describeArtifactStore,
   MAX_HEARTBEAT_TIMEOUT_S,
+  parseArtifactStore,
   parseDatabaseUrl,
   parsePublicUrl,
   redactDatabaseUrl,
@@ -23,6 +25,7 @@ interface ServerOptions {
   port: string;
   dataDir?: string;
   database?: string;
+  artifactStore?: string;
   heartbeatTimeout: string;
   publicUrl?: string;
   maxConnectionsPerClient?: string;
@@ -84,7 +87,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 /**
- * Adds `trackside server [--host] [--port] [--data-dir] [--heartbeat-timeout] [--public-url]` to a commander program.
+ * Adds `trackside server [--host] [--port] [--data-dir] [--database] [--artifact-store] [--heartbeat-timeout] [--public-url]` to a commander program.
  *
  * @example
  * registerServerCommand(program); // trackside server --port 0 --data-dir /tmp/ts
@@ -99,6 +102,10 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
     .option(
       "--database <url>",
       "a PostgreSQL database (postgresql://user:password@host:5432/db) instead of SQLite in the data dir; any number of servers may share it (default: TRACKSIDE_DATABASE_URL)",
+    )
+    .option(
+      "--artifact-store <store>",
+      "where artifact files live: s3://bucket/prefix (an S3-compatible bucket; endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) or an absolute directory (default: TRACKSIDE_ARTIFACT_STORE, else <data-dir>/artifacts)",
     )
     .option(
       "--heartbeat-timeout <seconds>",
@@ -120,11 +127,18 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       const streamsPerClient = parseCap(opts.maxStreamsPerClient, "--max-streams-per-client");
       // An empty TRACKSIDE_DATABASE_URL means unset: SQLite, as without it.
       const database = opts.database ?? (process.env.TRACKSIDE_DATABASE_URL || undefined);
+      const artifactOption = opts.artifactStore === undefined ? "TRACKSIDE_ARTIFACT_STORE" : "--artifact-store";
+      const artifactStore = opts.artifactStore ?? (process.env.TRACKSIDE_ARTIFACT_STORE || undefined);
+      // Checked here, so that a bad value is named by the flag or variable it came from.
+      const artifacts = describeArtifactStore(parseArtifactStore(artifactStore, dataDir, artifactOption));
+      // The default (<data-dir>/artifacts) goes without saying; another store is named.
+      const artifactPart = artifactStore === undefined ? "" : `, artifacts: ${artifacts}`;
       const server = await start({
         host: opts.host,
         port: parsePort(opts.port),
         dataDir,
         ...(database === undefined ? {} : { database: parseDatabaseUrl(database, opts.database === undefined ? "TRACKSIDE_DATABASE_URL" : "--database") }),
+        ...(artifactStore === undefined ? {} : { artifactStore }),
         heartbeatTimeoutS: parseHeartbeatTimeout(opts.heartbeatTimeout),
         ...(opts.publicUrl === undefined ? {} : { publicBaseUrl: parsePublicUrl(opts.publicUrl, "--public-url") }),
         limits: {
@@ -134,7 +148,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       });
       const publicPart = server.publicUrl === server.url ? "" : `, public URL ${server.publicUrl}`;
       const where = database === undefined ? `data: ${server.dataDir}` : `database: ${redactDatabaseUrl(database)}, logs: ${server.dataDir}`;
-      io.out(`trackside server listening on ${server.url}${publicPart} (${where})\n`);
+      io.out(`trackside server listening on ${server.url}${publicPart} (${where}${artifactPart})\n`);
       await untilSignal();
       await server.close();
     });

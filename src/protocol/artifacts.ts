@@ -85,9 +85,18 @@ function checkText(what: string, value: unknown, fix: string): string {
   return value;
 }
 
-/** Returns the artifact name unchanged, or throws TRK_ERR_INVALID_ARTIFACT (a `/` or `:` in it...). */
+/**
+ * Names that the HTTP API's paths take after `/artifacts/:entity/:project/`: fastify matches
+ * static segments first, so an artifact named `blobs` could not be read at `.../blobs/latest`.
+ */
+const RESERVED_NAMES: ReadonlySet<string> = new Set(["blobs", "versions", "uses"]);
+
+/** Returns the artifact name unchanged, or throws TRK_ERR_INVALID_ARTIFACT (a `/` or `:` in it, a reserved name...). */
 export function validateArtifactName(name: unknown): string {
-  return checkText(`name ${JSON.stringify(name)}`, name, "Use 1 to 128 characters without / \\ : # ? % (e.g. \"mnist-train\").");
+  const fix = "Use 1 to 128 characters without / \\ : # ? % (e.g. \"mnist-train\").";
+  checkText(`name ${JSON.stringify(name)}`, name, fix);
+  if (RESERVED_NAMES.has(name as string)) throw errors.invalidArtifact(`name ${JSON.stringify(name)}`, "the server's API uses it in its paths (blobs, versions and uses are taken)", "Choose another name, such as \"mnist-train\".");
+  return name as string;
 }
 
 /** Returns the artifact type unchanged ("dataset", "model", ...), or throws TRK_ERR_INVALID_ARTIFACT. */

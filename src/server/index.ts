@@ -4,6 +4,9 @@ export { parsePublicUrl, startServer, type RunningServer, type StartServerOption
 export { DEFAULT_LIMITS, type ServerLimits } from "./http/limits.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
+export type { BlobBytes, BlobScope, BlobStore, StoredBytes } from "./blobs/blob-store.js";
+export { FilesystemBlobStore, type FilesystemBlobStoreOptions } from "./blobs/filesystem-blob-store.js";
+export { describeArtifactStore, openBlobStore, parseArtifactStore, type ArtifactStoreSpec, type OpenBlobStoreOptions } from "./blobs/open-blob-store.js";
 export { PostgresStore } from "./postgres/postgres-store.js";
 export { parseDatabaseUrl, redactDatabaseUrl } from "./postgres/database-url.js";
 export {

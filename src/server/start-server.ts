@@ -20,6 +20,8 @@ import { SqliteStore } from "./sqlite/sqlite-store.js";
 import { PostgresStore } from "./postgres/postgres-store.js";
 import { parseDatabaseUrl, redactDatabaseUrl } from "./postgres/database-url.js";
 import type { Store } from "./store/store.js";
+import type { BlobStore } from "./blobs/blob-store.js";
+import { describeArtifactStore, openBlobStore, parseArtifactStore } from "./blobs/open-blob-store.js";
 
 export interface StartServerOptions {
   /** Interface to listen on; default 127.0.0.1 (this machine only). */
@@ -40,6 +42,18 @@ export interface StartServerOptions {
    * that fails. (The data directory still holds the log.)
    */
   store?: Store;
+  /**
+   * Where artifact bytes live: an absolute directory, or `s3://bucket[/prefix]` (an S3-compatible
+   * bucket configured by the standard AWS environment variables; open-blob-store.ts); default
+   * `<dataDir>/artifacts`. Or a blob store already open, which the server takes over as it does
+   * a store. `trackside server --artifact-store`, or TRACKSIDE_ARTIFACT_STORE.
+   */
+  artifactStore?: string | BlobStore;
+  /**
+   * Part size of multipart artifact uploads; default ARTIFACT_PART_BYTES (64 MiB). For tests: S3
+   * refuses parts under 5 MiB (but the last), s3rver does not.
+   */
+  artifactPartBytes?: number;
   /** Log level and file; default info, to <dataDir>/logs/server.log (never stdout). */
   log?: { level?: LevelWithSilent; file?: string };
   /**
@@ -66,6 +80,8 @@ export interface RunningServer {
   close(): Promise<void>;
   app: FastifyInstance;
   store: Store;
+  /** Where artifact bytes live; close() closes it. */
+  blobs: BlobStore;
   /** Marks runs crashed when their heartbeats stop; close() stops it. */
   sweeper: Sweeper;
   dataDir: string;
@@ -131,6 +147,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     chmodSync(dataDir, 0o700);
   } catch (err) {
     await options.store?.close(); // taken over, as on any failed start
+    if (typeof options.artifactStore === "object") await options.artifactStore.close();
     throw err;
   }
   const logFile = options.log?.file ?? join(dataDir, "logs", "server.log");
@@ -139,6 +156,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const logger = root.child({ component: "server" });
 
   let store: Store | null = options.store ?? null;
+  let blobs: BlobStore | null = typeof options.artifactStore === "object" ? options.artifactStore : null;
   let app: FastifyInstance | null = null;
   let sweeper: Sweeper | null = null;
   let url = "";
@@ -147,6 +165,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await sweeper?.stop();
     await app?.close();
     await store?.close();
+    await blobs?.close();
     // end() flushes what is buffered (waiting for the file to open if need be), then closes it.
     await new Promise<void>((resolve) => {
       destination.once("close", resolve);
@@ -158,6 +177,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   try {
     // Inside the try: a bad URL closes a given store and the log, as any failed start does.
     const database = options.database === undefined ? undefined : parseDatabaseUrl(options.database);
+    const artifactSpec = typeof options.artifactStore === "object" ? null : parseArtifactStore(options.artifactStore, dataDir);
+    blobs ??= await openBlobStore(options.artifactStore as string | undefined, { dataDir, partBytes: options.artifactPartBytes });
     store ??= database === undefined ? SqliteStore.open(join(dataDir, "trackside.db")) : await openPostgres(database);
     // Started before listen, so a bad timeout or interval fails the start, not a later sweep.
     sweeper = Sweeper.start({
@@ -170,6 +191,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     let hosts: URL[] | null = null;
     app = buildApp({
       store,
+      blobs,
       logger: root.child({ component: "http" }),
       publicBaseUrl: () => publicUrl ?? url,
       limits: options.limits,
@@ -188,6 +210,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         publicUrl,
         dataDir,
         ...(database === undefined ? {} : { database: redactDatabaseUrl(database) }),
+        artifacts: artifactSpec ? describeArtifactStore(artifactSpec) : blobs.kind,
         version: PACKAGE_VERSION,
         user: boot.user.name,
         createdUser: boot.createdUser,
@@ -209,6 +232,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     publicUrl: publicUrl ?? url,
     app,
     store,
+    blobs,
     sweeper,
     dataDir,
     logFile,

@@ -163,6 +163,25 @@ const CASES: Case[] = [
     expect: ownStatus(404),
   },
   { method: "DELETE", route: "/api/v1/views/:entity/:project/:id", path: (t) => `/api/v1/views/${t.entity}/${t.project}/999999`, expect: ownStatus(404) },
+  // Artifact versions (routes-artifacts.ts): logged and used as uploads are; read as runs are (a
+  // public run logged "table", so everyone reads it in the public project). Logged before it is read.
+  {
+    method: "POST",
+    route: "/api/v1/artifacts/:entity/:project/versions",
+    path: (t) => `/api/v1/artifacts/${t.entity}/${t.project}/versions`,
+    body: (t) => ({ runId: t.id, manifest: { name: "table", type: "dataset", description: null, metadata: {}, files: [], references: [] }, aliases: [] }),
+    expect: UPLOAD,
+  },
+  {
+    method: "POST",
+    route: "/api/v1/artifacts/:entity/:project/uses",
+    path: (t) => `/api/v1/artifacts/${t.entity}/${t.project}/uses`,
+    body: (t) => ({ runId: t.id, artifact: { entity: t.entity, project: t.project, name: "table", version: 0 } }),
+    expect: UPLOAD,
+  },
+  { method: "GET", route: "/api/v1/artifacts/:entity/:project", path: (t) => `/api/v1/artifacts/${t.entity}/${t.project}`, expect: READ },
+  { method: "GET", route: "/api/v1/artifacts/:entity/:project/:name", path: (t) => `/api/v1/artifacts/${t.entity}/${t.project}/table`, expect: READ },
+  { method: "GET", route: "/api/v1/artifacts/:entity/:project/:name/:alias", path: (t) => `/api/v1/artifacts/${t.entity}/${t.project}/table/latest`, expect: READ },
   // The run.
   { method: "GET", route: "/:entity/:project/runs/:id", path: (t) => `/${t.entity}/${t.project}/runs/${t.id}`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id", path: run, expect: READ },

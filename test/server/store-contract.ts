@@ -14,7 +14,11 @@
  *
  * Each test gets a fresh, empty store from `makeStore` and closes it after.
  */
+import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { manifestDigest } from "../../src/protocol/artifact-digest.js";
+import type { ArtifactManifest } from "../../src/protocol/artifacts.js";
+import type { ArtifactScope, StoredArtifactVersion } from "../../src/server/store/artifact-store.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import type { IngestTarget, ListRunsQuery, RunSortField, Store, StoredRun, StoredUser, ViewScope } from "../../src/server/store/store.js";
 import { rows, runInfo, T0 } from "./helpers.js";
@@ -350,6 +354,180 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expect(await store.deleteView(mine, one.id)).toBe(false);
         expect(await store.updateView(mine, one.id, { name: "gone" }, T0)).toBeNull();
         expect((await store.listViews(mine)).map((v) => v.name)).toEqual(["deux"]);
+      });
+    });
+
+    describe("artifacts", () => {
+      const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+      /** A manifest of files named by path, each holding its own path as bytes. */
+      const manifest = (paths: string[], over: Partial<ArtifactManifest> = {}): ArtifactManifest => ({
+        name: "data",
+        type: "dataset",
+        description: null,
+        metadata: {},
+        files: paths.map((path) => ({ path, digest: sha(path), size: path.length })),
+        references: [],
+        ...over,
+      });
+      let scope: ArtifactScope;
+      beforeEach(async () => {
+        scope = { entityId: (await store.getEntity("alice"))!.id, project: "mnist" };
+      });
+      const log = (runPk: number, m: ArtifactManifest, aliases: string[] = [], now = T0) => store.logArtifactVersion(scope, runPk, m, manifestDigest(m), aliases, now);
+      const names = (vs: StoredArtifactVersion[] | null) => vs?.map((v) => `${v.name}:v${v.version}[${v.aliases.join(",")}]`) ?? null;
+
+      it("numbers versions from v0; the same files in another order are the same version, whatever is logged in between", async () => {
+        const r1 = await open("run00001");
+        const r2 = await open("run00002");
+        const m = manifest(["a.txt", "b.txt"], { description: "two files", metadata: { rows: 2, "é": [1, null] } });
+        const v0 = await log(r1.pk, m, [], T0 + 5);
+        expect(v0).toEqual({
+          id: v0.id, entity: "alice", project: "mnist", name: "data", type: "dataset", version: 0, aliases: ["latest"],
+          digest: manifestDigest(m), size: 10, fileCount: 2, description: "two files", metadata: { rows: 2, "é": [1, null] }, createdAt: T0 + 5,
+        });
+        expectNumbers(v0, ["id", "version", "size", "fileCount", "createdAt"]);
+        const v1 = await log(r2.pk, manifest(["a.txt", "c.txt"]), [], T0 + 6);
+        expect([v1.version, v1.aliases]).toEqual([1, ["latest"]]);
+        // v0's files reversed, with another description: v0 again, and latest stays on v1.
+        const again = await log(r2.pk, { ...m, files: [...m.files].reverse(), description: "other" }, [], T0 + 7);
+        expect(again).toEqual({ ...v0, aliases: [] });
+        expect(names(await store.listArtifactVersions(scope, "data", false))).toEqual(["data:v1[latest]", "data:v0[]"]);
+        expect((await store.getArtifactVersion(scope, "data", "latest", false))?.id).toBe(v1.id);
+        expect((await store.getArtifactVersion(scope, "data", "v0", false))?.id).toBe(v0.id);
+        expect(await store.getArtifactVersion(scope, "data", "v2", false)).toBeNull();
+        expect(await store.getArtifactVersion(scope, "nope", "latest", false)).toBeNull();
+        expect(await store.getArtifactVersion({ ...scope, project: "cifar" }, "data", "latest", false)).toBeNull();
+        expect(await store.listArtifactVersions(scope, "nope", false)).toBeNull();
+      });
+
+      it("moves user aliases to the version logged with them; latest moves by itself", async () => {
+        const r = await open("run00001");
+        await log(r.pk, manifest(["a"]), ["prod", "best", "Best"]);
+        expect(names(await store.listArtifactVersions(scope, "data", false))).toEqual(["data:v0[Best,best,latest,prod]"]);
+        await log(r.pk, manifest(["b"]), ["best"]);
+        expect(names(await store.listArtifactVersions(scope, "data", false))).toEqual(["data:v1[best,latest]", "data:v0[Best,prod]"]);
+        expect((await store.getArtifactVersion(scope, "data", "best", false))?.version).toBe(1);
+        expect((await store.getArtifactVersion(scope, "data", "prod", false))?.version).toBe(0);
+        expect(await store.getArtifactVersion(scope, "data", "staging", false)).toBeNull();
+        // Re-logging v0 with an alias moves the alias back; it adds no version and leaves latest.
+        const back = await log(r.pk, manifest(["a"]), ["best"]);
+        expect(back.aliases).toEqual(["Best", "best", "prod"]);
+        expect(names(await store.listArtifactVersions(scope, "data", false))).toEqual(["data:v1[latest]", "data:v0[Best,best,prod]"]);
+      });
+
+      it("refuses a collection's name under another type, and changes nothing", async () => {
+        const r = await open("run00001");
+        await log(r.pk, manifest(["a"]), ["best"]);
+        await expect(log(r.pk, manifest(["b"], { type: "model" }), ["best"])).rejects.toMatchObject({ code: "TRK_ERR_CONFLICT" });
+        expect(names(await store.listArtifactVersions(scope, "data", false))).toEqual(["data:v0[best,latest]"]);
+        const model = await log(r.pk, manifest(["b"], { name: "net", type: "model" }));
+        expect(model.version).toBe(0);
+        const collections = await store.listArtifactCollections(scope, null, false);
+        expect(collections.map((c) => [c.name, c.type, c.versions, c.latest.version])).toEqual([["data", "dataset", 1, 0], ["net", "model", 1, 0]]);
+        expectNumbers(collections[0], ["versions"]);
+        expect((await store.listArtifactCollections(scope, "model", false)).map((c) => c.name)).toEqual(["net"]);
+        expect(await store.listArtifactCollections(scope, "code", false)).toEqual([]);
+      });
+
+      it("records a log and a use once however often they are applied, and two logs at once make one version", async () => {
+        const r1 = await open("run00001");
+        const r2 = await open("run00002");
+        const r3 = await open("run00003");
+        const [a, b] = await Promise.all([log(r1.pk, manifest(["x"]), ["best"]), log(r2.pk, manifest(["x"]), ["best"])]);
+        expect(a.id).toBe(b.id);
+        expect(a.version).toBe(0);
+        const [c, d] = await Promise.all([log(r1.pk, manifest(["y"])), log(r1.pk, manifest(["y"]))]);
+        expect([c.id, c.version]).toEqual([d.id, 1]);
+        expect(names(await store.listArtifactVersions(scope, "data", false))).toEqual(["data:v1[latest]", "data:v0[best]"]);
+        await log(r1.pk, manifest(["x"]), ["best"], T0 + 9);
+        await store.useArtifactVersion(a.id, r3.pk, T0 + 10);
+        await store.useArtifactVersion(a.id, r3.pk, T0 + 11);
+        const lineage = await store.artifactLineage(a.id);
+        expect(lineage.producedBy.map((l) => l.id).sort()).toEqual(["run00001", "run00002"]);
+        expect(lineage.usedBy.map((l) => l.id)).toEqual(["run00003"]);
+        expect((await store.runArtifacts(r1.pk)).outputs.map((v) => v.version)).toEqual([0, 1]);
+        expect((await store.runArtifacts(r3.pk)).inputs.map((v) => v.version)).toEqual([0]);
+      });
+
+      it("lists producers and consumers in the order they first logged or used a version, and a run's artifacts likewise", async () => {
+        const [a, b, c, d] = await Promise.all(["run0000a", "run0000b", "run0000c", "run0000d"].map((id) => open(id)));
+        await store.patchRun(b.pk, { privacy: "public" });
+        const x = await log(b.pk, manifest(["x"], { name: "x" }));
+        const y = await log(b.pk, manifest(["y"], { name: "y", type: "model" }), [], T0 + 1);
+        await log(a.pk, manifest(["x"], { name: "x" }), [], T0 + 2);
+        await log(b.pk, manifest(["x"], { name: "x" }), [], T0 + 3); // again: b stays first
+        await store.useArtifactVersion(x.id, d.pk, T0 + 4);
+        await store.useArtifactVersion(y.id, c.pk, T0 + 5);
+        await store.useArtifactVersion(x.id, c.pk, T0 + 6);
+        await store.useArtifactVersion(y.id, d.pk, T0 + 7);
+        const lineage = await store.artifactLineage(x.id);
+        expect(lineage.producedBy).toEqual([
+          { runPk: b.pk, entity: "alice", project: "mnist", id: "run0000b", name: b.name, state: b.state, privacy: "public" },
+          { runPk: a.pk, entity: "alice", project: "mnist", id: "run0000a", name: a.name, state: a.state, privacy: "private" },
+        ]);
+        expectNumbers(lineage.producedBy[0], ["runPk"]);
+        expect(lineage.usedBy.map((l) => l.id)).toEqual(["run0000d", "run0000c"]);
+        expect(names((await store.runArtifacts(b.pk)).outputs)).toEqual(["x:v0[latest]", "y:v0[latest]"]);
+        expect((await store.runArtifacts(c.pk)).inputs.map((v) => v.name)).toEqual(["y", "x"]);
+        expect((await store.runArtifacts(d.pk)).inputs.map((v) => v.name)).toEqual(["x", "y"]);
+        expect(await store.runArtifacts(a.pk)).toEqual({ outputs: [{ ...x, aliases: ["latest"] }], inputs: [] });
+      });
+
+      it("shows non-members only the versions a public run logged, with latest on the newest of those", async () => {
+        const priv = await open("run00001");
+        const pub = await open("run00002");
+        await store.patchRun(pub.pk, { privacy: "public" });
+        const v0 = await log(priv.pk, manifest(["a"]), ["mine"]);
+        await log(priv.pk, manifest(["only-private"], { name: "secret" }));
+        expect(await store.listArtifactVersions(scope, "data", true)).toBeNull();
+        expect(await store.getArtifactVersion(scope, "data", "latest", true)).toBeNull();
+        expect(await store.listArtifactCollections(scope, null, true)).toEqual([]);
+        const v1 = await log(pub.pk, manifest(["b"]), ["shown"]);
+        await log(priv.pk, manifest(["c"]));
+        expect(names(await store.listArtifactVersions(scope, "data", true))).toEqual(["data:v1[latest,shown]"]);
+        expect(names(await store.listArtifactVersions(scope, "data", false))).toEqual(["data:v2[latest]", "data:v1[shown]", "data:v0[mine]"]);
+        expect((await store.getArtifactVersion(scope, "data", "latest", true))?.id).toBe(v1.id);
+        expect(await store.getArtifactVersion(scope, "data", "v0", true)).toBeNull();
+        expect(await store.getArtifactVersion(scope, "data", "mine", true)).toBeNull();
+        expect(await store.getArtifactVersion(scope, "data", "v2", true)).toBeNull();
+        expect((await store.listArtifactCollections(scope, null, true)).map((c) => [c.name, c.versions, c.latest.version])).toEqual([["data", 1, 1]]);
+        expect((await store.listArtifactCollections(scope, null, false)).map((c) => [c.name, c.versions, c.latest.version])).toEqual([["data", 3, 2], ["secret", 1, 0]]);
+        // A public run logging v0 makes it visible.
+        await log(pub.pk, manifest(["a"]));
+        expect((await store.getArtifactVersion(scope, "data", "mine", true))?.id).toBe(v0.id);
+      });
+
+      it("keeps a version's 1,000 files and its references, sorted by path", async () => {
+        const r = await open("run00001");
+        const paths = Array.from({ length: 1000 }, (_, i) => `dir${i % 7}/file-${(i * 7919) % 1000}.bin`);
+        const m = manifest(paths, {
+          references: [
+            { path: "ext/z.csv", uri: "s3://bucket/z.csv", digest: null, size: null },
+            { path: "ext/a.csv", uri: "file:///data/a.csv", digest: sha("a"), size: 12_000_000_000 },
+          ],
+        });
+        const v = await log(r.pk, m);
+        expect([v.fileCount, v.size]).toEqual([1000, paths.reduce((n, p) => n + p.length, 0)]);
+        const entries = await store.artifactEntries(v.id);
+        const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : 1);
+        expect(entries.files).toEqual([...m.files].sort(byPath));
+        expect(entries.references).toEqual([...m.references].sort(byPath));
+        expectNumbers(entries.files[0], ["size"]);
+        expectNumbers(entries.references[0], ["size"]);
+      });
+
+      it("finds a blob only in a version of the scope that the reader sees, never by a reference's digest", async () => {
+        const priv = await open("run00001");
+        const pub = await open("run00002");
+        await store.patchRun(pub.pk, { privacy: "public" });
+        await log(priv.pk, manifest(["private.bin"], { references: [{ path: "ref", uri: "https://example.com/r", digest: sha("ref-bytes"), size: 9 }] }));
+        await log(pub.pk, manifest(["public.bin"], { name: "open" }));
+        expect(await store.blobInVisibleVersion(scope, sha("private.bin"), false)).toBe(true);
+        expect(await store.blobInVisibleVersion(scope, sha("private.bin"), true)).toBe(false);
+        expect(await store.blobInVisibleVersion(scope, sha("public.bin"), true)).toBe(true);
+        expect(await store.blobInVisibleVersion(scope, sha("ref-bytes"), false)).toBe(false);
+        expect(await store.blobInVisibleVersion(scope, sha("other"), false)).toBe(false);
+        expect(await store.blobInVisibleVersion({ ...scope, project: "cifar" }, sha("public.bin"), false)).toBe(false);
       });
     });
 

@@ -1,21 +1,26 @@
 /**
- * What every route needs, built once by buildApp: the store, the clock (injectable, so tests of
- * expiry and durations need no sleeping) and the public base URL (known only after listen when
- * the port is 0, hence a function).
+ * What every route needs, built once by buildApp: the store, the blob store (artifact bytes), the
+ * clock (injectable, so tests of expiry and durations need no sleeping) and the public base URL
+ * (known only after listen when the port is 0, hence a function).
  */
 import type { FastifyRequest } from "fastify";
 import { errors } from "../../protocol/errors.js";
 import type { Access } from "./access.js";
 import type { Principal } from "./auth.js";
 import type { Store, StoredEntity, StoredRun, StoredUser } from "../store/store.js";
+import type { BlobStore } from "../blobs/blob-store.js";
+import { unavailableBlobStore } from "../blobs/unavailable-blob-store.js";
 
 export class AppContext {
   readonly store: Store;
+  /** Where artifact bytes live (blob-store.ts); an app built without one refuses the artifact routes. */
+  readonly blobs: BlobStore;
   readonly now: () => number;
   private readonly baseUrl: () => string;
 
-  constructor(store: Store, publicBaseUrl: string | (() => string), now: () => number) {
+  constructor(store: Store, publicBaseUrl: string | (() => string), now: () => number, blobs: BlobStore = unavailableBlobStore) {
     this.store = store;
+    this.blobs = blobs;
     this.now = now;
     this.baseUrl = typeof publicBaseUrl === "function" ? publicBaseUrl : () => publicBaseUrl;
   }

@@ -11,6 +11,8 @@ import { registerAuthHook } from "./auth.js";
 import { frameworkErrors, installErrorHandlers, MAX_PARAM_LENGTH } from "./error-handler.js";
 import { registerAccountRoutes } from "./routes-accounts.js";
 import { registerApiRoutes } from "./routes-api.js";
+import { registerArtifactRoutes } from "./routes-artifacts.js";
+import { registerBlobRoutes } from "./routes-blobs.js";
 import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
 import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
 import { registerConnectionLimits, resolveLimits, serverOptionsOf, type ServerLimits } from "./limits.js";
@@ -19,10 +21,16 @@ import { registerHostCheck } from "./origin.js";
 import { registerViewRoutes } from "./routes-views.js";
 import { registerWebRoutes } from "./routes-web.js";
 import type { Store } from "../store/store.js";
+import type { BlobStore } from "../blobs/blob-store.js";
 import { registerWandbRoutes } from "../wandb/index.js";
 
 export interface BuildAppOptions {
   store: Store;
+  /**
+   * Where artifact bytes live (the caller owns it, as the store). Left out: the artifact routes
+   * answer TRK_ERR_INTERNAL (tests of other routes need none).
+   */
+  blobs?: BlobStore;
   /** A pino logger (e.g. a child of the server's); no logging when left out. */
   logger?: FastifyBaseLogger;
   /** The URL people reach the server at (run URLs, login links); a function when known only after listen. */
@@ -72,7 +80,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors,
   }) as unknown as FastifyInstance;
-  const ctx = new AppContext(options.store, options.publicBaseUrl, options.now ?? Date.now);
+  const ctx = new AppContext(options.store, options.publicBaseUrl, options.now ?? Date.now, options.blobs);
 
   // Every JSON reply keeps NaN and the infinities as strings (protocol/api.ts) instead of null.
   app.setReplySerializer((payload) => JSON.stringify(payload, jsonReplacer));
@@ -89,9 +97,11 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerApiRoutes(app, ctx);
   registerAccountRoutes(app, ctx, live);
   registerIngestRoutes(app, ctx);
+  registerBlobRoutes(app, ctx);
   registerAuthRoutes(app, ctx, live);
   registerLiveEvents(app, ctx, live);
   registerViewRoutes(app, ctx);
+  registerArtifactRoutes(app, ctx);
   // W&B's clients at the root (docs/wandb.md); before the web routes, whose /:entity/... patterns are GETs.
   registerWandbRoutes(app, ctx);
   registerWebRoutes(app, ctx, { webRoot: options.webRoot });

@@ -16,22 +16,31 @@ import type { JsonObject } from "../../protocol/records.js";
 import { PACKAGE_VERSION } from "../../protocol/version.js";
 import { may, projectPath, runPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
+import { RoleCache, toArtifactVersionSummary } from "./artifact-views.js";
 import { parseConsoleQuery, parseHistoryQuery, parseListRunsQuery, parseRunPatch, parseSystemMetricsQuery } from "./query-params.js";
-import type { EntityRole, StoredRun, StoredSystemSample } from "../store/store.js";
+import type { EntityRole, StoredRun, StoredSystemSample, StoredUser } from "../store/store.js";
 import { toProjectView, toRunListItem, toRunView } from "./views.js";
 
 /**
  * A RunView, counting the run's history rows and console lines, with its unknown and refused
- * records, and whether the asker (of that role in the run's entity) may edit it.
+ * records, the artifact versions it logged and used, and whether the asker (`user`, of that role
+ * in the run's entity) may edit it. The outputs are as visible as the run (a public run's
+ * versions are public); an input of another project shows only where the asker may see it.
  */
-export async function runViewOf(ctx: AppContext, run: StoredRun, role: EntityRole | null): Promise<RunView> {
-  const [historySteps, consoleLines, unknownRecords, refusals] = await Promise.all([
+export async function runViewOf(ctx: AppContext, run: StoredRun, role: EntityRole | null, user: StoredUser | null): Promise<RunView> {
+  const [historySteps, consoleLines, unknownRecords, refusals, artifacts] = await Promise.all([
     ctx.store.countHistory(run.pk),
     ctx.store.countConsole(run.pk),
     ctx.store.unknownRecordCounts(run.pk),
     ctx.store.refusals(run.pk),
+    ctx.store.runArtifacts(run.pk),
   ]);
-  return toRunView(run, historySteps, ctx.publicBaseUrl(), ctx.now(), consoleLines, { unknownRecords, refusals }, may(role, "write"));
+  const inputs = await new RoleCache(ctx, user).seed(run.entity, role).visibleVersions(artifacts.inputs);
+  return {
+    ...toRunView(run, historySteps, ctx.publicBaseUrl(), ctx.now(), consoleLines, { unknownRecords, refusals }, may(role, "write")),
+    artifactOutputs: artifacts.outputs.map(toArtifactVersionSummary),
+    artifactInputs: inputs.map(toArtifactVersionSummary),
+  };
 }
 
 /** Picks `_step` and the chosen keys of each row; with no keys chosen, every key. */
@@ -78,7 +87,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { runs: page.runs.map((r) => toRunListItem(r, now)), total: page.total };
   });
 
-  app.get(`${API_PREFIX}/runs/:entity/:project/:id`, runRead, async (req): Promise<RunView> => runViewOf(ctx, ctx.run(req), ctx.access(req).role));
+  app.get(`${API_PREFIX}/runs/:entity/:project/:id`, runRead, async (req): Promise<RunView> => runViewOf(ctx, ctx.run(req), ctx.access(req).role, await ctx.viewer(req)));
 
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/history`, runRead, async (req): Promise<HistoryView> => {
     const q = parseHistoryQuery(req.query as Record<string, unknown>);
@@ -109,6 +118,6 @@ export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
     await ctx.store.patchRun(ctx.run(req).pk, patch);
     const updated = await ctx.store.getRun(path.entity, path.project, path.id);
     if (!updated) throw errors.notFound(`Run ${path.entity}/${path.project}/${path.id}`);
-    return runViewOf(ctx, updated, ctx.access(req).role);
+    return runViewOf(ctx, updated, ctx.access(req).role, await ctx.viewer(req));
   });
 }

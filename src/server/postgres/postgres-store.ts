@@ -41,7 +41,10 @@ import type {
   SystemMetricsQuery,
   TeamRole,
 } from "../store/store.js";
+import type { ArtifactFileEntry, ArtifactManifest, ArtifactReferenceEntry } from "../../protocol/artifacts.js";
+import type { ArtifactScope, StoredArtifactCollection, StoredArtifactRunLink, StoredArtifactVersion } from "../store/artifact-store.js";
 import { PostgresAccounts } from "./postgres-accounts.js";
+import { PostgresArtifacts } from "./postgres-artifacts.js";
 import { connectPostgres } from "./postgres-connection.js";
 import { PostgresHistoryBuckets } from "./postgres-history-buckets.js";
 import { ingestPostgres } from "./postgres-ingest.js";
@@ -98,6 +101,7 @@ export class PostgresStore implements Store {
   private readonly streams: PostgresStreamQueries;
   private readonly chart: PostgresHistoryBuckets;
   private readonly views: PostgresViews;
+  private readonly artifacts: PostgresArtifacts;
   private closing: Promise<void> | null = null;
   /** The one connection that holds (or asks for) the sweeper's advisory lock, opened on first use. */
   private lockSql: Sql | null = null;
@@ -112,6 +116,7 @@ export class PostgresStore implements Store {
     this.streams = new PostgresStreamQueries(sql);
     this.chart = new PostgresHistoryBuckets(sql);
     this.views = new PostgresViews(sql);
+    this.artifacts = new PostgresArtifacts(sql);
   }
 
   /**
@@ -361,6 +366,42 @@ export class PostgresStore implements Store {
 
   deleteView(scope: ViewScope, id: number): Promise<boolean> {
     return this.views.delete(scope, id);
+  }
+
+  logArtifactVersion(scope: ArtifactScope, runPk: number, manifest: ArtifactManifest, digest: string, aliases: string[], now: number): Promise<StoredArtifactVersion> {
+    return this.artifacts.log(scope, runPk, manifest, digest, aliases, now);
+  }
+
+  useArtifactVersion(versionId: number, runPk: number, now: number): Promise<void> {
+    return this.artifacts.use(versionId, runPk, now);
+  }
+
+  getArtifactVersion(scope: ArtifactScope, name: string, alias: string, publicOnly: boolean): Promise<StoredArtifactVersion | null> {
+    return this.artifacts.version(scope, name, alias, publicOnly);
+  }
+
+  artifactEntries(versionId: number): Promise<{ files: ArtifactFileEntry[]; references: ArtifactReferenceEntry[] }> {
+    return this.artifacts.entries(versionId);
+  }
+
+  listArtifactCollections(scope: ArtifactScope, type: string | null, publicOnly: boolean): Promise<StoredArtifactCollection[]> {
+    return this.artifacts.collections(scope, type, publicOnly);
+  }
+
+  listArtifactVersions(scope: ArtifactScope, name: string, publicOnly: boolean): Promise<StoredArtifactVersion[] | null> {
+    return this.artifacts.versions(scope, name, publicOnly);
+  }
+
+  artifactLineage(versionId: number): Promise<{ producedBy: StoredArtifactRunLink[]; usedBy: StoredArtifactRunLink[] }> {
+    return this.artifacts.lineage(versionId);
+  }
+
+  runArtifacts(runPk: number): Promise<{ outputs: StoredArtifactVersion[]; inputs: StoredArtifactVersion[] }> {
+    return this.artifacts.runArtifacts(runPk);
+  }
+
+  blobInVisibleVersion(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {
+    return this.artifacts.blobInVisibleVersion(scope, digest, publicOnly);
   }
 
   close(): Promise<void> {

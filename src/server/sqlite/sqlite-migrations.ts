@@ -381,6 +381,81 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX runs_by_change ON runs (project_id, changed_at);
     `,
   },
+  {
+    version: 14,
+    name: "artifacts: collections, versions, aliases and lineage (PostgreSQL migration 7)",
+    sql: `
+      -- A project's artifact collections (store/artifact-store.ts): a name and its one type.
+      CREATE TABLE artifact_collections (
+        id          INTEGER PRIMARY KEY,
+        project_id  INTEGER NOT NULL REFERENCES projects(id),
+        name        TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        UNIQUE (project_id, name)
+      );
+
+      -- A version is its manifest's digest: the unique (collection, digest) makes logging the
+      -- same manifest again answer the existing version. version is v0, v1... in the collection.
+      -- size and file_count are the files' (references are not stored); metadata is JSON text.
+      CREATE TABLE artifact_versions (
+        id             INTEGER PRIMARY KEY,
+        collection_id  INTEGER NOT NULL REFERENCES artifact_collections(id),
+        version        INTEGER NOT NULL,
+        digest         TEXT NOT NULL,
+        size           INTEGER NOT NULL,
+        file_count     INTEGER NOT NULL,
+        description    TEXT,
+        metadata       TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        UNIQUE (collection_id, version),
+        UNIQUE (collection_id, digest)
+      );
+
+      -- A version's entries, one row each (a version may hold a million): ord is the manifest's
+      -- order by path. uri NULL: a stored file (digest and size set); else a reference.
+      CREATE TABLE artifact_entries (
+        version_id  INTEGER NOT NULL REFERENCES artifact_versions(id),
+        ord         INTEGER NOT NULL,
+        path        TEXT NOT NULL,
+        digest      TEXT,
+        size        INTEGER,
+        uri         TEXT,
+        PRIMARY KEY (version_id, ord)
+      ) WITHOUT ROWID;
+      -- A blob download asks whether any visible version holds the digest.
+      CREATE INDEX artifact_entries_by_digest ON artifact_entries (digest) WHERE uri IS NULL;
+
+      -- User aliases, unique in a collection; logging moves one. latest is not stored: it is the
+      -- newest version, so it moves by itself.
+      CREATE TABLE artifact_aliases (
+        collection_id  INTEGER NOT NULL REFERENCES artifact_collections(id),
+        alias          TEXT NOT NULL,
+        version_id     INTEGER NOT NULL REFERENCES artifact_versions(id),
+        PRIMARY KEY (collection_id, alias)
+      );
+      CREATE INDEX artifact_aliases_by_version ON artifact_aliases (version_id);
+
+      -- Lineage: the runs that logged a version and the runs that used one, once each; id orders
+      -- them by first logged (used), which a timestamp could not (two in the same ms).
+      CREATE TABLE artifact_outputs (
+        id          INTEGER PRIMARY KEY,
+        version_id  INTEGER NOT NULL REFERENCES artifact_versions(id),
+        run_pk      INTEGER NOT NULL REFERENCES runs(pk),
+        logged_at   INTEGER NOT NULL,
+        UNIQUE (version_id, run_pk)
+      );
+      CREATE INDEX artifact_outputs_by_run ON artifact_outputs (run_pk, id);
+      CREATE TABLE artifact_inputs (
+        id          INTEGER PRIMARY KEY,
+        version_id  INTEGER NOT NULL REFERENCES artifact_versions(id),
+        run_pk      INTEGER NOT NULL REFERENCES runs(pk),
+        used_at     INTEGER NOT NULL,
+        UNIQUE (version_id, run_pk)
+      );
+      CREATE INDEX artifact_inputs_by_run ON artifact_inputs (run_pk, id);
+    `,
+  },
 ];
 
 /**

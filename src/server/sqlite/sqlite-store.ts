@@ -6,7 +6,10 @@
 import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
 import type { HistoryRow, JsonObject, RunRecord } from "../../protocol/records.js";
+import type { ArtifactManifest, ArtifactFileEntry, ArtifactReferenceEntry } from "../../protocol/artifacts.js";
+import type { ArtifactScope, StoredArtifactCollection, StoredArtifactRunLink, StoredArtifactVersion } from "../store/artifact-store.js";
 import { SqliteAccounts } from "./sqlite-accounts.js";
+import { SqliteArtifacts } from "./sqlite-artifacts.js";
 import { migrate } from "./sqlite-migrations.js";
 import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
@@ -71,6 +74,7 @@ export class SqliteStore implements Store {
   private readonly checkpointer: WalCheckpointer;
   private readonly accounts: SqliteAccounts;
   private readonly views: SqliteViews;
+  private readonly artifacts: SqliteArtifacts;
   private readonly s;
   private closed = false;
 
@@ -84,6 +88,7 @@ export class SqliteStore implements Store {
     this.buckets = new SqliteHistoryBuckets(db);
     this.accounts = new SqliteAccounts(db);
     this.views = new SqliteViews(db);
+    this.artifacts = new SqliteArtifacts(db);
     this.s = {
       // Without publicOnly every project is listed; with it, only those holding a public run,
       // so that a project of private runs stays invisible to other people.
@@ -334,6 +339,42 @@ export class SqliteStore implements Store {
 
   async deleteView(scope: ViewScope, id: number): Promise<boolean> {
     return this.views.delete(scope, id);
+  }
+
+  async logArtifactVersion(scope: ArtifactScope, runPk: number, manifest: ArtifactManifest, digest: string, aliases: string[], now: number): Promise<StoredArtifactVersion> {
+    return this.artifacts.log(scope, runPk, manifest, digest, aliases, now);
+  }
+
+  async useArtifactVersion(versionId: number, runPk: number, now: number): Promise<void> {
+    this.artifacts.use(versionId, runPk, now);
+  }
+
+  async getArtifactVersion(scope: ArtifactScope, name: string, alias: string, publicOnly: boolean): Promise<StoredArtifactVersion | null> {
+    return this.artifacts.version(scope, name, alias, publicOnly);
+  }
+
+  async artifactEntries(versionId: number): Promise<{ files: ArtifactFileEntry[]; references: ArtifactReferenceEntry[] }> {
+    return this.artifacts.entries(versionId);
+  }
+
+  async listArtifactCollections(scope: ArtifactScope, type: string | null, publicOnly: boolean): Promise<StoredArtifactCollection[]> {
+    return this.artifacts.collections(scope, type, publicOnly);
+  }
+
+  async listArtifactVersions(scope: ArtifactScope, name: string, publicOnly: boolean): Promise<StoredArtifactVersion[] | null> {
+    return this.artifacts.versions(scope, name, publicOnly);
+  }
+
+  async artifactLineage(versionId: number): Promise<{ producedBy: StoredArtifactRunLink[]; usedBy: StoredArtifactRunLink[] }> {
+    return this.artifacts.lineage(versionId);
+  }
+
+  async runArtifacts(runPk: number): Promise<{ outputs: StoredArtifactVersion[]; inputs: StoredArtifactVersion[] }> {
+    return this.artifacts.runArtifacts(runPk);
+  }
+
+  async blobInVisibleVersion(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {
+    return this.artifacts.blobInVisibleVersion(scope, digest, publicOnly);
   }
 
   async close(): Promise<void> {

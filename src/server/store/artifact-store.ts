@@ -4,7 +4,13 @@
  * BlobStore (server/blobs/blob-store.ts), which a version names by digest.
  *
  * Visibility: an entity's members see every version of its projects; anyone else (`publicOnly`)
- * sees a version only when a public run of the project logged it.
+ * sees a version only when a public run of the project logged it. Such a reader sees the
+ * collection made of those versions alone: its `latest` is the newest of them, and a collection
+ * with none is not listed.
+ *
+ * Implementations: sqlite/sqlite-artifacts.ts and postgres/postgres-artifacts.ts (tables of
+ * SQLite migration 14, PostgreSQL migration 7); the contract is the "artifacts" block of
+ * test/server/store-contract.ts.
  */
 import type { ArtifactFileEntry, ArtifactManifest, ArtifactReferenceEntry } from "../../protocol/artifacts.js";
 import type { JsonObject, RunState } from "../../protocol/records.js";

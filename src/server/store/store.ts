@@ -22,6 +22,7 @@
  */
 import type { EntityRole, Privacy, TeamRole } from "../../protocol/api.js";
 import type { HistoryRow, JsonObject, RunRecord, RunState } from "../../protocol/records.js";
+import type { ArtifactStore } from "./artifact-store.js";
 
 export type { EntityRole, Privacy, TeamRole };
 
@@ -336,7 +337,7 @@ export type SessionKind = "session" | "login_link";
  * const user = await store.createUser("alice"); // also creates entity "alice"
  * await store.close();
  */
-export interface Store {
+export interface Store extends ArtifactStore {
   // users and credentials
   countUsers(): Promise<number>;
   /**

@@ -1,17 +1,21 @@
 /**
  * `trackside db copy` (issue 15, point 6): a SQLite server with two users, a team, runs with
- * history, console output, system metrics, a refused report, a record of an unknown kind and a
- * login link, copied into PostgreSQL, answers every API question the same there, and its keys
+ * history, console output, system metrics, a refused report, a record of an unknown kind, a
+ * login link and artifacts (versions, files, aliases, lineage: issue 18), copied into PostgreSQL, answers every API question the same there, and its keys
  * and links work there, and signs W&B upload URLs with the same secret. An interrupted copy run again completes; a copy run again on a finished
  * target changes nothing; a target holding other data is refused with a coded error naming the
  * table.
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import type { Sql } from "postgres";
+import { manifestDigest } from "../../../src/protocol/artifact-digest.js";
+import type { ArtifactManifest } from "../../../src/protocol/artifacts.js";
 import type { RunRecord } from "../../../src/protocol/records.js";
+import type { Store } from "../../../src/server/store/store.js";
 import { buildApp, copySqliteToPostgres, migrate, MIGRATIONS, PostgresStore, type CopyResult } from "../../../src/server/index.js";
 import { UPLOAD_SECRET_NAME } from "../../../src/server/wandb/upload-token.js";
 import { CLI, makeEnv as makeProcessEnv, start } from "../../helpers/processes.js";
@@ -46,6 +50,41 @@ const QUESTIONS: [string, "alice" | "bob"][] = [
 async function post(env: TestEnv, path: string, records: RunRecord[], key: string): Promise<void> {
   const res = await postRecords(env, path, msgpackBody(records), key);
   expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+}
+
+const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+const dataset = (paths: string[]): ArtifactManifest => ({
+  name: "data",
+  type: "dataset",
+  description: "two files",
+  metadata: { rows: 2, split: { train: 0.8 } },
+  files: paths.map((path) => ({ path, digest: sha(path), size: path.length })),
+  references: [{ path: "ext/raw.csv", uri: "s3://bucket/raw.csv", digest: null, size: null }],
+});
+
+/** Artifacts through the store (their HTTP routes are not the copy's business): two versions, an alias, a use, another entity's model. */
+async function logArtifacts(store: Store): Promise<void> {
+  const [alice, lab] = [(await store.getEntity("alice"))!, (await store.getEntity("lab"))!];
+  const [r1, r2, r3] = [(await store.getRun("alice", "mnist", "r1"))!, (await store.getRun("alice", "mnist", "r2"))!, (await store.getRun("lab", "cifar", "r3"))!];
+  const mnist = { entityId: alice.id, project: "mnist" };
+  const v0 = await store.logArtifactVersion(mnist, r1.pk, dataset(["a.txt", "b.txt"]), manifestDigest(dataset(["a.txt", "b.txt"])), ["best"], T0);
+  await store.logArtifactVersion(mnist, r2.pk, dataset(["a.txt", "c.txt"]), manifestDigest(dataset(["a.txt", "c.txt"])), [], T0 + 1);
+  await store.useArtifactVersion(v0.id, r2.pk, T0 + 2);
+  const model = { ...dataset(["weights.bin"]), name: "net", type: "model", references: [] };
+  await store.logArtifactVersion({ entityId: lab.id, project: "cifar" }, r3.pk, model, manifestDigest(model), ["prod"], T0 + 3);
+}
+
+/** What the store answers about the artifacts logArtifacts made: equal answers, equal artifacts. */
+async function artifactAnswers(store: Store): Promise<unknown> {
+  const out: unknown[] = [];
+  for (const [entity, project, name, runId] of [["alice", "mnist", "data", "r2"], ["lab", "cifar", "net", "r3"]]) {
+    const scope = { entityId: (await store.getEntity(entity))!.id, project };
+    const versions = (await store.listArtifactVersions(scope, name, false))!;
+    out.push(await store.listArtifactCollections(scope, null, false), versions);
+    for (const v of versions) out.push(await store.artifactEntries(v.id), await store.artifactLineage(v.id));
+    out.push(await store.runArtifacts((await store.getRun(entity, project, runId))!.pk));
+  }
+  return out;
 }
 
 /** The source: a SQLite server filled through its HTTP API. */
@@ -83,6 +122,7 @@ async function fillSource(env: TestEnv): Promise<string> {
   expect(link.statusCode).toBe(200);
   // The secret of W&B's upload URLs (made at the first CreateRunFiles).
   await env.store.serverSecret(UPLOAD_SECRET_NAME);
+  await logArtifacts(env.store);
   return new URL((link.json() as { url: string }).url).searchParams.get("token")!;
 }
 
@@ -104,6 +144,7 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
   let source: TestEnv;
   let linkToken: string;
   let uploadSecret: Buffer;
+  let artifacts: unknown;
   const expected = new Map<string, unknown>();
   const opened: { close(): Promise<unknown> }[] = [];
 
@@ -111,6 +152,7 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     [pg, source] = await Promise.all([startPostgres(bin as string), makeEnv()]);
     linkToken = await fillSource(source);
     uploadSecret = await source.store.serverSecret(UPLOAD_SECRET_NAME);
+    artifacts = await artifactAnswers(source.store);
     const keys = { alice: source.aliceKey, bob: source.bobKey };
     for (const [url, who] of QUESTIONS) {
       const res = await get(source, url, keys[who]);
@@ -142,6 +184,8 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(copied.stdout).toMatch(/^users\s+2\s+2$/m);
     expect(copied.stdout).toMatch(/^console_lines\s+2\s+2$/m);
     expect(copied.stdout).toMatch(/^saved_views\s+1\s+1$/m);
+    expect(copied.stdout).toMatch(/^artifact_versions\s+3\s+3$/m);
+    expect(copied.stdout).toMatch(/^artifact_entries\s+7\s+7$/m);
     expect(copied.stdout).toMatch(/every count verified/);
     expect(copied.stderr).toMatch(/copied history_chunks: \d+ rows/); // progress, a line per table off a terminal
     expect(copied.stdout + copied.stderr).not.toContain("pw-hidden");
@@ -153,6 +197,7 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(again.stdout).toMatch(/^history\s+\d+\s+0$/m);
 
     const { app, store } = await target(pg.url);
+    expect(await artifactAnswers(store)).toEqual(artifacts);
     // Upload URLs a W&B client got from the SQLite server are good on PostgreSQL's.
     expect((await store.serverSecret(UPLOAD_SECRET_NAME)).equals(uploadSecret)).toBe(true);
     const keys = { alice: source.aliceKey, bob: source.bobKey };
@@ -178,6 +223,13 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
       payload: JSON.stringify([{ k: "run", seq: 0, run: runInfo("r4") }]),
     });
     expect(run.statusCode, run.body).toBe(200);
+    // ... artifacts' too: a new version of a copied collection, logged on PostgreSQL.
+    const r4 = (await store.getRun("alice", "mnist", "r4"))!;
+    const scope = { entityId: (await store.getEntity("alice"))!.id, project: "mnist" };
+    const v2 = await store.logArtifactVersion(scope, r4.pk, dataset(["d.txt"]), manifestDigest(dataset(["d.txt"])), ["best"], T0 + 9);
+    expect([v2.version, v2.aliases]).toEqual([2, ["best", "latest"]]);
+    await store.useArtifactVersion(v2.id, r4.pk, T0 + 10);
+    expect((await store.artifactLineage(v2.id)).usedBy.map((r) => r.id)).toEqual(["r4"]);
   });
 
   it("completes an interrupted copy when run again, and a further copy changes nothing", async () => {

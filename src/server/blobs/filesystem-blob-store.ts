@@ -1,0 +1,230 @@
+/**
+ * Blobs in the data directory: `<root>/blobs/<entity>/<project>/<digest[0..2]>/<digest>`, each
+ * written to a temp file beside its place while its sha256 is computed, and renamed into place
+ * only when that is its name (a rename within a directory is atomic: a blob is whole or absent,
+ * and two replicas writing the same blob at once leave one). Multipart uploads keep their parts
+ * under `<root>/uploads/<uploadId>/` until complete concatenates them the same way.
+ *
+ * Several server replicas need `root` on a directory they share (docs/deploy.md).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { ARTIFACT_PART_BYTES, type BlobUploadPlan } from "../../protocol/artifacts.js";
+import { errors } from "../../protocol/errors.js";
+import type { BlobBytes, BlobScope, BlobStore, StoredBytes } from "./blob-store.js";
+import { concatFiles, writeBody } from "./hashed-write.js";
+import { bareEtag, blobUrl, checkPartNumber, partCount, partSize, partUrl } from "./upload-parts.js";
+
+/** An upload id: 32 hex characters (128 random bits); it names a directory, so nothing else passes. */
+const UPLOAD_ID = /^[0-9a-f]{32}$/;
+
+/** Stats at once when answering `missing` (a version may name thousands of files). */
+const STAT_CONCURRENCY = 32;
+
+/** What `<root>/uploads/<uploadId>/upload.json` holds: the plan the parts must fit. */
+interface UploadInfo {
+  entity: string;
+  project: string;
+  digest: string;
+  size: number;
+  partBytes: number;
+}
+
+export interface FilesystemBlobStoreOptions {
+  /** Bytes above this go in parts of this size; default ARTIFACT_PART_BYTES (tests use less). */
+  partBytes?: number;
+}
+
+const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR";
+
+/**
+ * A project name as a directory name: itself, unless its UTF-8 is longer than a file name may be
+ * (128 characters of some scripts are 384 bytes; NAME_MAX is 255): then `#` and its sha256,
+ * which no project name can be (`#` is not allowed in one).
+ */
+function projectDir(project: string): string {
+  return Buffer.byteLength(project) <= 255 ? project : `#${createHash("sha256").update(project).digest("hex")}`;
+}
+
+export class FilesystemBlobStore implements BlobStore, BlobBytes {
+  readonly kind = "filesystem" as const;
+  readonly partBytes: number;
+  readonly bytes: BlobBytes = this;
+
+  /**
+   * @param root the store's directory (`<dataDir>/artifacts`); made on first write.
+   * @example
+   * const blobs = new FilesystemBlobStore(join(dataDir, "artifacts"));
+   */
+  constructor(
+    readonly root: string,
+    options: FilesystemBlobStoreOptions = {},
+  ) {
+    this.partBytes = options.partBytes ?? ARTIFACT_PART_BYTES;
+    if (!Number.isSafeInteger(this.partBytes) || this.partBytes < 1) throw errors.invalidOption("partBytes", this.partBytes, "a whole number of bytes from 1");
+  }
+
+  private blobDir(scope: BlobScope, digest: string): string {
+    return join(this.root, "blobs", scope.entity, projectDir(scope.project), digest.slice(0, 2));
+  }
+
+  private blobFile(scope: BlobScope, digest: string): string {
+    return join(this.blobDir(scope, digest), digest);
+  }
+
+  private uploadDir(uploadId: string): string {
+    return join(this.root, "uploads", uploadId);
+  }
+
+  private async has(scope: BlobScope, digest: string): Promise<boolean> {
+    try {
+      return (await stat(this.blobFile(scope, digest))).isFile();
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+  }
+
+  async missing(scope: BlobScope, digests: string[]): Promise<string[]> {
+    const asked = [...new Set(digests)];
+    const absent = new Array<boolean>(asked.length).fill(false);
+    let next = 0;
+    const worker = async () => {
+      while (next < asked.length) {
+        const i = next++;
+        absent[i] = !(await this.has(scope, asked[i]));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, asked.length) }, worker));
+    return asked.filter((_, i) => absent[i]);
+  }
+
+  /** The upload's plan as written when it began, or null when there is none of that id for this blob. */
+  private async upload(uploadId: string, scope?: BlobScope, digest?: string): Promise<UploadInfo | null> {
+    if (!UPLOAD_ID.test(uploadId)) return null;
+    let info: UploadInfo;
+    try {
+      info = JSON.parse(await readFile(join(this.uploadDir(uploadId), "upload.json"), "utf8")) as UploadInfo;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    if (scope && (info.entity !== scope.entity || info.project !== scope.project || info.digest !== digest)) return null;
+    return info;
+  }
+
+  async planUpload(scope: BlobScope, digest: string, size: number, uploadId: string | null, apiBase: string): Promise<BlobUploadPlan> {
+    const count = partCount(size, this.partBytes);
+    if (await this.has(scope, digest)) return { exists: true, uploadId: null, partBytes: this.partBytes, parts: [] };
+    if (size <= this.partBytes) return { exists: false, uploadId: null, partBytes: this.partBytes, parts: [{ number: 1, url: blobUrl(apiBase, scope, digest) }] };
+    // The same upload when it is still there and for the same bytes; a new one otherwise (it
+    // completed, or its parts were cut for another size).
+    const before = uploadId === null ? null : await this.upload(uploadId, scope, digest);
+    let id = before && before.size === size && before.partBytes === this.partBytes ? uploadId! : null;
+    if (id === null) {
+      id = randomBytes(16).toString("hex");
+      const info: UploadInfo = { entity: scope.entity, project: scope.project, digest, size, partBytes: this.partBytes };
+      await mkdir(this.uploadDir(id), { recursive: true });
+      await writeFile(join(this.uploadDir(id), "upload.json"), JSON.stringify(info));
+    }
+    const parts = Array.from({ length: count }, (_, i) => ({ number: i + 1, url: partUrl(apiBase, scope, digest, id, i + 1) }));
+    return { exists: false, uploadId: id, partBytes: this.partBytes, parts };
+  }
+
+  async putBlob(scope: BlobScope, digest: string, body: Readable): Promise<StoredBytes> {
+    const dir = this.blobDir(scope, digest);
+    await mkdir(dir, { recursive: true });
+    const temp = join(dir, `.${digest}.${randomBytes(6).toString("hex")}.tmp`);
+    const written = await writeBody(body, temp, this.partBytes);
+    if (written.sha256 !== digest) {
+      await rm(temp, { force: true });
+      throw errors.digestMismatch(`the blob uploaded as ${digest}`, digest, written.sha256);
+    }
+    await rename(temp, this.blobFile(scope, digest));
+    return { etag: `"${written.sha256}"`, size: written.size };
+  }
+
+  async putPart(scope: BlobScope, digest: string, uploadId: string, number: number, body: Readable): Promise<StoredBytes> {
+    const info = await this.upload(uploadId, scope, digest);
+    if (!info) throw errors.notFound(`Upload ${uploadId} of blob ${digest}`);
+    const n = checkPartNumber(number, partCount(info.size, info.partBytes));
+    const want = partSize(info.size, info.partBytes, n);
+    const dir = this.uploadDir(uploadId);
+    const temp = join(dir, `${n}.${randomBytes(6).toString("hex")}.tmp`);
+    const written = await writeBody(body, temp, want);
+    if (written.size !== want) {
+      await rm(temp, { force: true });
+      throw errors.badRequest(`part ${n} of blob ${digest} has ${written.size} bytes; the plan cut it at ${want}`);
+    }
+    await rename(temp, join(dir, `${n}.part`));
+    // The part's sha256 is its ETag: complete checks each part against the one its PUT answered.
+    return { etag: `"${written.sha256}"`, size: written.size };
+  }
+
+  async completeUpload(scope: BlobScope, digest: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<{ size: number }> {
+    const info = await this.upload(uploadId, scope, digest);
+    if (!info) {
+      // Completed already (a retry after a lost answer, or another replica): the blob is there.
+      const done = await stat(this.blobFile(scope, digest)).catch(() => null);
+      if (done?.isFile()) return { size: done.size };
+      throw errors.notFound(`Upload ${uploadId} of blob ${digest}`);
+    }
+    const count = partCount(info.size, info.partBytes);
+    const sorted = [...parts].sort((a, b) => a.number - b.number);
+    if (sorted.length !== count || sorted.some((p, i) => p.number !== i + 1)) {
+      throw errors.badRequest(`complete names parts ${sorted.map((p) => p.number).join(", ") || "none"}; blob ${digest} has parts 1 to ${count}`);
+    }
+    const dir = this.uploadDir(uploadId);
+    const files = sorted.map((p) => join(dir, `${p.number}.part`));
+    for (const [i, file] of files.entries()) {
+      if (!(await stat(file).catch(() => null))) throw errors.badRequest(`part ${i + 1} of upload ${uploadId} was not uploaded (PUT it, then complete again)`);
+    }
+    await mkdir(this.blobDir(scope, digest), { recursive: true });
+    const temp = join(this.blobDir(scope, digest), `.${digest}.${randomBytes(6).toString("hex")}.tmp`);
+    let written: Awaited<ReturnType<typeof concatFiles>>;
+    try {
+      written = await concatFiles(files, temp);
+    } catch (err) {
+      // Another complete of the same upload (a retry, another replica) finished first and took the parts away.
+      const done = await stat(this.blobFile(scope, digest)).catch(() => null);
+      if (done?.isFile()) return { size: done.size };
+      throw err;
+    }
+    const badPart = sorted.findIndex((p, i) => bareEtag(p.etag) !== written.parts[i]);
+    if (badPart >= 0) {
+      // A part PUT again since its ETag was taken (or a wrong ETag): the caller's parts are not these.
+      await rm(temp, { force: true });
+      throw errors.badRequest(`the ETag given for part ${badPart + 1} is not the stored part's ("${written.parts[badPart]}"); PUT that part again`);
+    }
+    if (written.sha256 !== digest || written.size !== info.size) {
+      // The bytes are not the blob's: nothing of them is kept, and the upload begins anew.
+      await rm(temp, { force: true });
+      await rm(dir, { recursive: true, force: true });
+      throw errors.digestMismatch(`the blob uploaded as ${digest} (${written.size} bytes in ${count} parts)`, digest, written.sha256);
+    }
+    await rename(temp, this.blobFile(scope, digest));
+    await rm(dir, { recursive: true, force: true });
+    return { size: written.size };
+  }
+
+  async openBlob(scope: BlobScope, digest: string): Promise<{ size: number; stream: Readable } | null> {
+    const file = this.blobFile(scope, digest);
+    try {
+      const found = await stat(file);
+      if (!found.isFile()) return null;
+      return { size: found.size, stream: createReadStream(file) };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async downloadUrl(scope: BlobScope, digest: string, apiBase: string): Promise<string> {
+    return blobUrl(apiBase, scope, digest);
+  }
+
+  async close(): Promise<void> {}
+}
