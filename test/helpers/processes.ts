@@ -152,6 +152,8 @@ export interface ServerOptions {
   dataDir?: string;
   /** A PostgreSQL URL for `--database`; without it the store is SQLite in dataDir. */
   database?: string;
+  /** More options of `trackside server` (`--artifact-store s3://...`). */
+  args?: string[];
 }
 
 /**
@@ -162,7 +164,7 @@ export interface ServerOptions {
 export async function startServer(env: NodeJS.ProcessEnv, opts: ServerOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "trk-data-"));
   const database = opts.database === undefined ? [] : ["--database", opts.database];
-  const running = start([CLI, "server", "--port", String(opts.port ?? 0), "--data-dir", dataDir, ...database], env);
+  const running = start([CLI, "server", "--port", String(opts.port ?? 0), "--data-dir", dataDir, ...database, ...(opts.args ?? [])], env);
   const m = await running.waitFor(/listening on (http:\/\/\S+)/);
   return {
     url: m[1],

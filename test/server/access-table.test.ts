@@ -5,6 +5,7 @@
  * entity and of a team's. The routes are enumerated from fastify itself: a route added without
  * a row here fails the test, as does one without an access rule.
  */
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +74,11 @@ interface Case {
 }
 
 const run = (t: Target) => `/api/v1/runs/${t.entity}/${t.project}/${t.id}`;
+const blobs = (t: Target) => `/api/v1/artifacts/${t.entity}/${t.project}/blobs`;
+/** sha256 of `{}`, the JSON body these requests send. */
+const BRACES = createHash("sha256").update("{}").digest("hex");
+const NEVER = createHash("sha256").update("never stored").digest("hex");
+const uploadStatus = (ok: number): Expect => same({ ...UPLOAD.private, member: ok, admin: ok, owner: ok });
 let uniq = 0;
 
 const CASES: Case[] = [
@@ -146,6 +152,21 @@ const CASES: Case[] = [
     body: () => ({ defaultPrivacy: "private" }),
     expect: ADMINISTER,
   },
+  // Artifact blobs (routes-blobs.ts): writes as uploads; the blob of these requests' body `{}`.
+  { method: "POST", route: "/api/v1/artifacts/:entity/:project/blobs/missing", path: (t) => `${blobs(t)}/missing`, body: () => ({ digests: [BRACES] }), expect: UPLOAD },
+  { method: "POST", route: "/api/v1/artifacts/:entity/:project/blobs/:digest/uploads", path: (t) => `${blobs(t)}/${BRACES}/uploads`, body: () => ({ size: 2 }), expect: UPLOAD },
+  { method: "PUT", route: "/api/v1/artifacts/:entity/:project/blobs/:digest", path: (t) => `${blobs(t)}/${BRACES}`, body: () => ({}), expect: UPLOAD },
+  // No upload 999... of a blob never stored: not found to whoever may write.
+  { method: "PUT", route: "/api/v1/artifacts/:entity/:project/blobs/:digest/uploads/:uploadId/parts/:number", path: (t) => `${blobs(t)}/${NEVER}/uploads/${"9".repeat(32)}/parts/1`, body: () => ({}), expect: uploadStatus(404) },
+  {
+    method: "POST",
+    route: "/api/v1/artifacts/:entity/:project/blobs/:digest/uploads/:uploadId/complete",
+    path: (t) => `${blobs(t)}/${NEVER}/uploads/${"9".repeat(32)}/complete`,
+    body: () => ({ parts: [{ number: 1, etag: "x" }] }),
+    expect: uploadStatus(404),
+  },
+  // Stored by the PUT above; in no version, so of a public project only its members read it.
+  { method: "GET", route: "/api/v1/artifacts/:entity/:project/blobs/:digest", path: (t) => `${blobs(t)}/${BRACES}`, expect: { private: READ.private, public: READ.private } },
   // One's own saved views of the project (nobody holds view 999999: not found to anyone who may ask).
   { method: "GET", route: "/api/v1/views/:entity/:project", path: (t) => `/api/v1/views/${t.entity}/${t.project}`, expect: OWN_IN_PROJECT },
   {

@@ -13,7 +13,9 @@ import type { BlobUploadPlan } from "../../src/protocol/artifacts.js";
 import { mintApiKey } from "../../src/server/http/auth.js";
 import type { BlobStore } from "../../src/server/blobs/blob-store.js";
 import { startServer, type RunningServer } from "../../src/server/start-server.js";
-import { runInfo, T0 } from "./helpers.js";
+import { manifestDigest } from "../../src/protocol/artifact-digest.js";
+import type { ArtifactManifest } from "../../src/protocol/artifacts.js";
+import { runInfo } from "./helpers.js";
 
 /** The part size of these tests: a few KiB of data make a multipart upload. */
 export const PART = 1024;
@@ -25,6 +27,8 @@ export interface BlobBackend {
 
 export interface BlobServer {
   server: RunningServer;
+  /** alice's project the helpers below upload to and download from. */
+  project: string;
   dataDir: string;
   keys: { alice: string; erin: string };
 }
@@ -34,7 +38,8 @@ export const sha256 = (b: Buffer): string => createHash("sha256").update(b).dige
 /** A project with a run in it (a project exists once a run does): alice/data, private. */
 const ENTITY = "alice";
 const PROJECT = "data";
-export const BLOBS = `/api/v1/artifacts/${ENTITY}/${PROJECT}/blobs`;
+/** The blob routes of the server's project. */
+export const blobsPath = (s: BlobServer): string => `/api/v1/artifacts/${ENTITY}/${s.project}/blobs`;
 
 export interface Answer {
   status: number;
@@ -71,7 +76,7 @@ export async function putTo(s: BlobServer, url: string, bytes: Buffer): Promise<
 }
 
 export async function plan(s: BlobServer, digest: string, size: number, uploadId: string | null = null): Promise<BlobUploadPlan> {
-  const res = await call(s, "POST", `${BLOBS}/${digest}/uploads`, { size, uploadId });
+  const res = await call(s, "POST", `${blobsPath(s)}/${digest}/uploads`, { size, uploadId });
   expect(res.status, JSON.stringify(res.json)).toBe(200);
   return res.json as unknown as BlobUploadPlan;
 }
@@ -90,7 +95,7 @@ export async function upload(s: BlobServer, bytes: Buffer, p?: BlobUploadPlan): 
     expect(put.status, put.bytes.toString()).toBe(200);
     parts.push({ number: part.number, etag: put.headers.get("etag")! });
   }
-  return call(s, "POST", `${BLOBS}/${digest}/uploads/${p.uploadId}/complete`, { parts });
+  return call(s, "POST", `${blobsPath(s)}/${digest}/uploads/${p.uploadId}/complete`, { parts });
 }
 
 /**
@@ -119,16 +124,23 @@ function getOnce(url: string, headers: Record<string, string>): Promise<Answer> 
 
 /** GETs a blob through the server, following a redirect to the bucket without credentials. */
 export async function download(s: BlobServer, digest: string, key: string | null = s.keys.alice): Promise<Answer & { redirectedTo: string | null }> {
-  const res = await getOnce(`${s.server.url}${BLOBS}/${digest}`, key ? { authorization: `Bearer ${key}` } : {});
+  const res = await getOnce(`${s.server.url}${blobsPath(s)}/${digest}`, key ? { authorization: `Bearer ${key}` } : {});
   if (res.status !== 302) return { ...res, redirectedTo: null };
   const location = res.headers.get("location")!;
   return { ...(await getOnce(location, {})), redirectedTo: location };
 }
 
 export async function missing(s: BlobServer, digests: string[]): Promise<string[]> {
-  const res = await call(s, "POST", `${BLOBS}/missing`, { digests });
+  const res = await call(s, "POST", `${blobsPath(s)}/missing`, { digests });
   expect(res.status, JSON.stringify(res.json)).toBe(200);
   return res.json.missing as string[];
+}
+
+/** A run of alice in `project` (which it makes exist), private unless `privacy` says otherwise. */
+async function makeRun(s: BlobServer, project: string, id: string, privacy: "private" | "public" = "private"): Promise<void> {
+  const records = [{ k: "run", seq: 0, run: runInfo(id, { entity: ENTITY, project }) }];
+  expect((await call(s, "POST", `/api/v1/runs/${ENTITY}/${project}/${id}/records`, records)).status).toBe(200);
+  if (privacy === "public") expect((await call(s, "PATCH", `/api/v1/runs/${ENTITY}/${project}/${id}`, { privacy })).status).toBe(200);
 }
 
 /** A server on `backend` with users alice (owner of alice/data, where a run is) and erin (no role there). */
@@ -145,12 +157,8 @@ export async function startBlobServer(backend: BlobBackend, partBytes = PART): P
     await server.store.addApiKey(user.id, key.hash, key.prefix);
     keys[name] = key.key;
   }
-  const s: BlobServer = { server, dataDir, keys };
-  const records = [
-    { k: "run", seq: 0, run: runInfo("blobrun1", { entity: ENTITY, project: PROJECT }) },
-    { k: "history", seq: 1, rows: [{ _step: 0, _timestamp: T0 / 1000, _runtime: 0, loss: 1 }] },
-  ];
-  expect((await call(s, "POST", `/api/v1/runs/${ENTITY}/${PROJECT}/blobrun1/records`, records)).status).toBe(200);
+  const s: BlobServer = { server, dataDir, keys, project: PROJECT };
+  await makeRun(s, PROJECT, "blobrun1");
   return {
     ...s,
     async close() {
@@ -181,10 +189,10 @@ export function blobRouteSuite(backend: BlobBackend): void {
     });
 
     it("refuses what is not a sha256 digest", async () => {
-      const res = await call(s, "POST", `${BLOBS}/missing`, { digests: ["ABC"] });
+      const res = await call(s, "POST", `${blobsPath(s)}/missing`, { digests: ["ABC"] });
       expect([res.status, (res.json.error as { code: string }).code]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
-      expect((await call(s, "POST", `${BLOBS}/${"g".repeat(64)}/uploads`, { size: 1 })).status).toBe(400);
-      expect((await call(s, "GET", `${BLOBS}/not-a-digest`, undefined)).status).toBe(400);
+      expect((await call(s, "POST", `${blobsPath(s)}/${"g".repeat(64)}/uploads`, { size: 1 })).status).toBe(400);
+      expect((await call(s, "GET", `${blobsPath(s)}/not-a-digest`, undefined)).status).toBe(400);
     });
   });
 
@@ -243,11 +251,11 @@ export function blobRouteSuite(backend: BlobBackend): void {
         expect(put.status).toBe(200);
         parts.push({ number: part.number, etag: put.headers.get("etag")! });
       }
-      const done = await call(s, "POST", `${BLOBS}/${digest}/uploads/${again.uploadId}/complete`, { parts });
+      const done = await call(s, "POST", `${blobsPath(s)}/${digest}/uploads/${again.uploadId}/complete`, { parts });
       expect([done.status, done.json]).toEqual([200, { digest, size: bytes.length }]);
       expect(Buffer.compare((await download(s, digest)).bytes, bytes)).toBe(0);
       // Completing again (an answer lost on the way) is answered the same.
-      expect((await call(s, "POST", `${BLOBS}/${digest}/uploads/${again.uploadId}/complete`, { parts })).json).toEqual({ digest, size: bytes.length });
+      expect((await call(s, "POST", `${blobsPath(s)}/${digest}/uploads/${again.uploadId}/complete`, { parts })).json).toEqual({ digest, size: bytes.length });
     });
 
     it("refuses parts that do not add up to the planned size, and keeps nothing of them", async () => {
@@ -266,7 +274,7 @@ export function blobRouteSuite(backend: BlobBackend): void {
         }
         etags.push({ number: part.number, etag: put.headers.get("etag")! });
       }
-      const done = await call(s, "POST", `${BLOBS}/${digest}/uploads/${p.uploadId}/complete`, { parts: etags });
+      const done = await call(s, "POST", `${blobsPath(s)}/${digest}/uploads/${p.uploadId}/complete`, { parts: etags });
       expect(done.status).toBe(400);
       expect(await missing(s, [digest])).toEqual([digest]);
     });
@@ -282,14 +290,38 @@ export function blobRouteSuite(backend: BlobBackend): void {
       const bytes = randomBytes(50);
       expect((await upload(s, bytes)).status).toBe(200);
       const digest = sha256(bytes);
-      expect((await call(s, "POST", `${BLOBS}/missing`, { digests: [digest] }, null)).status).toBe(401);
-      expect((await call(s, "POST", `${BLOBS}/missing`, { digests: [digest] }, s.keys.erin)).status).toBe(403);
-      expect((await call(s, "POST", `${BLOBS}/${digest}/uploads`, { size: 50 }, s.keys.erin)).status).toBe(403);
-      expect((await call(s, "PUT", `${BLOBS}/${digest}`, bytes, s.keys.erin)).status).toBe(403);
+      expect((await call(s, "POST", `${blobsPath(s)}/missing`, { digests: [digest] }, null)).status).toBe(401);
+      expect((await call(s, "POST", `${blobsPath(s)}/missing`, { digests: [digest] }, s.keys.erin)).status).toBe(403);
+      expect((await call(s, "POST", `${blobsPath(s)}/${digest}/uploads`, { size: 50 }, s.keys.erin)).status).toBe(403);
+      expect((await call(s, "PUT", `${blobsPath(s)}/${digest}`, bytes, s.keys.erin)).status).toBe(403);
       // A private project: to others it does not exist.
       expect((await download(s, digest, s.keys.erin)).status).toBe(404);
       expect((await download(s, digest, null)).status).toBe(404);
       expect((await download(s, digest)).status).toBe(200);
+    });
+
+    it("lets others download a blob of a public project only when a version that a public run logged holds it", async () => {
+      const pub: BlobServer = { ...s, project: "shared" };
+      await makeRun(pub, "shared", "pubrun01", "public");
+      await makeRun(pub, "shared", "privrun1");
+      const [inPublic, inPrivate, inNone] = [randomBytes(30), randomBytes(31), randomBytes(32)];
+      for (const bytes of [inPublic, inPrivate, inNone]) expect((await upload(pub, bytes)).status).toBe(200);
+      const store = pub.server.store;
+      const scope = { entityId: (await store.getEntity(ENTITY))!.id, project: "shared" };
+      const log = async (runId: string, name: string, bytes: Buffer) => {
+        const manifest: ArtifactManifest = { name, type: "dataset", description: null, metadata: {}, files: [{ path: "f.bin", digest: sha256(bytes), size: bytes.length }], references: [] };
+        await store.logArtifactVersion(scope, (await store.getRun(ENTITY, "shared", runId))!.pk, manifest, manifestDigest(manifest), [], Date.now());
+      };
+      await log("pubrun01", "public-set", inPublic);
+      await log("privrun1", "private-set", inPrivate);
+      for (const key of [null, s.keys.erin]) {
+        const got = await download(pub, sha256(inPublic), key);
+        expect([got.status, Buffer.compare(got.bytes, inPublic)]).toEqual([200, 0]);
+        expect((await download(pub, sha256(inPrivate), key)).status).toBe(404);
+        expect((await download(pub, sha256(inNone), key)).status).toBe(404);
+      }
+      // Its members read every blob of it.
+      expect((await download(pub, sha256(inNone))).status).toBe(200);
     });
   });
 }

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBlobStore } from "../../src/server/blobs/open-blob-store.js";
-import { BLOBS, blobRouteSuite, call, download, missing, PART, plan, putTo, sha256, startBlobServer, upload, type BlobBackend, type BlobServer } from "./blobs-suite.js";
+import { blobsPath, blobRouteSuite, call, download, missing, PART, plan, putTo, sha256, startBlobServer, upload, type BlobBackend, type BlobServer } from "./blobs-suite.js";
 
 const filesystem: BlobBackend = { open: (dataDir, partBytes) => openBlobStore(undefined, { dataDir, partBytes }) };
 
@@ -64,13 +64,13 @@ describe("the filesystem backend checks the bytes", () => {
       expect(put.status).toBe(200);
       parts.push({ number: part.number, etag: put.headers.get("etag")! });
     }
-    const done = await call(s, "POST", `${BLOBS}/${claimed}/uploads/${p.uploadId}/complete`, { parts });
+    const done = await call(s, "POST", `${blobsPath(s)}/${claimed}/uploads/${p.uploadId}/complete`, { parts });
     expect([done.status, errorCode(done)]).toEqual([400, "TRK_ERR_DIGEST_MISMATCH"]);
     expect(await missing(s, [claimed])).toEqual([claimed]);
     expect(filesUnder(blobsDir())).toEqual(before);
     expect(existsSync(join(s.dataDir, "artifacts", "uploads", p.uploadId!))).toBe(false);
     // The upload is gone: completing it again finds nothing, and a new plan begins a new one.
-    expect((await call(s, "POST", `${BLOBS}/${claimed}/uploads/${p.uploadId}/complete`, { parts })).status).toBe(404);
+    expect((await call(s, "POST", `${blobsPath(s)}/${claimed}/uploads/${p.uploadId}/complete`, { parts })).status).toBe(404);
     expect((await plan(s, claimed, bytes.length, p.uploadId)).uploadId).not.toBe(p.uploadId);
   });
 
@@ -84,18 +84,18 @@ describe("the filesystem backend checks the bytes", () => {
       parts.push({ number: part.number, etag: put.headers.get("etag")! });
     }
     const wrong = [{ ...parts[0], etag: `"${sha256(Buffer.from("other"))}"` }, parts[1]];
-    const refused = await call(s, "POST", `${BLOBS}/${digest}/uploads/${p.uploadId}/complete`, { parts: wrong });
+    const refused = await call(s, "POST", `${blobsPath(s)}/${digest}/uploads/${p.uploadId}/complete`, { parts: wrong });
     expect([refused.status, errorCode(refused)]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
     expect(await missing(s, [digest])).toEqual([digest]);
     // The parts are kept: the right ETags complete it.
-    expect((await call(s, "POST", `${BLOBS}/${digest}/uploads/${p.uploadId}/complete`, { parts })).status).toBe(200);
+    expect((await call(s, "POST", `${blobsPath(s)}/${digest}/uploads/${p.uploadId}/complete`, { parts })).status).toBe(200);
     expect(Buffer.compare((await download(s, digest)).bytes, bytes)).toBe(0);
   });
 
   it("refuses a body over the part size (TRK_ERR_TOO_LARGE) without keeping any of it", async () => {
     const before = filesUnder(blobsDir());
     const bytes = randomBytes(PART + 1);
-    const put = await call(s, "PUT", `${BLOBS}/${sha256(bytes)}`, bytes);
+    const put = await call(s, "PUT", `${blobsPath(s)}/${sha256(bytes)}`, bytes);
     expect([put.status, errorCode(put)]).toEqual([400, "TRK_ERR_TOO_LARGE"]);
     expect(filesUnder(blobsDir())).toEqual(before);
   });
@@ -106,11 +106,11 @@ describe("the filesystem backend checks the bytes", () => {
     const p = await plan(s, digest, bytes.length);
     const short = await putTo(s, p.parts[0].url, bytes.subarray(0, PART - 1));
     expect([short.status, errorCode(short)]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
-    const unknown = await call(s, "PUT", `${BLOBS}/${digest}/uploads/${"0".repeat(32)}/parts/1`, bytes.subarray(0, PART));
+    const unknown = await call(s, "PUT", `${blobsPath(s)}/${digest}/uploads/${"0".repeat(32)}/parts/1`, bytes.subarray(0, PART));
     expect([unknown.status, errorCode(unknown)]).toEqual([404, "TRK_ERR_NOT_FOUND"]);
-    const traversal = await call(s, "PUT", `${BLOBS}/${digest}/uploads/..%2F..%2Fblobs/parts/1`, bytes.subarray(0, PART));
+    const traversal = await call(s, "PUT", `${blobsPath(s)}/${digest}/uploads/..%2F..%2Fblobs/parts/1`, bytes.subarray(0, PART));
     expect(traversal.status).toBe(404);
-    const beyond = await call(s, "PUT", `${BLOBS}/${digest}/uploads/${p.uploadId}/parts/3`, bytes.subarray(0, PART));
+    const beyond = await call(s, "PUT", `${blobsPath(s)}/${digest}/uploads/${p.uploadId}/parts/3`, bytes.subarray(0, PART));
     expect([beyond.status, errorCode(beyond)]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
   });
 

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBlobStore } from "../../src/server/blobs/open-blob-store.js";
 import { startS3, type TestS3 } from "../helpers/s3.js";
-import { BLOBS, blobRouteSuite, call, download, plan, putTo, sha256, startBlobServer, type BlobBackend, type BlobServer } from "./blobs-suite.js";
+import { blobsPath, blobRouteSuite, call, download, plan, putTo, sha256, startBlobServer, type BlobBackend, type BlobServer } from "./blobs-suite.js";
 
 let s3: TestS3;
 beforeAll(async () => {
@@ -49,7 +49,7 @@ describe("the S3 backend never carries the bytes", () => {
 
   it("refuses PUTs of bytes to the server itself", async () => {
     const bytes = randomBytes(10);
-    const put = await call(s, "PUT", `${BLOBS}/${sha256(bytes)}`, bytes);
+    const put = await call(s, "PUT", `${blobsPath(s)}/${sha256(bytes)}`, bytes);
     expect([put.status, (put.json.error as { code: string }).code]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
   });
 });

@@ -25,7 +25,6 @@ import type { AppContext } from "./app-context.js";
 import { closeAfterAnswer } from "./limits.js";
 import type { BlobBytes, BlobScope } from "../blobs/blob-store.js";
 import { checkDigest, MAX_MISSING_DIGESTS, MAX_UPLOAD_PARTS } from "../blobs/upload-parts.js";
-import type { ArtifactStore } from "../store/artifact-store.js";
 
 const BLOBS = `${API_PREFIX}/artifacts/:entity/:project/blobs`;
 const write = { config: { access: "entity:write" as const } };
@@ -116,8 +115,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: AppContext): void 
     const { scope, digest } = blobParams(req);
     // Members read any blob of the project; anyone else one that a version visible to them holds.
     if (!may(ctx.access(req).role, "read")) {
-      const store = ctx.store as typeof ctx.store & ArtifactStore;
-      if (!(await store.blobInVisibleVersion({ entityId: ctx.entity(req).id, project: scope.project }, digest, true))) {
+      if (!(await ctx.store.blobInVisibleVersion({ entityId: ctx.entity(req).id, project: scope.project }, digest, true))) {
         throw errors.notFound(`Blob ${digest} of ${scope.entity}/${scope.project}`);
       }
     }
