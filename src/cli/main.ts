@@ -2,6 +2,7 @@
 /** The `trackside` command. */
 import { Command } from "commander";
 import { PACKAGE_VERSION, isTracksideError } from "../protocol/index.js";
+import { registerArtifactsCommands } from "./artifacts-command.js";
 import { registerDaemonCommand } from "./daemon-command.js";
 import { registerDbCommands } from "./db-command.js";
 import { registerImportCommands } from "./wandb-import/index.js";
@@ -23,6 +24,7 @@ const program = new Command()
 
 registerServerCommand(program);
 registerRunsCommands(program);
+registerArtifactsCommands(program);
 registerLogsCommand(program);
 registerDaemonCommand(program);
 registerSyncCommand(program);

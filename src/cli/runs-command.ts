@@ -10,6 +10,7 @@ import { validateEntity, validateProject, validateRunId } from "../protocol/ids.
 import { FINAL_STATES, type JsonObject } from "../protocol/records.js";
 import { metadataFacts } from "./metadata-facts.js";
 import { ApiClient, resolveConnection } from "./api-client.js";
+import { runArtifactJson, runArtifactLines, type RunArtifactJson } from "./run-artifacts.js";
 import { formatIsoTime, formatSeconds, formatTable, printable, stdoutIo, terminalJson, type CommandIo } from "./output.js";
 
 interface ReadOptions {
@@ -32,7 +33,7 @@ export function parseRunsPath(value: string, withId: boolean): { entity: string;
 const json = (value: unknown) => terminalJson(value) + "\n";
 
 /** Fields that are text of several lines: their newlines and tabs are shown as such. */
-const MULTILINE = new Set(["Error", "Notes"]);
+const MULTILINE = new Set(["Error", "Notes", "Artifacts out", "Artifacts in"]);
 
 /**
  * The overview as aligned `Label: value` lines, the run's environment (metadata-facts.ts) last.
@@ -58,13 +59,26 @@ function describeRun(run: RunView): string {
     ["Console lines", run.consoleLines === undefined ? null : String(run.consoleLines)],
     ["Refused", run.refused ? refusedSentence(run.refused) : null],
     ["Unknown kinds", run.unknownRecords?.length ? run.unknownRecords.map((u) => `${u.kind}: ${u.count}`).join(", ") : null],
+    ["Artifacts out", runArtifactLines(run.artifactOutputs)],
+    ["Artifacts in", runArtifactLines(run.artifactInputs)],
     ...metadataFacts(run.metadata),
   ];
   const shown = lines.filter(([, v]) => v !== null && v !== "");
   const width = Math.max(...shown.map(([k]) => k.length));
   const block = (title: string, obj: JsonObject) =>
     Object.keys(obj).length === 0 ? "" : `\n${title}:\n${terminalJson(obj).replace(/^/gm, "  ")}\n`;
-  return shown.map(([k, v]) => `${(k + ":").padEnd(width + 2)}${printable(v as string, MULTILINE.has(k))}`).join("\n") + "\n" + block("Config", run.config) + block("Summary", run.summary);
+  // A list (the artifacts) continues under its first line; notes and errors keep their own layout.
+  const indent = (k: string, text: string) => (k.startsWith("Artifacts") ? text.replace(/\n/g, `\n${" ".repeat(width + 2)}`) : text);
+  return shown.map(([k, v]) => `${(k + ":").padEnd(width + 2)}${indent(k, printable(v as string, MULTILINE.has(k)))}`).join("\n") + "\n" + block("Config", run.config) + block("Summary", run.summary);
+}
+
+/**
+ * The run for `runs show --json`: the API's RunView, with its artifact versions in the short
+ * form `{ name, version: "v0", type, aliases, digest, size }` (always present: [] when none, or
+ * when the server keeps no artifacts).
+ */
+function runJson(run: RunView): Omit<RunView, "artifactOutputs" | "artifactInputs"> & { artifactOutputs: RunArtifactJson[]; artifactInputs: RunArtifactJson[] } {
+  return { ...run, artifactOutputs: (run.artifactOutputs ?? []).map(runArtifactJson), artifactInputs: (run.artifactInputs ?? []).map(runArtifactJson) };
 }
 
 /**
@@ -103,12 +117,12 @@ export function registerRunsCommands(program: Command, io: CommandIo = stdoutIo)
     .command("show")
     .description("show one run's overview")
     .argument("<entity/project/id>", "the run path, e.g. alice/mnist/a1b2c3d4")
-    .option("--json", "print the run as one JSON object (the API's RunView)")
+    .option("--json", "print the run as one JSON object (the API's RunView; artifactOutputs and artifactInputs as {name, version, type, aliases, digest, size})")
     .option("--base-url <url>", "tracking server (default: TRACKSIDE_BASE_URL or http://127.0.0.1:8421)")
     .action(async (path: string, opts: ReadOptions) => {
       const { entity, project, id } = parseRunsPath(path, true);
       const api = new ApiClient(resolveConnection(opts));
       const run = await api.get<RunView>(`/runs/${seg(entity)}/${seg(project)}/${seg(id as string)}`);
-      io.out(opts.json ? json(run) : describeRun(run));
+      io.out(opts.json ? json(runJson(run)) : describeRun(run));
     });
 }

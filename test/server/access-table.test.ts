@@ -139,6 +139,10 @@ const CASES: Case[] = [
   // The project.
   { method: "GET", route: "/:entity/:project", path: (t) => `/${t.entity}/${t.project}`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project", path: (t) => `/api/v1/runs/${t.entity}/${t.project}`, expect: READ },
+  // The artifact pages: the shell, by the project's rule; what they show is asked of the API (no collection "model" here).
+  { method: "GET", route: "/:entity/:project/artifacts", path: (t) => `/${t.entity}/${t.project}/artifacts`, expect: READ },
+  { method: "GET", route: "/:entity/:project/artifacts/:name", path: (t) => `/${t.entity}/${t.project}/artifacts/model`, expect: READ },
+  { method: "GET", route: "/:entity/:project/artifacts/:name/:alias", path: (t) => `/${t.entity}/${t.project}/artifacts/model/v0`, expect: READ },
   { method: "GET", route: "/api/v1/projects/:entity/:project", path: (t) => `/api/v1/projects/${t.entity}/${t.project}`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/events", path: (t) => `/api/v1/runs/${t.entity}/${t.project}/events`, expect: READ },
   {

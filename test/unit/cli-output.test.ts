@@ -1,6 +1,6 @@
 /** The CLI's terminal-safe text (src/cli/output.ts): every character a terminal acts on is shown, never obeyed. */
 import { describe, expect, it } from "vitest";
-import { printable, terminalJson } from "../../src/cli/output.js";
+import { formatBytes, printable, terminalJson } from "../../src/cli/output.js";
 
 describe("printable", () => {
   it("shows C0, DEL, C1 and bidi controls as escapes, and keeps the rest of the text", () => {
@@ -22,5 +22,12 @@ describe("terminalJson", () => {
     const text = terminalJson(value);
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     expect(JSON.parse(text)).toEqual({ name: value.name, n: "Infinity" });
+  });
+});
+
+describe("formatBytes", () => {
+  it("writes sizes in binary units with three significant digits, bytes as they are", () => {
+    expect([0, 1023, 1024, 1536, 20 * 1024 * 1024 + 1, 1024 ** 3, 5 * 1024 ** 5].map(formatBytes)).toEqual(["0 B", "1023 B", "1.00 KiB", "1.50 KiB", "20.0 MiB", "1.00 GiB", "5.00 PiB"]);
+    expect(formatBytes(300 * 1024)).toBe("300 KiB");
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The web app: its built files (src/web, built by Vite into dist/web) and the pages that open
- * it, `/`, `/settings`, `/:entity`, `/:entity/:project` and `/:entity/:project/runs/:id`, plus the read routes only
+ * it, `/`, `/settings`, `/:entity`, `/:entity/:project`, `/:entity/:project/runs/:id` and the artifact
+ * pages `/:entity/:project/artifacts[/:name[/:alias]]`, plus the read routes only
  * the app uses (the viewer's projects, downsampled history). A page answers the app's shell
  * only when the viewer may see what it names: a hidden or missing run or project is the same
  * 404 page as before, so the shell never reveals that something private exists.
@@ -135,6 +136,11 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, options
   app.get("/:entity", page("entity:read"), async (_req, reply) => sendShell(reply, shell));
   app.get("/:entity/:project", page("project:read"), async (_req, reply) => sendShell(reply, shell));
   app.get("/:entity/:project/runs/:id", page("run:read"), async (_req, reply) => sendShell(reply, shell));
+  // The artifact pages: the project's rule, as the API routes they read (a version no public run
+  // logged is then a 404 of the API to others, shown on the page; the shell names nothing).
+  app.get("/:entity/:project/artifacts", page("project:read"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/:entity/:project/artifacts/:name", page("project:read"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/:entity/:project/artifacts/:name/:alias", page("project:read"), async (_req, reply) => sendShell(reply, shell));
 
   app.get(`${API_PREFIX}/viewer/projects`, { config: { access: "signed-in" } }, async (req): Promise<{ projects: ProjectView[] }> => {
     const user = await ctx.user(req);

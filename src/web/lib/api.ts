@@ -65,3 +65,20 @@ export function num(v: unknown): number | null {
   if (v === "-Infinity") return -Infinity;
   return null;
 }
+
+/** `/artifacts/<entity>/<project>[/<name>[/<alias>]]`: the artifact API's paths, each part percent-encoded. */
+export function artifactsPath(entity: string, project: string, name?: string, alias?: string): string {
+  const e = encodeURIComponent;
+  return `/artifacts/${e(entity)}/${e(project)}${name === undefined ? "" : `/${e(name)}`}${alias === undefined ? "" : `/${e(alias)}`}`;
+}
+
+/** `/<entity>/<project>/artifacts[/<name>[/<alias>]]`: the app's artifact pages. */
+export function artifactHref(entity: string, project: string, name?: string, alias?: string): string {
+  const e = encodeURIComponent;
+  return `${pageHref(entity, project)}/artifacts${name === undefined ? "" : `/${e(name)}`}${alias === undefined ? "" : `/${e(alias)}`}`;
+}
+
+/** `/<entity>/<project>/runs/<id>`: a run's page. */
+export function runHref(entity: string, project: string, id: string): string {
+  return `${pageHref(entity, project)}/runs/${encodeURIComponent(id)}`;
+}

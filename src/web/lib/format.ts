@@ -44,3 +44,16 @@ export function atPath(obj: Record<string, unknown>, path: string): unknown {
   }
   return cur;
 }
+
+/** "0 B", "512 B", "1.5 KiB", "2.00 MiB", "1.00 GiB": sizes in binary units, as `du -h` shows them. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[i]}`;
+}

@@ -15,7 +15,7 @@ import { RunsTable } from "../components/runs-table";
 import { useProjectVersions } from "../lib/live";
 import { ViewsBar } from "../components/workspace/views-bar";
 import { Workspace } from "../components/workspace/workspace";
-import { get, qs, runsPath } from "../lib/api";
+import { artifactHref, get, qs, runsPath } from "../lib/api";
 import { leafKeys } from "../lib/format";
 import { useUrlState } from "../lib/url-state";
 
@@ -110,7 +110,10 @@ export function ProjectPage({ entity, project }: { entity: string; project: stri
       />
       <main class="project">
         <h1>
-          {entity}/{project}
+          {entity}/{project}{" "}
+          <a class="h-link" href={artifactHref(entity, project)}>
+            Artifacts
+          </a>
         </h1>
         <DefaultPrivacy entity={entity} project={project} />
         <ViewsBar entity={entity} project={project} state={state} open={replace} urlHadState={urlHadState} />

@@ -1,11 +1,13 @@
 /**
- * The Overview tab: every overview field of W&B's run page, then config, summary and artifacts.
+ * The Overview tab: every overview field of W&B's run page, then the artifacts the run logged and
+ * used (each linked to its version's page), config and summary.
  * Name, description, tags and privacy are edited in place and saved through PATCH, by those who
  * may edit the run (RunView.canEdit); everyone else sees them as text, with no control that the
  * server would refuse.
  */
 import { useState } from "preact/hooks";
 import type { RunView } from "../../protocol/api";
+import { ArtifactVersionsTable } from "../components/artifact-versions";
 import { StateBadge } from "../components/state-badge";
 import { patch, runsPath } from "../lib/api";
 import { runFacts } from "../lib/facts";
@@ -206,6 +208,9 @@ export function OverviewTab({ run, onChange }: { run: RunView; onChange: (r: Run
   const facts = runFacts(run.metadata);
   // The server refuses edits of those who may not make them; the page offers none to them.
   const edit = run.canEdit;
+  // Absent from a server that keeps no artifacts: the same as none.
+  const outputs = run.artifactOutputs ?? [];
+  const inputs = run.artifactInputs ?? [];
   return (
     <section class="overview">
       <Notices run={run} />
@@ -271,10 +276,12 @@ export function OverviewTab({ run, onChange }: { run: RunView; onChange: (r: Run
         <Field label="Group">{run.group}</Field>
         <Field label="History steps">{run.historySteps.toLocaleString("en")}</Field>
       </dl>
-      <h2>Artifacts</h2>
-      <p class="muted" data-section="Artifacts">
-        No artifact outputs.
-      </p>
+      <div data-section="Artifacts">
+        <h2>Artifact outputs</h2>
+        {outputs.length === 0 ? <p class="muted">No artifact outputs.</p> : <ArtifactVersionsTable versions={outputs} here={run} section="Artifact outputs" />}
+        <h2>Artifact inputs</h2>
+        {inputs.length === 0 ? <p class="muted">No artifact inputs.</p> : <ArtifactVersionsTable versions={inputs} here={run} section="Artifact inputs" />}
+      </div>
       <h2>Config</h2>
       <KeyValues obj={run.config} name="Config" />
       <h2>Summary</h2>
