@@ -3,19 +3,25 @@
  * public API, test/fixtures/artifact-run.mjs): logArtifact() resolves once the files are staged
  * and the daemon holds the entry, and wait() gives the version the server made of it; useArtifact()
  * resolves an alias and downloads the bytes; a process killed right after logArtifact() still gets
- * its artifact uploaded. While the server is out of reach, wait() times out with a coded error that
+ * its artifact uploaded; all of it with the blobs in the server's data directory and in an S3-compatible
+ * server (s3rver). While the server is out of reach, wait() times out with a coded error that
  * says the daemon goes on, and finish() reports the artifact as pending.
  */
 import { createServer } from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ArtifactQueueEntry, ArtifactVersionDetail } from "../../src/protocol/index.js";
-import { ROOT, eventually, makeEnv, runFixture, serverWithEnv, start, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { SHOTS, browserOrSkip, launchChromium } from "../helpers/browser.js";
+import { ROOT, eventually, makeEnv, runFixture, showRun, start, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { startS3, type TestS3 } from "../helpers/s3.js";
 import { localUser } from "../helpers/run-dir.js";
 
 const ROOT_FIXTURES = join(ROOT, "test/fixtures");
+const withBrowser = browserOrSkip("test/e2e/artifacts-client.test.ts");
 
 /** A loopback port that nothing listens on: a tracking server that is down. */
 async function closedPort(): Promise<number> {
@@ -73,16 +79,40 @@ describe("logArtifact with the server down", () => {
   });
 });
 
-describe("logArtifact and useArtifact with a server", () => {
+// The same runs with the server's blobs in its data directory, then in a real S3-compatible
+// server (s3rver on loopback, `trackside server --artifact-store s3://...`).
+describe.each(["filesystem", "s3"] as const)("logArtifact and useArtifact with a server, blobs in the %s store", (store) => {
   let t: TestEnv;
   let server: TestServer;
   let entity: string;
   let apiKey: string;
+  let s3: TestS3 | null = null;
   beforeAll(async () => {
-    ({ t, server } = await serverWithEnv());
+    t = makeEnv();
+    if (store === "s3") s3 = await startS3();
+    server = await startServer({ ...t.env, ...s3?.env }, s3 ? { args: ["--artifact-store", `s3://${s3.bucket}/team-blobs`] } : {});
+    t.env.TRACKSIDE_BASE_URL = server.url;
     ({ user: entity, apiKey } = localUser(t.home, server.url));
   });
-  afterAll(() => server?.stop());
+  afterAll(async () => {
+    await server?.stop();
+    await s3?.stop();
+  });
+
+  /** The digests of the blobs the server's store holds for the project `fixtures`. */
+  async function storedBlobs(): Promise<string[]> {
+    if (s3) {
+      const client = new S3Client({ endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY } });
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `team-blobs/${entity}/fixtures/` }));
+      client.destroy();
+      return (listed.Contents ?? []).map((o) => basename(o.Key!)).sort();
+    }
+    // Content-addressed: <data dir>/artifacts/blobs/<entity>/<project>/<2 hex>/<digest>.
+    const root = join(server.dataDir, "artifacts", "blobs", entity, "fixtures");
+    return readdirSync(root, { recursive: true, encoding: "utf8" }).map((p) => basename(p)).filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
+  }
+
+  const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
   /** GET a version as the API answers it, or null for a 404. */
   async function version(name: string, alias: string): Promise<ArtifactVersionDetail | null> {
@@ -103,10 +133,20 @@ describe("logArtifact and useArtifact with a server", () => {
     const first = await logDir("dataset", data);
     expect(first.version).toBe("dataset:v0");
     expect(first.finished).toMatchObject({ synced: true, pendingArtifacts: 0 });
-    expect((await logDir("dataset", data)).version).toBe("dataset:v0");
+    expect(await showRun(`${entity}/fixtures/${first.id}`, t.env)).toMatchObject({
+      state: "finished",
+      artifactOutputs: [{ name: "dataset", version: "v0", type: "dataset", aliases: ["latest"], size: 16 }],
+    });
+    const before = await storedBlobs();
+    expect(before).toEqual([sha256("x,y\n1,2\n"), sha256("cat\ndog\n")].sort());
+    const second = await logDir("dataset", data);
+    expect(second.version).toBe("dataset:v0");
+    expect(await showRun(`${entity}/fixtures/${second.id}`, t.env)).toMatchObject({ artifactOutputs: [{ name: "dataset", version: "v0" }] });
     writeFileSync(join(data, "train.csv"), "x,y\n1,2\n3,4\n");
     const third = await logDir("dataset", data);
     expect(third.version).toBe("dataset:v1");
+    // Only the changed file's bytes were stored anew.
+    expect(await storedBlobs()).toEqual([...before, sha256("x,y\n1,2\n3,4\n")].sort());
 
     const into = join(mkdtempSync(join(tmpdir(), "trk-use-")), "got");
     const r = await runFixture("artifact-run", t.env, [JSON.stringify({ use: "dataset:latest", download: into })]);
@@ -119,6 +159,22 @@ describe("logArtifact and useArtifact with a server", () => {
     const v1 = await version("dataset", "v1");
     expect(v1?.producedBy.map((run) => run.id)).toEqual([third.id]);
     expect(v1?.usedBy.map((run) => run.id)).toEqual([user.id]);
+    expect(await showRun(`${entity}/fixtures/${user.id}`, t.env)).toMatchObject({ artifactInputs: [{ name: "dataset", version: "v1" }] });
+
+    // The artifact's page names the run that produced v1 and the run that used it.
+    if (!withBrowser) return;
+    const names = await Promise.all([third.id, user.id].map(async (id) => (await showRun(`${entity}/fixtures/${id}`, t.env)).name as string));
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(10_000);
+      const link = await fetch(`${server.url}/api/v1/auth/login-links`, { method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ next: `/${entity}/fixtures/artifacts/dataset/v1` }) });
+      await page.goto(((await link.json()) as { url: string }).url);
+      for (const name of names) await page.getByRole("link", { name }).first().waitFor();
+      await page.screenshot({ path: join(SHOTS, `artifact-lineage-${store}.png`), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 
   it("uploads the artifact of a process SIGKILLed right after logArtifact() resolved", async () => {
