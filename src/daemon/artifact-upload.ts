@@ -48,6 +48,9 @@ export interface EntryContext {
   stopped: () => boolean;
 }
 
+/** Blobs of one entry uploaded at once. */
+const BLOB_CONCURRENCY = 4;
+
 const STOPPED: Exclude<EntryOutcome, { kind: "done" }> = { kind: "retry", why: "the queue is closing" };
 
 /** Does one entry, start to end; never throws for the network (a retry), only for the local disk. */
@@ -64,10 +67,19 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
   if (missing.kind !== "ok") return missing;
   const todo = [...new Set(missing.value.missing)].filter((d) => sizes.has(d));
   ctx.progress.remaining = todo.reduce((n, d) => n + sizes.get(d)!, 0);
-  for (const digest of todo) {
-    const blob = await uploadBlob(ctx, digest, sizes.get(digest)!);
-    if (blob.kind !== "ok") return blob;
-  }
+  // A few blobs at a time: a directory of small files is round trips, not bytes (measured: 1,000
+  // files of 4 KiB took 6.4 s one by one). The first failure stops the others from starting more.
+  let failed: Step<void> | null = null;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (failed === null && next < todo.length) {
+      const digest = todo[next++];
+      const blob = await uploadBlob(ctx, digest, sizes.get(digest)!);
+      if (blob.kind !== "ok") failed ??= blob;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BLOB_CONCURRENCY, todo.length) }, worker));
+  if (failed) return failed;
   const body: LogVersionBody = { runId: target.runId, manifest: entry.manifest, aliases: entry.aliases };
   const version = await postJson<ArtifactVersionSummary>(ctx, "versions", body);
   if (version.kind !== "ok") return version;

@@ -76,12 +76,14 @@ describe.each(backends)("the artifact queue against the blob routes, %s backend"
     second.start(); // takes the entry from disk
     expect(await second.wait(entry, 10_000)).toEqual({ version: 0, error: null });
     await second.close();
+    // The successor sends the big blob's two missing parts; the small blob (uploaded beside the
+    // big one, by whichever daemon got to it) is sent once in all.
     const ranges = sent.slice(before).map((p) => [p.start, p.length]);
-    expect(ranges).toEqual([
+    expect(ranges.filter(([, length]) => length !== small.length)).toEqual([
       [PART, PART],
       [2 * PART, 300],
-      [0, small.length],
     ]);
+    expect(sent.filter((p) => p.start === 0 && p.length === small.length)).toHaveLength(1);
     expect(Buffer.compare((await download(s, sha256(big))).bytes, big)).toBe(0);
     expect(Buffer.compare((await download(s, sha256(small))).bytes, small)).toBe(0);
     // Presigned URLs of the bucket get no credentials; the server's own URLs the API key.
