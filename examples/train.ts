@@ -1,7 +1,11 @@
 /**
- * A fake training loop: config, 300 steps of loss, accuracy and learning rate, a summary, finish.
+ * A fake training loop: config, 300 steps of loss, accuracy and learning rate, a summary, the
+ * "model" it trained logged as an artifact, finish.
  * Run it with `npm run demo`, or on its own: `node dist/examples/train.js` (after `npm run build`).
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as trackside from "trackside";
 
 const config = { lr: 3e-3, batchSize: 64, epochs: 3, optimizer: { name: "adam", betas: [0.9, 0.999] } };
@@ -26,4 +30,9 @@ for (let step = 0; step < steps; step++) {
   await new Promise((r) => setTimeout(r, 2));
 }
 run.summary.set("best_acc", best);
+// The checkpoint: the daemon uploads it, and the run's page lists it under artifact outputs.
+const checkpoint = mkdtempSync(join(tmpdir(), "demo-model-"));
+writeFileSync(join(checkpoint, "model.json"), JSON.stringify({ layers: [784, 128, 10], activation: "relu" }));
+writeFileSync(join(checkpoint, "weights.bin"), Buffer.alloc(64 * 1024, 1));
+await run.logArtifact(trackside.artifact("demo-model", "model", { metadata: { best_acc: best } }).addDir(checkpoint), { aliases: ["best"] });
 await run.finish();

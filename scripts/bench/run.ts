@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { benchArtifacts } from "./artifacts.js";
 import { benchChartQuery } from "./chart-query.js";
 import { benchDaemonRss } from "./daemon-rss.js";
 import { benchEmptyRun } from "./empty-run.js";
@@ -48,6 +49,7 @@ const benches = {
   benchChartQuery,
   benchWorkspaceLive,
   benchWorkspaceLoad,
+  benchArtifacts,
 } satisfies Record<string, (...args: number[]) => Promise<Figure[]>>;
 type BenchName = keyof typeof benches;
 
@@ -84,6 +86,8 @@ figures.push(...isolated("benchDaemonRss", rows, Math.min(samples, 3)));
 // Issue 16: the project workspace in Chromium (left out with a warning where it is not installed).
 figures.push(...isolated("benchWorkspaceLoad", smoke ? 12 : 50, smoke ? 2 : 20, smoke ? 1500 : 100_000, Math.min(samples, 3)));
 figures.push(...isolated("benchWorkspaceLive", smoke ? 2 : 10, smoke ? 1 : 60));
+// Issue 18: artifacts, beside cp -r.
+figures.push(...isolated("benchArtifacts", smoke ? 4 : 1024, Math.min(samples, 3)));
 
 const out = table(figures);
 console.log(out);

@@ -24,7 +24,7 @@ describe("npm run demo", () => {
     expect(train, out).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/[^/]+/demo/runs/[a-z0-9]{8}$`));
     expect(crash).toBeDefined();
     const path = (url: string) => new URL(url).pathname.slice(1).replace("/runs/", "/");
-    expect(await showRun(path(train!), t.env)).toMatchObject({ state: "finished", historySteps: 300, jobType: "train" });
+    expect(await showRun(path(train!), t.env)).toMatchObject({ state: "finished", historySteps: 300, jobType: "train", artifactOutputs: [{ name: "demo-model", version: "v0", type: "model", aliases: ["best", "latest"] }] });
     expect(await showRun(path(crash!), t.env)).toMatchObject({ state: "failed", exitCode: 1, historySteps: 50 });
     const page = await fetch(train!);
     expect(page.status).toBe(404); // private, and this request has no session...
