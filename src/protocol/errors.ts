@@ -71,6 +71,7 @@ export const ERROR_CODES = [
   "TRK_ERR_COPY_MISMATCH",
   "TRK_ERR_INVALID_ARTIFACT",
   "TRK_ERR_DIGEST_MISMATCH",
+  "TRK_ERR_INVALID_MEDIA",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -299,6 +300,8 @@ export const errors = {
       `Artifact ${what} is not on the server yet: ${why}. It is safe in the run directory and the daemon goes on uploading it (finish() waits for it and shows its progress); call wait() again, with a longer timeout, to wait for its version.`,
       { artifact: what },
     ),
+  invalidMedia: (key: string, why: string, fix: string) =>
+    new TracksideError("TRK_ERR_INVALID_MEDIA", `Cannot log ${show(key)}: ${why}. ${fix} The other keys of this call were logged.`, { key }),
   internal: (why: string) =>
     new TracksideError("TRK_ERR_INTERNAL", `Internal error: ${why}. This is a bug in trackside; please report it with the daemon log.`),
 } satisfies Record<string, (...args: never[]) => TracksideError>;

@@ -14,3 +14,4 @@ export * from "./version.js";
 export * from "./process-alive.js";
 export * from "./artifacts.js";
 export * from "./artifact-digest.js";
+export * from "./media.js";

@@ -6,6 +6,8 @@
  * older than what it holds), which is what makes retries and replays safe.
  */
 
+import type { MediaValue } from "./media.js";
+
 export type RunState = "running" | "finished" | "failed" | "killed" | "crashed";
 export const FINAL_STATES: readonly RunState[] = ["finished", "failed", "killed", "crashed"];
 
@@ -79,6 +81,8 @@ export type RunRecord =
    * upload went on. seq 0, keyed by its time `at`; the server counts them for the run's page.
    */
   | { k: "refused"; seq: 0; at: number; records: number; bytes: number; error: string }
+  /** A rich value (protocol/media.ts) logged at `step` under `key`: an image, images, a histogram or a table. */
+  | { k: "media"; seq: number; step: number; key: string; value: MediaValue }
   | { k: "exit"; seq: number; state: RunState; exitCode: number | null; signal: string | null; error: string | null; finishedAt: number };
 
 export type RecordKind = RunRecord["k"];
