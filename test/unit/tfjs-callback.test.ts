@@ -111,6 +111,25 @@ describe("the callback in model.fit()", () => {
   });
 });
 
+describe("the callback after plain-object callbacks", () => {
+  it("still logs the metrics, and warns once that it has no model for the config", async () => {
+    const { run, rows } = recordingRun();
+    const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
+    model.compile({ optimizer: tf.train.sgd(0.1), loss: "meanSquaredError" });
+    const written: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      // tfjs wraps every entry of a list that does not start with a tf.Callback in a CustomCallback, which calls hooks as bare functions.
+      await model.fit(tf.ones([8, 2]), tf.ones([8, 1]), { epochs: 2, batchSize: 4, callbacks: [{ onEpochEnd: () => {} }, tracksideCallback(run as never) as never], verbose: 0 });
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(rows.filter((r) => "loss" in r.values).map((r) => [r.step, r.values.epoch])).toEqual([[1, 1], [3, 2]]);
+    expect(written.filter((l) => l.includes("was not given the model"))).toHaveLength(1);
+  });
+});
+
 describe("the trackside entry", () => {
   it("does not load TensorFlow.js: only trackside/tfjs does", () => {
     expect(readFileSync(join(ROOT, "dist/client/index.js"), "utf8")).not.toContain("@tensorflow");

@@ -94,7 +94,7 @@ export class TracksideCallback extends tf.Callback {
       const name = this.settings.modelName ?? `model-${this.run.id}`;
       this.loggedModel = await logModelArtifact(this.run, this.model, name, { epochs: this.epochs, params: this.model.countParams(), metrics: this.lastEpoch });
     } catch (err) {
-      this.warn("model", `the model could not be logged as an artifact: ${describe(err)}`);
+      this.warn("model", `the model could not be logged as an artifact: ${describeError(err)}`);
     }
   }
 
@@ -109,7 +109,7 @@ export class TracksideCallback extends tf.Callback {
         this.run.log(v, { step: at });
         this.lastStep = at;
       })
-      .catch((err: unknown) => this.warn("read", `training metrics could not be read and were not logged: ${describe(err)}`));
+      .catch((err: unknown) => this.warn("read", `training metrics could not be read and were not logged: ${describeError(err)}`));
   }
 
   /** Once per kind: a loop must not flood the terminal. */
@@ -139,7 +139,7 @@ export function tracksideCallback(run: Run, options?: TracksideCallbackOptions):
   return new TracksideCallback(run, options);
 }
 
-/** Reads tfjs's logs: the reads start now (before tfjs frees the tensors), the values come later. */
+/** @internal Reads tfjs's logs: the reads start now (before tfjs frees the tensors), the values come later. */
 export function read(logs: Logs, prefix: string): Promise<Record<string, number>> {
   const keys: string[] = [];
   const values: Array<number | Promise<ArrayLike<number>>> = [];
@@ -173,7 +173,7 @@ function checkRun(run: unknown): Run {
   return run as Run;
 }
 
-function describe(err: unknown): string {
+function describeError(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   return typeof e?.code === "string" && typeof e.message === "string" ? `${e.code}: ${e.message}` : String((err as Error)?.message ?? err);
 }
