@@ -61,7 +61,7 @@ describe("trackside/tfjs: a model trained with the callback", () => {
     const config = run.config as Record<string, Record<string, unknown>>;
     expect(config.optimizer).toEqual({ class: "Adam", learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
     expect(config.model).toMatchObject({ layers: 2, params: 4 * 8 + 8 + 8 + 1, trainableParams: 49, inputShapes: [[null, 4]], loss: "meanSquaredError" });
-    expect((config.model.summary as object[]).map((l) => l)).toEqual([
+    expect(config.model.summary).toEqual([
       expect.objectContaining({ class: "Dense", outputShape: [null, 8], params: 40 }),
       expect.objectContaining({ class: "Dense", outputShape: [null, 1], params: 9 }),
     ]);

@@ -11,15 +11,12 @@
  * the batch count is the one axis and `epoch` is logged as a value.
  */
 
-/** Which batches get a row. */
-export type BatchEvery = number;
-
 export class StepPlan {
   private base = 0;
   private batches = 0;
 
   /** @param every log every `every`-th batch's metrics (1: each one; 0: none, epochs only). */
-  constructor(private readonly every: BatchEvery) {}
+  constructor(private readonly every: number) {}
 
   /** fit() begins: `runStep` is the step the run's next row would get. */
   begin(runStep: number): void {
