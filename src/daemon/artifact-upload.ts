@@ -119,16 +119,27 @@ async function uploadBlob(ctx: EntryContext, digest: string, size: number): Prom
       continue;
     }
     const r = await putPart(ctx, part.url, path, start, length);
-    if (r.kind !== "ok") return r;
+    if (r.kind !== "ok") return forgetIfGone(ctx, digest, r);
     state.parts.push({ number: part.number, etag: r.value });
     ctx.files.saveUploadState(digest, state);
     ctx.progress.remaining -= length;
   }
   const body: CompleteUploadBody = { parts: [...state.parts].sort((a, b) => a.number - b.number) };
   const done = await postJson<unknown>(ctx, `blobs/${digest}/uploads/${encodeURIComponent(plan.uploadId)}/complete`, body);
-  if (done.kind !== "ok") return done;
+  if (done.kind !== "ok") return forgetIfGone(ctx, digest, done);
   ctx.files.dropUploadState(digest);
   return { kind: "ok", value: undefined };
+}
+
+/**
+ * A part or the complete answered 404: the store has forgotten the upload (S3 aborts or expires
+ * them, answering NoSuchUpload; the server takes the saved id on trust). Its saved state is
+ * dropped, so that the next try begins a new upload instead of sending to the dead one until the
+ * 404s give the artifact up.
+ */
+function forgetIfGone<T>(ctx: EntryContext, digest: string, step: Exclude<Step<T>, { kind: "ok" }>): Exclude<Step<T>, { kind: "ok" }> {
+  if (step.kind === "retry" && step.notFound) ctx.files.dropUploadState(digest);
+  return step;
 }
 
 const ABSOLUTE = /^https?:\/\//i;
