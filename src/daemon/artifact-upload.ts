@@ -7,7 +7,8 @@
  * costs a few small requests: the blobs stored already are not missing any more, and the parts
  * of a multipart upload under way are remembered on disk (artifact-files.ts, UploadState).
  */
-import { statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
 import type { Logger } from "pino";
 import {
   API_PREFIX,
@@ -99,6 +100,15 @@ async function uploadBlob(ctx: EntryContext, digest: string, size: number): Prom
     ctx.progress.remaining -= size;
     return { kind: "ok", value: undefined };
   }
+  if (plan.parts.some((p) => ABSOLUTE.test(p.url))) {
+    // Presigned URLs of a bucket: nobody checks the bytes on their way in (the filesystem backend
+    // does), and a blob stored wrong under its digest is never uploaded again. The staged file
+    // is a hard link to the user's, which a program that rewrites that file in place changes.
+    const got = await sha256Of(path);
+    if (got !== digest) {
+      return { kind: "refused", why: `TRK_ERR_DIGEST_MISMATCH: the staged file ${path} no longer holds the bytes logged (sha256 ${got}, not ${digest}): its file was written again in place after logArtifact(); log the artifact again` };
+    }
+  }
   if (plan.uploadId === null) {
     const part = plan.parts[0];
     if (!part) return { kind: "retry", why: "the server's upload plan has no part" };
@@ -143,6 +153,17 @@ function forgetIfGone<T>(ctx: EntryContext, digest: string, step: Exclude<Step<T
 }
 
 const ABSOLUTE = /^https?:\/\//i;
+
+/** The sha256 (hex) of a file, streamed. */
+function sha256Of(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    createReadStream(path, { highWaterMark: 1 << 20 })
+      .on("data", (chunk) => hash.update(chunk))
+      .on("error", reject)
+      .on("end", () => resolve(hash.digest("hex")));
+  });
+}
 
 /**
  * PUTs one part: to the server's own URL with the API key, or to an object store's presigned URL

@@ -16,7 +16,7 @@ import { putFileRange, type PutRangeFn } from "../../src/daemon/http-put.js";
 import { openBlobStore } from "../../src/server/blobs/open-blob-store.js";
 import { writeLogEntry } from "../helpers/artifact-queue.js";
 import { startS3, type TestS3 } from "../helpers/s3.js";
-import { PART, download, sha256, startBlobServer, type BlobBackend, type BlobServer } from "./blobs-suite.js";
+import { PART, blobsPath, call, download, sha256, startBlobServer, type BlobBackend, type BlobServer } from "./blobs-suite.js";
 
 const silent = pino({ level: "silent" });
 let s3: TestS3;
@@ -106,5 +106,26 @@ describe.each(backends)("the artifact queue against the blob routes, %s backend"
     expect(await q.wait(entry, 20_000)).toEqual({ version: 0, error: null });
     await q.close();
     expect(Buffer.compare((await download(s, sha256(big))).bytes, big)).toBe(0);
+  });
+
+  it.each([
+    ["one part", 300],
+    ["three parts", 2 * PART + 300],
+  ])("refuses a staged file rewritten in place since it was staged (%s), and stores nothing under its digest", async (_what, size) => {
+    const dir = mkdtempSync(join(tmpdir(), "trk-aqp-"));
+    const bytes = randomBytes(size);
+    const { entry } = writeLogEntry(dir, `rewritten-${size}`, { "model.bin": bytes });
+    // The user's program writes the file again in place: the hard link staged it shares the bytes.
+    const changed = Buffer.from(bytes);
+    changed[0] ^= 0xff;
+    writeFileSync(join(dir, "artifacts", "blobs", sha256(bytes)), changed);
+    const q = queue(dir, putFileRange, { baseMs: 1, maxMs: 5 });
+    q.start();
+    const result = await q.wait(entry, 20_000);
+    await q.close();
+    expect(result?.version).toBeNull();
+    expect(result?.error).toMatch(/^TRK_ERR_DIGEST_MISMATCH/);
+    const missing = await call(s, "POST", `${blobsPath(s)}/missing`, { digests: [sha256(bytes)] });
+    expect(missing.json).toEqual({ missing: [sha256(bytes)] });
   });
 });
