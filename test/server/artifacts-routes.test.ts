@@ -309,6 +309,23 @@ function routesSuite(): void {
     });
   });
 
+  describe("what a store cannot hold", () => {
+    it("refuses a reference URI with a control character, and any value the store cannot hold, with a coded 400, never a 5xx", async () => {
+      await makeRun("alice/mnist/run1");
+      const ref = (path: string, uri: string) => ({ runId: "run1", manifest: manifest("refs", [], { references: [{ path, uri, digest: null, size: null }] }), aliases: [] });
+      // new URL() takes a NUL (it percent-encodes it), so addReference() lets it through to here.
+      const nul = await post("/api/v1/artifacts/alice/mnist/versions", ref("r", "https://host/a\u0000b"));
+      expect([nul.statusCode, codeOf(nul)]).toEqual([400, "TRK_ERR_INVALID_ARTIFACT"]);
+      // A lone surrogate: SQLite keeps it; PostgreSQL cannot, and says so (a 5xx the daemon would retry forever).
+      const surrogate = await post("/api/v1/artifacts/alice/mnist/versions", ref("a\ud800", "https://host/x"));
+      expect(surrogate.statusCode, surrogate.body).toBeLessThan(500);
+      if (surrogate.statusCode !== 200) expect([surrogate.statusCode, codeOf(surrogate)]).toEqual([400, "TRK_ERR_BAD_VALUE"]);
+      // Nothing half-stored: a good version of the same name is v0.
+      const good = await post("/api/v1/artifacts/alice/mnist/versions", ref("r", "https://host/x"));
+      expect(good.statusCode, good.body).toBe(200);
+    });
+  });
+
   describe("uses and lineage", () => {
     const a = file("a.csv", "1\n");
 

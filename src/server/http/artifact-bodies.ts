@@ -92,6 +92,8 @@ function referenceEntry(value: unknown, i: number): ArtifactReferenceEntry {
   const fix = 'Record an object by a URI such as "s3://bucket/key" or "https://host/file".';
   if (typeof r.uri !== "string" || r.uri.length === 0) throw errors.invalidArtifact(`reference ${JSON.stringify(path)}`, "its uri is not a non-empty string", fix);
   if (r.uri.length > MAX_REFERENCE_URI) throw errors.tooLarge(`The uri of reference ${JSON.stringify(path)}`, `${r.uri.length} characters`, MAX_REFERENCE_URI);
+  // new URL() percent-encodes them, but the URI is kept as sent: PostgreSQL cannot store a NUL.
+  if (/[\u0000-\u001f\u007f]/.test(r.uri)) throw errors.invalidArtifact(`reference ${JSON.stringify(path)}`, "its uri holds a control character", "Percent-encode it (%00).");
   let scheme: string;
   try {
     scheme = new URL(r.uri).protocol;
