@@ -280,6 +280,9 @@ function routesSuite(): void {
         ["a fractional size", withFile({ size: 1.5 }), "TRK_ERR_BAD_REQUEST"],
         ["a size as text", withFile({ size: "9" }), "TRK_ERR_BAD_REQUEST"],
         ["two entries with one path", withManifest({ files: [fa, fa] }), "TRK_ERR_INVALID_ARTIFACT"],
+        // A download could not make both: a.csv a file and a directory.
+        ["a file under another file's path", withManifest({ files: [fa, { ...fa, path: `${fa.path}/x` }] }), "TRK_ERR_INVALID_ARTIFACT"],
+        ["a reference under a file's path", withManifest({ references: [{ path: `${fa.path}/r`, uri: "s3://b/k", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],
         ["a reference of another scheme", withManifest({ references: [{ path: "r", uri: "ftp://host/x", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],
         ["a reference that is no URI", withManifest({ references: [{ path: "r", uri: "not a uri", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],
         ["a reference sharing a file's path", withManifest({ references: [{ path: "a.csv", uri: "s3://b/k", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],

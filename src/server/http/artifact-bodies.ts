@@ -127,6 +127,13 @@ export function parseManifest(value: unknown): ArtifactManifest {
     if (paths.has(e.path)) throw errors.invalidArtifact(`entry path ${JSON.stringify(e.path)}`, "two entries of the manifest have it", "Give each file and reference its own path.");
     paths.add(e.path);
   }
+  // A path may not be another's directory: a download could not make `a` both a file and a directory.
+  for (const path of paths) {
+    for (let slash = path.indexOf("/"); slash >= 0; slash = path.indexOf("/", slash + 1)) {
+      const dir = path.slice(0, slash);
+      if (paths.has(dir)) throw errors.invalidArtifact(`entry path ${JSON.stringify(path)}`, `it is under ${JSON.stringify(dir)}, another entry's path`, "Give no entry a path that another one's path is under.");
+    }
+  }
   return { name, type, description: description(m.description), metadata: metadata(m.metadata), files, references };
 }
 
