@@ -12,6 +12,7 @@ import { createReadStream, statSync } from "node:fs";
 import type { Logger } from "pino";
 import {
   API_PREFIX,
+  MAX_MISSING_DIGESTS,
   type ArtifactQueueEntry,
   type ArtifactVersionSummary,
   type BlobUploadPlan,
@@ -61,9 +62,15 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
   }
   const sizes = new Map<string, number>();
   for (const f of entry.manifest.files) sizes.set(f.digest, f.size);
-  const missing = await postJson<MissingBlobsAnswer>(ctx, "blobs/missing", { digests: [...sizes.keys()] });
-  if (missing.kind !== "ok") return missing;
-  const todo = [...new Set(missing.value.missing)].filter((d) => sizes.has(d));
+  const digests = [...sizes.keys()];
+  const lacking: string[] = [];
+  // In batches: the server takes MAX_MISSING_DIGESTS per request (a 413 would refuse the version for good).
+  for (let i = 0; i < digests.length; i += MAX_MISSING_DIGESTS) {
+    const missing = await postJson<MissingBlobsAnswer>(ctx, "blobs/missing", { digests: digests.slice(i, i + MAX_MISSING_DIGESTS) });
+    if (missing.kind !== "ok") return missing;
+    lacking.push(...missing.value.missing);
+  }
+  const todo = [...new Set(lacking)].filter((d) => sizes.has(d));
   ctx.progress.remaining = todo.reduce((n, d) => n + sizes.get(d)!, 0);
   for (const digest of todo) {
     const blob = await uploadBlob(ctx, digest, sizes.get(digest)!);
