@@ -135,6 +135,9 @@ describe("logArtifact and useArtifact refuse at the call", () => {
     expect(e.code).toBe("TRK_ERR_INVALID_OPTION");
     expect(e.message).toContain("it asks the server which version that is");
     expect((await rejection(useArtifact(ctx("online", runDir), "project/mnist"))).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    // Its entity and project become URL segments: ".." would reach another route.
+    expect((await rejection(useArtifact(ctx("online", runDir), "../runs/mnist:v0"))).code).toBe("TRK_ERR_INVALID_ENTITY");
+    expect((await rejection(useArtifact(ctx("online", runDir), "alice//mnist"))).code).toBe("TRK_ERR_INVALID_PROJECT");
   });
 
   it("stages an offline run's artifact, whose wait() says trackside sync uploads it", async () => {
