@@ -92,8 +92,11 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
 async function uploadBlob(ctx: EntryContext, digest: string, size: number): Promise<Step<void>> {
   const path = ctx.files.blobPath(digest);
   let onDisk: number;
+  let stamp: string;
   try {
-    onDisk = statSync(path).size;
+    const st = statSync(path);
+    onDisk = st.size;
+    stamp = `${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
   } catch (err) {
     return { kind: "refused", why: `TRK_ERR_INVALID_ARTIFACT: the staged file ${path} is gone (${(err as NodeJS.ErrnoException).code}); log the artifact again` };
   }
@@ -111,9 +114,13 @@ async function uploadBlob(ctx: EntryContext, digest: string, size: number): Prom
     // Presigned URLs of a bucket: nobody checks the bytes on their way in (the filesystem backend
     // does), and a blob stored wrong under its digest is never uploaded again. The staged file
     // is a hard link to the user's, which a program that rewrites that file in place changes.
-    const got = await sha256Of(path);
-    if (got !== digest) {
-      return { kind: "refused", why: `TRK_ERR_DIGEST_MISMATCH: the staged file ${path} no longer holds the bytes logged (sha256 ${got}, not ${digest}): its file was written again in place after logArtifact(); log the artifact again` };
+    // Once per file as it is: a retry of a large upload does not read it all again.
+    if (ctx.files.verified.get(digest) !== stamp) {
+      const got = await sha256Of(path);
+      if (got !== digest) {
+        return { kind: "refused", why: `TRK_ERR_DIGEST_MISMATCH: the staged file ${path} no longer holds the bytes logged (sha256 ${got}, not ${digest}): its file was written again in place after logArtifact(); log the artifact again` };
+      }
+      ctx.files.verified.set(digest, stamp);
     }
   }
   if (plan.uploadId === null) {
