@@ -143,6 +143,30 @@ describe("the artifact queue", () => {
     expect(server.requests).toEqual(["blobs/missing", "blobs/missing", "versions"]);
   });
 
+  it("gives the server time to check each file of a large version against a slow store (an S3 HEAD each), instead of timing out and asking again forever", async () => {
+    const dir = runDir();
+    const server = fakeServer();
+    const files = Array.from({ length: 20_000 }, (_, i) => {
+      const bytes = Buffer.from(`file ${i}`);
+      server.blobs.set(sha256(bytes), bytes);
+      return { path: `f/${String(i).padStart(6, "0")}.txt`, digest: sha256(bytes), size: bytes.length };
+    });
+    // The store answers 500 questions a second (16 HEADs at once of ~30 ms): a request naming
+    // n digests takes n * 2 ms, which the daemon's timeout must allow for (else the request fails).
+    const slow: PostFn = async (url, headers, body, timeoutMs, caFile) => {
+      const named = JSON.parse(Buffer.from(body!).toString()) as { digests?: string[]; manifest?: { files: unknown[] } };
+      const needs = 2 * (named.digests?.length ?? named.manifest?.files.length ?? 0);
+      if (timeoutMs < needs) throw new Error(`no response within ${timeoutMs} ms`);
+      return server.post(url, headers, body, timeoutMs, caFile);
+    };
+    const manifest: ArtifactManifest = { name: "many", type: "dataset", description: null, metadata: {}, files, references: [] };
+    const entry = writeEntry(dir, { kind: "log", manifest, digest: manifestDigest(manifest), aliases: [] });
+    const q = queueFor(dir, server, { post: slow, requestTimeoutMs: 30_000 });
+    q.start();
+    expect(await q.wait(entry, 5000)).toEqual({ version: 0, error: null });
+    await q.close();
+  });
+
   it("sends a large blob in byte ranges to presigned URLs without the key, and a successor daemon resumes its parts", async () => {
     const dir = runDir();
     const server = fakeServer(4);
