@@ -13,6 +13,8 @@ import {
   parseArtifactRef,
   TracksideError,
   validateAlias,
+  validateEntity,
+  validateProject,
   versionRef,
   type ArtifactFileEntry,
   type ArtifactQueueResult,
@@ -130,6 +132,9 @@ export async function logArtifact(ctx: ArtifactRunContext, a: Artifact, opts: { 
 /** See Run.useArtifact. */
 export async function useArtifact(ctx: ArtifactRunContext, ref: string): Promise<UsedArtifact> {
   const parsed = parseArtifactRef(ref);
+  // They become URL segments: ".." or "" would ask another route (TRK_ERR_INVALID_ENTITY / _PROJECT at the call).
+  if (parsed.entity !== null) validateEntity(parsed.entity);
+  if (parsed.project !== null) validateProject(parsed.project);
   if (ctx.mode !== "online" || !ctx.runDir || !ctx.channel) {
     throw errors.invalidOption("mode", ctx.mode, `"online" for useArtifact(${JSON.stringify(ref)}): it asks the server which version that is; start the run online (and \`trackside sync\` an offline one later)`);
   }

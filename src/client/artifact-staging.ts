@@ -17,7 +17,7 @@
  * digest check.
  */
 import { createReadStream } from "node:fs";
-import { copyFile, link, mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir, open, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
@@ -114,6 +114,11 @@ export async function stageFile(blobs: string, source: string, hooks: StageHooks
   const tmp = join(blobs, `.staging-${process.pid}-${generateRunId()}`);
   let how: StagedFile["how"] = "link";
   try {
+    // link() of a symbolic link links the link itself (Linux), whose relative target names
+    // another file from blobs/, or none: the file it points to is staged instead.
+    source = await realpath(source).catch((err: unknown) => {
+      throw gone(source, err);
+    });
     try {
       await (hooks.link ?? link)(source, tmp);
     } catch {

@@ -51,6 +51,8 @@ export class Artifact {
   private readonly references: PendingReference[] = [];
   /** Every entry path taken, by files and references alike: a version's paths are unique. */
   private readonly taken = new Map<string, string>();
+  /** The directories of the taken paths (`a` and `a/b` for `a/b/c`): no entry may take one. */
+  private readonly dirs = new Set<string>();
 
   /** @internal Use trackside.artifact(). */
   constructor(name: string, type: string, opts: ArtifactOptions = {}) {
@@ -98,8 +100,10 @@ export class Artifact {
       seen.add(f.path);
       const before = this.taken.get(f.path);
       if (before !== undefined) throw duplicate(f.path, before, f.source);
+      this.checkNotNested(f.path);
     }
     for (const f of found) {
+      this.addDirsOf(f.path);
       this.taken.set(f.path, f.source);
       this.files.push(f);
     }
@@ -139,7 +143,21 @@ export class Artifact {
     validateEntryPath(entry);
     const before = this.taken.get(entry);
     if (before !== undefined) throw duplicate(entry, before, source);
+    this.checkNotNested(entry);
+    this.addDirsOf(entry);
     this.taken.set(entry, source);
+  }
+
+  /** A path may not be another's directory: a download could not make it both a file and a directory. */
+  private checkNotNested(entry: string): void {
+    const fix = "Give no entry a path that another one's path is under (name: option).";
+    if (this.dirs.has(entry)) throw errors.invalidArtifact(`entry path ${JSON.stringify(entry)}`, "other entries' paths are under it", fix);
+    const file = dirsOf(entry).find((d) => this.taken.has(d));
+    if (file !== undefined) throw errors.invalidArtifact(`entry path ${JSON.stringify(entry)}`, `it is under ${JSON.stringify(file)}, another entry's path`, fix);
+  }
+
+  private addDirsOf(entry: string): void {
+    for (const d of dirsOf(entry)) this.dirs.add(d);
   }
 }
 
@@ -155,6 +173,13 @@ export class Artifact {
  */
 export function artifact(name: string, type: string, opts?: ArtifactOptions): Artifact {
   return new Artifact(name, type, opts);
+}
+
+/** The directories of an entry path: `a` and `a/b` for `a/b/c`. */
+function dirsOf(entry: string): string[] {
+  const dirs: string[] = [];
+  for (let slash = entry.indexOf("/"); slash >= 0; slash = entry.indexOf("/", slash + 1)) dirs.push(entry.slice(0, slash));
+  return dirs;
 }
 
 function checkString(value: unknown, what: string): string {

@@ -37,6 +37,8 @@ export class ArtifactFiles {
   readonly blobsDir: string;
   readonly uploadsDir: string;
   private readonly memory = new Map<string, string>();
+  /** Staged blobs whose sha256 was checked, by digest: their size, mtime and ctime then (artifact-upload.ts). */
+  readonly verified = new Map<string, string>();
 
   constructor(
     readonly runDir: string,

@@ -29,6 +29,12 @@ export const MAX_ARTIFACT_PATH = 1024;
  */
 export const ARTIFACT_PART_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Digests one `blobs/missing` request may ask about: 10,000 fit well within a 1 MiB JSON body.
+ * A version of more files asks in batches.
+ */
+export const MAX_MISSING_DIGESTS = 10_000;
+
 /** A sha256 digest as 64 lower-case hex characters. */
 export const DIGEST_PATTERN = /^[0-9a-f]{64}$/;
 

@@ -6,7 +6,7 @@
  * bytes exactly; then the version is logged.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -16,7 +16,7 @@ import { putFileRange, type PutRangeFn } from "../../src/daemon/http-put.js";
 import { openBlobStore } from "../../src/server/blobs/open-blob-store.js";
 import { writeLogEntry } from "../helpers/artifact-queue.js";
 import { startS3, type TestS3 } from "../helpers/s3.js";
-import { PART, download, sha256, startBlobServer, type BlobBackend, type BlobServer } from "./blobs-suite.js";
+import { PART, blobsPath, call, download, sha256, startBlobServer, type BlobBackend, type BlobServer } from "./blobs-suite.js";
 
 const silent = pino({ level: "silent" });
 let s3: TestS3;
@@ -42,8 +42,8 @@ describe.each(backends)("the artifact queue against the blob routes, %s backend"
     await s?.close();
   });
 
-  const queue = (runDir: string, put: PutRangeFn) =>
-    new ArtifactQueue({ runDir, target: { baseUrl: s.server.url, apiKey: s.keys.alice, entity: "alice", project: "data", runId: "blobrun1" }, log: silent, upload: true, runExists: true, put, backoff: { baseMs: 60_000, maxMs: 60_000 } });
+  const queue = (runDir: string, put: PutRangeFn, backoff = { baseMs: 60_000, maxMs: 60_000 }) =>
+    new ArtifactQueue({ runDir, target: { baseUrl: s.server.url, apiKey: s.keys.alice, entity: "alice", project: "data", runId: "blobrun1" }, log: silent, upload: true, runExists: true, put, backoff });
 
   it("sends a blob of three parts as byte ranges of the staged file; a successor daemon sends only the parts still missing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "trk-aqp-"));
@@ -88,5 +88,46 @@ describe.each(backends)("the artifact queue against the blob routes, %s backend"
     expect(Buffer.compare((await download(s, sha256(small))).bytes, small)).toBe(0);
     // Presigned URLs of the bucket get no credentials; the server's own URLs the API key.
     for (const p of sent) expect(p.auth).toBe(!/^https?:/.test(p.url.replace(s.server.url, "")));
+  });
+
+  it("begins anew a multipart upload the store no longer knows (expired, aborted), instead of giving the artifact up", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "trk-aqp-"));
+    const big = randomBytes(2 * PART + 100);
+    const { entry } = writeLogEntry(dir, "gone-upload", { "big.bin": big });
+    // What a daemon left of an upload that the store has since forgotten: its id, one part sent.
+    mkdirSync(join(dir, "artifacts", "uploads"), { recursive: true });
+    const gone = { uploadId: "0123456789abcdef0123456789abcdef", parts: [{ number: 1, etag: '"0123"' }] };
+    writeFileSync(join(dir, "artifacts", "uploads", `${sha256(big)}.json`), JSON.stringify(gone));
+    // S3 answers a part of an upload it no longer has 404 NoSuchUpload (s3rver takes the part).
+    const put: PutRangeFn = (url, headers, file, start, length, timeoutMs, caFile) =>
+      url.includes(gone.uploadId)
+        ? Promise.resolve({ status: 404, headers: {}, text: "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>" })
+        : putFileRange(url, headers, file, start, length, timeoutMs, caFile);
+    const q = queue(dir, put, { baseMs: 1, maxMs: 5 });
+    q.start();
+    expect(await q.wait(entry, 20_000)).toEqual({ version: 0, error: null });
+    await q.close();
+    expect(Buffer.compare((await download(s, sha256(big))).bytes, big)).toBe(0);
+  });
+
+  it.each([
+    ["one part", 300],
+    ["three parts", 2 * PART + 300],
+  ])("refuses a staged file rewritten in place since it was staged (%s), and stores nothing under its digest", async (_what, size) => {
+    const dir = mkdtempSync(join(tmpdir(), "trk-aqp-"));
+    const bytes = randomBytes(size);
+    const { entry } = writeLogEntry(dir, `rewritten-${size}`, { "model.bin": bytes });
+    // The user's program writes the file again in place: the hard link staged it shares the bytes.
+    const changed = Buffer.from(bytes);
+    changed[0] ^= 0xff;
+    writeFileSync(join(dir, "artifacts", "blobs", sha256(bytes)), changed);
+    const q = queue(dir, putFileRange, { baseMs: 1, maxMs: 5 });
+    q.start();
+    const result = await q.wait(entry, 20_000);
+    await q.close();
+    expect(result?.version).toBeNull();
+    expect(result?.error).toMatch(/^TRK_ERR_DIGEST_MISMATCH/);
+    const missing = await call(s, "POST", `${blobsPath(s)}/missing`, { digests: [sha256(bytes)] });
+    expect(missing.json).toEqual({ missing: [sha256(bytes)] });
   });
 });

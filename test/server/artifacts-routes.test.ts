@@ -280,6 +280,9 @@ function routesSuite(): void {
         ["a fractional size", withFile({ size: 1.5 }), "TRK_ERR_BAD_REQUEST"],
         ["a size as text", withFile({ size: "9" }), "TRK_ERR_BAD_REQUEST"],
         ["two entries with one path", withManifest({ files: [fa, fa] }), "TRK_ERR_INVALID_ARTIFACT"],
+        // A download could not make both: a.csv a file and a directory.
+        ["a file under another file's path", withManifest({ files: [fa, { ...fa, path: `${fa.path}/x` }] }), "TRK_ERR_INVALID_ARTIFACT"],
+        ["a reference under a file's path", withManifest({ references: [{ path: `${fa.path}/r`, uri: "s3://b/k", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],
         ["a reference of another scheme", withManifest({ references: [{ path: "r", uri: "ftp://host/x", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],
         ["a reference that is no URI", withManifest({ references: [{ path: "r", uri: "not a uri", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],
         ["a reference sharing a file's path", withManifest({ references: [{ path: "a.csv", uri: "s3://b/k", digest: null, size: null }] }), "TRK_ERR_INVALID_ARTIFACT"],
@@ -306,6 +309,23 @@ function routesSuite(): void {
       // A collection keeps its type, refused for good (a 400, which the daemon does not retry).
       const model = await post("/api/v1/artifacts/alice/mnist/versions", withManifest({ type: "model" }));
       expect([model.statusCode, codeOf(model)]).toEqual([400, "TRK_ERR_INVALID_ARTIFACT"]);
+    });
+  });
+
+  describe("what a store cannot hold", () => {
+    it("refuses a reference URI with a control character, and any value the store cannot hold, with a coded 400, never a 5xx", async () => {
+      await makeRun("alice/mnist/run1");
+      const ref = (path: string, uri: string) => ({ runId: "run1", manifest: manifest("refs", [], { references: [{ path, uri, digest: null, size: null }] }), aliases: [] });
+      // new URL() takes a NUL (it percent-encodes it), so addReference() lets it through to here.
+      const nul = await post("/api/v1/artifacts/alice/mnist/versions", ref("r", "https://host/a\u0000b"));
+      expect([nul.statusCode, codeOf(nul)]).toEqual([400, "TRK_ERR_INVALID_ARTIFACT"]);
+      // A lone surrogate: SQLite keeps it; PostgreSQL cannot, and says so (a 5xx the daemon would retry forever).
+      const surrogate = await post("/api/v1/artifacts/alice/mnist/versions", ref("a\ud800", "https://host/x"));
+      expect(surrogate.statusCode, surrogate.body).toBeLessThan(500);
+      if (surrogate.statusCode !== 200) expect([surrogate.statusCode, codeOf(surrogate)]).toEqual([400, "TRK_ERR_BAD_VALUE"]);
+      // Nothing half-stored: a good version of the same name is v0.
+      const good = await post("/api/v1/artifacts/alice/mnist/versions", ref("r", "https://host/x"));
+      expect(good.statusCode, good.body).toBe(200);
     });
   });
 

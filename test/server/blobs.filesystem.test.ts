@@ -4,7 +4,7 @@
  * arrives, refuse a body over the part size, and keep nothing of what it refuses.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBlobStore } from "../../src/server/blobs/open-blob-store.js";
@@ -32,6 +32,18 @@ describe("the filesystem backend checks the bytes", () => {
   });
   const blobsDir = () => join(s.dataDir, "artifacts", "blobs");
   const errorCode = (res: { json: Record<string, unknown> }) => (res.json.error as { code: string } | undefined)?.code;
+
+  it("begins a new upload for a daemon resuming one whose plan file a crash left torn, instead of failing (500) on it forever", async () => {
+    const bytes = randomBytes(2 * PART + 7);
+    const first = await plan(s, sha256(bytes), bytes.length);
+    // The server died while writing the plan: an empty or half-written upload.json.
+    writeFileSync(join(s.dataDir, "artifacts", "uploads", first.uploadId!, "upload.json"), '{"entity":"al');
+    const again = await call(s, "POST", `${blobsPath(s)}/${sha256(bytes)}/uploads`, { size: bytes.length, uploadId: first.uploadId });
+    expect(again.status, JSON.stringify(again.json)).toBe(200);
+    expect(again.json.uploadId).not.toBe(first.uploadId);
+    expect((await upload(s, bytes, again.json as unknown as Parameters<typeof upload>[2])).status).toBe(200);
+    expect((await download(s, sha256(bytes))).bytes.equals(bytes)).toBe(true);
+  });
 
   it("keeps a blob at <dataDir>/artifacts/blobs/<entity>/<project>/<digest[0..2]>/<digest>", async () => {
     const bytes = randomBytes(300);

@@ -97,6 +97,18 @@ describe("addFile, addDir, addReference", () => {
     expect(b.entries.files.map((f) => f.path)).toEqual(["sub/b.txt"]); // a.txt was not added either
   });
 
+  it("refuses a path under another entry's path, or over one (a download could not make both)", () => {
+    const a = artifact("d", "dataset").addFile(join(dir, "model.pt"), { name: "m" });
+    expect(thrown(() => a.addFile(join(dir, "model.pt"), { name: "m/x" })).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    expect(thrown(() => a.addReference("s3://bucket/k", { name: "m/r" })).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    const b = artifact("d", "dataset").addFile(join(dir, "model.pt"), { name: "sub/deep/x" });
+    expect(thrown(() => b.addFile(join(dir, "model.pt"), { name: "sub" })).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    expect(thrown(() => b.addReference("s3://bucket/k", { name: "sub/deep" })).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    expect(thrown(() => b.addDir(join(dir, "data"), { prefix: "sub/deep/x" })).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    b.addFile(join(dir, "model.pt"), { name: "sub/deep/y" }).addFile(join(dir, "model.pt"), { name: "subway" });
+    expect(b.entries.files.map((f) => f.path)).toEqual(["sub/deep/x", "sub/deep/y", "subway"]);
+  });
+
   it("records references by URI, and checks a file:// one exists", () => {
     const a = artifact("d", "dataset").addReference("s3://bucket/raw/train.csv").addReference("https://example.com/x/val.csv", { name: "val/v.csv" });
     expect(a.entries.references).toEqual([
@@ -123,6 +135,9 @@ describe("logArtifact and useArtifact refuse at the call", () => {
     expect(e.code).toBe("TRK_ERR_INVALID_OPTION");
     expect(e.message).toContain("it asks the server which version that is");
     expect((await rejection(useArtifact(ctx("online", runDir), "project/mnist"))).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    // Its entity and project become URL segments: ".." would reach another route.
+    expect((await rejection(useArtifact(ctx("online", runDir), "../runs/mnist:v0"))).code).toBe("TRK_ERR_INVALID_ENTITY");
+    expect((await rejection(useArtifact(ctx("online", runDir), "alice//mnist"))).code).toBe("TRK_ERR_INVALID_PROJECT");
   });
 
   it("stages an offline run's artifact, whose wait() says trackside sync uploads it", async () => {

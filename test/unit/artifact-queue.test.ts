@@ -12,7 +12,8 @@ import { ArtifactQueue, MAX_NOT_FOUND } from "../../src/daemon/artifact-queue.js
 import type { PostResult } from "../../src/daemon/http-post.js";
 import type { PutRangeFn } from "../../src/daemon/http-put.js";
 import type { PostFn } from "../../src/daemon/uploader.js";
-import type { BlobUploadPlan, LogVersionBody } from "../../src/protocol/index.js";
+import { manifestDigest, type ArtifactManifest, type BlobUploadPlan, type LogVersionBody } from "../../src/protocol/index.js";
+import { MAX_MISSING_DIGESTS } from "../../src/server/blobs/upload-parts.js";
 import { sha256, writeEntry, writeLogEntry } from "../helpers/artifact-queue.js";
 
 const silent = pino({ level: "silent" });
@@ -42,6 +43,8 @@ function fakeServer(partBytes = 4) {
     if (f) return f;
     if (headers.authorization !== "Bearer key") return coded(401, "TRK_ERR_UNAUTHORIZED");
     const b = JSON.parse(Buffer.from(body!).toString()) as Record<string, unknown>;
+    // The real server's limit: ask in batches.
+    if (r === "blobs/missing" && (b.digests as string[]).length > MAX_MISSING_DIGESTS) return coded(413, "TRK_ERR_TOO_LARGE");
     if (r === "blobs/missing") return json(200, { missing: (b.digests as string[]).filter((d) => !blobs.has(d)) });
     const digest = /blobs\/([0-9a-f]{64})/.exec(url)?.[1] ?? "";
     if (r === "blobs/D/uploads") {
@@ -121,6 +124,47 @@ describe("the artifact queue", () => {
     expect(server.versions).toEqual([{ runId: "r1", manifest, aliases: ["best"] }]);
     expect(doneFile(dir, entry)).toEqual({ version: 0, error: null });
     expect(q.status()).toMatchObject({ entries: 0, bytes: 0 });
+  });
+
+  it("asks which blobs are missing in batches the server takes, for a version of more files than one request may name", async () => {
+    const dir = runDir();
+    const server = fakeServer();
+    const files = Array.from({ length: MAX_MISSING_DIGESTS + 1 }, (_, i) => {
+      const bytes = Buffer.from(`file ${i}`);
+      server.blobs.set(sha256(bytes), bytes); // stored before: nothing to upload
+      return { path: `f/${String(i).padStart(6, "0")}.txt`, digest: sha256(bytes), size: bytes.length };
+    });
+    const manifest: ArtifactManifest = { name: "many", type: "dataset", description: null, metadata: {}, files, references: [] };
+    const entry = writeEntry(dir, { kind: "log", manifest, digest: manifestDigest(manifest), aliases: [] });
+    const q = queueFor(dir, server);
+    q.start();
+    expect(await q.wait(entry, 5000)).toEqual({ version: 0, error: null });
+    await q.close();
+    expect(server.requests).toEqual(["blobs/missing", "blobs/missing", "versions"]);
+  });
+
+  it("gives the server time to check each file of a large version against a slow store (an S3 HEAD each), instead of timing out and asking again forever", async () => {
+    const dir = runDir();
+    const server = fakeServer();
+    const files = Array.from({ length: 20_000 }, (_, i) => {
+      const bytes = Buffer.from(`file ${i}`);
+      server.blobs.set(sha256(bytes), bytes);
+      return { path: `f/${String(i).padStart(6, "0")}.txt`, digest: sha256(bytes), size: bytes.length };
+    });
+    // The store answers 500 questions a second (16 HEADs at once of ~30 ms): a request naming
+    // n digests takes n * 2 ms, which the daemon's timeout must allow for (else the request fails).
+    const slow: PostFn = async (url, headers, body, timeoutMs, caFile) => {
+      const named = JSON.parse(Buffer.from(body!).toString()) as { digests?: string[]; manifest?: { files: unknown[] } };
+      const needs = 2 * (named.digests?.length ?? named.manifest?.files.length ?? 0);
+      if (timeoutMs < needs) throw new Error(`no response within ${timeoutMs} ms`);
+      return server.post(url, headers, body, timeoutMs, caFile);
+    };
+    const manifest: ArtifactManifest = { name: "many", type: "dataset", description: null, metadata: {}, files, references: [] };
+    const entry = writeEntry(dir, { kind: "log", manifest, digest: manifestDigest(manifest), aliases: [] });
+    const q = queueFor(dir, server, { post: slow, requestTimeoutMs: 30_000 });
+    q.start();
+    expect(await q.wait(entry, 5000)).toEqual({ version: 0, error: null });
+    await q.close();
   });
 
   it("sends a large blob in byte ranges to presigned URLs without the key, and a successor daemon resumes its parts", async () => {

@@ -3,7 +3,7 @@
  * directory, by digest, before the daemon is told; the digest is always of the staged bytes, the
  * ones the daemon will upload; the queue entry is written whole, after its blobs.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +36,21 @@ describe("staging a file", () => {
     const blob = join(blobsDir(runDir), sha("weights v1"));
     expect(statSync(blob).ino).toBe(statSync(file).ino);
     expect(readdirSync(blobsDir(runDir))).toEqual([sha("weights v1")]); // no temporary left
+  });
+
+  it("stages the file a symbolic link points to, not the link (a relative one would point elsewhere from blobs/, and the file may go)", async () => {
+    // As in a Hugging Face cache: snapshots/<rev>/config.json -> ../../blobs/<hash>.
+    mkdirSync(join(src, "store"));
+    mkdirSync(join(src, "snapshots", "main"), { recursive: true });
+    writeFileSync(join(src, "store", "abc"), "config bytes");
+    const link = join(src, "snapshots", "main", "config.json");
+    symlinkSync("../../store/abc", link);
+    const s = await stageFile(blobsDir(runDir), link);
+    expect(s.digest).toBe(sha("config bytes"));
+    const blob = join(blobsDir(runDir), s.digest);
+    expect(lstatSync(blob).isFile()).toBe(true);
+    rmSync(join(src, "store", "abc")); // the user cleans the cache once logArtifact() resolved
+    expect(readFileSync(blob, "utf8")).toBe("config bytes");
   });
 
   it("copies it where a hard link fails (another device)", async () => {

@@ -95,13 +95,21 @@ export class FilesystemBlobStore implements BlobStore, BlobBytes {
   /** The upload's plan as written when it began, or null when there is none of that id for this blob. */
   private async upload(uploadId: string, scope?: BlobScope, digest?: string): Promise<UploadInfo | null> {
     if (!UPLOAD_ID.test(uploadId)) return null;
-    let info: UploadInfo;
+    let text: string;
     try {
-      info = JSON.parse(await readFile(join(this.uploadDir(uploadId), "upload.json"), "utf8")) as UploadInfo;
+      text = await readFile(join(this.uploadDir(uploadId), "upload.json"), "utf8");
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
     }
+    let info: UploadInfo;
+    try {
+      info = JSON.parse(text) as UploadInfo;
+    } catch {
+      // Torn by a crash while it was written: an upload that never began (its uploader begins a new one).
+      return null;
+    }
+    if (typeof info !== "object" || info === null) return null;
     if (scope && (info.entity !== scope.entity || info.project !== scope.project || info.digest !== digest)) return null;
     return info;
   }

@@ -12,8 +12,7 @@ export const MAX_UPLOAD_PARTS = 10_000;
 /** S3's smallest part (but the last): a part size under it works on s3rver, never on S3. */
 export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
 
-/** Digests one `blobs/missing` request may ask about: 10,000 fit well within a 1 MiB JSON body. */
-export const MAX_MISSING_DIGESTS = 10_000;
+export { MAX_MISSING_DIGESTS } from "../../protocol/artifacts.js";
 
 /** The digest unchanged, or TRK_ERR_BAD_REQUEST: it becomes a file name and an object key. */
 export function checkDigest(digest: unknown): string {

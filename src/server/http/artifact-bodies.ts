@@ -92,6 +92,8 @@ function referenceEntry(value: unknown, i: number): ArtifactReferenceEntry {
   const fix = 'Record an object by a URI such as "s3://bucket/key" or "https://host/file".';
   if (typeof r.uri !== "string" || r.uri.length === 0) throw errors.invalidArtifact(`reference ${JSON.stringify(path)}`, "its uri is not a non-empty string", fix);
   if (r.uri.length > MAX_REFERENCE_URI) throw errors.tooLarge(`The uri of reference ${JSON.stringify(path)}`, `${r.uri.length} characters`, MAX_REFERENCE_URI);
+  // new URL() percent-encodes them, but the URI is kept as sent: PostgreSQL cannot store a NUL.
+  if (/[\u0000-\u001f\u007f]/.test(r.uri)) throw errors.invalidArtifact(`reference ${JSON.stringify(path)}`, "its uri holds a control character", "Percent-encode it (%00).");
   let scheme: string;
   try {
     scheme = new URL(r.uri).protocol;
@@ -124,6 +126,13 @@ export function parseManifest(value: unknown): ArtifactManifest {
   for (const e of [...files, ...references]) {
     if (paths.has(e.path)) throw errors.invalidArtifact(`entry path ${JSON.stringify(e.path)}`, "two entries of the manifest have it", "Give each file and reference its own path.");
     paths.add(e.path);
+  }
+  // A path may not be another's directory: a download could not make `a` both a file and a directory.
+  for (const path of paths) {
+    for (let slash = path.indexOf("/"); slash >= 0; slash = path.indexOf("/", slash + 1)) {
+      const dir = path.slice(0, slash);
+      if (paths.has(dir)) throw errors.invalidArtifact(`entry path ${JSON.stringify(path)}`, `it is under ${JSON.stringify(dir)}, another entry's path`, "Give no entry a path that another one's path is under.");
+    }
   }
   return { name, type, description: description(m.description), metadata: metadata(m.metadata), files, references };
 }

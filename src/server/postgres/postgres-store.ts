@@ -369,7 +369,7 @@ export class PostgresStore implements Store {
   }
 
   logArtifactVersion(scope: ArtifactScope, runPk: number, manifest: ArtifactManifest, digest: string, aliases: string[], now: number): Promise<StoredArtifactVersion> {
-    return this.artifacts.log(scope, runPk, manifest, digest, aliases, now);
+    return this.artifacts.log(scope, runPk, manifest, digest, aliases, now).catch(refuseUnstorable);
   }
 
   useArtifactVersion(versionId: number, runPk: number, now: number): Promise<void> {
