@@ -2,21 +2,26 @@
  * Staging: what `run.logArtifact()` does before it hands a version to the daemon, so that the
  * upload no longer needs the user's process nor the user's files as they are later.
  *
- * Each file is hard-linked (else copied) to a temporary name in `<runDir>/artifacts/blobs/`, the
+ * Each file is copied (a copy-on-write clone where the file system makes one: btrfs, XFS) or,
+ * for files added with `policy: "immutable"`, hard-linked (else copied) to a temporary name in `<runDir>/artifacts/blobs/`, the
  * staged bytes are hashed (sha256), and the file is renamed to `blobs/<digest>`; a digest staged
  * before keeps its file and the new one is dropped. The digest is always of the staged bytes, the
  * ones the daemon uploads, never of a second read of the user's file. Then the queue entry is
  * written (temp, fsync, rename), after the blobs it names, so the daemon never sees an entry
  * whose bytes are not there yet.
  *
- * A hard link shares its bytes with the user's file: a program that rewrites that file in place
- * (rather than writing a new one) before the upload changes the staged bytes too; the server then
- * refuses them (TRK_ERR_DIGEST_MISMATCH) instead of storing the wrong bytes. A change seen while
+ * Copying is the default because most programs save a file by truncating and rewriting it in
+ * place (fs.writeFile, Python's open(..., "w"), torch.save): through a hard link that would change
+ * the staged bytes too, and a checkpoint saved again every epoch would lose the versions the
+ * daemon had not uploaded yet (the upload refuses them, TRK_ERR_DIGEST_MISMATCH, rather than
+ * storing wrong bytes). `immutable` is the caller's promise that the file is not rewritten until
+ * `wait()` resolved: a gigabyte staged without a copy. A change seen while
  * the file is hashed makes a private copy at once. Blobs are not fsynced: the promise is that a
  * crash of the user's process loses nothing; a power loss that tore a blob is caught by the same
  * digest check.
  */
 import { createReadStream } from "node:fs";
+import { constants } from "node:fs";
 import { copyFile, link, mkdir, open, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -79,16 +84,16 @@ export async function stageArtifact(runDir: string | null, a: Artifact, hooks: S
   if (blobs !== null) await mkdir(blobs, { recursive: true });
   // One source added under two paths is staged (and hashed) once.
   const bySource = new Map<string, Promise<StagedFile>>();
-  const stageOnce = (source: string): Promise<StagedFile> => {
-    let p = bySource.get(source);
+  const stageOnce = (source: string, policy: StagePolicy): Promise<StagedFile> => {
+    let p = bySource.get(`${policy}:${source}`);
     if (!p) {
-      p = blobs === null ? hashFile(source).then((h) => ({ ...h, how: "copy" as const }), (err: unknown) => Promise.reject(gone(source, err))) : stageFile(blobs, source, hooks);
-      bySource.set(source, p);
+      p = blobs === null ? hashFile(source).then((h) => ({ ...h, how: "copy" as const }), (err: unknown) => Promise.reject(gone(source, err))) : stageFile(blobs, source, hooks, policy);
+      bySource.set(`${policy}:${source}`, p);
     }
     return p;
   };
   const fileEntries = await mapLimited(files, STAGE_CONCURRENCY, async (f): Promise<ArtifactFileEntry> => {
-    const s = await stageOnce(f.source);
+    const s = await stageOnce(f.source, f.policy);
     return { path: f.path, digest: s.digest, size: s.size };
   });
   const refEntries = await mapLimited(references, STAGE_CONCURRENCY, async (r): Promise<ArtifactReferenceEntry> => {
@@ -109,25 +114,38 @@ export async function stageArtifact(runDir: string | null, a: Artifact, hooks: S
   return { manifest, digest: manifestDigest(manifest), size: manifestSize(manifest), fileCount: manifest.files.length };
 }
 
+/**
+ * How a file is staged: `mutable` (the default) copies it, so the user's program may rewrite it
+ * at once; `immutable` hard-links it where it can (the caller will not rewrite it in place).
+ */
+export type StagePolicy = "mutable" | "immutable";
+
 /** Stages one file in `blobs` (see the file's comment); its digest, size, and whether it was linked. */
-export async function stageFile(blobs: string, source: string, hooks: StageHooks = {}): Promise<StagedFile> {
+export async function stageFile(blobs: string, source: string, hooks: StageHooks = {}, policy: StagePolicy = "mutable"): Promise<StagedFile> {
   const tmp = join(blobs, `.staging-${process.pid}-${generateRunId()}`);
   let how: StagedFile["how"] = "link";
+  const copy = () =>
+    copyFile(source, tmp, constants.COPYFILE_FICLONE).catch((err: unknown) => {
+      throw gone(source, err);
+    });
   try {
     // link() of a symbolic link links the link itself (Linux), whose relative target names
     // another file from blobs/, or none: the file it points to is staged instead.
     source = await realpath(source).catch((err: unknown) => {
       throw gone(source, err);
     });
-    try {
-      await (hooks.link ?? link)(source, tmp);
-    } catch {
-      // Another device (EXDEV), a file system without links, a file of another user
-      // (protected_hardlinks): a copy is as good, only slower.
-      await copyFile(source, tmp).catch((err: unknown) => {
-        throw gone(source, err);
-      });
+    if (policy === "mutable") {
+      await copy();
       how = "copy";
+    } else {
+      try {
+        await (hooks.link ?? link)(source, tmp);
+      } catch {
+        // Another device (EXDEV), a file system without links, a file of another user
+        // (protected_hardlinks): a copy is as good, only slower.
+        await copy();
+        how = "copy";
+      }
     }
     await hooks.staged?.(tmp);
     let hashed = await hashUnchanged(tmp, hooks);

@@ -9,6 +9,7 @@ import { relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { errors, validateArtifactName, validateArtifactType, validateEntryPath, type JsonObject } from "../protocol/index.js";
 import { checkConfigObject, cleanConfigValue } from "./values.js";
+import type { StagePolicy } from "./artifact-staging.js";
 
 /** Options of {@link artifact}. */
 export interface ArtifactOptions {
@@ -22,6 +23,14 @@ export interface ArtifactOptions {
 export interface PendingFile {
   path: string;
   source: string;
+  policy: StagePolicy;
+}
+
+/** `policy` of addFile() and addDir() (artifact-staging.ts, StagePolicy); anything else is TRK_ERR_INVALID_ARTIFACT. */
+function policyOf(policy: unknown, call: string): StagePolicy {
+  if (policy === undefined) return "mutable";
+  if (policy === "mutable" || policy === "immutable") return policy;
+  throw errors.invalidArtifact(`${call} policy ${JSON.stringify(policy)}`, 'it is neither "mutable" nor "immutable"', 'Leave it out (the file is copied), or pass "immutable" to hard-link a file you will not rewrite until wait() resolved.');
 }
 
 /** An external object recorded by URI; `file` is the local path of a `file://` one (hashed when logged). */
@@ -68,29 +77,34 @@ export class Artifact {
   }
 
   /**
-   * Adds one file, as `name` inside the artifact (default: the file's own name).
+   * Adds one file, as `name` inside the artifact (default: the file's own name). logArtifact()
+   * copies it into the run directory (a copy-on-write clone where the file system can), so the
+   * program may rewrite it at once; `policy: "immutable"` hard-links it instead (no copy of a
+   * large file), a promise not to rewrite it in place until the version's wait() resolved.
    * @throws TRK_ERR_INVALID_ARTIFACT when the file is missing or not a file, or the entry path is bad or taken.
    */
-  addFile(path: string, opts: { name?: string } = {}): this {
+  addFile(path: string, opts: { name?: string; policy?: StagePolicy } = {}): this {
+    const policy = policyOf(opts.policy, "addFile()");
     const source = resolve(checkString(path, "addFile() path"));
     const st = statOf(source, "addFile()");
     if (!st.isFile()) throw errors.invalidArtifact(`file ${JSON.stringify(path)}`, "it is not a regular file", "Pass a file; for a directory use addDir().");
     const entry = opts.name ?? basename(source);
     this.take(entry, source);
-    this.files.push({ path: entry, source });
+    this.files.push({ path: entry, source, policy });
     return this;
   }
 
   /**
    * Adds every file under a directory (following its subdirectories), each as `prefix/` plus its
-   * path relative to the directory.
+   * path relative to the directory. `policy` as for addFile().
    * @throws TRK_ERR_INVALID_ARTIFACT when the directory is missing, holds no file, or a path is taken.
    */
-  addDir(path: string, opts: { prefix?: string } = {}): this {
+  addDir(path: string, opts: { prefix?: string; policy?: StagePolicy } = {}): this {
+    const policy = policyOf(opts.policy, "addDir()");
     const root = resolve(checkString(path, "addDir() path"));
     if (!statOf(root, "addDir()").isDirectory()) throw errors.invalidArtifact(`directory ${JSON.stringify(path)}`, "it is not a directory", "Pass a directory; for one file use addFile().");
     const prefix = opts.prefix === undefined || opts.prefix === "" ? "" : `${validateEntryPath(opts.prefix.replace(/\/+$/, ""))}/`;
-    const found = walk(root).map((source) => ({ path: prefix + relative(root, source).split(sep).join("/"), source }));
+    const found = walk(root).map((source) => ({ path: prefix + relative(root, source).split(sep).join("/"), source, policy }));
     if (found.length === 0) throw errors.invalidArtifact(`directory ${JSON.stringify(path)}`, "it holds no file", "Add a directory with files in it.");
     // All or nothing: a taken path leaves the artifact as it was.
     const seen = new Set<string>();

@@ -77,6 +77,15 @@ describe("addFile, addDir, addReference", () => {
     expect(thrown(() => artifact("m", "d").addDir(join(dir, "model.pt"))).message).toContain("addFile()");
   });
 
+  it("refuses a staging policy other than mutable or immutable, adding nothing", () => {
+    const a = artifact("m", "d");
+    const e = thrown(() => a.addFile(join(dir, "model.pt"), { policy: "link" as never }));
+    expect(e.code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    expect(e.message).toContain('"immutable"');
+    expect(thrown(() => a.addDir(join(dir, "data"), { policy: "copy" as never })).code).toBe("TRK_ERR_INVALID_ARTIFACT");
+    a.addFile(join(dir, "model.pt"), { policy: "immutable" }); // nothing was taken by the refused calls
+  });
+
   it("refuses an entry path given twice, or one that leaves the artifact", () => {
     const a = artifact("m", "model").addFile(join(dir, "model.pt"));
     const twice = thrown(() => a.addFile(join(dir, "model.pt")));

@@ -28,10 +28,20 @@ beforeEach(() => {
 });
 
 describe("staging a file", () => {
-  it("hard-links it into blobs/<sha256>, the same bytes without a copy", async () => {
+  it("copies it into blobs/<sha256>: the program may rewrite the file in place at once, as most programs save a file", async () => {
     const file = join(src, "model.pt");
     writeFileSync(file, "weights v1");
     const s = await stageFile(blobsDir(runDir), file);
+    expect(s).toEqual({ digest: sha("weights v1"), size: 10, how: "copy" });
+    writeFileSync(file, "weights v2"); // truncates and rewrites the same inode (the next epoch's checkpoint)
+    expect(readFileSync(join(blobsDir(runDir), s.digest), "utf8")).toBe("weights v1");
+    expect(readdirSync(blobsDir(runDir))).toEqual([sha("weights v1")]); // no temporary left
+  });
+
+  it("hard-links an immutable one into blobs/<sha256>, the same bytes without a copy", async () => {
+    const file = join(src, "model.pt");
+    writeFileSync(file, "weights v1");
+    const s = await stageFile(blobsDir(runDir), file, {}, "immutable");
     expect(s).toEqual({ digest: sha("weights v1"), size: 10, how: "link" });
     const blob = join(blobsDir(runDir), sha("weights v1"));
     expect(statSync(blob).ino).toBe(statSync(file).ino);
@@ -53,10 +63,10 @@ describe("staging a file", () => {
     expect(readFileSync(blob, "utf8")).toBe("config bytes");
   });
 
-  it("copies it where a hard link fails (another device)", async () => {
+  it("copies an immutable one where a hard link fails (another device)", async () => {
     const file = join(src, "model.pt");
     writeFileSync(file, "weights v1");
-    const s = await stageFile(blobsDir(runDir), file, { link: noLink });
+    const s = await stageFile(blobsDir(runDir), file, { link: noLink }, "immutable");
     expect(s.how).toBe("copy");
     const blob = join(blobsDir(runDir), s.digest);
     expect(statSync(blob).ino).not.toBe(statSync(file).ino);
@@ -70,7 +80,7 @@ describe("staging a file", () => {
     const file = join(src, "log.txt");
     writeFileSync(file, "line 1\n");
     // Written to between the link (or copy) and the hash: the digest is of what was staged.
-    const s = await stageFile(blobsDir(runDir), file, { link: noLink, staged: (tmp) => appendFileSync(tmp, "line 2\n") });
+    const s = await stageFile(blobsDir(runDir), file, { link: noLink, staged: (tmp) => appendFileSync(tmp, "line 2\n") }, "immutable");
     expect(s.digest).toBe(sha("line 1\nline 2\n"));
     expect(readFileSync(join(blobsDir(runDir), s.digest), "utf8")).toBe("line 1\nline 2\n");
   });
@@ -80,7 +90,7 @@ describe("staging a file", () => {
     writeFileSync(file, "line 1\n");
     let writes = 0;
     // The user's program appends through its own handle during the hash (once: the copy then holds still).
-    const s = await stageFile(blobsDir(runDir), file, { hashed: () => void (writes++ === 0 && appendFileSync(file, "line 2\n")) });
+    const s = await stageFile(blobsDir(runDir), file, { hashed: () => void (writes++ === 0 && appendFileSync(file, "line 2\n")) }, "immutable");
     expect(s.how).toBe("copy");
     const blob = join(blobsDir(runDir), s.digest);
     expect(sha(readFileSync(blob))).toBe(s.digest);
