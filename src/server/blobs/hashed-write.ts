@@ -4,7 +4,7 @@
  * arrive at once); the file is fsynced before the caller renames it into place.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { constants, createReadStream } from "node:fs";
 import { open, unlink } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { errors } from "../../protocol/errors.js";
@@ -57,13 +57,15 @@ function copyInto(body: Readable, out: Writable, onChunk: (chunk: Buffer) => voi
 
 /**
  * Creates `file` (never overwriting one), lets `fill` write into it, then fsyncs and closes it;
- * on any error the file is removed.
+ * on any error the file is removed. With `at`, the file is opened for writing from byte `at`
+ * (made if missing, never truncated: a part of a multipart upload in the upload's one file) and
+ * left as it is on an error.
  */
-async function intoNewFile<T>(file: string, fill: (out: Writable) => Promise<T>): Promise<T> {
-  const handle = await open(file, "wx", 0o600);
+async function intoNewFile<T>(file: string, fill: (out: Writable) => Promise<T>, at?: number): Promise<T> {
+  const handle = await open(file, at === undefined ? "wx" : constants.O_RDWR | constants.O_CREAT, 0o600);
   // autoClose off: the file is fsynced before it is closed. The stream holds the handle until it
   // is destroyed (handle.close() waits for that), so it is destroyed once done with, either way.
-  const out = handle.createWriteStream({ autoClose: false });
+  const out = handle.createWriteStream({ autoClose: false, ...(at === undefined ? {} : { start: at }) });
   try {
     const result = await fill(out);
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
@@ -74,7 +76,7 @@ async function intoNewFile<T>(file: string, fill: (out: Writable) => Promise<T>)
   } catch (err) {
     out.destroy();
     await handle.close().catch(() => undefined);
-    await unlink(file).catch(() => undefined);
+    if (at === undefined) await unlink(file).catch(() => undefined);
     throw err;
   }
 }
@@ -83,46 +85,35 @@ async function intoNewFile<T>(file: string, fill: (out: Writable) => Promise<T>)
 const cutOffBody = () => errors.badRequest("the body was cut off before its end");
 
 /**
- * Streams a request body into `file` (created, never overwritten), hashing it. Stops with
- * TRK_ERR_TOO_LARGE past `limit` bytes and TRK_ERR_BAD_REQUEST when the body is cut off; then,
- * and on any error, the file is removed. The body is left paused, never destroyed.
+ * Streams a request body into `file` (created, never overwritten; or, with `at`, written from
+ * byte `at` of the file), hashing it. Stops with TRK_ERR_TOO_LARGE past `limit` bytes and
+ * TRK_ERR_BAD_REQUEST when the body is cut off; then, and on any error, a new file is removed.
+ * The body is left paused, never destroyed.
  */
-export function writeBody(body: Readable, file: string, limit: number): Promise<HashedFile> {
-  return intoNewFile(file, async (out) => {
-    const hash = createHash("sha256");
-    let size = 0;
-    await copyInto(body, out, (chunk) => {
-      size += chunk.length;
-      if (size > limit) throw errors.tooLarge("The body", `over ${limit} bytes`, `${limit} bytes (the upload plan's part size)`);
-      hash.update(chunk);
-    }, cutOffBody);
-    return { sha256: hash.digest("hex"), size };
-  });
+export function writeBody(body: Readable, file: string, limit: number, at?: number): Promise<HashedFile> {
+  return intoNewFile(
+    file,
+    async (out) => {
+      const hash = createHash("sha256");
+      let size = 0;
+      await copyInto(body, out, (chunk) => {
+        size += chunk.length;
+        if (size > limit) throw errors.tooLarge("The body", `over ${limit} bytes`, `${limit} bytes (the upload plan's part size)`);
+        hash.update(chunk);
+      }, cutOffBody);
+      return { sha256: hash.digest("hex"), size };
+    },
+    at,
+  );
 }
 
-/**
- * Concatenates the files `parts` into `file` (created, never overwritten), hashing the whole
- * and each part (sha256 hex each). A part that cannot be read fails it; the file is removed.
- */
-export function concatFiles(parts: string[], file: string): Promise<HashedFile & { parts: string[] }> {
-  return intoNewFile(file, async (out) => {
-    const whole = createHash("sha256");
-    const hashes: string[] = [];
-    let size = 0;
-    for (const path of parts) {
-      const part = createHash("sha256");
-      const input = createReadStream(path);
-      try {
-        await copyInto(input, out, (chunk) => {
-          size += chunk.length;
-          whole.update(chunk);
-          part.update(chunk);
-        }, (err) => err ?? new Error(`${path} closed before its end`));
-      } finally {
-        input.destroy();
-      }
-      hashes.push(part.digest("hex"));
-    }
-    return { sha256: whole.digest("hex"), size, parts: hashes };
-  });
+/** The sha256 and size of a file, read once. */
+export async function hashFile(file: string): Promise<HashedFile> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    hash.update(chunk);
+  }
+  return { sha256: hash.digest("hex"), size };
 }
