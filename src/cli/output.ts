@@ -5,6 +5,7 @@
  * alike.
  */
 import { jsonReplacer } from "../protocol/api.js";
+export { formatBytes } from "../protocol/metadata-format.js";
 
 /** Where a command writes its results; tests pass their own. */
 export interface CommandIo {
@@ -92,20 +93,3 @@ export function formatSeconds(seconds: number | null): string {
   return `${s}s`;
 }
 
-/**
- * "512 B", "1.50 KiB", "20.0 MiB", "1.00 GiB": sizes in binary units, as the web app shows them.
- *
- * @example
- * formatBytes(1536) // "1.50 KiB"
- */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[i]}`;
-}

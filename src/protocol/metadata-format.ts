@@ -19,6 +19,22 @@ export function formatMB(mb: number): string {
   return mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${Math.round(mb)} MB`;
 }
 
+/**
+ * "512 B", "1.50 KiB", "20.0 MiB", "1.00 GiB": sizes in binary units, for artifacts and files
+ * (the CLI and the web app alike).
+ */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[i]}`;
+}
+
 /** A shell-like rendering of a command line: arguments with spaces or quotes get quoted. */
 export function formatCommand(program: Obj | null): string | null {
   if (!program || typeof program.executable !== "string") return null;

@@ -1,5 +1,7 @@
 /** How times, durations and values read in the app (the same forms as the CLI and old pages). */
 
+export { formatBytes } from "../../protocol/metadata-format";
+
 /** "2024-05-01 12:00:00 UTC", or an em dash. */
 export function formatTime(iso: string | number | null): string {
   if (iso === null) return "—";
@@ -45,15 +47,3 @@ export function atPath(obj: Record<string, unknown>, path: string): unknown {
   return cur;
 }
 
-/** "0 B", "512 B", "1.5 KiB", "2.00 MiB", "1.00 GiB": sizes in binary units, as `du -h` shows them. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[i]}`;
-}
