@@ -157,10 +157,11 @@ describe("the daemon uploads artifacts", () => {
     const v = await eventually("the version is on the server", () => version("killed-set", "v0"), 20_000);
     expect(v).toMatchObject({ version: 0, digest, fileCount: 2, aliases: ["first", "latest"] });
     for (const f of v.files) expect(await download(f.url)).toEqual(files[f.path as keyof typeof files]);
-    expect(JSON.parse(readFileSync(join(s.runDir, "artifacts", "queue", `${entry}.done.json`), "utf8"))).toEqual({ version: 0, error: null });
     expect((await runView(runPath)).artifactOutputs).toEqual([expect.objectContaining({ name: "killed-set", version: 0, digest })]);
-    // Its work done, the spawned daemon leaves by itself.
+    // Its work done, the spawned daemon leaves by itself, having noted the version beside the
+    // entry (written after the server's answer: read once it has left, not as the version shows).
     expect((await spawned.exited).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(s.runDir, "artifacts", "queue", `${entry}.done.json`), "utf8"))).toEqual({ version: 0, error: null });
     await proxy.close();
   });
 
