@@ -3,13 +3,14 @@
  * server: the media records reach the server, and so do the image bytes, through the daemon's
  * `blobs` queue entries: the server's blob route serves PNGs that decode to the pixels logged.
  * Also when the process exits right after its last log(), without finish(): the entry of its last
- * blobs, written at exit, is found and uploaded by the daemon.
+ * blobs, written at exit, is found and uploaded by the daemon; and for an offline run, by
+ * `trackside sync`.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, makeEnv, runFixture, showRun, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { cli, eventually, makeEnv, runFixture, showRun, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { localUser } from "../helpers/run-dir.js";
 
 const H = 6;
@@ -108,5 +109,17 @@ describe("media through the daemon to the server", () => {
     expect(digests).toHaveLength(4);
     await eventually("the images on the server", async () => ((await Promise.all(digests.map(blob))).every((res) => res.status === 200) ? true : undefined), 20_000);
     expect(sorted(await imagesOnServer(digests))).toEqual(sorted([pixelsOf(0), pixelsOf(1), pixelsOf(100), pixelsOf(101)]));
+  });
+
+  it("an offline run's images reach the server with trackside sync", async () => {
+    const r = await runFixture("media-run", { ...t.env, TRACKSIDE_MODE: "offline" }, [JSON.stringify({ steps: 1, offset: 1000 })]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = lines(r.stdout);
+    const digests = queuedBlobs(out.dir);
+    expect(digests).toHaveLength(2);
+    for (const res of await Promise.all(digests.map(blob))) expect(res.status).toBe(404);
+    const sync = await cli(["sync", out.dir], t.env);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(sorted(await imagesOnServer(digests))).toEqual(sorted([pixelsOf(1000), pixelsOf(1100)]));
   });
 });
