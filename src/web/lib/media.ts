@@ -3,7 +3,7 @@
  * (`GET .../media`) and a key's values by step (`GET .../media/values`), and the pure helpers
  * the panels share (the value at a step, a histogram's counts on a common grid of rows).
  */
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { MediaKeysView, MediaValuesView, MediaValueView } from "../../protocol/media";
 import { get, qs, runsPath } from "./api";
 
@@ -52,20 +52,35 @@ export async function fetchMediaValues(entity: string, project: string, id: stri
   return out;
 }
 
-/** A key's values, read again when `version` goes up (the run logged more). */
+/**
+ * A key's values. When `version` goes up (the run logged more) only the steps from the last one
+ * held on are read again (the last one too: a newer record of a step replaces it), so a live
+ * run's panel asks for its new steps, not for all of them again.
+ */
 export function useMediaValues(entity: string, project: string, id: string, key: string, version: number, opts: { fromStep?: number; max?: number } = {}): { entries: MediaEntry[] | null; error: string | null } {
   const [entries, setEntries] = useState<MediaEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const held = useRef<{ of: string; entries: MediaEntry[] } | null>(null);
+  const of = JSON.stringify([entity, project, id, key, opts.fromStep, opts.max]);
   useEffect(() => {
     let live = true;
-    fetchMediaValues(entity, project, id, key, opts).then(
-      (es) => live && (setEntries(es), setError(null)),
+    // Only a full read (no fromStep/max of the caller's) can be extended from its end.
+    const prior = held.current?.of === of && opts.fromStep === undefined && opts.max === undefined ? held.current.entries : null;
+    const last = prior?.length ? prior[prior.length - 1].step : undefined;
+    fetchMediaValues(entity, project, id, key, last === undefined ? opts : { fromStep: last }).then(
+      (es) => {
+        if (!live) return;
+        const all = prior && last !== undefined ? [...prior.filter((e) => e.step < last), ...es].slice(0, MAX_STEPS) : es;
+        held.current = { of, entries: all };
+        setEntries(all);
+        setError(null);
+      },
       (e: Error) => live && setError(e.message),
     );
     return () => {
       live = false;
     };
-  }, [entity, project, id, key, version, opts.fromStep, opts.max]);
+  }, [of, version]);
   return { entries, error };
 }
 

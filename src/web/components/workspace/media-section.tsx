@@ -11,7 +11,7 @@ import type { RunListItem } from "../../../protocol/api";
 import type { MediaKeysView, MediaKeyView, MediaType } from "../../../protocol/media";
 import { get, runHref, runsPath } from "../../lib/api";
 import { colorFor } from "../../lib/colors";
-import { entryAt, fetchMediaValues, imagesOf, unionSteps, type Histogram, type MediaEntry } from "../../lib/media";
+import { entryAt, imagesOf, useMediaValues, unionSteps, type Histogram, type MediaEntry } from "../../lib/media";
 import { HistogramBars } from "../media/histogram-charts";
 import { ImageStrip } from "../media/image-strip";
 import { MediaTable } from "../media/media-table";
@@ -46,17 +46,11 @@ function KeysSource({ entity, project, id, version, onKeys }: { entity: string; 
 
 /** Reads one run's values of a key (the latest only, for a table) and hands them up; draws nothing. */
 function ValuesSource({ entity, project, id, media, version, onValues }: { entity: string; project: string; id: string; media: MediaKeyView; version: number; onValues: (id: string, es: MediaEntry[]) => void }) {
+  const { entries, error } = useMediaValues(entity, project, id, media.key, version, media.type === "table" ? { fromStep: media.lastStep, max: 1 } : {});
   useEffect(() => {
-    let live = true;
-    const opts = media.type === "table" ? { fromStep: media.lastStep, max: 1 } : {};
-    fetchMediaValues(entity, project, id, media.key, opts).then(
-      (es) => live && onValues(id, es),
-      () => live && onValues(id, []),
-    );
-    return () => {
-      live = false;
-    };
-  }, [entity, project, id, media.key, version, media.lastStep]);
+    if (entries) onValues(id, entries);
+    else if (error) onValues(id, []);
+  }, [entries, error]);
   return null;
 }
 
