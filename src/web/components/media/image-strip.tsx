@@ -1,7 +1,8 @@
 /**
  * The images of one step side by side (a list logged under one key), each with its caption.
  * Small images (a 28 x 28 digit) are scaled up by a whole factor with crisp pixels, so that a
- * person sees the pixels logged instead of a blur; large ones shrink to the column.
+ * person sees the pixels logged instead of a blur; large ones shrink to the column. No link to
+ * the bytes: the blob route answers them as a download named by their digest, not a page.
  */
 import type { ImageView } from "../../../protocol/media";
 
@@ -24,17 +25,16 @@ export function ImageStrip({ images, alt }: { images: ImageView[]; alt: string }
         const w = shownWidth(im.width);
         return (
           <figure class="media-image" key={`${im.digest}-${i}`} data-digest={im.digest}>
-            <a href={im.url} target="_blank" rel="noopener">
-              <img
-                src={im.url}
-                alt={im.caption ?? `${alt}${images.length > 1 ? ` #${i + 1}` : ""}`}
-                width={w}
-                height={Math.round((im.height * w) / Math.max(1, im.width))}
-                class={w > im.width ? "pixelated" : ""}
-                loading="lazy"
-                decoding="async"
-              />
-            </a>
+            <img
+              src={im.url}
+              alt={im.caption ?? `${alt}${images.length > 1 ? ` #${i + 1}` : ""}`}
+              title={`${im.width} × ${im.height} ${im.format.toUpperCase()}`}
+              width={w}
+              height={Math.round((im.height * w) / Math.max(1, im.width))}
+              class={w > im.width ? "pixelated" : ""}
+              loading="lazy"
+              decoding="async"
+            />
             {im.caption ? <figcaption>{im.caption}</figcaption> : null}
           </figure>
         );

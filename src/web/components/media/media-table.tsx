@@ -32,9 +32,7 @@ function Cell({ c }: { c: TableCellView }) {
   if (isImage(c)) {
     const scale = Math.min(THUMB / Math.max(1, c.width), THUMB / Math.max(1, c.height), Math.max(1, Math.floor(THUMB / Math.max(c.width, c.height))));
     return (
-      <a href={c.url} target="_blank" rel="noopener" title={c.caption ?? undefined}>
-        <img src={c.url} alt={c.caption ?? "image"} width={Math.max(1, Math.round(c.width * scale))} height={Math.max(1, Math.round(c.height * scale))} class={scale > 1 ? "pixelated" : ""} loading="lazy" data-digest={c.digest} />
-      </a>
+      <img src={c.url} alt={c.caption ?? "image"} title={c.caption ?? `${c.width} × ${c.height}`} width={Math.max(1, Math.round(c.width * scale))} height={Math.max(1, Math.round(c.height * scale))} class={scale > 1 ? "pixelated" : ""} loading="lazy" data-digest={c.digest} />
     );
   }
   return <>{c === null ? <span class="muted">—</span> : typeof c === "string" ? c : formatValue(c)}</>;
