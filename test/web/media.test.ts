@@ -330,6 +330,13 @@ describe.skipIf(!runBrowser)("media in the project workspace", () => {
     const counts = (run: string) => column("weights", run).locator("[data-histogram]").getAttribute("data-counts").then((c) => JSON.parse(c!) as number[]);
     expect(await counts("amber-ant-1")).toEqual(runs[0].hists[9].counts);
     expect(await counts("brisk-bee-2")).toEqual(runs[1].hists[9].counts);
+    // Side by side on one value axis: both runs' bars span the wider of the two ranges.
+    const axis = (run: string) => column("weights", run).locator("[data-histogram] .x-ticks span").allTextContents();
+    const [a, b] = [await axis("amber-ant-1"), await axis("brisk-bee-2")];
+    expect(a[0]).toBe(b[0]);
+    expect(a[2]).toBe(b[2]);
+    const lo = Math.min(runs[0].hists[9].bins[0], runs[1].hists[9].bins[0]);
+    expect(a[0]).toBe(String(Number(lo.toPrecision(3))));
     await panel("weights").getByRole("button", { name: "Previous step of weights" }).click();
     await column("weights", "amber-ant-1").and(page.locator('[data-step="8"]')).waitFor();
     expect(await counts("amber-ant-1")).toEqual(runs[0].hists[8].counts);

@@ -96,12 +96,15 @@ export function HistogramHeatMap({ entries, step, onStep, label }: HeatMapProps)
   );
 }
 
-/** One step's distribution as bars over its own bins. */
-export function HistogramBars({ hist, label, step }: { hist: Histogram; label: string; step: number }) {
+/**
+ * One step's distribution as bars over its own bins, or over `range` (runs side by side share
+ * one value axis, so that a wider distribution looks wider).
+ */
+export function HistogramBars({ hist, label, step, range }: { hist: Histogram; label: string; step: number; range?: [number, number] }) {
   const n = hist.counts.length;
   const top = Math.max(0, ...hist.counts);
-  const lo = hist.bins[0] ?? 0;
-  const hi = hist.bins[n] ?? 0;
+  const lo = range?.[0] ?? hist.bins[0] ?? 0;
+  const hi = range?.[1] ?? hist.bins[n] ?? 0;
   const span = hi - lo || 1;
   const total = hist.counts.reduce((a, b) => a + b, 0);
   return (

@@ -2,7 +2,7 @@
  * The workspace's media (issue 19): one panel per media key of the shown runs, each run side by
  * side in its own column at the same step, moved by one slider per panel (a run that did not
  * log the key at that step shows its last value before it, and says which step that is).
- * Tables show each run's latest table. Each shown run's keys are one request
+ * Histograms share one value axis; tables show each run's latest table. Each shown run's keys are one request
  * (`GET .../media`), read again when the run changes; a panel reads its runs' values only once
  * it comes near the viewport.
  */
@@ -79,6 +79,19 @@ function ComparePanel({ entity, project, mediaKey, type, runs, versions }: Panel
   const [picked, setPicked] = useState<number | null>(null);
   const step = picked ?? steps[steps.length - 1] ?? 0;
   const ready = seen && runs.every((r) => values.has(r.run.id));
+  // Histograms side by side share the value axis of every run's distribution at the step.
+  const range = useMemo((): [number, number] | undefined => {
+    if (type !== "histogram") return undefined;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const r of runs) {
+      const v = entryAt(values.get(r.run.id) ?? [], step)?.value;
+      if (v?.type !== "histogram" || v.bins.length < 2) continue;
+      lo = Math.min(lo, v.bins[0]);
+      hi = Math.max(hi, v.bins[v.bins.length - 1]);
+    }
+    return Number.isFinite(lo) && Number.isFinite(hi) && hi > lo ? [lo, hi] : undefined;
+  }, [values, runs, step, type]);
   return (
     <div ref={box} class="panel media-compare" data-media={mediaKey} data-type={type} data-ready={ready ? "true" : "false"}>
       {seen ? runs.map((r) => <ValuesSource key={r.run.id} entity={entity} project={project} id={r.run.id} media={r.media} version={versions.get(r.run.id) ?? 0} onValues={onValues} />) : null}
@@ -104,7 +117,7 @@ function ComparePanel({ entity, project, mediaKey, type, runs, versions }: Panel
                 ) : !entry ? (
                   <p class="muted">Nothing logged at or before this step.</p>
                 ) : entry.value.type === "histogram" ? (
-                  <HistogramBars hist={entry.value as Histogram} step={entry.step} label={`${mediaKey} of ${run.name}`} />
+                  <HistogramBars hist={entry.value as Histogram} step={entry.step} label={`${mediaKey} of ${run.name}`} range={range} />
                 ) : entry.value.type === "table" ? (
                   <MediaTable columns={entry.value.columns} rows={entry.value.rows} label={`${mediaKey} of ${run.name}`} />
                 ) : (
