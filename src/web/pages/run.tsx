@@ -8,10 +8,11 @@ import { get, pageHref, runsPath } from "../lib/api";
 import { useRunVersion } from "../lib/live";
 import { ChartsTab } from "./run-charts";
 import { LogsTab } from "./run-logs";
+import { MediaTab } from "./run-media";
 import { OverviewTab } from "./run-overview";
 import { SystemTab } from "./run-system";
 
-const TABS = ["overview", "charts", "system", "logs"] as const;
+const TABS = ["overview", "charts", "media", "system", "logs"] as const;
 type Tab = (typeof TABS)[number];
 
 export function RunPage({ entity, project, id }: { entity: string; project: string; id: string }) {
@@ -58,6 +59,7 @@ export function RunPage({ entity, project, id }: { entity: string; project: stri
             </nav>
             {tab === "overview" ? <OverviewTab run={run} onChange={setRun} /> : null}
             {tab === "charts" ? <ChartsTab run={run} version={version} /> : null}
+            {tab === "media" ? <MediaTab run={run} version={version} /> : null}
             {tab === "system" ? <SystemTab run={run} version={version} /> : null}
             {tab === "logs" ? <LogsTab run={run} version={version} /> : null}
           </>

@@ -2,12 +2,14 @@
  * The project's workspace: panels of the visible runs' metrics in sections by key prefix
  * (`train/`, `val/`; `system/` starts collapsed), with the workspace's chart controls and
  * grouping above them. Panels are automatic (one per metric) until someone adds, removes,
- * resizes or reorders one; from then on the list is the state's own.
+ * resizes or reorders one; from then on the list is the state's own. Media keys (images,
+ * histograms, tables) follow in their own section (media-section.tsx).
  */
 import { useMemo } from "preact/hooks";
 import type { RunListItem } from "../../../protocol/api";
 import type { Axis, PanelState, WorkspaceState } from "../../lib/url-state";
 import { AxisOptions } from "./axis-options";
+import { MEDIA_SECTION, MediaSection } from "./media-section";
 import { Panel } from "./panel";
 
 interface Props {
@@ -142,6 +144,14 @@ export function Workspace({ entity, project, state, update, runs, configKeys, ta
           </details>
         );
       })}
+      <MediaSection
+        entity={entity}
+        project={project}
+        runs={runs}
+        versions={versions}
+        open={!state.collapsed.includes(MEDIA_SECTION)}
+        onToggle={() => update({ collapsed: state.collapsed.includes(MEDIA_SECTION) ? state.collapsed.filter((c) => c !== MEDIA_SECTION) : [...state.collapsed, MEDIA_SECTION] })}
+      />
     </section>
   );
 }
