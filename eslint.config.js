@@ -30,6 +30,9 @@ export default tseslint.config(
   layer("client", ["daemon", "server", "cli", "web"]),
   layer("daemon", ["client", "server", "cli", "web"]),
   layer("server", ["client", "daemon", "cli"]),
+  // Integrations (trackside/langchain) reach the client only through the package's own name, so
+  // that they share the user's copy of it (its active run, its Table): types may come from src/client.
+  layer("integrations", ["client", "daemon", "server", "cli", "web"]),
   // The web app runs in a browser: it may import only the protocol's types (the API shapes),
   // and the pure metadata formatting both it and the CLI use.
   {
