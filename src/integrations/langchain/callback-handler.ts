@@ -184,9 +184,9 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
   flush(): void {
     const run = this.options.run ?? trackside.run;
     if (!run || run.isFinished) return;
+    run.summary.update(Object.fromEntries(Object.entries(this.counts).map(([name, n]) => [`${this.key}/${name}`, n])));
     const Table = tableFactory();
     run.log({ [`${this.key}/calls`]: Table({ columns: [...CALL_COLUMNS], rows: this.rows.map((r) => [...r]) }) }, { commit: false });
-    run.summary.update(Object.fromEntries(Object.entries(this.counts).map(([name, n]) => [`${this.key}/${name}`, n])));
   }
 
   private begin(runId: string, parentRunId: string | undefined, kind: CallKind, name: string, inputs: string): void {
