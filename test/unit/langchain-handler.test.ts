@@ -8,7 +8,7 @@ import { ChatPromptTemplate } from "@langchain/core/prompts";
 import { StringOutputParser } from "@langchain/core/output_parsers";
 import { RunnableLambda } from "@langchain/core/runnables";
 import { tool } from "@langchain/core/tools";
-import { FakeListChatModel } from "@langchain/core/utils/testing";
+import { FakeListChatModel, FakeLLM, FakeRetriever } from "@langchain/core/utils/testing";
 import type { BaseMessage } from "@langchain/core/messages";
 import type { ChatResult } from "@langchain/core/outputs";
 import { describe, expect, it, vi } from "vitest";
@@ -122,6 +122,22 @@ describe("TracksideCallbackHandler", () => {
     expect(await invoke({ a: 2, b: 3 }, { callbacks: [new TracksideCallbackHandler({ run })] })).toBe("5");
     expect(lastTable(logged)).toMatchObject([{ kind: "tool", name: "add", inputs: '{"a":2,"b":3}', outputs: "5", error: null, depth: 0 }]);
     expect(summary).toMatchObject({ "langchain/tool_calls": 1 });
+  });
+
+  it("records text LLMs, retrievers and streamed chat model calls (the whole streamed answer)", async () => {
+    const { run, logged, summary } = fakeRun();
+    const handler = new TracksideCallbackHandler({ run });
+    expect(await new FakeLLM({ response: "an answer" }).invoke("a prompt", { callbacks: [handler] })).toBe("an answer");
+    await new FakeRetriever().invoke("a query", { callbacks: [handler] });
+    let streamed = "";
+    for await (const chunk of await new FakeListChatModel({ responses: ["streamed"] }).stream("go", { callbacks: [handler] })) streamed += chunk.content;
+    expect(streamed).toBe("streamed");
+    expect(lastTable(logged).map((r) => [r.kind, r.name, r.inputs, r.outputs])).toEqual([
+      ["llm", "FakeLLM", "a prompt", "an answer"],
+      ["retriever", "FakeRetriever", "a query", "foo\n---\nbar"],
+      ["chat_model", "FakeListChatModel", "human: go", "streamed"],
+    ]);
+    expect(summary).toMatchObject({ "langchain/llm_calls": 2, "langchain/retriever_calls": 1 });
   });
 
   it("keeps at most maxTextLength characters of a call's text, saying how long it was", async () => {
