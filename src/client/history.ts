@@ -8,7 +8,10 @@
  * batch) without building a row object first.
  */
 import { errors, type Scalar, type TracksideError } from "../protocol/index.js";
-import { flattenInto, MAX_LOGGED_KEYS, type ValueSink } from "./values.js";
+import { flattenInto, MAX_LOGGED_KEYS, takeMedia, type FoundMedia, type ValueSink } from "./values.js";
+
+/** Takes the media values of a log() call at its step (media-log.ts); returns their problems, or null. */
+export type MediaHandler = (step: number, found: FoundMedia[]) => TracksideError[] | null;
 
 export interface LogOptions {
   /** The step this data belongs to; steps only go forward. */
@@ -55,6 +58,7 @@ export class History {
     private readonly sink: StepSink,
     private readonly now: () => number = Date.now,
     firstStep = 0,
+    private readonly media: MediaHandler | null = null,
   ) {
     this.step = firstStep;
   }
@@ -77,18 +81,29 @@ export class History {
     }
     const commitNow = opts?.commit ?? step === undefined;
     if (commitNow && this.pending === null) {
-      const problems = flattenInto(this.sink, data);
+      let problems = flattenInto(this.sink, data);
+      const found = takeMedia();
+      if (found !== null) problems = this.logMedia(found, problems);
       this.endRow();
       return problems;
     }
     const row = (this.pending ??= new PendingRow());
     let problems = flattenInto(row, data);
+    const found = takeMedia();
+    if (found !== null) problems = this.logMedia(found, problems);
     if (row.dropped > 0) {
       (problems ??= []).push(errors.tooLarge(`The key count of step ${this.step}`, `over ${MAX_LOGGED_KEYS}`, `${MAX_LOGGED_KEYS} (the ${row.dropped} new keys after it were not logged)`));
       row.dropped = 0;
     }
     if (commitNow) this.commit();
     return problems;
+  }
+
+  /** Media values of a call at the current step: queued as their own records, at once. */
+  private logMedia(found: FoundMedia[], problems: TracksideError[] | null): TracksideError[] | null {
+    if (this.media === null) return [...(problems ?? []), ...found.map(([key]) => errors.unloggable(key, "a media value where this run takes none"))];
+    const more = this.media(this.step, found);
+    return more === null ? problems : [...(problems ?? []), ...more];
   }
 
   /** Closes the pending step, if any. */

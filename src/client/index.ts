@@ -12,6 +12,7 @@ export { artifact, Artifact, type ArtifactOptions } from "./artifact.js";
 export type { LoggedArtifact, UsedArtifact } from "./artifact-run.js";
 export type { InitOptions, AdvancedSettings, Mode, ResumeMode } from "./settings.js";
 export type { LogOptions } from "./history.js";
+export { Image, Histogram, Table, ImageMedia, HistogramMedia, TableMedia, type ImageOptions, type ImageData, type HistogramData, type TableCellInput } from "./media.js";
 export type { Config, Summary } from "./run-state.js";
 export { TracksideError, isTracksideError, ERROR_CODES, type ErrorCode } from "../protocol/errors.js";
 export type { RunState } from "../protocol/records.js";

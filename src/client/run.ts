@@ -15,6 +15,7 @@ import { formatFooter, refusedWarning } from "./footer.js";
 import { forgetRun, type ResumePoint } from "./resume.js";
 import type { Artifact } from "./artifact.js";
 import { logArtifact, useArtifact, type ArtifactRunContext, type LoggedArtifact, type UsedArtifact } from "./artifact-run.js";
+import { MediaLog } from "./media-log.js";
 
 /** What finish() reports. */
 export interface FinishResult {
@@ -68,6 +69,8 @@ export class Run {
   private ended = false;
   /** The artifact calls, one after another: their queue entries are made, and so worked, in call order. */
   private artifactWork: Promise<unknown> = Promise.resolve();
+  /** Media values' records and staged blobs (media-log.ts). */
+  private readonly media: MediaLog;
 
   /** @internal Use trackside.init(). */
   constructor(parts: RunParts) {
@@ -139,7 +142,19 @@ export class Run {
     // mode must not throw: a warning, never an exception.
     const sum = createSummary(markSummary, problem, catchUp, resume?.summary, (e) => parts.notices.warn(e));
     this.summary = sum.summary;
-    this.history = new History(parts.startedAt, this.queue, Date.now, resume?.firstStep ?? 0);
+    this.media = new MediaLog({
+      runDir: parts.runDir,
+      maxImagePixels: s.maxImagePixels,
+      add: (record) => this.queue.add(record),
+      handOver: channel
+        ? async (entry) => {
+            const reply = await channel.request({ t: "artifact", runPath: this.path, entry });
+            if (reply.t !== "ok") throw errors.internal(`the daemon answered "artifact" with "${reply.t}"`);
+          }
+        : null,
+      warn: (err) => parts.notices.warnOnce("media-blobs", `run ${this.id}'s media blobs could not be handed to the daemon (${err.message}); they stay staged in ${parts.runDir ?? "the run directory"} for trackside sync.`),
+    });
+    this.history = new History(parts.startedAt, this.queue, Date.now, resume?.firstStep ?? 0, (step, found) => this.media.log(step, found));
     if (channel) channel.replay = this.queue;
     if (channel && s.console === "auto") {
       this.consoleSink = (line) => this.queue.addConsoleLine(line);
@@ -216,6 +231,8 @@ export class Run {
   /**
    * Logs metrics at the current step (or at `opts.step`). Never throws for bad values unless
    * `settings.strict`: a bad key gets a TRK_ERR_UNLOGGABLE warning and the other keys are logged.
+   * Media values (trackside.Image, a list of them, trackside.Histogram, trackside.Table) are
+   * recorded at the same step; a bad one is TRK_ERR_INVALID_MEDIA naming its key.
    * @example run.log({ loss: 0.31, acc: 0.9, lr: { group0: 1e-3 } }); // keys loss, acc, lr/group0
    */
   log(data: Record<string, unknown>, opts?: LogOptions): void {
@@ -299,8 +316,9 @@ export class Run {
     this.queue.add({ k: "exit", state, exitCode, signal: null, error: null, finishedAt: Date.now() });
     let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0, pendingArtifacts: 0, refused: null };
     const channel = this.parts.channel;
-    // Artifacts logged but not awaited are handed to the daemon before it hears of the finish.
+    // Artifacts logged but not awaited, and media blobs, are handed to the daemon before it hears of the finish.
     await this.artifactWork;
+    await this.media.flush();
     if (channel) {
       try {
         await this.queue.flush();
@@ -369,6 +387,11 @@ export class Run {
       this.history.commit();
       this.stopConsole(error);
       this.queue.add({ k: "exit", state, exitCode, signal, error, finishedAt: Date.now() });
+    }
+    try {
+      this.media.flushSync();
+    } catch (err) {
+      this.spillFailed(err as Error);
     }
     this.queue.spill(this.spillPath(), (err) => this.spillFailed(err));
     this.parts.channel.close();

@@ -5,6 +5,7 @@
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import {
+  DEFAULT_MAX_IMAGE_PIXELS,
   DEFAULT_BASE_URL,
   entityFromUserName,
   errors,
@@ -50,6 +51,8 @@ export interface AdvancedSettings {
   maxQueuedBytes?: number;
   /** How long finish() waits for the upload. Default 60 s. */
   finishTimeoutMs?: number;
+  /** Most pixels (width x height) of one logged image; a larger one is TRK_ERR_INVALID_MEDIA. Default 67,108,864 (8,192 x 8,192). */
+  maxImagePixels?: number;
   /** How long init() waits for a spawned daemon. Default 30 s. */
   daemonStartTimeoutMs?: number;
   /** Throw TRK_ERR_UNLOGGABLE / TRK_ERR_STEP_BACKWARDS from log() (after logging the rest) instead of warning. */
@@ -106,6 +109,7 @@ export interface Settings {
   readonly batchSize: number;
   readonly maxQueuedBytes: number;
   readonly finishTimeoutMs: number;
+  readonly maxImagePixels: number;
   readonly daemonStartTimeoutMs: number;
   readonly strict: boolean;
   readonly reinit: boolean;
@@ -168,6 +172,7 @@ export function resolveSettings(opts: InitOptions = {}, env: NodeJS.ProcessEnv =
     // makes the queue reach the default (record-queue.ts MAX_IN_FLIGHT).
     maxQueuedBytes: count("settings.maxQueuedBytes", adv.maxQueuedBytes, 64 * 2 ** 20, 1),
     finishTimeoutMs: num("settings.finishTimeoutMs", adv.finishTimeoutMs, 60_000, 0),
+    maxImagePixels: count("settings.maxImagePixels", adv.maxImagePixels, DEFAULT_MAX_IMAGE_PIXELS, 1),
     daemonStartTimeoutMs: num("settings.daemonStartTimeoutMs", adv.daemonStartTimeoutMs, 30_000, 100),
     strict: adv.strict ?? false,
     reinit: opts.reinit ?? false,

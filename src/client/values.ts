@@ -6,6 +6,7 @@
  * the server check the same limits, and would otherwise refuse the whole batch it travels in.
  */
 import { errors, MAX_DEPTH, MAX_KEY, MAX_ROW_KEYS, MAX_STRING_VALUE, type Scalar, type TracksideError } from "../protocol/index.js";
+import { ImageMedia, Media } from "./media.js";
 
 const RESERVED = new Set(["_step", "_timestamp", "_runtime"]);
 
@@ -33,6 +34,22 @@ export interface ValueSink {
   put(key: string, value: Scalar): void;
 }
 
+/** A media value (or a list of images) found under its flattened key. */
+export type FoundMedia = [key: string, value: Media | ImageMedia[]];
+
+/**
+ * Media values found by the current top-level flattenInto() call, for the caller to take
+ * (takeMedia): they are not history values, and null (no allocation) when there are none.
+ */
+let foundMedia: FoundMedia[] | null = null;
+
+/** The media values the last flattenInto() call found, or null; clears them. */
+export function takeMedia(): FoundMedia[] | null {
+  const found = foundMedia;
+  foundMedia = null;
+  return found;
+}
+
 /** Keys put by the current top-level flattenInto() call (one log() call). */
 let putCount = 0;
 /** A step's keys, less the three that trackside adds (_step, _timestamp, _runtime). */
@@ -54,7 +71,10 @@ function overLimit(full: string, v: unknown): TracksideError | null {
  * This runs once per log() call: keep it free of allocations on the flat-numbers path.
  */
 export function flattenInto(sink: ValueSink, data: Record<string, unknown>, prefix = "", seen: object[] | null = null, problems: TracksideError[] | null = null): TracksideError[] | null {
-  if (seen === null) putCount = 0;
+  if (seen === null) {
+    putCount = 0;
+    foundMedia = null;
+  }
   for (const key in data) {
     const v = data[key];
     const t = typeof v;
@@ -74,6 +94,12 @@ export function flattenInto(sink: ValueSink, data: Record<string, unknown>, pref
     }
     if (v === undefined) continue;
     const full = prefix + key;
+    // Media (and a list of images) are records of their own, not history values: off the scalar path.
+    if (v instanceof Media || (Array.isArray(v) && v.length > 0 && v[0] instanceof ImageMedia)) {
+      if (full.length > MAX_KEY) (problems ??= []).push(errors.tooLarge(`The key ${JSON.stringify(full.slice(0, 64) + "…")}`, `${full.length} characters`, MAX_KEY));
+      else (foundMedia ??= []).push([full, v as Media | ImageMedia[]]);
+      continue;
+    }
     const bad = describe(v);
     if (bad) {
       (problems ??= []).push(errors.unloggable(full, bad));

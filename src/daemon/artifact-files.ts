@@ -3,7 +3,7 @@
  *
  * - `artifacts/queue/<entry>.json`: an ArtifactQueueEntry, written by the client before it asks
  *   the daemon to take it; `<entry>.done.json` beside it (ArtifactQueueResult) once it is done.
- * - `artifacts/blobs/<digest>`: the staged bytes of each file of a `log` entry.
+ * - `artifacts/blobs/<digest>`: the staged bytes of each file of a `log` entry, and of each blob of a `blobs` entry (media).
  * - `artifacts/uploads/<digest>.json`: a multipart upload under way (its id and the parts sent,
  *   with their ETags), so that a successor daemon resumes it instead of sending it all again.
  *
@@ -156,7 +156,17 @@ function checkEntry(entry: string, value: unknown): ArtifactQueueEntry {
     if (!Number.isSafeInteger(v.version) || (v.version as number) < 0) throw bad("its version is not a whole number from 0");
     return { kind: "use", entity: v.entity, project: v.project, name: v.name as string, version: v.version as number };
   }
-  if (v.kind !== "log") throw bad(`its kind is ${JSON.stringify(v.kind)}, not "log" or "use"`);
+  if (v.kind === "blobs") {
+    if (!Array.isArray(v.blobs)) throw bad("its blobs are not a list");
+    const blobs: { digest: string; size: number }[] = [];
+    for (const b of v.blobs as Record<string, unknown>[]) {
+      if (typeof b?.digest !== "string" || !DIGEST_PATTERN.test(b.digest)) throw bad("a blob's digest is not 64 hex characters");
+      if (!Number.isSafeInteger(b.size) || (b.size as number) < 0) throw bad(`the size of blob ${b.digest} is not a whole number of bytes`);
+      blobs.push({ digest: b.digest, size: b.size as number });
+    }
+    return { kind: "blobs", blobs };
+  }
+  if (v.kind !== "log") throw bad(`its kind is ${JSON.stringify(v.kind)}, not "log", "use" or "blobs"`);
   if (typeof v.digest !== "string" || !DIGEST_PATTERN.test(v.digest)) throw bad("its digest is not 64 hex characters");
   if (!Array.isArray(v.aliases)) throw bad("its aliases are not a list");
   for (const a of v.aliases) validateAlias(a);

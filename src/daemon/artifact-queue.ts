@@ -109,6 +109,24 @@ export class ArtifactQueue {
     this.wakeUp?.();
   }
 
+  /**
+   * Takes the entries in the run directory that no client handed over: a client that exits writes
+   * the entry of its last media blobs with no time left to ask (run.ts, spillOnExit). Entries
+   * pending or done already are left as they are.
+   */
+  takeUnclaimed(): void {
+    for (const { entry, done } of this.files.list()) {
+      if (done || this.pending.some((p) => p.entry === entry)) continue;
+      try {
+        this.take(entry, this.files.read(entry));
+      } catch (err) {
+        this.opts.log.error({ entry, err: (err as Error).message }, "artifact queue entry unreadable; marked done with the error");
+        this.finishEntry(entry, null, { version: null, error: errorText(err) });
+      }
+    }
+    this.wakeUp?.();
+  }
+
   /** The run is on the server: entries may go. */
   runExists(): void {
     if (this.runKnown) return;
@@ -182,6 +200,7 @@ export class ArtifactQueue {
     // Before the server is asked, every byte of the entry's files counts as pending.
     const sizes = new Map<string, number>();
     if (parsed.kind === "log") for (const f of parsed.manifest.files) sizes.set(f.digest, f.size);
+    else if (parsed.kind === "blobs") for (const b of parsed.blobs) sizes.set(b.digest, b.size);
     let remaining = 0;
     for (const s of sizes.values()) remaining += s;
     const at = this.pending.findIndex((p) => p.entry > entry);
@@ -240,7 +259,7 @@ export class ArtifactQueue {
   private finishEntry(entry: string, parsed: ArtifactQueueEntry | null, result: ArtifactQueueResult): void {
     this.files.writeResult(entry, result);
     this.pending = this.pending.filter((p) => p.entry !== entry);
-    const name = parsed ? (parsed.kind === "log" ? parsed.manifest.name : parsed.name) : null;
+    const name = parsed ? (parsed.kind === "log" ? parsed.manifest.name : parsed.kind === "use" ? parsed.name : "media") : null;
     this.results.push({ entry, kind: parsed?.kind ?? null, name, result });
     for (const w of [...(this.waiters.get(entry) ?? [])]) w(result);
     this.waiters.delete(entry);

@@ -1,7 +1,8 @@
 /**
  * One artifact queue entry carried to the server (docs/api.md, "Artifacts"): for a `log`, ask
  * which blobs the project lacks, upload those (each by its upload plan: one PUT, or parts and a
- * complete), then log the version; for a `use`, record it. Each step's answer says whether the
+ * complete), then log the version; for `blobs` (media), the same without a version; for a `use`,
+ * record it. Each step's answer says whether the
  * entry is done, should be tried again later (the server is away or busy, the run not there
  * yet), or is refused for good. Steps are idempotent, so trying an entry again from its start
  * costs a few small requests: the blobs stored already are not missing any more, and the parts
@@ -27,7 +28,8 @@ import type { PostFn, UploadTarget } from "./uploader.js";
 
 /** How an entry (or one step of it) went. */
 export type EntryOutcome =
-  | { kind: "done"; version: number }
+  /** `version` null: a `blobs` entry, which makes no version. */
+  | { kind: "done"; version: number | null }
   /** Try the entry again later. `notFound`: the server answered 404 (the run, or the artifact, is not there yet). */
   | { kind: "retry"; why: string; notFound?: boolean }
   /** Never: the server refused it for good, or its staged files are gone. */
@@ -62,7 +64,7 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
     return r.kind === "ok" ? { kind: "done", version: entry.version } : r;
   }
   const sizes = new Map<string, number>();
-  for (const f of entry.manifest.files) sizes.set(f.digest, f.size);
+  for (const f of entry.kind === "log" ? entry.manifest.files : entry.blobs) sizes.set(f.digest, f.size);
   const missing = await postJson<MissingBlobsAnswer>(ctx, "blobs/missing", { digests: [...sizes.keys()] });
   if (missing.kind !== "ok") return missing;
   const todo = [...new Set(missing.value.missing)].filter((d) => sizes.has(d));
@@ -80,6 +82,10 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
   };
   await Promise.all(Array.from({ length: Math.min(BLOB_CONCURRENCY, todo.length) }, worker));
   if (failed) return failed;
+  if (entry.kind === "blobs") {
+    ctx.progress.remaining = 0;
+    return { kind: "done", version: null };
+  }
   const body: LogVersionBody = { runId: target.runId, manifest: entry.manifest, aliases: entry.aliases };
   const version = await postJson<ArtifactVersionSummary>(ctx, "versions", body);
   if (version.kind !== "ok") return version;

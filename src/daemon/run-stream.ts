@@ -375,6 +375,8 @@ export class RunStream {
     if (this.ended) return null;
     const spill = join(this.settings.runDir, `spill-${this.settings.pid}.wal`);
     if (existsSync(spill)) this.takeSpill(spill);
+    // Media blobs of its last log() calls, whose queue entry it wrote at exit without handing it over.
+    this.artifacts.takeUnclaimed();
     if (!this.ended) {
       const exit: RunRecord = {
         k: "exit",

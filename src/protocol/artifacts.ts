@@ -172,13 +172,16 @@ export const QUEUE_ENTRY_PATTERN = /^\d{15}-[a-z0-9]{8}$/;
  * `<runDir>/artifacts/queue/<entry>.json` before the client asks the daemon to take it:
  * - `log`: a version to upload. Each file's bytes are staged at `<runDir>/artifacts/blobs/<digest>`.
  * - `use`: a version the run used, to record as its input (already resolved to a number).
+ * - `blobs`: bytes without a version (media a run logged, protocol/media.ts), staged like a `log`
+ *   entry's files: the ones the project's store lacks are uploaded; done is `{version: null, error: null}`.
  * The daemon writes `<entry>.done.json` (ArtifactQueueResult) when the server has it.
  */
 export type ArtifactQueueEntry =
   | { kind: "log"; manifest: ArtifactManifest; digest: string; aliases: string[] }
-  | { kind: "use"; entity: string; project: string; name: string; version: number };
+  | { kind: "use"; entity: string; project: string; name: string; version: number }
+  | { kind: "blobs"; blobs: { digest: string; size: number }[] };
 
-/** What the daemon writes to `<entry>.done.json`: the version logged or used, or why it could not be. */
+/** What the daemon writes to `<entry>.done.json`: the version logged or used (null for `blobs`), or why it could not be. */
 export interface ArtifactQueueResult {
   version: number | null;
   error: string | null;

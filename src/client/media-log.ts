@@ -1,0 +1,167 @@
+/**
+ * The media values of a log() call, made into `media` records (protocol/media.ts) at the call's
+ * step. Image bytes are staged at once, synchronously, in `<runDir>/artifacts/blobs/<sha256>` (as
+ * artifact files are, artifact-staging.ts), so that a crash of the process right after log()
+ * leaves them for the daemon; a bad value is TRK_ERR_INVALID_MEDIA naming its key, and the other
+ * keys go on.
+ *
+ * The digests staged are handed to the daemon in `blobs` queue entries: one per flush, not one per
+ * call (writing an entry fsyncs it), written after their blobs and taken by the daemon like an
+ * artifact. At exit the last one is written synchronously and left for the daemon to find
+ * (spillOnExit, RunStream.processGone).
+ */
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { errors, MAX_IMAGES_PER_KEY, MAX_OBJECT_BYTES, objectCost, type ImageRef, type MediaValue, type TableCell, type TracksideError } from "../protocol/index.js";
+import { blobsDir, newEntryName, queueDir, writeQueueEntry } from "./artifact-staging.js";
+import { encodeImage, ImageProblem } from "./media-encode.js";
+import { HistogramMedia, ImageMedia, TableMedia, type Media } from "./media.js";
+import type { FoundMedia } from "./values.js";
+
+/** Where media records and their blobs go. */
+export interface MediaTarget {
+  runDir: string | null;
+  maxImagePixels: number;
+  /** Queues a record in the run's next batch. */
+  add(record: { k: "media"; step: number; key: string; value: MediaValue }): void;
+  /** Asks the daemon to take a queue entry (null: no daemon, offline-less disabled run). */
+  handOver: ((entry: string) => Promise<void>) | null;
+  /** A problem of the background hand-over (a full disk), said once. */
+  warn(err: TracksideError): void;
+}
+
+export class MediaLog {
+  /** Digests staged and not yet named by a queue entry, with their sizes. */
+  private unsent = new Map<string, number>();
+  /** Digests named by an entry already: an image logged again (a table's, each step) is not named twice. */
+  private readonly named = new Set<string>();
+  private work: Promise<void> = Promise.resolve();
+  private scheduled = false;
+  private blobsReady = false;
+
+  constructor(private readonly target: MediaTarget) {}
+
+  /** See history.ts MediaHandler. */
+  log(step: number, found: FoundMedia[]): TracksideError[] | null {
+    let problems: TracksideError[] | null = null;
+    for (const [key, media] of found) {
+      try {
+        const late: TracksideError[] = [];
+        const value = this.valueOf(key, media, late);
+        if (late.length > 0) (problems ??= []).push(...late);
+        if (objectCost(value, MAX_OBJECT_BYTES + 1) > MAX_OBJECT_BYTES) throw errors.invalidMedia(key, `it is over ${MAX_OBJECT_BYTES} bytes as JSON`, "Log fewer rows or bins.");
+        this.target.add({ k: "media", step, key, value });
+      } catch (err) {
+        (problems ??= []).push(err instanceof ImageProblem ? errors.invalidMedia(key, err.message, "Log PNG or JPEG bytes, a path to such a file, or raw pixels with height, width and channels.") : (err as TracksideError));
+      }
+    }
+    if (this.unsent.size > 0) this.schedule();
+    return problems;
+  }
+
+  /** Resolves once every blob staged so far is named by a queue entry the daemon holds. */
+  flush(): Promise<void> {
+    if (this.unsent.size > 0) this.schedule();
+    return this.work;
+  }
+
+  /** At exit: writes the entry of the blobs not yet named, synchronously, for the daemon to find. */
+  flushSync(): void {
+    const runDir = this.target.runDir;
+    if (runDir === null || this.unsent.size === 0) return;
+    const blobs = this.takeUnsent();
+    const dir = queueDir(runDir);
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${newEntryName()}.json`);
+    writeFileSync(`${path}.tmp`, JSON.stringify({ kind: "blobs", blobs }));
+    renameSync(`${path}.tmp`, path);
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.work = this.work.then(async () => {
+      this.scheduled = false;
+      const runDir = this.target.runDir;
+      if (runDir === null || this.unsent.size === 0) return;
+      const blobs = this.takeUnsent();
+      const entry = newEntryName();
+      try {
+        await writeQueueEntry(runDir, entry, { kind: "blobs", blobs });
+        if (this.target.handOver) await this.target.handOver(entry);
+      } catch (err) {
+        this.target.warn(err as TracksideError);
+      }
+    });
+  }
+
+  private takeUnsent(): { digest: string; size: number }[] {
+    const blobs = [...this.unsent].map(([digest, size]) => ({ digest, size }));
+    for (const b of blobs) this.named.add(b.digest);
+    this.unsent.clear();
+    return blobs;
+  }
+
+  private valueOf(key: string, media: Media | ImageMedia[], late: TracksideError[]): MediaValue {
+    if (Array.isArray(media)) {
+      if (media.length > MAX_IMAGES_PER_KEY) throw errors.invalidMedia(key, `it is a list of ${media.length} images (at most ${MAX_IMAGES_PER_KEY})`, "Log fewer images per step.");
+      const items = media.map((m, i) => {
+        if (!(m instanceof ImageMedia)) throw errors.invalidMedia(key, `item ${i} of its list is not a trackside.Image`, "A list under one key holds images only.");
+        return this.imageRef(m);
+      });
+      return { type: "images", items };
+    }
+    if (media instanceof ImageMedia) return this.imageRef(media);
+    if (media instanceof HistogramMedia) {
+      if (media.problem) throw errors.invalidMedia(key, `the histogram: ${media.problem}`, "Give an array of numbers and 1 to 10,000 bins, or { bins: n+1 edges, counts: n counts }.");
+      return { type: "histogram", bins: media.bins, counts: media.counts };
+    }
+    if (media instanceof TableMedia) {
+      // Bad rows were left out when added: the rest of the table is logged, and the error said.
+      if (media.problems.length > 0) {
+        const why = media.problems.join("; ");
+        media.problems = [];
+        if (media.columns.length === 0) throw errors.invalidMedia(key, `the table: ${why}`, "Give columns as a list of distinct names.");
+        late.push(errors.invalidMedia(key, `the table: ${why}`, "Give each row one cell per column: numbers, booleans, strings, null or trackside.Image; the other rows were logged."));
+      }
+      return this.tableValue(key, media);
+    }
+    throw errors.invalidMedia(key, "it is not a trackside.Image, Histogram or Table", "Make media values with trackside.Image(), trackside.Histogram() or trackside.Table().");
+  }
+
+  private tableValue(key: string, t: TableMedia): MediaValue {
+    const rows: TableCell[][] = t.rows.map((row, r) =>
+      row.map((c, i) => {
+        if (!(c instanceof ImageMedia)) return c;
+        try {
+          return this.imageRef(c);
+        } catch (err) {
+          if (err instanceof ImageProblem) throw errors.invalidMedia(key, `the image in row ${r}, column ${JSON.stringify(t.columns[i])}: ${err.message}`, "Fix that image, or leave it out of the table.");
+          throw err;
+        }
+      }),
+    );
+    return { type: "table", columns: [...t.columns], rows };
+  }
+
+  /** The image encoded and staged; its reference. */
+  private imageRef(img: ImageMedia): ImageRef {
+    const enc = encodeImage(img, this.target.maxImagePixels);
+    const runDir = this.target.runDir;
+    if (runDir !== null && !this.unsent.has(enc.digest) && !this.named.has(enc.digest)) {
+      const blobs = blobsDir(runDir);
+      if (!this.blobsReady) {
+        mkdirSync(blobs, { recursive: true });
+        this.blobsReady = true;
+      }
+      const dest = join(blobs, enc.digest);
+      if (!existsSync(dest)) {
+        const tmp = `${dest}.staging-${process.pid}`;
+        writeFileSync(tmp, enc.bytes);
+        renameSync(tmp, dest);
+      }
+      this.unsent.set(enc.digest, enc.bytes.length);
+    }
+    return { type: "image", digest: enc.digest, size: enc.bytes.length, format: enc.format, width: enc.width, height: enc.height, caption: img.caption };
+  }
+}

@@ -1,0 +1,216 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import { afterEach, describe, expect, it } from "vitest";
+import { History, type StepSink } from "../../src/client/history.js";
+import { Histogram, Image, Table } from "../../src/client/media.js";
+import { MediaLog } from "../../src/client/media-log.js";
+import type { HistoryRow, ImageRef, MediaValue, Scalar, TracksideError } from "../../src/protocol/index.js";
+
+const dirs: string[] = [];
+const logs: MediaLog[] = [];
+afterEach(async () => {
+  // The queue entry is written in the background: let it land before its directory goes.
+  for (const m of logs.splice(0)) await m.flush();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A History with a MediaLog staging into a temp run directory, as Run builds them. */
+function make(maxImagePixels = 64 * 1024 * 1024) {
+  const runDir = mkdtempSync(join(tmpdir(), "trk-media-"));
+  dirs.push(runDir);
+  const rows: HistoryRow[] = [];
+  let current: Record<string, Scalar> = {};
+  const sink: StepSink = {
+    put: (key, value) => void (current[key] = value),
+    endRow: (step) => {
+      rows.push({ ...current, _step: step } as HistoryRow);
+      current = {};
+    },
+  };
+  const records: { step: number; key: string; value: MediaValue }[] = [];
+  const entries: string[] = [];
+  const warnings: TracksideError[] = [];
+  const media = new MediaLog({ runDir, maxImagePixels, add: (r) => records.push(r), handOver: async (e) => void entries.push(e), warn: (e) => warnings.push(e) });
+  logs.push(media);
+  const h = new History(0, sink, () => 0, 0, (step, found) => media.log(step, found));
+  const blob = (digest: string): Buffer => readFileSync(join(runDir, "artifacts", "blobs", digest));
+  return { h, rows, records, media, entries, warnings, runDir, blob };
+}
+
+function pixels(n: number, seed: number): Uint8Array {
+  const a = new Uint8Array(n);
+  for (let i = 0; i < n; i++) a[i] = (i * 31 + seed * 7) & 255;
+  return a;
+}
+
+/** Decodes a PNG (pngjs) to RGBA and back to `channels` per pixel. */
+function decode(bytes: Buffer, channels: number): { width: number; height: number; data: number[] } {
+  const png = PNG.sync.read(bytes);
+  const data: number[] = [];
+  for (let p = 0; p < png.width * png.height; p++) for (let c = 0; c < channels; c++) data.push(png.data[p * 4 + c]);
+  return { width: png.width, height: png.height, data };
+}
+
+describe("images", () => {
+  it.each([1, 3, 4])("raw Uint8Array pixels with %i channel(s) are stored as a PNG that decodes to them", (channels) => {
+    const { h, records, blob } = make();
+    const px = pixels(5 * 7 * channels, channels);
+    h.log({ "samples/input": Image(px, { height: 5, width: 7, channels, caption: "a" }), loss: 1 });
+    const ref = records[0].value as ImageRef;
+    expect(records[0]).toMatchObject({ step: 0, key: "samples/input" });
+    expect(ref).toMatchObject({ type: "image", format: "png", width: 7, height: 5, caption: "a" });
+    const bytes = blob(ref.digest);
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe(ref.digest);
+    expect(ref.size).toBe(bytes.length);
+    // A grey PNG decodes to R = G = B = the grey value: its first channel is the pixel.
+    expect(decode(bytes, channels).data).toEqual([...px]);
+  });
+
+  it("Float32Array pixels in 0..1 are scaled to 0..255 (clamped outside)", () => {
+    const { h, records, blob } = make();
+    const f = new Float32Array([0, 0.5, 1, 2, -1, 0.25]);
+    h.log({ img: Image(f, { height: 1, width: 2, mode: "RGB" }) });
+    const ref = records[0].value as ImageRef;
+    expect(decode(blob(ref.digest), 3).data).toEqual([0, 128, 255, 255, 0, 64]);
+  });
+
+  it("PNG bytes are kept as they are; a JPEG's size is read from its header; a file path is read", () => {
+    const { h, records, blob, runDir } = make();
+    const png = new PNG({ width: 3, height: 2 });
+    png.data.fill(200);
+    const pngBytes = PNG.sync.write(png);
+    const jpeg = tinyJpegHeader(40, 30);
+    const path = join(runDir, "x.png");
+    writeFileSync(path, pngBytes);
+    expect(h.log({ p: Image(pngBytes), j: Image(jpeg), f: Image(path) })).toBeNull();
+    const [p, j, f] = ["p", "j", "f"].map((k) => records.find((r) => r.key === k)?.value as ImageRef);
+    expect(p).toMatchObject({ format: "png", width: 3, height: 2 });
+    expect(blob(p.digest).equals(pngBytes)).toBe(true);
+    expect(j).toMatchObject({ format: "jpeg", width: 40, height: 30 });
+    expect(f.digest).toBe(p.digest);
+  });
+
+  it("a list of images under one key is one `images` value", () => {
+    const { h, records } = make();
+    h.log({ batch: [0, 1, 2].map((i) => Image(pixels(4, i), { height: 2, width: 2, channels: 1, caption: `#${i}` })) });
+    const v = records[0].value as { type: "images"; items: ImageRef[] };
+    expect(v.type).toBe("images");
+    expect(v.items.map((i) => i.caption)).toEqual(["#0", "#1", "#2"]);
+  });
+
+  it("bad images are TRK_ERR_INVALID_MEDIA naming the key, and the rest of the call is logged", () => {
+    const { h, rows, records } = make(100);
+    const problems = h.log({
+      loss: 0.5,
+      shape: Image(new Uint8Array(10), { height: 2, width: 2, channels: 3 }),
+      unknown: Image(Buffer.from("GIF89a not really")),
+      huge: Image(new Uint8Array(11 * 11), { height: 11, width: 11, channels: 1 }),
+      good: Image(pixels(4, 0), { height: 2, width: 2, channels: 1 }),
+    }) as TracksideError[];
+    expect(problems.map((p) => [p.code, p.details?.key])).toEqual([
+      ["TRK_ERR_INVALID_MEDIA", "shape"],
+      ["TRK_ERR_INVALID_MEDIA", "unknown"],
+      ["TRK_ERR_INVALID_MEDIA", "huge"],
+    ]);
+    expect(problems[2].message).toContain("121 pixels, over the limit of 100");
+    expect(rows).toEqual([{ loss: 0.5, _step: 0 }]);
+    expect(records.map((r) => r.key)).toEqual(["good"]);
+  });
+
+  it("blobs staged are handed to the daemon in one `blobs` queue entry per flush", async () => {
+    const { h, media, entries, warnings, runDir } = make();
+    const img = Image(pixels(4, 9), { height: 2, width: 2, channels: 1 });
+    h.log({ a: img, b: Image(pixels(4, 8), { height: 2, width: 2, channels: 1 }) });
+    h.log({ a: img }); // the same bytes again: not named twice
+    await media.flush();
+    expect(warnings).toEqual([]);
+    expect(entries).toHaveLength(1);
+    const entry = JSON.parse(readFileSync(join(runDir, "artifacts", "queue", `${entries[0]}.json`), "utf8"));
+    expect(entry.kind).toBe("blobs");
+    expect(entry.blobs).toHaveLength(2);
+    expect(readdirSync(join(runDir, "artifacts", "blobs")).sort()).toEqual(entry.blobs.map((b: { digest: string }) => b.digest).sort());
+  });
+});
+
+describe("histograms", () => {
+  it("bins 10,000 normals into 64 bins from their min to max, most of them near the mean", () => {
+    const { h, records } = make();
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) + 0.5) / 2 ** 31;
+    const values = new Float64Array(10_000);
+    for (let i = 0; i < values.length; i++) values[i] = Math.sqrt(-2 * Math.log(rand())) * Math.cos(2 * Math.PI * rand());
+    h.log({ w: Histogram(values) }, { step: 3 });
+    h.commit();
+    const v = records[0].value as { type: "histogram"; bins: number[]; counts: number[] };
+    expect(records[0].step).toBe(3);
+    expect(v.counts).toHaveLength(64);
+    expect(v.bins).toHaveLength(65);
+    expect(v.counts.reduce((a, b) => a + b, 0)).toBe(10_000);
+    expect(v.bins[0]).toBe(Math.min(...values));
+    expect(v.bins[64]).toBe(Math.max(...values));
+    // Within one standard deviation: about 68 %.
+    let inside = 0;
+    v.counts.forEach((c, i) => {
+      const mid = (v.bins[i] + v.bins[i + 1]) / 2;
+      if (Math.abs(mid) < 1) inside += c;
+    });
+    expect(inside / 10_000).toBeGreaterThan(0.6);
+    expect(inside / 10_000).toBeLessThan(0.76);
+  });
+
+  it("takes precomputed counts, and refuses a mismatch naming the key", () => {
+    const { h, records } = make();
+    const problems = h.log({ ok: Histogram.fromCounts({ bins: [0, 1, 2], counts: [5, 3] }), bad: Histogram.fromCounts({ bins: [0, 1], counts: [5, 3] }), none: Histogram([NaN]) });
+    expect(records.map((r) => r.value)).toEqual([{ type: "histogram", bins: [0, 1, 2], counts: [5, 3] }]);
+    expect(problems?.map((p) => p.details?.key)).toEqual(["bad", "none"]);
+  });
+});
+
+describe("tables", () => {
+  it("holds scalars and images, appends rows, and is logged whole each time", () => {
+    const { h, records } = make();
+    const t = Table({ columns: ["image", "label", "ok"] });
+    t.add([Image(pixels(4, 1), { height: 2, width: 2, channels: 1 }), "cat", true]);
+    h.log({ preds: t });
+    t.add([null, "dog", false]);
+    h.log({ preds: t });
+    const [a, b] = records.map((r) => r.value as { type: "table"; columns: string[]; rows: unknown[][] });
+    expect(a.rows).toHaveLength(1);
+    expect(b.columns).toEqual(["image", "label", "ok"]);
+    expect(b.rows.map((r) => r.slice(1))).toEqual([
+      ["cat", true],
+      ["dog", false],
+    ]);
+    expect((b.rows[0][0] as ImageRef).format).toBe("png");
+  });
+
+  it("a bad row is left out and reported naming the key; the table's other rows are logged", () => {
+    const { h, records } = make();
+    const t = Table({ columns: ["a", "b"], rows: [[1, 2], [3], [{ x: 1 } as never, 4], [5, 6]] });
+    const problems = h.log({ t, loss: 1 });
+    expect(problems).toHaveLength(1);
+    expect(problems![0].code).toBe("TRK_ERR_INVALID_MEDIA");
+    expect(problems![0].message).toContain('"t"');
+    expect(problems![0].message).toContain("row 1 has 1 cells for 2 columns");
+    expect((records[0].value as { rows: unknown[][] }).rows).toEqual([
+      [1, 2],
+      [5, 6],
+    ]);
+  });
+
+  it("columns that repeat a name make the table unloggable, naming the key", () => {
+    const { h, records } = make();
+    const problems = h.log({ t: Table({ columns: ["a", "a"] }) });
+    expect(problems?.[0].message).toContain("repeat a name");
+    expect(records).toEqual([]);
+  });
+});
+
+/** The start of a JPEG: SOI, a JFIF APP0, then a baseline frame header (SOF0) with its size; enough for image-size. */
+function tinyJpegHeader(width: number, height: number): Buffer {
+  const app0 = [0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00];
+  return Buffer.from([0xff, 0xd8, ...app0, 0xff, 0xc0, 0x00, 0x11, 0x08, height >> 8, height & 255, width >> 8, width & 255, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9]);
+}
