@@ -1,8 +1,7 @@
 /**
  * trackside/langchain's handler against LangChain.js itself (@langchain/core's fake chat model,
  * offline): what it records of each call, and what it logs to the run. The run here is a fake that
- * keeps what it is given, and trackside.Table a stand-in that keeps its spec; the real run and the
- * real table are in test/e2e/langchain.test.ts.
+ * keeps what it is given (a real trackside.Table); the real run is in test/e2e/langchain.test.ts.
  */
 import { ChatPromptTemplate } from "@langchain/core/prompts";
 import { StringOutputParser } from "@langchain/core/output_parsers";
@@ -11,15 +10,12 @@ import { tool } from "@langchain/core/tools";
 import { FakeListChatModel, FakeLLM, FakeRetriever } from "@langchain/core/utils/testing";
 import type { BaseMessage } from "@langchain/core/messages";
 import type { ChatResult } from "@langchain/core/outputs";
-import { describe, expect, it, vi } from "vitest";
-import type { Run } from "../../src/client/index.js";
-
-vi.mock("trackside", () => ({ run: null, Table: (spec: { columns: string[]; rows: unknown[][] }) => ({ table: spec }) }));
-
-const { TracksideCallbackHandler, CALL_COLUMNS } = await import("../../src/integrations/langchain/index.js");
+import { describe, expect, it } from "vitest";
+import type { Run, TableMedia } from "../../src/client/index.js";
+import { CALL_COLUMNS, TracksideCallbackHandler } from "../../src/integrations/langchain/index.js";
 
 interface Logged {
-  data: Record<string, { table: { columns: string[]; rows: unknown[][] } }>;
+  data: Record<string, TableMedia>;
   opts: unknown;
 }
 
@@ -36,7 +32,8 @@ function fakeRun() {
 
 /** The rows of the last table logged, as objects by column. */
 function lastTable(logged: Logged[], key = "langchain/calls"): Record<string, unknown>[] {
-  const last = logged.at(-1)!.data[key].table;
+  const last = logged.at(-1)!.data[key];
+  expect(last.problems).toEqual([]);
   expect(last.columns).toEqual([...CALL_COLUMNS]);
   return last.rows.map((r) => Object.fromEntries(last.columns.map((c, i) => [c, r[i]])));
 }

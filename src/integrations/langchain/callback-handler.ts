@@ -12,7 +12,7 @@ import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
 import type { Serialized } from "@langchain/core/load/serializable";
 import type { LLMResult } from "@langchain/core/outputs";
 import * as trackside from "trackside";
-import type { Run } from "../../client/index.js";
+import type { Run, TableMedia } from "../../client/index.js";
 import { bounded, callText, generationsText, tokenUsage, type TokenUsage } from "./call-text.js";
 
 /** The kinds of call a row records. */
@@ -101,7 +101,7 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
   private readonly key: string;
   private readonly maxText: number;
   private readonly open = new Map<string, OpenCall>();
-  private readonly rows: Cell[][] = [];
+  private readonly table: TableMedia;
   private readonly counts: Counts = { chain_calls: 0, llm_calls: 0, tool_calls: 0, retriever_calls: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
   constructor(options: TracksideCallbackHandlerOptions = {}) {
@@ -111,6 +111,7 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
     this.options = options;
     this.key = options.key ?? "langchain";
     this.maxText = options.maxTextLength ?? DEFAULT_MAX_TEXT;
+    this.table = trackside.Table({ columns: [...CALL_COLUMNS] });
   }
 
   /** One handler, one table: LangChain.js copies handlers into child managers, and a copy must share the rows. */
@@ -120,7 +121,7 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
 
   /** The rows recorded so far (the calls table's body, columns {@link CALL_COLUMNS}). */
   get calls(): readonly (readonly Cell[])[] {
-    return this.rows;
+    return this.table.rows as Cell[][];
   }
 
   // The arguments in the order LangChain.js passes them (callbacks/manager.js, as its BaseTracer
@@ -185,8 +186,7 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
     const run = this.options.run ?? trackside.run;
     if (!run || run.isFinished) return;
     run.summary.update(Object.fromEntries(Object.entries(this.counts).map(([name, n]) => [`${this.key}/${name}`, n])));
-    const Table = tableFactory();
-    run.log({ [`${this.key}/calls`]: Table({ columns: [...CALL_COLUMNS], rows: this.rows.map((r) => [...r]) }) }, { commit: false });
+    run.log({ [`${this.key}/calls`]: this.table }, { commit: false });
   }
 
   private begin(runId: string, parentRunId: string | undefined, kind: CallKind, name: string, inputs: string): void {
@@ -199,7 +199,7 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
     if (!call) return; // started before this handler was attached
     this.open.delete(runId);
     const now = Date.now();
-    this.rows.push([
+    this.table.add([
       call.kind,
       call.name,
       call.inputs,
@@ -224,13 +224,4 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
     // An outermost call (no parent this handler saw) ended: the table is complete until the next one.
     if (call.depth === 0) this.flush();
   }
-}
-
-type TableFactory = (spec: { columns: string[]; rows: Cell[][] }) => unknown;
-
-/** trackside.Table, from the client the user imported. */
-function tableFactory(): TableFactory {
-  const Table = (trackside as Record<string, unknown>).Table;
-  if (typeof Table !== "function") throw new Error("trackside/langchain needs trackside.Table (issue 19): this build of the client has none");
-  return Table as TableFactory;
 }
