@@ -24,7 +24,11 @@ function fakeRun() {
   const summary: Record<string, unknown> = {};
   const run = {
     isFinished: false,
-    log: (data: Logged["data"], opts: unknown) => logged.push({ data, opts }),
+    // what a run's log() keeps of a table: its rows at the call (media-log.ts)
+    log: (data: Logged["data"], opts: unknown) => logged.push({ data: Object.fromEntries(Object.entries(data).map(([k, t]) => [k, { columns: t.columns, rows: [...t.rows], problems: t.problems }])) as Logged["data"], opts }),
+    finish: async () => {
+      run.isFinished = true;
+    },
     summary: { update: (patch: Record<string, unknown>) => Object.assign(summary, patch) },
   };
   return { run: run as unknown as Run, logged, summary };
@@ -144,6 +148,21 @@ describe("TracksideCallbackHandler", () => {
     const [row] = lastTable(logged);
     expect(row.inputs).toBe(`human: ${"y".repeat(93)}… (307 characters)`);
     expect(row.outputs).toBe(`${"x".repeat(100)}… (500 characters)`);
+  });
+
+  it("logs the table as it grows by a quarter, not at every call, and the rest when the run finishes", async () => {
+    const { run, logged, summary } = fakeRun();
+    const handler = new TracksideCallbackHandler({ run });
+    const model = new FakeListChatModel({ responses: ["ok"] });
+    for (let i = 0; i < 200; i++) await model.invoke(`q${i}`, { callbacks: [handler] });
+    // 1, 2, 3, 4, 5, 7, 9, 12, ... 200 calls: 20-odd logs, not 200 (each one queues the whole table)
+    expect(logged.length).toBeLessThan(30);
+    expect(lastTable(logged).length).toBeLessThan(200);
+    await run.finish();
+    const rows = lastTable(logged);
+    expect(rows).toHaveLength(200);
+    expect(rows.at(-1)).toMatchObject({ inputs: "human: q199", outputs: "ok" });
+    expect(summary).toMatchObject({ "langchain/llm_calls": 200 });
   });
 
   it("logs nothing into a finished run", async () => {

@@ -69,6 +69,17 @@ interface Counts {
 }
 
 const DEFAULT_MAX_TEXT = 2_000;
+/**
+ * An outermost call's end logs the table only once it has grown by a quarter since the last log
+ * (or this long has passed): each log queues the whole table, so logging at every call is
+ * quadratic. Measured before this rule: 1,000 model calls in a loop queued 260 MB of tables,
+ * one batch over the daemon's 64 MiB, and the run's records were all refused (dead-letter.wal). With it, the tables logged add
+ * up to at most five times the last one.
+ */
+const GROWTH_TO_LOG = 1.25;
+const MAX_LOG_INTERVAL_MS = 10_000;
+/** Runs whose finish() logs their handlers' last rows first (see flushBeforeFinish). */
+const finishing = new WeakMap<Run, Set<TracksideCallbackHandler>>();
 const NO_TOKENS: TokenUsage = { prompt: null, completion: null, total: null };
 
 /** `ChatOpenAI` from a serialized constructor's id (`["langchain", "chat_models", "openai", "ChatOpenAI"]`). */
@@ -102,6 +113,8 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
   private readonly maxText: number;
   private readonly open = new Map<string, OpenCall>();
   private readonly table: TableMedia;
+  private loggedRows = 0;
+  private loggedAt = 0;
   private readonly counts: Counts = { chain_calls: 0, llm_calls: 0, tool_calls: 0, retriever_calls: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
   constructor(options: TracksideCallbackHandlerOptions = {}) {
@@ -187,6 +200,22 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
     if (!run || run.isFinished) return;
     run.summary.update(Object.fromEntries(Object.entries(this.counts).map(([name, n]) => [`${this.key}/${name}`, n])));
     run.log({ [`${this.key}/calls`]: this.table }, { commit: false });
+    this.loggedRows = this.table.rows.length;
+    this.loggedAt = Date.now();
+  }
+
+  /** At an outermost call's end: logs if the table grew enough (GROWTH_TO_LOG), and makes sure the run's finish() logs the rest. */
+  private settle(): void {
+    const run = this.options.run ?? trackside.run;
+    if (!run || run.isFinished) return;
+    flushBeforeFinish(run, this);
+    const rows = this.table.rows.length;
+    if (rows >= this.loggedRows * GROWTH_TO_LOG || Date.now() - this.loggedAt >= MAX_LOG_INTERVAL_MS) this.flush();
+  }
+
+  /** True when rows were added since the table was last logged. */
+  get unlogged(): boolean {
+    return this.table.rows.length > this.loggedRows;
   }
 
   private begin(runId: string, parentRunId: string | undefined, kind: CallKind, name: string, inputs: string): void {
@@ -222,6 +251,28 @@ export class TracksideCallbackHandler extends BaseCallbackHandler {
     c.completion_tokens += tokens.completion ?? 0;
     c.total_tokens += tokens.total ?? 0;
     // An outermost call (no parent this handler saw) ended: the table is complete until the next one.
-    if (call.depth === 0) this.flush();
+    if (call.depth === 0) this.settle();
   }
+}
+
+/**
+ * Makes `run.finish()` log the last rows of its handlers first: the growth rule leaves up to a
+ * fifth of the table unlogged, and finish() is where every way of ending a run passes (the
+ * client's beforeExit hook calls it too). The client has no finish hook to register with, so the
+ * run's finish is wrapped, once per run. A process that dies instead (process.exit, an uncaught
+ * exception) keeps the table as last logged.
+ */
+function flushBeforeFinish(run: Run, handler: TracksideCallbackHandler): void {
+  let handlers = finishing.get(run);
+  if (!handlers) {
+    const set = new Set<TracksideCallbackHandler>();
+    handlers = set;
+    finishing.set(run, set);
+    const finish = run.finish.bind(run);
+    run.finish = (exitCode?: number) => {
+      if (!run.isFinished) for (const h of set) if (h.unlogged) h.flush();
+      return finish(exitCode);
+    };
+  }
+  handlers.add(handler);
 }
