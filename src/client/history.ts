@@ -8,7 +8,7 @@
  * batch) without building a row object first.
  */
 import { errors, type Scalar, type TracksideError } from "../protocol/index.js";
-import { flattenInto, MAX_LOGGED_KEYS, takeMedia, type FoundMedia, type ValueSink } from "./values.js";
+import { flattenInto, hasMedia, MAX_LOGGED_KEYS, takeMedia, type FoundMedia, type ValueSink } from "./values.js";
 
 /** Takes the media values of a log() call at its step (media-log.ts); returns their problems, or null. */
 export type MediaHandler = (step: number, found: FoundMedia[]) => TracksideError[] | null;
@@ -82,15 +82,13 @@ export class History {
     const commitNow = opts?.commit ?? step === undefined;
     if (commitNow && this.pending === null) {
       let problems = flattenInto(this.sink, data);
-      const found = takeMedia();
-      if (found !== null) problems = this.logMedia(found, problems);
+      if (hasMedia()) problems = this.logMedia(takeMedia()!, problems);
       this.endRow();
       return problems;
     }
     const row = (this.pending ??= new PendingRow());
     let problems = flattenInto(row, data);
-    const found = takeMedia();
-    if (found !== null) problems = this.logMedia(found, problems);
+    if (hasMedia()) problems = this.logMedia(takeMedia()!, problems);
     if (row.dropped > 0) {
       (problems ??= []).push(errors.tooLarge(`The key count of step ${this.step}`, `over ${MAX_LOGGED_KEYS}`, `${MAX_LOGGED_KEYS} (the ${row.dropped} new keys after it were not logged)`));
       row.dropped = 0;

@@ -12,7 +12,7 @@
  */
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { errors, MAX_IMAGES_PER_KEY, MAX_OBJECT_BYTES, objectCost, type ImageRef, type MediaValue, type TableCell, type TracksideError } from "../protocol/index.js";
+import { errors, MAX_IMAGES_PER_KEY, MAX_OBJECT_BYTES, MAX_STRING_VALUE, objectCost, type ImageRef, type MediaValue, type TableCell, type TracksideError } from "../protocol/index.js";
 import { blobsDir, newEntryName, queueDir, writeQueueEntry } from "./artifact-staging.js";
 import { encodeImage, ImageProblem } from "./media-encode.js";
 import { HistogramMedia, ImageMedia, TableMedia, type Media } from "./media.js";
@@ -146,6 +146,7 @@ export class MediaLog {
 
   /** The image encoded and staged; its reference. */
   private imageRef(img: ImageMedia): ImageRef {
+    if (img.caption !== null && img.caption.length > MAX_STRING_VALUE) throw new ImageProblem(`its caption is ${img.caption.length} characters long (at most ${MAX_STRING_VALUE})`);
     const enc = encodeImage(img, this.target.maxImagePixels);
     const runDir = this.target.runDir;
     if (runDir !== null && !this.unsent.has(enc.digest) && !this.named.has(enc.digest)) {

@@ -6,7 +6,7 @@
  * log() that carries the image (media-encode.ts), then kept: an image logged again (a table
  * logged at each step) is not encoded again.
  */
-import { MAX_HISTOGRAM_BINS, MAX_TABLE_COLUMNS, MAX_TABLE_ROWS } from "../protocol/index.js";
+import { MAX_HISTOGRAM_BINS, MAX_STRING_VALUE, MAX_TABLE_COLUMNS, MAX_TABLE_ROWS } from "../protocol/index.js";
 import type { EncodedImage } from "./media-encode.js";
 
 /** What `trackside.Image()` takes besides its data. */
@@ -114,6 +114,7 @@ export class TableMedia extends Media {
     for (let i = 0; i < row.length; i++) {
       const c: unknown = row[i];
       const t = typeof c;
+      if (t === "string" && (c as string).length > MAX_STRING_VALUE) return `has in column ${JSON.stringify(this.columns[i])} a string of ${(c as string).length} characters (at most ${MAX_STRING_VALUE})`;
       if (c === null || t === "number" || t === "boolean" || t === "string" || c instanceof ImageMedia) continue;
       return `has in column ${JSON.stringify(this.columns[i])} ${t === "object" ? "an object" : `a ${t}`} (cells are numbers, booleans, strings, null or trackside.Image)`;
     }

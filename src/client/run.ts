@@ -391,7 +391,7 @@ export class Run {
     try {
       this.media.flushSync();
     } catch (err) {
-      this.spillFailed(err as Error);
+      this.parts.notices.warnOnce("media-exit", `run ${this.id}'s last media blobs could not be handed to the daemon at exit (${(err as Error).message}); they stay staged in ${this.dir}/artifacts/blobs, without their images on the server.`);
     }
     this.queue.spill(this.spillPath(), (err) => this.spillFailed(err));
     this.parts.channel.close();

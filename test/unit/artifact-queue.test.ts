@@ -3,7 +3,7 @@
  * which blobs it sends, in which parts, what it resumes after a daemon's death, what it tries
  * again and what it gives up on. The real server and daemon: test/e2e/artifact-upload.test.ts.
  */
-import { existsSync, mkdtempSync, readFileSync, readSync, openSync, closeSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readSync, openSync, closeSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -213,6 +213,44 @@ describe("the artifact queue", () => {
     expect(r?.version).toBeNull();
     expect(r?.error).toMatch(/^TRK_ERR_INVALID_ARTIFACT: the staged file .* is gone/);
     expect(server.versions).toEqual([]);
+  });
+
+  it("a `blobs` entry (media) uploads only the blobs the server lacks, logs no version, and is done with version null", async () => {
+    const dir = runDir();
+    const server = fakeServer(64);
+    const kept = Buffer.from("kept png");
+    const fresh = Buffer.from("fresh png bytes");
+    server.blobs.set(sha256(kept), kept);
+    mkdirSync(join(dir, "artifacts", "blobs"), { recursive: true });
+    for (const b of [kept, fresh]) writeFileSync(join(dir, "artifacts", "blobs", sha256(b)), b);
+    const entry = writeEntry(dir, { kind: "blobs", blobs: [kept, fresh].map((b) => ({ digest: sha256(b), size: b.length })) });
+    const q = queueFor(dir, server);
+    q.start();
+    q.add(entry);
+    expect(q.status()).toMatchObject({ entries: 1, bytes: kept.length + fresh.length });
+    expect(await q.wait(entry, 5000)).toEqual({ version: null, error: null });
+    await q.close();
+    expect(server.blobs.get(sha256(fresh))?.equals(fresh)).toBe(true);
+    expect(server.puts.map((p) => p.length)).toEqual([fresh.length]);
+    expect(server.versions).toEqual([]);
+    expect(doneFile(dir, entry)).toEqual({ version: null, error: null });
+  });
+
+  it("takes the entries a client wrote at exit without handing them over (takeUnclaimed), and refuses a malformed `blobs` entry", async () => {
+    const dir = runDir();
+    const server = fakeServer(64);
+    const png = Buffer.from("left at exit");
+    mkdirSync(join(dir, "artifacts", "blobs"), { recursive: true });
+    writeFileSync(join(dir, "artifacts", "blobs", sha256(png)), png);
+    const q = queueFor(dir, server);
+    q.start();
+    const left = writeEntry(dir, { kind: "blobs", blobs: [{ digest: sha256(png), size: png.length }] });
+    const bad = writeEntry(dir, { kind: "blobs", blobs: [{ digest: "not-a-digest", size: 1 }] } as never);
+    q.takeUnclaimed();
+    expect(await q.wait(left, 5000)).toEqual({ version: null, error: null });
+    expect((await q.wait(bad, 5000))?.error).toMatch(/^TRK_ERR_INVALID_ARTIFACT: .*a blob's digest is not 64 hex characters/);
+    await q.close();
+    expect(server.blobs.get(sha256(png))?.equals(png)).toBe(true);
   });
 
   it("refuses an entry that is not a readable queue entry, and an offline queue sends nothing", async () => {

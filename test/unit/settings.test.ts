@@ -25,6 +25,7 @@ describe("resolveSettings", () => {
     expect(s.name).toMatch(RUN_NAME_PATTERN);
     expect(s.mode).toBe("online");
     expect(s.baseUrl).toBe("http://127.0.0.1:8421");
+    expect(s.maxImagePixels).toBe(8192 * 8192);
     expect(Object.isFrozen(s)).toBe(true);
   });
 
@@ -71,6 +72,7 @@ describe("resolveSettings", () => {
     ["mode", { mode: "fast" as never }, "TRK_ERR_INVALID_OPTION", "mode"],
     ["config", { config: { f: () => 1 } }, "TRK_ERR_UNLOGGABLE", '"f"'],
     ["batch size", { settings: { batchSize: 2.5 } }, "TRK_ERR_INVALID_OPTION", "settings.batchSize"],
+    ["image pixel limit", { settings: { maxImagePixels: 0 } }, "TRK_ERR_INVALID_OPTION", "settings.maxImagePixels"],
   ])("refuses a bad %s with a coded error that names it", (_what, opts, code, fragment) => {
     const err = thrown(() => resolveSettings(opts, base));
     expect(isTracksideError(err, code as never)).toBe(true);
