@@ -30,8 +30,9 @@ export default tseslint.config(
   layer("client", ["daemon", "server", "cli", "web"]),
   layer("daemon", ["client", "server", "cli", "web"]),
   layer("server", ["client", "daemon", "cli"]),
-  // Integrations (trackside/tfjs, ...) use the client as a user does, through "trackside":
-  // a relative import would load a second copy of it beside the bundle the user imports.
+  // Integrations (trackside/tfjs, trackside/langchain) use the client as a user does, through
+  // "trackside": a relative import would load a second copy of it beside the bundle the user
+  // imports (its active run, its Table); types may come from src/client.
   layer("integrations", ["client", "daemon", "server", "cli", "web"]),
   // The web app runs in a browser: it may import only the protocol's types (the API shapes),
   // and the pure metadata formatting both it and the CLI use.
