@@ -61,7 +61,8 @@ export function checkMediaValue(v: unknown): string | null {
       if (counts.length === 0) return "value.counts is empty";
       if (counts.length > MAX_HISTOGRAM_BINS) return `value.counts has ${counts.length} bins (at most ${MAX_HISTOGRAM_BINS})`;
       if (bins.length !== counts.length + 1) return `value.bins has ${bins.length} edges for ${counts.length} bins (n + 1 expected)`;
-      for (let i = 1; i < bins.length; i++) if (!((bins[i] as number) > (bins[i - 1] as number))) return `value.bins is not increasing (edge ${i})`;
+      // Equal edges are allowed: a histogram of one repeated value may have a bin of no width.
+      for (let i = 1; i < bins.length; i++) if ((bins[i] as number) < (bins[i - 1] as number)) return `value.bins is not in ascending order (edge ${i})`;
       return null;
     }
     case "table":

@@ -779,16 +779,16 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
 
       it("counts records of unknown kinds by kind, once per seq (or per time for the daemon's)", async () => {
         await open("run00001");
-        const media = { k: "media", seq: 3, path: "images/0.png" } as unknown as RunRecord;
+        const video = { k: "video", seq: 3, path: "images/0.png" } as unknown as RunRecord;
         const probe = (at: number) => ({ k: "gpu-topology", seq: 0, at, links: [1, 2] }) as unknown as RunRecord;
-        for (let i = 0; i < 2; i++) await send("run00001", [media, probe(T0 + 1)]);
+        for (let i = 0; i < 2; i++) await send("run00001", [video, probe(T0 + 1)]);
         const outcome = await send("run00001", [probe(T0 + 2)]);
         expect(outcome.lastSeq).toBe(3);
         const r = await run("run00001");
         const counts = await store.unknownRecordCounts(r.pk);
         expect(counts).toEqual([
           { kind: "gpu-topology", count: 2 },
-          { kind: "media", count: 1 },
+          { kind: "video", count: 1 },
         ]);
         expectNumbers(counts[0], ["count"]);
         expect(r.lastSeq).toBe(3);
