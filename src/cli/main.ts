@@ -9,6 +9,7 @@ import { registerImportCommands } from "./wandb-import/index.js";
 import { registerKeysCommands } from "./keys-command.js";
 import { registerLoginCommands } from "./login-command.js";
 import { registerLogsCommand } from "./logs-command.js";
+import { registerMediaCommands } from "./media-command.js";
 import { printable } from "./output.js";
 import { registerRunsCommands } from "./runs-command.js";
 import { registerServerCommand } from "./server-command.js";
@@ -25,6 +26,7 @@ const program = new Command()
 registerServerCommand(program);
 registerRunsCommands(program);
 registerArtifactsCommands(program);
+registerMediaCommands(program);
 registerLogsCommand(program);
 registerDaemonCommand(program);
 registerSyncCommand(program);

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { refusedSentence, type RunListItem, type RunView } from "../protocol/api.js";
 import { errors } from "../protocol/errors.js";
 import { validateEntity, validateProject, validateRunId } from "../protocol/ids.js";
+import type { MediaKeyView } from "../protocol/media.js";
 import { FINAL_STATES, type JsonObject } from "../protocol/records.js";
 import { metadataFacts } from "./metadata-facts.js";
 import { ApiClient, resolveConnection } from "./api-client.js";
@@ -61,6 +62,7 @@ function describeRun(run: RunView): string {
     ["Unknown kinds", run.unknownRecords?.length ? run.unknownRecords.map((u) => `${u.kind}: ${u.count}`).join(", ") : null],
     ["Artifacts out", runArtifactLines(run.artifactOutputs)],
     ["Artifacts in", runArtifactLines(run.artifactInputs)],
+    ["Media", run.mediaKeys?.length ? run.mediaKeys.map((m) => `${m.key} (${m.type}, ${m.steps} ${m.steps === 1 ? "step" : "steps"})`).join(", ") : null],
     ...metadataFacts(run.metadata),
   ];
   const shown = lines.filter(([, v]) => v !== null && v !== "");
@@ -74,11 +76,17 @@ function describeRun(run: RunView): string {
 
 /**
  * The run for `runs show --json`: the API's RunView, with its artifact versions in the short
- * form `{ name, version: "v0", type, aliases, digest, size }` (always present: [] when none, or
- * when the server keeps no artifacts).
+ * form `{ name, version: "v0", type, aliases, digest, size }`, and its media keys
+ * `{ key, type, steps, firstStep, lastStep }` (each always present: [] when none, or when the
+ * server keeps no artifacts or media).
  */
-function runJson(run: RunView): Omit<RunView, "artifactOutputs" | "artifactInputs"> & { artifactOutputs: RunArtifactJson[]; artifactInputs: RunArtifactJson[] } {
-  return { ...run, artifactOutputs: (run.artifactOutputs ?? []).map(runArtifactJson), artifactInputs: (run.artifactInputs ?? []).map(runArtifactJson) };
+function runJson(run: RunView): Omit<RunView, "artifactOutputs" | "artifactInputs" | "mediaKeys"> & { artifactOutputs: RunArtifactJson[]; artifactInputs: RunArtifactJson[]; mediaKeys: MediaKeyView[] } {
+  return {
+    ...run,
+    artifactOutputs: (run.artifactOutputs ?? []).map(runArtifactJson),
+    artifactInputs: (run.artifactInputs ?? []).map(runArtifactJson),
+    mediaKeys: run.mediaKeys ?? [],
+  };
 }
 
 /**
@@ -117,7 +125,7 @@ export function registerRunsCommands(program: Command, io: CommandIo = stdoutIo)
     .command("show")
     .description("show one run's overview")
     .argument("<entity/project/id>", "the run path, e.g. alice/mnist/a1b2c3d4")
-    .option("--json", "print the run as one JSON object (the API's RunView; artifactOutputs and artifactInputs as {name, version, type, aliases, digest, size})")
+    .option("--json", "print the run as one JSON object (the API's RunView; artifactOutputs and artifactInputs as {name, version, type, aliases, digest, size}; mediaKeys)")
     .option("--base-url <url>", "tracking server (default: TRACKSIDE_BASE_URL or http://127.0.0.1:8421)")
     .action(async (path: string, opts: ReadOptions) => {
       const { entity, project, id } = parseRunsPath(path, true);

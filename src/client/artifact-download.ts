@@ -40,9 +40,26 @@ export interface DownloadServer {
  * await downloadVersion(detail, "./artifacts/mnist-v3", { baseUrl, apiKey }, (done, total) => bar.update(done / total));
  */
 export async function downloadVersion(detail: ArtifactVersionDetail, dir: string, server: DownloadServer, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<void> {
+  await downloadFiles(detail.ref, detail.files, dir, server, onProgress);
+}
+
+/**
+ * Downloads files named by relative path (each with its blob's URL, size and digest) under
+ * `dir`, checked as downloadVersion's are; `label` names them in messages (`mnist:v3`). The CLI's
+ * `trackside media get` downloads a run's images with it.
+ * @example
+ * await downloadFiles("samples step 3", [{ path: "0.png", url, size, digest }], "./media", { baseUrl, apiKey: null });
+ */
+export async function downloadFiles(
+  label: string,
+  list: readonly { path: string; url: string; size: number; digest: string }[],
+  dir: string,
+  server: DownloadServer,
+  onProgress?: (doneBytes: number, totalBytes: number) => void,
+): Promise<void> {
   const root = resolve(dir);
   // A manifest path becomes a path under `root`: one from a server that escapes it is refused.
-  const files = detail.files.map((f) => ({ ...f, dest: join(root, ...validateEntryPath(f.path).split("/")) }));
+  const files = list.map((f) => ({ ...f, dest: join(root, ...validateEntryPath(f.path).split("/")) }));
   const total = files.reduce((n, f) => n + f.size, 0);
   let done = 0;
   const progress = (bytes: number): void => {
@@ -59,7 +76,7 @@ export async function downloadVersion(detail: ArtifactVersionDetail, dir: string
         progress(f.size);
         continue;
       }
-      await fetchFile(transport, server, f, `${detail.ref} file ${JSON.stringify(f.path)}`, progress);
+      await fetchFile(transport, server, f, `${label} file ${JSON.stringify(f.path)}`, progress);
     }
   };
   onProgress?.(0, total);

@@ -3,6 +3,7 @@
  * them. Non-finite numbers travel in JSON as the strings "NaN", "Infinity" and "-Infinity".
  */
 import type { ArtifactVersionSummary } from "./artifacts.js";
+import type { MediaKeyView } from "./media.js";
 import type { JsonObject, RunState } from "./records.js";
 
 export const API_PREFIX = "/api/v1";
@@ -181,6 +182,8 @@ export interface RunView extends RunListItem {
   artifactOutputs?: ArtifactVersionSummary[];
   /** The artifact versions this run used, in the order it first used them. */
   artifactInputs?: ArtifactVersionSummary[];
+  /** The run's media keys (images, histograms, tables), by key (present once the server keeps media). */
+  mediaKeys?: MediaKeyView[];
 }
 
 /**

@@ -33,11 +33,12 @@ import {
   MAX_TIME_MS,
   objectCost,
 } from "./limits.js";
+import { checkMediaValue } from "./media-check.js";
 import { FINAL_STATES, type RunRecord, type RunState } from "./records.js";
 
 const RUN_STATES: readonly RunState[] = ["running", ...FINAL_STATES];
 /** The kinds this version applies; any other kind is kept opaque (see isKnownKind). */
-const KINDS = new Set(["run", "history", "config", "summary", "update", "meta", "system", "console", "exit", "refused"]);
+const KINDS = new Set(["run", "history", "config", "summary", "update", "meta", "system", "console", "exit", "refused", "media"]);
 /** A record kind's name: short, so a newer daemon's kind fits the server's table and page. */
 const MAX_KIND = 64;
 const STREAMS = new Set(["stdout", "stderr"]);
@@ -280,6 +281,8 @@ function checkRecord(r: Obj, runId: string): string | null {
       return null;
     case "refused":
       return checkRefused(r);
+    case "media":
+      return checkMedia(r);
     default:
       return checkUnknown(r);
   }
@@ -417,6 +420,23 @@ function checkRefused(r: Obj): string | null {
   if (!Number.isSafeInteger(r.bytes) || (r.bytes as number) < 0) return "bytes is not a non-negative integer";
   if (typeof r.error !== "string") return "error is not a string";
   if (r.error.length > MAX_STRING_VALUE) throw tooLarge("The refusal's error text", `${r.error.length} characters`, MAX_STRING_VALUE);
+  return null;
+}
+
+/**
+ * A media record (protocol/media.ts): a step, a key like a metric's, and a value checked field by
+ * field (media-check.ts), within MAX_OBJECT_BYTES like a config (a table is logged whole).
+ */
+function checkMedia(r: Obj): string | null {
+  if (!isStep(r.step)) return "step is not a whole number";
+  if (typeof r.key !== "string" || r.key.length === 0) return "key is not a non-empty string";
+  checkKey(r.key, "The media key");
+  const value = objectOf(r.value, ["value"]);
+  if (value === null) return "value is not an object";
+  r.value = plainValue(value, [r.key], 0, false);
+  const why = checkMediaValue(r.value);
+  if (why !== null) return `${show(r.key)}: ${why}`;
+  if (objectCost(r.value, MAX_OBJECT_BYTES) > MAX_OBJECT_BYTES) throw overBudget(r.key);
   return null;
 }
 

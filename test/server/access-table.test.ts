@@ -212,6 +212,8 @@ const CASES: Case[] = [
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/history/buckets", path: (t) => `${run(t)}/history/buckets?key=loss`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/system", path: (t) => `${run(t)}/system`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/console", path: (t) => `${run(t)}/console`, expect: READ },
+  { method: "GET", route: "/api/v1/runs/:entity/:project/:id/media", path: (t) => `${run(t)}/media`, expect: READ },
+  { method: "GET", route: "/api/v1/runs/:entity/:project/:id/media/values", path: (t) => `${run(t)}/media/values?key=samples`, expect: READ },
   { method: "GET", route: "/api/v1/runs/:entity/:project/:id/events", path: (t) => `${run(t)}/events`, expect: READ },
   { method: "PATCH", route: "/api/v1/runs/:entity/:project/:id", path: run, body: () => ({ notes: "edited" }), expect: EDIT },
 ];

@@ -81,16 +81,16 @@ describe("trackside runs (in process)", () => {
       headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
       body: JSON.stringify([
         { k: "refused", seq: 0, at: T0 + 1, records: 12, bytes: 1200, error: "TRK_ERR_TOO_LARGE: too big" },
-        { k: "media", seq: 0, at: T0 + 2, path: "images/0.png" },
+        { k: "video", seq: 0, at: T0 + 2, path: "images/0.png" },
       ]),
     });
     expect(res.status, await res.clone().text()).toBe(200);
     const out = await runCli(["runs", "show", path, "--base-url", url]);
     expect(out).toMatch(/^Refused: +12 records were refused by the server: TRK_ERR_TOO_LARGE: too big$/m);
-    expect(out).toMatch(/^Unknown kinds: +media: 1$/m);
+    expect(out).toMatch(/^Unknown kinds: +video: 1$/m);
     const run = JSON.parse(await runCli(["runs", "show", path, "--json", "--base-url", url])) as RunView;
     expect(run.refused).toMatchObject({ records: 12, reports: 1 });
-    expect(run.unknownRecords).toEqual([{ kind: "media", count: 1 }]);
+    expect(run.unknownRecords).toEqual([{ kind: "video", count: 1 }]);
   });
 
   it("runs list prints a table with id, name, state, created, duration and tags", async () => {

@@ -24,24 +24,24 @@ const post = (records: unknown[]) => postRecords(env, PATH, encodeRecords(record
 
 describe("records of unknown kinds", () => {
   it("are kept, counted by kind, once per seq (or per time for the daemon's), and move lastSeq like any client record", async () => {
-    const media = { k: "media", seq: 3, path: "images/0.png", sha256: "ab".repeat(32), pixels: Float64Array.of(0.1, 0.2) };
+    const video = { k: "video", seq: 3, path: "images/0.png", sha256: "ab".repeat(32), pixels: Float64Array.of(0.1, 0.2) };
     const probe = (at: number) => ({ k: "gpu-topology", seq: 0, at, links: [{ from: 0, to: 1, kind: "nvlink" }] });
     for (let i = 0; i < 2; i++) {
-      const res = await post([media, probe(T0 + 1), { k: "history", seq: 4, rows: rows(2, 1) }]);
+      const res = await post([video, probe(T0 + 1), { k: "history", seq: 4, rows: rows(2, 1) }]);
       expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
     }
     expect((await post([probe(T0 + 2)])).statusCode).toBe(200);
     const run = await view();
     expect(run.unknownRecords).toEqual([
       { kind: "gpu-topology", count: 2 },
-      { kind: "media", count: 1 },
+      { kind: "video", count: 1 },
     ]);
     expect(run.lastSeq).toBe(4);
     expect(run.historySteps).toBe(3);
   });
 
   it("are still checked as values: an unknown kind cannot smuggle in what no read could return", async () => {
-    const res = await post([{ k: "media", seq: 3, when: new Date(T0) }]);
+    const res = await post([{ k: "video", seq: 3, when: new Date(T0) }]);
     expect(res.statusCode).toBe(400);
     expect(codeOf(res)).toBe("TRK_ERR_BAD_VALUE");
     expect((await view()).unknownRecords).toEqual([]);

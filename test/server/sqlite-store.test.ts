@@ -128,15 +128,15 @@ describe("records of unknown kinds in SQLite", () => {
     const alice = await store.createUser("alice", T0);
     const entity = (await store.getEntity("alice"))!;
     const target = { entityId: entity.id, project: "mnist", runId: "kept0001", authorUserId: alice.id };
-    const media = { k: "media", seq: 3, path: "images/0.png" } as unknown as RunRecord;
+    const video = { k: "video", seq: 3, path: "images/0.png" } as unknown as RunRecord;
     const probe = (at: number) => ({ k: "gpu-topology", seq: 0, at, links: [1, 2] }) as unknown as RunRecord;
-    await store.ingest(target, [{ k: "run", seq: 0, run: runInfo("kept0001") }, media, probe(T0 + 1)], T0);
-    await store.ingest(target, [media, probe(T0 + 1), probe(T0 + 2)], T0);
+    await store.ingest(target, [{ k: "run", seq: 0, run: runInfo("kept0001") }, video, probe(T0 + 1)], T0);
+    await store.ingest(target, [video, probe(T0 + 1), probe(T0 + 2)], T0);
     const stored = store.db.prepare("SELECT kind, seq, at FROM unknown_records ORDER BY kind, at").all();
     expect(stored).toEqual([
       { kind: "gpu-topology", seq: 0, at: T0 + 1 },
       { kind: "gpu-topology", seq: 0, at: T0 + 2 },
-      { kind: "media", seq: 3, at: 0 },
+      { kind: "video", seq: 3, at: 0 },
     ]);
     await store.close();
   });

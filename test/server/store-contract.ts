@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { manifestDigest } from "../../src/protocol/artifact-digest.js";
 import type { ArtifactManifest } from "../../src/protocol/artifacts.js";
+import type { ImageRef, MediaValue } from "../../src/protocol/media.js";
 import type { ArtifactScope, StoredArtifactVersion } from "../../src/server/store/artifact-store.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import type { IngestTarget, ListRunsQuery, RunSortField, Store, StoredRun, StoredUser, ViewScope } from "../../src/server/store/store.js";
@@ -528,6 +529,64 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
         expect(await store.blobInVisibleVersion(scope, sha("ref-bytes"), false)).toBe(false);
         expect(await store.blobInVisibleVersion(scope, sha("other"), false)).toBe(false);
         expect(await store.blobInVisibleVersion({ ...scope, project: "cifar" }, sha("public.bin"), false)).toBe(false);
+      });
+    });
+
+    describe("media", () => {
+      const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+      const image = (name: string, caption: string | null = null): ImageRef => ({ type: "image", digest: sha(name), size: 10, format: "png", width: 2, height: 3, caption });
+      const media = (seq: number, step: number, key: string, value: MediaValue): RunRecord => ({ k: "media", seq, step, key, value });
+      const histogram: MediaValue = { type: "histogram", bins: [0, 0.5, 1], counts: [3, 4] };
+      const table: MediaValue = { type: "table", columns: ["x", "img"], rows: [[1, image("t1")], ["two", null]] };
+
+      it("keeps each (key, step) at its newest record, lists keys by name with their type and steps, and ranges values by step", async () => {
+        const r = await open("run00001");
+        const outcome = await send("run00001", [
+          media(1, 0, "samples", image("a", "first")),
+          media(2, 0, "w", histogram),
+          media(3, 1, "samples", { type: "images", items: [image("b"), image("c", "c")] }),
+          media(4, 2, "preds", table),
+          media(5, 2, "samples", image("d")),
+        ]);
+        expect(outcome.lastSeq).toBe(5);
+        // An older record of step 0 arriving late changes nothing; a resend replaces itself.
+        await send("run00001", [media(0, 0, "samples", image("old")), media(5, 2, "samples", image("d"))]);
+        const keys = await store.runMediaKeys(r.pk);
+        expect(keys).toEqual([
+          { key: "preds", type: "table", steps: 1, firstStep: 2, lastStep: 2 },
+          { key: "samples", type: "image", steps: 3, firstStep: 0, lastStep: 2 },
+          { key: "w", type: "histogram", steps: 1, firstStep: 0, lastStep: 0 },
+        ]);
+        for (const k of keys) expectNumbers(k, ["steps", "firstStep", "lastStep"]);
+        const all = await store.runMediaValues(r.pk, "samples", { fromStep: null, toStep: null, limit: 1000 });
+        expect(all).toEqual([
+          { step: 0, value: image("a", "first") },
+          { step: 1, value: { type: "images", items: [image("b"), image("c", "c")] } },
+          { step: 2, value: image("d") },
+        ]);
+        for (const e of all) expectNumbers(e, ["step"]);
+        expect((await store.runMediaValues(r.pk, "samples", { fromStep: 1, toStep: null, limit: 1 })).map((e) => e.step)).toEqual([1]);
+        expect((await store.runMediaValues(r.pk, "samples", { fromStep: null, toStep: 1, limit: 10 })).map((e) => e.step)).toEqual([0, 1]);
+        expect(await store.runMediaValues(r.pk, "preds", { fromStep: null, toStep: null, limit: 10 })).toEqual([{ step: 2, value: table }]);
+        expect(await store.runMediaValues(r.pk, "nope", { fromStep: null, toStep: null, limit: 10 })).toEqual([]);
+        // A newer record of a step replaces it, and the key's type follows its last step.
+        await send("run00001", [media(6, 2, "samples", histogram)]);
+        expect((await store.runMediaKeys(r.pk)).find((k) => k.key === "samples")?.type).toBe("histogram");
+        expect(await store.runMediaKeys((await open("run00002")).pk)).toEqual([]);
+      });
+
+      it("answers whether a run of the scope references a blob in its media, a public one when asked so", async () => {
+        const r = await open("run00001");
+        await send("run00001", [media(1, 0, "preds", table), media(2, 1, "s", { type: "images", items: [image("b")] })]);
+        const scope = { entityId: (await store.getEntity("alice"))!.id, project: "mnist" };
+        expect(await store.blobInVisibleMedia(scope, sha("t1"), false)).toBe(true);
+        expect(await store.blobInVisibleMedia(scope, sha("b"), false)).toBe(true);
+        expect(await store.blobInVisibleMedia(scope, sha("zzz"), false)).toBe(false);
+        expect(await store.blobInVisibleMedia({ ...scope, project: "cifar" }, sha("b"), false)).toBe(false);
+        // The run is private: not for a reader who sees only public runs, until it is made public.
+        expect(await store.blobInVisibleMedia(scope, sha("b"), true)).toBe(false);
+        await store.patchRun(r.pk, { privacy: "public" });
+        expect(await store.blobInVisibleMedia(scope, sha("b"), true)).toBe(true);
       });
     });
 

@@ -12,6 +12,7 @@ import { frameworkErrors, installErrorHandlers, MAX_PARAM_LENGTH } from "./error
 import { registerAccountRoutes } from "./routes-accounts.js";
 import { registerApiRoutes } from "./routes-api.js";
 import { registerArtifactRoutes } from "./routes-artifacts.js";
+import { registerMediaRoutes } from "./routes-media.js";
 import { registerBlobRoutes } from "./routes-blobs.js";
 import { registerAuthRoutes, registerFormParser } from "./routes-auth.js";
 import { registerIngestRoutes, registerRecordsParser } from "./routes-ingest.js";
@@ -102,6 +103,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   registerLiveEvents(app, ctx, live);
   registerViewRoutes(app, ctx);
   registerArtifactRoutes(app, ctx);
+  registerMediaRoutes(app, ctx);
   // W&B's clients at the root (docs/wandb.md); before the web routes, whose /:entity/... patterns are GETs.
   registerWandbRoutes(app, ctx);
   registerWebRoutes(app, ctx, { webRoot: options.webRoot });

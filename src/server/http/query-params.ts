@@ -144,6 +144,26 @@ export function parseSystemMetricsQuery(q: Query): SystemMetricsQuery & { keys: 
  * `?after=&limit=&q=` of a console request: lines after seq `after` (default -1, from the
  * first), at most `limit`, holding the text `q` when given. Or `?tail=n`: the last n lines.
  */
+/** Most steps of one answer of a media key (media.ts MediaValuesView: a table may be large). */
+const MAX_MEDIA_LIMIT = 10_000;
+
+/**
+ * `?key=K[&fromStep=A&toStep=B&limit=N]` of a media key's values; key is required.
+ *
+ * @example
+ * parseMediaValuesQuery({ key: "samples/input", fromStep: "10" }) // { key, fromStep: 10, toStep: null, limit: 1000 }
+ */
+export function parseMediaValuesQuery(q: Query): { key: string; fromStep: number | null; toStep: number | null; limit: number } {
+  const key = textParam(q, "key");
+  if (key === undefined) throw errors.badRequest("key is missing (the media key, as GET .../media lists them)");
+  return {
+    key,
+    fromStep: optionalBound(q, "fromStep", "min") ?? null,
+    toStep: optionalBound(q, "toStep", "max") ?? null,
+    limit: intParam(q, "limit", 1000, 1, MAX_MEDIA_LIMIT),
+  };
+}
+
 export function parseConsoleQuery(q: Query): ConsoleQuery & { tail?: number } {
   const contains = textParam(q, "q");
   if (contains !== undefined && contains.length > MAX_CONSOLE_QUERY) throw errors.badRequest(`q is longer than ${MAX_CONSOLE_QUERY} characters`);

@@ -23,23 +23,25 @@ import { toProjectView, toRunListItem, toRunView } from "./views.js";
 
 /**
  * A RunView, counting the run's history rows and console lines, with its unknown and refused
- * records, the artifact versions it logged and used, and whether the asker (`user`, of that role
+ * records, the artifact versions it logged and used, its media keys, and whether the asker (`user`, of that role
  * in the run's entity) may edit it. The outputs are as visible as the run (a public run's
  * versions are public); an input of another project shows only where the asker may see it.
  */
 export async function runViewOf(ctx: AppContext, run: StoredRun, role: EntityRole | null, user: StoredUser | null): Promise<RunView> {
-  const [historySteps, consoleLines, unknownRecords, refusals, artifacts] = await Promise.all([
+  const [historySteps, consoleLines, unknownRecords, refusals, artifacts, mediaKeys] = await Promise.all([
     ctx.store.countHistory(run.pk),
     ctx.store.countConsole(run.pk),
     ctx.store.unknownRecordCounts(run.pk),
     ctx.store.refusals(run.pk),
     ctx.store.runArtifacts(run.pk),
+    ctx.store.runMediaKeys(run.pk),
   ]);
   const inputs = await new RoleCache(ctx, user).seed(run.entity, role).visibleVersions(artifacts.inputs);
   return {
     ...toRunView(run, historySteps, ctx.publicBaseUrl(), ctx.now(), consoleLines, { unknownRecords, refusals }, may(role, "write")),
     artifactOutputs: artifacts.outputs.map(toArtifactVersionSummary),
     artifactInputs: inputs.map(toArtifactVersionSummary),
+    mediaKeys,
   };
 }
 

@@ -105,11 +105,12 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: AppContext): void 
 
   app.get(`${BLOBS}/:digest`, { config: { access: "project:read" } }, async (req, reply) => {
     const { scope, digest } = blobParams(req);
-    // Members read any blob of the project; anyone else one that a version visible to them holds.
+    // Members read any blob of the project; anyone else one that a version visible to them holds,
+    // or one that a public run's media references (its images are as public as the run).
     if (!may(ctx.access(req).role, "read")) {
-      if (!(await ctx.store.blobInVisibleVersion({ entityId: ctx.entity(req).id, project: scope.project }, digest, true))) {
-        throw errors.notFound(`Blob ${digest} of ${scope.entity}/${scope.project}`);
-      }
+      const visible = { entityId: ctx.entity(req).id, project: scope.project };
+      const allowed = (await ctx.store.blobInVisibleVersion(visible, digest, true)) || (await ctx.store.blobInVisibleMedia(visible, digest, true));
+      if (!allowed) throw errors.notFound(`Blob ${digest} of ${scope.entity}/${scope.project}`);
     }
     const bytes = ctx.blobs.bytes;
     if (!bytes) {

@@ -31,6 +31,7 @@ import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSampl
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
 import { jsonReplacer } from "../../protocol/api.js";
 import { MARK_CHANGED, REVIVE_IF_SWEPT } from "./postgres-liveness.js";
+import { applyMediaPostgres } from "./postgres-media.js";
 
 /** History rows per INSERT: 5 parameters each, far under PostgreSQL's 65,535 per statement. */
 const ROWS_PER_INSERT = 4096;
@@ -144,6 +145,9 @@ function applyOne(t: Sql, pk: number, r: RunRecord, pending: Pending[]): void {
         seq,
         [r.state, r.exitCode, r.signal, r.error, r.finishedAt],
       );
+      return;
+    case "media":
+      applyMediaPostgres(t, pk, seq, r.step, r.key, r.value, pending);
       return;
     default: {
       // A kind this version does not know, kept opaque (see sqlite-ingest.ts).

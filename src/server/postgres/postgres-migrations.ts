@@ -444,6 +444,27 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX artifact_inputs_by_run ON artifact_inputs (run_pk, id);
     `,
   },
+  {
+    version: 8,
+    name: "media: each run's media values by key and step, and the blobs they reference (SQLite migration 15)",
+    sql: `
+      -- As SQLite's migration 15 (sqlite-migrations.ts says why each table is so).
+      CREATE TABLE media_values (
+        run_pk  bigint NOT NULL REFERENCES runs(pk),
+        key     text NOT NULL,
+        step    bigint NOT NULL,
+        seq     bigint NOT NULL,
+        type    text NOT NULL,
+        value   text NOT NULL,
+        PRIMARY KEY (run_pk, key, step)
+      );
+      CREATE TABLE media_blobs (
+        digest  text NOT NULL,
+        run_pk  bigint NOT NULL REFERENCES runs(pk),
+        PRIMARY KEY (digest, run_pk)
+      );
+    `,
+  },
 ];
 
 /**

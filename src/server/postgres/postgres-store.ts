@@ -45,6 +45,9 @@ import type { ArtifactFileEntry, ArtifactManifest, ArtifactReferenceEntry } from
 import type { ArtifactScope, StoredArtifactCollection, StoredArtifactRunLink, StoredArtifactVersion } from "../store/artifact-store.js";
 import { PostgresAccounts } from "./postgres-accounts.js";
 import { PostgresArtifacts } from "./postgres-artifacts.js";
+import { PostgresMedia } from "./postgres-media.js";
+import type { MediaRange, StoredMediaEntry } from "../store/media-store.js";
+import type { MediaKeyView } from "../../protocol/media.js";
 import { connectPostgres } from "./postgres-connection.js";
 import { PostgresHistoryBuckets } from "./postgres-history-buckets.js";
 import { ingestPostgres } from "./postgres-ingest.js";
@@ -102,6 +105,7 @@ export class PostgresStore implements Store {
   private readonly chart: PostgresHistoryBuckets;
   private readonly views: PostgresViews;
   private readonly artifacts: PostgresArtifacts;
+  private readonly media: PostgresMedia;
   private closing: Promise<void> | null = null;
   /** The one connection that holds (or asks for) the sweeper's advisory lock, opened on first use. */
   private lockSql: Sql | null = null;
@@ -117,6 +121,7 @@ export class PostgresStore implements Store {
     this.chart = new PostgresHistoryBuckets(sql);
     this.views = new PostgresViews(sql);
     this.artifacts = new PostgresArtifacts(sql);
+    this.media = new PostgresMedia(sql);
   }
 
   /**
@@ -402,6 +407,18 @@ export class PostgresStore implements Store {
 
   blobInVisibleVersion(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {
     return this.artifacts.blobInVisibleVersion(scope, digest, publicOnly);
+  }
+
+  runMediaKeys(runPk: number): Promise<MediaKeyView[]> {
+    return this.media.keys(runPk);
+  }
+
+  runMediaValues(runPk: number, key: string, range: MediaRange): Promise<StoredMediaEntry[]> {
+    return this.media.values(runPk, key, range);
+  }
+
+  blobInVisibleMedia(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {
+    return this.media.blobVisible(scope, digest, publicOnly);
   }
 
   close(): Promise<void> {

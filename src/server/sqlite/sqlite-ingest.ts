@@ -26,6 +26,7 @@ import { historyChunks, type HistoryChunk } from "../store/history-chunks.js";
 import { CHUNKS_ONLY, historyRecordIndex, keptParts, recordKeys, type HistoryRecordIndex, type StoredChunk } from "../store/history-rows.js";
 import { encodeHistoryColumns, encodeHistoryRow, encodeOpaqueRecord, encodeSample } from "../store/history-codec.js";
 import { MARK_CHANGED, REVIVE_IF_SWEPT } from "./sqlite-liveness.js";
+import { SqliteMedia } from "./sqlite-media.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
 
 /**
@@ -40,7 +41,7 @@ export class SqliteIngest {
   private readonly chunkArgs: unknown[] = new Array(HISTORY_CHUNK * 5);
   private readonly tx: (target: IngestTarget, records: RunRecord[], now: number) => IngestOutcome;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, private readonly media: SqliteMedia = new SqliteMedia(db)) {
     const p = (sql: string) => db.prepare(sql);
     const guarded = (set: string, seqCol: string) => p(`UPDATE runs SET ${set}, ${seqCol} = @seq WHERE pk = @pk AND ${seqCol} < @seq`);
     this.s = {
@@ -167,6 +168,9 @@ export class SqliteIngest {
         return;
       case "refused":
         this.s.refused.run(pk, r.at, r.records, r.bytes, r.error);
+        return;
+      case "media":
+        this.media.apply(pk, seq, r.step, r.key, r.value);
         return;
       case "exit":
         this.s.exit.run({

@@ -456,6 +456,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX artifact_inputs_by_run ON artifact_inputs (run_pk, id);
     `,
   },
+  {
+    version: 15,
+    name: "media: each run's media values by key and step, and the blobs they reference (PostgreSQL migration 8)",
+    sql: `
+      -- One row per (run, key, step): the newest record of a step (by seq) wins (sqlite-media.ts).
+      -- value is the MediaValue as JSON text; type is beside it for the key list.
+      CREATE TABLE media_values (
+        run_pk  INTEGER NOT NULL REFERENCES runs(pk),
+        key     TEXT NOT NULL,
+        step    INTEGER NOT NULL,
+        seq     INTEGER NOT NULL,
+        type    TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (run_pk, key, step)
+      ) WITHOUT ROWID;
+
+      -- The blob digests a run's media has referenced (once each, kept when a step is relogged):
+      -- a blob download by a non-member asks whether a public run of the project holds one.
+      CREATE TABLE media_blobs (
+        digest  TEXT NOT NULL,
+        run_pk  INTEGER NOT NULL REFERENCES runs(pk),
+        PRIMARY KEY (digest, run_pk)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

@@ -13,6 +13,9 @@ import { SqliteArtifacts } from "./sqlite-artifacts.js";
 import { migrate } from "./sqlite-migrations.js";
 import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
+import { SqliteMedia } from "./sqlite-media.js";
+import type { MediaRange, StoredMediaEntry } from "../store/media-store.js";
+import type { MediaKeyView } from "../../protocol/media.js";
 import { SqliteLiveness } from "./sqlite-liveness.js";
 import { SqliteRunQueries } from "./sqlite-run-queries.js";
 import { SqliteStreamQueries } from "./sqlite-stream-queries.js";
@@ -67,6 +70,7 @@ import { SqliteViews } from "./sqlite-views.js";
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly ingester: SqliteIngest;
+  private readonly media: SqliteMedia;
   private readonly runs: SqliteRunQueries;
   private readonly streams: SqliteStreamQueries;
   private readonly liveness: SqliteLiveness;
@@ -81,7 +85,8 @@ export class SqliteStore implements Store {
   private constructor(db: Database.Database, file: string) {
     this.db = db;
     this.checkpointer = new WalCheckpointer(db, file);
-    this.ingester = new SqliteIngest(db);
+    this.media = new SqliteMedia(db);
+    this.ingester = new SqliteIngest(db, this.media);
     this.runs = new SqliteRunQueries(db);
     this.streams = new SqliteStreamQueries(db);
     this.liveness = new SqliteLiveness(db);
@@ -375,6 +380,18 @@ export class SqliteStore implements Store {
 
   async blobInVisibleVersion(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {
     return this.artifacts.blobInVisibleVersion(scope, digest, publicOnly);
+  }
+
+  async runMediaKeys(runPk: number): Promise<MediaKeyView[]> {
+    return this.media.keys(runPk);
+  }
+
+  async runMediaValues(runPk: number, key: string, range: MediaRange): Promise<StoredMediaEntry[]> {
+    return this.media.values(runPk, key, range);
+  }
+
+  async blobInVisibleMedia(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {
+    return this.media.blobVisible(scope, digest, publicOnly);
   }
 
   async close(): Promise<void> {

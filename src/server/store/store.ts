@@ -23,6 +23,7 @@
 import type { EntityRole, Privacy, TeamRole } from "../../protocol/api.js";
 import type { HistoryRow, JsonObject, RunRecord, RunState } from "../../protocol/records.js";
 import type { ArtifactStore } from "./artifact-store.js";
+import type { MediaStore } from "./media-store.js";
 
 export type { EntityRole, Privacy, TeamRole };
 
@@ -337,7 +338,7 @@ export type SessionKind = "session" | "login_link";
  * const user = await store.createUser("alice"); // also creates entity "alice"
  * await store.close();
  */
-export interface Store extends ArtifactStore {
+export interface Store extends ArtifactStore, MediaStore {
   // users and credentials
   countUsers(): Promise<number>;
   /**

@@ -14,6 +14,7 @@ import type { FastifyInstance } from "fastify";
 import type { Sql } from "postgres";
 import { manifestDigest } from "../../../src/protocol/artifact-digest.js";
 import type { ArtifactManifest } from "../../../src/protocol/artifacts.js";
+import type { ImageRef } from "../../../src/protocol/media.js";
 import type { RunRecord } from "../../../src/protocol/records.js";
 import type { Store } from "../../../src/server/store/store.js";
 import { buildApp, copySqliteToPostgres, migrate, MIGRATIONS, PostgresStore, type CopyResult } from "../../../src/server/index.js";
@@ -38,6 +39,9 @@ const QUESTIONS: [string, "alice" | "bob"][] = [
   ["/api/v1/runs/alice/mnist/r1/system", "alice"],
   ["/api/v1/runs/alice/mnist/r2", "alice"],
   ["/api/v1/runs/alice/mnist/r2/history", "alice"],
+  ["/api/v1/runs/alice/mnist/r2/media", "alice"],
+  ["/api/v1/runs/alice/mnist/r2/media/values?key=w", "alice"],
+  ["/api/v1/runs/alice/mnist/r2/media/values?key=preds", "alice"],
   ["/api/v1/runs/lab/cifar", "bob"],
   ["/api/v1/runs/lab/cifar/r3/history/buckets?key=acc&buckets=5", "bob"],
   ["/api/v1/teams/lab", "bob"],
@@ -112,6 +116,14 @@ async function fillSource(env: TestEnv): Promise<string> {
     { k: "exit", seq: 34, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: T0 + 60_000 },
   ], env.aliceKey);
   await post(env, "alice/mnist/r2", [{ k: "run", seq: 0, run: runInfo("r2", { name: "second" }) }, { k: "history", seq: 1, rows: rows(0, 3) }], env.aliceKey);
+  // Media (issue 19): a histogram over two steps, a table, and images whose blobs the run references.
+  const image = (name: string): ImageRef => ({ type: "image", digest: sha(name), size: 4, format: "png", width: 1, height: 1, caption: name });
+  await post(env, "alice/mnist/r2", [
+    { k: "media", seq: 4, step: 0, key: "w", value: { type: "histogram", bins: [0, 1, 2], counts: [1, 2] } },
+    { k: "media", seq: 5, step: 1, key: "w", value: { type: "histogram", bins: [-1, 0], counts: [7] } },
+    { k: "media", seq: 6, step: 1, key: "preds", value: { type: "table", columns: ["label", "p"], rows: [["cat", 0.9], ["dog", null]] } },
+    { k: "media", seq: 7, step: 1, key: "samples", value: { type: "images", items: [image("m1.png"), image("m2.png")] } },
+  ], env.aliceKey);
   await post(env, "lab/cifar/r3", [
     { k: "run", seq: 0, run: runInfo("r3", { entity: "lab", project: "cifar" }) },
     { k: "history", seq: 1, rows: rows(0, 10, { acc: 0.5 }) },
@@ -186,6 +198,8 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(copied.stdout).toMatch(/^saved_views\s+1\s+1$/m);
     expect(copied.stdout).toMatch(/^artifact_versions\s+3\s+3$/m);
     expect(copied.stdout).toMatch(/^artifact_entries\s+7\s+7$/m);
+    expect(copied.stdout).toMatch(/^media_values\s+4\s+4$/m);
+    expect(copied.stdout).toMatch(/^media_blobs\s+2\s+2$/m);
     expect(copied.stdout).toMatch(/every count verified/);
     expect(copied.stderr).toMatch(/copied history_chunks: \d+ rows/); // progress, a line per table off a terminal
     expect(copied.stdout + copied.stderr).not.toContain("pw-hidden");
@@ -198,6 +212,8 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
 
     const { app, store } = await target(pg.url);
     expect(await artifactAnswers(store)).toEqual(artifacts);
+    // A media blob's download rule holds on the copy: run r2 references it.
+    expect(await store.blobInVisibleMedia({ entityId: (await store.getEntity("alice"))!.id, project: "mnist" }, sha("m1.png"), false)).toBe(true);
     // Upload URLs a W&B client got from the SQLite server are good on PostgreSQL's.
     expect((await store.serverSecret(UPLOAD_SECRET_NAME)).equals(uploadSecret)).toBe(true);
     const keys = { alice: source.aliceKey, bob: source.bobKey };

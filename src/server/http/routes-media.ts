@@ -1,0 +1,55 @@
+/**
+ * A run's media over HTTP (docs/api.md, "Media"; shapes in protocol/media.ts):
+ *
+ * - `GET /api/v1/runs/:entity/:project/:id/media` -> MediaKeysView
+ * - `GET /api/v1/runs/:entity/:project/:id/media/values?key=K[&fromStep&toStep&limit]` -> MediaValuesView
+ *
+ * Both follow the run's rule (run:read). Each image answers with `url`, where its bytes download:
+ * the project's blob route (or the bucket's presigned URL), which lets anyone who may read the
+ * run fetch the blobs its media references (routes-blobs.ts).
+ */
+import type { FastifyInstance } from "fastify";
+import { API_PREFIX } from "../../protocol/api.js";
+import type { ImageRef, ImageView, MediaKeysView, MediaValue, MediaValueView, MediaValuesView } from "../../protocol/media.js";
+import type { AppContext } from "./app-context.js";
+import { parseMediaValuesQuery } from "./query-params.js";
+
+export function registerMediaRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const runRead = { config: { access: "run:read" as const } };
+  const base = `${API_PREFIX}/runs/:entity/:project/:id/media`;
+
+  app.get(base, runRead, async (req): Promise<MediaKeysView> => ({ keys: await ctx.store.runMediaKeys(ctx.run(req).pk) }));
+
+  app.get(`${base}/values`, runRead, async (req): Promise<MediaValuesView> => {
+    const run = ctx.run(req);
+    const { key, ...range } = parseMediaValuesQuery(req.query as Record<string, unknown>);
+    const entries = await ctx.store.runMediaValues(run.pk, key, range);
+    const scope = { entity: run.entity, project: run.project };
+    // One URL per digest: a presigned URL costs a signature, and a table repeats its images.
+    const urls = new Map<string, Promise<string>>();
+    const view = (image: ImageRef): Promise<ImageView> => {
+      let url = urls.get(image.digest);
+      if (!url) urls.set(image.digest, (url = ctx.blobs.downloadUrl(scope, image.digest, API_PREFIX)));
+      return url.then((u) => ({ ...image, url: u }));
+    };
+    return { key, entries: await Promise.all(entries.map(async (e) => ({ step: e.step, value: await valueView(e.value, view) }))) };
+  });
+}
+
+/** A stored media value with each image's download URL. */
+async function valueView(value: MediaValue, view: (image: ImageRef) => Promise<ImageView>): Promise<MediaValueView> {
+  switch (value.type) {
+    case "image":
+      return view(value);
+    case "images":
+      return { type: "images", items: await Promise.all(value.items.map(view)) };
+    case "histogram":
+      return value;
+    case "table":
+      return {
+        type: "table",
+        columns: value.columns,
+        rows: await Promise.all(value.rows.map((row) => Promise.all(row.map((cell) => (typeof cell === "object" && cell !== null ? view(cell) : cell))))),
+      };
+  }
+}
