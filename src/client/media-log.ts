@@ -23,7 +23,8 @@ export interface MediaTarget {
   runDir: string | null;
   maxImagePixels: number;
   /** Queues a record in the run's next batch. */
-  add(record: { k: "media"; step: number; key: string; value: MediaValue }): void;
+  /** `bytes`: about what the record takes encoded (RecordQueue.add sends a batch at a size). */
+  add(record: { k: "media"; step: number; key: string; value: MediaValue }, bytes: number): void;
   /** Asks the daemon to take a queue entry (null: no daemon, offline-less disabled run). */
   handOver: ((entry: string) => Promise<void>) | null;
   /** A problem of the background hand-over (a full disk), said once. */
@@ -49,8 +50,9 @@ export class MediaLog {
         const late: TracksideError[] = [];
         const value = this.valueOf(key, media, late);
         if (late.length > 0) (problems ??= []).push(...late);
-        if (objectCost(value, MAX_OBJECT_BYTES + 1) > MAX_OBJECT_BYTES) throw errors.invalidMedia(key, `it is over ${MAX_OBJECT_BYTES} bytes as JSON`, "Log fewer rows or bins.");
-        this.target.add({ k: "media", step, key, value });
+        const cost = objectCost(value, MAX_OBJECT_BYTES + 1);
+        if (cost > MAX_OBJECT_BYTES) throw errors.invalidMedia(key, `it is over ${MAX_OBJECT_BYTES} bytes as JSON`, "Log fewer rows or bins.");
+        this.target.add({ k: "media", step, key, value }, cost);
       } catch (err) {
         (problems ??= []).push(err instanceof ImageProblem ? errors.invalidMedia(key, err.message, "Log PNG or JPEG bytes, a path to such a file, or raw pixels with height, width and channels.") : (err as TracksideError));
       }

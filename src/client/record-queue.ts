@@ -119,6 +119,8 @@ export class RecordQueue implements StepSink {
   /** About what the waiting console lines take encoded (see addConsoleLine). */
   private consoleBytes = 0;
   private before: Queued[] = [];
+  /** About what the waiting records take encoded, as their callers said (see add). */
+  private beforeBytes = 0;
   private after: Queued[] = [];
   private dirty = new Map<StateRecord["k"], () => StateRecord>();
   private unackedBatches: Batch[] = [];
@@ -186,10 +188,18 @@ export class RecordQueue implements StepSink {
     else if (this.timer === null) this.arm();
   }
 
-  /** A record that goes out with the next batch, before its history rows (after them for "exit"). */
-  add(record: Queued): void {
+  /**
+   * A record that goes out with the next batch, before its history rows (after them for "exit").
+   * `bytes`, about what it takes encoded (a media value's objectCost), sends the waiting records
+   * at once once they take about MAX_BATCH_BYTES: a table logged again and again in a loop that
+   * never yields made one batch of 260 MB, over the daemon's frame limit, and every record of it
+   * was refused.
+   */
+  add(record: Queued, bytes = 0): void {
     (record.k === "exit" ? this.after : this.before).push(record);
-    if (this.timer === null) this.arm();
+    this.beforeBytes += bytes;
+    if (this.beforeBytes >= MAX_BATCH_BYTES) void this.flush();
+    else if (this.timer === null) this.arm();
   }
 
   /** Marks config or summary as changed; its current value is read when the batch is built. */
@@ -285,6 +295,7 @@ export class RecordQueue implements StepSink {
     for (const r of this.after) records.push({ ...r, seq: seq++ } as RunRecord);
     const exit = this.after.some((r) => r.k === "exit");
     this.before = [];
+    this.beforeBytes = 0;
     this.after = [];
     this.dirty.clear();
     if (records.length === 0) return null;

@@ -145,7 +145,7 @@ export class Run {
     this.media = new MediaLog({
       runDir: parts.runDir,
       maxImagePixels: s.maxImagePixels,
-      add: (record) => this.queue.add(record),
+      add: (record, bytes) => this.queue.add(record, bytes),
       handOver: channel
         ? async (entry) => {
             const reply = await channel.request({ t: "artifact", runPath: this.path, entry });

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { objectCost } from "../../src/protocol/limits.js";
 import { MAX_BATCH_BYTES, RecordQueue, type BatchAck, type BatchSender } from "../../src/client/record-queue.js";
 import { WAL_MAGIC, decode, historyRows, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 
@@ -280,6 +281,23 @@ describe("RecordQueue batch size in bytes", () => {
     const got = steps(payloads);
     expect(got).toHaveLength(2048);
     expect(got.every((r, step) => r._step === step && r.k0 === step && r.k1999 === step + 1999)).toBe(true);
+  });
+
+  it("sends records their callers size (media) once they take about as much, even from a loop that never yields", async () => {
+    const payloads: Buffer[] = [];
+    const q = new RecordQueue(1, (payload, _first, last) => (payloads.push(payload), Promise.resolve({ seq: last })), 4096, 60_000);
+    // A table logged again at every step, growing: what the LangChain handler once did.
+    const rows: string[][] = [];
+    for (let i = 0; i < 300; i++) {
+      rows.push(["x".repeat(1000)]);
+      const value = { type: "table" as const, columns: ["text"], rows: rows.map((r) => [...r]) };
+      q.add({ k: "media", step: i, key: "calls", value }, objectCost(value));
+    }
+    await q.flush();
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(p.length).toBeLessThanOrEqual(MAX_BATCH_BYTES + 400_000); // the last record may cross it
+    const steps = payloads.flatMap((p) => decode<RunRecord[]>(p).flatMap((r) => (r.k === "media" ? [r.step] : [])));
+    expect(steps).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 
   it("sends console lines once they take about as much, even from a loop that never yields", async () => {
