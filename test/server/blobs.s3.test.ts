@@ -47,6 +47,14 @@ describe("the S3 backend never carries the bytes", () => {
     expect(Buffer.compare(got.bytes, bytes)).toBe(0);
   });
 
+  it("lets the web app's pages show images from the bucket (its origin in the CSP's img-src), and scripts from nowhere else", async () => {
+    const page = await fetch(`${s.server.url}/`);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    expect(csp).toMatch(new RegExp(`img-src 'self' data: ${s3.endpoint.replace(/[.]/g, "\\.")};`));
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain("connect-src 'self';");
+  });
+
   it("refuses PUTs of bytes to the server itself", async () => {
     const bytes = randomBytes(10);
     const put = await call(s, "PUT", `${blobsPath(s)}/${sha256(bytes)}`, bytes);

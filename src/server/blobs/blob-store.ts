@@ -46,6 +46,11 @@ export interface BlobStore {
   readonly partBytes: number;
   /** The bytes when they go through this server (filesystem); null when they never do (S3). */
   readonly bytes: BlobBytes | null;
+  /**
+   * The origins of the presigned download URLs (S3), which the web app's pages load media images
+   * from (its Content-Security-Policy names them); empty when downloads come from this server.
+   */
+  readonly downloadOrigins: readonly string[];
   /** Which of `digests` the scope lacks (each asked once; the answer in the order asked). */
   missing(scope: BlobScope, digests: string[]): Promise<string[]>;
   /**

@@ -54,6 +54,7 @@ function projectDir(project: string): string {
 
 export class FilesystemBlobStore implements BlobStore, BlobBytes {
   readonly kind = "filesystem" as const;
+  readonly downloadOrigins: readonly string[] = [];
   readonly partBytes: number;
   readonly bytes: BlobBytes = this;
 

@@ -57,6 +57,7 @@ export class S3BlobStore implements BlobStore {
   readonly kind = "s3" as const;
   readonly partBytes: number;
   readonly bytes = null;
+  readonly downloadOrigins: readonly string[];
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -73,6 +74,11 @@ export class S3BlobStore implements BlobStore {
     this.prefix = options.prefix;
     this.partBytes = options.partBytes ?? ARTIFACT_PART_BYTES;
     this.expiresIn = options.urlExpiresS ?? DEFAULT_URL_EXPIRES_S;
+    // Where presigned URLs point: the endpoint (path-style), or AWS's bucket host (virtual-hosted;
+    // path-style on the regional host for a bucket name the SDK cannot put in a host name).
+    this.downloadOrigins = options.endpoint
+      ? [new URL(options.endpoint).origin]
+      : [`https://${options.bucket}.s3.${options.region}.amazonaws.com`, `https://s3.${options.region}.amazonaws.com`];
     this.client = new S3Client({
       region: options.region,
       ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),

@@ -14,6 +14,7 @@ export const unavailableBlobStore: BlobStore = Object.freeze({
   kind: "filesystem" as const,
   partBytes: ARTIFACT_PART_BYTES,
   bytes: { putBlob: refuse, putPart: refuse, openBlob: refuse },
+  downloadOrigins: [],
   missing: refuse,
   planUpload: refuse,
   completeUpload: refuse,

@@ -34,18 +34,23 @@ export function defaultWebRoot(): string | null {
 }
 
 /**
- * The app may run scripts and styles of this origin only, and talk to this origin only. uPlot
- * sizes its elements with style attributes, hence 'unsafe-inline' for styles (not scripts).
+ * The app may run scripts and styles of this origin only, and talk to this origin only; images
+ * come from here too, or from the artifact store's presigned URLs (`imageOrigins`: media logged
+ * to an S3 store). uPlot sizes its elements with style attributes, hence 'unsafe-inline' for
+ * styles (not scripts).
  */
-const APP_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
-  "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+export function appCsp(imageOrigins: readonly string[]): string {
+  return (
+    `default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src ${["'self'", "data:", ...imageOrigins].join(" ")}; connect-src 'self'; ` +
+    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+  );
+}
 
-function sendShell(reply: FastifyReply, shell: string): FastifyReply {
+function sendShell(reply: FastifyReply, shell: string, csp: string): FastifyReply {
   return reply
     .code(200)
     .header("content-type", "text/html; charset=utf-8")
-    .header("content-security-policy", APP_CSP)
+    .header("content-security-policy", csp)
     .header("x-content-type-options", "nosniff")
     .header("referrer-policy", "same-origin")
     .header("cache-control", "no-store")
@@ -129,18 +134,19 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, options
     });
   }
 
+  const csp = appCsp(ctx.blobs.downloadOrigins);
   const page = (access: RouteAccess) => ({ config: { html: true, access } });
-  app.get("/", page("anyone"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/", page("anyone"), async (_req, reply) => sendShell(reply, shell, csp));
   // The account page: the app itself asks for the key list, and says to sign in when it gets a 401.
-  app.get("/settings", page("anyone"), async (_req, reply) => sendShell(reply, shell));
-  app.get("/:entity", page("entity:read"), async (_req, reply) => sendShell(reply, shell));
-  app.get("/:entity/:project", page("project:read"), async (_req, reply) => sendShell(reply, shell));
-  app.get("/:entity/:project/runs/:id", page("run:read"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/settings", page("anyone"), async (_req, reply) => sendShell(reply, shell, csp));
+  app.get("/:entity", page("entity:read"), async (_req, reply) => sendShell(reply, shell, csp));
+  app.get("/:entity/:project", page("project:read"), async (_req, reply) => sendShell(reply, shell, csp));
+  app.get("/:entity/:project/runs/:id", page("run:read"), async (_req, reply) => sendShell(reply, shell, csp));
   // The artifact pages: the project's rule, as the API routes they read (a version no public run
   // logged is then a 404 of the API to others, shown on the page; the shell names nothing).
-  app.get("/:entity/:project/artifacts", page("project:read"), async (_req, reply) => sendShell(reply, shell));
-  app.get("/:entity/:project/artifacts/:name", page("project:read"), async (_req, reply) => sendShell(reply, shell));
-  app.get("/:entity/:project/artifacts/:name/:alias", page("project:read"), async (_req, reply) => sendShell(reply, shell));
+  app.get("/:entity/:project/artifacts", page("project:read"), async (_req, reply) => sendShell(reply, shell, csp));
+  app.get("/:entity/:project/artifacts/:name", page("project:read"), async (_req, reply) => sendShell(reply, shell, csp));
+  app.get("/:entity/:project/artifacts/:name/:alias", page("project:read"), async (_req, reply) => sendShell(reply, shell, csp));
 
   app.get(`${API_PREFIX}/viewer/projects`, { config: { access: "signed-in" } }, async (req): Promise<{ projects: ProjectView[] }> => {
     const user = await ctx.user(req);
