@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, eventually, makeEnv, runFixture, showRun, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { cli, eventually, makeEnv, runFixture, showRun, startServer, stopDaemons, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { localUser } from "../helpers/run-dir.js";
 
 const H = 6;
@@ -62,10 +62,21 @@ describe("media through the daemon to the server", () => {
     t.env.TRACKSIDE_API_KEY = apiKey;
   });
   afterAll(async () => {
+    // The clients first: a daemon still uploading holds a connection the server's close waits for.
+    if (t) await stopDaemons(t.socketDir);
     await server?.stop();
   });
 
   const blob = (digest: string): Promise<Response> => fetch(`${server.url}/api/v1/artifacts/${entity}/fixtures/blobs/${digest}`, { headers: { authorization: `Bearer ${apiKey}` } });
+  /**
+   * The status of a blob's download, its body read to the end: a response left unread keeps its
+   * connection busy, and the server's SIGTERM then waits for it (up to its request timeout).
+   */
+  const blobStatus = async (digest: string): Promise<number> => {
+    const res = await blob(digest);
+    await res.arrayBuffer();
+    return res.status;
+  };
 
   /** Every logged image's bytes, from the server, decoded: the pixels of steps 0..9 and of the table's rows (100..102). */
   async function imagesOnServer(digests: string[]): Promise<number[][]> {
@@ -107,7 +118,7 @@ describe("media through the daemon to the server", () => {
     expect(out.finished).toBeUndefined();
     const digests = queuedBlobs(out.dir);
     expect(digests).toHaveLength(4);
-    await eventually("the images on the server", async () => ((await Promise.all(digests.map(blob))).every((res) => res.status === 200) ? true : undefined), 20_000);
+    await eventually("the images on the server", async () => ((await Promise.all(digests.map(blobStatus))).every((status) => status === 200) ? true : undefined), 20_000);
     expect(sorted(await imagesOnServer(digests))).toEqual(sorted([pixelsOf(0), pixelsOf(1), pixelsOf(100), pixelsOf(101)]));
   });
 
@@ -117,7 +128,7 @@ describe("media through the daemon to the server", () => {
     const out = lines(r.stdout);
     const digests = queuedBlobs(out.dir);
     expect(digests).toHaveLength(2);
-    for (const res of await Promise.all(digests.map(blob))) expect(res.status).toBe(404);
+    for (const status of await Promise.all(digests.map(blobStatus))) expect(status).toBe(404);
     const sync = await cli(["sync", out.dir], t.env);
     expect(sync.code, sync.stderr).toBe(0);
     expect(sorted(await imagesOnServer(digests))).toEqual(sorted([pixelsOf(1000), pixelsOf(1100)]));
