@@ -6,9 +6,7 @@
  * are the pixels logged at that step), a histogram as a heat map over the steps beside the chosen
  * step's distribution (the counts logged), and a table that sorts, filters and shows its images;
  * the project workspace shows each media key once with the shown runs side by side at one step.
- * Screenshots go to test-output/screenshots/. Until the server's media read routes are merged
- * (h-mserver), the page answers those two routes itself from the posted records
- * (test/helpers/media-routes-stand-in.ts; the lines marked TEMPORARY).
+ * Screenshots go to test-output/screenshots/.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +19,6 @@ import type { RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
 import { browserOrSkip, launchChromium, postRecords, SHOTS } from "../helpers/browser.js";
 import { rgbPixels, seedImage } from "../helpers/media-seed.js";
-import { rememberMedia, standInMediaRoutes } from "../helpers/media-routes-stand-in.js"; // TEMPORARY: until h-mserver
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 const runBrowser = browserOrSkip("test/web/media");
@@ -106,7 +103,6 @@ async function seedRun(project: string, id: string, name: string, n: number, opt
   };
   records.push({ k: "media", seq: seq++, step: STEPS - 1, key: "preds", value: { type: "table", ...table } });
   records.push({ k: "exit", seq: seq++, state: "finished", exitCode: 0, signal: null, error: null, finishedAt: createdAt + 60_000 });
-  rememberMedia(`${entity}/${project}/${id}`, records); // TEMPORARY
   await postRecords(server.url, key, `${entity}/${project}/${id}`, records);
   return { hists, table };
 }
@@ -142,7 +138,6 @@ beforeAll(async () => {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1100 } });
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  await standInMediaRoutes(page); // TEMPORARY: until h-mserver
   const link = await fetch(`${server.url}/api/v1/auth/login-links`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ next: `/${entity}` }) });
   await page.goto((await link.json()).url as string);
   await page.waitForURL(new RegExp(`/${entity}$`));
@@ -262,7 +257,6 @@ describe.skipIf(!runBrowser)("media of a running run", () => {
       { k: "media", seq: 1, step: 0, key: "samples", value: await image(0) },
       { k: "media", seq: 2, step: 1, key: "samples", value: await image(1) },
     ];
-    rememberMedia(path, first); // TEMPORARY
     await postRecords(server.url, key, path, first);
     const asked: string[] = [];
     page.on("request", (r) => r.url().includes("/live0001/media/values") && asked.push(new URL(r.url()).search));
@@ -270,7 +264,6 @@ describe.skipIf(!runBrowser)("media of a running run", () => {
     const p = page.locator('[data-media="samples"]');
     await p.locator('[data-step="1"]').waitFor();
     const more: RunRecord[] = [{ k: "media", seq: 3, step: 2, key: "samples", value: await image(2) }];
-    rememberMedia(path, more); // TEMPORARY
     await postRecords(server.url, key, path, more);
     // The panel was on the newest step: it moves on to the new one by itself.
     await p.locator('[data-step="2"]').waitFor();
