@@ -6,7 +6,7 @@
  * (`GET .../media`), read again when the run changes; a panel reads its runs' values only once
  * it comes near the viewport.
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import type { RunListItem } from "../../../protocol/api";
 import type { MediaKeysView, MediaKeyView, MediaType } from "../../../protocol/media";
 import { get, runHref, runsPath } from "../../lib/api";
@@ -16,6 +16,7 @@ import { HistogramBars } from "../media/histogram-charts";
 import { ImageStrip } from "../media/image-strip";
 import { MediaTable } from "../media/media-table";
 import { StepSlider } from "../media/step-slider";
+import { useNearViewport } from "../../lib/near-viewport";
 
 /** The name the media section goes by in the state's `collapsed` list (no metric prefix has an `@`). */
 export const MEDIA_SECTION = "@media";
@@ -65,14 +66,7 @@ interface PanelProps {
 }
 
 function ComparePanel({ entity, project, mediaKey, type, runs, versions }: PanelProps) {
-  const box = useRef<HTMLDivElement>(null);
-  const [seen, setSeen] = useState(false);
-  useEffect(() => {
-    if (seen || !box.current) return;
-    const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && setSeen(true), { rootMargin: "200px" });
-    io.observe(box.current);
-    return () => io.disconnect();
-  }, [seen]);
+  const [box, seen] = useNearViewport<HTMLDivElement>();
   const [values, setValues] = useState(() => new Map<string, MediaEntry[]>());
   const onValues = useCallback((id: string, es: MediaEntry[]) => setValues((m) => new Map(m).set(id, es)), []);
   const steps = useMemo(() => unionSteps(runs.map((r) => values.get(r.run.id) ?? [])), [values, runs]);

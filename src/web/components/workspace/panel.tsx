@@ -6,7 +6,7 @@
  * fetches nothing until it first comes near the viewport, so a workspace of many panels costs
  * the server only what a person can see.
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import type { RunListItem } from "../../../protocol/api";
 import { formatValue } from "../../lib/format";
 import { axisLabel, xAxisOf, type Axis, type ChartControls, type PanelState } from "../../lib/url-state";
@@ -16,6 +16,7 @@ import { colorFor } from "../../lib/colors";
 import { usePanelSeries } from "../../lib/panel-series";
 import type { SeriesData } from "../../lib/series";
 import { LineChart, type ChartSeries } from "../line-chart";
+import { useNearViewport } from "../../lib/near-viewport";
 
 
 interface Props {
@@ -53,14 +54,7 @@ export function Panel({ entity, project, panel, runs, groupBy, members, controls
   const [data, setData] = useState(() => new Map<string, SeriesData>());
   const onData = useCallback((ds: [string, SeriesData][]) => setData((m) => new Map([...m, ...ds])), []);
   const many = panel.metrics.length > 1;
-  const box = useRef<HTMLDivElement>(null);
-  const [seen, setSeen] = useState(false);
-  useEffect(() => {
-    if (seen || !box.current) return;
-    const io = new IntersectionObserver((es) => es.some((e) => e.isIntersecting) && setSeen(true), { rootMargin: "200px" });
-    io.observe(box.current);
-    return () => io.disconnect();
-  }, [seen]);
+  const [box, seen] = useNearViewport<HTMLDivElement>();
   const zoom = panel.zoom ?? null;
   const runIds = useMemo(() => runs.map((r) => r.id), [runs.map((r) => r.id).join(",")]);
 
