@@ -13,7 +13,7 @@ import { PACKAGE_VERSION } from "../protocol/version.js";
 import { errors } from "../protocol/errors.js";
 import { buildApp } from "./http/app.js";
 import { bootstrapLocalUser } from "./bootstrap.js";
-import type { ServerLimits } from "./http/limits.js";
+import { resolveLimits, type ServerLimits } from "./http/limits.js";
 import { Sweeper } from "./liveness.js";
 import { allowedHosts } from "./http/origin.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
@@ -140,7 +140,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const port = options.port ?? DEFAULT_PORT;
   const dataDir = options.dataDir ?? defaultServerDataDir();
   let publicUrl: string | undefined;
+  let closeGraceMs: number;
   try {
+    ({ closeGraceMs } = resolveLimits(options.limits));
     publicUrl = options.publicBaseUrl === undefined ? undefined : parsePublicUrl(options.publicBaseUrl);
     // The database holds key hashes and private runs: only its owner may open the directory.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -163,7 +165,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const shutdown = async () => {
     // First the sweeper (waiting for a sweep under way), so nothing writes to a closed store.
     await sweeper?.stop();
+    // Requests in flight get a grace period; then their connections are cut (limits.ts).
+    const cut = app && setTimeout(() => app?.server.closeAllConnections(), closeGraceMs);
     await app?.close();
+    clearTimeout(cut ?? undefined);
     await store?.close();
     await blobs?.close();
     // end() flushes what is buffered (waiting for the file to open if need be), then closes it.

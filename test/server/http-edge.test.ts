@@ -167,6 +167,26 @@ describe("timeouts", () => {
   });
 });
 
+describe("closing", () => {
+  it("waits for a request in flight only for the grace period, then cuts it (Ctrl-C does not wait for a stalled upload)", async () => {
+    // The request timeout stays at its default (120 s): without the grace period, close() waits for it.
+    const { server, key, user } = await start({ limits: { closeGraceMs: 300 } });
+    const host = new URL(server.url).host;
+    const arrived = new Promise<void>((resolve) => server.app.server.once("request", () => resolve()));
+    const socket = connect(Number(new URL(server.url).port), "127.0.0.1");
+    cleanups.push(() => socket.destroy());
+    const cut = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.write(
+      `POST /api/v1/runs/${user}/demo/stall001/records HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${key}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[`,
+    );
+    await arrived;
+    servers.splice(servers.indexOf(server), 1);
+    await server.close();
+    await cut;
+  });
+});
+
 describe("caps", () => {
   it("answers a connection over the cap with 429 TRK_ERR_TOO_MANY and closes it", async () => {
     const { server } = await start({ limits: { maxConnections: 3 } });

@@ -25,6 +25,8 @@ export interface ServerLimits {
   maxStreams: number;
   /** Open live-event streams of one client: one user (by key or session), or one IP address when anonymous. */
   maxStreamsPerClient: number;
+  /** ms that closing the server waits for requests in flight before it cuts their connections. */
+  closeGraceMs: number;
 }
 
 /**
@@ -32,7 +34,10 @@ export interface ServerLimits {
  * 120 s, so the largest ingest body (64 MiB) still arrives at 0.6 MB/s. Keep-alive: fastify's
  * 72 s, above the 60 s idle timeout of the common load balancers. Connections: 1,024 in all,
  * 256 per address (a browser opens 6 per site; a daemon one per run uploading). Streams: 256 in
- * all, 16 per client: a browser over HTTP/1.1 can hold only 6 per site anyway.
+ * all, 16 per client: a browser over HTTP/1.1 can hold only 6 per site anyway. Closing: 10 s for
+ * requests in flight, then their connections are cut; an upload cut short is retried by its
+ * daemon, which keeps every record until a 2xx, so Ctrl-C or a deploy's SIGTERM loses nothing and
+ * does not wait for a slow client's whole request timeout.
  */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   headersTimeoutMs: 15_000,
@@ -42,6 +47,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxConnectionsPerClient: 256,
   maxStreams: 256,
   maxStreamsPerClient: 16,
+  closeGraceMs: 10_000,
 });
 
 /** The limits with defaults filled in; each given one must be a positive integer. */
