@@ -2,7 +2,8 @@
  * TensorFlow.js with trackside's callback: a small classifier on synthetic "MNIST-like" data
  * (10 classes of 64-pixel images: a blob per class plus noise), trained 3 epochs with
  * `model.fit()`. The run gets per-batch and per-epoch metrics, the model's and the optimizer's
- * settings in its config, and the trained model as an artifact.
+ * settings in its config, a histogram of each weight per epoch (`weights/dense_Dense1/kernel`,
+ * ...), and the trained model as an artifact.
  * Run it after `npm run build`, with a server (`trackside server`): `node dist/examples/tfjs-mnist-like.js`.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -39,5 +40,5 @@ const model = tf.sequential({
 model.compile({ optimizer: tf.train.adam(0.01), loss: "categoricalCrossentropy", metrics: ["acc"] });
 
 const { xs, ys } = syntheticDigits();
-await model.fit(xs, ys, { ...config, verbose: 0, callbacks: [tracksideCallback(run, { logModel: true })] });
+await model.fit(xs, ys, { ...config, verbose: 0, callbacks: [tracksideCallback(run, { logModel: true, logWeights: true })] });
 await run.finish();

@@ -1,6 +1,7 @@
 /**
  * The TensorFlow.js callback: per-batch and per-epoch metrics, the model's and the optimizer's
- * settings in the config, and the trained model as an artifact (steps: steps.ts).
+ * settings in the config, weight histograms per epoch (weight-histograms.ts) and the trained
+ * model as an artifact (steps: steps.ts).
  *
  * It must cost training as little as it can. tfjs hands callbacks its metrics as scalar tensors;
  * reading one with `dataSync()` would stall a GPU backend at every batch, so each read is
@@ -9,15 +10,19 @@
  * Tracking never fails the training: what goes wrong is a warning on stderr.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { LoggedArtifact, Run } from "trackside";
+import type { HistogramMedia, LoggedArtifact, Run } from "trackside";
 import { errors } from "../../protocol/errors.js";
 import { logModelArtifact } from "./model-artifact.js";
 import { learningRate, trainingConfig } from "./model-config.js";
 import { checkOptions, type CallbackSettings, type TracksideCallbackOptions } from "./options.js";
 import { StepPlan } from "./steps.js";
+import { weightHistograms } from "./weight-histograms.js";
 
 /** tfjs's logs: numbers, or scalar tensors not read yet. */
 type Logs = Record<string, unknown>;
+
+/** A row the callback logs: metrics, and at an epoch's end the weight histograms. */
+type Row = Record<string, number | HistogramMedia>;
 
 /**
  * A `tf.Callback` that records a model's training in a trackside run. Make it with
@@ -74,11 +79,14 @@ export class TracksideCallback extends tf.Callback {
     this.epochs++;
     // `epoch` counts the epochs done (1 after the first), as "Epoch 1/3" does.
     const extra: Record<string, number> = lr === undefined ? { epoch: epoch + 1 } : { epoch: epoch + 1, learning_rate: lr };
+    const metrics = read(logs ?? {}, "");
+    // Read now, before the next epoch's first batch updates them, into the epoch's row.
+    const histograms = this.settings.logWeights ? this.weights() : null;
     this.enqueue(
       step,
-      read(logs ?? {}, "").then((values) => {
+      Promise.all([metrics, histograms]).then(([values, weights]) => {
         this.lastEpoch = values;
-        return { ...values, ...extra };
+        return { ...values, ...extra, ...weights };
       }),
     );
   }
@@ -98,8 +106,20 @@ export class TracksideCallback extends tf.Callback {
     }
   }
 
+  /** The weight histograms of this moment; a failure to read them is a warning and no histograms. */
+  private weights(): Promise<Row> {
+    if (!this.model) {
+      this.warn("no-model-weights", "the TensorFlow.js callback was not given the model (put tracksideCallback() first among tf.Callback objects): its weights are not logged.");
+      return Promise.resolve({});
+    }
+    return weightHistograms(this.model).catch((err: unknown) => {
+      this.warn("weights", `the model's weights could not be read and their histograms were not logged: ${describeError(err)}`);
+      return {};
+    });
+  }
+
   /** Logs `values` at `step` once they are read, after the rows before it. */
-  private enqueue(step: number, values: Promise<Record<string, number>>): void {
+  private enqueue(step: number, values: Promise<Row>): void {
     this.rows = this.rows
       .then(() => values)
       .then((v) => {

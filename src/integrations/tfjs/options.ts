@@ -19,6 +19,12 @@ export interface TracksideCallbackOptions {
   logModel?: boolean;
   /** The model artifact's name; default `model-<run id>`. */
   modelName?: string;
+  /**
+   * At the end of each epoch, log a histogram of each trainable weight (`weights/<layer>/<weight>`,
+   * e.g. `weights/dense_Dense1/kernel`) at the epoch's step; default false. Reads every weight once
+   * an epoch: see weight-histograms.ts for the cost.
+   */
+  logWeights?: boolean;
 }
 
 /** The options resolved: defaults filled in. */
@@ -29,9 +35,10 @@ export interface CallbackSettings {
   logModel: boolean;
   /** null: `model-<run id>`. */
   modelName: string | null;
+  logWeights: boolean;
 }
 
-const KNOWN = ["logFreq", "logConfig", "logModel", "modelName"];
+const KNOWN = ["logFreq", "logConfig", "logModel", "modelName", "logWeights"];
 
 /** Resolves the options, or throws TRK_ERR_INVALID_OPTION naming the bad one. */
 export function checkOptions(options: unknown): Readonly<CallbackSettings> {
@@ -48,6 +55,7 @@ export function checkOptions(options: unknown): Readonly<CallbackSettings> {
     logConfig: flag("logConfig", o.logConfig, true),
     logModel: flag("logModel", o.logModel, false),
     modelName: modelName(o.modelName),
+    logWeights: flag("logWeights", o.logWeights, false),
   });
 }
 
