@@ -481,6 +481,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 16,
+    name: "W&B resume asks kept in the database (PostgreSQL migration 9)",
+    sql: `
+      -- A W&B client's RunResumeStatus lets the UpsertBucket that follows reopen the run if it
+      -- ended (wandb/wandb-runs.ts). Kept here rather than in the asking server's memory: behind a
+      -- load balancer the upsert may reach another replica. Short-lived (used up by the run's next
+      -- upsert, expired after minutes), so \`trackside db copy\` leaves it behind (copy-schema.ts).
+      CREATE TABLE wandb_resume_asks (
+        run_pk    INTEGER PRIMARY KEY REFERENCES runs(pk) ON DELETE CASCADE,
+        asked_at  INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /**
