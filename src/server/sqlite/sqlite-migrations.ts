@@ -483,7 +483,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 16,
-    name: "W&B resume asks kept in the database (PostgreSQL migration 9)",
+    name: "W&B resume asks kept in the database (PostgreSQL migration 9), public runs by project",
     sql: `
       -- A W&B client's RunResumeStatus lets the UpsertBucket that follows reopen the run if it
       -- ended (wandb/wandb-runs.ts). Kept here rather than in the asking server's memory: behind a
@@ -493,6 +493,11 @@ export const MIGRATIONS: readonly Migration[] = [
         run_pk    INTEGER PRIMARY KEY REFERENCES runs(pk) ON DELETE CASCADE,
         asked_at  INTEGER NOT NULL
       );
+
+      -- Whether a project has a public run (getProject, asked by every project page's access
+      -- check) without a scan of the project's runs, as PostgreSQL's migration 3 has it: that
+      -- EXISTS read every run of a private project (39 ms of 100,000).
+      CREATE INDEX runs_public_by_project ON runs (project_id, created_at) WHERE privacy = 'public';
     `,
   },
 ];
