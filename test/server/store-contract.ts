@@ -879,6 +879,43 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
       });
     });
 
+    describe("W&B resume asks", () => {
+      it("answers an ask once, to the first taker, while it is fresh; a later ask replaces the earlier one", async () => {
+        const a = await open("resume01");
+        const b = await open("resume02");
+        expect(await store.takeResumeAsk(a.pk, T0)).toBe(false);
+        await store.addResumeAsk(a.pk, T0 + 10, T0 - 10 * MINUTE);
+        expect(await store.takeResumeAsk(b.pk, T0)).toBe(false); // another run's ask
+        expect(await store.takeResumeAsk(a.pk, T0)).toBe(true);
+        expect(await store.takeResumeAsk(a.pk, T0)).toBe(false); // used up
+        // An ask older than the window is used up too, and answers false.
+        await store.addResumeAsk(a.pk, T0 + 20, T0 - 10 * MINUTE);
+        expect(await store.takeResumeAsk(a.pk, T0 + 21)).toBe(false);
+        expect(await store.takeResumeAsk(a.pk, T0)).toBe(false);
+        // Asked again: the newer time stands.
+        await store.addResumeAsk(a.pk, T0 + 30, T0 - 10 * MINUTE);
+        await store.addResumeAsk(a.pk, T0 + 40, T0 - 10 * MINUTE);
+        expect(await store.takeResumeAsk(a.pk, T0 + 35)).toBe(true);
+      });
+
+      it("gives one ask to one of many takers at once", async () => {
+        const a = await open("resume01");
+        await store.addResumeAsk(a.pk, T0, T0 - 10 * MINUTE);
+        const taken = await Promise.all([1, 2, 3, 4].map(() => store.takeResumeAsk(a.pk, T0)));
+        expect(taken.filter(Boolean)).toHaveLength(1);
+      });
+
+      it("forgets asks made before the given time when another is noted", async () => {
+        const a = await open("resume01");
+        const b = await open("resume02");
+        await store.addResumeAsk(a.pk, T0, T0 - 10 * MINUTE);
+        await store.addResumeAsk(b.pk, T0 + 10 * MINUTE, T0 + 1);
+        // a's ask is gone: even a taker that would still take it finds none.
+        expect(await store.takeResumeAsk(a.pk, T0)).toBe(false);
+        expect(await store.takeResumeAsk(b.pk, T0 + 1)).toBe(true);
+      });
+    });
+
     describe("patchRun", () => {
       it("wins over every record applied before it; a newer record still applies", async () => {
         await open("run00001");

@@ -15,11 +15,13 @@ import { errors } from "../../protocol/errors.js";
 import { DERIVED } from "./copy-values.js";
 
 /**
- * Never copied: each backend's own bookkeeping of migrations, and the runs-table sort index
+ * Never copied: each backend's own bookkeeping of migrations; the runs-table sort index
  * (SQLite migration 10, PostgreSQL migration 3), which each backend keeps in its own shape and
- * fills again from the runs the first time a page is sorted by a path.
+ * fills again from the runs the first time a page is sorted by a path; and W&B's resume asks
+ * (SQLite migration 16, PostgreSQL migration 9), each good for the next upsert of minutes ahead,
+ * which the copied server's W&B clients ask again when they resume.
  */
-const NOT_COPIED = new Set(["schema_migrations", "run_sort_paths", "run_sort_values"]);
+const NOT_COPIED = new Set(["schema_migrations", "run_sort_paths", "run_sort_values", "wandb_resume_asks"]);
 
 /**
  * SQLite columns that PostgreSQL has no place for, on purpose. runs.history_chunks says whether a

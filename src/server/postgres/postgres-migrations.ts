@@ -465,6 +465,18 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: "W&B resume asks kept in the database (SQLite migration 16)",
+    sql: `
+      -- As SQLite's migration 16 (sqlite-migrations.ts says why): a RunResumeStatus that one
+      -- replica answered, for the UpsertBucket that another may receive.
+      CREATE TABLE wandb_resume_asks (
+        run_pk    bigint PRIMARY KEY REFERENCES runs(pk) ON DELETE CASCADE,
+        asked_at  bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

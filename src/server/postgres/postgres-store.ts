@@ -292,6 +292,21 @@ export class PostgresStore implements Store {
     return Buffer.from(row.secret);
   }
 
+  async addResumeAsk(runPk: number, now: number, forgetBefore: number): Promise<void> {
+    await this.sql`DELETE FROM wandb_resume_asks WHERE asked_at < ${forgetBefore}`;
+    await this.sql`INSERT INTO wandb_resume_asks (run_pk, asked_at) VALUES (${runPk}, ${now})
+                   ON CONFLICT (run_pk) DO UPDATE SET asked_at = excluded.asked_at`;
+  }
+
+  /**
+   * A DELETE that returns the row: of two replicas taking the ask at once, the second waits for
+   * the first's row lock, then finds the row gone and gets nothing.
+   */
+  async takeResumeAsk(runPk: number, since: number): Promise<boolean> {
+    const [row] = await this.sql<{ asked_at: number }[]>`DELETE FROM wandb_resume_asks WHERE run_pk = ${runPk} RETURNING asked_at`;
+    return row !== undefined && row.asked_at >= since;
+  }
+
   sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
     return sweepPostgres(this.sql, cutoff, now, error);
   }

@@ -481,6 +481,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 16,
+    name: "W&B resume asks kept in the database (PostgreSQL migration 9), public runs by project",
+    sql: `
+      -- A W&B client's RunResumeStatus lets the UpsertBucket that follows reopen the run if it
+      -- ended (wandb/wandb-runs.ts). Kept here rather than in the asking server's memory: behind a
+      -- load balancer the upsert may reach another replica. Short-lived (used up by the run's next
+      -- upsert, expired after minutes), so \`trackside db copy\` leaves it behind (copy-schema.ts).
+      CREATE TABLE wandb_resume_asks (
+        run_pk    INTEGER PRIMARY KEY REFERENCES runs(pk) ON DELETE CASCADE,
+        asked_at  INTEGER NOT NULL
+      );
+
+      -- Whether a project has a public run (getProject, asked by every project page's access
+      -- check) without a scan of the project's runs, as PostgreSQL's migration 3 has it: that
+      -- EXISTS read every run of a private project (39 ms of 100,000).
+      CREATE INDEX runs_public_by_project ON runs (project_id, created_at) WHERE privacy = 'public';
+    `,
+  },
 ];
 
 /**

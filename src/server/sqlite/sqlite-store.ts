@@ -105,6 +105,10 @@ export class SqliteStore implements Store {
         GROUP BY p.id
         HAVING @publicOnly = 0 OR COUNT(r.pk) > 0
         ORDER BY lastRunAt DESC, p.name`),
+      // W&B's resume asks (wandb/wandb-runs.ts): few rows, each gone within minutes.
+      forgetResumeAsks: db.prepare("DELETE FROM wandb_resume_asks WHERE asked_at < ?"),
+      addResumeAsk: db.prepare("INSERT OR REPLACE INTO wandb_resume_asks (run_pk, asked_at) VALUES (?, ?)"),
+      takeResumeAsk: db.prepare("DELETE FROM wandb_resume_asks WHERE run_pk = ? RETURNING asked_at").pluck(),
     };
   }
 
@@ -262,6 +266,17 @@ export class SqliteStore implements Store {
 
   async sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
     return this.liveness.sweep(cutoff, now, error);
+  }
+
+  async addResumeAsk(runPk: number, now: number, forgetBefore: number): Promise<void> {
+    this.s.forgetResumeAsks.run(forgetBefore);
+    this.s.addResumeAsk.run(runPk, now);
+  }
+
+  /** One statement, so one caller takes the row; the connection's statements run one at a time anyway. */
+  async takeResumeAsk(runPk: number, since: number): Promise<boolean> {
+    const askedAt = this.s.takeResumeAsk.get(runPk) as number | undefined;
+    return askedAt !== undefined && askedAt >= since;
   }
 
   async getRun(entity: string, project: string, runId: string): Promise<StoredRun | null> {

@@ -452,6 +452,18 @@ export interface Store extends ArtifactStore, MediaStore {
    * once both get the one that was stored.
    */
   serverSecret(name: string): Promise<Buffer>;
+  /**
+   * Notes that a W&B client asked to resume the run (RunResumeStatus) at `now`, replacing the
+   * run's earlier ask, and forgets every ask of any run made before `forgetBefore` (expired). Kept
+   * in the database, not in the asking server's memory: behind a load balancer the upsert that
+   * follows may reach another replica (wandb/wandb-runs.ts).
+   */
+  addResumeAsk(runPk: number, now: number, forgetBefore: number): Promise<void>;
+  /**
+   * Whether the run has an ask made at or after `since`; its ask, if any, is used up either way.
+   * Atomic: of callers taking the same ask at once (on any replica), one only gets true.
+   */
+  takeResumeAsk(runPk: number, since: number): Promise<boolean>;
   getRun(entity: string, project: string, runId: string): Promise<StoredRun | null>;
   /** A page of a project's runs and how many match in all; null when the project does not exist. */
   listRuns(entity: string, project: string, query: ListRunsQuery): Promise<{ runs: StoredRun[]; total: number } | null>;

@@ -143,7 +143,7 @@ async function resumeStatus(ctx: AppContext, runs: WandbRuns, vars: JsonObject, 
   }
   const run = access.run!;
   // The upsert that follows is a resume: it may reopen the run if it ended.
-  runs.resumeAskedFor(`${entity}/${project}/${run.id}`);
+  await runs.resumeAskedFor(run);
   const wandb = isObject(run.metadata.wandb) ? run.metadata.wandb : {};
   const [history, consoleLines] = await Promise.all([ctx.store.countHistory(run.pk), ctx.store.countConsole(run.pk)]);
   const tail = history > 0 ? await ctx.store.readHistory(run.pk, { minStep: 0, limit: history }) : [];

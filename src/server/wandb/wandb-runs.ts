@@ -52,15 +52,11 @@ function programOf(input: UpsertInput, existing: StoredRun | null): RunInfo["pro
 /** How long a RunResumeStatus stands for the upsert that follows it (W&B's client sends it at once). */
 const RESUME_WINDOW_MS = 10 * 60_000;
 
+/**
+ * W&B's runs on the store. Holds nothing between requests: any replica behind a load balancer
+ * may answer any request of a run, the RunResumeStatus and the UpsertBucket that follows it too.
+ */
 export class WandbRuns {
-  /**
-   * Runs whose resume a client asked for (RunResumeStatus), by path, with when. Only such an
-   * upsert reopens an ended run: W&B also upserts ended runs without resuming (the public API's
-   * `run.update()`, a late retry, `wandb sync` again), and those must not undo the end. Kept in
-   * memory: the client asks and upserts within a second, on one connection.
-   */
-  private readonly resumeAsked = new Map<string, number>();
-
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
@@ -78,18 +74,15 @@ export class WandbRuns {
     await this.store.ingest({ entityId: t.entityId, project: t.project, runId: t.runId, authorUserId: t.authorUserId }, validateRecords(records, t.runId), this.now());
   }
 
-  /** Notes that a client asked to resume the run at `path` (`entity/project/id`). */
-  resumeAskedFor(path: string): void {
+  /**
+   * Notes that a client asked to resume the run (RunResumeStatus). Only an upsert after such an
+   * ask reopens an ended run: W&B also upserts ended runs without resuming (the public API's
+   * `run.update()`, a late retry, `wandb sync` again), and those must not undo the end. The ask
+   * is the database's, not this process's: the upsert may reach another replica.
+   */
+  async resumeAskedFor(run: StoredRun): Promise<void> {
     const now = this.now();
-    for (const [key, at] of this.resumeAsked) if (now - at > RESUME_WINDOW_MS) this.resumeAsked.delete(key);
-    this.resumeAsked.set(path, now);
-  }
-
-  /** Whether a resume of `path` was asked for lately; the ask is used up. */
-  private takeResume(path: string): boolean {
-    const at = this.resumeAsked.get(path);
-    this.resumeAsked.delete(path);
-    return at !== undefined && this.now() - at <= RESUME_WINDOW_MS;
+    await this.store.addResumeAsk(run.pk, now, now - RESUME_WINDOW_MS);
   }
 
   /**
@@ -106,7 +99,8 @@ export class WandbRuns {
     const records: RunRecord[] = [];
     // A run that ended by its own word opens again only when resumed (RunResumeStatus came first);
     // one the sweeper guessed crashed revives with any upload.
-    const resumed = this.takeResume(`${t.entity}/${t.project}/${t.runId}`);
+    // Any upsert uses the ask up, so that a later one (the run ended meanwhile) cannot reopen it.
+    const resumed = existing !== null && (await this.store.takeResumeAsk(existing.pk, now - RESUME_WINDOW_MS));
     const reopen = resumed && existing !== null && FINAL_STATES.includes(existing.state) && existing.sweeperCrashedAt === null;
     if (!existing || reopen) {
       const run: RunInfo = {

@@ -2,7 +2,8 @@
  * `trackside db copy` (issue 15, point 6): a SQLite server with two users, a team, runs with
  * history, console output, system metrics, a refused report, a record of an unknown kind, a
  * login link and artifacts (versions, files, aliases, lineage: issue 18), copied into PostgreSQL, answers every API question the same there, and its keys
- * and links work there, and signs W&B upload URLs with the same secret. An interrupted copy run again completes; a copy run again on a finished
+ * and links work there, and signs W&B upload URLs with the same secret (a W&B resume ask, good
+ * for minutes, stays behind). An interrupted copy run again completes; a copy run again on a finished
  * target changes nothing; a target holding other data is refused with a coded error naming the
  * table.
  */
@@ -134,6 +135,8 @@ async function fillSource(env: TestEnv): Promise<string> {
   expect(link.statusCode).toBe(200);
   // The secret of W&B's upload URLs (made at the first CreateRunFiles).
   await env.store.serverSecret(UPLOAD_SECRET_NAME);
+  // A W&B resume asked (RunResumeStatus) and not yet used: good for minutes, so not copied.
+  await env.store.addResumeAsk((await env.store.getRun("alice", "mnist", "r1"))!.pk, T0, T0 - 1);
   await logArtifacts(env.store);
   return new URL((link.json() as { url: string }).url).searchParams.get("token")!;
 }
@@ -201,6 +204,7 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(copied.stdout).toMatch(/^media_values\s+4\s+4$/m);
     expect(copied.stdout).toMatch(/^media_blobs\s+2\s+2$/m);
     expect(copied.stdout).toMatch(/every count verified/);
+    expect(copied.stdout).not.toContain("wandb_resume_asks");
     expect(copied.stderr).toMatch(/copied history_chunks: \d+ rows/); // progress, a line per table off a terminal
     expect(copied.stdout + copied.stderr).not.toContain("pw-hidden");
     // Run again: it finds its own rows there, checks them, and writes none.
@@ -216,6 +220,8 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
     expect(await store.blobInVisibleMedia({ entityId: (await store.getEntity("alice"))!.id, project: "mnist" }, sha("m1.png"), false)).toBe(true);
     // Upload URLs a W&B client got from the SQLite server are good on PostgreSQL's.
     expect((await store.serverSecret(UPLOAD_SECRET_NAME)).equals(uploadSecret)).toBe(true);
+    // A resume asked of the SQLite server is not: the client asks again when it resumes.
+    expect(await store.takeResumeAsk((await store.getRun("alice", "mnist", "r1"))!.pk, T0 - 1)).toBe(false);
     const keys = { alice: source.aliceKey, bob: source.bobKey };
     for (const [url, who] of QUESTIONS) {
       const res = await app.inject({ method: "GET", url, headers: { authorization: `Bearer ${keys[who]}` } });
