@@ -52,10 +52,10 @@ describe("images waiting to upload are counted as media files", () => {
     const run = await runFixture("media-run", { ...t.env, TRACKSIDE_MODE: "offline" }, [JSON.stringify({ steps: 1 })]);
     expect(run.code, run.stderr).toBe(0);
     await s3.stop();
-    const sync = await cli(["sync", lines(run.stdout).dir, "--timeout", "4"], t.env);
-    expect(sync.code).toBe(1);
+    const sync = await cli(["sync", lines(run.stdout).dir, "--timeout", "5"], t.env);
+    expect(sync.code, sync.stderr).toBe(1);
     expect(sync.stdout).toMatch(/^synced \S+: \d+ records/m);
-    expect(sync.stderr).toMatch(/could not sync 2 media files of \S+ within 4 s/);
+    expect(sync.stderr).toMatch(/could not sync 2 media files of \S+ within 5 s/);
     expect(sync.stderr).not.toMatch(/artifact/i);
   });
 });
