@@ -29,7 +29,7 @@ import {
 } from "../protocol/index.js";
 import { printable } from "./output.js";
 import { readRunDir, type ReadFrame } from "./run-dir-reader.js";
-import { uploadArtifacts } from "./upload-artifacts.js";
+import { queueWhat, uploadArtifacts } from "./upload-artifacts.js";
 import { uploadWal } from "./upload-wal.js";
 
 /**
@@ -124,8 +124,9 @@ async function syncRunDir(dir: string, baseUrl: string, apiKey: string, timeoutM
   const artifacts = await uploadArtifacts({ runDir: dir, target, log, timeoutMs: Math.max(0, deadline - Date.now()) });
   for (const line of artifacts.uploaded) process.stdout.write(`${printable(line)}\n`);
   for (const line of artifacts.refused) say(`trackside: ${line}`);
-  if (artifacts.pending > 0) {
-    say(`trackside: could not sync ${artifacts.pending} artifact(s) of ${path} within ${timeoutMs / 1000} s. Run the same command again; nothing is sent twice.`);
+  if (artifacts.pendingArtifacts + artifacts.pendingMedia > 0) {
+    const what = queueWhat(artifacts.pendingArtifacts, artifacts.pendingMedia);
+    say(`trackside: could not sync ${what} of ${path} within ${timeoutMs / 1000} s. Run the same command again; nothing is sent twice.`);
   }
   return refused === null && unreadable.length === 0 && artifacts.done && artifacts.refused.length === 0;
 }

@@ -10,6 +10,24 @@ function fmt(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
 }
 
+/** What a run has left to upload, as the daemon counts it. */
+export interface PendingCounts {
+  pendingRecords: number;
+  pendingArtifacts?: number;
+  pendingMedia?: number;
+}
+
+/**
+ * `4 records, 1 artifact and 3 media files`: the records always, artifacts and media files when
+ * there are some, each by its own name (a run that logged only images has no artifact to wait for).
+ */
+export function pendingWhat(m: PendingCounts): string {
+  const parts = [`${m.pendingRecords} records`];
+  if (m.pendingArtifacts) parts.push(`${m.pendingArtifacts} artifact${m.pendingArtifacts === 1 ? "" : "s"}`);
+  if (m.pendingMedia) parts.push(`${m.pendingMedia} media file${m.pendingMedia === 1 ? "" : "s"}`);
+  return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
+}
+
 export function formatFooter(run: Run, r: FinishResult): string {
   const lines = [`run ${run.name} ${r.state}${r.exitCode !== 0 ? ` (exit code ${r.exitCode})` : ""} after ${run.step} steps`];
   const keys = Object.keys(run.summary.toJSON()).filter((k) => !k.startsWith("_"));
@@ -25,9 +43,8 @@ export function formatFooter(run: Run, r: FinishResult): string {
     lines.push(`synced; view it at ${run.url}`);
   } else {
     const mb = (r.pendingBytes / 1e6).toFixed(1);
-    const artifacts = r.pendingArtifacts ? ` and ${r.pendingArtifacts} artifact${r.pendingArtifacts === 1 ? "" : "s"}` : "";
     lines.push(
-      `${r.pendingRecords} records${artifacts} (${mb} MB) not uploaded yet; the daemon keeps trying in the background.`,
+      `${pendingWhat(r)} (${mb} MB) not uploaded yet; the daemon keeps trying in the background.`,
       `check with: trackside runs show ${run.path}   (data is safe in ${run.dir})`,
       `view it at ${run.url}`,
     );

@@ -11,7 +11,7 @@ import type { Notices } from "./notices.js";
 import { RecordQueue, type QueueBound, type QueueStats } from "./record-queue.js";
 import { createConfig, createSummary, type Config, type Summary } from "./run-state.js";
 import { checkTags, limited, type Settings } from "./settings.js";
-import { formatFooter, refusedWarning } from "./footer.js";
+import { formatFooter, pendingWhat, refusedWarning, type PendingCounts } from "./footer.js";
 import { forgetRun, type ResumePoint } from "./resume.js";
 import type { Artifact } from "./artifact.js";
 import { logArtifact, useArtifact, type ArtifactRunContext, type LoggedArtifact, type UsedArtifact } from "./artifact-run.js";
@@ -27,6 +27,8 @@ export interface FinishResult {
   pendingBytes: number;
   /** Artifact versions and uses not on the server yet (offline: all of them, for `trackside sync`). */
   pendingArtifacts: number;
+  /** Media files (logged images) not on the server yet (offline: all of them, for `trackside sync`). */
+  pendingMedia: number;
   /**
    * What the server refused for good (a value or record it will never accept): set aside in the
    * run's dead-letter file, past which the rest was uploaded. Null when nothing was refused.
@@ -314,7 +316,7 @@ export class Run {
     this.history.commit();
     this.stopConsole(null);
     this.queue.add({ k: "exit", state, exitCode, signal: null, error: null, finishedAt: Date.now() });
-    let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0, pendingArtifacts: 0, refused: null };
+    let result: FinishResult = { state, exitCode, synced: false, pendingRecords: 0, pendingBytes: 0, pendingArtifacts: 0, pendingMedia: 0, refused: null };
     const channel = this.parts.channel;
     // Artifacts logged but not awaited, and media blobs, are handed to the daemon before it hears of the finish.
     await this.artifactWork;
@@ -326,7 +328,7 @@ export class Run {
         try {
           const reply = await channel.request({ t: "finish", runPath: this.path, timeoutMs: s.finishTimeoutMs }, undefined, s.finishTimeoutMs + 10_000);
           if (reply.t === "finished") {
-            result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes, pendingArtifacts: reply.pendingArtifacts ?? 0, refused: reply.refused ?? this.refusedByDaemon() };
+            result = { ...result, synced: reply.synced, pendingRecords: reply.pendingRecords, pendingBytes: reply.pendingBytes, pendingArtifacts: reply.pendingArtifacts ?? 0, pendingMedia: reply.pendingMedia ?? 0, refused: reply.refused ?? this.refusedByDaemon() };
           }
         } finally {
           progress.stop();
@@ -443,10 +445,9 @@ function cutArg(arg: string): string {
   return arg.length > MAX_STRING_VALUE ? `${arg.slice(0, MAX_STRING_VALUE - 64)} [trackside: argument cut, ${arg.length} characters]` : arg;
 }
 
-/** finish()'s progress line: what is left to upload (artifacts only when there are some). */
-export function progressLine(name: string, m: { pendingRecords: number; pendingBytes: number; pendingArtifacts?: number; error: string | null }, secs: number): string {
-  const artifacts = m.pendingArtifacts ? ` and ${m.pendingArtifacts} artifact${m.pendingArtifacts === 1 ? "" : "s"}` : "";
-  return `finishing run ${name}: uploading ${m.pendingRecords} records${artifacts} (${(m.pendingBytes / 1e6).toFixed(1)} MB) left, ${secs} s${m.error ? ` (${m.error})` : ""}`;
+/** finish()'s progress line: what is left to upload (artifacts and media files only when there are some). */
+export function progressLine(name: string, m: PendingCounts & { pendingBytes: number; error: string | null }, secs: number): string {
+  return `finishing run ${name}: uploading ${pendingWhat(m)} (${(m.pendingBytes / 1e6).toFixed(1)} MB) left, ${secs} s${m.error ? ` (${m.error})` : ""}`;
 }
 
 function mb(bytes: number): string {

@@ -42,8 +42,12 @@ export interface ArtifactQueueOptions {
 }
 
 export interface ArtifactQueueStatus {
-  /** Entries not yet done. */
+  /** Entries not yet done (of every kind). */
   entries: number;
+  /** Of them, the artifact versions and uses (`log` and `use` entries). */
+  artifacts: number;
+  /** The media files (images) of the `blobs` entries not yet done: what a user who logged only images waits for. */
+  mediaFiles: number;
   /** Bytes of their blobs the server does not have yet (as far as known: all of them before the server was asked). */
   bytes: number;
   /** Set when the queue stopped on a local error (the disk): the entries stay for trackside sync. */
@@ -52,6 +56,8 @@ export interface ArtifactQueueStatus {
 
 interface Pending {
   entry: string;
+  /** Media files the entry carries: its blobs, for a `blobs` entry; null for an artifact's (`log`, `use`). */
+  mediaFiles: number | null;
   progress: { remaining: number };
 }
 
@@ -160,7 +166,15 @@ export class ArtifactQueue {
   }
 
   status(): ArtifactQueueStatus {
-    return { entries: this.pending.length, bytes: this.pending.reduce((n, p) => n + Math.max(0, p.progress.remaining), 0), fatalError: this.fatalError };
+    let artifacts = 0;
+    let mediaFiles = 0;
+    let bytes = 0;
+    for (const p of this.pending) {
+      if (p.mediaFiles === null) artifacts++;
+      else mediaFiles += p.mediaFiles;
+      bytes += Math.max(0, p.progress.remaining);
+    }
+    return { entries: this.pending.length, artifacts, mediaFiles, bytes, fatalError: this.fatalError };
   }
 
   /** No entry waits (or none can go on: the queue stopped on a local error). */
@@ -204,7 +218,7 @@ export class ArtifactQueue {
     let remaining = 0;
     for (const s of sizes.values()) remaining += s;
     const at = this.pending.findIndex((p) => p.entry > entry);
-    const item = { entry, progress: { remaining } };
+    const item = { entry, mediaFiles: parsed.kind === "blobs" ? sizes.size : null, progress: { remaining } };
     if (at < 0) this.pending.push(item);
     else this.pending.splice(at, 0, item);
   }

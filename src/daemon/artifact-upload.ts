@@ -77,6 +77,8 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
     lacking.push(...missing.value.missing);
   }
   const todo = [...new Set(lacking)].filter((d) => sizes.has(d));
+  // What a refusal tells the user to do: a `blobs` entry holds the files of logged images, not an artifact's.
+  const redo = entry.kind === "blobs" ? "log the image again" : "log the artifact again";
   ctx.progress.remaining = todo.reduce((n, d) => n + sizes.get(d)!, 0);
   // A few blobs at a time: a directory of small files is round trips, not bytes (measured: 1,000
   // files of 4 KiB took 6.4 s one by one). The first failure stops the others from starting more.
@@ -85,7 +87,7 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
   const worker = async (): Promise<void> => {
     while (failed === null && next < todo.length) {
       const digest = todo[next++];
-      const blob = await uploadBlob(ctx, digest, sizes.get(digest)!);
+      const blob = await uploadBlob(ctx, digest, sizes.get(digest)!, redo);
       if (blob.kind !== "ok") failed ??= blob;
     }
   };
@@ -108,7 +110,7 @@ export async function uploadEntry(ctx: EntryContext, entry: ArtifactQueueEntry):
  * next request, so that a successor daemon (or this one, after a retry) asks for the plan of the
  * same upload and sends only the parts that are not there.
  */
-async function uploadBlob(ctx: EntryContext, digest: string, size: number): Promise<Step<void>> {
+async function uploadBlob(ctx: EntryContext, digest: string, size: number, redo: string): Promise<Step<void>> {
   const path = ctx.files.blobPath(digest);
   let onDisk: number;
   let stamp: string;
@@ -117,9 +119,9 @@ async function uploadBlob(ctx: EntryContext, digest: string, size: number): Prom
     onDisk = st.size;
     stamp = `${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
   } catch (err) {
-    return { kind: "refused", why: `TRK_ERR_INVALID_ARTIFACT: the staged file ${path} is gone (${(err as NodeJS.ErrnoException).code}); log the artifact again` };
+    return { kind: "refused", why: `TRK_ERR_INVALID_ARTIFACT: the staged file ${path} is gone (${(err as NodeJS.ErrnoException).code}); ${redo}` };
   }
-  if (onDisk !== size) return { kind: "refused", why: `TRK_ERR_INVALID_ARTIFACT: the staged file ${path} holds ${onDisk} bytes, not the ${size} its manifest says; log the artifact again` };
+  if (onDisk !== size) return { kind: "refused", why: `TRK_ERR_INVALID_ARTIFACT: the staged file ${path} holds ${onDisk} bytes, not the ${size} its manifest says; ${redo}` };
   const saved = ctx.files.uploadState(digest);
   const planned = await postJson<BlobUploadPlan>(ctx, `blobs/${digest}/uploads`, { size, uploadId: saved?.uploadId ?? null });
   if (planned.kind !== "ok") return planned;
@@ -137,7 +139,7 @@ async function uploadBlob(ctx: EntryContext, digest: string, size: number): Prom
     if (ctx.files.verified.get(digest) !== stamp) {
       const got = await sha256Of(path);
       if (got !== digest) {
-        return { kind: "refused", why: `TRK_ERR_DIGEST_MISMATCH: the staged file ${path} no longer holds the bytes logged (sha256 ${got}, not ${digest}): its file was written again in place after logArtifact(); log the artifact again` };
+        return { kind: "refused", why: `TRK_ERR_DIGEST_MISMATCH: the staged file ${path} no longer holds the bytes logged (sha256 ${got}, not ${digest}): its file was written again in place after logArtifact(); ${redo}` };
       }
       ctx.files.verified.set(digest, stamp);
     }

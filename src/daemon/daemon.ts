@@ -216,8 +216,8 @@ export class Daemon {
         case "finish":
           return void this.finish(identity, msg.id, this.owned(who, msg.runPath), msg.timeoutMs);
         case "status": {
-          const { pendingRecords, pendingBytes, pendingArtifacts, error, refused } = this.owned(who, msg.runPath).pending(false);
-          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, pendingArtifacts, error, refused });
+          const { pendingRecords, pendingBytes, pendingArtifacts, pendingMedia, error, refused } = this.owned(who, msg.runPath).pending(false);
+          return this.reply(identity, { t: "progress", id: msg.id, runPath: msg.runPath, pendingRecords, pendingBytes, pendingArtifacts, pendingMedia, error, refused });
         }
         case "artifact":
           // The entry is read and held before the answer: from the `ok` on, the client may die.

@@ -47,8 +47,10 @@ export interface FinishOutcome {
   pendingRecords: number;
   /** The WAL's bytes and the artifact bytes the server does not have yet. */
   pendingBytes: number;
-  /** Artifact queue entries not yet done. */
+  /** Artifact versions and uses not yet done (the artifact queue's `log` and `use` entries). */
   pendingArtifacts: number;
+  /** Media files (images) not yet on the server (the artifact queue's `blobs` entries). */
+  pendingMedia: number;
   error: string | null;
   /** What the daemon (at its door) or the server refused for good, set aside in the dead-letter file. */
   refused: RefusedSummary | null;
@@ -336,7 +338,8 @@ export class RunStream {
       synced,
       pendingRecords: this.frames.reduce((n, f) => n + f.records, 0),
       pendingBytes: (status ? status.pendingBytes : this.wal.end) + artifacts.bytes,
-      pendingArtifacts: artifacts.entries,
+      pendingArtifacts: artifacts.artifacts,
+      pendingMedia: artifacts.mediaFiles,
       error: status?.fatalError ?? artifacts.fatalError,
       refused: this.deadLetter.refused(),
     };
@@ -357,7 +360,7 @@ export class RunStream {
     if (this.artifacts.idle) return true;
     if (!this.waitingSaid) {
       this.waitingSaid = true;
-      this.log.info({ pendingArtifacts: this.artifacts.status().entries }, "run ended and uploaded; kept open for its artifact queue");
+      this.log.info({ pendingEntries: this.artifacts.status().entries }, "run ended and uploaded; kept open for its artifact queue (artifacts and media files)");
     }
     return false;
   }

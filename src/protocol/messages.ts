@@ -100,13 +100,15 @@ export type DaemonMessage =
    */
   | { t: "ack"; id: number; runPath: string; seq: number; refused?: BatchRefusal }
   /** `refused`: what the server refused and the daemon set aside (null when nothing was). */
-  | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; pendingArtifacts: number; error: string | null; refused: RefusedSummary | null }
+  | { t: "finished"; id: number; runPath: string; synced: boolean; pendingRecords: number; pendingBytes: number; pendingArtifacts: number; pendingMedia?: number; error: string | null; refused: RefusedSummary | null }
   /**
    * What the run still has to upload (answers "status"; finish() shows it while it waits).
-   * `pendingBytes` counts the WAL's bytes and the artifact bytes not yet stored by the server;
-   * `pendingArtifacts` the artifact queue entries not yet on the server.
+   * `pendingBytes` counts the WAL's bytes and the artifact and media bytes not yet stored by the
+   * server; `pendingArtifacts` the artifact versions and uses not yet on the server (the queue's
+   * `log` and `use` entries); `pendingMedia` the media files (the `blobs` entries' images; absent
+   * from a daemon before it, which counted them in `pendingArtifacts`).
    */
-  | { t: "progress"; id: number; runPath: string; pendingRecords: number; pendingBytes: number; pendingArtifacts: number; error: string | null; refused: RefusedSummary | null }
+  | { t: "progress"; id: number; runPath: string; pendingRecords: number; pendingBytes: number; pendingArtifacts: number; pendingMedia?: number; error: string | null; refused: RefusedSummary | null }
   /**
    * Answers "artifact-wait": the version the server gave the entry (a `log`) or recorded (a
    * `use`); or `error`, why it never will; both null when it is still pending at the timeout.

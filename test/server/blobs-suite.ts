@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlobUploadPlan } from "../../src/protocol/artifacts.js";
 import { mintApiKey } from "../../src/server/http/auth.js";
@@ -284,6 +285,31 @@ export function blobRouteSuite(backend: BlobBackend): void {
     it("answers 404 for a blob the project does not have", async () => {
       const res = await download(s, sha256(randomBytes(8)));
       expect([res.status, (res.json.error as { code: string }).code]).toEqual([404, "TRK_ERR_NOT_FOUND"]);
+    });
+
+    it("serves a PNG or JPEG blob as its image type, which a browser shows, and anything else (HTML, SVG) as a download that no browser renders", async () => {
+      const image = new PNG({ width: 2, height: 2 });
+      image.data.fill(200);
+      const png = PNG.sync.write(image);
+      // A JPEG's start of image and JFIF marker; the type is told from the first bytes only.
+      const jpeg = Buffer.concat([Buffer.from("ffd8ffe000104a46494600", "hex"), randomBytes(64)]);
+      const html = Buffer.from(`<!doctype html><script>fetch("/api/v1/viewer")</script>${randomBytes(4).toString("hex")}`);
+      const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><!--${randomBytes(4).toString("hex")}--></svg>`);
+      const answers: Record<string, [string | null, string | null]> = {};
+      for (const [name, bytes] of Object.entries({ png, jpeg, html, svg })) {
+        expect((await upload(s, bytes)).status).toBe(200);
+        const got = await download(s, sha256(bytes));
+        expect([got.status, Buffer.compare(got.bytes, bytes)]).toEqual([200, 0]);
+        answers[name] = [got.headers.get("content-type"), got.headers.get("content-disposition")?.split(";")[0] ?? null];
+        // This server's own answer forbids the browser to guess another type (a bucket's answer is the bucket's).
+        if (got.redirectedTo === null) expect(got.headers.get("x-content-type-options")).toBe("nosniff");
+      }
+      expect(answers).toEqual({
+        png: ["image/png", "inline"],
+        jpeg: ["image/jpeg", "inline"],
+        html: ["application/octet-stream", "attachment"],
+        svg: ["application/octet-stream", "attachment"],
+      });
     });
 
     it("lets only writers of the entity upload, and only its readers download", async () => {

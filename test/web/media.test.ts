@@ -182,6 +182,19 @@ describe.skipIf(!runBrowser)("media on the run page", () => {
     await page.screenshot({ path: join(SHOTS, "media-run-page.png"), fullPage: true });
   });
 
+  it("opens an image at full size in a new tab by its link, where the browser shows it instead of downloading it", async () => {
+    const link = panel("samples/input").locator("figure.media-image a").first();
+    const [tab] = await Promise.all([page.context().waitForEvent("page"), link.click()]);
+    try {
+      await tab.waitForLoadState();
+      expect(await tab.evaluate(() => document.contentType)).toBe("image/png");
+      const img = tab.locator("img");
+      expect(await img.evaluate((i: HTMLImageElement) => [i.naturalWidth, i.naturalHeight])).toEqual([W, H]);
+    } finally {
+      await tab.close();
+    }
+  });
+
   it("moves through the steps with its slider: each step shows that step's images", async () => {
     const p = panel("samples/input");
     const slider = p.getByRole("slider", { name: "Step of samples/input" });

@@ -10,6 +10,7 @@
  */
 import type { Readable } from "node:stream";
 import type { BlobUploadPlan } from "../../protocol/artifacts.js";
+import type { BlobAnswer } from "./blob-type.js";
 
 /** Whose blobs: an entity's project (names, as in URLs and object keys). */
 export interface BlobScope {
@@ -67,7 +68,16 @@ export interface BlobStore {
    * @returns the blob's size.
    */
   completeUpload(scope: BlobScope, digest: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<{ size: number }>;
-  /** Where to download a blob: a path under `apiBase` on this server, or a presigned URL of the bucket. */
-  downloadUrl(scope: BlobScope, digest: string, apiBase: string): Promise<string>;
+  /**
+   * The first `count` bytes of a stored blob (fewer when it is shorter), or null when the scope
+   * has none of that digest: what the blob download tells the blob's type from (blob-type.ts).
+   */
+  firstBytes(scope: BlobScope, digest: string, count: number): Promise<Buffer | null>;
+  /**
+   * Where to download a blob: a path under `apiBase` on this server, or a presigned URL of the
+   * bucket. `answer`: the content type and disposition the bucket answers that URL with (S3; the
+   * filesystem's path is answered by the blob route, which tells them itself).
+   */
+  downloadUrl(scope: BlobScope, digest: string, apiBase: string, answer?: BlobAnswer): Promise<string>;
   close(): Promise<void>;
 }

@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { ARTIFACT_PART_BYTES, type BlobUploadPlan } from "../../protocol/artifacts.js";
@@ -231,6 +231,23 @@ export class FilesystemBlobStore implements BlobStore, BlobBytes {
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
+    }
+  }
+
+  async firstBytes(scope: BlobScope, digest: string, count: number): Promise<Buffer | null> {
+    let handle;
+    try {
+      handle = await open(this.blobFile(scope, digest), "r");
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    try {
+      const buffer = Buffer.alloc(count);
+      const { bytesRead } = await handle.read(buffer, 0, count, 0);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
     }
   }
 

@@ -22,6 +22,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ARTIFACT_PART_BYTES, type BlobUploadPlan } from "../../protocol/artifacts.js";
 import { errors } from "../../protocol/errors.js";
 import type { BlobScope, BlobStore } from "./blob-store.js";
+import type { BlobAnswer } from "./blob-type.js";
 import { missingOf, partCount } from "./upload-parts.js";
 
 /** HEAD requests at once when answering `missing` (each is a round trip to the bucket). */
@@ -168,8 +169,30 @@ export class S3BlobStore implements BlobStore {
     return { size: stored.size };
   }
 
-  async downloadUrl(scope: BlobScope, digest: string): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(scope, digest) }), { expiresIn: this.expiresIn });
+  async firstBytes(scope: BlobScope, digest: string, count: number): Promise<Buffer | null> {
+    // Asked first: a range of an empty object is unsatisfiable (S3 answers 416; s3rver drops the connection).
+    const found = await this.head(scope, digest);
+    if (!found) return null;
+    if (found.size === 0) return Buffer.alloc(0);
+    try {
+      const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(scope, digest), Range: `bytes=0-${count - 1}` }));
+      return got.Body ? Buffer.from(await got.Body.transformToByteArray()).subarray(0, count) : Buffer.alloc(0);
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) return null; // gone since the HEAD
+      throw err;
+    }
+  }
+
+  async downloadUrl(scope: BlobScope, digest: string, _apiBase?: string, answer?: BlobAnswer): Promise<string> {
+    // The objects were PUT as application/octet-stream (the daemon's uploads): the answer's
+    // headers are asked of the bucket in the signed URL (response-content-type, ...-disposition).
+    const get = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: this.key(scope, digest),
+      ...(answer ? { ResponseContentType: answer.contentType, ResponseContentDisposition: answer.disposition } : {}),
+    });
+    return getSignedUrl(this.client, get, { expiresIn: this.expiresIn });
   }
 
   async close(): Promise<void> {

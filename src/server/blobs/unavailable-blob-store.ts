@@ -18,6 +18,7 @@ export const unavailableBlobStore: BlobStore = Object.freeze({
   missing: refuse,
   planUpload: refuse,
   completeUpload: refuse,
+  firstBytes: refuse,
   downloadUrl: refuse,
   close: async () => {},
 });

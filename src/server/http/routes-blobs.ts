@@ -9,7 +9,9 @@
  * - `PUT  .../blobs/:digest`                       bytes -> `{ digest, size }` (filesystem)
  * - `PUT  .../blobs/:digest/uploads/:id/parts/:n`  bytes -> `{ number, etag }` (filesystem)
  * - `POST .../blobs/:digest/uploads/:id/complete`  `{ parts }` -> `{ digest, size }`
- * - `GET  .../blobs/:digest`                       the bytes, or 302 to a presigned URL (S3)
+ * - `GET  .../blobs/:digest`                       the bytes, or 302 to a presigned URL (S3): a PNG
+ *                                                   or JPEG as its image type, inline; anything else
+ *                                                   as application/octet-stream, attachment
  *
  * (`...` is `/api/v1/artifacts/:entity/:project`.) Writes need `entity:write`, as uploading runs
  * does; the GET lets the entity's members read any blob of the project, and anyone else only a
@@ -24,6 +26,7 @@ import { may, projectPath } from "./access.js";
 import type { AppContext } from "./app-context.js";
 import { closeAfterAnswer } from "./limits.js";
 import type { BlobBytes, BlobScope } from "../blobs/blob-store.js";
+import { blobAnswer, SNIFF_BYTES } from "../blobs/blob-type.js";
 import { checkDigest, MAX_MISSING_DIGESTS, MAX_UPLOAD_PARTS } from "../blobs/upload-parts.js";
 import { fieldsOf } from "./body-fields.js";
 
@@ -112,17 +115,22 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: AppContext): void 
       const allowed = (await ctx.store.blobInVisibleVersion(visible, digest, true)) || (await ctx.store.blobInVisibleMedia(visible, digest, true));
       if (!allowed) throw errors.notFound(`Blob ${digest} of ${scope.entity}/${scope.project}`);
     }
+    // Its first bytes tell a media image (shown) from anything else (a download): blob-type.ts.
+    // Asked first also on S3, so that a blob the bucket lacks is a coded 404 here, not the bucket's XML.
+    const head = await ctx.blobs.firstBytes(scope, digest, SNIFF_BYTES);
+    if (!head) throw errors.notFound(`Blob ${digest} of ${scope.entity}/${scope.project}`);
+    const answer = blobAnswer(digest, head);
     const bytes = ctx.blobs.bytes;
-    if (!bytes) {
-      // Asked first (one HEAD), so that a blob the bucket lacks is a coded 404 here, not the bucket's XML.
-      if ((await ctx.blobs.missing(scope, [digest])).length > 0) throw errors.notFound(`Blob ${digest} of ${scope.entity}/${scope.project}`);
-      return reply.redirect(await ctx.blobs.downloadUrl(scope, digest, API_PREFIX), 302);
-    }
+    if (!bytes) return reply.redirect(await ctx.blobs.downloadUrl(scope, digest, API_PREFIX, answer), 302);
     const blob = await bytes.openBlob(scope, digest);
     if (!blob) throw errors.notFound(`Blob ${digest} of ${scope.entity}/${scope.project}`);
     // Content-addressed: the bytes under this URL never change. `private`: shared caches must not keep them.
+    // nosniff: the browser takes the type given, never guesses HTML; the CSP runs nothing even so.
     return reply
-      .type("application/octet-stream")
+      .type(answer.contentType)
+      .header("content-disposition", answer.disposition)
+      .header("x-content-type-options", "nosniff")
+      .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
       .header("content-length", blob.size)
       .header("etag", `"${digest}"`)
       .header("cache-control", "private, max-age=31536000, immutable")

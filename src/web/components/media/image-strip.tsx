@@ -1,8 +1,9 @@
 /**
  * The images of one step side by side (a list logged under one key), each with its caption.
  * Small images (a 28 x 28 digit) are scaled up by a whole factor with crisp pixels, so that a
- * person sees the pixels logged instead of a blur; large ones shrink to the column. No link to
- * the bytes: the blob route answers them as a download named by their digest, not a page.
+ * person sees the pixels logged instead of a blur; large ones shrink to the column. Each image
+ * links to its bytes, opened in a new tab at full size: the blob route answers a PNG or JPEG as
+ * its image type, inline (routes-blobs.ts), so the browser shows it there.
  */
 import type { ImageView } from "../../../protocol/media";
 
@@ -25,16 +26,18 @@ export function ImageStrip({ images, alt }: { images: ImageView[]; alt: string }
         const w = shownWidth(im.width);
         return (
           <figure class="media-image" key={`${im.digest}-${i}`} data-digest={im.digest}>
-            <img
-              src={im.url}
-              alt={im.caption ?? `${alt}${images.length > 1 ? ` #${i + 1}` : ""}`}
-              title={`${im.width} × ${im.height} ${im.format.toUpperCase()}`}
-              width={w}
-              height={Math.round((im.height * w) / Math.max(1, im.width))}
-              class={w > im.width ? "pixelated" : ""}
-              loading="lazy"
-              decoding="async"
-            />
+            <a href={im.url} target="_blank" rel="noopener">
+              <img
+                src={im.url}
+                alt={im.caption ?? `${alt}${images.length > 1 ? ` #${i + 1}` : ""}`}
+                title={`${im.width} × ${im.height} ${im.format.toUpperCase()}: open at full size`}
+                width={w}
+                height={Math.round((im.height * w) / Math.max(1, im.width))}
+                class={w > im.width ? "pixelated" : ""}
+                loading="lazy"
+                decoding="async"
+              />
+            </a>
             {im.caption ? <figcaption>{im.caption}</figcaption> : null}
           </figure>
         );
