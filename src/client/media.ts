@@ -88,6 +88,10 @@ export class TableMedia extends Media {
     } else if (columns.length > MAX_TABLE_COLUMNS) {
       this.columns = [];
       this.problems.push(`it has ${columns.length} columns (at most ${MAX_TABLE_COLUMNS})`);
+    } else if (columns.some((c) => c.length > MAX_STRING_VALUE)) {
+      this.columns = [];
+      const long = columns.find((c) => c.length > MAX_STRING_VALUE) as string;
+      this.problems.push(`its column name of ${long.length} characters is too long (at most ${MAX_STRING_VALUE})`);
     } else this.columns = [...columns];
     if (init?.rows !== undefined) {
       if (!Array.isArray(init.rows)) this.problems.push("its rows are not a list of rows");
@@ -159,7 +163,8 @@ export const Histogram = Object.assign(
       if (counts.length === 0 || bins.length !== counts.length + 1) problem = `it has ${bins.length} bin edges for ${counts.length} counts (edges are one more than counts, and there is at least one count)`;
       else if (counts.length > MAX_HISTOGRAM_BINS) problem = `it has ${counts.length} bins (at most ${MAX_HISTOGRAM_BINS})`;
       else if (!bins.every((b, i) => Number.isFinite(b) && (i === 0 || b > bins[i - 1]))) problem = "its bin edges are not finite numbers going up";
-      else if (!counts.every((c) => Number.isFinite(c) && c >= 0)) problem = "its counts are not finite numbers from 0";
+      // Whole numbers, as the daemon's check takes them (media-check.ts): a fraction would have the daemon refuse the call's whole batch.
+      else if (!counts.every((c) => Number.isSafeInteger(c) && c >= 0)) problem = "its counts are not whole numbers from 0 (up to 2^53)";
       return new HistogramMedia(bins, counts, problem);
     },
   },
@@ -208,17 +213,24 @@ function histogramOf(values: HistogramData, n: number): HistogramMedia {
     min -= 0.5;
     max += 0.5;
   }
-  const width = (max - min) / n;
+  // Values near both ends of the doubles (|v| up to 1.8e308) span more than a double holds: then
+  // the edges are reckoned in halves (exact: halving a double only moves its exponent), else the
+  // span and the edges past the middle are Infinity, and the daemon refuses the call's batch.
+  const scale = Number.isFinite(max - min) ? 1 : 0.5;
+  const lo = min * scale;
+  const width = (max * scale - lo) / n;
   const bins = new Array<number>(n + 1);
-  for (let i = 0; i <= n; i++) bins[i] = min + i * width;
+  for (let i = 0; i <= n; i++) bins[i] = (lo + i * width) / scale;
+  bins[0] = min;
   bins[n] = max;
   const counts = new Array<number>(n).fill(0);
   for (let i = 0; i < len; i++) {
     const v = values[i];
     if (!Number.isFinite(v)) continue;
-    // The last bin is closed: the maximum falls into it.
-    const b = Math.min(n - 1, Math.floor((v - min) / width));
-    counts[b]++;
+    // The last bin is closed: the maximum falls into it. A width that underflows to 0 (values a
+    // few ulps apart) makes the minimum's 0 / 0: it is in the first bin all the same.
+    const b = Math.min(n - 1, Math.floor((v * scale - lo) / width));
+    counts[b >= 0 ? b : 0]++;
   }
   return new HistogramMedia(bins, counts, null);
 }

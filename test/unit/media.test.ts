@@ -8,6 +8,7 @@ import { History, type StepSink } from "../../src/client/history.js";
 import { Histogram, Image, Table } from "../../src/client/media.js";
 import { MediaLog } from "../../src/client/media-log.js";
 import type { HistoryRow, ImageRef, MediaValue, Scalar, TracksideError } from "../../src/protocol/index.js";
+import { validateRecords } from "../../src/protocol/record-check.js";
 
 const dirs: string[] = [];
 const logs: MediaLog[] = [];
@@ -166,6 +167,49 @@ describe("histograms", () => {
     const problems = h.log({ ok: Histogram.fromCounts({ bins: [0, 1, 2], counts: [5, 3] }), bad: Histogram.fromCounts({ bins: [0, 1], counts: [5, 3] }), none: Histogram([NaN]) });
     expect(records.map((r) => r.value)).toEqual([{ type: "histogram", bins: [0, 1, 2], counts: [5, 3] }]);
     expect(problems?.map((p) => p.details?.key)).toEqual(["bad", "none"]);
+  });
+});
+
+describe("what the daemon takes", () => {
+  // The daemon checks a client's batch whole (record-check.ts) and sets a batch it refuses aside:
+  // a media value the client made but the check refuses lost the loss and everything else of it.
+  const daemonTakes = (records: { step: number; key: string; value: MediaValue }[]) => validateRecords(records.map((r, i) => ({ k: "media", seq: i + 1, ...r })), "abcd1234");
+
+  it("a histogram over the whole range of doubles has finite edges, and every value in a bin", () => {
+    const { h, records } = make();
+    expect(h.log({ w: Histogram([-1e308, 0, 1e308, 1.7e308], { bins: 64 }) })).toBeNull();
+    const v = records[0].value as { bins: number[]; counts: number[] };
+    expect(v.bins.every(Number.isFinite)).toBe(true);
+    expect([v.bins[0], v.bins[64]]).toEqual([-1e308, 1.7e308]);
+    expect(v.counts.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(() => daemonTakes(records)).not.toThrow();
+  });
+
+  it("a histogram of two values a few ulps apart counts both (bins of no width)", () => {
+    const { h, records } = make();
+    expect(h.log({ w: Histogram([0, 5e-324]), x: Histogram([1, 1 + 2 ** -52], { bins: 3 }) })).toBeNull();
+    for (const r of records) expect((r.value as { counts: number[] }).counts.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(() => daemonTakes(records)).not.toThrow();
+  });
+
+  it("counts that are not whole numbers (or beyond 2^53) are TRK_ERR_INVALID_MEDIA naming the key, not a record the daemon refuses", () => {
+    const { h, rows, records } = make();
+    const problems = h.log({ loss: 1, density: Histogram.fromCounts({ bins: [0, 1, 2], counts: [0.25, 0.75] }), big: Histogram.fromCounts({ bins: [0, 1], counts: [1e300] }) });
+    expect(problems?.map((p) => [p.code, p.details?.key])).toEqual([
+      ["TRK_ERR_INVALID_MEDIA", "density"],
+      ["TRK_ERR_INVALID_MEDIA", "big"],
+    ]);
+    expect(problems?.[0].message).toContain("whole numbers");
+    expect(records).toEqual([]);
+    expect(rows).toEqual([{ loss: 1, _step: 0 }]);
+  });
+
+  it("a column name longer than a string value may be is TRK_ERR_INVALID_MEDIA naming the key", () => {
+    const { h, records } = make();
+    const problems = h.log({ t: Table({ columns: ["a", "x".repeat(70_000)], rows: [[1, 2]] }) });
+    expect(problems?.map((p) => [p.code, p.details?.key])).toEqual([["TRK_ERR_INVALID_MEDIA", "t"]]);
+    expect(problems?.[0].message).toContain("70000 characters");
+    expect(records).toEqual([]);
   });
 });
 
