@@ -33,11 +33,11 @@ export abstract class Media {
 export class ImageMedia extends Media {
   readonly mediaType = "image" as const;
   readonly caption: string | null;
-  /** @internal */
-  readonly data: ImageData;
+  /** @internal The data given; null once encoded (a table holds its images as long as it lives: not their pixels too). */
+  data: ImageData | null;
   /** @internal */
   readonly options: ImageOptions;
-  /** @internal The encoded bytes, once a log() has made them. */
+  /** @internal The encoded image, once a log() has made it (its bytes dropped once staged: media-log.ts). */
   encoded: EncodedImage | null = null;
 
   constructor(data: ImageData, opts: ImageOptions = {}) {

@@ -2,6 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { PNG } from "pngjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { History, type StepSink } from "../../src/client/history.js";
@@ -229,6 +231,44 @@ describe("tables", () => {
       ["dog", false],
     ]);
     expect((b.rows[0][0] as ImageRef).format).toBe("png");
+  });
+
+  it("keeps neither the pixels nor the PNG of its images once they are staged: a growing table of images stays small", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const { h, records, blob } = make();
+    const t = Table({ columns: ["image", "n"] });
+    const held: WeakRef<object>[] = [];
+    // In a function of its own: a suspended async function's frame would hold the last pixels.
+    const addRows = () => {
+      for (let i = 0; i < 20; i++) {
+        const px = new Float32Array(64 * 64 * 3).map((_, j) => ((j * 7 + i) % 256) / 255);
+        held.push(new WeakRef(px.buffer));
+        t.add([Image(px, { height: 64, width: 64, channels: 3 }), i]);
+        h.log({ t });
+      }
+    };
+    addRows();
+    const pngs = records[19].value as { rows: [ImageRef, number][] };
+    const first = pngs.rows[0][0];
+    // The PNG buffers too: each image's bytes are read back from the run directory when needed.
+    const image = t.rows[0][0] as unknown as { encoded: { bytes: Buffer | null } | null };
+    await new Promise((r) => setImmediate(r));
+    gc();
+    await new Promise((r) => setImmediate(r));
+    expect(held.map((w, i) => (w.deref() !== undefined ? i : -1)).filter((i) => i >= 0)).toEqual([]);
+    expect(image.encoded?.bytes ?? null).toBeNull();
+    expect(blob(first.digest).length).toBe(first.size);
+  });
+
+  it("an image staged by one run is staged again by the next run that logs it", () => {
+    const a = make();
+    const b = make();
+    const img = Image(pixels(12, 5), { height: 2, width: 2, channels: 3 });
+    a.h.log({ img });
+    b.h.log({ img });
+    const ref = b.records[0].value as ImageRef;
+    expect(b.blob(ref.digest).equals(a.blob(ref.digest))).toBe(true);
   });
 
   it("a bad row is left out and reported naming the key; the table's other rows are logged", () => {
