@@ -249,8 +249,7 @@ describe("tables", () => {
       }
     };
     addRows();
-    const pngs = records[19].value as { rows: [ImageRef, number][] };
-    const first = pngs.rows[0][0];
+    const first = (records[19].value as { rows: unknown[][] }).rows[0][0] as ImageRef;
     // The PNG buffers too: each image's bytes are read back from the run directory when needed.
     const image = t.rows[0][0] as unknown as { encoded: { bytes: Buffer | null } | null };
     await new Promise((r) => setImmediate(r));
