@@ -109,7 +109,13 @@ export class MediaLog {
       if (media.length > MAX_IMAGES_PER_KEY) throw errors.invalidMedia(key, `it is a list of ${media.length} images (at most ${MAX_IMAGES_PER_KEY})`, "Log fewer images per step.");
       const items = media.map((m, i) => {
         if (!(m instanceof ImageMedia)) throw errors.invalidMedia(key, `item ${i} of its list is not a trackside.Image`, "A list under one key holds images only.");
-        return this.imageRef(m);
+        try {
+          return this.imageRef(m);
+        } catch (err) {
+          // Which of the list's images (a batch of 64 samples) is at fault.
+          if (err instanceof ImageProblem) throw new ImageProblem(`item ${i} of its list: ${err.message}`);
+          throw err;
+        }
       });
       return { type: "images", items };
     }

@@ -75,6 +75,8 @@ export class TableMedia extends Media {
   readonly rows: TableCellInput[][] = [];
   /** @internal Problems not yet reported: reported (and cleared) by the next log() of the table. */
   problems: string[] = [];
+  /** Rows given to add(), the ones left out included: a bad row is named by its place among them. */
+  private added = 0;
 
   constructor(init: { columns: string[]; rows?: TableCellInput[][] }) {
     super();
@@ -105,8 +107,9 @@ export class TableMedia extends Media {
    */
   add(row: TableCellInput[]): this {
     const why = this.checkRow(row);
-    if (why) this.problems.push(`row ${this.rows.length + this.problems.length} ${why}; it was left out`);
+    if (why) this.problems.push(`row ${this.added} ${why}; it was left out`);
     else this.rows.push([...row]);
+    this.added++;
     return this;
   }
 

@@ -123,6 +123,15 @@ describe("images", () => {
     expect(records.map((r) => r.key)).toEqual(["good"]);
   });
 
+  it("a bad image in a list is named by its place in the list", () => {
+    const { h, records } = make();
+    const good = (i: number) => Image(pixels(4, i), { height: 2, width: 2, channels: 1 });
+    const problems = h.log({ batch: [good(0), good(1), Image(new Uint8Array(8), { height: 2, width: 2 }), good(3)] });
+    expect(problems?.map((p) => [p.code, p.details?.key])).toEqual([["TRK_ERR_INVALID_MEDIA", "batch"]]);
+    expect(problems?.[0].message).toContain("item 2 of its list: raw pixels have 1, 3 or 4 channels, not 2");
+    expect(records).toEqual([]);
+  });
+
   it("blobs staged are handed to the daemon in one `blobs` queue entry per flush", async () => {
     const { h, media, entries, warnings, runDir } = make();
     const img = Image(pixels(4, 9), { height: 2, width: 2, channels: 1 });
@@ -282,6 +291,16 @@ describe("tables", () => {
       [1, 2],
       [5, 6],
     ]);
+  });
+
+  it("names a bad row by the place it was added at, also after an earlier log() reported another", () => {
+    const { h } = make();
+    const t = Table({ columns: ["a"] });
+    t.add([1, 2]); // row 0: bad
+    expect(h.log({ t })?.[0].message).toContain("row 0 has 2 cells");
+    t.add([3]); // row 1
+    t.add([4, 5]); // row 2: bad
+    expect(h.log({ t })?.[0].message).toContain("row 2 has 2 cells");
   });
 
   it("columns that repeat a name make the table unloggable, naming the key", () => {
