@@ -20,12 +20,13 @@ import { FilesystemBlobStore } from "../../src/server/blobs/filesystem-blob-stor
 import { BASE_URL, codeOf, runInfo, T0 } from "./helpers.js";
 
 let app: FastifyInstance;
+let store: SqliteStore;
 let aliceKey: string;
 let close: () => Promise<void>;
 
 beforeEach(async () => {
   const dir = mkdtempSync(join(tmpdir(), "trackside-media-"));
-  const store = SqliteStore.open(join(dir, "db.sqlite"));
+  store = SqliteStore.open(join(dir, "db.sqlite"));
   const blobs = new FilesystemBlobStore(join(dir, "artifacts"));
   app = buildApp({ store, blobs, publicBaseUrl: BASE_URL, now: () => T0 });
   const user = await store.createUser("alice", T0);
@@ -174,5 +175,16 @@ describe("media routes", () => {
     expect((await get(`/api/v1/artifacts/alice/mnist/blobs/${hidden.ref.digest}`, null)).statusCode).toBe(404);
     expect((await get("/api/v1/runs/alice/mnist/private1/media", null)).statusCode).toBe(404);
     expect((await get(`/api/v1/artifacts/alice/mnist/blobs/${hidden.ref.digest}`)).statusCode).toBe(200);
+    // Another signed-in user is no member of alice's: as anonymous, the public run's image only.
+    const bob = await store.createUser("bob", T0);
+    const bobKey = mintApiKey();
+    await store.addApiKey(bob.id, bobKey.hash, bobKey.prefix, T0);
+    expect((await get(url, bobKey.key)).statusCode).toBe(200);
+    expect((await get(`/api/v1/artifacts/alice/mnist/blobs/${hidden.ref.digest}`, bobKey.key)).statusCode).toBe(404);
+    expect((await get("/api/v1/runs/alice/mnist/private1/media/values?key=s", bobKey.key)).statusCode).toBe(404);
+    // Made private, the once public run's image is no longer anyone's but alice's.
+    await app.inject({ method: "PATCH", url: "/api/v1/runs/alice/mnist/public01", headers: auth(aliceKey), payload: { privacy: "private" } });
+    expect((await get(url, bobKey.key)).statusCode).toBe(404);
+    expect((await get(url, null)).statusCode).toBe(404);
   });
 });
