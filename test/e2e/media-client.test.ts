@@ -135,6 +135,13 @@ describe("media through the daemon to the server", () => {
     expect((run.mediaKeys as { key: string; steps: number }[]).map((k) => [k.key, k.steps]).sort()).toEqual([["preds", 2], ["samples/input", 2], ["weights", 2]]);
   });
 
+  it("a process killed after staging an image but before naming it in a queue entry: the daemon uploads those bytes", async () => {
+    const r = await runFixture("media-run", t.env, [JSON.stringify({ steps: 1, offset: 3000, stray: true })]);
+    expect(r.signal).toBe("SIGKILL");
+    const { stray } = lines(r.stdout) as Out & { stray: string };
+    await eventually("the stray bytes on the server", async () => ((await blobStatus(stray)) === 200 ? true : undefined), 20_000);
+  });
+
   it("an offline run's images reach the server with trackside sync", async () => {
     const r = await runFixture("media-run", { ...t.env, TRACKSIDE_MODE: "offline" }, [JSON.stringify({ steps: 1, offset: 1000 })]);
     expect(r.code, r.stderr).toBe(0);
