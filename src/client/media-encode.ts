@@ -51,7 +51,6 @@ export function encodeImage(img: ImageMedia, maxPixels: number): EncodedImage {
   }
   const { data, options } = img;
   let enc: EncodedImage;
-  if (data === null) throw new ImageProblem("its data is gone"); // not reached: data is dropped once encoded
   if (typeof data === "string") enc = encodedBytes(readImageFile(data), maxPixels, `the file ${data}`);
   else if (options.height !== undefined || options.width !== undefined || options.channels !== undefined || options.mode !== undefined) enc = encodePixels(data, options, maxPixels);
   else if (data instanceof Uint8Array) enc = encodedBytes(Buffer.from(data.buffer, data.byteOffset, data.byteLength), maxPixels, "the bytes");
@@ -90,7 +89,7 @@ function encodedBytes(bytes: Buffer, maxPixels: number, what: string): EncodedIm
 }
 
 /** Raw pixels, row by row with channels interleaved, as PNG. */
-function encodePixels(data: Uint8Array | Float32Array, opts: ImageMedia["options"], maxPixels: number): EncodedImage {
+function encodePixels(data: ImageMedia["data"], opts: ImageMedia["options"], maxPixels: number): EncodedImage {
   if (!(data instanceof Uint8Array) && !(data instanceof Float32Array)) throw new ImageProblem("raw pixels are not a Uint8Array (0..255) or Float32Array (0..1)");
   const { height, width } = opts;
   if (!Number.isSafeInteger(height) || !Number.isSafeInteger(width) || (height as number) < 1 || (width as number) < 1) {

@@ -110,15 +110,18 @@ describe("images", () => {
       loss: 0.5,
       shape: Image(new Uint8Array(10), { height: 2, width: 2, channels: 3 }),
       unknown: Image(Buffer.from("GIF89a not really")),
+      nothing: Image(null as never),
       huge: Image(new Uint8Array(11 * 11), { height: 11, width: 11, channels: 1 }),
       good: Image(pixels(4, 0), { height: 2, width: 2, channels: 1 }),
     }) as TracksideError[];
     expect(problems.map((p) => [p.code, p.details?.key])).toEqual([
       ["TRK_ERR_INVALID_MEDIA", "shape"],
       ["TRK_ERR_INVALID_MEDIA", "unknown"],
+      ["TRK_ERR_INVALID_MEDIA", "nothing"],
       ["TRK_ERR_INVALID_MEDIA", "huge"],
     ]);
-    expect(problems[2].message).toContain("121 pixels, over the limit of 100");
+    expect(problems[2].message).toContain("its data is neither PNG or JPEG bytes");
+    expect(problems[3].message).toContain("121 pixels, over the limit of 100");
     expect(rows).toEqual([{ loss: 0.5, _step: 0 }]);
     expect(records.map((r) => r.key)).toEqual(["good"]);
   });
