@@ -42,7 +42,9 @@ export class ImageMedia extends Media {
 
   constructor(data: ImageData, opts: ImageOptions = {}) {
     super();
-    this.data = data;
+    // A copy: the image is encoded at the first log() that carries it, and a table or a list is
+    // often filled from one buffer reused for each sample (every row would show the last one).
+    this.data = data instanceof Float32Array ? data.slice() : data instanceof Uint8Array ? Uint8Array.prototype.slice.call(data) : data;
     this.options = { ...opts };
     this.caption = typeof opts.caption === "string" ? opts.caption : null;
   }
@@ -135,7 +137,8 @@ export type HistogramData = ArrayLike<number>;
 /**
  * Builds an image to log: PNG or JPEG bytes (a Buffer or Uint8Array, kept as they are), a path to
  * such a file, or raw pixels with `height` and `width` (and `channels` or `mode`): a Uint8Array of
- * 0..255 or a Float32Array of 0..1 (scaled to 0..255), encoded as PNG. Also callable with `new`.
+ * 0..255 or a Float32Array of 0..1 (scaled to 0..255), encoded as PNG. The data is copied: the
+ * buffer may be refilled for the next image. Also callable with `new`.
  * @example run.log({ "samples/input": trackside.Image(pixels, { height: 28, width: 28, channels: 1, caption: "7" }) });
  */
 export const Image = function Image(data: ImageData, opts?: ImageOptions): ImageMedia {

@@ -96,6 +96,25 @@ describe("images", () => {
     expect(f.digest).toBe(p.digest);
   });
 
+  it("keeps the pixels an Image was made of: a buffer reused for the next image changes neither the table's rows nor a list's items", () => {
+    const { h, records, blob } = make();
+    const buf = new Uint8Array(4);
+    const fbuf = new Float32Array(4);
+    const t = Table({ columns: ["image", "n"] });
+    const list = [];
+    for (let i = 0; i < 3; i++) {
+      buf.fill(i * 10);
+      fbuf.fill(i / 10);
+      t.add([Image(buf, { height: 2, width: 2, channels: 1 }), i]);
+      list.push(Image(fbuf, { height: 2, width: 2, channels: 1 }));
+    }
+    h.log({ t, list });
+    const rows = (records.find((r) => r.key === "t")!.value as { rows: unknown[][] }).rows;
+    expect(rows.map((r) => decode(blob((r[0] as ImageRef).digest), 1).data)).toEqual([0, 10, 20].map((v) => [v, v, v, v]));
+    const items = (records.find((r) => r.key === "list")!.value as { items: ImageRef[] }).items;
+    expect(items.map((r) => decode(blob(r.digest), 1).data)).toEqual([0, 26, 51].map((v) => [v, v, v, v]));
+  });
+
   it("a list of images under one key is one `images` value", () => {
     const { h, records } = make();
     h.log({ batch: [0, 1, 2].map((i) => Image(pixels(4, i), { height: 2, width: 2, channels: 1, caption: `#${i}` })) });
