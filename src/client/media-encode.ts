@@ -21,7 +21,11 @@ function libs(): { imageSize: typeof ImageSizeFn; PNG: typeof PNGClass } {
 
 /** An image ready to be staged. */
 export interface EncodedImage {
-  bytes: Buffer;
+  /** The bytes; null once staged in a run directory (`stagedAt`), where they are read again if needed. */
+  bytes: Buffer | null;
+  /** Where the bytes were staged last, or null. */
+  stagedAt: string | null;
+  size: number;
   /** sha256 of `bytes`, hex. */
   digest: string;
   format: "png" | "jpeg";
@@ -52,6 +56,9 @@ export function encodeImage(img: ImageMedia, maxPixels: number): EncodedImage {
   else if (data instanceof Uint8Array) enc = encodedBytes(Buffer.from(data.buffer, data.byteOffset, data.byteLength), maxPixels, "the bytes");
   else throw new ImageProblem("its data is neither PNG or JPEG bytes, a file path, nor raw pixels with height and width");
   img.encoded = enc;
+  // The encoded bytes stand for the data from now on: the user's pixels (4 bytes a value for a
+  // Float32Array) are not kept alive by a table that holds the image.
+  img.data = null;
   return enc;
 }
 
@@ -78,11 +85,11 @@ function encodedBytes(bytes: Buffer, maxPixels: number, what: string): EncodedIm
   if (!(width > 0 && height > 0)) throw new ImageProblem(`${what} give no width and height`);
   checkPixels(width, height, maxPixels);
   const copy = Buffer.from(bytes);
-  return { bytes: copy, digest: sha256(copy), format, width, height };
+  return { bytes: copy, stagedAt: null, size: copy.length, digest: sha256(copy), format, width, height };
 }
 
 /** Raw pixels, row by row with channels interleaved, as PNG. */
-function encodePixels(data: Uint8Array | Float32Array, opts: ImageMedia["options"], maxPixels: number): EncodedImage {
+function encodePixels(data: ImageMedia["data"], opts: ImageMedia["options"], maxPixels: number): EncodedImage {
   if (!(data instanceof Uint8Array) && !(data instanceof Float32Array)) throw new ImageProblem("raw pixels are not a Uint8Array (0..255) or Float32Array (0..1)");
   const { height, width } = opts;
   if (!Number.isSafeInteger(height) || !Number.isSafeInteger(width) || (height as number) < 1 || (width as number) < 1) {
@@ -114,12 +121,26 @@ function encodePixels(data: Uint8Array | Float32Array, opts: ImageMedia["options
   const png = new PNG({ width: w, height: h, colorType: COLOR_TYPE[channels], inputColorType: COLOR_TYPE[channels], inputHasAlpha: channels === 4 });
   png.data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = PNG.sync.write(png, { colorType: COLOR_TYPE[channels], inputColorType: COLOR_TYPE[channels], inputHasAlpha: channels === 4 });
-  return { bytes: out, digest: sha256(out), format: "png", width: w, height: h };
+  return { bytes: out, stagedAt: null, size: out.length, digest: sha256(out), format: "png", width: w, height: h };
 }
 
 function checkPixels(width: number, height: number, maxPixels: number): void {
   if (width * height > maxPixels) {
     throw new ImageProblem(`it has ${width} x ${height} = ${width * height} pixels, over the limit of ${maxPixels} (settings.maxImagePixels)`);
+  }
+}
+
+/**
+ * The bytes of an image encoded before: kept, or read back from where they were staged (another
+ * run's directory: the same image logged by a later run).
+ * @throws ImageProblem when that file cannot be read.
+ */
+export function bytesOf(enc: EncodedImage): Buffer {
+  if (enc.bytes) return enc.bytes;
+  try {
+    return readFileSync(enc.stagedAt as string);
+  } catch (err) {
+    throw new ImageProblem(`its bytes, staged in ${String(enc.stagedAt)}, cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); log a new trackside.Image of it`);
   }
 }
 

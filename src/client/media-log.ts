@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errors, MAX_IMAGES_PER_KEY, MAX_OBJECT_BYTES, MAX_STRING_VALUE, objectCost, type ImageRef, type MediaValue, type TableCell, type TracksideError } from "../protocol/index.js";
 import { blobsDir, newEntryName, queueDir, writeQueueEntry } from "./artifact-staging.js";
-import { encodeImage, ImageProblem } from "./media-encode.js";
+import { bytesOf, encodeImage, ImageProblem } from "./media-encode.js";
 import { HistogramMedia, ImageMedia, TableMedia, type Media } from "./media.js";
 import type { FoundMedia } from "./values.js";
 
@@ -109,7 +109,13 @@ export class MediaLog {
       if (media.length > MAX_IMAGES_PER_KEY) throw errors.invalidMedia(key, `it is a list of ${media.length} images (at most ${MAX_IMAGES_PER_KEY})`, "Log fewer images per step.");
       const items = media.map((m, i) => {
         if (!(m instanceof ImageMedia)) throw errors.invalidMedia(key, `item ${i} of its list is not a trackside.Image`, "A list under one key holds images only.");
-        return this.imageRef(m);
+        try {
+          return this.imageRef(m);
+        } catch (err) {
+          // Which of the list's images (a batch of 64 samples) is at fault.
+          if (err instanceof ImageProblem) throw new ImageProblem(`item ${i} of its list: ${err.message}`);
+          throw err;
+        }
       });
       return { type: "images", items };
     }
@@ -151,20 +157,25 @@ export class MediaLog {
     if (img.caption !== null && img.caption.length > MAX_STRING_VALUE) throw new ImageProblem(`its caption is ${img.caption.length} characters long (at most ${MAX_STRING_VALUE})`);
     const enc = encodeImage(img, this.target.maxImagePixels);
     const runDir = this.target.runDir;
-    if (runDir !== null && !this.unsent.has(enc.digest) && !this.named.has(enc.digest)) {
+    if (runDir !== null) {
       const blobs = blobsDir(runDir);
-      if (!this.blobsReady) {
-        mkdirSync(blobs, { recursive: true });
-        this.blobsReady = true;
-      }
       const dest = join(blobs, enc.digest);
-      if (!existsSync(dest)) {
-        const tmp = `${dest}.staging-${process.pid}`;
-        writeFileSync(tmp, enc.bytes);
-        renameSync(tmp, dest);
+      if (!this.unsent.has(enc.digest) && !this.named.has(enc.digest)) {
+        if (!this.blobsReady) {
+          mkdirSync(blobs, { recursive: true });
+          this.blobsReady = true;
+        }
+        if (!existsSync(dest)) {
+          const tmp = `${dest}.staging-${process.pid}`;
+          writeFileSync(tmp, bytesOf(enc));
+          renameSync(tmp, dest);
+        }
+        this.unsent.set(enc.digest, enc.size);
       }
-      this.unsent.set(enc.digest, enc.bytes.length);
+      // Staged: the image keeps where its bytes are, not the bytes (a table holds its images for its life).
+      enc.bytes = null;
+      enc.stagedAt = dest;
     }
-    return { type: "image", digest: enc.digest, size: enc.bytes.length, format: enc.format, width: enc.width, height: enc.height, caption: img.caption };
+    return { type: "image", digest: enc.digest, size: enc.size, format: enc.format, width: enc.width, height: enc.height, caption: img.caption };
   }
 }

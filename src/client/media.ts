@@ -33,16 +33,18 @@ export abstract class Media {
 export class ImageMedia extends Media {
   readonly mediaType = "image" as const;
   readonly caption: string | null;
-  /** @internal */
-  readonly data: ImageData;
+  /** @internal The data given; null once encoded (a table holds its images as long as it lives: not their pixels too). */
+  data: ImageData | null;
   /** @internal */
   readonly options: ImageOptions;
-  /** @internal The encoded bytes, once a log() has made them. */
+  /** @internal The encoded image, once a log() has made it (its bytes dropped once staged: media-log.ts). */
   encoded: EncodedImage | null = null;
 
   constructor(data: ImageData, opts: ImageOptions = {}) {
     super();
-    this.data = data;
+    // A copy: the image is encoded at the first log() that carries it, and a table or a list is
+    // often filled from one buffer reused for each sample (every row would show the last one).
+    this.data = data instanceof Float32Array ? data.slice() : data instanceof Uint8Array ? Uint8Array.prototype.slice.call(data) : data;
     this.options = { ...opts };
     this.caption = typeof opts.caption === "string" ? opts.caption : null;
   }
@@ -75,6 +77,8 @@ export class TableMedia extends Media {
   readonly rows: TableCellInput[][] = [];
   /** @internal Problems not yet reported: reported (and cleared) by the next log() of the table. */
   problems: string[] = [];
+  /** Rows given to add(), the ones left out included: a bad row is named by its place among them. */
+  private added = 0;
 
   constructor(init: { columns: string[]; rows?: TableCellInput[][] }) {
     super();
@@ -88,6 +92,10 @@ export class TableMedia extends Media {
     } else if (columns.length > MAX_TABLE_COLUMNS) {
       this.columns = [];
       this.problems.push(`it has ${columns.length} columns (at most ${MAX_TABLE_COLUMNS})`);
+    } else if (columns.some((c) => c.length > MAX_STRING_VALUE)) {
+      this.columns = [];
+      const long = columns.find((c) => c.length > MAX_STRING_VALUE) as string;
+      this.problems.push(`its column name of ${long.length} characters is too long (at most ${MAX_STRING_VALUE})`);
     } else this.columns = [...columns];
     if (init?.rows !== undefined) {
       if (!Array.isArray(init.rows)) this.problems.push("its rows are not a list of rows");
@@ -101,8 +109,9 @@ export class TableMedia extends Media {
    */
   add(row: TableCellInput[]): this {
     const why = this.checkRow(row);
-    if (why) this.problems.push(`row ${this.rows.length + this.problems.length} ${why}; it was left out`);
+    if (why) this.problems.push(`row ${this.added} ${why}; it was left out`);
     else this.rows.push([...row]);
+    this.added++;
     return this;
   }
 
@@ -128,7 +137,8 @@ export type HistogramData = ArrayLike<number>;
 /**
  * Builds an image to log: PNG or JPEG bytes (a Buffer or Uint8Array, kept as they are), a path to
  * such a file, or raw pixels with `height` and `width` (and `channels` or `mode`): a Uint8Array of
- * 0..255 or a Float32Array of 0..1 (scaled to 0..255), encoded as PNG. Also callable with `new`.
+ * 0..255 or a Float32Array of 0..1 (scaled to 0..255), encoded as PNG. The data is copied: the
+ * buffer may be refilled for the next image. Also callable with `new`.
  * @example run.log({ "samples/input": trackside.Image(pixels, { height: 28, width: 28, channels: 1, caption: "7" }) });
  */
 export const Image = function Image(data: ImageData, opts?: ImageOptions): ImageMedia {
@@ -159,7 +169,8 @@ export const Histogram = Object.assign(
       if (counts.length === 0 || bins.length !== counts.length + 1) problem = `it has ${bins.length} bin edges for ${counts.length} counts (edges are one more than counts, and there is at least one count)`;
       else if (counts.length > MAX_HISTOGRAM_BINS) problem = `it has ${counts.length} bins (at most ${MAX_HISTOGRAM_BINS})`;
       else if (!bins.every((b, i) => Number.isFinite(b) && (i === 0 || b > bins[i - 1]))) problem = "its bin edges are not finite numbers going up";
-      else if (!counts.every((c) => Number.isFinite(c) && c >= 0)) problem = "its counts are not finite numbers from 0";
+      // Whole numbers, as the daemon's check takes them (media-check.ts): a fraction would have the daemon refuse the call's whole batch.
+      else if (!counts.every((c) => Number.isSafeInteger(c) && c >= 0)) problem = "its counts are not whole numbers from 0 (up to 2^53)";
       return new HistogramMedia(bins, counts, problem);
     },
   },
@@ -208,17 +219,24 @@ function histogramOf(values: HistogramData, n: number): HistogramMedia {
     min -= 0.5;
     max += 0.5;
   }
-  const width = (max - min) / n;
+  // Values near both ends of the doubles (|v| up to 1.8e308) span more than a double holds: then
+  // the edges are reckoned in halves (exact: halving a double only moves its exponent), else the
+  // span and the edges past the middle are Infinity, and the daemon refuses the call's batch.
+  const scale = Number.isFinite(max - min) ? 1 : 0.5;
+  const lo = min * scale;
+  const width = (max * scale - lo) / n;
   const bins = new Array<number>(n + 1);
-  for (let i = 0; i <= n; i++) bins[i] = min + i * width;
+  for (let i = 0; i <= n; i++) bins[i] = (lo + i * width) / scale;
+  bins[0] = min;
   bins[n] = max;
   const counts = new Array<number>(n).fill(0);
   for (let i = 0; i < len; i++) {
     const v = values[i];
     if (!Number.isFinite(v)) continue;
-    // The last bin is closed: the maximum falls into it.
-    const b = Math.min(n - 1, Math.floor((v - min) / width));
-    counts[b]++;
+    // The last bin is closed: the maximum falls into it. A width that underflows to 0 (values a
+    // few ulps apart) makes the minimum's 0 / 0: it is in the first bin all the same.
+    const b = Math.min(n - 1, Math.floor((v * scale - lo) / width));
+    counts[b >= 0 ? b : 0]++;
   }
   return new HistogramMedia(bins, counts, null);
 }

@@ -10,12 +10,13 @@
  * The daemon reads and writes them here; `persist: false` (trackside sync, which only reads a
  * run directory) keeps what it would have written in memory instead.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import {
   DIGEST_PATTERN,
   QUEUE_ENTRY_PATTERN,
   errors,
+  generateRunId,
   validateAlias,
   validateArtifactName,
   validateArtifactType,
@@ -42,7 +43,8 @@ export class ArtifactFiles {
 
   constructor(
     readonly runDir: string,
-    private readonly persist = true,
+    /** false: nothing written back (trackside sync). */
+    readonly persist = true,
   ) {
     this.queueDir = join(runDir, "artifacts", "queue");
     this.blobsDir = join(runDir, "artifacts", "blobs");
@@ -52,6 +54,49 @@ export class ArtifactFiles {
   /** The staged bytes of a file of a `log` entry. */
   blobPath(digest: string): string {
     return join(this.blobsDir, digest);
+  }
+
+  /**
+   * The staged blobs (`blobs/<sha256>`; a half-written one has a temp name) that no entry of the
+   * queue names, done or not, with their sizes.
+   */
+  strayBlobs(): { digest: string; size: number }[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.blobsDir).filter((n) => DIGEST_PATTERN.test(n));
+    } catch {
+      return [];
+    }
+    if (names.length === 0) return [];
+    const named = new Set<string>();
+    for (const { entry } of this.list()) {
+      try {
+        const e = this.read(entry);
+        if (e.kind === "log") for (const f of e.manifest.files) named.add(f.digest);
+        else if (e.kind === "blobs") for (const b of e.blobs) named.add(b.digest);
+      } catch {
+        // An unreadable entry is marked done with its error by the queue; its blobs are not named by it.
+      }
+    }
+    const stray: { digest: string; size: number }[] = [];
+    for (const digest of names) {
+      if (named.has(digest)) continue;
+      try {
+        stray.push({ digest, size: statSync(join(this.blobsDir, digest)).size });
+      } catch {
+        // Gone meanwhile: nothing to upload.
+      }
+    }
+    return stray;
+  }
+
+  /** Writes a new queue entry (temp, fsync, rename) and answers its name; only where files persist. */
+  writeEntry(value: ArtifactQueueEntry): string {
+    if (!this.persist) throw errors.internal("a queue entry written where nothing is written back");
+    const entry = `${String(Date.now()).padStart(15, "0")}-${generateRunId()}`;
+    mkdirSync(this.queueDir, { recursive: true });
+    this.write(join(this.queueDir, `${entry}.json`), `entry:${entry}`, JSON.stringify(value));
+    return entry;
   }
 
   /** Every entry in the queue directory, in queued order, with whether it is done. */

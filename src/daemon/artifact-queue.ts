@@ -133,6 +133,29 @@ export class ArtifactQueue {
     this.wakeUp?.();
   }
 
+  /**
+   * Takes the staged blobs that no entry names into an entry of their own. The client stages an
+   * image's bytes at log() and writes the entry naming them just after (one per flush,
+   * media-log.ts): a process killed in between (SIGKILL, the OOM killer) leaves bytes whose media
+   * record the daemon may hold already, and the run's page would show that image broken. (Blobs
+   * of an artifact whose entry was never written go too: bytes no version names, harmless.)
+   */
+  takeStrayBlobs(): void {
+    if (!this.files.persist) return;
+    const blobs = this.files.strayBlobs();
+    if (blobs.length === 0) return;
+    let entry: string;
+    try {
+      entry = this.files.writeEntry({ kind: "blobs", blobs });
+    } catch (err) {
+      this.opts.log.error({ blobs: blobs.length, err: (err as Error).message }, "staged blobs no entry names could not be queued; trackside sync cannot upload them either");
+      return;
+    }
+    this.opts.log.warn({ entry, blobs: blobs.length }, "staged blobs that no entry names (the process was killed after staging them): queued");
+    this.take(entry, { kind: "blobs", blobs });
+    this.wakeUp?.();
+  }
+
   /** The run is on the server: entries may go. */
   runExists(): void {
     if (this.runKnown) return;

@@ -378,8 +378,10 @@ export class RunStream {
     if (this.ended) return null;
     const spill = join(this.settings.runDir, `spill-${this.settings.pid}.wal`);
     if (existsSync(spill)) this.takeSpill(spill);
-    // Media blobs of its last log() calls, whose queue entry it wrote at exit without handing it over.
+    // Media blobs of its last log() calls, whose queue entry it wrote at exit without handing it over;
+    // then those it was killed before naming in any entry.
     this.artifacts.takeUnclaimed();
+    this.artifacts.takeStrayBlobs();
     if (!this.ended) {
       const exit: RunRecord = {
         k: "exit",

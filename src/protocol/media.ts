@@ -75,9 +75,18 @@ export interface MediaKeysView {
 
 /**
  * GET /runs/:entity/:project/:id/media/values?key=K[&fromStep=A&toStep=B&limit=N] -> the key's
- * values by step (the newest record of a step wins), at most `limit` (default 1,000) steps.
+ * values by step (the newest record of a step wins), at most `limit` (default 1,000) steps and
+ * about MAX_MEDIA_ANSWER_CHARS of values (at least one step).
  */
 export interface MediaValuesView {
   key: string;
   entries: { step: number; value: MediaValueView }[];
+  /** The first step in range that this answer left out (ask again with fromStep=next), or null when none is. */
+  next: number | null;
 }
+
+/**
+ * Most characters of stored values in one answer of media/values, past its first step: a table
+ * may be 16 MB (MAX_OBJECT_BYTES) at each of 10,000 steps, and an answer is built in memory.
+ */
+export const MAX_MEDIA_ANSWER_CHARS = 16 * 1024 * 1024;

@@ -122,6 +122,26 @@ describe("media through the daemon to the server", () => {
     expect(sorted(await imagesOnServer(digests))).toEqual(sorted([pixelsOf(0), pixelsOf(1), pixelsOf(100), pixelsOf(101)]));
   });
 
+  it("a bad media value is a coded error naming its key, and the call's other values reach the server", async () => {
+    const r = await runFixture("media-run", t.env, [JSON.stringify({ steps: 2, offset: 2000, odd: true })]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = lines(r.stdout);
+    expect(out.finished).toEqual({ synced: true, state: "finished" });
+    expect(r.stderr).toContain("TRK_ERR_INVALID_MEDIA");
+    expect(r.stderr).toContain('"density"');
+    // Before, log() took the value, the daemon's check refused it and set the whole batch aside: no loss, no images.
+    const run = await showRun(`${entity}/fixtures/${out.id}`, t.env);
+    expect(run.summary).toMatchObject({ loss: 0.5 });
+    expect((run.mediaKeys as { key: string; steps: number }[]).map((k) => [k.key, k.steps]).sort()).toEqual([["preds", 2], ["samples/input", 2], ["weights", 2]]);
+  });
+
+  it("a process killed after staging an image but before naming it in a queue entry: the daemon uploads those bytes", async () => {
+    const r = await runFixture("media-run", t.env, [JSON.stringify({ steps: 1, offset: 3000, stray: true })]);
+    expect(r.signal).toBe("SIGKILL");
+    const { stray } = lines(r.stdout) as Out & { stray: string };
+    await eventually("the stray bytes on the server", async () => ((await blobStatus(stray)) === 200 ? true : undefined), 20_000);
+  });
+
   it("an offline run's images reach the server with trackside sync", async () => {
     const r = await runFixture("media-run", { ...t.env, TRACKSIDE_MODE: "offline" }, [JSON.stringify({ steps: 1, offset: 1000 })]);
     expect(r.code, r.stderr).toBe(0);

@@ -20,12 +20,13 @@ import { FilesystemBlobStore } from "../../src/server/blobs/filesystem-blob-stor
 import { BASE_URL, codeOf, runInfo, T0 } from "./helpers.js";
 
 let app: FastifyInstance;
+let store: SqliteStore;
 let aliceKey: string;
 let close: () => Promise<void>;
 
 beforeEach(async () => {
   const dir = mkdtempSync(join(tmpdir(), "trackside-media-"));
-  const store = SqliteStore.open(join(dir, "db.sqlite"));
+  store = SqliteStore.open(join(dir, "db.sqlite"));
   const blobs = new FilesystemBlobStore(join(dir, "artifacts"));
   app = buildApp({ store, blobs, publicBaseUrl: BASE_URL, now: () => T0 });
   const user = await store.createUser("alice", T0);
@@ -119,6 +120,26 @@ describe("media routes", () => {
     expect([missingKey.statusCode, codeOf(missingKey)]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
   });
 
+  it("answers at most about 16 MB of values at once, and says where the steps it left out begin", async () => {
+    await makeRun("alice/mnist/run00001", "private");
+    // A table logged whole at each step: 6 MB a step. Ten thousand such steps (the most limit
+    // asks) would be 60 GB built in the server's memory for one answer.
+    const rows = Array.from({ length: 100 }, (_, i) => [`${i}`.padEnd(60_000, "x")]);
+    for (let step = 0; step < 4; step++) {
+      const posted = await postRecords("alice/mnist/run00001", [media(step + 1, step, "t", { type: "table", columns: ["text"], rows })]);
+      expect(posted.statusCode, posted.body).toBe(200);
+    }
+    const first = await get("/api/v1/runs/alice/mnist/run00001/media/values?key=t&limit=10000");
+    expect(first.statusCode).toBe(200);
+    const page = first.json<MediaValuesView>();
+    expect([page.entries.map((e) => e.step), page.next]).toEqual([[0, 1, 2], 3]);
+    const rest = (await get(`/api/v1/runs/alice/mnist/run00001/media/values?key=t&fromStep=${page.next}`)).json<MediaValuesView>();
+    expect([rest.entries.map((e) => e.step), rest.next]).toEqual([[3], null]);
+    // By the limit too.
+    const one = (await get("/api/v1/runs/alice/mnist/run00001/media/values?key=t&limit=1&toStep=1")).json<MediaValuesView>();
+    expect([one.entries.map((e) => e.step), one.next]).toEqual([[0], 1]);
+  });
+
   it("refuses a malformed media record with a coded 400 naming its key, and applies nothing of that body", async () => {
     await makeRun("alice/mnist/run00001", "private");
     const { ref } = png(1);
@@ -154,5 +175,16 @@ describe("media routes", () => {
     expect((await get(`/api/v1/artifacts/alice/mnist/blobs/${hidden.ref.digest}`, null)).statusCode).toBe(404);
     expect((await get("/api/v1/runs/alice/mnist/private1/media", null)).statusCode).toBe(404);
     expect((await get(`/api/v1/artifacts/alice/mnist/blobs/${hidden.ref.digest}`)).statusCode).toBe(200);
+    // Another signed-in user is no member of alice's: as anonymous, the public run's image only.
+    const bob = await store.createUser("bob", T0);
+    const bobKey = mintApiKey();
+    await store.addApiKey(bob.id, bobKey.hash, bobKey.prefix, T0);
+    expect((await get(url, bobKey.key)).statusCode).toBe(200);
+    expect((await get(`/api/v1/artifacts/alice/mnist/blobs/${hidden.ref.digest}`, bobKey.key)).statusCode).toBe(404);
+    expect((await get("/api/v1/runs/alice/mnist/private1/media/values?key=s", bobKey.key)).statusCode).toBe(404);
+    // Made private, the once public run's image is no longer anyone's but alice's.
+    await app.inject({ method: "PATCH", url: "/api/v1/runs/alice/mnist/public01", headers: auth(aliceKey), payload: { privacy: "private" } });
+    expect((await get(url, bobKey.key)).statusCode).toBe(404);
+    expect((await get(url, null)).statusCode).toBe(404);
   });
 });

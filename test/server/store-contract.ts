@@ -558,17 +558,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<Contract
           { key: "w", type: "histogram", steps: 1, firstStep: 0, lastStep: 0 },
         ]);
         for (const k of keys) expectNumbers(k, ["steps", "firstStep", "lastStep"]);
-        const all = await store.runMediaValues(r.pk, "samples", { fromStep: null, toStep: null, limit: 1000 });
+        const range = (fromStep: number | null, toStep: number | null, limit: number) => ({ fromStep, toStep, limit, maxChars: 1 << 24 });
+        const { entries: all, next } = await store.runMediaValues(r.pk, "samples", range(null, null, 1000));
         expect(all).toEqual([
           { step: 0, value: image("a", "first") },
           { step: 1, value: { type: "images", items: [image("b"), image("c", "c")] } },
           { step: 2, value: image("d") },
         ]);
+        expect(next).toBeNull();
         for (const e of all) expectNumbers(e, ["step"]);
-        expect((await store.runMediaValues(r.pk, "samples", { fromStep: 1, toStep: null, limit: 1 })).map((e) => e.step)).toEqual([1]);
-        expect((await store.runMediaValues(r.pk, "samples", { fromStep: null, toStep: 1, limit: 10 })).map((e) => e.step)).toEqual([0, 1]);
-        expect(await store.runMediaValues(r.pk, "preds", { fromStep: null, toStep: null, limit: 10 })).toEqual([{ step: 2, value: table }]);
-        expect(await store.runMediaValues(r.pk, "nope", { fromStep: null, toStep: null, limit: 10 })).toEqual([]);
+        expect(await store.runMediaValues(r.pk, "samples", range(1, null, 1))).toEqual({ entries: [{ step: 1, value: { type: "images", items: [image("b"), image("c", "c")] } }], next: 2 });
+        expect((await store.runMediaValues(r.pk, "samples", range(null, 1, 10))).entries.map((e) => e.step)).toEqual([0, 1]);
+        expect(await store.runMediaValues(r.pk, "samples", range(null, 1, 2))).toEqual(expect.objectContaining({ next: null }));
+        expect(await store.runMediaValues(r.pk, "preds", range(null, null, 10))).toEqual({ entries: [{ step: 2, value: table }], next: null });
+        expect(await store.runMediaValues(r.pk, "nope", range(null, null, 10))).toEqual({ entries: [], next: null });
+        // At most about maxChars of values: the steps after the one that reaches it are left out,
+        // and `next` says where they begin; the first step is answered whatever its size.
+        const size = JSON.stringify(image("a", "first")).length;
+        const cut = await store.runMediaValues(r.pk, "samples", { ...range(null, null, 1000), maxChars: size });
+        expect([cut.entries.map((e) => e.step), cut.next]).toEqual([[0], 1]);
+        const tiny = await store.runMediaValues(r.pk, "samples", { ...range(1, null, 1000), maxChars: 1 });
+        expect([tiny.entries.map((e) => e.step), tiny.next]).toEqual([[1], 2]);
+        expectNumbers(tiny, ["next"]);
         // A newer record of a step replaces it, and the key's type follows its last step.
         await send("run00001", [media(6, 2, "samples", histogram)]);
         expect((await store.runMediaKeys(r.pk)).find((k) => k.key === "samples")?.type).toBe("histogram");

@@ -297,6 +297,33 @@ describe("the artifact queue", () => {
     expect(server.blobs.get(sha256(png))?.equals(png)).toBe(true);
   });
 
+  it("uploads media blobs that a killed process staged but named in no entry, once (takeStrayBlobs)", async () => {
+    // The client stages an image at log() and writes the entry naming it just after: a process
+    // killed in between (the OOM killer) leaves bytes whose record the daemon may hold already.
+    const dir = runDir();
+    const server = fakeServer(64);
+    const [stray, named] = [Buffer.from("staged, never named"), Buffer.from("named and uploaded")];
+    mkdirSync(join(dir, "artifacts", "blobs"), { recursive: true });
+    for (const b of [stray, named]) writeFileSync(join(dir, "artifacts", "blobs", sha256(b)), b);
+    // A half-written blob (its temp name) is no blob.
+    writeFileSync(join(dir, "artifacts", "blobs", `${sha256(Buffer.from("x"))}.staging-123`), "x");
+    const q = queueFor(dir, server);
+    q.start();
+    const first = writeEntry(dir, { kind: "blobs", blobs: [{ digest: sha256(named), size: named.length }] });
+    q.add(first);
+    expect(await q.wait(first, 5000)).toEqual({ version: null, error: null });
+    q.takeStrayBlobs();
+    expect(await q.drain(5000)).toBe(true);
+    expect(server.blobs.get(sha256(stray))?.equals(stray)).toBe(true);
+    const asked = server.requests.length;
+    // Named now: a second look finds nothing more to do.
+    q.takeStrayBlobs();
+    expect(await q.drain(5000)).toBe(true);
+    await q.close();
+    expect(server.requests.length).toBe(asked);
+    expect([...server.blobs.keys()].sort()).toEqual([sha256(stray), sha256(named)].sort());
+  });
+
   it("refuses an entry that is not a readable queue entry, and an offline queue sends nothing", async () => {
     const dir = runDir();
     const server = fakeServer();

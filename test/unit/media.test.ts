@@ -2,12 +2,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { PNG } from "pngjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { History, type StepSink } from "../../src/client/history.js";
 import { Histogram, Image, Table } from "../../src/client/media.js";
 import { MediaLog } from "../../src/client/media-log.js";
 import type { HistoryRow, ImageRef, MediaValue, Scalar, TracksideError } from "../../src/protocol/index.js";
+import { validateRecords } from "../../src/protocol/record-check.js";
 
 const dirs: string[] = [];
 const logs: MediaLog[] = [];
@@ -93,6 +96,25 @@ describe("images", () => {
     expect(f.digest).toBe(p.digest);
   });
 
+  it("keeps the pixels an Image was made of: a buffer reused for the next image changes neither the table's rows nor a list's items", () => {
+    const { h, records, blob } = make();
+    const buf = new Uint8Array(4);
+    const fbuf = new Float32Array(4);
+    const t = Table({ columns: ["image", "n"] });
+    const list = [];
+    for (let i = 0; i < 3; i++) {
+      buf.fill(i * 10);
+      fbuf.fill(i / 10);
+      t.add([Image(buf, { height: 2, width: 2, channels: 1 }), i]);
+      list.push(Image(fbuf, { height: 2, width: 2, channels: 1 }));
+    }
+    h.log({ t, list });
+    const rows = (records.find((r) => r.key === "t")!.value as { rows: unknown[][] }).rows;
+    expect(rows.map((r) => decode(blob((r[0] as ImageRef).digest), 1).data)).toEqual([0, 10, 20].map((v) => [v, v, v, v]));
+    const items = (records.find((r) => r.key === "list")!.value as { items: ImageRef[] }).items;
+    expect(items.map((r) => decode(blob(r.digest), 1).data)).toEqual([0, 26, 51].map((v) => [v, v, v, v]));
+  });
+
   it("a list of images under one key is one `images` value", () => {
     const { h, records } = make();
     h.log({ batch: [0, 1, 2].map((i) => Image(pixels(4, i), { height: 2, width: 2, channels: 1, caption: `#${i}` })) });
@@ -107,17 +129,29 @@ describe("images", () => {
       loss: 0.5,
       shape: Image(new Uint8Array(10), { height: 2, width: 2, channels: 3 }),
       unknown: Image(Buffer.from("GIF89a not really")),
+      nothing: Image(null as never),
       huge: Image(new Uint8Array(11 * 11), { height: 11, width: 11, channels: 1 }),
       good: Image(pixels(4, 0), { height: 2, width: 2, channels: 1 }),
     }) as TracksideError[];
     expect(problems.map((p) => [p.code, p.details?.key])).toEqual([
       ["TRK_ERR_INVALID_MEDIA", "shape"],
       ["TRK_ERR_INVALID_MEDIA", "unknown"],
+      ["TRK_ERR_INVALID_MEDIA", "nothing"],
       ["TRK_ERR_INVALID_MEDIA", "huge"],
     ]);
-    expect(problems[2].message).toContain("121 pixels, over the limit of 100");
+    expect(problems[2].message).toContain("its data is neither PNG or JPEG bytes");
+    expect(problems[3].message).toContain("121 pixels, over the limit of 100");
     expect(rows).toEqual([{ loss: 0.5, _step: 0 }]);
     expect(records.map((r) => r.key)).toEqual(["good"]);
+  });
+
+  it("a bad image in a list is named by its place in the list", () => {
+    const { h, records } = make();
+    const good = (i: number) => Image(pixels(4, i), { height: 2, width: 2, channels: 1 });
+    const problems = h.log({ batch: [good(0), good(1), Image(new Uint8Array(8), { height: 2, width: 2 }), good(3)] });
+    expect(problems?.map((p) => [p.code, p.details?.key])).toEqual([["TRK_ERR_INVALID_MEDIA", "batch"]]);
+    expect(problems?.[0].message).toContain("item 2 of its list: raw pixels have 1, 3 or 4 channels, not 2");
+    expect(records).toEqual([]);
   });
 
   it("blobs staged are handed to the daemon in one `blobs` queue entry per flush", async () => {
@@ -169,6 +203,49 @@ describe("histograms", () => {
   });
 });
 
+describe("what the daemon takes", () => {
+  // The daemon checks a client's batch whole (record-check.ts) and sets a batch it refuses aside:
+  // a media value the client made but the check refuses lost the loss and everything else of it.
+  const daemonTakes = (records: { step: number; key: string; value: MediaValue }[]) => validateRecords(records.map((r, i) => ({ k: "media", seq: i + 1, ...r })), "abcd1234");
+
+  it("a histogram over the whole range of doubles has finite edges, and every value in a bin", () => {
+    const { h, records } = make();
+    expect(h.log({ w: Histogram([-1e308, 0, 1e308, 1.7e308], { bins: 64 }) })).toBeNull();
+    const v = records[0].value as { bins: number[]; counts: number[] };
+    expect(v.bins.every(Number.isFinite)).toBe(true);
+    expect([v.bins[0], v.bins[64]]).toEqual([-1e308, 1.7e308]);
+    expect(v.counts.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(() => daemonTakes(records)).not.toThrow();
+  });
+
+  it("a histogram of two values a few ulps apart counts both (bins of no width)", () => {
+    const { h, records } = make();
+    expect(h.log({ w: Histogram([0, 5e-324]), x: Histogram([1, 1 + 2 ** -52], { bins: 3 }) })).toBeNull();
+    for (const r of records) expect((r.value as { counts: number[] }).counts.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(() => daemonTakes(records)).not.toThrow();
+  });
+
+  it("counts that are not whole numbers (or beyond 2^53) are TRK_ERR_INVALID_MEDIA naming the key, not a record the daemon refuses", () => {
+    const { h, rows, records } = make();
+    const problems = h.log({ loss: 1, density: Histogram.fromCounts({ bins: [0, 1, 2], counts: [0.25, 0.75] }), big: Histogram.fromCounts({ bins: [0, 1], counts: [1e300] }) });
+    expect(problems?.map((p) => [p.code, p.details?.key])).toEqual([
+      ["TRK_ERR_INVALID_MEDIA", "density"],
+      ["TRK_ERR_INVALID_MEDIA", "big"],
+    ]);
+    expect(problems?.[0].message).toContain("whole numbers");
+    expect(records).toEqual([]);
+    expect(rows).toEqual([{ loss: 1, _step: 0 }]);
+  });
+
+  it("a column name longer than a string value may be is TRK_ERR_INVALID_MEDIA naming the key", () => {
+    const { h, records } = make();
+    const problems = h.log({ t: Table({ columns: ["a", "x".repeat(70_000)], rows: [[1, 2]] }) });
+    expect(problems?.map((p) => [p.code, p.details?.key])).toEqual([["TRK_ERR_INVALID_MEDIA", "t"]]);
+    expect(problems?.[0].message).toContain("70000 characters");
+    expect(records).toEqual([]);
+  });
+});
+
 describe("tables", () => {
   it("holds scalars and images, appends rows, and is logged whole each time", () => {
     const { h, records } = make();
@@ -187,6 +264,43 @@ describe("tables", () => {
     expect((b.rows[0][0] as ImageRef).format).toBe("png");
   });
 
+  it("keeps neither the pixels nor the PNG of its images once they are staged: a growing table of images stays small", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const { h, records, blob } = make();
+    const t = Table({ columns: ["image", "n"] });
+    const held: WeakRef<object>[] = [];
+    // In a function of its own: a suspended async function's frame would hold the last pixels.
+    const addRows = () => {
+      for (let i = 0; i < 20; i++) {
+        const px = new Float32Array(64 * 64 * 3).map((_, j) => ((j * 7 + i) % 256) / 255);
+        held.push(new WeakRef(px.buffer));
+        t.add([Image(px, { height: 64, width: 64, channels: 3 }), i]);
+        h.log({ t });
+      }
+    };
+    addRows();
+    const first = (records[19].value as { rows: unknown[][] }).rows[0][0] as ImageRef;
+    // The PNG buffers too: each image's bytes are read back from the run directory when needed.
+    const image = t.rows[0][0] as unknown as { encoded: { bytes: Buffer | null } | null };
+    await new Promise((r) => setImmediate(r));
+    gc();
+    await new Promise((r) => setImmediate(r));
+    expect(held.map((w, i) => (w.deref() !== undefined ? i : -1)).filter((i) => i >= 0)).toEqual([]);
+    expect(image.encoded?.bytes ?? null).toBeNull();
+    expect(blob(first.digest).length).toBe(first.size);
+  });
+
+  it("an image staged by one run is staged again by the next run that logs it", () => {
+    const a = make();
+    const b = make();
+    const img = Image(pixels(12, 5), { height: 2, width: 2, channels: 3 });
+    a.h.log({ img });
+    b.h.log({ img });
+    const ref = b.records[0].value as ImageRef;
+    expect(b.blob(ref.digest).equals(a.blob(ref.digest))).toBe(true);
+  });
+
   it("a bad row is left out and reported naming the key; the table's other rows are logged", () => {
     const { h, records } = make();
     const t = Table({ columns: ["a", "b"], rows: [[1, 2], [3], [{ x: 1 } as never, 4], [5, 6]] });
@@ -199,6 +313,16 @@ describe("tables", () => {
       [1, 2],
       [5, 6],
     ]);
+  });
+
+  it("names a bad row by the place it was added at, also after an earlier log() reported another", () => {
+    const { h } = make();
+    const t = Table({ columns: ["a"] });
+    t.add([1, 2]); // row 0: bad
+    expect(h.log({ t })?.[0].message).toContain("row 0 has 2 cells");
+    t.add([3]); // row 1
+    t.add([4, 5]); // row 2: bad
+    expect(h.log({ t })?.[0].message).toContain("row 2 has 2 cells");
   });
 
   it("columns that repeat a name make the table unloggable, naming the key", () => {

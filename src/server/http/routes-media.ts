@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { API_PREFIX } from "../../protocol/api.js";
-import type { ImageRef, ImageView, MediaKeysView, MediaValue, MediaValueView, MediaValuesView } from "../../protocol/media.js";
+import { MAX_MEDIA_ANSWER_CHARS, type ImageRef, type ImageView, type MediaKeysView, type MediaValue, type MediaValueView, type MediaValuesView } from "../../protocol/media.js";
 import type { AppContext } from "./app-context.js";
 import { parseMediaValuesQuery } from "./query-params.js";
 
@@ -23,7 +23,7 @@ export function registerMediaRoutes(app: FastifyInstance, ctx: AppContext): void
   app.get(`${base}/values`, runRead, async (req): Promise<MediaValuesView> => {
     const run = ctx.run(req);
     const { key, ...range } = parseMediaValuesQuery(req.query as Record<string, unknown>);
-    const entries = await ctx.store.runMediaValues(run.pk, key, range);
+    const { entries, next } = await ctx.store.runMediaValues(run.pk, key, { ...range, maxChars: MAX_MEDIA_ANSWER_CHARS });
     const scope = { entity: run.entity, project: run.project };
     // One URL per digest: a presigned URL costs a signature, and a table repeats its images.
     const urls = new Map<string, Promise<string>>();
@@ -32,7 +32,7 @@ export function registerMediaRoutes(app: FastifyInstance, ctx: AppContext): void
       if (!url) urls.set(image.digest, (url = ctx.blobs.downloadUrl(scope, image.digest, API_PREFIX)));
       return url.then((u) => ({ ...image, url: u }));
     };
-    return { key, entries: await Promise.all(entries.map(async (e) => ({ step: e.step, value: await valueView(e.value, view) }))) };
+    return { key, entries: await Promise.all(entries.map(async (e) => ({ step: e.step, value: await valueView(e.value, view) }))), next };
   });
 }
 

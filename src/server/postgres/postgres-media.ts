@@ -6,7 +6,7 @@ import type { Sql } from "postgres";
 import type { MediaKeyView, MediaValue } from "../../protocol/media.js";
 import { mediaImages } from "../../protocol/media-check.js";
 import type { ArtifactScope } from "../store/artifact-store.js";
-import type { MediaRange, StoredMediaEntry } from "../store/media-store.js";
+import { mediaPage, type MediaRange, type StoredMediaPage } from "../store/media-store.js";
 
 /**
  * Keeps a media record of run `pk` in the ingest's transaction `t` (its statements pushed to
@@ -38,13 +38,17 @@ export class PostgresMedia {
     }));
   }
 
-  async values(runPk: number, key: string, range: MediaRange): Promise<StoredMediaEntry[]> {
-    const rows = await this.sql<{ step: number; value: string }[]>`
-      SELECT step, value FROM media_values WHERE run_pk = ${runPk} AND key = ${key}
-        AND (${range.fromStep}::bigint IS NULL OR step >= ${range.fromStep}::bigint)
-        AND (${range.toStep}::bigint IS NULL OR step <= ${range.toStep}::bigint)
-      ORDER BY step LIMIT ${range.limit}`;
-    return rows.map((r) => ({ step: Number(r.step), value: JSON.parse(r.value) as MediaValue }));
+  /** As sqlite-media.ts: the values before the step past maxChars, that step's number, and one row past the limit. */
+  async values(runPk: number, key: string, range: MediaRange): Promise<StoredMediaPage> {
+    const rows = await this.sql<{ step: string; value: string | null }[]>`
+      SELECT step, CASE WHEN before < ${range.maxChars} THEN value END AS value FROM (
+        SELECT step, value, sum(length(value)) OVER (ORDER BY step ROWS UNBOUNDED PRECEDING) - length(value) AS before
+        FROM media_values WHERE run_pk = ${runPk} AND key = ${key}
+          AND (${range.fromStep}::bigint IS NULL OR step >= ${range.fromStep}::bigint)
+          AND (${range.toStep}::bigint IS NULL OR step <= ${range.toStep}::bigint)
+        ORDER BY step LIMIT ${range.limit + 1}) AS s
+      ORDER BY step`;
+    return mediaPage(rows, range.limit);
   }
 
   async blobVisible(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {

@@ -46,7 +46,7 @@ import type { ArtifactScope, StoredArtifactCollection, StoredArtifactRunLink, St
 import { PostgresAccounts } from "./postgres-accounts.js";
 import { PostgresArtifacts } from "./postgres-artifacts.js";
 import { PostgresMedia } from "./postgres-media.js";
-import type { MediaRange, StoredMediaEntry } from "../store/media-store.js";
+import type { MediaRange, StoredMediaPage } from "../store/media-store.js";
 import type { MediaKeyView } from "../../protocol/media.js";
 import { connectPostgres } from "./postgres-connection.js";
 import { PostgresHistoryBuckets } from "./postgres-history-buckets.js";
@@ -428,7 +428,7 @@ export class PostgresStore implements Store {
     return this.media.keys(runPk);
   }
 
-  runMediaValues(runPk: number, key: string, range: MediaRange): Promise<StoredMediaEntry[]> {
+  runMediaValues(runPk: number, key: string, range: MediaRange): Promise<StoredMediaPage> {
     return this.media.values(runPk, key, range);
   }
 

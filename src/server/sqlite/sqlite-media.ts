@@ -6,7 +6,7 @@ import type Database from "better-sqlite3";
 import type { MediaKeyView, MediaType, MediaValue } from "../../protocol/media.js";
 import { mediaImages } from "../../protocol/media-check.js";
 import type { ArtifactScope } from "../store/artifact-store.js";
-import type { MediaRange, StoredMediaEntry } from "../store/media-store.js";
+import { mediaPage, type MediaRange, type StoredMediaPage } from "../store/media-store.js";
 
 export class SqliteMedia {
   private readonly s;
@@ -22,8 +22,14 @@ export class SqliteMedia {
       keys: p(`SELECT m.key, count(*) AS steps, min(m.step) AS firstStep, max(m.step) AS lastStep,
                       (SELECT l.type FROM media_values l WHERE l.run_pk = m.run_pk AND l.key = m.key ORDER BY l.step DESC LIMIT 1) AS type
                FROM media_values m WHERE m.run_pk = ? GROUP BY m.key ORDER BY m.key`),
-      values: p(`SELECT step, value FROM media_values WHERE run_pk = @pk AND key = @key
-                 AND (@fromStep IS NULL OR step >= @fromStep) AND (@toStep IS NULL OR step <= @toStep) ORDER BY step LIMIT @limit`),
+      // The values of the steps before the one past maxChars (by a running sum of their lengths),
+      // and that step's number without its value: the answer's `next`. One row more than the limit
+      // says whether any step was left out by it.
+      values: p(`SELECT step, CASE WHEN before < @maxChars THEN value END AS value FROM (
+                   SELECT step, value, sum(length(value)) OVER (ORDER BY step ROWS UNBOUNDED PRECEDING) - length(value) AS before
+                   FROM media_values WHERE run_pk = @pk AND key = @key
+                   AND (@fromStep IS NULL OR step >= @fromStep) AND (@toStep IS NULL OR step <= @toStep) ORDER BY step LIMIT @limit + 1)
+                 ORDER BY step`),
       visible: p(`SELECT 1 FROM media_blobs b JOIN runs r ON r.pk = b.run_pk JOIN projects p ON p.id = r.project_id
                   WHERE b.digest = @digest AND p.entity_id = @entityId AND p.name = @project AND (@publicOnly = 0 OR r.privacy = 'public') LIMIT 1`),
     };
@@ -45,9 +51,8 @@ export class SqliteMedia {
     }));
   }
 
-  values(runPk: number, key: string, range: MediaRange): StoredMediaEntry[] {
-    const rows = this.s.values.all({ pk: runPk, key, ...range }) as { step: number; value: string }[];
-    return rows.map((r) => ({ step: r.step, value: JSON.parse(r.value) as MediaValue }));
+  values(runPk: number, key: string, range: MediaRange): StoredMediaPage {
+    return mediaPage(this.s.values.all({ pk: runPk, key, ...range }) as { step: number; value: string | null }[], range.limit);
   }
 
   blobVisible(scope: ArtifactScope, digest: string, publicOnly: boolean): boolean {

@@ -14,7 +14,7 @@ import { migrate } from "./sqlite-migrations.js";
 import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
 import { SqliteMedia } from "./sqlite-media.js";
-import type { MediaRange, StoredMediaEntry } from "../store/media-store.js";
+import type { MediaRange, StoredMediaPage } from "../store/media-store.js";
 import type { MediaKeyView } from "../../protocol/media.js";
 import { SqliteLiveness } from "./sqlite-liveness.js";
 import { SqliteRunQueries } from "./sqlite-run-queries.js";
@@ -401,7 +401,7 @@ export class SqliteStore implements Store {
     return this.media.keys(runPk);
   }
 
-  async runMediaValues(runPk: number, key: string, range: MediaRange): Promise<StoredMediaEntry[]> {
+  async runMediaValues(runPk: number, key: string, range: MediaRange): Promise<StoredMediaPage> {
     return this.media.values(runPk, key, range);
   }
 

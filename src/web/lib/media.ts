@@ -36,7 +36,7 @@ export function useMediaKeys(entity: string, project: string, id: string, versio
 
 /**
  * Every step's value of `key` (at most `max` steps), read a page at a time: each page starts
- * after the last step of the one before.
+ * where the one before left off.
  */
 export async function fetchMediaValues(entity: string, project: string, id: string, key: string, opts: { fromStep?: number; toStep?: number; max?: number } = {}): Promise<MediaEntry[]> {
   const max = opts.max ?? MAX_STEPS;
@@ -46,8 +46,11 @@ export async function fetchMediaValues(entity: string, project: string, id: stri
     const limit = Math.min(PAGE, max - out.length);
     const page = await get<MediaValuesView>(`${runsPath(entity, project, id)}/media/values${qs({ key, fromStep: from, toStep: opts.toStep, limit })}`);
     out.push(...page.entries);
-    if (page.entries.length < limit) break;
-    from = page.entries[page.entries.length - 1].step + 1;
+    // `next`: where the steps the answer left out begin (it holds about 16 MB of values at most,
+    // so it may hold fewer than `limit`); a server without it answered `limit` unless at the end.
+    const next = page.next !== undefined ? page.next : page.entries.length < limit ? null : page.entries[page.entries.length - 1].step + 1;
+    if (next === null || page.entries.length === 0) break;
+    from = next;
   }
   return out;
 }
