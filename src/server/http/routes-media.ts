@@ -12,6 +12,7 @@ import type { FastifyInstance } from "fastify";
 import { API_PREFIX } from "../../protocol/api.js";
 import { MAX_MEDIA_ANSWER_CHARS, type ImageRef, type ImageView, type MediaKeysView, type MediaValue, type MediaValueView, type MediaValuesView } from "../../protocol/media.js";
 import type { AppContext } from "./app-context.js";
+import { imageAnswer } from "../blobs/blob-type.js";
 import { parseMediaValuesQuery } from "./query-params.js";
 
 export function registerMediaRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -25,11 +26,12 @@ export function registerMediaRoutes(app: FastifyInstance, ctx: AppContext): void
     const { key, ...range } = parseMediaValuesQuery(req.query as Record<string, unknown>);
     const { entries, next } = await ctx.store.runMediaValues(run.pk, key, { ...range, maxChars: MAX_MEDIA_ANSWER_CHARS });
     const scope = { entity: run.entity, project: run.project };
-    // One URL per digest: a presigned URL costs a signature, and a table repeats its images.
+    // One URL per digest: a presigned URL costs a signature, and a table repeats its images. A
+    // bucket answers with the type signed into its URL (its objects were uploaded as bytes).
     const urls = new Map<string, Promise<string>>();
     const view = (image: ImageRef): Promise<ImageView> => {
       let url = urls.get(image.digest);
-      if (!url) urls.set(image.digest, (url = ctx.blobs.downloadUrl(scope, image.digest, API_PREFIX)));
+      if (!url) urls.set(image.digest, (url = ctx.blobs.downloadUrl(scope, image.digest, API_PREFIX, imageAnswer(image.digest, image.format))));
       return url.then((u) => ({ ...image, url: u }));
     };
     return { key, entries: await Promise.all(entries.map(async (e) => ({ step: e.step, value: await valueView(e.value, view) }))), next };
