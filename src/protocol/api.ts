@@ -209,8 +209,17 @@ export function refusedSentence(refused: RefusedView): string {
 
 export interface HistoryView {
   keys: string[];
-  /** One object per step, holding `_step` and the chosen keys present at that step. */
+  /**
+   * One object per step, holding `_step` and the chosen keys present at that step; a media key's
+   * value (protocol/media.ts, MediaValueView) with each image's `url`.
+   */
   rows: JsonObject[];
+  /**
+   * Media keys whose values were left out past a step, to bound the answer's size (about 16 MB
+   * of media values in all): key -> the first step left out. Read on with
+   * `GET .../media/values?key=K&fromStep=N`. Absent when nothing was left out.
+   */
+  mediaLeftOut?: Record<string, number>;
 }
 
 /**

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { PNG } from "pngjs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { RunView } from "../../src/protocol/api.js";
+import type { HistoryView, RunView } from "../../src/protocol/api.js";
 import type { ImageRef, MediaKeysView, MediaValue, MediaValuesView } from "../../src/protocol/media.js";
 import type { RunRecord } from "../../src/protocol/records.js";
 import { buildApp, mintApiKey, SqliteStore } from "../../src/server/index.js";
@@ -120,6 +120,43 @@ describe("media routes", () => {
     expect([missingKey.statusCode, codeOf(missingKey)]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
   });
 
+  it("gives the media values in the history answer's rows at their steps, each image with its URL", async () => {
+    await makeRun("alice/mnist/run00001", "private");
+    const [a, b] = [png(10), png(200, 4, 1, "b")];
+    for (const p of [a, b]) await putBlob("alice/mnist", p.bytes, p.ref.digest);
+    const rows = [0, 1, 2].map((step) => ({ _step: step, _timestamp: T0 + step, _runtime: step, loss: 1 / (step + 1) }));
+    const posted = await postRecords("alice/mnist/run00001", [
+      { k: "history", seq: 1, rows },
+      media(10, 0, "samples/input", a.ref),
+      media(11, 0, "w", { type: "histogram", bins: [0, 1, 2], counts: [5, 6] }),
+      media(12, 2, "samples/input", { type: "images", items: [a.ref, b.ref] }),
+    ]);
+    expect(posted.statusCode, posted.body).toBe(200);
+    const all = (await get("/api/v1/runs/alice/mnist/run00001/history")).json<HistoryView>();
+    expect(all.keys).toEqual(expect.arrayContaining(["loss", "samples/input", "w"]));
+    expect(all.mediaLeftOut).toBeUndefined();
+    expect(all.rows.map((r) => [r._step, r.loss, r.w !== undefined, r["samples/input"] !== undefined])).toEqual([
+      [0, 1, true, true],
+      [1, 0.5, false, false],
+      [2, 1 / 3, false, true],
+    ]);
+    expect(all.rows[0]["samples/input"]).toMatchObject({ ...a.ref, url: expect.stringContaining(a.ref.digest) });
+    expect(all.rows[0].w).toEqual({ type: "histogram", bins: [0, 1, 2], counts: [5, 6] });
+    const items = (all.rows[2]["samples/input"] as { items: { digest: string; url: string }[] }).items;
+    expect(items.map((i) => i.digest)).toEqual([a.ref.digest, b.ref.digest]);
+    const served = await get(new URL(items[1].url, BASE_URL).pathname);
+    expect([served.statusCode, PNG.sync.read(served.rawPayload).data[0]]).toEqual([200, 200]);
+    // Keys asked for: only those, media or not.
+    const some = (await get("/api/v1/runs/alice/mnist/run00001/history?keys=w")).json<HistoryView>();
+    expect(some.rows).toEqual([{ _step: 0, w: { type: "histogram", bins: [0, 1, 2], counts: [5, 6] } }, { _step: 1 }, { _step: 2 }]);
+    // media=false: scalars only.
+    const scalars = (await get("/api/v1/runs/alice/mnist/run00001/history?media=false")).json<HistoryView>();
+    expect(scalars.keys).not.toContain("w");
+    expect(scalars.rows[0].w).toBeUndefined();
+    const bad = await get("/api/v1/runs/alice/mnist/run00001/history?media=no");
+    expect([bad.statusCode, codeOf(bad)]).toEqual([400, "TRK_ERR_BAD_REQUEST"]);
+  });
+
   it("answers at most about 16 MB of values at once, and says where the steps it left out begin", async () => {
     await makeRun("alice/mnist/run00001", "private");
     // A table logged whole at each step: 6 MB a step. Ten thousand such steps (the most limit
@@ -138,6 +175,12 @@ describe("media routes", () => {
     // By the limit too.
     const one = (await get("/api/v1/runs/alice/mnist/run00001/media/values?key=t&limit=1&toStep=1")).json<MediaValuesView>();
     expect([one.entries.map((e) => e.step), one.next]).toEqual([[0], 1]);
+    // The history answer holds as much, and names the first step it left out.
+    const rowsPosted = await postRecords("alice/mnist/run00001", [{ k: "history", seq: 10, rows: [0, 1, 2, 3].map((step) => ({ _step: step, _timestamp: T0, _runtime: 0, loss: step })) }]);
+    expect(rowsPosted.statusCode, rowsPosted.body).toBe(200);
+    const history = (await get("/api/v1/runs/alice/mnist/run00001/history?keys=t,loss")).json<HistoryView>();
+    expect(history.rows.map((r) => [r.loss, r.t !== undefined])).toEqual([[0, true], [1, true], [2, true], [3, false]]);
+    expect(history.mediaLeftOut).toEqual({ t: 3 });
   });
 
   it("refuses a malformed media record with a coded 400 naming its key, and applies nothing of that body", async () => {

@@ -114,10 +114,16 @@ function keysParam(q: Query): string[] | null {
     .filter((k) => k.length > 0);
 }
 
-/** `?keys=a,b&minStep=&maxStep=&limit=` of a history request; keys null means all keys. */
-export function parseHistoryQuery(q: Query): HistoryQuery & { keys: string[] | null } {
+/**
+ * `?keys=a,b&minStep=&maxStep=&limit=&media=` of a history request; keys null means all keys;
+ * `media=false` leaves media values out (a reader after scalars only).
+ */
+export function parseHistoryQuery(q: Query): HistoryQuery & { keys: string[] | null; media: boolean } {
+  const media = q.media ?? "true";
+  if (media !== "true" && media !== "false") throw errors.badRequest(`media=${String(media)} is not true or false`);
   return {
     keys: keysParam(q),
+    media: media === "true",
     minStep: optionalBound(q, "minStep", "min"),
     maxStep: optionalBound(q, "maxStep", "max"),
     limit: intParam(q, "limit", 10_000, 1, MAX_HISTORY_LIMIT),

@@ -20,6 +20,7 @@ import { RoleCache, toArtifactVersionSummary } from "./artifact-views.js";
 import { parseConsoleQuery, parseHistoryQuery, parseListRunsQuery, parseRunPatch, parseSystemMetricsQuery } from "./query-params.js";
 import type { EntityRole, StoredRun, StoredSystemSample, StoredUser } from "../store/store.js";
 import { toProjectView, toRunListItem, toRunView } from "./views.js";
+import { addMediaToHistory } from "./routes-media.js";
 
 /**
  * A RunView, counting the run's history rows and console lines, with its unknown and refused
@@ -93,8 +94,11 @@ export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/history`, runRead, async (req): Promise<HistoryView> => {
     const q = parseHistoryQuery(req.query as Record<string, unknown>);
-    const rows = await ctx.store.readHistory(ctx.run(req).pk, q);
-    return selectHistory(rows as JsonObject[], q.keys);
+    const run = ctx.run(req);
+    const rows = await ctx.store.readHistory(run.pk, q);
+    const view = selectHistory(rows as JsonObject[], q.keys);
+    if (q.media) await addMediaToHistory(ctx, run, view, q.keys);
+    return view;
   });
 
   app.get(`${API_PREFIX}/runs/:entity/:project/:id/system`, runRead, async (req): Promise<SystemMetricsView> => {

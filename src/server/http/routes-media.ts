@@ -9,7 +9,7 @@
  * run fetch the blobs its media references (routes-blobs.ts).
  */
 import type { FastifyInstance } from "fastify";
-import { API_PREFIX } from "../../protocol/api.js";
+import { API_PREFIX, type HistoryView } from "../../protocol/api.js";
 import { MAX_MEDIA_ANSWER_CHARS, type ImageRef, type ImageView, type MediaKeysView, type MediaValue, type MediaValueView, type MediaValuesView } from "../../protocol/media.js";
 import type { AppContext } from "./app-context.js";
 import { imageAnswer } from "../blobs/blob-type.js";
@@ -25,17 +25,52 @@ export function registerMediaRoutes(app: FastifyInstance, ctx: AppContext): void
     const run = ctx.run(req);
     const { key, ...range } = parseMediaValuesQuery(req.query as Record<string, unknown>);
     const { entries, next } = await ctx.store.runMediaValues(run.pk, key, { ...range, maxChars: MAX_MEDIA_ANSWER_CHARS });
-    const scope = { entity: run.entity, project: run.project };
-    // One URL per digest: a presigned URL costs a signature, and a table repeats its images. A
-    // bucket answers with the type signed into its URL (its objects were uploaded as bytes).
-    const urls = new Map<string, Promise<string>>();
-    const view = (image: ImageRef): Promise<ImageView> => {
-      let url = urls.get(image.digest);
-      if (!url) urls.set(image.digest, (url = ctx.blobs.downloadUrl(scope, image.digest, API_PREFIX, imageAnswer(image.digest, image.format))));
-      return url.then((u) => ({ ...image, url: u }));
-    };
-    return { key, entries: await Promise.all(entries.map(async (e) => ({ step: e.step, value: await valueView(e.value, view) }))), next };
+    return { key, entries: await withUrls(ctx, run, entries), next };
   });
+}
+
+/**
+ * Puts `run`'s media values in a history answer's rows at their steps (the keys asked for, or all
+ * with none asked), each image with its URL, so that one history read gives a step's whole row.
+ * The values of all keys together hold about MAX_MEDIA_ANSWER_CHARS: a key's values past that are
+ * left out, and `mediaLeftOut[key]` names the first step left out (the media route reads on).
+ */
+export async function addMediaToHistory(ctx: AppContext, run: { pk: number; entity: string; project: string }, view: HistoryView, wanted: string[] | null): Promise<void> {
+  if (view.rows.length === 0) return;
+  const keys = (await ctx.store.runMediaKeys(run.pk)).filter((k) => wanted === null || wanted.includes(k.key));
+  if (keys.length === 0) return;
+  const rowAt = new Map(view.rows.map((row) => [row._step as number, row]));
+  const steps = [...rowAt.keys()];
+  const range = { fromStep: Math.min(...steps), toStep: Math.max(...steps), limit: view.rows.length };
+  let budget = MAX_MEDIA_ANSWER_CHARS;
+  for (const { key } of keys) {
+    if (budget <= 0) {
+      (view.mediaLeftOut ??= {})[key] = range.fromStep;
+      continue;
+    }
+    const page = await ctx.store.runMediaValues(run.pk, key, { ...range, maxChars: budget });
+    for (const { step, value } of await withUrls(ctx, run, page.entries)) {
+      const row = rowAt.get(step);
+      if (row) row[key] = value;
+      budget -= JSON.stringify(value).length;
+    }
+    if (page.next !== null) (view.mediaLeftOut ??= {})[key] = page.next;
+    if (wanted === null && !view.keys.includes(key)) view.keys.push(key);
+  }
+}
+
+/** Stored media values of `run` with each image's download URL. */
+export async function withUrls(ctx: AppContext, run: { entity: string; project: string }, entries: { step: number; value: MediaValue }[]): Promise<{ step: number; value: MediaValueView }[]> {
+  const scope = { entity: run.entity, project: run.project };
+  // One URL per digest: a presigned URL costs a signature, and a table repeats its images. A
+  // bucket answers with the type signed into its URL (its objects were uploaded as bytes).
+  const urls = new Map<string, Promise<string>>();
+  const view = (image: ImageRef): Promise<ImageView> => {
+    let url = urls.get(image.digest);
+    if (!url) urls.set(image.digest, (url = ctx.blobs.downloadUrl(scope, image.digest, API_PREFIX, imageAnswer(image.digest, image.format))));
+    return url.then((u) => ({ ...image, url: u }));
+  };
+  return Promise.all(entries.map(async (e) => ({ step: e.step, value: await valueView(e.value, view) })));
 }
 
 /** A stored media value with each image's download URL. */

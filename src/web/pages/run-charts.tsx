@@ -23,7 +23,7 @@ const parseAxis = (v: string): XAxis => (v.startsWith("key:") ? { key: v.slice(4
 export function useMetricKeys(run: RunView): string[] | null {
   const [fromRows, setFromRows] = useState<string[] | null>(null);
   useEffect(() => {
-    get<HistoryView>(`${runsPath(run.entity, run.project, run.id)}/history${qs({ limit: 1000 })}`).then((h) => {
+    get<HistoryView>(`${runsPath(run.entity, run.project, run.id)}/history${qs({ limit: 1000, media: "false" })}`).then((h) => {
       const found = new Set<string>();
       for (const row of h.rows) for (const [k, v] of Object.entries(row)) if (typeof v === "number" || v === "NaN") found.add(k);
       setFromRows([...found]);
