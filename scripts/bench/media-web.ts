@@ -5,8 +5,8 @@
  *
  * - Navigation to the run page's Media tab until the panel's image has loaded (its `load` event),
  *   on the page's own clock (`performance.now()` starts at navigation), each time in a fresh
- *   browser context (nothing cached: the app's assets and the image are fetched as on a first
- *   visit). Baseline, same run: the same page's Charts tab until the loss chart holds its points
+ *   browser context: no answer and no image cached, the app's files loaded by the sign-in page
+ *   just before (as on any page after the first of a visit). Baseline, same run: the same page's Charts tab until the loss chart holds its points
  *   (`data-drawn`, seen by a MutationObserver): the same navigation, sign-in state, run and
  *   server, one panel of one key of the same `steps` steps, so what is left is what the image
  *   panel costs over a chart (its steps' references, one image's bytes). Beside it the same Media
