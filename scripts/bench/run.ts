@@ -15,6 +15,8 @@ import { benchEndToEnd } from "./end-to-end.js";
 import { benchInit } from "./init-latency.js";
 import { benchLoadTest } from "./load-test.js";
 import { benchLogThroughput } from "./log-throughput.js";
+import { benchMediaHistograms, benchMediaImages } from "./media.js";
+import { benchMediaWeb } from "./media-web.js";
 import { benchRunsPage } from "./runs-page.js";
 import { benchReplicaIngest } from "./replica-ingest.js";
 import { benchServerIngest } from "./server-ingest.js";
@@ -50,6 +52,9 @@ const benches = {
   benchWorkspaceLive,
   benchWorkspaceLoad,
   benchArtifacts,
+  benchMediaImages,
+  benchMediaHistograms,
+  benchMediaWeb,
 } satisfies Record<string, (...args: number[]) => Promise<Figure[]>>;
 type BenchName = keyof typeof benches;
 
@@ -88,6 +93,10 @@ figures.push(...isolated("benchWorkspaceLoad", smoke ? 12 : 50, smoke ? 2 : 20, 
 figures.push(...isolated("benchWorkspaceLive", smoke ? 2 : 10, smoke ? 1 : 60));
 // Issue 18: artifacts, beside cp -r.
 figures.push(...isolated("benchArtifacts", smoke ? 4 : 1024, Math.min(samples, 3)));
+// Issue 19: media logged per step beside encoding (computing) it alone; the image panel in Chromium.
+figures.push(...isolated("benchMediaImages", smoke ? 5 : 1000, Math.min(samples, 3)));
+figures.push(...isolated("benchMediaHistograms", smoke ? 5 : 1000, smoke ? 1000 : 10_000, 1000, Math.min(samples, 3)));
+figures.push(...isolated("benchMediaWeb", smoke ? 5 : 1000, Math.min(samples, 3)));
 
 const out = table(figures);
 console.log(out);
