@@ -5,7 +5,7 @@
  * probes spawned. Nothing is left running: every process started here is waited for or killed.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,13 @@ import { readCredential } from "../../src/protocol/local-config.js";
 import { isProcessAlive } from "../../src/protocol/process-alive.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+/**
+ * Node.js options for the server processes only, from BENCH_SERVER_NODE_ARGS (split on spaces):
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` profiles the servers of a benchmark, which NODE_OPTIONS
+ * cannot (Node refuses --cpu-prof there), without profiling the benchmark's own process.
+ * BENCH_SERVER_STDOUT names a file that gets the servers' stdout (`--trace-gc` writes there).
+ */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 
 export interface BenchServer {
   url: string;
@@ -46,7 +53,7 @@ export async function startServerProcess(root: string, opts: { database?: string
   const home = opts.home ?? mkdtempSync(join(root, "home-"));
   const dataDir = mkdtempSync(join(home, "server-"));
   const env = { ...process.env, HOME: home };
-  const child = spawn(process.execPath, [CLI, "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, ...(opts.database ? ["--database", opts.database] : [])], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, CLI, "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, ...(opts.database ? ["--database", opts.database] : [])], { env, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -62,7 +69,8 @@ export async function startServerProcess(root: string, opts: { database?: string
     child.stdout!.on("data", onData);
     child.once("exit", (code) => reject(new Error(`trackside server exited with ${code}: ${err}`)));
   });
-  child.stdout!.resume();
+  if (process.env.BENCH_SERVER_STDOUT) child.stdout!.pipe(createWriteStream(process.env.BENCH_SERVER_STDOUT));
+  else child.stdout!.resume();
   const cred = readCredential(url, { HOME: home }) ?? (opts.home ? readAnyCredential(home) : undefined);
   if (!cred) {
     await stop(child);
