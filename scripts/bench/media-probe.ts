@@ -97,7 +97,7 @@ if (mode === "image") {
   const encode = (px: Uint8Array): Buffer => {
     const png = new PNG({ width: SIDE, height: SIDE, colorType: 2, inputColorType: 2, inputHasAlpha: false });
     png.data = Buffer.from(px.buffer, px.byteOffset, px.byteLength);
-    return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
+    return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false, filterType: 4 });
   };
   for (let s = 0; s < Math.min(steps, 5); s++) encode(imageAt(steps - 1 - s)); // warm: zlib and the JIT
   let pngBytes = 0;
