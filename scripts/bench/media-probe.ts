@@ -65,11 +65,13 @@ function normalPool(n: number, seed: number): Float64Array {
 /** The scalar the runs log beside their media: a loss going down. */
 const loss = (s: number) => 1 / (1 + s * 0.01);
 
-interface Timed {
+/** What a probe prints of one run (media.ts and media-web.ts read it). */
+export interface Timed {
   loopMs: number;
   finishMs: number;
   synced: boolean;
-  pendingArtifacts: number;
+  /** Media files finish() left to upload (with `synced`, nothing lost while timing). */
+  pendingMedia: number;
   path: string;
 }
 
@@ -81,7 +83,7 @@ async function timedRun(project: string, steps: number, step: (run: trackside.Ru
   const loopMs = performance.now() - t0;
   const t1 = performance.now();
   const done = await run.finish();
-  return { loopMs, finishMs: performance.now() - t1, synced: done.synced, pendingArtifacts: done.pendingArtifacts, path: run.path };
+  return { loopMs, finishMs: performance.now() - t1, synced: done.synced, pendingMedia: done.pendingMedia, path: run.path };
 }
 
 const [mode, ...args] = process.argv.slice(2);

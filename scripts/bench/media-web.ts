@@ -25,19 +25,12 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import type { MediaValuesView } from "../../src/protocol/media.js";
 import { checkStored } from "./media.js";
 import { benchRoot, clientEnv, reapDaemons, runProbe, startServerProcess, type BenchServer } from "./procs.js";
+import type { Timed } from "./media-probe.js";
 import { median, type Figure } from "./stats.js";
 import { CHROMIUM } from "./workspace-browser.js";
 
 const probe = fileURLToPath(new URL("./media-probe.js", import.meta.url));
 const KEY = "samples/image";
-
-interface Timed {
-  loopMs: number;
-  finishMs: number;
-  synced: boolean;
-  pendingArtifacts: number;
-  path: string;
-}
 
 /** A run of `steps` steps logging an image and a loss (checked on the server); its path. */
 async function logRun(server: BenchServer, root: string, sockets: string[], steps: number, seed: number): Promise<string> {

@@ -21,17 +21,10 @@ import { fileURLToPath } from "node:url";
 import { rmSync } from "node:fs";
 import type { MediaKeysView, MediaValuesView } from "../../src/protocol/media.js";
 import { benchRoot, clientEnv, reapDaemons, runProbe, startServerProcess, type BenchServer } from "./procs.js";
+import type { Timed } from "./media-probe.js";
 import { median, type Figure } from "./stats.js";
 
 const probe = fileURLToPath(new URL("./media-probe.js", import.meta.url));
-
-interface Timed {
-  loopMs: number;
-  finishMs: number;
-  synced: boolean;
-  pendingArtifacts: number;
-  path: string;
-}
 
 async function getJson<T>(server: BenchServer, path: string): Promise<T> {
   const res = await fetch(new URL(path, server.url), { headers: { authorization: `Bearer ${server.apiKey}` } });
@@ -44,7 +37,7 @@ async function getJson<T>(server: BenchServer, path: string): Promise<T> {
  * also that the last image's bytes download at their size.
  */
 export async function checkStored(server: BenchServer, run: Timed, key: string, steps: number): Promise<void> {
-  if (!run.synced || run.pendingArtifacts !== 0) throw new Error(`run ${run.path} finished unsynced (${run.pendingArtifacts} artifact entries left)`);
+  if (!run.synced || run.pendingMedia !== 0) throw new Error(`run ${run.path} finished unsynced (${run.pendingMedia} media files left)`);
   const base = `/api/v1/runs/${run.path.split("/").map(encodeURIComponent).join("/")}/media`;
   const keys = await getJson<MediaKeysView>(server, base);
   const found = keys.keys.find((k) => k.key === key);

@@ -7,7 +7,6 @@
  * server (s3rver). While the server is out of reach, wait() times out with a coded error that
  * says the daemon goes on, and finish() reports the artifact as pending.
  */
-import { createServer } from "node:net";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,21 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ArtifactQueueEntry, ArtifactVersionDetail } from "../../src/protocol/index.js";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { SHOTS, browserOrSkip, launchChromium } from "../helpers/browser.js";
-import { ROOT, eventually, makeEnv, runFixture, showRun, start, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { ROOT, closedPort, eventually, makeEnv, runFixture, showRun, start, startServer, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { startS3, type TestS3 } from "../helpers/s3.js";
 import { localUser } from "../helpers/run-dir.js";
 
 const ROOT_FIXTURES = join(ROOT, "test/fixtures");
 const withBrowser = browserOrSkip("test/e2e/artifacts-client.test.ts");
-
-/** A loopback port that nothing listens on: a tracking server that is down. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 /** What test/fixtures/artifact-run.mjs prints, as JSON lines. */
 interface FixtureOut {

@@ -3,20 +3,10 @@
  * the server out of reach, and `trackside sync` with the server's bucket out of reach, count the
  * images as media files, never as artifacts (the daemon carries both in one queue).
  */
-import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { cli, makeEnv, runFixture, startServer, stopDaemons, type TestEnv, type TestServer } from "../helpers/processes.js";
+import { cli, closedPort, makeEnv, runFixture, startServer, stopDaemons, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { localUser } from "../helpers/run-dir.js";
 import { startS3, type TestS3 } from "../helpers/s3.js";
-
-/** A loopback port that nothing listens on: a tracking server that is down. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 function lines(stdout: string): { dir: string; finished?: { synced: boolean } } {
   return Object.assign({}, ...stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as object)) as { dir: string; finished?: { synced: boolean } };

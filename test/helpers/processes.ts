@@ -4,6 +4,7 @@
  * run directory. Waits have deadlines and report what they saw.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { WAL_MAGIC, decode, historyRows, isProcessAlive, scanFrames, type RunRecord } from "../../src/protocol/index.js";
 import { tmpdir } from "node:os";
@@ -154,6 +155,15 @@ export interface ServerOptions {
   database?: string;
   /** More options of `trackside server` (`--artifact-store s3://...`). */
   args?: string[];
+}
+
+/** A loopback port that nothing listens on: a tracking server that is down. */
+export async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
 }
 
 /**
