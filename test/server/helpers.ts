@@ -11,6 +11,8 @@ import { RECORDS_CONTENT_TYPE } from "../../src/protocol/api.js";
 import type { HistoryRow, RunInfo, RunRecord } from "../../src/protocol/records.js";
 import { buildApp, encodeHistoryRow, mintApiKey, SqliteStore } from "../../src/server/index.js";
 import type { Store } from "../../src/server/store/store.js";
+import type { BlobStore } from "../../src/server/blobs/blob-store.js";
+import { FilesystemBlobStore } from "../../src/server/blobs/filesystem-blob-store.js";
 
 export const BASE_URL = "http://trackside.test";
 export const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
@@ -26,9 +28,9 @@ export interface TestEnv {
 }
 
 /** An app on `store` driven by a fake clock at T0, with users alice and bob and a key each. */
-export async function appWithUsers(store: Store): Promise<{ app: FastifyInstance; clock: { now: number }; aliceKey: string; bobKey: string }> {
+export async function appWithUsers(store: Store, blobs?: BlobStore): Promise<{ app: FastifyInstance; clock: { now: number }; aliceKey: string; bobKey: string }> {
   const clock = { now: T0 };
-  const app = buildApp({ store, publicBaseUrl: BASE_URL, now: () => clock.now });
+  const app = buildApp({ store, blobs, publicBaseUrl: BASE_URL, now: () => clock.now });
   const keyFor = async (name: string) => {
     const user = await store.createUser(name, clock.now);
     const key = mintApiKey();
@@ -38,10 +40,12 @@ export async function appWithUsers(store: Store): Promise<{ app: FastifyInstance
   return { app, clock, aliceKey: await keyFor("alice"), bobKey: await keyFor("bob") };
 }
 
-export async function makeEnv(): Promise<TestEnv> {
+/** A SQLite store and an app with alice and bob; with `blobs`, a filesystem blob store in the same directory (media URLs, artifacts). */
+export async function makeEnv(opts: { blobs?: boolean } = {}): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), "trackside-server-test-"));
   const store = SqliteStore.open(join(dir, "trackside.db"));
-  const { app, clock, aliceKey, bobKey } = await appWithUsers(store);
+  const blobs = opts.blobs ? new FilesystemBlobStore(join(dir, "artifacts")) : undefined;
+  const { app, clock, aliceKey, bobKey } = await appWithUsers(store, blobs);
   return {
     dir,
     store,
@@ -52,6 +56,7 @@ export async function makeEnv(): Promise<TestEnv> {
     async close() {
       await app.close();
       await store.close();
+      await blobs?.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

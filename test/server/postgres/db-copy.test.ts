@@ -18,6 +18,7 @@ import type { ArtifactManifest } from "../../../src/protocol/artifacts.js";
 import type { ImageRef } from "../../../src/protocol/media.js";
 import type { RunRecord } from "../../../src/protocol/records.js";
 import type { Store } from "../../../src/server/store/store.js";
+import { FilesystemBlobStore } from "../../../src/server/blobs/filesystem-blob-store.js";
 import { buildApp, copySqliteToPostgres, migrate, MIGRATIONS, PostgresStore, type CopyResult } from "../../../src/server/index.js";
 import { UPLOAD_SECRET_NAME } from "../../../src/server/wandb/upload-token.js";
 import { CLI, makeEnv as makeProcessEnv, start } from "../../helpers/processes.js";
@@ -164,7 +165,8 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
   const opened: { close(): Promise<unknown> }[] = [];
 
   beforeAll(async () => {
-    [pg, source] = await Promise.all([startPostgres(bin as string), makeEnv()]);
+    // With a blob store: history and media answers give each image's URL.
+    [pg, source] = await Promise.all([startPostgres(bin as string), makeEnv({ blobs: true })]);
     linkToken = await fillSource(source);
     uploadSecret = await source.store.serverSecret(UPLOAD_SECRET_NAME);
     artifacts = await artifactAnswers(source.store);
@@ -186,8 +188,9 @@ describe.skipIf(bin === null)("trackside db copy (SQLite -> PostgreSQL)", () => 
 
   async function target(url: string): Promise<{ store: PostgresStore; app: FastifyInstance }> {
     const store = await PostgresStore.open(url);
-    const app = buildApp({ store, publicBaseUrl: BASE_URL, now: () => source.clock.now });
-    opened.push(store, app);
+    const blobs = new FilesystemBlobStore(join(source.dir, "artifacts"));
+    const app = buildApp({ store, blobs, publicBaseUrl: BASE_URL, now: () => source.clock.now });
+    opened.push(store, blobs, app);
     return { store, app };
   }
 
