@@ -137,8 +137,7 @@ export class ArtifactQueue {
    * Takes the staged blobs that no entry names into an entry of their own. The client stages an
    * image's bytes at log() and writes the entry naming them just after (one per flush,
    * media-log.ts): a process killed in between (SIGKILL, the OOM killer) leaves bytes whose media
-   * record the daemon may hold already, and the run's page would show that image broken; so does
-   * a finished run whose client could not hand an entry over (run.ts warns). (Blobs
+   * record the daemon may hold already, and the run's page would show that image broken. (Blobs
    * of an artifact whose entry was never written go too: bytes no version names, harmless.)
    */
   takeStrayBlobs(): void {
@@ -152,7 +151,7 @@ export class ArtifactQueue {
       this.opts.log.error({ blobs: blobs.length, err: (err as Error).message }, "staged blobs no entry names could not be queued; trackside sync cannot upload them either");
       return;
     }
-    this.opts.log.warn({ entry, blobs: blobs.length }, "staged blobs that no entry names (the process was killed after staging them, or could not hand their entry over): queued");
+    this.opts.log.warn({ entry, blobs: blobs.length }, "staged blobs that no entry names (the process was killed after staging them): queued");
     this.take(entry, { kind: "blobs", blobs });
     this.wakeUp?.();
   }

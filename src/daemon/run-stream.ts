@@ -304,10 +304,6 @@ export class RunStream {
     this.ended = true;
     this.monitor?.close();
     this.monitor = null;
-    // Images whose entry the client could not hand over (its warning says so): every hand-over
-    // of a finishing run is answered before its exit record is sent, so what no entry names now
-    // is waiting for nobody.
-    this.artifacts.takeStrayBlobs();
   }
 
   /**

@@ -142,13 +142,6 @@ describe("media through the daemon to the server", () => {
     await eventually("the stray bytes on the server", async () => ((await blobStatus(stray)) === 200 ? true : undefined), 20_000);
   });
 
-  it("a run that finishes with staged images no queue entry names (their hand-over to the daemon failed): the daemon uploads them", async () => {
-    const r = await runFixture("media-run", t.env, [JSON.stringify({ steps: 1, offset: 4000, stray: "finish" })]);
-    expect(r.code, r.stderr).toBe(0);
-    const { stray } = lines(r.stdout) as Out & { stray: string };
-    await eventually("the stray bytes on the server", async () => ((await blobStatus(stray)) === 200 ? true : undefined), 20_000);
-  });
-
   it("an offline run's images reach the server with trackside sync", async () => {
     const r = await runFixture("media-run", { ...t.env, TRACKSIDE_MODE: "offline" }, [JSON.stringify({ steps: 1, offset: 1000 })]);
     expect(r.code, r.stderr).toBe(0);
