@@ -17,7 +17,11 @@ const JPEG_START = Buffer.from([0xff, 0xd8, 0xff]);
 /** The content type and disposition a blob is answered with. */
 export interface BlobAnswer {
   contentType: "image/png" | "image/jpeg" | "application/octet-stream";
-  /** `inline; filename="<digest>.png"` for an image; `attachment; filename="<digest>"` for the rest. */
+  /**
+   * `inline; filename="<digest>.png"` for an image; `attachment` for the rest, with no file name:
+   * a link's `download` name (the artifact file's path, in the web app) then names the file, as a
+   * browser prefers the header's name to the link's.
+   */
   disposition: string;
 }
 
@@ -40,5 +44,5 @@ export function imageAnswer(digest: string, format: "png" | "jpeg"): BlobAnswer 
 export function blobAnswer(digest: string, head: Uint8Array): BlobAnswer {
   const type = rasterTypeOf(head);
   if (type !== null) return imageAnswer(digest, type === "image/png" ? "png" : "jpeg");
-  return { contentType: "application/octet-stream", disposition: `attachment; filename="${digest}"` };
+  return { contentType: "application/octet-stream", disposition: "attachment" };
 }
