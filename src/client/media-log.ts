@@ -18,6 +18,9 @@ import { bytesOf, encodeImage, ImageProblem } from "./media-encode.js";
 import { HistogramMedia, ImageMedia, TableMedia, type Media } from "./media.js";
 import type { FoundMedia } from "./values.js";
 
+/** Tries to hand one queue entry over to the daemon before it is given up. */
+const MAX_HAND_OVERS = 5;
+
 /** Where media records and their blobs go. */
 export interface MediaTarget {
   runDir: string | null;
@@ -36,6 +39,13 @@ export class MediaLog {
   private unsent = new Map<string, number>();
   /** Digests named by an entry already: an image logged again (a table's, each step) is not named twice. */
   private readonly named = new Set<string>();
+  /**
+   * Entries on disk whose hand-over failed (the daemon restarting, say), with the tries so far:
+   * handed over again, oldest first, with the next flush and at finish() (before the exit
+   * record), so that their images are uploaded; after MAX_HAND_OVERS tries an entry is given up
+   * (the warning said so), so that one the daemon refuses for good does not hold up the rest.
+   */
+  private unhanded: { entry: string; tries: number }[] = [];
   private work: Promise<void> = Promise.resolve();
   private scheduled = false;
   private blobsReady = false;
@@ -63,7 +73,7 @@ export class MediaLog {
 
   /** Resolves once every blob staged so far is named by a queue entry the daemon holds. */
   flush(): Promise<void> {
-    if (this.unsent.size > 0) this.schedule();
+    if (this.unsent.size > 0 || this.unhanded.length > 0) this.schedule();
     return this.work;
   }
 
@@ -85,13 +95,21 @@ export class MediaLog {
     this.work = this.work.then(async () => {
       this.scheduled = false;
       const runDir = this.target.runDir;
-      if (runDir === null || this.unsent.size === 0) return;
-      const blobs = this.takeUnsent();
-      const entry = newEntryName();
+      if (runDir === null) return;
+      const entries = this.unhanded.splice(0);
       try {
-        await writeQueueEntry(runDir, entry, { kind: "blobs", blobs });
-        if (this.target.handOver) await this.target.handOver(entry);
+        if (this.unsent.size > 0) {
+          const entry = newEntryName();
+          await writeQueueEntry(runDir, entry, { kind: "blobs", blobs: this.takeUnsent() });
+          entries.push({ entry, tries: 0 });
+        }
+        while (entries.length > 0 && this.target.handOver) {
+          entries[0].tries++;
+          await this.target.handOver(entries[0].entry);
+          entries.shift();
+        }
       } catch (err) {
+        this.unhanded.push(...entries.filter((e) => e.tries < MAX_HAND_OVERS));
         this.target.warn(err as TracksideError);
       }
     });

@@ -154,7 +154,7 @@ export class Run {
             if (reply.t !== "ok") throw errors.internal(`the daemon answered "artifact" with "${reply.t}"`);
           }
         : null,
-      warn: (err) => parts.notices.warnOnce("media-blobs", `run ${this.id}'s media blobs could not be handed to the daemon (${err.message}); their images may be missing on the server (the bytes stay in ${parts.runDir ?? "the run directory"}/artifacts/blobs).`),
+      warn: (err) => parts.notices.warnOnce("media-blobs", `run ${this.id}'s media blobs could not be handed to the daemon (${err.message}); they are handed over again with the next ones and at finish(), a few times at most.`),
     });
     this.history = new History(parts.startedAt, this.queue, Date.now, resume?.firstStep ?? 0, (step, found) => this.media.log(step, found));
     if (channel) channel.replay = this.queue;

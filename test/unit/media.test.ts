@@ -167,6 +167,61 @@ describe("images", () => {
     expect(entry.blobs).toHaveLength(2);
     expect(readdirSync(join(runDir, "artifacts", "blobs")).sort()).toEqual(entry.blobs.map((b: { digest: string }) => b.digest).sort());
   });
+
+  it("an entry whose hand-over failed is handed over again at the next flush (finish()), before any newer one", async () => {
+    const runDir = mkdtempSync(join(tmpdir(), "trk-media-"));
+    dirs.push(runDir);
+    const handed: string[] = [];
+    const warnings: TracksideError[] = [];
+    let daemonDown = true;
+    const media = new MediaLog({
+      runDir,
+      maxImagePixels: 1024,
+      add: () => undefined,
+      handOver: async (entry) => {
+        if (daemonDown) throw new Error("the daemon is restarting");
+        handed.push(entry);
+      },
+      warn: (e) => warnings.push(e),
+    });
+    logs.push(media);
+    const h = new History(0, { put: () => undefined, endRow: () => undefined }, () => 0, 0, (step, found) => media.log(step, found));
+    h.log({ a: Image(pixels(4, 1), { height: 2, width: 2, channels: 1 }) });
+    await media.flush();
+    expect(warnings).toHaveLength(1);
+    expect(handed).toEqual([]);
+    const first = readdirSync(join(runDir, "artifacts", "queue")).map((f) => f.replace(/\.json$/, ""));
+    expect(first).toHaveLength(1);
+    daemonDown = false;
+    h.log({ a: Image(pixels(4, 2), { height: 2, width: 2, channels: 1 }) });
+    await media.flush();
+    expect(handed).toHaveLength(2);
+    expect(handed[0]).toBe(first[0]);
+    // Nothing is left to hand over: a further flush hands nothing again.
+    await media.flush();
+    expect(handed).toHaveLength(2);
+  });
+
+  it("gives an entry the daemon refuses every time up after 5 tries", async () => {
+    const runDir = mkdtempSync(join(tmpdir(), "trk-media-"));
+    dirs.push(runDir);
+    let tries = 0;
+    const media = new MediaLog({
+      runDir,
+      maxImagePixels: 1024,
+      add: () => undefined,
+      handOver: async () => {
+        tries++;
+        throw new Error("refused");
+      },
+      warn: () => undefined,
+    });
+    logs.push(media);
+    const h = new History(0, { put: () => undefined, endRow: () => undefined }, () => 0, 0, (step, found) => media.log(step, found));
+    h.log({ a: Image(pixels(4, 3), { height: 2, width: 2, channels: 1 }) });
+    for (let i = 0; i < 8; i++) await media.flush();
+    expect(tries).toBe(5);
+  });
 });
 
 describe("histograms", () => {
