@@ -3,7 +3,7 @@
  * set-up: the embedded server writes its API key there on first start, and the client and CLI
  * read the key for their base URL from it.
  */
-import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { errors } from "./errors.js";
@@ -82,10 +82,48 @@ export function readCredential(baseUrl: string, env: NodeJS.ProcessEnv = process
 export function writeCredential(baseUrl: string, credential: Credential, env: NodeJS.ProcessEnv = process.env): string {
   const file = credentialsPath(env);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const all = readAll(file);
-  all[normalizeBaseUrl(baseUrl)] = credential;
-  replaceFile(file, all);
+  withFileLock(file, () => {
+    const all = readAll(file);
+    all[normalizeBaseUrl(baseUrl)] = credential;
+    replaceFile(file, all);
+  });
   return file;
+}
+
+/** A lock older than this was left by a writer that died holding it (a write takes milliseconds). */
+const STALE_LOCK_MS = 10_000;
+
+/**
+ * Runs `change` (a read, then a write of `file`) holding `<file>.lock`, so that two processes
+ * storing credentials at once (two servers started together, a login beside a server) do not
+ * each write back what they read and lose the other's entry. The lock is a file created with
+ * O_EXCL; a waiting process sleeps 5 ms at a time, and takes over a lock older than
+ * STALE_LOCK_MS.
+ */
+function withFileLock(file: string, change: () => void): void {
+  const lock = `${file}.lock`;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      closeSync(openSync(lock, "wx", 0o600));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      let age = 0;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      if (age > STALE_LOCK_MS) rmSync(lock, { force: true });
+      else Atomics.wait(nap, 0, 0, 5);
+    }
+  }
+  try {
+    change();
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 /**
@@ -95,12 +133,17 @@ export function writeCredential(baseUrl: string, credential: Credential, env: No
  */
 export function removeCredential(baseUrl: string, env: NodeJS.ProcessEnv = process.env): boolean {
   const file = credentialsPath(env);
-  const all = readAll(file);
   const url = normalizeBaseUrl(baseUrl);
-  if (!Object.hasOwn(all, url)) return false;
-  delete all[url];
-  replaceFile(file, all);
-  return true;
+  if (!Object.hasOwn(readAll(file), url)) return false;
+  let removed = false;
+  withFileLock(file, () => {
+    const all = readAll(file);
+    removed = Object.hasOwn(all, url);
+    if (!removed) return;
+    delete all[url];
+    replaceFile(file, all);
+  });
+  return removed;
 }
 
 /** Writes the whole file as a 0600 temporary file renamed over the old one. */

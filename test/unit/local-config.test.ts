@@ -7,7 +7,9 @@
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ROOT } from "../helpers/processes.js";
 import { credentialsPath, readCredential, removeCredential, socketDir, socketDirPath, writeCredential } from "../../src/protocol/local-config.js";
 
 let home: string;
@@ -64,6 +66,27 @@ describe("the credentials file", () => {
     const before = readFileSync(credentialsPath(env), "utf8");
     expect(removeCredential(A, env)).toBe(false);
     expect(readFileSync(credentialsPath(env), "utf8")).toBe(before);
+  });
+
+  it("keeps every entry when several processes write at once (two servers started together, a login beside them)", async () => {
+    // Each process stores 15 servers' keys; without a lock, each write puts back what its
+    // process read, and another's entry written in between is lost.
+    const writers = 6;
+    const each = 15;
+    const module = join(ROOT, "dist/src/protocol/local-config.js");
+    const script = `const { writeCredential } = await import(${JSON.stringify(module)});
+      const w = Number(process.argv[1]);
+      for (let i = 0; i < ${each}; i++) writeCredential("http://127.0.0.1:" + (20000 + w * 100 + i), { apiKey: "trk_" + w + "_" + i, user: "u" });`;
+    const exits = Array.from({ length: writers }, (_, w) => {
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script, String(w)], { env: { ...env, PATH: process.env.PATH }, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d));
+      return new Promise<string>((resolve) => child.on("close", (code) => resolve(`${code} ${stderr}`)));
+    });
+    expect(await Promise.all(exits)).toEqual(Array(writers).fill("0 "));
+    const stored = JSON.parse(readFileSync(credentialsPath(env), "utf8")) as Record<string, unknown>;
+    expect(Object.keys(stored)).toHaveLength(writers * each);
+    expect(readdirSync(join(home, ".trackside")).sort()).toEqual(["credentials"]);
   });
 
   it("removing from a missing file is false and creates nothing", () => {
