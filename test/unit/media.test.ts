@@ -11,6 +11,7 @@ import { Histogram, Image, Table } from "../../src/client/media.js";
 import { MediaLog } from "../../src/client/media-log.js";
 import type { HistoryRow, ImageRef, MediaValue, Scalar, TracksideError } from "../../src/protocol/index.js";
 import { validateRecords } from "../../src/protocol/record-check.js";
+import { objectCost } from "../../src/protocol/limits.js";
 
 const dirs: string[] = [];
 const logs: MediaLog[] = [];
@@ -225,6 +226,15 @@ describe("images", () => {
 });
 
 describe("histograms", () => {
+  it("are charged what objectCost charges, from their lengths (the record queue's batch size)", () => {
+    const charged: [MediaValue, number][] = [];
+    const media = new MediaLog({ runDir: null, maxImagePixels: 1024, add: (r, bytes) => charged.push([r.value, bytes]), handOver: null, warn: () => undefined });
+    const h = new History(0, { put: () => undefined, endRow: () => undefined }, () => 0, 0, (step, found) => media.log(step, found));
+    h.log({ w: Histogram(Float64Array.from({ length: 5000 }, (_, i) => Math.sin(i)), { bins: 1000 }), few: Histogram.fromCounts({ bins: [0, 0.5, 1], counts: [3, 4] }) });
+    expect(charged).toHaveLength(2);
+    for (const [value, bytes] of charged) expect(bytes).toBe(objectCost(value));
+  });
+
   it("bins 10,000 normals into 64 bins from their min to max, most of them near the mean", () => {
     const { h, records } = make();
     let seed = 42;
