@@ -149,6 +149,17 @@ describe("media routes", () => {
     // Keys asked for: only those, media or not.
     const some = (await get("/api/v1/runs/alice/mnist/run00001/history?keys=w")).json<HistoryView>();
     expect(some.rows).toEqual([{ _step: 0, w: { type: "histogram", bins: [0, 1, 2], counts: [5, 6] } }, { _step: 1 }, { _step: 2 }]);
+    // Media at steps without a history row (a client posting its own records) take no place
+    // from the rows' values: every row of the answer still gets its step's value.
+    const sparse = [0, 2, 4, 6, 8].map((step) => ({ _step: 10 + step, _timestamp: T0, _runtime: 0, loss: step }));
+    const more = await postRecords("alice/mnist/run00001", [
+      { k: "history", seq: 20, rows: sparse },
+      ...Array.from({ length: 10 }, (_, i) => media(30 + i, 10 + i, "h", { type: "histogram", bins: [0, 1], counts: [i] })),
+    ]);
+    expect(more.statusCode, more.body).toBe(200);
+    const late = (await get("/api/v1/runs/alice/mnist/run00001/history?keys=loss,h&minStep=10")).json<HistoryView>();
+    expect(late.rows.map((r) => [r._step, (r.h as { counts: number[] } | undefined)?.counts[0]])).toEqual([[10, 0], [12, 2], [14, 4], [16, 6], [18, 8]]);
+    expect(late.mediaLeftOut).toBeUndefined();
     // media=false: scalars only.
     const scalars = (await get("/api/v1/runs/alice/mnist/run00001/history?media=false")).json<HistoryView>();
     expect(scalars.keys).not.toContain("w");

@@ -29,6 +29,9 @@ export function registerMediaRoutes(app: FastifyInstance, ctx: AppContext): void
   });
 }
 
+/** Most steps of one media key a history answer reads (a history answer holds at most 100,000 rows). */
+const MAX_HISTORY_MEDIA_STEPS = 100_000;
+
 /**
  * Puts `run`'s media values in a history answer's rows at their steps (the keys asked for, or all
  * with none asked), each image with its URL, so that one history read gives a step's whole row.
@@ -41,7 +44,11 @@ export async function addMediaToHistory(ctx: AppContext, run: { pk: number; enti
   if (keys.length === 0) return;
   const rowAt = new Map(view.rows.map((row) => [row._step as number, row]));
   const steps = [...rowAt.keys()];
-  const range = { fromStep: Math.min(...steps), toStep: Math.max(...steps), limit: view.rows.length };
+  // Every step of the span may hold a value (media at steps without a history row too: a client
+  // that posts records of its own), so the limit is the span's, bounded as the media route's is.
+  const fromStep = Math.min(...steps);
+  const toStep = Math.max(...steps);
+  const range = { fromStep, toStep, limit: Math.min(toStep - fromStep + 1, MAX_HISTORY_MEDIA_STEPS) };
   let budget = MAX_MEDIA_ANSWER_CHARS;
   for (const { key } of keys) {
     if (budget <= 0) {
@@ -49,9 +56,8 @@ export async function addMediaToHistory(ctx: AppContext, run: { pk: number; enti
       continue;
     }
     const page = await ctx.store.runMediaValues(run.pk, key, { ...range, maxChars: budget });
-    for (const { step, value } of await withUrls(ctx, run, page.entries)) {
-      const row = rowAt.get(step);
-      if (row) row[key] = value;
+    for (const { step, value } of await withUrls(ctx, run, page.entries.filter((e) => rowAt.has(e.step)))) {
+      rowAt.get(step)![key] = value;
       budget -= JSON.stringify(value).length;
     }
     if (page.next !== null) (view.mediaLeftOut ??= {})[key] = page.next;
