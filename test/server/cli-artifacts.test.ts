@@ -9,10 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerArtifactsCommands } from "../../src/cli/artifacts-command.js";
 import { registerRunsCommands } from "../../src/cli/runs-command.js";
+import { runCliInProcess } from "../helpers/in-process-cli.js";
 import type { ArtifactVersionDetail } from "../../src/protocol/artifacts.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
@@ -32,15 +32,7 @@ let apiKey: string;
 let user: string;
 
 /** Runs `trackside <args>` in process; what the command printed. */
-async function runCli(args: string[]): Promise<string> {
-  let out = "";
-  const io = { out: (t: string) => void (out += t) };
-  const program = new Command().exitOverride();
-  registerRunsCommands(program, io);
-  registerArtifactsCommands(program, io);
-  await program.parseAsync(["node", "trackside", ...[...args, "--base-url", url]]);
-  return out;
-}
+const runCli = (args: string[]): Promise<string> => runCliInProcess([registerRunsCommands, registerArtifactsCommands], [...args, "--base-url", url]);
 
 async function run(id: string) {
   const res = await fetch(`${url}/api/v1/runs/${user}/mnist/${id}/records`, {

@@ -8,10 +8,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerLogsCommand } from "../../src/cli/logs-command.js";
 import { registerRunsCommands } from "../../src/cli/runs-command.js";
+import { runCliInProcess } from "../helpers/in-process-cli.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { RunView } from "../../src/protocol/api.js";
 import type { ConsoleLine, RunRecord } from "../../src/protocol/records.js";
@@ -60,15 +60,8 @@ async function serverWithRun(records: RunRecord[]) {
 }
 
 /** Runs `trackside <args>` in process; what it printed. `onOut` sees each write as it happens. */
-async function runCli(args: string[], onOut: (text: string) => void = () => {}): Promise<string> {
-  let out = "";
-  const program = new Command().exitOverride();
-  const io = { out: (t: string) => void ((out += t), onOut(t)) };
-  registerRunsCommands(program, io);
-  registerLogsCommand(program, io, { pollIntervalMs: 10 });
-  await program.parseAsync(["node", "trackside", ...args]);
-  return out;
-}
+const runCli = (args: string[], onOut?: (text: string) => void): Promise<string> =>
+  runCliInProcess([registerRunsCommands, (program, io) => registerLogsCommand(program, io, { pollIntervalMs: 10 })], args, onOut);
 
 describe("trackside logs (in process)", () => {
   it("prints stdout and stderr lines merged in the order written, as written", async () => {

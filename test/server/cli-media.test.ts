@@ -7,11 +7,11 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command } from "commander";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerMediaCommands } from "../../src/cli/media-command.js";
 import { registerRunsCommands } from "../../src/cli/runs-command.js";
+import { runCliInProcess } from "../helpers/in-process-cli.js";
 import type { ImageRef, MediaValue } from "../../src/protocol/media.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
@@ -24,15 +24,7 @@ let url: string;
 let apiKey: string;
 let user: string;
 
-async function runCli(args: string[]): Promise<string> {
-  let out = "";
-  const io = { out: (t: string) => void (out += t) };
-  const program = new Command().exitOverride();
-  registerRunsCommands(program, io);
-  registerMediaCommands(program, io);
-  await program.parseAsync(["node", "trackside", ...args, "--base-url", url]);
-  return out;
-}
+const runCli = (args: string[]): Promise<string> => runCliInProcess([registerRunsCommands, registerMediaCommands], [...args, "--base-url", url]);
 
 /** A 3 x 2 RGBA PNG whose every byte is `level`, stored in the project's blob store; its reference. */
 async function png(level: number, caption: string | null = null): Promise<{ bytes: Buffer; ref: ImageRef }> {

@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerRunsCommands } from "../../src/cli/runs-command.js";
+import { runCliInProcess } from "../helpers/in-process-cli.js";
 import type { RunView } from "../../src/protocol/api.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
@@ -54,13 +54,7 @@ async function serverWithRun(): Promise<{ url: string; path: string }> {
 }
 
 /** Runs `trackside <args>` in process; what the command printed. */
-async function runCli(args: string[]): Promise<string> {
-  let out = "";
-  const program = new Command().exitOverride();
-  registerRunsCommands(program, { out: (t) => void (out += t) });
-  await program.parseAsync(["node", "trackside", ...args]);
-  return out;
-}
+const runCli = (args: string[]): Promise<string> => runCliInProcess([registerRunsCommands], args);
 
 const RUN_VIEW_FIELDS = ["id", "name", "entity", "project", "path", "state", "exitCode", "notes", "tags", "privacy", "author", "jobType", "group", "createdAt", "finishedAt", "durationSeconds", "config", "summary", "metadata", "historySteps"];
 
