@@ -10,6 +10,7 @@ import {
   API_PREFIX,
   errors,
   getJson,
+  newEntryName,
   parseArtifactRef,
   TracksideError,
   validateAlias,
@@ -23,7 +24,7 @@ import {
 } from "../protocol/index.js";
 import { Artifact } from "./artifact.js";
 import { downloadVersion } from "./artifact-download.js";
-import { newEntryName, queueDir, stageArtifact, writeQueueEntry } from "./artifact-staging.js";
+import { queueDir, stageArtifact, writeQueueEntry } from "./artifact-staging.js";
 import type { DaemonChannel } from "./daemon-channel.js";
 
 /** How long `wait()` waits by default: as long as finish() does by default. */

@@ -191,16 +191,6 @@ export function hashFile(path: string): Promise<{ digest: string; size: number }
   });
 }
 
-let lastStamp = 0;
-
-/**
- * A new queue entry's name: 15 digits of ms since the epoch, a dash, 8 of [a-z0-9]. The stamps
- * of one process only go up, so the daemon works one run's entries in the order they were made.
- */
-export function newEntryName(now = Date.now()): string {
-  lastStamp = Math.max(now, lastStamp + 1);
-  return `${String(lastStamp).padStart(15, "0")}-${generateRunId()}`;
-}
 
 /**
  * Writes `<runDir>/artifacts/queue/<name>.json` atomically and durably (temp, fsync, rename,

@@ -12,8 +12,8 @@
  */
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { errors, MAX_IMAGES_PER_KEY, MAX_OBJECT_BYTES, MAX_STRING_VALUE, objectCost, type ImageRef, type MediaValue, type TableCell, type TracksideError } from "../protocol/index.js";
-import { blobsDir, newEntryName, queueDir, writeQueueEntry } from "./artifact-staging.js";
+import { errors, MAX_IMAGES_PER_KEY, MAX_OBJECT_BYTES, MAX_STRING_VALUE, newEntryName, objectCost, type ImageRef, type MediaValue, type TableCell, type TracksideError } from "../protocol/index.js";
+import { blobsDir, queueDir, writeQueueEntry } from "./artifact-staging.js";
 import { bytesOf, encodeImage, ImageProblem } from "./media-encode.js";
 import { HistogramMedia, ImageMedia, TableMedia, type Media } from "./media.js";
 import type { FoundMedia } from "./values.js";

@@ -16,7 +16,7 @@ import {
   DIGEST_PATTERN,
   QUEUE_ENTRY_PATTERN,
   errors,
-  generateRunId,
+  newEntryName,
   validateAlias,
   validateArtifactName,
   validateArtifactType,
@@ -93,7 +93,7 @@ export class ArtifactFiles {
   /** Writes a new queue entry (temp, fsync, rename) and answers its name; only where files persist. */
   writeEntry(value: ArtifactQueueEntry): string {
     if (!this.persist) throw errors.internal("a queue entry written where nothing is written back");
-    const entry = `${String(Date.now()).padStart(15, "0")}-${generateRunId()}`;
+    const entry = newEntryName();
     mkdirSync(this.queueDir, { recursive: true });
     this.write(join(this.queueDir, `${entry}.json`), `entry:${entry}`, JSON.stringify(value));
     return entry;

@@ -17,6 +17,18 @@ export function generateRunId(): string {
   return id;
 }
 
+let lastStamp = 0;
+
+/**
+ * A new artifact queue entry's name (artifacts.ts, QUEUE_ENTRY_PATTERN: 15 digits of ms since the
+ * epoch, a dash, a run id's 8 characters), by the client or the daemon. The stamps of one process
+ * only go up, so the daemon works one run's entries in the order they were made.
+ */
+export function newEntryName(now = Date.now()): string {
+  lastStamp = Math.max(now, lastStamp + 1);
+  return `${String(lastStamp).padStart(15, "0")}-${generateRunId()}`;
+}
+
 function checkName(value: unknown, max: number, forbidden: RegExp, fail: (why: string) => Error): string {
   if (typeof value !== "string") throw fail(`it is a ${value === null ? "null" : typeof value}, not a string`);
   if (value.length === 0) throw fail("it is empty");

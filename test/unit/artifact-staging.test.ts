@@ -11,7 +11,8 @@ import { pathToFileURL } from "node:url";
 import { beforeEach, describe, expect, it } from "vitest";
 import { artifact } from "../../src/client/artifact.js";
 import { logArtifact, type ArtifactRunContext } from "../../src/client/artifact-run.js";
-import { blobsDir, newEntryName, queueDir, stageArtifact, stageFile } from "../../src/client/artifact-staging.js";
+import { blobsDir, queueDir, stageArtifact, stageFile } from "../../src/client/artifact-staging.js";
+import { newEntryName } from "../../src/protocol/ids.js";
 import { manifestDigest, QUEUE_ENTRY_PATTERN, type ArtifactQueueEntry } from "../../src/protocol/index.js";
 
 const sha = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
