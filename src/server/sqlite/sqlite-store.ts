@@ -11,6 +11,7 @@ import type { ArtifactScope, StoredArtifactCollection, StoredArtifactRunLink, St
 import { SqliteAccounts } from "./sqlite-accounts.js";
 import { SqliteArtifacts } from "./sqlite-artifacts.js";
 import { migrate } from "./sqlite-migrations.js";
+import { configureConnection } from "./sqlite-connection.js";
 import { SqliteHistoryBuckets } from "./sqlite-history-buckets.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
 import { SqliteMedia } from "./sqlite-media.js";
@@ -119,16 +120,7 @@ export class SqliteStore implements Store {
     // against 4 KiB here (fewer page writes per row). Takes effect only on a new file, before WAL.
     db.pragma("page_size = 16384");
     db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
-    db.pragma("foreign_keys = ON");
-    // Another connection (a CLI tool, a second server by mistake) waits rather than failing at once.
-    db.pragma("busy_timeout = 5000");
-    // Reads through a memory map of the database file (the first GiB) instead of a read() and a
-    // copy per page: a chart's first request reads a metric's column chunks, 16 MB for a
-    // 1,000,000-step run, mostly overflow pages. Measured, 109/116 -> 94/81 ms. The price is
-    // SQLite's documented one: a disk I/O error while reading becomes a crash (SIGBUS), not an
-    // error reply; the daemons keep every upload in their WALs until the server has it.
-    db.pragma("mmap_size = 1073741824");
+    configureConnection(db);
     migrate(db);
     return new SqliteStore(db, file);
   }
