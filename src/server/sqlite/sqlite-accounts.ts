@@ -114,7 +114,7 @@ export class SqliteAccounts {
       const id = Number(this.s.insertUser.run(name, now, details.email ?? null, details.admin ? 1 : 0).lastInsertRowid);
       this.s.insertEntity.run(name, id, now, "user");
       return this.userById(id);
-    })();
+    }).immediate();
   }
 
   /**
@@ -155,7 +155,7 @@ export class SqliteAccounts {
         throw errors.conflict("That would leave the server without an enabled site admin", "Make another user an admin first.");
       }
       return this.userById(userId);
-    })();
+    }).immediate();
   }
 
   addApiKey(userId: number, keyHash: string, prefix: string, now: number, label: string | null): StoredApiKey {
@@ -179,7 +179,7 @@ export class SqliteAccounts {
       if (hash === undefined) return null;
       this.s.deleteKey.run(keyId);
       return hash;
-    })();
+    }).immediate();
   }
 
   addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now: number, apiKeyId: number | null): void {
@@ -202,7 +202,7 @@ export class SqliteAccounts {
       const user = this.userBySession(tokenHash, kind, now);
       if (user) this.s.deleteSession.run(tokenHash);
       return user;
-    })();
+    }).immediate();
   }
 
   deleteSession(tokenHash: string): void {
@@ -220,7 +220,7 @@ export class SqliteAccounts {
       if (found) return found;
       this.s.insertEntity.run(name, ownerUserId, now, "user");
       return this.getEntity(name) as StoredEntity;
-    })();
+    }).immediate();
   }
 
   entitiesOf(userId: number): StoredEntity[] {
@@ -238,7 +238,7 @@ export class SqliteAccounts {
       const id = Number(this.s.insertEntity.run(name, creatorUserId, now, "team").lastInsertRowid);
       this.s.upsertMember.run(id, creatorUserId, "admin", now);
       return this.getEntity(name) as StoredEntity;
-    })();
+    }).immediate();
   }
 
   teamsOf(userId: number): StoredMembership[] {
@@ -254,7 +254,7 @@ export class SqliteAccounts {
     this.db.transaction(() => {
       this.s.upsertMember.run(teamId, userId, role, now);
       this.keepAnAdmin(teamId);
-    })();
+    }).immediate();
   }
 
   removeTeamMember(teamId: number, userId: number): boolean {
@@ -262,7 +262,7 @@ export class SqliteAccounts {
       const removed = this.s.deleteMember.run(teamId, userId).changes > 0;
       this.keepAnAdmin(teamId);
       return removed;
-    })();
+    }).immediate();
   }
 
   /** Inside a transaction: refuses (rolling it back) a change that left the team with no admin. */

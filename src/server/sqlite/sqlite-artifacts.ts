@@ -101,7 +101,7 @@ export class SqliteArtifacts {
       for (const alias of aliases) if (alias !== LATEST_ALIAS) this.s.moveAlias.run(collection.id, alias, version.id);
       this.s.addOutput.run(version.id, runPk, now);
       return this.decorate([this.s.byId.get(version.id) as VersionRow], false)[0];
-    })();
+    }).immediate();
   }
 
   use(versionId: number, runPk: number, now: number): void {

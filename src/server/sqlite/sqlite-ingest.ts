@@ -39,7 +39,7 @@ const HISTORY_CHUNK = 64;
 export class SqliteIngest {
   private readonly s;
   private readonly chunkArgs: unknown[] = new Array(HISTORY_CHUNK * 5);
-  private readonly tx: (target: IngestTarget, records: RunRecord[], now: number) => IngestOutcome;
+  private readonly tx: Database.Transaction<(target: IngestTarget, records: RunRecord[], now: number) => IngestOutcome>;
 
   constructor(db: Database.Database, private readonly media: SqliteMedia = new SqliteMedia(db)) {
     const p = (sql: string) => db.prepare(sql);
@@ -99,7 +99,8 @@ export class SqliteIngest {
 
   /** Applies every record or none; throws TRK_ERR_NOT_FOUND for records of an unknown run. */
   apply(target: IngestTarget, records: RunRecord[], now: number): IngestOutcome {
-    return this.tx(target, records, now);
+    // IMMEDIATE (sqlite-connection.ts): the writer thread and the main thread both write.
+    return this.tx.immediate(target, records, now);
   }
 
   private applyAll(target: IngestTarget, records: RunRecord[], now: number): IngestOutcome {

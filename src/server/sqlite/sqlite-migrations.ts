@@ -531,7 +531,7 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
     db.transaction(() => {
       db.exec(m.sql);
       record.run(m.version, m.name, Date.now());
-    })();
+    }).immediate();
     applied.push(m.version);
   }
   return applied;

@@ -39,7 +39,7 @@ export class SqliteSortValues {
       const id = Number(this.s.add.run(projectId, column, path).lastInsertRowid);
       (column === "config" ? this.s.fillConfig : this.s.fillSummary).run(id, path, projectId);
       return id;
-    })();
+    }).immediate();
   }
 
   /**

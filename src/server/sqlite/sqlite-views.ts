@@ -49,7 +49,7 @@ export class SqliteViews {
         if (isUniqueViolation(err)) throw viewNameTaken(view.name);
         throw err;
       }
-    })();
+    }).immediate();
   }
 
   update(scope: ViewScope, id: number, change: ViewChange, now: number): StoredView | null {
@@ -70,7 +70,7 @@ export class SqliteViews {
         throw err;
       }
       return toView(this.s.one.get({ ...scope, id }) as ViewRow);
-    })();
+    }).immediate();
   }
 
   delete(scope: ViewScope, id: number): boolean {
