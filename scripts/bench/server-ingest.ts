@@ -20,6 +20,7 @@ import { API_PREFIX, RECORDS_CONTENT_TYPE } from "../../src/protocol/api.js";
 import { encodeRecords } from "../../src/protocol/codec.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import type { HistoryRow, RunRecord } from "../../src/protocol/records.js";
+import { post } from "../../src/daemon/http-post.js";
 import { startServer } from "../../src/server/index.js";
 import { makeRow, median, table, type Figure } from "./stats.js";
 
@@ -62,13 +63,16 @@ export function bodies(runId: string, n: number): Buffer[] {
   return out;
 }
 
-/** POSTs the bodies of `bodies()` one after the other, as the daemon's uploader does. */
+/**
+ * POSTs the bodies of `bodies()` one after the other, as the daemon's uploader does, with its
+ * own HTTP client (daemon/http-post.ts: node:http, the body written as it is). fetch() would copy
+ * each body first, which costs the client (on the same cores as the server) more than the daemon pays.
+ */
 export async function postBodies(baseUrl: string, apiKey: string, user: string, runId: string, payloads: Buffer[]): Promise<void> {
   const url = `${baseUrl}${API_PREFIX}/runs/${user}/bench/${runId}/records`;
   for (const body of payloads) {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": RECORDS_CONTENT_TYPE, authorization: `Bearer ${apiKey}` }, body: body as Uint8Array<ArrayBuffer> });
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-    await res.arrayBuffer();
+    const res = await post(url, { "content-type": RECORDS_CONTENT_TYPE, authorization: `Bearer ${apiKey}` }, body, 120_000);
+    if (res.status < 200 || res.status > 299) throw new Error(`HTTP ${res.status}: ${res.text}`);
   }
 }
 
