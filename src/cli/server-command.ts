@@ -15,6 +15,7 @@ import {
   parsePublicUrl,
   redactDatabaseUrl,
   startServer,
+  type IngestThreadMode,
   type RunningServer,
   type StartServerOptions,
 } from "../server/index.js";
@@ -38,6 +39,14 @@ function parseCap(value: string | undefined, flag: string): number | undefined {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw errors.invalidOption(flag, value, "a whole number from 1");
   return n;
+}
+
+/** TRACKSIDE_INGEST_THREAD: auto (unset or empty too), on, off. */
+function parseIngestThread(value: string | undefined): IngestThreadMode {
+  const modes: Record<string, IngestThreadMode> = { "": "auto", auto: "auto", on: "always", off: "never" };
+  const mode = modes[value ?? ""];
+  if (mode === undefined) throw errors.invalidOption("TRACKSIDE_INGEST_THREAD", value ?? "", "auto, on or off");
+  return mode;
 }
 
 function parsePort(value: string): number {
@@ -140,6 +149,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
         ...(database === undefined ? {} : { database: parseDatabaseUrl(database, opts.database === undefined ? "TRACKSIDE_DATABASE_URL" : "--database") }),
         ...(artifactStore === undefined ? {} : { artifactStore }),
         heartbeatTimeoutS: parseHeartbeatTimeout(opts.heartbeatTimeout),
+        ingestThread: parseIngestThread(process.env.TRACKSIDE_INGEST_THREAD),
         ...(opts.publicUrl === undefined ? {} : { publicBaseUrl: parsePublicUrl(opts.publicUrl, "--public-url") }),
         limits: {
           ...(perClient === undefined ? {} : { maxConnectionsPerClient: perClient }),

@@ -4,6 +4,7 @@ export { parsePublicUrl, startServer, type RunningServer, type StartServerOption
 export { DEFAULT_LIMITS, type ServerLimits } from "./http/limits.js";
 export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
+export type { IngestThreadMode } from "./sqlite/ingest-writer.js";
 export type { BlobBytes, BlobScope, BlobStore, StoredBytes } from "./blobs/blob-store.js";
 export { FilesystemBlobStore, type FilesystemBlobStoreOptions } from "./blobs/filesystem-blob-store.js";
 export { describeArtifactStore, openBlobStore, parseArtifactStore, type ArtifactStoreSpec, type OpenBlobStoreOptions } from "./blobs/open-blob-store.js";

@@ -16,6 +16,7 @@ import { bootstrapLocalUser } from "./bootstrap.js";
 import { resolveLimits, type ServerLimits } from "./http/limits.js";
 import { Sweeper } from "./liveness.js";
 import { allowedHosts } from "./http/origin.js";
+import type { IngestThreadMode } from "./sqlite/ingest-writer.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import { PostgresStore } from "./postgres/postgres-store.js";
 import { parseDatabaseUrl, redactDatabaseUrl } from "./postgres/database-url.js";
@@ -36,6 +37,12 @@ export interface StartServerOptions {
    * stay under dataDir). `trackside server --database`, or TRACKSIDE_DATABASE_URL.
    */
   database?: string;
+  /**
+   * SQLite only: when uploads are stored on a writer thread beside the HTTP one
+   * (sqlite/ingest-writer.ts): "auto" (default: once the server has taken 16,384 rows), "always"
+   * (from the first upload), "never". `TRACKSIDE_INGEST_THREAD` (auto, on, off).
+   */
+  ingestThread?: IngestThreadMode;
   /**
    * The store to serve from, already open (any backend); it wins over `database`; default: the
    * SQLite file `<dataDir>/trackside.db`. The server takes it over: close() closes it, and so does a start
@@ -184,7 +191,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const database = options.database === undefined ? undefined : parseDatabaseUrl(options.database);
     const artifactSpec = typeof options.artifactStore === "object" ? null : parseArtifactStore(options.artifactStore, dataDir);
     blobs ??= await openBlobStore(options.artifactStore as string | undefined, { dataDir, partBytes: options.artifactPartBytes });
-    store ??= database === undefined ? SqliteStore.open(join(dataDir, "trackside.db")) : await openPostgres(database);
+    store ??= database === undefined ? SqliteStore.open(join(dataDir, "trackside.db"), { ingestThread: options.ingestThread }) : await openPostgres(database);
     // Started before listen, so a bad timeout or interval fails the start, not a later sweep.
     sweeper = Sweeper.start({
       store,

@@ -24,6 +24,8 @@ export interface KillMatrixBackend {
   name: string;
   /** A PostgreSQL URL of an empty database for the server, or undefined for SQLite in a data dir of its own. Called in beforeAll. */
   database(): Promise<string | undefined>;
+  /** More environment for the server (and the clients, which ignore it). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -58,7 +60,7 @@ export function killMatrix(backend: KillMatrixBackend): void {
     let server: TestServer;
     let t: TestEnv;
 
-    beforeAll(async () => ({ t, server } = await serverWithEnv({ database: await backend.database() })));
+    beforeAll(async () => ({ t, server } = await serverWithEnv({ database: await backend.database(), env: backend.env })));
     afterAll(() => server?.stop());
 
     describe("SIGKILL of the client at random points (20 trials)", () => {

@@ -5,6 +5,10 @@
  * unreachable server cost nothing but delay. The kill matrix (SIGKILL of the client and of the
  * daemon) is test/e2e/kill-matrix.ts, run here on SQLite and in lifecycle-postgres.test.ts on
  * PostgreSQL.
+ *
+ * The SQLite servers here store every upload on their writer thread (TRACKSIDE_INGEST_THREAD=on,
+ * src/server/sqlite/ingest-writer.ts), which a server otherwise starts only after 16,384 rows:
+ * the other end-to-end tests cover storing on the main thread.
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,7 +31,9 @@ import { finalRun as finalRunOf, killMatrix, range, storedSteps as storedStepsOf
 let server: TestServer;
 let t: TestEnv;
 
-beforeAll(async () => ({ t, server } = await serverWithEnv()));
+const WRITER_THREAD = { TRACKSIDE_INGEST_THREAD: "on" };
+
+beforeAll(async () => ({ t, server } = await serverWithEnv({ env: WRITER_THREAD })));
 afterAll(() => server?.stop());
 
 const FIXTURES = join(import.meta.dirname, "../fixtures");
@@ -60,7 +66,7 @@ describe("exit paths", () => {
 });
 
 // The kill matrix, on SQLite (lifecycle-postgres.test.ts runs it on PostgreSQL): a server of its own.
-killMatrix({ name: "SQLite", database: async () => undefined });
+killMatrix({ name: "SQLite", database: async () => undefined, env: WRITER_THREAD });
 
 describe("signals to the daemon", () => {
   it("SIGINT is ignored: the daemon stays and the run finishes normally", async () => {

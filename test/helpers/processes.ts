@@ -190,9 +190,10 @@ export async function startServer(env: NodeJS.ProcessEnv, opts: ServerOptions = 
 }
 
 /** A fresh environment with its own server (SQLite, or PostgreSQL given `database`), the environment pointing at it: one per test file. */
-export async function serverWithEnv(opts: { database?: string } = {}): Promise<{ t: TestEnv; server: TestServer }> {
+export async function serverWithEnv(opts: { database?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ t: TestEnv; server: TestServer }> {
   const t = makeEnv();
-  const server = await startServer(t.env, opts);
+  Object.assign(t.env, opts.env);
+  const server = await startServer(t.env, { database: opts.database });
   t.env.TRACKSIDE_BASE_URL = server.url;
   return { t, server };
 }

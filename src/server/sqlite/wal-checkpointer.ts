@@ -17,6 +17,7 @@ import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
+import { stopWorker } from "./stop-worker.js";
 
 /**
  * 8 MiB: half of SQLite's own threshold (1,000 pages of our 16 KiB). Below that SQLite's
@@ -24,7 +25,7 @@ import type Database from "better-sqlite3";
  */
 const START_AT_WAL_BYTES = 8 * 1024 * 1024;
 /** 4,000 pages of 16 KiB: 64 MiB, four times SQLite's default, so it stays out of the worker's way. */
-const SAFETY_NET_PAGES = 4000;
+export const SAFETY_NET_PAGES = 4000;
 /** SQLite's default, restored if the worker dies. */
 const DEFAULT_PAGES = 1000;
 /**
@@ -99,10 +100,7 @@ export class WalCheckpointer {
     if (!this.inFlight) this.settle(); // a checkpoint only asked for will not come now
     const worker = this.worker;
     if (!worker) return;
-    const exited = new Promise((resolve) => worker.once("exit", resolve));
-    worker.ref(); // this wait must hold the process up, or it would end with close() unsettled
-    worker.postMessage("close");
-    await exited;
+    await stopWorker(worker);
   }
 
   private start(): void {

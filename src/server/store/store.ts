@@ -422,7 +422,9 @@ export interface Store extends ArtifactStore, MediaStore {
   /**
    * Applies a batch of records in one transaction (see records.ts for the semantics). Sets
    * heartbeat_at to `now`, and revives a run the sweeper marked crashed (state `running`, its
-   * error cleared) unless the batch's exit record set a final state.
+   * error cleared) unless the batch's exit record set a final state. The records are the
+   * store's from the call on: SQLite moves their typed arrays to its writer thread
+   * (sqlite/ingest-writer.ts), where they read as empty.
    */
   ingest(target: IngestTarget, records: RunRecord[], now: number): Promise<IngestOutcome>;
   /**
