@@ -47,12 +47,13 @@ export function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", gr
 /**
  * `trackside server --port 0` in a child process; its bootstrap writes the key under `home`.
  * `database`: a PostgreSQL URL (`--database`); `home`: share one with another replica of the
- * same database (the second finds the local user there and its key works on both).
+ * same database (the second finds the local user there and its key works on both); `env`: more
+ * environment for the server (TRACKSIDE_INGEST_THREAD).
  */
-export async function startServerProcess(root: string, opts: { database?: string; home?: string } = {}): Promise<BenchServer> {
+export async function startServerProcess(root: string, opts: { database?: string; home?: string; env?: NodeJS.ProcessEnv } = {}): Promise<BenchServer> {
   const home = opts.home ?? mkdtempSync(join(root, "home-"));
   const dataDir = mkdtempSync(join(home, "server-"));
-  const env = { ...process.env, HOME: home };
+  const env = { ...process.env, ...opts.env, HOME: home };
   const child = spawn(process.execPath, [...SERVER_NODE_ARGS, CLI, "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, ...(opts.database ? ["--database", opts.database] : [])], { env, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));

@@ -12,6 +12,7 @@ import { benchChartQuery } from "./chart-query.js";
 import { benchDaemonRss } from "./daemon-rss.js";
 import { benchEmptyRun } from "./empty-run.js";
 import { benchEndToEnd } from "./end-to-end.js";
+import { benchIngestReads } from "./ingest-reads.js";
 import { benchInit } from "./init-latency.js";
 import { benchLoadTest } from "./load-test.js";
 import { benchLogThroughput } from "./log-throughput.js";
@@ -47,6 +48,7 @@ const benches = {
   benchDaemonRss,
   benchRunsPage,
   benchReplicaIngest,
+  benchIngestReads,
   benchLoadTest,
   benchChartQuery,
   benchWorkspaceLive,

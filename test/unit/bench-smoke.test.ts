@@ -29,12 +29,12 @@ describe("benchmarks (smoke size)", () => {
   });
 
   // Issue 15's benchmarks, SQLite beside PostgreSQL (its figures left out where it is not installed).
-  it("run the store benchmarks (runs-table page, ingest through replicas, load test, chart query) at a tiny size", { timeout: 150_000 }, () => {
+  it("run the store benchmarks (runs-table page, ingest through replicas, reads during ingest, load test, chart query) at a tiny size", { timeout: 150_000 }, () => {
     const pg = findPostgresBin() !== null;
     const one = (name: string, args: number[]) => {
       const r = spawnSync(process.execPath, ["dist/scripts/bench/run.js", "--one", name, JSON.stringify(args)], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
       expect(r.status, r.stderr).toBe(0);
-      const figures = JSON.parse(r.stdout.trim().split("\n").pop()!) as { name: string; value: number; baseline: number }[];
+      const figures = JSON.parse(r.stdout.trim().split("\n").pop()!) as { name: string; value: number; baseline: number; unit: string }[];
       for (const f of figures) expect(Number.isFinite(f.value) && Number.isFinite(f.baseline), f.name).toBe(true);
       return figures;
     };
@@ -43,6 +43,7 @@ describe("benchmarks (smoke size)", () => {
     // PostgreSQL's first and middle pages again after a VACUUM.
     expect(pages.filter((f) => f.name.includes("PostgreSQL"))).toHaveLength(pg ? 5 : 0);
     expect(one("benchReplicaIngest", [8192, 1]).map((f) => f.name.includes("two replicas"))).toEqual(pg ? [false, false, false, false, true] : [false, false, false]);
+    expect(one("benchIngestReads", [8192, 1]).map((f) => f.unit)).toEqual(["ms", "ms", "reads", "rows/s"]);
     const load = one("benchLoadTest", [3, 10, 1]);
     expect(load).toHaveLength(pg ? 4 : 0);
     if (pg) expect(load[0].value, "rows lost").toBe(0);
