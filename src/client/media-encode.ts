@@ -90,7 +90,10 @@ function encodedBytes(bytes: Buffer, maxPixels: number, what: string): EncodedIm
 
 /** Raw pixels, row by row with channels interleaved, as PNG. */
 function encodePixels(data: ImageMedia["data"], opts: ImageMedia["options"], maxPixels: number): EncodedImage {
-  if (!(data instanceof Uint8Array) && !(data instanceof Float32Array)) throw new ImageProblem("raw pixels are not a Uint8Array (0..255) or Float32Array (0..1)");
+  // (A Uint8ClampedArray was copied into a Uint8Array when the Image was made.)
+  if (!(data instanceof Uint8Array) && !(data instanceof Float32Array) && !(data instanceof Float64Array)) {
+    throw new ImageProblem("raw pixels are not a Uint8Array or Uint8ClampedArray (0..255), nor a Float32Array or Float64Array (0..1)");
+  }
   const { height, width } = opts;
   if (!Number.isSafeInteger(height) || !Number.isSafeInteger(width) || (height as number) < 1 || (width as number) < 1) {
     throw new ImageProblem(`raw pixels need height and width as whole numbers from 1 (got height ${String(height)}, width ${String(width)})`);
@@ -109,7 +112,7 @@ function encodePixels(data: ImageMedia["data"], opts: ImageMedia["options"], max
   if (channels !== 1 && channels !== 3 && channels !== 4) throw new ImageProblem(`raw pixels have 1, 3 or 4 channels, not ${String(channels)}`);
   if (data.length !== h * w * channels) throw new ImageProblem(`its ${data.length} values are not height x width x channels = ${h} x ${w} x ${channels} = ${h * w * channels}`);
   let bytes: Uint8Array;
-  if (data instanceof Float32Array) {
+  if (!(data instanceof Uint8Array)) {
     bytes = new Uint8Array(data.length);
     for (let i = 0; i < data.length; i++) {
       const v = data[i];

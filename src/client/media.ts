@@ -20,8 +20,12 @@ export interface ImageOptions {
   channels?: number;
 }
 
-/** The data of an image: PNG or JPEG bytes, a path to such a file, or raw pixels (with height and width). */
-export type ImageData = Uint8Array | Float32Array | string;
+/**
+ * The data of an image: PNG or JPEG bytes, a path to such a file, or raw pixels (with height and
+ * width): bytes of 0..255 (a Uint8ClampedArray too, as a canvas's `getImageData().data` is) or
+ * floats of 0..1.
+ */
+export type ImageData = Uint8Array | Uint8ClampedArray | Float32Array | Float64Array | string;
 
 /** Base of the media classes: how log() tells them from plain objects. */
 export abstract class Media {
@@ -44,7 +48,10 @@ export class ImageMedia extends Media {
     super();
     // A copy: the image is encoded at the first log() that carries it, and a table or a list is
     // often filled from one buffer reused for each sample (every row would show the last one).
-    this.data = data instanceof Float32Array ? data.slice() : data instanceof Uint8Array ? Uint8Array.prototype.slice.call(data) : data;
+    // A Uint8ClampedArray holds the same bytes as a Uint8Array: copied into one, it is one.
+    if (data instanceof Uint8ClampedArray) this.data = new Uint8Array(data);
+    else if (data instanceof Float32Array || data instanceof Float64Array) this.data = data.slice();
+    else this.data = data instanceof Uint8Array ? Uint8Array.prototype.slice.call(data) : data;
     this.options = { ...opts };
     this.caption = typeof opts.caption === "string" ? opts.caption : null;
   }
@@ -136,8 +143,9 @@ export type HistogramData = ArrayLike<number>;
 
 /**
  * Builds an image to log: PNG or JPEG bytes (a Buffer or Uint8Array, kept as they are), a path to
- * such a file, or raw pixels with `height` and `width` (and `channels` or `mode`): a Uint8Array of
- * 0..255 or a Float32Array of 0..1 (scaled to 0..255), encoded as PNG. The data is copied: the
+ * such a file, or raw pixels with `height` and `width` (and `channels` or `mode`): a Uint8Array or
+ * Uint8ClampedArray of 0..255, or a Float32Array or Float64Array of 0..1 (scaled to 0..255),
+ * encoded as PNG. The data is copied: the
  * buffer may be refilled for the next image. Also callable with `new`.
  * @example run.log({ "samples/input": trackside.Image(pixels, { height: 28, width: 28, channels: 1, caption: "7" }) });
  */

@@ -81,6 +81,20 @@ describe("images", () => {
     expect(decode(blob(ref.digest), 3).data).toEqual([0, 128, 255, 255, 0, 64]);
   });
 
+  it("a canvas's RGBA bytes (a Uint8ClampedArray) and Float64Array pixels are taken like a Uint8Array and a Float32Array, and copied", () => {
+    const { h, records, blob } = make();
+    // What a canvas's getImageData(0, 0, 2, 1).data holds: 2 pixels of R, G, B, A.
+    const canvas = new Uint8ClampedArray([255, 0, 0, 255, 0, 0, 255, 128]);
+    const f64 = new Float64Array([0, 0.5, 1, 2, -1, 0.25]);
+    const logged = { c: Image(canvas, { height: 1, width: 2, mode: "RGBA" }), f: Image(f64, { height: 1, width: 2, mode: "RGB" }) };
+    canvas.fill(7);
+    f64.fill(0);
+    expect(h.log(logged)).toBeNull();
+    const [c, f] = ["c", "f"].map((k) => records.find((r) => r.key === k)!.value as ImageRef);
+    expect(decode(blob(c.digest), 4).data).toEqual([255, 0, 0, 255, 0, 0, 255, 128]);
+    expect(decode(blob(f.digest), 3).data).toEqual([0, 128, 255, 255, 0, 64]);
+  });
+
   it("PNG bytes are kept as they are; a JPEG's size is read from its header; a file path is read", () => {
     const { h, records, blob, runDir } = make();
     const png = new PNG({ width: 3, height: 2 });
