@@ -75,6 +75,30 @@ describe("the ingest writer thread", () => {
     }
   });
 
+  it("a main-thread write waits for the upload being stored, not for every upload queued behind it", async () => {
+    const { target, userId, entityId } = await open("always");
+    // SQLite's own wait gives up after a quarter of a second here: alone, it would keep missing
+    // the instants between two queued uploads, and refuse the edit (SQLITE_BUSY).
+    store.db.pragma("busy_timeout = 250");
+    const scope = { userId, entityId, project: "mnist" };
+    const view = await store.createView(scope, { name: "v", state: {}, isDefault: false });
+    await store.ingest(target("run00001"), [{ k: "run", seq: 1, run: runInfo("run00001") }], T0);
+    let storing = true;
+    const uploads = Promise.all(Array.from({ length: 40 }, (_, b) => store.ingest(target("run00001"), [columns(2 + b * 5_000, b * 5_000, 5_000)], T0))).finally(
+      () => (storing = false),
+    );
+    let edits = 0;
+    while (storing) {
+      await store.updateView(scope, view.id, { state: { edits } });
+      edits++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await uploads;
+    expect(edits).toBeGreaterThan(5);
+    expect((await store.listViews(scope))[0].state).toEqual({ edits: edits - 1 });
+    expect(await store.countHistory((await store.getRun("alice", "mnist", "run00001"))!.pk)).toBe(200_000);
+  });
+
   it("starts once the store has taken 16,384 rows, and the store reads back every row either side of the start", async () => {
     const { target } = await open("auto");
     await store.ingest(target("run00001"), [{ k: "run", seq: 1, run: runInfo("run00001") }, columns(2, 0, 10_000)], T0);

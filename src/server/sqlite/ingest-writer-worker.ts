@@ -10,8 +10,10 @@ import { configureConnection } from "./sqlite-connection.js";
 import { SqliteIngest } from "./sqlite-ingest.js";
 import { SqliteLiveness } from "./sqlite-liveness.js";
 import type { WriterData, WriterFault, WriterJob, WriterReply } from "./ingest-writer.js";
+import { WriterGate } from "./writer-gate.js";
 
-const { file, autocheckpointPages } = workerData as WriterData;
+const { file, autocheckpointPages, gate: shared } = workerData as WriterData;
+const gate = new WriterGate(shared);
 const db = new Database(file);
 configureConnection(db);
 // The checkpointer's thread copies the WAL into the file (wal-checkpointer.ts); this connection
@@ -36,11 +38,15 @@ port.on("message", (job: WriterJob | "close") => {
     return;
   }
   let reply: WriterReply;
+  // Its turn at the write lock: after a main-thread write that wants it (writer-gate.ts).
+  gate.enter();
   try {
     const value = job.op === "ingest" ? ingest.apply(job.target, job.records, job.now) : liveness.heartbeat(job.entity, job.project, job.runId, job.now);
     reply = { id: job.id, value };
   } catch (err) {
     reply = { id: job.id, error: fault(err) };
+  } finally {
+    gate.leave();
   }
   port.postMessage(reply);
 });

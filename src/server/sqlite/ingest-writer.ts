@@ -9,8 +9,8 @@
  *
  * Order and atomicity are unchanged: the thread applies its messages one at a time, in the order
  * they were posted, each upload in one transaction. The main thread's own writes (accounts,
- * views, the sweeper) take SQLite's write lock with BEGIN IMMEDIATE and wait for the writer's
- * commit (sqlite-connection.ts). Heartbeats go through the thread too while it runs, so that the
+ * views, the sweeper) take SQLite's write lock with BEGIN IMMEDIATE (sqlite-connection.ts), and
+ * take turns with the writer's uploads (writer-gate.ts): each waits for at most one upload. Heartbeats go through the thread too while it runs, so that the
  * main thread never sleeps in SQLite's busy handler behind an upload.
  *
  * The thread starts once the store has taken START_AT_ROWS rows: a server of a few slow runs
@@ -27,6 +27,7 @@ import { seqSpan } from "../../protocol/records.js";
 import { isKnownKind } from "../../protocol/record-check.js";
 import { packageRoot } from "../../protocol/version.js";
 import { stopWorker } from "./stop-worker.js";
+import { WriterGate } from "./writer-gate.js";
 import type { IngestOutcome, IngestTarget } from "../store/store.js";
 
 /**
@@ -42,6 +43,8 @@ export type IngestThreadMode = "auto" | "always" | "never";
 export interface WriterData {
   file: string;
   autocheckpointPages: number;
+  /** The turns at the write lock (writer-gate.ts). */
+  gate: SharedArrayBuffer;
 }
 
 /** A message to the thread. */
@@ -111,6 +114,7 @@ function ownedBuffers(value: unknown, out: Set<ArrayBuffer>): Set<ArrayBuffer> {
  */
 export class IngestWriter {
   private worker: Worker | null = null;
+  private readonly gate = new WriterGate();
   private readonly pending = new Map<number, { resolve: (v: IngestOutcome | boolean) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private rows = 0;
@@ -157,6 +161,14 @@ export class IngestWriter {
     return this.post({ id: this.nextId++, op: "heartbeat", entity, project, runId, now }) as Promise<boolean>;
   }
 
+  /**
+   * Runs `fn`, a write on the main connection, between two of the thread's uploads (writer-gate.ts),
+   * so that a steady stream of uploads cannot keep it waiting past SQLite's busy timeout.
+   */
+  hold<T>(fn: () => T): T {
+    return this.worker ? this.gate.hold(fn) : fn();
+  }
+
   /** Stops the thread once the jobs posted before have been answered; idempotent. */
   async close(): Promise<void> {
     this.done = true;
@@ -173,7 +185,7 @@ export class IngestWriter {
       this.done = true;
       return false;
     }
-    const data: WriterData = { file: this.file, autocheckpointPages: this.autocheckpointPages };
+    const data: WriterData = { file: this.file, autocheckpointPages: this.autocheckpointPages, gate: this.gate.shared };
     const worker = new Worker(pathToFileURL(file), { workerData: data });
     // Held up only while it holds jobs: a process that is done must not stay up for its writer,
     // and one awaiting an upload must not end before the answer.
@@ -190,6 +202,7 @@ export class IngestWriter {
       if (this.worker !== worker) return;
       this.worker = null;
       this.done = true; // back to the main thread for good: a thread that died once would likely die again
+      this.gate.reset();
       for (const waiter of this.pending.values()) waiter.reject(errors.internal(`the ingest writer thread ${why}; the upload was not stored`));
       this.pending.clear();
     };

@@ -48,8 +48,8 @@ export class SqliteAccounts {
       insertKey: p("INSERT INTO api_keys (user_id, hash, prefix, created_at, label) VALUES (?, ?, ?, ?, ?)"),
       keyById: p(`SELECT ${KEY_COLUMNS} FROM api_keys k WHERE k.id = ?`),
       keysOf: p(`SELECT ${KEY_COLUMNS} FROM api_keys k WHERE k.user_id = ? ORDER BY k.id`),
-      userByKey: p(`SELECT ${USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = ? AND u.disabled_at IS NULL`),
-      // Conditional, so that a key used many times a minute costs one index probe, not a write.
+      userByKey: p(`SELECT ${USER_COLUMNS}, k.last_used_at AS keyLastUsedAt FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = ? AND u.disabled_at IS NULL`),
+      // Conditional too, for two requests of one key that both found its last use stale.
       touchKey: p("UPDATE api_keys SET last_used_at = @now WHERE hash = @hash AND (last_used_at IS NULL OR last_used_at <= @now - @resolution)"),
       keyHashOf: p("SELECT hash FROM api_keys WHERE id = ? AND user_id = ?").pluck(),
       deleteKey: p("DELETE FROM api_keys WHERE id = ?"),
@@ -163,10 +163,21 @@ export class SqliteAccounts {
     return this.s.keyById.get(id) as StoredApiKey;
   }
 
-  userByApiKeyHash(keyHash: string, now: number): StoredUser | null {
-    const user = toUser(this.s.userByKey.get(keyHash) as UserRow | undefined);
-    if (user) this.s.touchKey.run({ hash: keyHash, now, resolution: KEY_USE_RESOLUTION_MS });
-    return user;
+  /**
+   * The key's user, and whether its last use is stale (older than KEY_USE_RESOLUTION_MS): then
+   * the caller records this use with touchKey. Reading first matters: in SQLite even an UPDATE
+   * that changes no row takes the write lock, and waits for any other writer.
+   */
+  userByApiKeyHash(keyHash: string, now: number): { user: StoredUser; stale: boolean } | null {
+    const row = this.s.userByKey.get(keyHash) as (UserRow & { keyLastUsedAt: number | null }) | undefined;
+    if (!row) return null;
+    const { keyLastUsedAt, ...user } = row;
+    return { user: toUser(user)!, stale: keyLastUsedAt === null || keyLastUsedAt <= now - KEY_USE_RESOLUTION_MS };
+  }
+
+  /** Records a use of the key at `now` (see userByApiKeyHash). */
+  touchKey(keyHash: string, now: number): void {
+    this.s.touchKey.run({ hash: keyHash, now, resolution: KEY_USE_RESOLUTION_MS });
   }
 
   listApiKeys(userId: number): StoredApiKey[] {

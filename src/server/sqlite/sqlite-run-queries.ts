@@ -69,16 +69,17 @@ function runFilters(q: ListRunsQuery): string[] {
   ];
 }
 
-/** Prepared read statements over one database (synchronous; SqliteStore wraps them in Promises). */
+/** Prepared read statements over one database, and run edits (synchronous; SqliteStore wraps them in Promises). */
 export class SqliteRunQueries {
   private readonly db: Database.Database;
   private readonly listCache = new Map<string, { page: Database.Statement; count: Database.Statement; usesNow: boolean }>();
   private readonly s;
   private readonly sortValues: SqliteSortValues;
 
-  constructor(db: Database.Database) {
+  /** `write`: runs a write of the main connection in its turn (SqliteStore's, writer-gate.ts): registering a sort path. */
+  constructor(db: Database.Database, write?: <T>(fn: () => T) => T) {
     this.db = db;
-    this.sortValues = new SqliteSortValues(db);
+    this.sortValues = new SqliteSortValues(db, write);
     this.s = {
       getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM ${RUN_FROM} WHERE e.name = ? AND p.name = ? AND r.run_id = ?`),
       projectId: db

@@ -19,7 +19,11 @@ export class SqliteSortValues {
   private readonly s;
   private readonly pageCache = new Map<string, { present: Database.Statement; countPresent: Database.Statement; missing: Database.Statement }>();
 
-  constructor(private readonly db: Database.Database) {
+  /** `write`: runs a write of the main connection in its turn (SqliteStore's, writer-gate.ts). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly write: <T>(fn: () => T) => T = (fn) => fn(),
+  ) {
     this.s = {
       find: db.prepare("SELECT id FROM run_sort_paths WHERE project_id = ? AND source = ? AND path = ?").pluck(),
       count: db.prepare("SELECT COUNT(*) FROM run_sort_paths WHERE project_id = ?").pluck(),
@@ -34,12 +38,14 @@ export class SqliteSortValues {
   pathId(projectId: number, column: "config" | "summary", path: string): number | null {
     const found = this.s.find.get(projectId, column, path) as number | undefined;
     if (found !== undefined) return found;
-    return this.db.transaction(() => {
-      if ((this.s.count.get(projectId) as number) >= MAX_SORT_PATHS_PER_PROJECT) return null;
-      const id = Number(this.s.add.run(projectId, column, path).lastInsertRowid);
-      (column === "config" ? this.s.fillConfig : this.s.fillSummary).run(id, path, projectId);
-      return id;
-    }).immediate();
+    return this.write(() =>
+      this.db.transaction(() => {
+        if ((this.s.count.get(projectId) as number) >= MAX_SORT_PATHS_PER_PROJECT) return null;
+        const id = Number(this.s.add.run(projectId, column, path).lastInsertRowid);
+        (column === "config" ? this.s.fillConfig : this.s.fillSummary).run(id, path, projectId);
+        return id;
+      }).immediate(),
+    );
   }
 
   /**

@@ -91,7 +91,7 @@ export class SqliteStore implements Store {
     this.writer = new IngestWriter(file, ingestThread, SAFETY_NET_PAGES);
     this.media = new SqliteMedia(db);
     this.ingester = new SqliteIngest(db, this.media);
-    this.runs = new SqliteRunQueries(db);
+    this.runs = new SqliteRunQueries(db, (fn) => this.write(fn));
     this.streams = new SqliteStreamQueries(db);
     this.liveness = new SqliteLiveness(db);
     this.buckets = new SqliteHistoryBuckets(db);
@@ -136,7 +136,7 @@ export class SqliteStore implements Store {
   }
 
   async createUser(name: string, now = Date.now(), details?: NewUser): Promise<StoredUser> {
-    return this.accounts.createUser(name, now, details);
+    return this.write(() => this.accounts.createUser(name, now, details));
   }
 
   async getUserByName(name: string): Promise<StoredUser | null> {
@@ -152,15 +152,18 @@ export class SqliteStore implements Store {
   }
 
   async updateUser(userId: number, change: { disabledAt?: number | null; admin?: boolean }): Promise<StoredUser> {
-    return this.accounts.updateUser(userId, change);
+    return this.write(() => this.accounts.updateUser(userId, change));
   }
 
   async addApiKey(userId: number, keyHash: string, prefix: string, now = Date.now(), label: string | null = null): Promise<StoredApiKey> {
-    return this.accounts.addApiKey(userId, keyHash, prefix, now, label);
+    return this.write(() => this.accounts.addApiKey(userId, keyHash, prefix, now, label));
   }
 
   async userByApiKeyHash(keyHash: string, now = Date.now()): Promise<StoredUser | null> {
-    return this.accounts.userByApiKeyHash(keyHash, now);
+    const found = this.accounts.userByApiKeyHash(keyHash, now);
+    // A write at most once a minute per key: only then does a key's use wait for its turn.
+    if (found?.stale) this.write(() => this.accounts.touchKey(keyHash, now));
+    return found?.user ?? null;
   }
 
   async listApiKeys(userId: number): Promise<StoredApiKey[]> {
@@ -168,11 +171,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(userId: number, keyId: number): Promise<string | null> {
-    return this.accounts.revokeApiKey(userId, keyId);
+    return this.write(() => this.accounts.revokeApiKey(userId, keyId));
   }
 
   async addSession(tokenHash: string, userId: number, kind: SessionKind, expiresAt: number, now = Date.now(), apiKeyId: number | null = null): Promise<void> {
-    this.accounts.addSession(tokenHash, userId, kind, expiresAt, now, apiKeyId);
+    this.write(() => this.accounts.addSession(tokenHash, userId, kind, expiresAt, now, apiKeyId));
   }
 
   async credentialKeyId(kind: "key" | "session", hash: string): Promise<number | null> {
@@ -184,11 +187,11 @@ export class SqliteStore implements Store {
   }
 
   async consumeSession(tokenHash: string, kind: SessionKind, now: number): Promise<StoredUser | null> {
-    return this.accounts.consumeSession(tokenHash, kind, now);
+    return this.write(() => this.accounts.consumeSession(tokenHash, kind, now));
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
-    this.accounts.deleteSession(tokenHash);
+    this.write(() => this.accounts.deleteSession(tokenHash));
   }
 
   async getEntity(name: string): Promise<StoredEntity | null> {
@@ -196,7 +199,7 @@ export class SqliteStore implements Store {
   }
 
   async ensureEntity(name: string, ownerUserId: number): Promise<StoredEntity> {
-    return this.accounts.ensureEntity(name, ownerUserId, Date.now());
+    return this.write(() => this.accounts.ensureEntity(name, ownerUserId, Date.now()));
   }
 
   async entitiesOf(userId: number): Promise<StoredEntity[]> {
@@ -208,7 +211,7 @@ export class SqliteStore implements Store {
   }
 
   async createTeam(name: string, creatorUserId: number, now = Date.now()): Promise<StoredEntity> {
-    return this.accounts.createTeam(name, creatorUserId, now);
+    return this.write(() => this.accounts.createTeam(name, creatorUserId, now));
   }
 
   async teamsOf(userId: number): Promise<StoredMembership[]> {
@@ -220,11 +223,11 @@ export class SqliteStore implements Store {
   }
 
   async setTeamMember(teamId: number, userId: number, role: TeamRole, now = Date.now()): Promise<void> {
-    this.accounts.setTeamMember(teamId, userId, role, now);
+    this.write(() => this.accounts.setTeamMember(teamId, userId, role, now));
   }
 
   async removeTeamMember(teamId: number, userId: number): Promise<boolean> {
-    return this.accounts.removeTeamMember(teamId, userId);
+    return this.write(() => this.accounts.removeTeamMember(teamId, userId));
   }
 
   async getProject(entity: string, project: string): Promise<StoredProjectSettings | null> {
@@ -232,7 +235,7 @@ export class SqliteStore implements Store {
   }
 
   async setProjectDefaultPrivacy(entityId: number, project: string, privacy: Privacy, now = Date.now()): Promise<void> {
-    this.accounts.setProjectDefaultPrivacy(entityId, project, privacy, now);
+    this.write(() => this.accounts.setProjectDefaultPrivacy(entityId, project, privacy, now));
   }
 
   async listProjects(entity: string, publicOnly: boolean): Promise<StoredProject[]> {
@@ -260,23 +263,25 @@ export class SqliteStore implements Store {
 
   /** INSERT OR IGNORE: of two processes on the file asking first, the second keeps the first's bytes. */
   async serverSecret(name: string): Promise<Buffer> {
-    this.db.prepare("INSERT OR IGNORE INTO server_secrets (name, secret, created_at) VALUES (?, ?, ?)").run(name, randomBytes(32), Date.now());
+    this.write(() => this.db.prepare("INSERT OR IGNORE INTO server_secrets (name, secret, created_at) VALUES (?, ?, ?)").run(name, randomBytes(32), Date.now()));
     const row = this.db.prepare("SELECT secret FROM server_secrets WHERE name = ?").get(name) as { secret: Buffer };
     return Buffer.from(row.secret);
   }
 
   async sweepStaleRuns(cutoff: number, now: number, error: string): Promise<number> {
-    return this.liveness.sweep(cutoff, now, error);
+    return this.write(() => this.liveness.sweep(cutoff, now, error));
   }
 
   async addResumeAsk(runPk: number, now: number, forgetBefore: number): Promise<void> {
-    this.s.forgetResumeAsks.run(forgetBefore);
-    this.s.addResumeAsk.run(runPk, now);
+    this.write(() => {
+      this.s.forgetResumeAsks.run(forgetBefore);
+      this.s.addResumeAsk.run(runPk, now);
+    });
   }
 
   /** One statement, so one caller takes the row; the connection's statements run one at a time anyway. */
   async takeResumeAsk(runPk: number, since: number): Promise<boolean> {
-    const askedAt = this.s.takeResumeAsk.get(runPk) as number | undefined;
+    const askedAt = this.write(() => this.s.takeResumeAsk.get(runPk) as number | undefined);
     return askedAt !== undefined && askedAt >= since;
   }
 
@@ -333,7 +338,7 @@ export class SqliteStore implements Store {
   }
 
   async patchRun(runPk: number, patch: RunPatch): Promise<void> {
-    this.runs.patchRun(runPk, patch);
+    this.write(() => this.runs.patchRun(runPk, patch));
   }
 
   async historyBuckets(runPk: number, query: HistoryBucketsQuery): Promise<HistoryBuckets> {
@@ -351,23 +356,23 @@ export class SqliteStore implements Store {
   }
 
   async createView(scope: ViewScope, view: { name: string; state: JsonObject; isDefault: boolean }, now = Date.now()): Promise<StoredView> {
-    return this.views.create(scope, view, now);
+    return this.write(() => this.views.create(scope, view, now));
   }
 
   async updateView(scope: ViewScope, id: number, change: ViewChange, now = Date.now()): Promise<StoredView | null> {
-    return this.views.update(scope, id, change, now);
+    return this.write(() => this.views.update(scope, id, change, now));
   }
 
   async deleteView(scope: ViewScope, id: number): Promise<boolean> {
-    return this.views.delete(scope, id);
+    return this.write(() => this.views.delete(scope, id));
   }
 
   async logArtifactVersion(scope: ArtifactScope, runPk: number, manifest: ArtifactManifest, digest: string, aliases: string[], now: number): Promise<StoredArtifactVersion> {
-    return this.artifacts.log(scope, runPk, manifest, digest, aliases, now);
+    return this.write(() => this.artifacts.log(scope, runPk, manifest, digest, aliases, now));
   }
 
   async useArtifactVersion(versionId: number, runPk: number, now: number): Promise<void> {
-    this.artifacts.use(versionId, runPk, now);
+    this.write(() => this.artifacts.use(versionId, runPk, now));
   }
 
   async getArtifactVersion(scope: ArtifactScope, name: string, alias: string, publicOnly: boolean): Promise<StoredArtifactVersion | null> {
@@ -408,6 +413,14 @@ export class SqliteStore implements Store {
 
   async blobInVisibleMedia(scope: ArtifactScope, digest: string, publicOnly: boolean): Promise<boolean> {
     return this.media.blobVisible(scope, digest, publicOnly);
+  }
+
+  /**
+   * Runs `fn`, a write on this (the main) connection, in its turn with the writer thread's
+   * uploads (writer-gate.ts). Every write method goes through it; a read needs no turn.
+   */
+  private write<T>(fn: () => T): T {
+    return this.writer.hold(fn);
   }
 
   async close(): Promise<void> {
