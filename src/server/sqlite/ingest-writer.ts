@@ -38,6 +38,18 @@ const START_AT_ROWS = 16_384;
 /** When the store uses the thread: after START_AT_ROWS rows, from its first upload (tests), or never. */
 export type IngestThreadMode = "auto" | "always" | "never";
 
+const MODES: readonly string[] = ["auto", "always", "never"] satisfies IngestThreadMode[];
+
+/**
+ * The mode, checked: a program's own value is not typed for it (JavaScript, or the environment
+ * variable's `on`/`off` passed through), and anything but "never" would otherwise start the thread.
+ * @throws TRK_ERR_INVALID_OPTION naming the value.
+ */
+export function checkIngestThreadMode(mode: unknown): IngestThreadMode {
+  if (typeof mode !== "string" || !MODES.includes(mode)) throw errors.invalidOption("ingestThread", mode, '"auto", "always" or "never"');
+  return mode as IngestThreadMode;
+}
+
 /** What the thread is started with. */
 export interface WriterData {
   file: string;
