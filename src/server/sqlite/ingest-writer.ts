@@ -145,7 +145,7 @@ export class IngestWriter {
   /**
    * Whether this batch goes to the thread: yes while it runs, and it starts when the rows taken
    * so far reach START_AT_ROWS (at once in mode "always").
-   * @throws TRK_ERR_INTERNAL in mode "always" when the worker's compiled module is missing (`npm run build`).
+   * @throws TRK_ERR_INTERNAL in mode "always" when the worker's compiled module is missing (`npm run build`) or the system refuses the thread.
    */
   carries(records: RunRecord[]): boolean {
     if (this.worker) return true;
@@ -186,7 +186,16 @@ export class IngestWriter {
       return false;
     }
     const data: WriterData = { file: this.file, autocheckpointPages: this.autocheckpointPages };
-    const worker = new Worker(pathToFileURL(file), { workerData: data });
+    let worker: Worker;
+    try {
+      worker = new Worker(pathToFileURL(file), { workerData: data });
+    } catch (err) {
+      // The system refused the thread at once (ERR_WORKER_INIT_FAILED: a container's pids limit,
+      // no memory for its stack): as after a death, the uploads stay on this thread for good.
+      this.done = true;
+      if (this.mode === "always") throw errors.internal(`the ingest writer thread could not start (${(err as Error).message})`);
+      return false;
+    }
     // Held up only while it holds jobs: a process that is done must not stay up for its writer,
     // and one awaiting an upload must not end before the answer.
     worker.unref();
