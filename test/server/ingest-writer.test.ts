@@ -3,7 +3,7 @@
  * stored on a second connection while the main thread writes too, the thread's start, and its
  * death. The store contract runs on the thread as well (store-contract.sqlite.test.ts).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
@@ -125,6 +125,18 @@ describe("the ingest writer thread", () => {
     expect(writerThread()).toBeNull();
     expect(await store.countHistory((await store.getRun("alice", "mnist", "run00001"))!.pk)).toBe(50_000);
     expect(await store.heartbeat("alice", "mnist", "run00001", T0 + 1)).toBe(true);
+  });
+});
+
+describe("the ingestThread option", () => {
+  it("refuses a mode it does not know (the environment variable's on and off too) with a coded error, before the file is opened", () => {
+    // A program that passes the environment's spelling must not get the thread for "off".
+    for (const mode of ["off", "on", "yes"]) {
+      expect(() => SqliteStore.open(join(dir, "trackside.db"), { ingestThread: mode as IngestThreadMode })).toThrow(
+        expect.objectContaining({ code: "TRK_ERR_INVALID_OPTION", message: expect.stringContaining('"auto", "always" or "never"') }),
+      );
+    }
+    expect(existsSync(join(dir, "trackside.db"))).toBe(false);
   });
 });
 

@@ -39,6 +39,18 @@ const START_AT_ROWS = 16_384;
 /** When the store uses the thread: after START_AT_ROWS rows, from its first upload (tests), or never. */
 export type IngestThreadMode = "auto" | "always" | "never";
 
+const MODES: readonly string[] = ["auto", "always", "never"] satisfies IngestThreadMode[];
+
+/**
+ * The mode, checked: a program's own value is not typed for it (JavaScript, or the environment
+ * variable's `on`/`off` passed through), and anything but "never" would otherwise start the thread.
+ * @throws TRK_ERR_INVALID_OPTION naming the value.
+ */
+export function checkIngestThreadMode(mode: unknown): IngestThreadMode {
+  if (typeof mode !== "string" || !MODES.includes(mode)) throw errors.invalidOption("ingestThread", mode, '"auto", "always" or "never"');
+  return mode as IngestThreadMode;
+}
+
 /** What the thread is started with. */
 export interface WriterData {
   file: string;
@@ -137,7 +149,7 @@ export class IngestWriter {
   /**
    * Whether this batch goes to the thread: yes while it runs, and it starts when the rows taken
    * so far reach START_AT_ROWS (at once in mode "always").
-   * @throws TRK_ERR_INTERNAL in mode "always" when the worker's compiled module is missing (`npm run build`).
+   * @throws TRK_ERR_INTERNAL in mode "always" when the worker's compiled module is missing (`npm run build`) or the system refuses the thread.
    */
   carries(records: RunRecord[]): boolean {
     if (this.worker) return true;
@@ -186,7 +198,16 @@ export class IngestWriter {
       return false;
     }
     const data: WriterData = { file: this.file, autocheckpointPages: this.autocheckpointPages, gate: this.gate.shared };
-    const worker = new Worker(pathToFileURL(file), { workerData: data });
+    let worker: Worker;
+    try {
+      worker = new Worker(pathToFileURL(file), { workerData: data });
+    } catch (err) {
+      // The system refused the thread at once (ERR_WORKER_INIT_FAILED: a container's pids limit,
+      // no memory for its stack): as after a death, the uploads stay on this thread for good.
+      this.done = true;
+      if (this.mode === "always") throw errors.internal(`the ingest writer thread could not start (${(err as Error).message})`);
+      return false;
+    }
     // Held up only while it holds jobs: a process that is done must not stay up for its writer,
     // and one awaiting an upload must not end before the answer.
     worker.unref();
@@ -216,9 +237,14 @@ export class IngestWriter {
     const worker = this.worker;
     if (!worker) return Promise.reject(errors.internal("the ingest writer thread is not running"));
     return new Promise((resolve, reject) => {
+      try {
+        worker.postMessage(job, transfer); // throws at once for a value it cannot clone: nothing is pending then
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
       if (this.pending.size === 0) worker.ref();
       this.pending.set(job.id, { resolve, reject });
-      worker.postMessage(job, transfer);
     });
   }
 }

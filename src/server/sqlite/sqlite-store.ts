@@ -20,7 +20,7 @@ import type { MediaKeyView } from "../../protocol/media.js";
 import { SqliteLiveness } from "./sqlite-liveness.js";
 import { SqliteRunQueries } from "./sqlite-run-queries.js";
 import { SqliteStreamQueries } from "./sqlite-stream-queries.js";
-import { IngestWriter, type IngestThreadMode } from "./ingest-writer.js";
+import { checkIngestThreadMode, IngestWriter, type IngestThreadMode } from "./ingest-writer.js";
 import { SAFETY_NET_PAGES, WalCheckpointer } from "./wal-checkpointer.js";
 import type {
   ConsoleQuery,
@@ -121,6 +121,7 @@ export class SqliteStore implements Store {
    * `ingestThread`: when uploads are stored on a writer thread (ingest-writer.ts); default "auto".
    */
   static open(file: string, options: { ingestThread?: IngestThreadMode } = {}): SqliteStore {
+    const ingestThread = checkIngestThreadMode(options.ingestThread ?? "auto");
     const db = new Database(file);
     // Wide history rows fill pages fast: 16 KiB pages took ingest from ~230k to ~290k rows/s
     // against 4 KiB here (fewer page writes per row). Takes effect only on a new file, before WAL.
@@ -128,7 +129,7 @@ export class SqliteStore implements Store {
     db.pragma("journal_mode = WAL");
     configureConnection(db);
     migrate(db);
-    return new SqliteStore(db, file, options.ingestThread ?? "auto");
+    return new SqliteStore(db, file, ingestThread);
   }
 
   async countUsers(): Promise<number> {

@@ -4,15 +4,20 @@
  * (the same checks, idempotence and liveness as the daemon's uploads).
  *
  * Seqs (file-stream.ts): fields that change many times take seqs above the run's last one, read
- * just before; two requests of one run at the same instant may take the same seq for the same
- * field, and then the one applied first stays. W&B's clients send one request of a run at a time.
+ * just before, and the metadata is merged into the run's as read. So the requests of one run
+ * that reach this server are applied one after the other, each reading the run after the one
+ * before it has committed: W&B's clients send a run's UpsertBucket, file_stream and file uploads
+ * from different goroutines, and a store that commits off the event loop (SQLite's writer
+ * thread, PostgreSQL) would otherwise let two of them read the same run and keep only one's
+ * merge. Across replicas (PostgreSQL), two requests of one run at the same instant may still take
+ * the same seq for the same field, and then the one applied first stays.
  */
 import { FINAL_STATES, type JsonObject, type RunInfo, type RunRecord } from "../../protocol/records.js";
 import { validateRecords } from "../../protocol/record-check.js";
 import { errors } from "../../protocol/errors.js";
 import type { IngestTarget, Store, StoredRun } from "../store/store.js";
 import { splitConfig } from "./config-shape.js";
-import { checkFileStreamBody, fileStreamRecords } from "./file-stream.js";
+import { checkFileStreamBody, fileStreamRecords, type FileStreamBody } from "./file-stream.js";
 import { environmentOf, wandbMetadata } from "../../protocol/wandb-metadata.js";
 import { parseWandbJson } from "../../protocol/wandb-mapping.js";
 
@@ -57,10 +62,28 @@ const RESUME_WINDOW_MS = 10 * 60_000;
  * may answer any request of a run, the RunResumeStatus and the UpsertBucket that follows it too.
  */
 export class WandbRuns {
+  /** Per run, the last of its requests under way here; an entry goes when its run has none. */
+  private readonly underWay = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
   ) {}
+
+  /** Runs `work` once the requests of the same run before it are done (failed ones too). */
+  private oneAtATime<T>(t: WandbTarget, work: () => Promise<T>): Promise<T> {
+    const key = `${t.entityId}\u0000${t.project}\u0000${t.runId}`;
+    const mine = (this.underWay.get(key) ?? Promise.resolve()).then(work);
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.underWay.set(key, settled);
+    void settled.then(() => {
+      if (this.underWay.get(key) === settled) this.underWay.delete(key);
+    });
+    return mine;
+  }
 
   private async run(t: WandbTarget): Promise<StoredRun> {
     const run = await this.store.getRun(t.entity, t.project, t.runId);
@@ -91,7 +114,11 @@ export class WandbRuns {
    * is the whole config each time (it replaces); `_wandb` goes to the metadata, and its
    * environment facts (`e.<writer>`) to the overview's fields.
    */
-  async upsert(t: WandbTarget, input: UpsertInput, newName: () => string): Promise<{ run: StoredRun; inserted: boolean }> {
+  upsert(t: WandbTarget, input: UpsertInput, newName: () => string): Promise<{ run: StoredRun; inserted: boolean }> {
+    return this.oneAtATime(t, () => this.upsertNow(t, input, newName));
+  }
+
+  private async upsertNow(t: WandbTarget, input: UpsertInput, newName: () => string): Promise<{ run: StoredRun; inserted: boolean }> {
     const now = this.now();
     const existing = await this.store.getRun(t.entity, t.project, t.runId);
     const split = input.config ? splitConfig(input.config) : null;
@@ -142,6 +169,10 @@ export class WandbRuns {
    */
   async fileStream(t: WandbTarget, rawBody: unknown): Promise<void> {
     const body = checkFileStreamBody(rawBody);
+    await this.oneAtATime(t, () => this.fileStreamNow(t, body));
+  }
+
+  private async fileStreamNow(t: WandbTarget, body: FileStreamBody): Promise<void> {
     const run = await this.run(t);
     const now = this.now();
     const records = fileStreamRecords(body, Math.max(run.lastSeq + 1, 1), now);
@@ -166,7 +197,9 @@ export class WandbRuns {
       throw errors.badRequest(`wandb-metadata.json is not JSON (${(err as Error).message})`);
     }
     if (!isObject(env)) throw errors.badRequest("wandb-metadata.json is not a JSON object");
-    const run = await this.run(t);
-    await this.apply(t, [{ k: "meta", seq: Math.max(run.lastSeq + 1, 1), metadata: { ...run.metadata, ...wandbMetadata(env) } }]);
+    await this.oneAtATime(t, async () => {
+      const run = await this.run(t);
+      await this.apply(t, [{ k: "meta", seq: Math.max(run.lastSeq + 1, 1), metadata: { ...run.metadata, ...wandbMetadata(env) } }]);
+    });
   }
 }
