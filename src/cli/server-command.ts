@@ -1,6 +1,7 @@
 /**
  * `trackside server`: the embedded tracking server in the foreground. It logs to
- * <data-dir>/logs/server.log; the terminal gets one line saying where it listens, and the
+ * <data-dir>/logs/server.log; the terminal gets one line saying where it listens (and one more
+ * when, on a shared database, no key was written to the credentials file), and the
  * process ends cleanly on Ctrl-C or SIGTERM (the database is closed, the log flushed).
  */
 import type { Command } from "commander";
@@ -18,6 +19,7 @@ import {
   type IngestThreadMode,
   type RunningServer,
   type StartServerOptions,
+  withoutCredentialsNotice,
 } from "../server/index.js";
 import { stdoutIo, type CommandIo } from "./output.js";
 
@@ -159,6 +161,9 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       const publicPart = server.publicUrl === server.url ? "" : `, public URL ${server.publicUrl}`;
       const where = database === undefined ? `data: ${server.dataDir}` : `database: ${redactDatabaseUrl(database)}, logs: ${server.dataDir}`;
       io.out(`trackside server listening on ${server.url}${publicPart} (${where}${artifactPart})\n`);
+      // A replica on a shared database mints no key for an empty HOME: say so where it is seen.
+      const { withoutCredentials, user } = server.bootstrap;
+      if (withoutCredentials.length > 0) io.out(`${withoutCredentialsNotice(withoutCredentials, user.name)}\n`);
       await untilSignal();
       await server.close();
     });

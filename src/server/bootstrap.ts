@@ -7,6 +7,14 @@
  * another server's database), a new key is minted and written. That grants nothing new: the
  * server runs as the OS user who owns both its data directory and the credentials file.
  *
+ * Not on a shared store (`Store.shared`: PostgreSQL behind replicas). There the servers are
+ * often containers whose HOME starts empty at every start, and each start of each replica would
+ * add an admin key that nobody uses, each a live credential in some container's filesystem. So
+ * a start there mints a key only when it created the local user (the first start on an empty
+ * database: its key is written, as SQLite's is), or when that user has no API key at all (a first
+ * start that died between the two, or keys deleted in the database to get back in). Otherwise
+ * the URLs left without a key are returned, for the server to say how to get one.
+ *
  * A credentials file that cannot be parsed is never replaced (it may hold the keys of other
  * servers): the start fails with TRK_ERR_CORRUPT_FILE naming the file, which `trackside server`
  * prints as one line, and the file is left byte for byte as it was.
@@ -25,6 +33,11 @@ export interface BootstrapResult {
   createdUser: boolean;
   /** The base URLs whose credential was (re)written on this start. */
   wroteCredentials: string[];
+  /**
+   * The base URLs left without a key that works here: the store is shared and its local user
+   * already had a key, so this start minted none (see above). Empty on SQLite.
+   */
+  withoutCredentials: string[];
 }
 
 /** The OS user name, or "local" where the system has none for this uid (some containers). */
@@ -38,7 +51,7 @@ export function osUserName(): string {
 
 /**
  * Makes sure the local user exists and that each base URL has a working key in the
- * credentials file.
+ * credentials file (on a shared store, only where the database needs a key: see above).
  * @throws TRK_ERR_CORRUPT_FILE when the credentials file exists but cannot be parsed; it is
  *   read before the store is touched, so a refused start leaves no user or key behind.
  *
@@ -65,10 +78,17 @@ export async function bootstrapLocalUser(store: Store, baseUrls: string[], now =
   if (!user) throw new Error("no user after bootstrap"); // unreachable: one was just created
 
   let minted: string | null = null;
+  let mayMint: boolean | null = null; // asked once, and only when a URL needs a key
   const wroteCredentials: string[] = [];
+  const withoutCredentials: string[] = [];
   for (const [i, url] of urls.entries()) {
     const found = existing[i];
     if (found && (await store.userByApiKeyHash(hashSecret(found.apiKey)))) continue;
+    mayMint ??= !store.shared || createdUser || (await store.listApiKeys(user.id)).length === 0;
+    if (!mayMint) {
+      withoutCredentials.push(url);
+      continue;
+    }
     // One new key serves every URL of this start: they all reach this same server.
     if (minted === null) {
       const key = mintApiKey();
@@ -78,5 +98,22 @@ export async function bootstrapLocalUser(store: Store, baseUrls: string[], now =
     writeCredential(url, { apiKey: minted, user: user.name });
     wroteCredentials.push(url);
   }
-  return { user, createdUser, wroteCredentials };
+  return { user, createdUser, wroteCredentials, withoutCredentials };
+}
+
+/**
+ * What a start that left base URLs without a key says (the server's log, `trackside server`'s
+ * terminal): why none was minted, and how to get one. One line.
+ *
+ * @example
+ * withoutCredentialsNotice(["http://127.0.0.1:8421"], "alice")
+ * // "no key written to ~/.trackside/credentials for http://127.0.0.1:8421: ... trackside login --base-url http://127.0.0.1:8421 ..."
+ */
+export function withoutCredentialsNotice(urls: string[], user: string): string {
+  return (
+    `no key written to ~/.trackside/credentials for ${urls.join(", ")}: this database is shared with other servers ` +
+    `and its local user ${user} has a key already, so a start mints none. Store a key you hold with ` +
+    `\`trackside login --base-url ${urls[0]}\` (the first start wrote ${user}'s to its host's ~/.trackside/credentials; ` +
+    `\`trackside keys create\` or the web app's /settings page makes another)`
+  );
 }

@@ -2,7 +2,7 @@
 export { buildApp, type BuildAppOptions } from "./http/app.js";
 export { parsePublicUrl, startServer, type RunningServer, type StartServerOptions } from "./start-server.js";
 export { DEFAULT_LIMITS, type ServerLimits } from "./http/limits.js";
-export { bootstrapLocalUser, type BootstrapResult } from "./bootstrap.js";
+export { bootstrapLocalUser, withoutCredentialsNotice, type BootstrapResult } from "./bootstrap.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
 export type { IngestThreadMode } from "./sqlite/ingest-writer.js";
 export type { BlobBytes, BlobScope, BlobStore, StoredBytes } from "./blobs/blob-store.js";

@@ -12,7 +12,7 @@ import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/lo
 import { PACKAGE_VERSION } from "../protocol/version.js";
 import { errors } from "../protocol/errors.js";
 import { buildApp } from "./http/app.js";
-import { bootstrapLocalUser } from "./bootstrap.js";
+import { bootstrapLocalUser, withoutCredentialsNotice, type BootstrapResult } from "./bootstrap.js";
 import { resolveLimits, type ServerLimits } from "./http/limits.js";
 import { Sweeper } from "./liveness.js";
 import { allowedHosts } from "./http/origin.js";
@@ -93,6 +93,8 @@ export interface RunningServer {
   sweeper: Sweeper;
   dataDir: string;
   logFile: string;
+  /** What the start did about the local user and its key (`withoutCredentials`: URLs left without one). */
+  bootstrap: BootstrapResult;
 }
 
 /**
@@ -169,6 +171,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let app: FastifyInstance | null = null;
   let sweeper: Sweeper | null = null;
   let url = "";
+  let boot: BootstrapResult | null = null;
   const shutdown = async () => {
     // First the sweeper (waiting for a sweep under way), so nothing writes to a closed store.
     await sweeper?.stop();
@@ -215,7 +218,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     hosts = allowedHosts(host, actualPort, publicUrl);
     if (!hosts) logger.warn({ host }, "not on a loopback address and no --public-url: the Host header is not checked (DNS rebinding); pass --public-url");
     // The default client base URL is 127.0.0.1; the address actually used and the public one are written as well.
-    const boot = await bootstrapLocalUser(store, [baseUrlOf(DEFAULT_HOST, actualPort), url, ...(publicUrl ? [publicUrl] : [])]);
+    boot = await bootstrapLocalUser(store, [baseUrlOf(DEFAULT_HOST, actualPort), url, ...(publicUrl ? [publicUrl] : [])]);
     logger.info(
       {
         url,
@@ -232,6 +235,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       },
       "trackside server listening",
     );
+    if (boot.withoutCredentials.length > 0) {
+      logger.info({ urls: boot.withoutCredentials, user: boot.user.name }, withoutCredentialsNotice(boot.withoutCredentials, boot.user.name));
+    }
   } catch (err) {
     logger.error({ err }, "trackside server failed to start");
     await shutdown().catch(() => undefined);
@@ -248,6 +254,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     sweeper,
     dataDir,
     logFile,
+    bootstrap: boot,
     close: () => {
       closing ??= (async () => {
         logger.info("trackside server closing");

@@ -81,6 +81,21 @@ describe("startServer", () => {
     expect((await viewer(third.url, "trk_from-another-server")).status).toBe(401);
   });
 
+  it("writes a working key again when the credentials file is gone, on a data dir that has its user", async () => {
+    const first = await start();
+    const port = Number(new URL(first.url).port);
+    const user = first.bootstrap.user;
+    await first.close();
+    rmSync(credentialsPath()); // a HOME without the file: deleted, or a fresh one
+
+    const second = await start(port);
+    expect(second.bootstrap).toMatchObject({ createdUser: false, wroteCredentials: [second.url], withoutCredentials: [] });
+    const cred = readCredential(second.url)!;
+    expect(cred.user).toBe(user.name);
+    expect((await viewer(second.url, cred.apiKey)).status).toBe(200);
+    expect(await second.store.listApiKeys(user.id)).toHaveLength(2); // the first start's, and this one
+  });
+
   it("serves an upload and the run over HTTP, and close() is idempotent", async () => {
     const server = await start();
     const { apiKey, user } = readCredential(server.url)!;

@@ -97,6 +97,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * await store.close();
  */
 export class PostgresStore implements Store {
+  /** Any number of `trackside server` processes may share the database. */
+  readonly shared = true;
   /** The connection pool (backend-specific tests query it directly). */
   readonly sql: Sql;
   private readonly accounts: PostgresAccounts;
