@@ -70,6 +70,8 @@ import { SqliteViews } from "./sqlite-views.js";
  * await store.close();
  */
 export class SqliteStore implements Store {
+  /** One server process per file: a start heals the local user's credentials (bootstrap.ts). */
+  readonly shared = false;
   readonly db: Database.Database;
   private readonly ingester: SqliteIngest;
   private readonly media: SqliteMedia;
