@@ -477,6 +477,43 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: "autovacuum of run_sort_values after a fixed number of rows, not a fraction of the table",
+    sql: `
+      -- A runs page sorted by a config or summary value walks run_sort_values' index past every
+      -- entry before its offset (postgres-sort-values.ts). An entry on a table page that VACUUM
+      -- has not marked all-visible is checked in the table, 0.3-0.5 us each. Values written one
+      -- run at a time by the triggers (ingest) are such entries until autovacuum visits, and
+      -- PostgreSQL's default thresholds wait for a fifth of the TABLE's rows to be inserted or
+      -- changed (a tenth for ANALYZE): every project's values of every path, not the project
+      -- being read, so a project in a database of many can grow by more than its own size
+      -- unvisited. Measured (docs/BENCHMARKS.md, benchRunsPage at 100,000 runs, the table also
+      -- holding 2 M values of other projects, naptime 1 s): grown by half, the walk of offset
+      -- 50,000 checked 16,680 entries in the table 10 s later and took 11.8-12.1 ms against
+      -- 7.0 ms once vacuumed; with these settings autovacuum had visited and it checked none.
+      -- A project doubled from 100,000 runs with none of its values visible (an ad-hoc run):
+      -- 33 against 7 ms at offset 50,000, 59 against 14 ms at offset 100,000.
+      -- So autovacuum comes after 10,000 rows whatever the table's size: at most ~5 ms more for
+      -- any walk between visits. A visit is cheap: an insert-only one reads only the pages not
+      -- yet all-visible (49 ms after 3,334 inserts into a 2.2 M-row table, 44 ms with nothing to
+      -- do), one after updates also the two indexes (165 ms after 3,334 updated values there);
+      -- at most one per autovacuum_naptime (1 min by default). ANALYZE samples a fixed number of
+      -- rows (131 ms there), and a filtered page is planned on its statistics (without filters
+      -- the plan is forced: a far page planned from stale ones was a scan and a sort, 150 ms).
+      -- Storage parameters travel with the table: every deployment gets them, postgresql.conf
+      -- untouched. No other table is read so by a page: the runs rows a page shows are read from
+      -- the table whatever the visibility map says.
+      ALTER TABLE run_sort_values SET (
+        autovacuum_vacuum_insert_threshold = 10000,
+        autovacuum_vacuum_insert_scale_factor = 0,
+        autovacuum_vacuum_threshold = 10000,
+        autovacuum_vacuum_scale_factor = 0,
+        autovacuum_analyze_threshold = 10000,
+        autovacuum_analyze_scale_factor = 0
+      );
+    `,
+  },
 ];
 
 /**

@@ -110,6 +110,28 @@ describe.skipIf(bin === null)("PostgresStore", () => {
     expect(versions.map((r) => r.version).sort((x, y) => x - y)).toEqual(PG_MIGRATIONS.map((m) => m.version).sort((x, y) => x - y));
   });
 
+  it("has autovacuum visit the runs-page sort index's table after 10,000 rows whatever its size, and no other table tuned (migration 10)", async () => {
+    const [store] = await open();
+    // PostgreSQL's defaults wait for a fifth of a table's rows: in a table shared by every
+    // project's sort values, a project could double before its new values were vacuumed.
+    const tuned = await store.sql<{ relname: string; reloptions: string[] }[]>`
+      SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = current_schema() AND c.reloptions IS NOT NULL`;
+    expect(tuned.map((r) => ({ ...r, reloptions: [...r.reloptions].sort() }))).toEqual([
+      {
+        relname: "run_sort_values",
+        reloptions: [
+          "autovacuum_analyze_scale_factor=0",
+          "autovacuum_analyze_threshold=10000",
+          "autovacuum_vacuum_insert_scale_factor=0",
+          "autovacuum_vacuum_insert_threshold=10000",
+          "autovacuum_vacuum_scale_factor=0",
+          "autovacuum_vacuum_threshold=10000",
+        ],
+      },
+    ]);
+  });
+
   it("stores a run and reads it back with numbers for ids and times, NaN kept", async () => {
     const [store] = await open();
     const target = await aliceTarget(store);
