@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readWandbLog } from "../../src/cli/wandb-import/wandb-log-reader.js";
 import { cli, ROOT, serverWithEnv, showRun, type TestEnv, type TestServer } from "../helpers/processes.js";
 import { localUser } from "../helpers/run-dir.js";
 import { wandbPythonOrSkip } from "../helpers/wandb-python.js";
@@ -135,7 +136,11 @@ describe.skipIf(python === null)("trackside import wandb, of runs that W&B's Pyt
     const { logged } = finished;
     let at = 0;
     const { dir, file } = damagedCopy(finished.dir, "flipped", (buf) => {
-      at = Math.floor(buf.length / 2);
+      // A byte in the middle of a record near the file's middle, inside one chunk's payload: a
+      // byte of a chunk header (its length) would be another damage, reported as such.
+      const whole = readWandbLog(buf).records.filter((r) => (r.offset % (32 * 1024)) + 7 + r.bytes.length <= 32 * 1024 && r.bytes.length > 0);
+      const record = whole.reduce((best, r) => (Math.abs(r.offset - buf.length / 2) < Math.abs(best.offset - buf.length / 2) ? r : best));
+      at = record.offset + 7 + Math.floor(record.bytes.length / 2);
       buf[at] ^= 0x10;
       return buf;
     });
