@@ -12,6 +12,12 @@
  */
 import type Database from "better-sqlite3";
 
+/**
+ * How long a connection waits for another's write lock before SQLite refuses with SQLITE_BUSY.
+ * The main thread's wait for its turn with the ingest writer is bounded by the same (writer-gate.ts).
+ */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /** Applies the per-connection pragmas; see the comment on each. */
 export function configureConnection(db: Database.Database): void {
   // A commit costs no fsync (WAL checkpoints do); see sqlite-store.ts on what a power cut loses.
@@ -19,7 +25,7 @@ export function configureConnection(db: Database.Database): void {
   db.pragma("foreign_keys = ON");
   // Another connection (the ingest writer, a CLI tool, a second server by mistake) waits rather
   // than failing at once.
-  db.pragma("busy_timeout = 5000");
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // Reads through a memory map of the database file (the first GiB) instead of a read() and a
   // copy per page: a chart's first request reads a metric's column chunks, 16 MB for a
   // 1,000,000-step run, mostly overflow pages. Measured, 109/116 -> 94/81 ms. The price is

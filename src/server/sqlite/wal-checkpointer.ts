@@ -17,6 +17,7 @@ import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
+import { BUSY_TIMEOUT_MS } from "./sqlite-connection.js";
 import { stopWorker } from "./stop-worker.js";
 
 /**
@@ -41,7 +42,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
-db.pragma("busy_timeout = 5000");
+db.pragma("busy_timeout = ${BUSY_TIMEOUT_MS}");
 parentPort.on("message", (m) => {
   if (m === "close") {
     db.close();

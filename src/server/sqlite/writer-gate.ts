@@ -11,6 +11,7 @@
  *
  * Both sides block (Atomics.wait): each wait is bounded by the other side's one transaction.
  */
+import { BUSY_TIMEOUT_MS } from "./sqlite-connection.js";
 
 /** The writer's state (slot STATE): what holds the turn. */
 const IDLE = 0;
@@ -19,8 +20,6 @@ const MAIN_WRITING = 2;
 const STATE = 0;
 /** Slot WANT: 1 while the main thread waits for, or holds, the turn. */
 const WANT = 1;
-/** A main-thread write waits this long for the writer before going ahead anyway (SQLite's busy_timeout then decides). */
-const MAIN_WAIT_MS = 5000;
 
 /**
  * One side's view of the turns, over memory both threads share.
@@ -64,14 +63,15 @@ export class WriterGate {
     Atomics.store(s, WANT, 1);
     let held = false;
     try {
-      const deadline = performance.now() + MAIN_WAIT_MS;
+      // A stuck writer: after busy_timeout the write goes ahead anyway, and SQLite's own wait decides.
+      const deadline = performance.now() + BUSY_TIMEOUT_MS;
       for (;;) {
         if (Atomics.compareExchange(s, STATE, IDLE, MAIN_WRITING) === IDLE) {
           held = true;
           break;
         }
         const left = deadline - performance.now();
-        if (left <= 0) break; // a stuck writer: SQLite's own busy timeout decides
+        if (left <= 0) break;
         Atomics.wait(s, STATE, STORING, left);
       }
       return this.nested(fn);
