@@ -341,11 +341,11 @@ export type SessionKind = "session" | "login_link";
 export interface Store extends ArtifactStore, MediaStore {
   /**
    * Whether other server processes may serve from this store at the same time: true for
-   * PostgreSQL (replicas behind a load balancer); absent or false for a store one process owns
-   * (SQLite's file). A start on a shared store writes the local user's key only when the database
+   * PostgreSQL (replicas behind a load balancer); false for a store one process owns (SQLite's
+   * file). A start on a shared store writes the local user's key only when the database
    * needs one (bootstrap.ts), so that replicas restarted often do not pile up keys.
    */
-  readonly shared?: boolean;
+  readonly shared: boolean;
 
   // users and credentials
   countUsers(): Promise<number>;
