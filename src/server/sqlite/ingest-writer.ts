@@ -10,8 +10,9 @@
  * Order and atomicity are unchanged: the thread applies its messages one at a time, in the order
  * they were posted, each upload in one transaction. The main thread's own writes (accounts,
  * views, the sweeper) take SQLite's write lock with BEGIN IMMEDIATE (sqlite-connection.ts), and
- * take turns with the writer's uploads (writer-gate.ts): each waits for at most one upload. Heartbeats go through the thread too while it runs, so that the
- * main thread never sleeps in SQLite's busy handler behind an upload.
+ * take turns with the writer's uploads (writer-gate.ts): each waits for at most one upload.
+ * Heartbeats, many a second on a busy server, go through the thread too while it runs, so that
+ * the main thread does not wait for the upload being stored at each one.
  *
  * The thread starts once the store has taken START_AT_ROWS rows: a server of a few slow runs
  * never starts one. Should it die, uploads are stored on the main thread again, as before it

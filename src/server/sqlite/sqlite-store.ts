@@ -254,7 +254,7 @@ export class SqliteStore implements Store {
   }
 
   async heartbeat(entity: string, project: string, runId: string, now: number): Promise<boolean> {
-    // Behind the writer's uploads rather than in SQLite's busy handler, which would block this thread.
+    // Behind the writer's uploads, rather than this thread waiting its turn (writer-gate.ts) at each.
     if (this.writer.running) return this.writer.heartbeat(entity, project, runId, now);
     return this.liveness.heartbeat(entity, project, runId, now);
   }
