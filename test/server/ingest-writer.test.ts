@@ -10,6 +10,7 @@ import type { Worker } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/protocol/records.js";
 import { SqliteStore, type IngestThreadMode } from "../../src/server/index.js";
+import type { WriterGate } from "../../src/server/sqlite/writer-gate.js";
 import type { IngestTarget } from "../../src/server/store/store.js";
 import { cli, makeEnv } from "../helpers/processes.js";
 import { runInfo, T0 } from "./helpers.js";
@@ -41,6 +42,16 @@ function columns(seq: number, from: number, n: number): RunRecord {
 /** The thread of the store's writer (private: only a test kills it). */
 function writerThread(): Worker | null {
   return (store as unknown as { writer: { worker: Worker | null } }).writer.worker;
+}
+
+/**
+ * Keeps the thread from starting its next upload, as a main-thread write that wants the turn
+ * does (writer-gate.ts: slot WANT, index 1, is 1). Only the thread's death undoes it here: the
+ * store resets the gate then.
+ */
+function stallWriter(): void {
+  const gate = (store as unknown as { writer: { gate: WriterGate } }).writer.gate;
+  Atomics.store(new Int32Array(gate.shared), 1, 1);
 }
 
 describe("the ingest writer thread", () => {
@@ -117,6 +128,9 @@ describe("the ingest writer thread", () => {
   it("when the thread dies, the uploads it held are refused as a server fault and later ones are stored on the main thread", async () => {
     const { target } = await open("always");
     await store.ingest(target("run00001"), [{ k: "run", seq: 1, run: runInfo("run00001") }], T0);
+    // The thread must still hold the upload when it dies: unstalled, a busy machine could let it
+    // store and answer before terminate() reaches it.
+    stallWriter();
     const held = store.ingest(target("run00001"), [columns(2, 0, 50_000)], T0);
     await writerThread()!.terminate();
     await expect(held).rejects.toMatchObject({ code: "TRK_ERR_INTERNAL" });
