@@ -144,6 +144,10 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       const artifacts = describeArtifactStore(parseArtifactStore(artifactStore, dataDir, artifactOption));
       // The default (<data-dir>/artifacts) goes without saying; another store is named.
       const artifactPart = artifactStore === undefined ? "" : `, artifacts: ${artifacts}`;
+      // Listening for Ctrl-C and SIGTERM from before the start: a signal that came between the
+      // start and this (a service manager stopping a server that just printed its address)
+      // would otherwise kill the process as it stood, without closing the database or the log.
+      const signal = untilSignal();
       const server = await start({
         host: opts.host,
         port: parsePort(opts.port),
@@ -164,7 +168,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       // A replica on a shared database mints no key for an empty HOME: say so where it is seen.
       const { withoutCredentials, user } = server.bootstrap;
       if (withoutCredentials.length > 0) io.out(`${withoutCredentialsNotice(withoutCredentials, user.name)}\n`);
-      await untilSignal();
+      await signal;
       await server.close();
     });
 }
