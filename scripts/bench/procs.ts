@@ -13,11 +13,15 @@ import { readCredential } from "../../src/protocol/local-config.js";
 import { isProcessAlive } from "../../src/protocol/process-alive.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+/** The `trackside` command, which starts servers as users get them: with V8's GC mode for the machine's cores. */
+const COMMAND = fileURLToPath(new URL("../../../bin/trackside", import.meta.url));
 /**
  * Node.js options for the server processes only, from BENCH_SERVER_NODE_ARGS (split on spaces):
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` profiles the servers of a benchmark, which NODE_OPTIONS
  * cannot (Node refuses --cpu-prof there), without profiling the benchmark's own process.
  * BENCH_SERVER_STDOUT names a file that gets the servers' stdout (`--trace-gc` writes there).
+ * Given options, the servers are Node.js with exactly those (not bin/trackside's choice: add
+ * --single-threaded-gc to them to compare); without, they are started by bin/trackside.
  */
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 
@@ -48,13 +52,15 @@ export function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", gr
  * `trackside server --port 0` in a child process; its bootstrap writes the key under `home`.
  * `database`: a PostgreSQL URL (`--database`); `home`: share one with another replica of the
  * same database (the second finds the local user there and its key works on both); `env`: more
- * environment for the server (TRACKSIDE_INGEST_THREAD).
+ * environment for the server (TRACKSIDE_INGEST_THREAD, TRACKSIDE_SINGLE_THREADED_GC).
  */
 export async function startServerProcess(root: string, opts: { database?: string; home?: string; env?: NodeJS.ProcessEnv } = {}): Promise<BenchServer> {
   const home = opts.home ?? mkdtempSync(join(root, "home-"));
   const dataDir = mkdtempSync(join(home, "server-"));
   const env = { ...process.env, ...opts.env, HOME: home };
-  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, CLI, "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, ...(opts.database ? ["--database", opts.database] : [])], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const args = ["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, ...(opts.database ? ["--database", opts.database] : [])];
+  const [program, argv] = SERVER_NODE_ARGS.length > 0 ? [process.execPath, [...SERVER_NODE_ARGS, CLI, ...args]] : [COMMAND, args];
+  const child = spawn(program, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {

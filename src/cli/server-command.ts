@@ -51,6 +51,15 @@ function parseIngestThread(value: string | undefined): IngestThreadMode {
   return mode;
 }
 
+/**
+ * TRACKSIDE_SINGLE_THREADED_GC: auto (unset or empty), on, off. bin/trackside, the `trackside`
+ * command, reads it to choose V8's --single-threaded-gc before Node.js starts (a V8 flag counts
+ * only on Node.js's command line); here it is only checked, so that a typo is not silently auto.
+ */
+function checkSingleThreadedGc(value: string | undefined): void {
+  if (!["", "auto", "on", "off"].includes(value ?? "")) throw errors.invalidOption("TRACKSIDE_SINGLE_THREADED_GC", value ?? "", "auto, on or off");
+}
+
 function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalidOption("--port", value, "a port number from 0 to 65535");
@@ -133,6 +142,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
     )
     .option("--max-streams-per-client <n>", "live-event streams of one user, or of one IP address when anonymous (default 16)")
     .action(async (opts: ServerOptions) => {
+      checkSingleThreadedGc(process.env.TRACKSIDE_SINGLE_THREADED_GC);
       const dataDir = opts.dataDir ?? defaultServerDataDir();
       const perClient = parseCap(opts.maxConnectionsPerClient, "--max-connections-per-client");
       const streamsPerClient = parseCap(opts.maxStreamsPerClient, "--max-streams-per-client");

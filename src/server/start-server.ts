@@ -227,6 +227,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         ...(database === undefined ? {} : { database: redactDatabaseUrl(database) }),
         artifacts: artifactSpec ? describeArtifactStore(artifactSpec) : blobs.kind,
         version: PACKAGE_VERSION,
+        // Node.js's own flags (bin/trackside adds --single-threaded-gc on a machine of two cores).
+        nodeFlags: process.execArgv,
         user: boot.user.name,
         createdUser: boot.createdUser,
         wroteCredentials: boot.wroteCredentials,

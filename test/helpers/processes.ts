@@ -73,8 +73,9 @@ export interface Running {
   exited: Promise<Finished>;
 }
 
-export function start(args: string[], env: NodeJS.ProcessEnv, opts: { detached?: boolean; cwd?: string } = {}): Running {
-  const child = spawn(process.execPath, args, { env, cwd: opts.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"], detached: opts.detached });
+/** Starts `program` (Node.js unless given) with `args`; its output is collected. */
+export function start(args: string[], env: NodeJS.ProcessEnv, opts: { detached?: boolean; cwd?: string; program?: string } = {}): Running {
+  const child = spawn(opts.program ?? process.execPath, args, { env, cwd: opts.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"], detached: opts.detached });
   let out = "";
   let err = "";
   const listeners = new Set<() => void>();
