@@ -10,7 +10,7 @@ import type { Worker } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/protocol/records.js";
 import { SqliteStore, type IngestThreadMode } from "../../src/server/index.js";
-import type { WriterGate } from "../../src/server/sqlite/writer-gate.js";
+import { WANT, type WriterGate } from "../../src/server/sqlite/writer-gate.js";
 import type { IngestTarget } from "../../src/server/store/store.js";
 import { cli, makeEnv } from "../helpers/processes.js";
 import { runInfo, T0 } from "./helpers.js";
@@ -46,12 +46,12 @@ function writerThread(): Worker | null {
 
 /**
  * Keeps the thread from starting its next upload, as a main-thread write that wants the turn
- * does (writer-gate.ts: slot WANT, index 1, is 1). Only the thread's death undoes it here: the
- * store resets the gate then.
+ * does (writer-gate.ts: slot WANT is 1). Only the thread's death undoes it here: the store
+ * resets the gate then.
  */
 function stallWriter(): void {
   const gate = (store as unknown as { writer: { gate: WriterGate } }).writer.gate;
-  Atomics.store(new Int32Array(gate.shared), 1, 1);
+  Atomics.store(new Int32Array(gate.shared), WANT, 1);
 }
 
 describe("the ingest writer thread", () => {

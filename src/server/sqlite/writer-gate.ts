@@ -18,8 +18,8 @@ const IDLE = 0;
 const STORING = 1;
 const MAIN_WRITING = 2;
 const STATE = 0;
-/** Slot WANT: 1 while the main thread waits for, or holds, the turn. */
-const WANT = 1;
+/** Slot WANT: 1 while the main thread waits for, or holds, the turn (exported for a test that stalls the writer). */
+export const WANT = 1;
 
 /**
  * One side's view of the turns, over memory both threads share.
