@@ -91,19 +91,44 @@ async function start(options: StartServerOptions & { host: string; port: number 
   }
 }
 
-/** Resolves on the first SIGINT or SIGTERM; a second one while closing exits at once. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      // Closing waits for in-flight requests; a second Ctrl-C means "now".
-      process.once("SIGINT", () => process.exit(130));
-      resolve(signal);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
+/** Exit statuses of a process ended by each signal, as a shell reports them. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * Ctrl-C and SIGTERM, listened for from before the start: a signal that came between the start
+ * and its listener (a service manager stopping a server that just printed its address) killed
+ * the process as it stood, without closing the database or the log. Until `started()` a signal
+ * ends the process at once, as before: nothing is served yet, and a start that waits on a
+ * database that does not answer must not hold it. After, `stop` resolves on the first signal,
+ * and a second Ctrl-C while closing exits at once.
+ */
+function stopSignals(): { started(): void; stop: Promise<NodeJS.Signals> } {
+  let running = false;
+  let resolveStop: (signal: NodeJS.Signals) => void = () => undefined;
+  const stop = new Promise<NodeJS.Signals>((resolve) => (resolveStop = resolve));
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+    if (!running) {
+      process.stderr.write(`trackside: ${signal} before the server had started: stopped\n`);
+      process.exit(SIGNAL_EXIT[signal]);
+    }
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    // Closing waits for in-flight requests; a second Ctrl-C means "now".
+    process.once("SIGINT", () => process.exit(SIGNAL_EXIT.SIGINT));
+    resolveStop(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return { started: () => (running = true), stop };
+}
+
+/**
+ * TRACKSIDE_SINGLE_THREADED_GC asked for V8's --single-threaded-gc, which only Node.js's command
+ * line can give (bin/trackside does): say so when this process was started without it.
+ */
+function singleThreadedGcNotice(value: string | undefined): string | null {
+  if (value !== "on" || process.execArgv.includes("--single-threaded-gc")) return null;
+  return "trackside server: TRACKSIDE_SINGLE_THREADED_GC=on has no effect here: Node.js was started without --single-threaded-gc (start the server with the `trackside` command, or run `node --single-threaded-gc .../main.js server`)";
 }
 
 /**
@@ -154,10 +179,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       const artifacts = describeArtifactStore(parseArtifactStore(artifactStore, dataDir, artifactOption));
       // The default (<data-dir>/artifacts) goes without saying; another store is named.
       const artifactPart = artifactStore === undefined ? "" : `, artifacts: ${artifacts}`;
-      // Listening for Ctrl-C and SIGTERM from before the start: a signal that came between the
-      // start and this (a service manager stopping a server that just printed its address)
-      // would otherwise kill the process as it stood, without closing the database or the log.
-      const signal = untilSignal();
+      const signals = stopSignals();
       const server = await start({
         host: opts.host,
         port: parsePort(opts.port),
@@ -172,13 +194,16 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
           ...(streamsPerClient === undefined ? {} : { maxStreamsPerClient: streamsPerClient }),
         },
       });
+      signals.started();
       const publicPart = server.publicUrl === server.url ? "" : `, public URL ${server.publicUrl}`;
       const where = database === undefined ? `data: ${server.dataDir}` : `database: ${redactDatabaseUrl(database)}, logs: ${server.dataDir}`;
       io.out(`trackside server listening on ${server.url}${publicPart} (${where}${artifactPart})\n`);
       // A replica on a shared database mints no key for an empty HOME: say so where it is seen.
       const { withoutCredentials, user } = server.bootstrap;
       if (withoutCredentials.length > 0) io.out(`${withoutCredentialsNotice(withoutCredentials, user.name)}\n`);
-      await signal;
+      const gcNotice = singleThreadedGcNotice(process.env.TRACKSIDE_SINGLE_THREADED_GC);
+      if (gcNotice) process.stderr.write(`${gcNotice}\n`);
+      await signals.stop;
       await server.close();
     });
 }

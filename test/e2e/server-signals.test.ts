@@ -1,20 +1,31 @@
 /**
  * `trackside server` and the signals that stop it: a service manager may send SIGTERM the moment
- * the server has printed its address, and the server must still close its database and log.
+ * the server has printed its address, and the server must still close its database and log; one
+ * sent while the start waits on a database that does not answer must end it at once.
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, makeEnv } from "../helpers/processes.js";
 
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
 /** Starts `trackside server` and sends SIGTERM from the very handler that sees its address line. */
-function termAtListening(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+function termAtListening(env: NodeJS.ProcessEnv, dataDir: string): Promise<Ended> {
   const child = spawn(process.execPath, [CLI, "server", "--port", "0", "--data-dir", dataDir], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d));
   child.stdout.on("data", (d: Buffer) => {
-    if (d.includes("listening on")) child.kill("SIGTERM");
+    const seen = stdout.includes("listening on");
+    stdout += d;
+    if (!seen && stdout.includes("listening on")) child.kill("SIGTERM");
   });
   return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr })));
 }
@@ -31,4 +42,35 @@ describe("trackside server", () => {
       expect(readFileSync(join(dataDir, "logs", "server.log"), "utf8")).toContain("trackside server closing");
     }
   }, 60_000);
+
+  it("ends at once (status 143, saying why) on a SIGTERM while its start waits on a database that does not answer", async () => {
+    // A TCP port that takes the connection and never says a word: PostgreSQL's client waits.
+    const held: Socket[] = [];
+    let connected!: () => void;
+    const connection = new Promise<void>((resolve) => (connected = resolve));
+    const silent = createServer((socket) => {
+      held.push(socket);
+      connected();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const t = makeEnv();
+      const child = spawn(process.execPath, [CLI, "server", "--port", "0", "--data-dir", join(t.home, "data"), "--database", `postgresql://u:p@127.0.0.1:${port}/db`], {
+        env: t.env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d));
+      const ended = new Promise<Ended>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr })));
+      await connection; // the start is under way: its listeners are in place
+      child.kill("SIGTERM");
+      const result = await ended;
+      expect(result).toMatchObject({ code: 143, signal: null });
+      expect(result.stderr).toContain("SIGTERM before the server had started");
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 30_000);
 });
