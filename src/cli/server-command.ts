@@ -2,8 +2,10 @@
  * `trackside server`: the embedded tracking server in the foreground. It logs to
  * <data-dir>/logs/server.log; the terminal gets one line saying where it listens (and one more
  * when, on a shared database, no key was written to the credentials file), and the
- * process ends cleanly on Ctrl-C or SIGTERM (the database is closed, the log flushed).
+ * process ends cleanly on Ctrl-C or SIGTERM (the database is closed, the log flushed); one that
+ * comes while the server is still starting ends it at once, by that signal.
  */
+import { writeSync } from "node:fs";
 import type { Command } from "commander";
 import { errors } from "../protocol/errors.js";
 import { DEFAULT_HOST, DEFAULT_PORT, defaultServerDataDir } from "../protocol/local-config.js";
@@ -91,14 +93,12 @@ async function start(options: StartServerOptions & { host: string; port: number 
   }
 }
 
-/** Exit statuses of a process ended by each signal, as a shell reports them. */
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
-
 /**
  * Ctrl-C and SIGTERM, listened for from before the start: a signal that came between the start
  * and its listener (a service manager stopping a server that just printed its address) killed
  * the process as it stood, without closing the database or the log. Until `started()` a signal
- * ends the process at once, as before: nothing is served yet, and a start that waits on a
+ * ends the process at once, by that same signal (a service manager counts that as a clean stop,
+ * an exit status of 143 as a failure): nothing is served yet, and a start that waits on a
  * database that does not answer must not hold it. After, `stop` resolves on the first signal,
  * and a second Ctrl-C while closing exits at once.
  */
@@ -107,14 +107,16 @@ function stopSignals(): { started(): void; stop: Promise<NodeJS.Signals> } {
   let resolveStop: (signal: NodeJS.Signals) => void = () => undefined;
   const stop = new Promise<NodeJS.Signals>((resolve) => (resolveStop = resolve));
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
-    if (!running) {
-      process.stderr.write(`trackside: ${signal} before the server had started: stopped\n`);
-      process.exit(SIGNAL_EXIT[signal]);
-    }
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    if (!running) {
+      // Written at once (stderr may be asynchronous, and this process ends on the next line).
+      writeSync(2, `trackside: ${signal} before the server had started: stopped\n`);
+      process.kill(process.pid, signal);
+      return;
+    }
     // Closing waits for in-flight requests; a second Ctrl-C means "now".
-    process.once("SIGINT", () => process.exit(SIGNAL_EXIT.SIGINT));
+    process.once("SIGINT", () => process.exit(130));
     resolveStop(signal);
   };
   process.on("SIGINT", onSignal);
@@ -127,7 +129,7 @@ function stopSignals(): { started(): void; stop: Promise<NodeJS.Signals> } {
  * line can give (bin/trackside does): say so when this process was started without it.
  */
 function singleThreadedGcNotice(value: string | undefined): string | null {
-  if (value !== "on" || process.execArgv.includes("--single-threaded-gc")) return null;
+  if (value !== "on" || process.execArgv.some((a) => a === "--single-threaded-gc" || a === "--single_threaded_gc")) return null;
   return "trackside server: TRACKSIDE_SINGLE_THREADED_GC=on has no effect here: Node.js was started without --single-threaded-gc (start the server with the `trackside` command, or run `node --single-threaded-gc .../main.js server`)";
 }
 

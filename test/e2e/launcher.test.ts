@@ -3,8 +3,9 @@
  * process, with V8's --single-threaded-gc for `trackside server` on a machine of at most two
  * cores (TRACKSIDE_SINGLE_THREADED_GC). Linux: a process's command line is read from /proc.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CLI, makeEnv, ROOT, start, type Running } from "../helpers/processes.js";
@@ -25,17 +26,22 @@ function linkedCommand(): string {
 }
 
 /**
- * Whether bin/trackside's auto adds the flag here: at most two cores for this process, by its CPU
- * affinity (Node.js 20's availableParallelism) or a cgroup v2 CPU quota, rounded up.
+ * Whether bin/trackside's auto adds the flag here, counted as it counts: nproc (without OpenMP's
+ * variables; a newer nproc also obeys its cgroup's quota), capped by a cgroup v2 CPU quota at
+ * /sys/fs/cgroup/cpu.max, rounded up.
  */
 function smallMachine(): boolean {
-  let cores = availableParallelism();
-  const max = "/sys/fs/cgroup/cpu.max";
-  if (existsSync(max)) {
-    const [quota, period] = readFileSync(max, "utf8").trim().split(" ");
-    if (quota !== "max" && Number(period) > 0) cores = Math.min(cores, Math.ceil(Number(quota) / Number(period)));
+  const env = { ...process.env };
+  delete env.OMP_NUM_THREADS;
+  delete env.OMP_THREAD_LIMIT;
+  let cores = Number(execFileSync("nproc", { env, encoding: "utf8" }).trim());
+  try {
+    const [quota, period] = readFileSync("/sys/fs/cgroup/cpu.max", "utf8").trim().split(/\s+/);
+    if (quota !== "max" && Number(period) > 0 && Number(quota) > 0) cores = Math.min(cores, Math.ceil(Number(quota) / Number(period)));
+  } catch {
+    // No cgroup v2 quota to read: no cap.
   }
-  return cores <= 2;
+  return cores >= 1 && cores <= 2;
 }
 
 /** A process's command line, its arguments in order. */
