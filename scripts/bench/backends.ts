@@ -5,7 +5,6 @@
  * off). Where PostgreSQL is missing its figures are left out with a warning on stderr.
  */
 import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findPostgresBin, startPostgres, type PostgresCluster } from "../../test/helpers/postgres.js";
 
@@ -47,9 +46,4 @@ export async function postgresCluster(): Promise<PostgresCluster | null> {
     return null;
   }
   return startPostgres(bin, "bench");
-}
-
-/** A temp directory for a benchmark's files. */
-export function benchDir(name: string): string {
-  return mkdtempSync(join(tmpdir(), `trackside-bench-${name}-`));
 }

@@ -17,8 +17,9 @@ import { rmSync } from "node:fs";
 import type { RunInfo } from "../../src/protocol/records.js";
 import { PostgresStore, SqliteStore } from "../../src/server/index.js";
 import type { Store } from "../../src/server/store/store.js";
-import { benchBackends, benchDir } from "./backends.js";
+import { benchBackends } from "./backends.js";
 import { historyColumns, median, type Figure } from "./stats.js";
+import { benchRoot } from "./procs.js";
 
 const BATCH = 4096;
 
@@ -48,7 +49,7 @@ async function fill(store: Store, rows: number): Promise<number> {
 
 /** Cold and warm chart queries of each backend, each beside its baseline of the same run. */
 export async function benchChartQuery(rows: number, samples: number): Promise<Figure[]> {
-  const root = benchDir("chart-query");
+  const root = benchRoot("chart-query");
   const backends = await benchBackends(root);
   const figures: Figure[] = [];
   const q = { key: "m3", x: "step" as const, buckets: 1000 };

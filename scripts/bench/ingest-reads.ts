@@ -14,9 +14,8 @@
  */
 import http from "node:http";
 import { readFileSync, rmSync } from "node:fs";
-import { benchDir } from "./backends.js";
 import { bodies, postBodies } from "./server-ingest.js";
-import { startServerProcess } from "./procs.js";
+import { benchRoot, startServerProcess } from "./procs.js";
 import { median, type Figure } from "./stats.js";
 
 const RUNS = 4;
@@ -91,7 +90,7 @@ async function sample(root: string, thread: "on" | "off", rows: number, tag: str
 }
 
 export async function benchIngestReads(rows: number, samples: number): Promise<Figure[]> {
-  const root = benchDir("ingest-reads");
+  const root = benchRoot("ingest-reads");
   const on: Sample[] = [];
   const off: Sample[] = [];
   try {

@@ -16,9 +16,9 @@
 import { readFileSync, rmSync } from "node:fs";
 import { encodeRecords } from "../../src/protocol/codec.js";
 import type { RunRecord } from "../../src/protocol/records.js";
-import { benchDir, postgresCluster } from "./backends.js";
+import { postgresCluster } from "./backends.js";
 import { postBodies } from "./server-ingest.js";
-import { startServerProcess, type BenchServer } from "./procs.js";
+import { benchRoot, startServerProcess, type BenchServer } from "./procs.js";
 import { makeRow, type Figure } from "./stats.js";
 
 function runBody(runId: string): Buffer {
@@ -52,7 +52,7 @@ function quantile(xs: number[], q: number): number {
 }
 
 export async function benchLoadTest(runs: number, rate: number, seconds: number): Promise<Figure[]> {
-  const root = benchDir("load");
+  const root = benchRoot("load");
   const pg = await postgresCluster();
   if (!pg) return [];
   const servers: BenchServer[] = [];

@@ -28,9 +28,9 @@ import { decodeUntrusted } from "../../src/protocol/codec.js";
 import { flattenBatches, validateRecords } from "../../src/protocol/record-check.js";
 import type { RunRecord } from "../../src/protocol/records.js";
 import { SqliteStore } from "../../src/server/index.js";
-import { benchBackends, benchDir } from "./backends.js";
+import { benchBackends } from "./backends.js";
 import { bodies, postBodies } from "./server-ingest.js";
-import { startServerProcess, type BenchServer } from "./procs.js";
+import { benchRoot, startServerProcess, type BenchServer } from "./procs.js";
 import { median, type Figure } from "./stats.js";
 
 /** Runs uploading at once: a few daemons' worth, so that two replicas have work side by side. */
@@ -145,7 +145,7 @@ async function sqliteInProcess(dir: string, runIds: string[], payloads: Buffer[]
 }
 
 export async function benchReplicaIngest(rows: number, samples: number): Promise<Figure[]> {
-  const root = benchDir("replica-ingest");
+  const root = benchRoot("replica-ingest");
   const backends = await benchBackends(root);
   const perRun = Math.ceil(rows / RUNS);
   const total = perRun * RUNS;

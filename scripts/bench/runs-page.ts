@@ -32,8 +32,9 @@ import postgres from "postgres";
 import type { RunInfo } from "../../src/protocol/records.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import { startServer } from "../../src/server/index.js";
-import { benchBackends, benchDir, type BenchBackend } from "./backends.js";
+import { benchBackends, type BenchBackend } from "./backends.js";
 import { median, type Figure } from "./stats.js";
+import { benchRoot } from "./procs.js";
 
 const PROJECT = "big";
 /** Config paths never sorted by before, one per project size (fill() sets them). */
@@ -268,7 +269,7 @@ async function measure(backend: BenchBackend, sizes: number[], samples: number):
 
 /** One figure per backend, project size and page (first, middle), beside the newest-first page. */
 export async function benchRunsPage(samples: number, ...sizes: number[]): Promise<Figure[]> {
-  const root = benchDir("runs-page");
+  const root = benchRoot("runs-page");
   const savedHome = process.env.HOME;
   process.env.HOME = root; // the bootstrap writes its credentials file here, not in the real home
   const backends = await benchBackends(root);

@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import type { RunInfo } from "../../src/protocol/records.js";
 import { readCredential } from "../../src/protocol/local-config.js";
 import { startServer, type RunningServer } from "../../src/server/index.js";
-import { benchDir } from "./backends.js";
+import { benchRoot } from "./procs.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 /** Columns per ingest batch: the daemon's upload size. */
@@ -44,7 +44,7 @@ export async function startBenchWorkspace(label: string): Promise<BenchWorkspace
     process.stderr.write(`no ${CHROMIUM}: the ${label} benchmark is left out\n`);
     return null;
   }
-  const root = benchDir(label);
+  const root = benchRoot(label);
   const savedHome = process.env.HOME;
   process.env.HOME = root; // the bootstrap writes its credentials file here, not in the real home
   const server = await startServer({ port: 0, dataDir: join(root, "server"), log: { level: "warn" } });
