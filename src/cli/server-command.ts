@@ -45,22 +45,20 @@ function parseCap(value: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-/** TRACKSIDE_INGEST_THREAD: auto (unset or empty too), on, off. */
-function parseIngestThread(value: string | undefined): IngestThreadMode {
-  const modes: Record<string, IngestThreadMode> = { "": "auto", auto: "auto", on: "always", off: "never" };
-  const mode = modes[value ?? ""];
-  if (mode === undefined) throw errors.invalidOption("TRACKSIDE_INGEST_THREAD", value ?? "", "auto, on or off");
-  return mode;
+/**
+ * An environment variable that takes auto (unset or empty too), on or off: TRACKSIDE_INGEST_THREAD,
+ * and TRACKSIDE_SINGLE_THREADED_GC (bin/trackside acts on it before Node.js starts, a V8 flag
+ * counting only on Node.js's command line; here it is checked, so that a typo is not silently auto).
+ */
+function autoOnOff(variable: string): "auto" | "on" | "off" {
+  const value = process.env[variable] ?? "";
+  if (value === "") return "auto";
+  if (value !== "auto" && value !== "on" && value !== "off") throw errors.invalidOption(variable, value, "auto, on or off");
+  return value;
 }
 
-/**
- * TRACKSIDE_SINGLE_THREADED_GC: auto (unset or empty), on, off. bin/trackside, the `trackside`
- * command, reads it to choose V8's --single-threaded-gc before Node.js starts (a V8 flag counts
- * only on Node.js's command line); here it is only checked, so that a typo is not silently auto.
- */
-function checkSingleThreadedGc(value: string | undefined): void {
-  if (!["", "auto", "on", "off"].includes(value ?? "")) throw errors.invalidOption("TRACKSIDE_SINGLE_THREADED_GC", value ?? "", "auto, on or off");
-}
+/** TRACKSIDE_INGEST_THREAD's values as the store's modes. */
+const INGEST_THREAD_MODES: Record<"auto" | "on" | "off", IngestThreadMode> = { auto: "auto", on: "always", off: "never" };
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -128,7 +126,7 @@ function stopSignals(): { started(): void; stop: Promise<NodeJS.Signals> } {
  * TRACKSIDE_SINGLE_THREADED_GC asked for V8's --single-threaded-gc, which only Node.js's command
  * line can give (bin/trackside does): say so when this process was started without it.
  */
-function singleThreadedGcNotice(value: string | undefined): string | null {
+function singleThreadedGcNotice(value: "auto" | "on" | "off"): string | null {
   if (value !== "on" || process.execArgv.some((a) => a === "--single-threaded-gc" || a === "--single_threaded_gc")) return null;
   return "trackside server: TRACKSIDE_SINGLE_THREADED_GC=on has no effect here: Node.js was started without --single-threaded-gc (start the server with the `trackside` command, or run `node --single-threaded-gc .../main.js server`)";
 }
@@ -169,7 +167,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
     )
     .option("--max-streams-per-client <n>", "live-event streams of one user, or of one IP address when anonymous (default 16)")
     .action(async (opts: ServerOptions) => {
-      checkSingleThreadedGc(process.env.TRACKSIDE_SINGLE_THREADED_GC);
+      const singleThreadedGc = autoOnOff("TRACKSIDE_SINGLE_THREADED_GC");
       const dataDir = opts.dataDir ?? defaultServerDataDir();
       const perClient = parseCap(opts.maxConnectionsPerClient, "--max-connections-per-client");
       const streamsPerClient = parseCap(opts.maxStreamsPerClient, "--max-streams-per-client");
@@ -189,7 +187,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
         ...(database === undefined ? {} : { database: parseDatabaseUrl(database, opts.database === undefined ? "TRACKSIDE_DATABASE_URL" : "--database") }),
         ...(artifactStore === undefined ? {} : { artifactStore }),
         heartbeatTimeoutS: parseHeartbeatTimeout(opts.heartbeatTimeout),
-        ingestThread: parseIngestThread(process.env.TRACKSIDE_INGEST_THREAD),
+        ingestThread: INGEST_THREAD_MODES[autoOnOff("TRACKSIDE_INGEST_THREAD")],
         ...(opts.publicUrl === undefined ? {} : { publicBaseUrl: parsePublicUrl(opts.publicUrl, "--public-url") }),
         limits: {
           ...(perClient === undefined ? {} : { maxConnectionsPerClient: perClient }),
@@ -203,7 +201,7 @@ export function registerServerCommand(program: Command, io: CommandIo = stdoutIo
       // A replica on a shared database mints no key for an empty HOME: say so where it is seen.
       const { withoutCredentials, user } = server.bootstrap;
       if (withoutCredentials.length > 0) io.out(`${withoutCredentialsNotice(withoutCredentials, user.name)}\n`);
-      const gcNotice = singleThreadedGcNotice(process.env.TRACKSIDE_SINGLE_THREADED_GC);
+      const gcNotice = singleThreadedGcNotice(singleThreadedGc);
       if (gcNotice) process.stderr.write(`${gcNotice}\n`);
       await signals.stop;
       await server.close();
