@@ -16,7 +16,7 @@ import http from "node:http";
 import { readFileSync, rmSync } from "node:fs";
 import { bodies, postBodies } from "./server-ingest.js";
 import { benchRoot, startServerProcess } from "./procs.js";
-import { median, type Figure } from "./stats.js";
+import { median, quantile, type Figure } from "./stats.js";
 
 const RUNS = 4;
 
@@ -30,10 +30,6 @@ interface Sample {
   p50: number;
   p99: number;
   reads: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /** CPU time of a process's main thread, ms (Linux's /proc/PID/task/PID/schedstat: its first field, ns); NaN elsewhere. */
@@ -81,7 +77,6 @@ async function sample(root: string, thread: "on" | "off", rows: number, tag: str
     })();
     const rowsPerS = await upload("reads").finally(() => (uploading = false));
     await reader;
-    latencies.sort((a, b) => a - b);
     return { aloneRowsPerS, httpThreadMs, rowsPerS, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), reads: latencies.length };
   } finally {
     agent.destroy();

@@ -19,7 +19,7 @@ import type { RunRecord } from "../../src/protocol/records.js";
 import { postgresCluster } from "./backends.js";
 import { postBodies } from "./server-ingest.js";
 import { benchRoot, startServerProcess, type BenchServer } from "./procs.js";
-import { makeRow, type Figure } from "./stats.js";
+import { makeRow, quantile, type Figure } from "./stats.js";
 
 function runBody(runId: string): Buffer {
   const program = { executable: "node", args: [], cwd: "/", pid: process.pid, host: "bench", nodeVersion: process.version, os: process.platform, tracksideVersion: "0" };
@@ -44,11 +44,6 @@ function secondBody(second: number, rate: number): Buffer {
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
 export async function benchLoadTest(runs: number, rate: number, seconds: number): Promise<Figure[]> {

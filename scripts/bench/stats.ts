@@ -6,6 +6,12 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
+/** The value at quantile q (0.99: the 99th percentile) of xs: the nearest rank, no interpolation. */
+export function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
 export interface Figure {
   /** What is measured. */
   name: string;
