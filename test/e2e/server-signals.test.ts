@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, makeEnv } from "../helpers/processes.js";
+import { CLI, makeEnv, start } from "../helpers/processes.js";
 
 interface Ended {
   code: number | null;
@@ -64,19 +64,13 @@ describe("trackside server", () => {
     const port = (silent.address() as { port: number }).port;
     try {
       const t = makeEnv();
-      const child = spawn(process.execPath, [CLI, "server", "--port", "0", "--data-dir", join(t.home, "data"), "--database", `postgresql://u:p@127.0.0.1:${port}/db`], {
-        env: t.env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      deadline(child, 10_000);
-      let stderr = "";
-      child.stderr.on("data", (d: Buffer) => (stderr += d));
-      const ended = new Promise<Ended>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr })));
+      const server = start([CLI, "server", "--port", "0", "--data-dir", join(t.home, "data"), "--database", `postgresql://u:p@127.0.0.1:${port}/db`], t.env);
+      deadline(server.child, 10_000);
       // The start is under way (its listeners are in place) once it connects; a server that
       // ended before is a failure, with what it said.
-      await Promise.race([connection, ended.then((r) => Promise.reject(new Error(`ended before connecting (${r.code}): ${r.stderr}`)))]);
-      child.kill("SIGTERM");
-      const result = await ended;
+      await Promise.race([connection, server.exited.then((r) => Promise.reject(new Error(`ended before connecting (${r.code}): ${r.stderr}`)))]);
+      server.child.kill("SIGTERM");
+      const result = await server.exited;
       expect(result).toMatchObject({ code: null, signal: "SIGTERM" });
       expect(result.stderr).toContain("SIGTERM before the server had started");
     } finally {
