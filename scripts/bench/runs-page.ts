@@ -44,18 +44,25 @@ const AUTOVACUUM_WAIT_MS = 10_000;
 /** Other projects' values in run_sort_values, per run of the measured project, before it grows. */
 const OTHER_VALUES_FACTOR = 20;
 
-/** Values of 20 sort paths of another project, `rows` in all, in run_sort_values (other run pks, not real runs: no trigger reads them). */
-async function otherProjectsValues(database: string, templatePk: number, rows: number): Promise<void> {
+/** Runs `fn` on one connection to the database, closed after. */
+async function withSql<T>(database: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(database, { max: 1, onnotice: () => undefined });
   try {
+    return await fn(sql);
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Values of 20 sort paths of another project, `rows` in all, in run_sort_values (other run pks, not real runs: no trigger reads them). */
+async function otherProjectsValues(database: string, templatePk: number, rows: number): Promise<void> {
+  await withSql(database, async (sql) => {
     await sql`
       WITH p AS (INSERT INTO projects (entity_id, name, created_at) SELECT entity_id, 'others', 0 FROM projects WHERE id = (SELECT project_id FROM runs WHERE pk = ${templatePk}) RETURNING id),
         paths AS (INSERT INTO run_sort_paths (project_id, source, path) SELECT p.id, 'summary', ARRAY['m' || g] FROM p, generate_series(1, 20) g RETURNING id)
       INSERT INTO run_sort_values (path_id, run_pk, kind, num)
       SELECT paths.id, 1000000000 + i, 0, (i * 7919) % 100000 FROM paths, generate_series(1, ${Math.ceil(rows / 20)}::int) i ORDER BY 1, 4, 2`;
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 function templateRun(id: string): RunInfo {
@@ -88,8 +95,7 @@ async function fill(database: string | undefined, dataDir: string, from: number,
     db.close();
     return;
   }
-  const sql = postgres(database, { max: 1, onnotice: () => undefined });
-  try {
+  await withSql(database, async (sql) => {
     await sql`
       INSERT INTO runs (project_id, run_id, name, tags, author_user_id, state, created_at, heartbeat_at, finished_at, config, summary, metadata, program)
       SELECT t.project_id, 'r' || lpad(i::text, 7, '0'), 'run-' || i, '[]', t.author_user_id, 'finished',
@@ -104,33 +110,25 @@ async function fill(database: string | undefined, dataDir: string, from: number,
         t.program
       FROM generate_series(${from + 1}::int, ${to}::int) AS i, runs t WHERE t.pk = ${templatePk}`;
     if (analyze) await sql`ANALYZE runs`;
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 /** Wakes the autovacuum launcher every second, or (off) every minute again, its default (ALTER SYSTEM: the cluster is the benchmark's own). */
 async function fastAutovacuum(database: string, on: boolean): Promise<void> {
-  const sql = postgres(database, { max: 1, onnotice: () => undefined });
-  try {
+  await withSql(database, async (sql) => {
     if (on) await sql`ALTER SYSTEM SET autovacuum_naptime = '1s'`;
     else await sql`ALTER SYSTEM RESET autovacuum_naptime`;
     await sql`SELECT pg_reload_conf()`;
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 /** How many times autovacuum has vacuumed and analyzed run_sort_values so far. */
 async function autovacuumCounts(database: string): Promise<{ vacuums: number; analyzes: number }> {
-  const sql = postgres(database, { max: 1, onnotice: () => undefined });
-  try {
+  return withSql(database, async (sql) => {
     const [row] = await sql<{ vacuums: number; analyzes: number }[]>`
       SELECT autovacuum_count::int AS vacuums, autoanalyze_count::int AS analyzes FROM pg_stat_user_tables WHERE relname = 'run_sort_values'`;
     return row;
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 /**
@@ -141,8 +139,7 @@ async function autovacuumCounts(database: string): Promise<{ vacuums: number; an
  * figure without the HTTP round trip's noise.
  */
 async function indexWalk(database: string, offset: number): Promise<{ ms: number; heapFetches: number }> {
-  const sql = postgres(database, { max: 1, onnotice: () => undefined });
-  try {
+  return withSql(database, async (sql) => {
     return (await sql.begin(async (tx) => {
       await tx.unsafe("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off");
       const [{ id }] = await tx<{ id: number }[]>`SELECT id FROM run_sort_paths WHERE source = 'summary' AND path = ARRAY['acc']`;
@@ -159,19 +156,14 @@ async function indexWalk(database: string, offset: number): Promise<{ ms: number
       runs.sort((a, b) => a.ms - b.ms);
       return runs[runs.length >> 1];
     })) as { ms: number; heapFetches: number };
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 /** VACUUM of the whole database, as autovacuum would do after the bulk insert. */
 async function vacuum(database: string): Promise<void> {
-  const sql = postgres(database, { max: 1, onnotice: () => undefined });
-  try {
+  await withSql(database, async (sql) => {
     await sql`VACUUM`;
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 async function timeGet(url: string, apiKey: string, samples: number, expectRuns: number): Promise<number> {
